@@ -1,0 +1,201 @@
+//! PostgreSQL: each service connects as its own role with its own schema first
+//! on the search path, so it can touch only its own tables. Provisioning (the
+//! database, the roles, the schemas) needs an administrator and is done once,
+//! by `patron provision` or the test harness, never by a running service.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+use crate::config::{self, ConfigError};
+
+/// Where and as whom a service connects.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// Connection URL; its user is the service's role.
+    pub url: String,
+    /// The schema the service owns.
+    pub schema: String,
+    pub max_connections: u32,
+    /// How long a request waits for a connection before UNAVAILABLE.
+    pub acquire_timeout: Duration,
+}
+
+/// The database URL used when `PATRON_DATABASE_URL` is unset.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://127.0.0.1:5432/patron";
+
+/// The role that owns a service's schema.
+pub fn role_for(schema: &str) -> String {
+    format!("patron_{schema}")
+}
+
+impl DbConfig {
+    /// The configuration of the service owning `schema`:
+    /// `PATRON_<SCHEMA>_DATABASE_URL` if set, else `PATRON_DATABASE_URL` (or
+    /// the local default) with the service's role as the user.
+    pub fn for_service(schema: &str) -> Result<Self, ConfigError> {
+        let upper = schema.to_ascii_uppercase();
+        let own = format!("PATRON_{upper}_DATABASE_URL");
+        let url = match config::env_opt(&own) {
+            Some(url) => url,
+            None => {
+                let base = config::env_or("PATRON_DATABASE_URL", DEFAULT_DATABASE_URL);
+                with_user(&base, &role_for(schema)).map_err(|reason| ConfigError {
+                    name: "PATRON_DATABASE_URL".into(),
+                    reason,
+                })?
+            }
+        };
+        Ok(Self {
+            url,
+            schema: schema.to_owned(),
+            max_connections: config::env_parse(&format!("PATRON_{upper}_DATABASE_POOL_SIZE"), 10)?,
+            acquire_timeout: config::env_millis("PATRON_DATABASE_ACQUIRE_TIMEOUT_MS", Duration::from_secs(3))?,
+        })
+    }
+}
+
+/// `url` with its user replaced by `user` (and any password dropped).
+pub fn with_user(url: &str, user: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .ok_or_else(|| format!("{url:?} is not a postgres:// URL"))?;
+    let host_and_path = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    Ok(format!("postgres://{user}@{host_and_path}"))
+}
+
+/// A pool for the service; connections are opened on first use, so a service
+/// starts (and reports NOT_SERVING) while Postgres is down.
+pub fn connect(config: &DbConfig) -> anyhow::Result<PgPool> {
+    check_identifier(&config.schema)?;
+    let options = PgConnectOptions::from_str(&config.url)
+        .with_context(|| "parsing the database URL")?
+        .options([("search_path", config.schema.as_str())])
+        .application_name(&format!("patron-{}", config.schema));
+    Ok(PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_lazy_with(options))
+}
+
+/// Applies a service's migrations into its schema.
+pub async fn migrate(pool: &PgPool, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<()> {
+    migrator
+        .run(pool)
+        .await
+        .context("applying migrations")?;
+    Ok(())
+}
+
+fn check_identifier(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    anyhow::ensure!(ok, "{name:?} is not a plain lower-case SQL identifier");
+    Ok(())
+}
+
+/// Creates `database` (if missing), and for each schema its role and the
+/// schema owned by that role, visible to no one else. Idempotent, and safe to
+/// run concurrently (tests provision in parallel).
+pub async fn provision(admin_url: &str, database: &str, schemas: &[&str]) -> anyhow::Result<()> {
+    check_identifier(database)?;
+    let admin = PgConnectOptions::from_str(admin_url).context("parsing the admin database URL")?;
+    let mut conn = PgConnection::connect_with(&admin)
+        .await
+        .with_context(|| format!("connecting as administrator to {admin_url}"))?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(database)
+        .fetch_one(&mut conn)
+        .await?;
+    if !exists {
+        let created = sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .execute(&mut conn)
+            .await;
+        if let Err(e) = created {
+            // Someone else created it meanwhile.
+            let duplicate = matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some("42P04"));
+            if !duplicate {
+                return Err(e).with_context(|| format!("creating database {database}"));
+            }
+        }
+    }
+    for schema in schemas {
+        check_identifier(schema)?;
+        let role = role_for(schema);
+        sqlx::query(AssertSqlSafe(format!(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
+                 CREATE ROLE {role} LOGIN;
+               END IF;
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+             END $$"
+        )))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("creating role {role}"))?;
+    }
+    conn.close().await.ok();
+
+    let mut conn = PgConnection::connect_with(&admin.database(database))
+        .await
+        .with_context(|| format!("connecting as administrator to database {database}"))?;
+    for schema in schemas {
+        let role = role_for(schema);
+        for statement in [
+            format!("GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {role}"),
+            format!("CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {role}"),
+            format!("REVOKE ALL ON SCHEMA {schema} FROM PUBLIC"),
+            format!("ALTER ROLE {role} SET search_path = {schema}"),
+        ] {
+            sqlx::query(AssertSqlSafe(statement.clone()))
+                .execute(&mut conn)
+                .await
+                .with_context(|| format!("running {statement:?}"))?;
+        }
+    }
+    sqlx::query("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        .execute(&mut conn)
+        .await?;
+    conn.close().await.ok();
+    Ok(())
+}
+
+/// Checks the database answers, for health.
+pub async fn ping(pool: &PgPool) -> bool {
+    tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool))
+        .await
+        .is_ok_and(|r| r.is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_is_replaced() {
+        assert_eq!(
+            with_user("postgres://127.0.0.1:5432/patron", "patron_profile").unwrap(),
+            "postgres://patron_profile@127.0.0.1:5432/patron"
+        );
+        assert_eq!(
+            with_user("postgresql://root:pw@db:5432/patron?sslmode=require", "patron_profile").unwrap(),
+            "postgres://patron_profile@db:5432/patron?sslmode=require"
+        );
+        assert!(with_user("mysql://x", "y").is_err());
+    }
+
+    #[test]
+    fn identifiers_are_plain() {
+        assert!(check_identifier("profile").is_ok());
+        assert!(check_identifier("patron_t_0a1").is_ok());
+        for bad in ["", "Profile", "a;drop", "1abc", "a-b"] {
+            assert!(check_identifier(bad).is_err(), "{bad}");
+        }
+    }
+}

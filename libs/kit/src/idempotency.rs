@@ -1,0 +1,96 @@
+//! Idempotent creates (AIP-155). A create's `request_id` is claimed in the
+//! same transaction as the create, in the service's own schema, so a retry is
+//! applied once even if Redis was flushed or the first reply was lost. Reusing
+//! an id for a different request is refused rather than silently answered
+//! with another resource.
+
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::error::ServiceError;
+
+
+/// What claiming a request id found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// First time: go ahead and create `resource_id`.
+    New,
+    /// Already applied: answer with this resource.
+    Replay(Uuid),
+}
+
+/// A request id as given by a caller: empty means "not idempotent".
+pub fn parse_request_id(field: &str, raw: &str) -> Result<Option<Uuid>, ServiceError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    Uuid::parse_str(raw)
+        .map(Some)
+        .map_err(|_| ServiceError::invalid(field, "must be a UUID"))
+}
+
+/// A fingerprint of the request body, to tell a retry from a reuse.
+pub fn fingerprint(encoded_request: &[u8]) -> Vec<u8> {
+    Sha256::digest(encoded_request).to_vec()
+}
+
+/// Claims `request_id` for a create of `resource_id` inside the caller's
+/// transaction. Concurrent claims of one id serialise on the primary key: the
+/// second waits for the first to commit, then replays its resource.
+pub async fn claim(
+    tx: &mut PgConnection,
+    scope: &str,
+    request_id: Uuid,
+    fingerprint: &[u8],
+    resource_id: Uuid,
+) -> Result<Claim, ServiceError> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (scope, request_id, fingerprint, resource_id)
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(scope)
+    .bind(request_id)
+    .bind(fingerprint)
+    .bind(resource_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Claim::New);
+    }
+    let row = sqlx::query(
+        "SELECT fingerprint, resource_id FROM idempotency_keys WHERE scope = $1 AND request_id = $2",
+    )
+    .bind(scope)
+    .bind(request_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let stored: Vec<u8> = row.try_get("fingerprint")?;
+    if stored != fingerprint {
+        return Err(ServiceError::invalid(
+            "request_id",
+            "was already used for a different request; use a new request_id",
+        ));
+    }
+    Ok(Claim::Replay(row.try_get("resource_id")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids() {
+        assert_eq!(parse_request_id("request_id", "").unwrap(), None);
+        assert!(parse_request_id("request_id", "abc").is_err());
+        let id = Uuid::new_v4();
+        assert_eq!(parse_request_id("request_id", &id.to_string()).unwrap(), Some(id));
+    }
+
+    #[test]
+    fn fingerprints_tell_requests_apart() {
+        assert_eq!(fingerprint(b"a"), fingerprint(b"a"));
+        assert_ne!(fingerprint(b"a"), fingerprint(b"b"));
+    }
+}

@@ -1,0 +1,22 @@
+//! The service kit: one way, shared by every Patron service, to configure,
+//! log and trace, reach Postgres and Redis, authenticate callers, report
+//! errors, page, apply update masks, check etags, make creates idempotent,
+//! tell the time and run a gRPC server.
+
+pub mod auth;
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod descriptors;
+pub mod error;
+pub mod etag;
+pub mod fieldmask;
+pub mod idempotency;
+pub mod paging;
+pub mod resource_name;
+pub mod server;
+pub mod telemetry;
+pub mod timestamp;
+
+pub use error::{ServiceError, Violations};

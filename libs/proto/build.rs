@@ -1,0 +1,42 @@
+//! Compiles `proto/` with protox (pure Rust, so no system protoc is needed)
+//! and writes two things: the generated Rust, and the raw descriptor set.
+//! The raw bytes keep custom options such as `google.api.http`, which prost
+//! would drop on a decode/re-encode round trip; the gateway transcodes from them.
+
+use std::path::PathBuf;
+
+use prost::Message;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
+    let proto_root = manifest.join("../../proto");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+
+    let files = [
+        "patron/common/v1/common.proto",
+        "patron/profile/v1/customer.proto",
+        "patron/profile/v1/customer_service.proto",
+        "patron/tiering/v1/tiering.proto",
+        "patron/complaint/v1/complaint.proto",
+        "patron/scheduling/v1/scheduling.proto",
+    ];
+
+    let mut compiler = protox::Compiler::new([&proto_root])?;
+    compiler.include_imports(true).include_source_info(true);
+    compiler.open_files(files)?;
+    let descriptor_bytes = compiler.encode_file_descriptor_set();
+    std::fs::write(out_dir.join("patron_descriptor.bin"), &descriptor_bytes)?;
+
+    let fds = prost_types::FileDescriptorSet::decode(descriptor_bytes.as_slice())?;
+    // Type names let generic code (update masks, events) find a message's
+    // descriptor from its Rust type.
+    let mut config = prost_build::Config::new();
+    config.enable_type_names();
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds_with_config(fds, config)?;
+
+    println!("cargo:rerun-if-changed={}", proto_root.display());
+    Ok(())
+}

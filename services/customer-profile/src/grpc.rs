@@ -1,0 +1,234 @@
+//! The CustomerService gRPC API: converts between wire and domain types,
+//! authorises the caller, and runs each call's transaction. Business rules
+//! live in `domain`, SQL in `store`.
+
+use chrono_tz::Tz;
+use patron_kit::auth::{self, Permission};
+use patron_kit::cache::Cache;
+use patron_kit::clock::{self, SharedClock};
+use patron_kit::idempotency::{self, Claim};
+use patron_kit::{ServiceError, descriptors, etag, fieldmask, paging, resource_name, timestamp};
+use patron_proto::profile::v1 as pb;
+use patron_proto::profile::v1::customer_service_server::CustomerService;
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::store::{self, Change, CustomerFilter, CustomerRow};
+use crate::validate;
+
+const COLLECTION: &str = "customers";
+/// Scope of create request ids in the idempotency table.
+const CREATE_SCOPE: &str = "CreateCustomer";
+
+/// The service's state, shared by all calls.
+#[derive(Clone)]
+pub struct CustomerApi {
+    pub pool: PgPool,
+    pub cache: Cache,
+    pub clock: SharedClock,
+    pub zone: Tz,
+    /// Prefix of archive numbers Patron assigns.
+    pub archive_prefix: String,
+}
+
+impl CustomerApi {
+    fn cache_key(&self, id: Uuid) -> String {
+        self.cache.key("profile", "v1", &id.to_string())
+    }
+
+    async fn load(&self, id: Uuid) -> Result<pb::Customer, ServiceError> {
+        let row = store::get(&self.pool, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        to_wire(&row)
+    }
+}
+
+fn not_found(id: Uuid) -> ServiceError {
+    ServiceError::NotFound(format!("customer {}", resource_name::format(COLLECTION, id)))
+}
+
+/// A stored row as the wire resource. Columns are authoritative for the
+/// fields they hold; the JSON holds the rest.
+fn to_wire(row: &CustomerRow) -> Result<pb::Customer, ServiceError> {
+    let mut c: pb::Customer = descriptors::from_json(&row.profile)?;
+    c.name = resource_name::format(COLLECTION, row.id);
+    c.archive_number = row.archive_number.clone();
+    c.kind = i32::from(row.kind);
+    c.display_name = row.display_name.clone();
+    c.account_manager = row.account_manager.clone();
+    c.create_time = Some(timestamp::to_proto(row.created_at));
+    c.update_time = Some(timestamp::to_proto(row.updated_at));
+    c.created_by = row.created_by.clone();
+    c.updated_by = row.updated_by.clone();
+    c.etag = etag::format(row.version);
+    Ok(c)
+}
+
+/// The JSON stored for a customer: everything but the service-owned fields.
+fn profile_json(c: &pb::Customer) -> Result<serde_json::Value, ServiceError> {
+    let mut facts = c.clone();
+    facts.name.clear();
+    facts.archive_number.clear();
+    facts.create_time = None;
+    facts.update_time = None;
+    facts.created_by.clear();
+    facts.updated_by.clear();
+    facts.etag.clear();
+    descriptors::to_json(&facts)
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+#[tonic::async_trait]
+impl CustomerService for CustomerApi {
+    async fn create_customer(
+        &self,
+        request: Request<pb::CreateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::EditCustomers)?;
+        let req = request.into_inner();
+        let request_id = idempotency::parse_request_id("request_id", &req.request_id)?;
+        let Some(customer) = &req.customer else {
+            return Err(ServiceError::invalid("customer", "is required").into());
+        };
+        let today = clock::today(self.clock.as_ref(), self.zone);
+        let valid = validate::customer("customer", customer, today).map_err(ServiceError::InvalidArgument)?;
+        let profile = profile_json(customer)?;
+
+        let id = resource_name::new_id();
+        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        if let Some(request_id) = request_id {
+            let fingerprint = idempotency::fingerprint(&prost::Message::encode_to_vec(&req));
+            if let Claim::Replay(existing) =
+                idempotency::claim(&mut tx, CREATE_SCOPE, request_id, &fingerprint, id).await?
+            {
+                tx.rollback().await.map_err(ServiceError::from)?;
+                tracing::info!(%request_id, customer = %existing, "replaying an applied create");
+                return Ok(Response::new(self.load(existing).await?));
+            }
+        }
+        let change = Change { actor: &caller.subject, at: self.clock.now() };
+        let row = store::insert(&mut tx, id, &valid, &profile, &self.archive_prefix, change).await?;
+        tx.commit().await.map_err(ServiceError::from)?;
+        tracing::info!(customer = %row.id, archive_number = %row.archive_number, "customer created");
+        Ok(Response::new(to_wire(&row)?))
+    }
+
+    async fn get_customer(
+        &self,
+        request: Request<pb::GetCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadCustomers)?;
+        let id = resource_name::parse("name", COLLECTION, &request.get_ref().name)?;
+        let (customer, outcome) = self
+            .cache
+            .get_or_load(&self.cache_key(id), || self.load(id))
+            .await?;
+        tracing::debug!(customer = %id, ?outcome, "customer read");
+        Ok(Response::new(customer))
+    }
+
+    async fn list_customers(
+        &self,
+        request: Request<pb::ListCustomersRequest>,
+    ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadCustomers)?;
+        let req = request.into_inner();
+        let limit = paging::page_size("page_size", req.page_size)?;
+
+        let mut violations = patron_kit::Violations::new();
+        let archive_number = non_empty(&req.archive_number).and_then(|raw| {
+            crate::domain::archive_number::ArchiveNumber::parse(&raw)
+                .map(|n| n.as_str().to_owned())
+                .map_err(|why| violations.add("archive_number", why))
+                .ok()
+        });
+        let phone = non_empty(&req.phone).and_then(|raw| {
+            crate::domain::contact::PhoneNumber::parse(&raw)
+                .map(|p| p.normalized().to_owned())
+                .map_err(|why| violations.add("phone", why))
+                .ok()
+        });
+        violations.into_result()?;
+        let filter = CustomerFilter {
+            archive_number,
+            display_name_contains: non_empty(&req.display_name_contains),
+            phone,
+            account_manager: non_empty(&req.account_manager),
+        };
+        let fingerprint = paging::filter_fingerprint(&[
+            filter.archive_number.as_deref().unwrap_or(""),
+            filter.display_name_contains.as_deref().unwrap_or(""),
+            filter.phone.as_deref().unwrap_or(""),
+            filter.account_manager.as_deref().unwrap_or(""),
+        ]);
+        let after: Option<Uuid> = paging::decode_token("page_token", &req.page_token, &fingerprint)?;
+
+        // One extra row tells whether another page follows.
+        let mut rows = store::list(&self.pool, &filter, after, limit + 1).await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_page_token = match (more, rows.last()) {
+            (true, Some(last)) => paging::encode_token(&last.id, &fingerprint),
+            _ => String::new(),
+        };
+        let customers = rows.iter().map(to_wire).collect::<Result<Vec<_>, _>>()?;
+        Ok(Response::new(pb::ListCustomersResponse { customers, next_page_token }))
+    }
+
+    async fn update_customer(
+        &self,
+        request: Request<pb::UpdateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::EditCustomers)?;
+        let req = request.into_inner();
+        let Some(patch) = &req.customer else {
+            return Err(ServiceError::invalid("customer", "is required").into());
+        };
+        let id = resource_name::parse("customer.name", COLLECTION, &patch.name)?;
+        let expected = etag::parse("customer.etag", &patch.etag)?;
+        let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
+
+        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        let row = store::lock(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        etag::check(expected, row.version, &resource_name::format(COLLECTION, id))?;
+        let merged = fieldmask::apply(&to_wire(&row)?, patch, &paths, "update_mask")?;
+        let today = clock::today(self.clock.as_ref(), self.zone);
+        let valid = validate::customer("customer", &merged, today).map_err(ServiceError::InvalidArgument)?;
+        let change = Change { actor: &caller.subject, at: self.clock.now() };
+        let updated = store::update(&mut tx, id, &valid, &profile_json(&merged)?, change).await?;
+        tx.commit().await.map_err(ServiceError::from)?;
+        self.cache.invalidate(&self.cache_key(id)).await;
+        tracing::info!(customer = %id, version = updated.version, "customer updated");
+        Ok(Response::new(to_wire(&updated)?))
+    }
+
+    async fn delete_customer(
+        &self,
+        request: Request<pb::DeleteCustomerRequest>,
+    ) -> Result<Response<()>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::DeleteCustomers)?;
+        let req = request.into_inner();
+        let id = resource_name::parse("name", COLLECTION, &req.name)?;
+        let expected = etag::parse("etag", &req.etag)?;
+
+        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        let row = store::lock(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+        etag::check(expected, row.version, &resource_name::format(COLLECTION, id))?;
+        store::mark_deleted(&mut tx, id, Change { actor: &caller.subject, at: self.clock.now() }).await?;
+        tx.commit().await.map_err(ServiceError::from)?;
+        self.cache.invalidate(&self.cache_key(id)).await;
+        tracing::info!(customer = %id, "customer deleted");
+        Ok(Response::new(()))
+    }
+}

@@ -1,0 +1,101 @@
+//! customer-profile: the store of record for customer archives (DOMAIN.md §1).
+//! `serve` is what the `patron` binary calls; the rules are in `domain`, the
+//! SQL in `store`, the wire mapping in `grpc`.
+
+pub mod domain;
+pub mod grpc;
+pub mod store;
+pub mod validate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use patron_kit::auth::{self, AuthConfig, Authenticator};
+use patron_kit::cache::{Cache, CacheConfig};
+use patron_kit::clock::{SharedClock, SystemClock};
+use patron_kit::config::{self, ConfigError};
+use patron_kit::db::{self, DbConfig};
+use patron_kit::server;
+use patron_proto::profile::v1::customer_service_server::CustomerServiceServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+
+/// The schema (and role `patron_profile`) this service owns.
+pub const SCHEMA: &str = "profile";
+
+/// The gRPC service names this service answers for, as health reports them.
+pub const SERVICE_NAMES: &[&str] = &["patron.profile.v1.CustomerService"];
+
+/// This service's migrations, compiled in.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Everything the service needs to run.
+#[derive(Clone)]
+pub struct ProfileConfig {
+    pub listen: SocketAddr,
+    pub db: DbConfig,
+    pub cache: CacheConfig,
+    pub auth: AuthConfig,
+    pub zone: chrono_tz::Tz,
+    pub archive_prefix: String,
+    pub health_interval: Duration,
+    pub clock: SharedClock,
+}
+
+impl ProfileConfig {
+    /// From the environment (`PATRON_PROFILE_ADDR`, `PATRON_ARCHIVE_PREFIX`,
+    /// and the kit's variables), with `auth` supplied by the caller.
+    pub fn from_env(auth: AuthConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen: config::env_addr("PATRON_PROFILE_ADDR", "127.0.0.1:50051")?,
+            db: DbConfig::for_service(SCHEMA)?,
+            cache: CacheConfig::from_env()?,
+            auth,
+            zone: patron_kit::clock::zone_from_env()?,
+            archive_prefix: config::env_or("PATRON_ARCHIVE_PREFIX", "A"),
+            health_interval: config::env_millis("PATRON_HEALTH_INTERVAL_MS", Duration::from_secs(2))?,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// Applies the migrations (what `patron migrate profile` runs).
+pub async fn migrate(config: &DbConfig) -> anyhow::Result<()> {
+    let pool = db::connect(config)?;
+    db::migrate(&pool, &MIGRATOR).await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// Migrates, then serves on `listener` until `shutdown` is cancelled.
+pub async fn serve(config: ProfileConfig, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let pool = db::connect(&config.db)?;
+    db::migrate(&pool, &MIGRATOR).await?;
+    let cache = Cache::new(&config.cache);
+
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let monitor = server::spawn_health_monitor(
+        reporter,
+        SERVICE_NAMES.iter().map(|s| s.to_string()).collect(),
+        pool.clone(),
+        cache.clone(),
+        config.health_interval,
+        shutdown.clone(),
+    );
+
+    let api = grpc::CustomerApi {
+        pool: pool.clone(),
+        cache,
+        clock: config.clock.clone(),
+        zone: config.zone,
+        archive_prefix: config.archive_prefix.clone(),
+    };
+    let authenticator = Authenticator::new(&config.auth);
+    let routes = Routes::new(CustomerServiceServer::with_interceptor(api, auth::interceptor(authenticator)));
+    let served = server::serve(listener, routes, health, shutdown).await;
+    monitor.abort();
+    pool.close().await;
+    served
+}

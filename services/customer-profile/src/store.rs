@@ -1,0 +1,218 @@
+//! The customer archive's SQL. Plain queries, one function per statement;
+//! transactions are opened by the caller so a create, its idempotency claim and
+//! (later) its event commit together.
+
+use chrono::{DateTime, Utc};
+use patron_kit::ServiceError;
+use patron_kit::error::unique_violation;
+use sqlx::{FromRow, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::archive_number::ArchiveNumber;
+use crate::domain::customer::ValidCustomer;
+
+const COLUMNS: &str = "id, archive_number, kind, display_name, account_manager, profile, version, \
+                       created_at, created_by, updated_at, updated_by";
+
+/// One archive as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct CustomerRow {
+    pub id: Uuid,
+    pub archive_number: String,
+    pub kind: i16,
+    pub display_name: String,
+    pub account_manager: String,
+    /// The full record in proto3 JSON.
+    pub profile: serde_json::Value,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+}
+
+/// Who made a change, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    pub actor: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// Inserts a new archive, assigning the next archive number when none was given.
+pub async fn insert(
+    tx: &mut PgConnection,
+    id: Uuid,
+    customer: &ValidCustomer,
+    profile: &serde_json::Value,
+    archive_prefix: &str,
+    change: Change<'_>,
+) -> Result<CustomerRow, ServiceError> {
+    let archive_number = match &customer.archive_number {
+        Some(n) => n.clone(),
+        None => next_archive_number(tx, archive_prefix).await?,
+    };
+    let inserted = sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO customers (id, archive_number, kind, display_name, phone_numbers, account_manager,
+                                profile, created_at, created_by, updated_at, updated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $9)
+         RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(archive_number.as_str())
+    .bind(customer.kind.code())
+    .bind(customer.display_name.as_str())
+    .bind(customer.phone_keys())
+    .bind(&customer.account_manager)
+    .bind(profile)
+    .bind(change.at)
+    .bind(change.actor)
+    .fetch_one(&mut *tx)
+    .await;
+    inserted.map_err(|e| match unique_violation(&e).as_deref() {
+        Some("customers_archive_number_key") => ServiceError::AlreadyExists(format!(
+            "archive number {archive_number} is already in use"
+        )),
+        _ => e.into(),
+    })
+}
+
+/// The next number from the sequence that no archive holds yet (a company's
+/// own numbers may already have taken some).
+async fn next_archive_number(tx: &mut PgConnection, prefix: &str) -> Result<ArchiveNumber, ServiceError> {
+    loop {
+        let n: i64 = sqlx::query_scalar("SELECT nextval('archive_number_seq')")
+            .fetch_one(&mut *tx)
+            .await?;
+        let candidate = ArchiveNumber::assigned(prefix, n).map_err(|why| {
+            ServiceError::internal(anyhow::anyhow!("archive number prefix {prefix:?}: {why}"))
+        })?;
+        let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customers WHERE archive_number = $1)")
+            .bind(candidate.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        if !taken {
+            return Ok(candidate);
+        }
+    }
+}
+
+/// A live archive by id.
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<CustomerRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM customers WHERE id = $1 AND deleted_at IS NULL"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// A live archive by id, locked until the transaction ends.
+pub async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<CustomerRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM customers WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?)
+}
+
+/// Replaces a locked archive's facts and bumps its version.
+pub async fn update(
+    tx: &mut PgConnection,
+    id: Uuid,
+    customer: &ValidCustomer,
+    profile: &serde_json::Value,
+    change: Change<'_>,
+) -> Result<CustomerRow, ServiceError> {
+    Ok(sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
+        "UPDATE customers
+            SET display_name = $2, phone_numbers = $3, account_manager = $4, profile = $5,
+                version = version + 1, updated_at = $6, updated_by = $7
+          WHERE id = $1
+         RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(customer.display_name.as_str())
+    .bind(customer.phone_keys())
+    .bind(&customer.account_manager)
+    .bind(profile)
+    .bind(change.at)
+    .bind(change.actor)
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+/// Hides a locked archive; its number stays taken.
+pub async fn mark_deleted(tx: &mut PgConnection, id: Uuid, change: Change<'_>) -> Result<(), ServiceError> {
+    sqlx::query("UPDATE customers SET deleted_at = $2, deleted_by = $3, version = version + 1 WHERE id = $1")
+        .bind(id)
+        .bind(change.at)
+        .bind(change.actor)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// What a list is narrowed by; empty fields do not narrow.
+#[derive(Debug, Default, Clone)]
+pub struct CustomerFilter {
+    pub archive_number: Option<String>,
+    pub display_name_contains: Option<String>,
+    pub phone: Option<String>,
+    pub account_manager: Option<String>,
+}
+
+/// Live archives matching `filter`, newest first, after the keyset cursor.
+pub async fn list(
+    pool: &PgPool,
+    filter: &CustomerFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<CustomerRow>, ServiceError> {
+    let name_pattern = filter
+        .display_name_contains
+        .as_deref()
+        .map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
+    Ok(sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM customers
+          WHERE deleted_at IS NULL
+            AND ($1::uuid IS NULL OR id < $1)
+            AND ($2::text IS NULL OR archive_number = $2)
+            AND ($3::text IS NULL OR lower(display_name) LIKE $3 ESCAPE '\\')
+            AND ($4::text IS NULL OR phone_numbers @> ARRAY[$4])
+            AND ($5::text IS NULL OR account_manager = $5)
+          ORDER BY id DESC
+          LIMIT $6"
+    )))
+    .bind(after)
+    .bind(filter.archive_number.as_deref())
+    .bind(name_pattern)
+    .bind(filter.phone.as_deref())
+    .bind(filter.account_manager.as_deref())
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Escapes LIKE's wildcards so user text matches literally.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_are_literal() {
+        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
+        assert_eq!(escape_like("王丽"), "王丽");
+    }
+}
