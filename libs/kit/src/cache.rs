@@ -75,7 +75,8 @@ impl std::fmt::Debug for Cache {
 
 impl Cache {
     /// A cache that connects on first use; a bad URL leaves it permanently
-    /// bypassed (and logged) rather than failing the service.
+    /// bypassed (and logged) rather than failing the service. Call it inside
+    /// the Tokio runtime, whose reactor the connection uses.
     pub fn new(config: &CacheConfig) -> Self {
         let connection = redis::Client::open(config.url.as_str())
             .and_then(|client| {
@@ -242,8 +243,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn keys_are_versioned_and_prefixed() {
+    #[tokio::test]
+    async fn keys_are_versioned_and_prefixed() {
         let cache = Cache::new(&CacheConfig {
             url: "redis://127.0.0.1:1".into(),
             key_prefix: "patron".into(),

@@ -19,4 +19,7 @@ pub mod server;
 pub mod telemetry;
 pub mod timestamp;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use error::{ServiceError, Violations};

@@ -1,0 +1,143 @@
+use patron_proto::profile::v1 as pb;
+use redis::AsyncCommands;
+use tonic::Code;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn create_assigns_name_number_and_etag_and_get_reads_it_back() {
+    let app = spawn_app().await;
+    let created = app.create(person("王丽")).await;
+    assert!(created.name.starts_with("customers/"));
+    assert_eq!(created.archive_number.len(), 9, "T + 8 digits: {}", created.archive_number);
+    assert!(created.archive_number.starts_with('T'));
+    assert_eq!(created.etag, "\"1\"");
+    assert_eq!(created.created_by, "staff-1");
+    assert!(created.create_time.is_some());
+
+    let got = app.get(&created.name).await.unwrap();
+    assert_eq!(got, created);
+    assert_eq!(got.family_members[0].relation, "spouse");
+    assert_eq!(got.soft_facts.unwrap().hobbies, ["tea", "calligraphy"]);
+}
+
+#[tokio::test]
+async fn get_is_served_cache_aside() {
+    let app = spawn_app().await;
+    let created = app.create(person("Cache Me")).await;
+    let id = created.name.trim_start_matches("customers/");
+    let key = format!("{}:profile:v1:{id}", app.cache.key_prefix);
+    let mut redis = redis::Client::open(app.cache.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let exists: bool = redis.exists(&key).await.unwrap();
+    assert!(!exists, "nothing cached before the first read");
+
+    // Miss: read from Postgres, then cached with a TTL.
+    app.get(&created.name).await.unwrap();
+    let ttl: i64 = redis.ttl(&key).await.unwrap();
+    assert!(ttl > 0, "cached with a TTL, got {ttl}");
+
+    // Change the row behind the service's back: a hit still shows the cached value.
+    let mut conn = app.db.admin_connection().await;
+    sqlx::query("UPDATE profile.customers SET display_name = 'Changed Behind' WHERE id = $1::uuid")
+        .bind(id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(app.get(&created.name).await.unwrap().display_name, "Cache Me");
+
+    // A write through the service invalidates the entry.
+    app.client
+        .clone()
+        .update_customer(app.admin(pb::UpdateCustomerRequest {
+            customer: Some(pb::Customer { name: created.name.clone(), notes: "vip".into(), ..Default::default() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["notes".into()] }),
+        }))
+        .await
+        .unwrap();
+    let exists: bool = redis.exists(&key).await.unwrap();
+    assert!(!exists, "invalidated after the update committed");
+    let fresh = app.get(&created.name).await.unwrap();
+    assert_eq!(fresh.display_name, "Changed Behind");
+    assert_eq!(fresh.notes, "vip");
+}
+
+#[tokio::test]
+async fn a_retried_create_is_applied_once() {
+    let app = spawn_app().await;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let request = || pb::CreateCustomerRequest {
+        customer: Some(organization("Acme Steel")),
+        request_id: request_id.clone(),
+    };
+
+    // Concurrent retries race on the same request id.
+    let mut handles = Vec::new();
+    for _ in 0..5 {
+        let mut client = app.client.clone();
+        let req = app.admin(request());
+        handles.push(tokio::spawn(async move { client.create_customer(req).await }));
+    }
+    let mut names = Vec::new();
+    for h in handles {
+        names.push(h.await.unwrap().unwrap().into_inner().name);
+    }
+    names.dedup();
+    assert_eq!(names.len(), 1, "every retry answers with the same customer");
+    assert_eq!(app.count_rows().await, 1);
+
+    // The same id with a different body is refused, not answered with the first customer.
+    let mut other = request();
+    other.customer.as_mut().unwrap().display_name = "Someone Else".into();
+    let err = app.client.clone().create_customer(app.admin(other)).await.unwrap_err();
+    assert_eq!(bad_fields(&err), ["request_id"]);
+    assert_eq!(app.count_rows().await, 1);
+}
+
+#[tokio::test]
+async fn a_given_archive_number_is_kept_and_must_be_unique() {
+    let app = spawn_app().await;
+    let mut c = person("Numbered");
+    c.archive_number = "vip-0001".into();
+    let created = app.create(c.clone()).await;
+    assert_eq!(created.archive_number, "VIP-0001");
+
+    let err = app
+        .client
+        .clone()
+        .create_customer(app.admin(pb::CreateCustomerRequest { customer: Some(c), request_id: String::new() }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    assert!(err.message().contains("VIP-0001"), "{}", err.message());
+    assert_eq!(app.count_rows().await, 1);
+}
+
+#[tokio::test]
+async fn callers_need_a_token_and_a_role_that_may_act() {
+    let app = spawn_app().await;
+    let err = app
+        .client
+        .clone()
+        .get_customer(pb::GetCustomerRequest { name: "customers/x".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+
+    let req = app.as_role(
+        "viewer",
+        pb::CreateCustomerRequest { customer: Some(person("Nope")), request_id: String::new() },
+    );
+    let err = app.client.clone().create_customer(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(app.count_rows().await, 0);
+
+    let created = app.create(person("Readable")).await;
+    let req = app.as_role("viewer", pb::GetCustomerRequest { name: created.name.clone() });
+    assert!(app.client.clone().get_customer(req).await.is_ok());
+    let req = app.as_role("account_manager", pb::DeleteCustomerRequest { name: created.name, etag: String::new() });
+    assert_eq!(app.client.clone().delete_customer(req).await.unwrap_err().code(), Code::PermissionDenied);
+}

@@ -1,0 +1,10 @@
+//! The customer service against a real PostgreSQL and Redis: one binary, one
+//! fresh database per test, so the tests run in parallel.
+
+mod helpers;
+
+mod create_and_get;
+mod degraded;
+mod lookups;
+mod update_and_delete;
+mod validation;
