@@ -1,0 +1,292 @@
+//! The HTTP/JSON gateway. Every route comes from a `google.api.http` option
+//! in `proto/`; requests are transcoded generically (proto3 JSON) and sent to
+//! the service that owns the package, with the caller's bearer token, request
+//! id and trace context forwarded. The gateway checks the token first, so a
+//! bad one never reaches a service; each service checks it again.
+
+pub mod http_error;
+pub mod openapi;
+pub mod path_template;
+pub mod routes;
+pub mod transcode;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use patron_kit::auth::{AuthConfig, Authenticator};
+use patron_kit::config::{self, ConfigError};
+use patron_kit::server::REQUEST_ID;
+use patron_kit::telemetry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::http_error::error_response;
+use crate::routes::{Lookup, Route};
+use crate::transcode::DynamicCodec;
+
+/// The areas (proto packages `patron.<area>.v1`) the gateway can route to.
+pub const AREAS: &[&str] = &["profile", "tiering", "complaint", "scheduling"];
+
+/// How the gateway runs.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    pub auth: AuthConfig,
+    /// Service address per area, e.g. `profile` → `http://127.0.0.1:50051`.
+    /// Areas absent here answer 503: the service is not deployed.
+    pub upstreams: BTreeMap<String, String>,
+    /// Deadline of each call to a service.
+    pub call_timeout: Duration,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl GatewayConfig {
+    /// From `PATRON_GATEWAY_ADDR`, `PATRON_<AREA>_URL` for each area, and
+    /// `PATRON_GATEWAY_TIMEOUT_MS`; `auth` from the caller.
+    pub fn from_env(auth: AuthConfig) -> Result<Self, ConfigError> {
+        let upstreams = AREAS
+            .iter()
+            .filter_map(|area| {
+                config::env_opt(&format!("PATRON_{}_URL", area.to_ascii_uppercase())).map(|url| (area.to_string(), url))
+            })
+            .collect();
+        Ok(Self {
+            listen: config::env_addr("PATRON_GATEWAY_ADDR", "127.0.0.1:8080")?,
+            auth,
+            upstreams,
+            call_timeout: config::env_millis("PATRON_GATEWAY_TIMEOUT_MS", Duration::from_secs(10))?,
+            max_body_bytes: config::env_parse("PATRON_GATEWAY_MAX_BODY_BYTES", 1024 * 1024)?,
+        })
+    }
+}
+
+struct Gateway {
+    routes: Vec<Route>,
+    channels: BTreeMap<String, Channel>,
+    authenticator: Authenticator,
+    call_timeout: Duration,
+    openapi: serde_json::Value,
+}
+
+/// The area a gRPC package belongs to: `patron.profile.v1` → `profile`.
+fn area_of(route: &Route) -> &str {
+    let package = route.method.parent_service().package_name();
+    package.split('.').nth(1).unwrap_or_default()
+}
+
+/// The router, for embedding and tests.
+pub fn router(config: &GatewayConfig) -> anyhow::Result<Router> {
+    let routes = routes::collect(patron_kit::descriptors::pool(), "patron.").map_err(anyhow::Error::msg)?;
+    let mut channels = BTreeMap::new();
+    for (area, url) in &config.upstreams {
+        let endpoint = Endpoint::from_shared(url.clone())?
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true);
+        channels.insert(area.clone(), endpoint.connect_lazy());
+    }
+    let openapi = openapi::document(&routes);
+    let gateway = Arc::new(Gateway {
+        routes,
+        channels,
+        authenticator: Authenticator::new(&config.auth),
+        call_timeout: config.call_timeout,
+        openapi,
+    });
+    Ok(Router::new()
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/readyz", get(readiness))
+        .route("/openapi.json", get(openapi_document))
+        .fallback(transcode_call)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(gateway))
+}
+
+/// Serves until `shutdown` is cancelled, then finishes in-flight requests.
+pub async fn serve(config: GatewayConfig, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let app = router(&config)?;
+    tracing::info!(addr = %listener.local_addr()?, upstreams = ?config.upstreams, "gateway listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    tracing::info!("gateway stopped");
+    Ok(())
+}
+
+async fn openapi_document(State(gw): State<Arc<Gateway>>) -> Response {
+    axum::Json(gw.openapi.clone()).into_response()
+}
+
+/// Ready when every deployed service reports SERVING; Redis being down is
+/// reported as degraded but still ready, since the services work without it.
+async fn readiness(State(gw): State<Arc<Gateway>>) -> Response {
+    let mut services = serde_json::Map::new();
+    let mut ready = true;
+    let mut degraded = false;
+    for (area, channel) in &gw.channels {
+        let client = HealthClient::new(channel.clone());
+        let check = |service: &'static str| {
+            let mut client = client.clone();
+            async move {
+                let req = tonic::Request::new(HealthCheckRequest { service: service.into() });
+                matches!(
+                    tokio::time::timeout(Duration::from_secs(2), client.check(req)).await,
+                    Ok(Ok(resp)) if resp.get_ref().status == tonic_health::ServingStatus::Serving as i32
+                )
+            }
+        };
+        let serving = check("").await;
+        let postgres = check(patron_kit::server::POSTGRES_HEALTH).await;
+        let redis = check(patron_kit::server::REDIS_HEALTH).await;
+        ready &= serving;
+        degraded |= serving && !redis;
+        services.insert(
+            area.clone(),
+            serde_json::json!({
+                "serving": serving,
+                "postgres": if postgres { "up" } else { "down" },
+                "redis": if redis { "up" } else { "down" },
+            }),
+        );
+    }
+    let status = if !ready { "unavailable" } else if degraded { "degraded" } else { "ok" };
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, axum::Json(serde_json::json!({"status": status, "services": services}))).into_response()
+}
+
+/// Every other path: find the route, check the token, transcode, call.
+async fn transcode_call(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Response {
+    let (parts, body) = request.into_parts();
+    let request_id = parts
+        .headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let span = tracing::info_span!("http", method = %parts.method, path = %parts.uri.path(), request_id = %request_id);
+    telemetry::adopt_parent(&span, &parts.headers);
+    let _entered = span.enter();
+
+    let mut response = handle(&gw, &parts.method, &parts.uri, &parts.headers, body, &request_id).await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    tracing::info!(status = response.status().as_u16(), "request served");
+    response
+}
+
+async fn handle(gw: &Gateway, method: &Method, uri: &Uri, headers: &HeaderMap, body: Body, request_id: &str) -> Response {
+    let (route, bindings) = match routes::find(&gw.routes, method, uri.path()) {
+        Lookup::Found(route, bindings) => (route, bindings),
+        Lookup::MethodNotAllowed(allowed) => {
+            let list = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+            let mut resp = error_response(Code::Unimplemented, &format!("{method} is not allowed here; use {list}"), &[]);
+            *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            if let Ok(v) = HeaderValue::from_str(&list) {
+                resp.headers_mut().insert(header::ALLOW, v);
+            }
+            return resp;
+        }
+        Lookup::NotFound => return error_response(Code::NotFound, &format!("no route for {method} {}", uri.path()), &[]),
+    };
+
+    // Authenticate before reading the body or touching a service.
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if let Err(e) = gw.authenticator.verify_header(authorization) {
+        return error_response(Code::Unauthenticated, &e.to_string(), &[]);
+    }
+
+    let bytes: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            let mut resp = error_response(Code::InvalidArgument, &format!("cannot read the body: {e}"), &[]);
+            *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            return resp;
+        }
+    };
+    if !bytes.is_empty()
+        && let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+        && !ct.starts_with("application/json")
+    {
+        let mut resp = error_response(Code::InvalidArgument, "send the body as application/json", &[]);
+        *resp.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return resp;
+    }
+
+    let message = match transcode::request_message(route, &bindings, uri.query(), &bytes) {
+        Ok(m) => m,
+        Err(bad) => {
+            let violations: Vec<(String, String)> = bad.field.iter().map(|f| (f.clone(), bad.message.clone())).collect();
+            return error_response(Code::InvalidArgument, &bad.message, &violations);
+        }
+    };
+
+    let area = area_of(route);
+    let Some(channel) = gw.channels.get(area) else {
+        return error_response(Code::Unavailable, &format!("the {area} service is not deployed"), &[]);
+    };
+
+    match call(gw, channel.clone(), route, message, authorization, request_id).await {
+        Ok(reply) => match transcode::response_json(route, &reply) {
+            Ok(json) => (StatusCode::OK, axum::Json(json)).into_response(),
+            Err(status) => http_error::from_status(&status),
+        },
+        Err(status) => {
+            if matches!(status.code(), Code::Internal | Code::Unknown | Code::Unavailable) {
+                tracing::warn!(code = ?status.code(), message = status.message(), rpc = %route.grpc_path(), "service call failed");
+            }
+            http_error::from_status(&status)
+        }
+    }
+}
+
+async fn call(
+    gw: &Gateway,
+    channel: Channel,
+    route: &Route,
+    message: prost_reflect::DynamicMessage,
+    authorization: Option<&str>,
+    request_id: &str,
+) -> Result<prost_reflect::DynamicMessage, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unavailable(format!("the {} service is unreachable: {e}", area_of(route))))?;
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(gw.call_timeout);
+    let metadata = request.metadata_mut();
+    if let Some(auth) = authorization.and_then(|a| a.parse().ok()) {
+        metadata.insert("authorization", auth);
+    }
+    if let Ok(id) = request_id.parse() {
+        metadata.insert(REQUEST_ID, id);
+    }
+    let mut trace_headers = HeaderMap::new();
+    telemetry::inject_current(&mut trace_headers);
+    for (name, value) in &trace_headers {
+        if let (Ok(key), Ok(v)) = (
+            tonic::metadata::AsciiMetadataKey::from_bytes(name.as_str().as_bytes()),
+            tonic::metadata::AsciiMetadataValue::try_from(value.as_bytes()),
+        ) {
+            metadata.insert(key, v);
+        }
+    }
+    let path = route
+        .grpc_path()
+        .parse()
+        .map_err(|_| Status::internal(format!("bad gRPC path {}", route.grpc_path())))?;
+    let codec = DynamicCodec { response: route.method.output() };
+    grpc.unary(request, path, codec).await.map(tonic::Response::into_inner)
+}
