@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -78,6 +78,7 @@ struct Gateway {
     channels: BTreeMap<String, Channel>,
     authenticator: Authenticator,
     call_timeout: Duration,
+    max_body_bytes: usize,
     openapi: serde_json::Value,
 }
 
@@ -103,6 +104,7 @@ pub fn router(config: &GatewayConfig) -> anyhow::Result<Router> {
         channels,
         authenticator: Authenticator::new(&config.auth),
         call_timeout: config.call_timeout,
+        max_body_bytes: config.max_body_bytes,
         openapi,
     });
     Ok(Router::new()
@@ -110,7 +112,6 @@ pub fn router(config: &GatewayConfig) -> anyhow::Result<Router> {
         .route("/readyz", get(readiness))
         .route("/openapi.json", get(openapi_document))
         .fallback(transcode_call)
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(gateway))
 }
 
@@ -208,10 +209,11 @@ async fn handle(gw: &Gateway, method: &Method, uri: &Uri, headers: &HeaderMap, b
         return error_response(Code::Unauthenticated, &e.to_string(), &[]);
     }
 
-    let bytes: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
+    let bytes: Bytes = match axum::body::to_bytes(body, gw.max_body_bytes).await {
         Ok(b) => b,
-        Err(e) => {
-            let mut resp = error_response(Code::InvalidArgument, &format!("cannot read the body: {e}"), &[]);
+        Err(_) => {
+            let limit = gw.max_body_bytes;
+            let mut resp = error_response(Code::InvalidArgument, &format!("the body is larger than {limit} bytes"), &[]);
             *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
             return resp;
         }

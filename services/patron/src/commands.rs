@@ -1,0 +1,156 @@
+//! The sub-commands: `up`, `serve`, `migrate`, `provision` and `token`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use patron_customer_profile as profile;
+use patron_gateway as gateway;
+use patron_kit::auth::{AuthConfig, Authenticator};
+use patron_kit::{config, db, server, telemetry};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::secrets;
+
+#[derive(Parser)]
+#[command(name = "patron", version, about = "VIP and key-account customer management")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every service and the gateway in this process, each on its own port.
+    Up,
+    /// Run one service (as one pod in a cluster would).
+    Serve { service: Service },
+    /// Apply one service's database migrations, then exit.
+    Migrate { service: Service },
+    /// Create the database, each service's role and schema (needs an administrator URL).
+    Provision {
+        /// An administrator connection (superuser or CREATEDB + CREATEROLE).
+        #[arg(long, env = "PATRON_ADMIN_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        admin_url: String,
+    },
+    /// Mint a bearer token for trying the API locally.
+    Token {
+        /// The staff member the token speaks for.
+        #[arg(long, default_value = "local-admin")]
+        subject: String,
+        /// Roles to grant (repeat for several): admin, supervisor, account_manager, customer_service, auditor, viewer.
+        #[arg(long = "role", default_value = "admin")]
+        roles: Vec<String>,
+        /// Lifetime in minutes.
+        #[arg(long, default_value_t = 480)]
+        ttl_minutes: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Service {
+    Profile,
+    Gateway,
+}
+
+/// Schemas of the services built so far.
+const SCHEMAS: &[&str] = &[profile::SCHEMA];
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Token { subject, roles, ttl_minutes } => {
+            let auth = Authenticator::new(&AuthConfig::from_env(secrets::jwt_secret()?)?);
+            println!("{}", auth.mint(&subject, &roles, chrono::Utc::now(), Duration::from_secs(ttl_minutes * 60)));
+            Ok(())
+        }
+        Command::Provision { admin_url } => {
+            let _telemetry = telemetry::init("patron")?;
+            let database = database_name()?;
+            db::provision(&admin_url, &database, SCHEMAS).await?;
+            tracing::info!(%database, schemas = ?SCHEMAS, "database, roles and schemas are in place");
+            Ok(())
+        }
+        Command::Migrate { service } => {
+            let _telemetry = telemetry::init("patron")?;
+            match service {
+                Service::Profile => profile::migrate(&db::DbConfig::for_service(profile::SCHEMA)?).await?,
+                Service::Gateway => tracing::info!("the gateway keeps no state; nothing to migrate"),
+            }
+            Ok(())
+        }
+        Command::Serve { service } => {
+            let telemetry = telemetry::init(match service {
+                Service::Profile => "patron-customer-profile",
+                Service::Gateway => "patron-gateway",
+            })?;
+            let shutdown = server::shutdown_on_signal();
+            let auth = AuthConfig::from_env(secrets::jwt_secret()?)?;
+            let result = match service {
+                Service::Profile => run_profile(auth, shutdown).await,
+                Service::Gateway => run_gateway(gateway::GatewayConfig::from_env(auth)?, shutdown).await,
+            };
+            telemetry.shutdown();
+            result
+        }
+        Command::Up => {
+            let telemetry = telemetry::init("patron")?;
+            let shutdown = server::shutdown_on_signal();
+            let auth = AuthConfig::from_env(secrets::jwt_secret()?)?;
+            let profile_config = profile::ProfileConfig::from_env(auth.clone())?;
+            let mut gateway_config = gateway::GatewayConfig::from_env(auth)?;
+            gateway_config
+                .upstreams
+                .entry("profile".into())
+                .or_insert_with(|| format!("http://{}", profile_config.listen));
+            let profile_listener = bind(profile_config.listen).await?;
+            let gateway_listener = bind(gateway_config.listen).await?;
+            println!(
+                "Patron is up: gateway http://{} (OpenAPI at /openapi.json), customer-profile gRPC {}.\n\
+                 Get a token with `patron token`; stop with Ctrl-C.",
+                gateway_config.listen, profile_config.listen
+            );
+            let (a, b) = tokio::join!(
+                stop_all_on_error(profile::serve(profile_config, profile_listener, shutdown.clone()), &shutdown),
+                stop_all_on_error(gateway::serve(gateway_config, gateway_listener, shutdown.clone()), &shutdown),
+            );
+            telemetry.shutdown();
+            a.and(b)
+        }
+    }
+}
+
+async fn run_profile(auth: AuthConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = profile::ProfileConfig::from_env(auth)?;
+    let listener = bind(config.listen).await?;
+    profile::serve(config, listener, shutdown).await
+}
+
+async fn run_gateway(config: gateway::GatewayConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = bind(config.listen).await?;
+    gateway::serve(config, listener, shutdown).await
+}
+
+/// Runs `task`; if it fails, stops the others too rather than leave half a suite.
+async fn stop_all_on_error(task: impl Future<Output = anyhow::Result<()>>, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    let result = task.await;
+    if let Err(e) = &result {
+        tracing::error!(error = format!("{e:#}"), "a service stopped with an error; stopping the suite");
+        shutdown.cancel();
+    }
+    result
+}
+
+async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
+}
+
+/// The database named in `PATRON_DATABASE_URL`.
+fn database_name() -> anyhow::Result<String> {
+    let url = config::env_or("PATRON_DATABASE_URL", db::DEFAULT_DATABASE_URL);
+    let path = url.split('?').next().unwrap_or_default();
+    path.rsplit_once('/')
+        .map(|(_, name)| name.to_owned())
+        .filter(|n| !n.is_empty())
+        .with_context(|| format!("PATRON_DATABASE_URL {url:?} names no database"))
+}

@@ -1,0 +1,13 @@
+//! The `patron` binary. It only parses the command line and hands over to the
+//! commands; each service's `serve` lives in its own crate so the same code
+//! runs in `patron up` on one machine and as one pod in a cluster.
+
+mod commands;
+mod secrets;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    commands::run(commands::Cli::parse()).await
+}

@@ -1,0 +1,152 @@
+//! Starts the suite for a test: customer-profile and the gateway on ports of
+//! their own, a database of the test's own, and helpers to call the gateway
+//! over HTTP as a portal would.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use patron_customer_profile::{self as profile, ProfileConfig};
+use patron_gateway::GatewayConfig;
+use patron_kit::auth::{AuthConfig, Authenticator, Claims};
+use patron_kit::clock::SystemClock;
+use patron_kit::testing::{self, TestDatabase};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A running suite.
+pub struct Suite {
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub auth: Authenticator,
+    pub auth_config: AuthConfig,
+    _db: TestDatabase,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Suite {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// What an HTTP call answered.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The field paths of an error's violations.
+    pub fn violation_fields(&self) -> Vec<String> {
+        self.body["error"]["details"][0]["fieldViolations"]
+            .as_array()
+            .map(|v| v.iter().filter_map(|f| f["field"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn error_status(&self) -> &str {
+        self.body["error"]["status"].as_str().unwrap_or_default()
+    }
+}
+
+impl Suite {
+    /// The suite with every service up.
+    pub async fn start() -> Self {
+        Self::start_with(true).await
+    }
+
+    /// The suite; with `profile_up` false, the gateway points at a port where
+    /// nothing listens, as when the service is down.
+    pub async fn start_with(profile_up: bool) -> Self {
+        let db = TestDatabase::create(&[profile::SCHEMA]).await;
+        let auth_config = testing::auth_config();
+        let shutdown = CancellationToken::new();
+
+        let profile_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind profile");
+        let profile_addr = profile_listener.local_addr().expect("profile addr");
+        let upstream = if profile_up {
+            let config = ProfileConfig {
+                listen: profile_addr,
+                db: db.service_config(profile::SCHEMA),
+                cache: testing::cache_config(),
+                auth: auth_config.clone(),
+                zone: chrono_tz::Asia::Shanghai,
+                archive_prefix: "A".into(),
+                health_interval: Duration::from_millis(100),
+                clock: Arc::new(SystemClock),
+            };
+            tokio::spawn(profile::serve(config, profile_listener, shutdown.clone()));
+            format!("http://{profile_addr}")
+        } else {
+            drop(profile_listener);
+            format!("http://{profile_addr}")
+        };
+
+        let gateway_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+        let gateway_addr = gateway_listener.local_addr().expect("gateway addr");
+        let config = GatewayConfig {
+            listen: gateway_addr,
+            auth: auth_config.clone(),
+            upstreams: BTreeMap::from([("profile".to_string(), upstream)]),
+            call_timeout: Duration::from_secs(10),
+            max_body_bytes: 64 * 1024,
+        };
+        tokio::spawn(patron_gateway::serve(config, gateway_listener, shutdown.clone()));
+
+        Self {
+            base_url: format!("http://{gateway_addr}"),
+            http: reqwest::Client::new(),
+            auth: Authenticator::new(&auth_config),
+            auth_config,
+            _db: db,
+            shutdown,
+        }
+    }
+
+    /// A valid token for `role`.
+    pub fn token(&self, role: &str) -> String {
+        self.auth.mint("staff-9", &[role.to_owned()], chrono::Utc::now(), Duration::from_secs(600))
+    }
+
+    /// A token with claims a test chose (expired, wrong audience…).
+    pub fn token_with(&self, edit: impl FnOnce(&mut Claims)) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = Claims {
+            sub: "staff-9".into(),
+            iss: self.auth_config.issuer.clone(),
+            aud: self.auth_config.audience.clone(),
+            iat: now,
+            exp: now + 600,
+            roles: vec!["admin".into()],
+        };
+        edit(&mut claims);
+        self.auth.mint_claims(&claims)
+    }
+
+    /// Sends `method path` with `body` and an optional bearer token.
+    pub async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.base_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the gateway answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Reply { status, headers, body }
+    }
+
+    /// As an administrator.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        let token = self.token("admin");
+        self.call(method, path, Some(&token), body).await
+    }
+}
