@@ -68,7 +68,9 @@ pub fn with_user(url: &str, user: &str) -> Result<String, String> {
     Ok(format!("postgres://{user}@{host_and_path}"))
 }
 
-/// A pool for the service; connections are opened on first use, so a service
+/// A pool for the service, with the service's schema as the search path (set
+/// per connection, not on the role, so provisioning never rewrites a role
+/// other databases share). Connections are opened on first use, so a service
 /// starts (and reports NOT_SERVING) while Postgres is down.
 pub fn connect(config: &DbConfig) -> anyhow::Result<PgPool> {
     check_identifier(&config.schema)?;
@@ -151,7 +153,6 @@ pub async fn provision(admin_url: &str, database: &str, schemas: &[&str]) -> any
             format!("GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {role}"),
             format!("CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {role}"),
             format!("REVOKE ALL ON SCHEMA {schema} FROM PUBLIC"),
-            format!("ALTER ROLE {role} SET search_path = {schema}"),
         ] {
             sqlx::query(AssertSqlSafe(statement.clone()))
                 .execute(&mut conn)
