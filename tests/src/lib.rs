@@ -44,7 +44,11 @@ impl Reply {
     pub fn violation_fields(&self) -> Vec<String> {
         self.body["error"]["details"][0]["fieldViolations"]
             .as_array()
-            .map(|v| v.iter().filter_map(|f| f["field"].as_str().map(str::to_owned)).collect())
+            .map(|v| {
+                v.iter()
+                    .filter_map(|f| f["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -66,7 +70,9 @@ impl Suite {
         let auth_config = testing::auth_config();
         let shutdown = CancellationToken::new();
 
-        let profile_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind profile");
+        let profile_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind profile");
         let profile_addr = profile_listener.local_addr().expect("profile addr");
         let upstream = if profile_up {
             let config = ProfileConfig {
@@ -86,7 +92,9 @@ impl Suite {
             format!("http://{profile_addr}")
         };
 
-        let gateway_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+        let gateway_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gateway");
         let gateway_addr = gateway_listener.local_addr().expect("gateway addr");
         let config = GatewayConfig {
             listen: gateway_addr,
@@ -95,7 +103,11 @@ impl Suite {
             call_timeout: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
         };
-        tokio::spawn(patron_gateway::serve(config, gateway_listener, shutdown.clone()));
+        tokio::spawn(patron_gateway::serve(
+            config,
+            gateway_listener,
+            shutdown.clone(),
+        ));
 
         Self {
             base_url: format!("http://{gateway_addr}"),
@@ -109,7 +121,12 @@ impl Suite {
 
     /// A valid token for `role`.
     pub fn token(&self, role: &str) -> String {
-        self.auth.mint("staff-9", &[role.to_owned()], chrono::Utc::now(), Duration::from_secs(600))
+        self.auth.mint(
+            "staff-9",
+            &[role.to_owned()],
+            chrono::Utc::now(),
+            Duration::from_secs(600),
+        )
     }
 
     /// A token with claims a test chose (expired, wrong audience…).
@@ -128,8 +145,16 @@ impl Suite {
     }
 
     /// Sends `method path` with `body` and an optional bearer token.
-    pub async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
-        let mut request = self.http.request(method, format!("{}{path}", self.base_url));
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base_url));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -140,8 +165,16 @@ impl Suite {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.expect("a body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Reply { status, headers, body }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// As an administrator.

@@ -19,28 +19,51 @@ fn wang_li() -> serde_json::Value {
 async fn create_find_update_read_and_delete_over_http() {
     let suite = Suite::start().await;
 
-    let created = suite.admin(Method::POST, "/v1/customers", Some(wang_li())).await;
+    let created = suite
+        .admin(Method::POST, "/v1/customers", Some(wang_li()))
+        .await;
     assert_eq!(created.status, 200, "{:?}", created.body);
     let name = created.body["name"].as_str().unwrap().to_owned();
     assert!(name.starts_with("customers/"));
     assert_eq!(created.body["displayName"], "王丽");
     assert_eq!(created.body["kind"], "CUSTOMER_KIND_PERSON");
-    assert!(created.body["createTime"].as_str().unwrap().ends_with('Z'), "RFC 3339 time");
+    assert!(
+        created.body["createTime"].as_str().unwrap().ends_with('Z'),
+        "RFC 3339 time"
+    );
     assert!(created.headers.contains_key("x-request-id"));
 
-    let found = suite.admin(Method::GET, "/v1/customers?phone=13800138000", None).await;
+    let found = suite
+        .admin(Method::GET, "/v1/customers?phone=13800138000", None)
+        .await;
     assert_eq!(found.status, 200);
     assert_eq!(found.body["customers"][0]["name"], name.as_str());
-    let by_name = suite.admin(Method::GET, "/v1/customers?displayNameContains=%E7%8E%8B&pageSize=10", None).await;
+    let by_name = suite
+        .admin(
+            Method::GET,
+            "/v1/customers?displayNameContains=%E7%8E%8B&pageSize=10",
+            None,
+        )
+        .await;
     assert_eq!(by_name.body["customers"].as_array().unwrap().len(), 1);
     let number = created.body["archiveNumber"].as_str().unwrap();
-    let by_number = suite.admin(Method::GET, &format!("/v1/customers?archiveNumber={number}"), None).await;
+    let by_number = suite
+        .admin(
+            Method::GET,
+            &format!("/v1/customers?archiveNumber={number}"),
+            None,
+        )
+        .await;
     assert_eq!(by_number.body["customers"][0]["name"], name.as_str());
 
     let etag = created.body["etag"].as_str().unwrap();
     let patch = json!({"etag": etag, "notes": "prefers morning calls", "contact": {"email": "li@example.cn"}});
     let updated = suite
-        .admin(Method::PATCH, &format!("/v1/{name}?updateMask=notes,contact.email"), Some(patch))
+        .admin(
+            Method::PATCH,
+            &format!("/v1/{name}?updateMask=notes,contact.email"),
+            Some(patch),
+        )
         .await;
     assert_eq!(updated.status, 200, "{:?}", updated.body);
     assert_eq!(updated.body["notes"], "prefers morning calls");
@@ -51,7 +74,9 @@ async fn create_find_update_read_and_delete_over_http() {
     assert_eq!(read.status, 200);
     assert_eq!(read.body, updated.body);
 
-    let deleted = suite.admin(Method::DELETE, &format!("/v1/{name}"), None).await;
+    let deleted = suite
+        .admin(Method::DELETE, &format!("/v1/{name}"), None)
+        .await;
     assert_eq!(deleted.status, 200);
     assert_eq!(deleted.body, json!({}));
     let gone = suite.admin(Method::GET, &format!("/v1/{name}"), None).await;
@@ -70,7 +95,12 @@ async fn tokens_are_checked_at_the_gateway() {
     assert_eq!(none.headers["www-authenticate"], "Bearer");
 
     let other_key = patron_kit::auth::Authenticator::new(&patron_kit::testing::auth_config());
-    let forged = other_key.mint("staff-9", &["admin".into()], chrono::Utc::now(), std::time::Duration::from_secs(60));
+    let forged = other_key.mint(
+        "staff-9",
+        &["admin".into()],
+        chrono::Utc::now(),
+        std::time::Duration::from_secs(60),
+    );
     let expired = suite.token_with(|c| c.exp = c.iat - 3600);
     let wrong_audience = suite.token_with(|c| c.aud = "another-system".into());
     let wrong_issuer = suite.token_with(|c| c.iss = "someone-else".into());
@@ -87,14 +117,22 @@ async fn tokens_are_checked_at_the_gateway() {
 
     // A valid token whose role may not act is refused by the service: 403.
     let viewer = suite.token("viewer");
-    let refused = suite.call(Method::POST, path, Some(&viewer), Some(wang_li())).await;
+    let refused = suite
+        .call(Method::POST, path, Some(&viewer), Some(wang_li()))
+        .await;
     assert_eq!(refused.status, 403, "{:?}", refused.body);
     assert_eq!(refused.error_status(), "PERMISSION_DENIED");
     let allowed = suite.call(Method::GET, path, Some(&viewer), None).await;
     assert_eq!(allowed.status, 200, "the token reached the service");
 
     let stranger = suite.token("intern");
-    assert_eq!(suite.call(Method::GET, path, Some(&stranger), None).await.status, 403);
+    assert_eq!(
+        suite
+            .call(Method::GET, path, Some(&stranger), None)
+            .await
+            .status,
+        403
+    );
 }
 
 #[tokio::test]
@@ -107,22 +145,48 @@ async fn service_errors_map_to_http_statuses_with_field_violations() {
     let invalid = suite.admin(Method::POST, "/v1/customers", Some(bad)).await;
     assert_eq!(invalid.status, 400);
     assert_eq!(invalid.error_status(), "INVALID_ARGUMENT");
-    assert_eq!(invalid.violation_fields(), ["customer.display_name", "customer.contact.email"]);
+    assert_eq!(
+        invalid.violation_fields(),
+        ["customer.display_name", "customer.contact.email"]
+    );
 
     let mut numbered = wang_li();
     numbered["archiveNumber"] = json!("VIP-1");
-    assert_eq!(suite.admin(Method::POST, "/v1/customers", Some(numbered.clone())).await.status, 200);
-    let duplicate = suite.admin(Method::POST, "/v1/customers", Some(numbered)).await;
-    assert_eq!((duplicate.status, duplicate.error_status()), (409, "ALREADY_EXISTS"));
+    assert_eq!(
+        suite
+            .admin(Method::POST, "/v1/customers", Some(numbered.clone()))
+            .await
+            .status,
+        200
+    );
+    let duplicate = suite
+        .admin(Method::POST, "/v1/customers", Some(numbered))
+        .await;
+    assert_eq!(
+        (duplicate.status, duplicate.error_status()),
+        (409, "ALREADY_EXISTS")
+    );
 
-    let created = suite.admin(Method::POST, "/v1/customers", Some(wang_li())).await;
+    let created = suite
+        .admin(Method::POST, "/v1/customers", Some(wang_li()))
+        .await;
     let name = created.body["name"].as_str().unwrap();
     let stale = suite
-        .admin(Method::PATCH, &format!("/v1/{name}?updateMask=notes"), Some(json!({"etag": "\"9\"", "notes": "x"})))
+        .admin(
+            Method::PATCH,
+            &format!("/v1/{name}?updateMask=notes"),
+            Some(json!({"etag": "\"9\"", "notes": "x"})),
+        )
         .await;
     assert_eq!((stale.status, stale.error_status()), (409, "ABORTED"));
 
-    let missing = suite.admin(Method::GET, "/v1/customers/0190e2d4-7c1a-7000-8000-000000000000", None).await;
+    let missing = suite
+        .admin(
+            Method::GET,
+            "/v1/customers/0190e2d4-7c1a-7000-8000-000000000000",
+            None,
+        )
+        .await;
     assert_eq!((missing.status, missing.error_status()), (404, "NOT_FOUND"));
     let malformed = suite.admin(Method::GET, "/v1/customers/42", None).await;
     assert_eq!(malformed.status, 400);
@@ -138,12 +202,30 @@ async fn malformed_http_is_refused_before_any_service_sees_it() {
     assert_eq!(unknown_route.status, 404);
     let wrong_method = suite.admin(Method::PUT, "/v1/customers/abc", None).await;
     assert_eq!(wrong_method.status, 405);
-    assert!(wrong_method.headers["allow"].to_str().unwrap().contains("PATCH"));
-    let unknown_param = suite.admin(Method::GET, "/v1/customers?colour=red", None).await;
-    assert_eq!((unknown_param.status, unknown_param.violation_fields()), (400, vec!["colour".to_string()]));
-    let typed_param = suite.admin(Method::GET, "/v1/customers?pageSize=many", None).await;
+    assert!(
+        wrong_method.headers["allow"]
+            .to_str()
+            .unwrap()
+            .contains("PATCH")
+    );
+    let unknown_param = suite
+        .admin(Method::GET, "/v1/customers?colour=red", None)
+        .await;
+    assert_eq!(
+        (unknown_param.status, unknown_param.violation_fields()),
+        (400, vec!["colour".to_string()])
+    );
+    let typed_param = suite
+        .admin(Method::GET, "/v1/customers?pageSize=many", None)
+        .await;
     assert_eq!(typed_param.violation_fields(), ["page_size"]);
-    let unknown_field = suite.admin(Method::POST, "/v1/customers", Some(json!({"displayName": "x", "favouriteColour": "red"}))).await;
+    let unknown_field = suite
+        .admin(
+            Method::POST,
+            "/v1/customers",
+            Some(json!({"displayName": "x", "favouriteColour": "red"})),
+        )
+        .await;
     assert_eq!(unknown_field.status, 400);
 
     let not_json = suite
@@ -168,8 +250,13 @@ async fn malformed_http_is_refused_before_any_service_sees_it() {
     assert_eq!(too_big.status().as_u16(), 413);
 
     // Routes of services not deployed yet are declared, but unavailable.
-    let tiering = suite.admin(Method::GET, "/v1/customers/abc/tierAssignment", None).await;
-    assert_eq!((tiering.status, tiering.error_status()), (503, "UNAVAILABLE"));
+    let tiering = suite
+        .admin(Method::GET, "/v1/customers/abc/tierAssignment", None)
+        .await;
+    assert_eq!(
+        (tiering.status, tiering.error_status()),
+        (503, "UNAVAILABLE")
+    );
 }
 
 #[tokio::test]
@@ -191,7 +278,10 @@ async fn openapi_and_health_are_served_without_a_token() {
     assert!(doc.body["paths"]["/v1/customers"]["post"].is_object());
     assert!(doc.body["components"]["schemas"]["patron.profile.v1.Customer"].is_object());
 
-    assert_eq!(suite.call(Method::GET, "/healthz", None, None).await.status, 200);
+    assert_eq!(
+        suite.call(Method::GET, "/healthz", None, None).await.status,
+        200
+    );
     let mut ready = suite.call(Method::GET, "/readyz", None, None).await;
     for _ in 0..50 {
         if ready.status == 200 && ready.body["status"] == "ok" {

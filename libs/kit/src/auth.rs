@@ -117,7 +117,11 @@ impl Caller {
             Err(ServiceError::PermissionDenied(format!(
                 "{} (roles: {}) may not {}",
                 self.subject,
-                if self.roles.is_empty() { "none".into() } else { self.roles.join(", ") },
+                if self.roles.is_empty() {
+                    "none".into()
+                } else {
+                    self.roles.join(", ")
+                },
                 describe(permission)
             )))
         }
@@ -203,13 +207,16 @@ impl Authenticator {
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
-                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => AuthError::BadSignature,
+                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
+                    AuthError::BadSignature
+                }
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
                 ErrorKind::InvalidAudience => AuthError::WrongAudience,
-                ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
-                    AuthError::Malformed
-                }
+                ErrorKind::InvalidToken
+                | ErrorKind::Base64(_)
+                | ErrorKind::Json(_)
+                | ErrorKind::Utf8(_) => AuthError::Malformed,
                 other => AuthError::Invalid(format!("{other:?}")),
             })?;
         Ok(Caller::from_claims(data.claims, token))
@@ -235,7 +242,13 @@ impl Authenticator {
     }
 
     /// Mints a token for `subject` with `roles`, valid for `ttl` from `now`.
-    pub fn mint(&self, subject: &str, roles: &[String], now: chrono::DateTime<chrono::Utc>, ttl: Duration) -> String {
+    pub fn mint(
+        &self,
+        subject: &str,
+        roles: &[String],
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: Duration,
+    ) -> String {
         self.mint_claims(&Claims {
             sub: subject.to_owned(),
             iss: self.issuer.clone(),
@@ -249,13 +262,16 @@ impl Authenticator {
     /// Mints a token with exactly these claims (tests use it for bad ones).
     pub fn mint_claims(&self, claims: &Claims) -> String {
         // HS256 signing with an in-memory key cannot fail.
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding).unwrap_or_default()
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .unwrap_or_default()
     }
 }
 
 /// A tonic interceptor that admits only callers with a valid token and puts
 /// the verified [`Caller`] in the request's extensions.
-pub fn interceptor(auth: Authenticator) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
+pub fn interceptor(
+    auth: Authenticator,
+) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
     move |mut request: Request<()>| {
         let caller = auth.verify_metadata(request.metadata())?;
         request.extensions_mut().insert(caller);
@@ -300,12 +316,23 @@ mod tests {
     #[test]
     fn valid_token_gives_caller_with_role_permissions() {
         let a = auth("k1");
-        let token = a.mint("alice", &["account_manager".into()], chrono::Utc::now(), Duration::from_secs(60));
+        let token = a.mint(
+            "alice",
+            &["account_manager".into()],
+            chrono::Utc::now(),
+            Duration::from_secs(60),
+        );
         let caller = a.verify_header(Some(&format!("Bearer {token}"))).unwrap();
         assert_eq!(caller.subject, "alice");
         assert!(caller.can(Permission::EditCustomers));
         assert!(!caller.can(Permission::DeleteCustomers));
-        assert_eq!(caller.require(Permission::DeleteCustomers).unwrap_err().code(), tonic::Code::PermissionDenied);
+        assert_eq!(
+            caller
+                .require(Permission::DeleteCustomers)
+                .unwrap_err()
+                .code(),
+            tonic::Code::PermissionDenied
+        );
         assert_eq!(caller.bearer(), format!("Bearer {token}"));
     }
 
@@ -313,17 +340,29 @@ mod tests {
     fn refusals_say_why() {
         let a = auth("k1");
         assert_eq!(a.verify_header(None).unwrap_err(), AuthError::Missing);
-        assert_eq!(a.verify_header(Some("Basic abc")).unwrap_err(), AuthError::Missing);
+        assert_eq!(
+            a.verify_header(Some("Basic abc")).unwrap_err(),
+            AuthError::Missing
+        );
         assert_eq!(a.verify("not.a.jwt").unwrap_err(), AuthError::Malformed);
         let other = auth("k2").mint_claims(&claims(60));
         assert_eq!(a.verify(&other).unwrap_err(), AuthError::BadSignature);
-        assert_eq!(a.verify(&a.mint_claims(&claims(-120))).unwrap_err(), AuthError::Expired);
+        assert_eq!(
+            a.verify(&a.mint_claims(&claims(-120))).unwrap_err(),
+            AuthError::Expired
+        );
         let mut c = claims(60);
         c.aud = "elsewhere".into();
-        assert_eq!(a.verify(&a.mint_claims(&c)).unwrap_err(), AuthError::WrongAudience);
+        assert_eq!(
+            a.verify(&a.mint_claims(&c)).unwrap_err(),
+            AuthError::WrongAudience
+        );
         let mut c = claims(60);
         c.iss = "mallory".into();
-        assert_eq!(a.verify(&a.mint_claims(&c)).unwrap_err(), AuthError::WrongIssuer);
+        assert_eq!(
+            a.verify(&a.mint_claims(&c)).unwrap_err(),
+            AuthError::WrongIssuer
+        );
     }
 
     #[test]

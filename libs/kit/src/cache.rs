@@ -87,7 +87,9 @@ impl Cache {
                     .set_max_delay(Duration::from_secs(2));
                 ConnectionManager::new_lazy_with_config(client, manager_config)
             })
-            .inspect_err(|e| tracing::error!(error = %e, "the Redis URL is unusable; caching is off"))
+            .inspect_err(
+                |e| tracing::error!(error = %e, "the Redis URL is unusable; caching is off"),
+            )
             .ok();
         Self {
             inner: Arc::new(Inner {
@@ -172,7 +174,8 @@ impl Cache {
 
     /// Drops `key`; call after the write's transaction has committed.
     pub async fn invalidate(&self, key: &str) {
-        self.run("DEL", |mut c| async move { c.del::<_, ()>(key).await }).await;
+        self.run("DEL", |mut c| async move { c.del::<_, ()>(key).await })
+            .await;
     }
 
     /// Cache-aside read: the cached value, or `load`'s (then cached).
@@ -206,10 +209,13 @@ impl Cache {
         let Some(conn) = self.inner.connection.clone() else {
             return false;
         };
-        let ok = tokio::time::timeout(self.inner.op_timeout.max(Duration::from_millis(500)), async move {
-            let mut conn = conn;
-            redis::cmd("PING").query_async::<String>(&mut conn).await
-        })
+        let ok = tokio::time::timeout(
+            self.inner.op_timeout.max(Duration::from_millis(500)),
+            async move {
+                let mut conn = conn;
+                redis::cmd("PING").query_async::<String>(&mut conn).await
+            },
+        )
         .await
         .is_ok_and(|r| r.is_ok());
         let was = self.inner.available.swap(ok, Ordering::Relaxed);

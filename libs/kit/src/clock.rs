@@ -83,7 +83,10 @@ mod tests {
         // 2026-11-22 17:30 UTC is already the 23rd in Shanghai (UTC+8).
         let clock = ManualClock::new(DateTime::from_timestamp(1_795_368_600, 0).unwrap());
         assert_eq!(clock.now().date_naive().to_string(), "2026-11-22");
-        assert_eq!(today(&clock, chrono_tz::Asia::Shanghai).to_string(), "2026-11-23");
+        assert_eq!(
+            today(&clock, chrono_tz::Asia::Shanghai).to_string(),
+            "2026-11-23"
+        );
         assert_eq!(today(&clock, chrono_tz::UTC).to_string(), "2026-11-22");
     }
 

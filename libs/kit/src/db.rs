@@ -53,7 +53,10 @@ impl DbConfig {
             url,
             schema: schema.to_owned(),
             max_connections: config::env_parse(&format!("PATRON_{upper}_DATABASE_POOL_SIZE"), 10)?,
-            acquire_timeout: config::env_millis("PATRON_DATABASE_ACQUIRE_TIMEOUT_MS", Duration::from_secs(3))?,
+            acquire_timeout: config::env_millis(
+                "PATRON_DATABASE_ACQUIRE_TIMEOUT_MS",
+                Duration::from_secs(3),
+            )?,
         })
     }
 }
@@ -86,18 +89,20 @@ pub fn connect(config: &DbConfig) -> anyhow::Result<PgPool> {
 
 /// Applies a service's migrations into its schema.
 pub async fn migrate(pool: &PgPool, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<()> {
-    migrator
-        .run(pool)
-        .await
-        .context("applying migrations")?;
+    migrator.run(pool).await.context("applying migrations")?;
     Ok(())
 }
 
 fn check_identifier(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     anyhow::ensure!(ok, "{name:?} is not a plain lower-case SQL identifier");
     Ok(())
 }
@@ -111,17 +116,19 @@ pub async fn provision(admin_url: &str, database: &str, schemas: &[&str]) -> any
     let mut conn = PgConnection::connect_with(&admin)
         .await
         .with_context(|| format!("connecting as administrator to {admin_url}"))?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(database)
-        .fetch_one(&mut conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(database)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
         let created = sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {database}")))
             .execute(&mut conn)
             .await;
         if let Err(e) = created {
             // Someone else created it meanwhile.
-            let duplicate = matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some("42P04"));
+            let duplicate =
+                matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some("42P04"));
             if !duplicate {
                 return Err(e).with_context(|| format!("creating database {database}"));
             }
@@ -169,9 +176,12 @@ pub async fn provision(admin_url: &str, database: &str, schemas: &[&str]) -> any
 
 /// Checks the database answers, for health.
 pub async fn ping(pool: &PgPool) -> bool {
-    tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool))
-        .await
-        .is_ok_and(|r| r.is_ok())
+    tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query("SELECT 1").execute(pool),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok())
 }
 
 #[cfg(test)]
@@ -185,7 +195,11 @@ mod tests {
             "postgres://patron_profile@127.0.0.1:5432/patron"
         );
         assert_eq!(
-            with_user("postgresql://root:pw@db:5432/patron?sslmode=require", "patron_profile").unwrap(),
+            with_user(
+                "postgresql://root:pw@db:5432/patron?sslmode=require",
+                "patron_profile"
+            )
+            .unwrap(),
             "postgres://patron_profile@db:5432/patron?sslmode=require"
         );
         assert!(with_user("mysql://x", "y").is_err());

@@ -3,7 +3,9 @@
 
 use std::sync::OnceLock;
 
-use prost_reflect::{DescriptorPool, DynamicMessage, ExtensionDescriptor, FieldDescriptor, SerializeOptions, Value};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, ExtensionDescriptor, FieldDescriptor, SerializeOptions, Value,
+};
 
 use crate::error::ServiceError;
 
@@ -20,11 +22,14 @@ pub fn pool() -> &'static DescriptorPool {
 
 /// `message` in proto3 JSON (camelCase names, RFC 3339 times, enums by name),
 /// for storing records in JSONB.
-pub fn to_json<M: prost::Message + prost::Name>(message: &M) -> Result<serde_json::Value, ServiceError> {
-    let desc = pool()
-        .get_message_by_name(&M::full_name())
-        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no descriptor for {}", M::full_name())))?;
-    let dynamic = DynamicMessage::decode(desc, message.encode_to_vec().as_slice()).map_err(ServiceError::internal)?;
+pub fn to_json<M: prost::Message + prost::Name>(
+    message: &M,
+) -> Result<serde_json::Value, ServiceError> {
+    let desc = pool().get_message_by_name(&M::full_name()).ok_or_else(|| {
+        ServiceError::internal(anyhow::anyhow!("no descriptor for {}", M::full_name()))
+    })?;
+    let dynamic = DynamicMessage::decode(desc, message.encode_to_vec().as_slice())
+        .map_err(ServiceError::internal)?;
     dynamic
         .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
         .map_err(ServiceError::internal)
@@ -32,12 +37,15 @@ pub fn to_json<M: prost::Message + prost::Name>(message: &M) -> Result<serde_jso
 
 /// The message stored as proto3 JSON by [`to_json`]. Unknown fields (written
 /// by a newer version) are ignored so a rollback can still read its records.
-pub fn from_json<M: prost::Message + prost::Name + Default>(json: &serde_json::Value) -> Result<M, ServiceError> {
-    let desc = pool()
-        .get_message_by_name(&M::full_name())
-        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no descriptor for {}", M::full_name())))?;
+pub fn from_json<M: prost::Message + prost::Name + Default>(
+    json: &serde_json::Value,
+) -> Result<M, ServiceError> {
+    let desc = pool().get_message_by_name(&M::full_name()).ok_or_else(|| {
+        ServiceError::internal(anyhow::anyhow!("no descriptor for {}", M::full_name()))
+    })?;
     let options = prost_reflect::DeserializeOptions::new().deny_unknown_fields(false);
-    let dynamic = DynamicMessage::deserialize_with_options(desc, json.clone(), &options).map_err(ServiceError::internal)?;
+    let dynamic = DynamicMessage::deserialize_with_options(desc, json.clone(), &options)
+        .map_err(ServiceError::internal)?;
     dynamic.transcode_to::<M>().map_err(ServiceError::internal)
 }
 
@@ -91,7 +99,10 @@ mod tests {
         let c = Customer {
             display_name: "王丽".into(),
             kind: 1,
-            person: Some(PersonFacts { approximate_age: 40, ..Default::default() }),
+            person: Some(PersonFacts {
+                approximate_age: 40,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let json = to_json(&c).unwrap();

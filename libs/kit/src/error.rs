@@ -202,7 +202,10 @@ mod tests {
         v.add("contact.email", "is not an e-mail address");
         let status: Status = v.into_result().unwrap_err().into();
         assert_eq!(status.code(), Code::InvalidArgument);
-        let fields: Vec<String> = violations_of(&status).into_iter().map(|v| v.field).collect();
+        let fields: Vec<String> = violations_of(&status)
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
         assert_eq!(fields, ["display_name", "contact.email"]);
         assert!(status.message().contains("display_name: is required"));
     }
@@ -228,10 +231,19 @@ mod tests {
         let cases = [
             (ServiceError::NotFound("x".into()), Code::NotFound),
             (ServiceError::AlreadyExists("x".into()), Code::AlreadyExists),
-            (ServiceError::FailedPrecondition("x".into()), Code::FailedPrecondition),
+            (
+                ServiceError::FailedPrecondition("x".into()),
+                Code::FailedPrecondition,
+            ),
             (ServiceError::Aborted("x".into()), Code::Aborted),
-            (ServiceError::PermissionDenied("x".into()), Code::PermissionDenied),
-            (ServiceError::Unauthenticated("x".into()), Code::Unauthenticated),
+            (
+                ServiceError::PermissionDenied("x".into()),
+                Code::PermissionDenied,
+            ),
+            (
+                ServiceError::Unauthenticated("x".into()),
+                Code::Unauthenticated,
+            ),
             (ServiceError::Unavailable("x".into()), Code::Unavailable),
         ];
         for (err, code) in cases {

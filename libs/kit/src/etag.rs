@@ -16,10 +16,7 @@ pub fn parse(field: &str, etag: &str) -> Result<Option<i64>, ServiceError> {
     if raw.is_empty() {
         return Ok(None);
     }
-    let unquoted = raw
-        .strip_prefix("W/")
-        .unwrap_or(raw)
-        .trim_matches('"');
+    let unquoted = raw.strip_prefix("W/").unwrap_or(raw).trim_matches('"');
     unquoted
         .parse::<i64>()
         .ok()
@@ -63,6 +60,9 @@ mod tests {
     fn stale_is_aborted() {
         assert!(check(None, 4, "x").is_ok());
         assert!(check(Some(4), 4, "x").is_ok());
-        assert_eq!(check(Some(3), 4, "x").unwrap_err().code(), tonic::Code::Aborted);
+        assert_eq!(
+            check(Some(3), 4, "x").unwrap_err().code(),
+            tonic::Code::Aborted
+        );
     }
 }

@@ -11,7 +11,12 @@ use crate::error::{ServiceError, Violations};
 /// `stored` with the fields `paths` names taken from `patch`. With no paths,
 /// every field `patch` sets is taken (AIP-134's implied mask), skipping those
 /// the service owns. `mask_field` names the mask in errors.
-pub fn apply<M>(stored: &M, patch: &M, paths: &[String], mask_field: &str) -> Result<M, ServiceError>
+pub fn apply<M>(
+    stored: &M,
+    patch: &M,
+    paths: &[String],
+    mask_field: &str,
+) -> Result<M, ServiceError>
 where
     M: prost::Message + prost::Name + Default,
 {
@@ -53,11 +58,19 @@ fn message_descriptor<M: prost::Name>() -> Result<MessageDescriptor, ServiceErro
         .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no descriptor for {full_name}")))
 }
 
-fn to_dynamic<M: prost::Message>(desc: &MessageDescriptor, msg: &M) -> Result<DynamicMessage, ServiceError> {
-    DynamicMessage::decode(desc.clone(), msg.encode_to_vec().as_slice()).map_err(ServiceError::internal)
+fn to_dynamic<M: prost::Message>(
+    desc: &MessageDescriptor,
+    msg: &M,
+) -> Result<DynamicMessage, ServiceError> {
+    DynamicMessage::decode(desc.clone(), msg.encode_to_vec().as_slice())
+        .map_err(ServiceError::internal)
 }
 
-fn check_paths(desc: &MessageDescriptor, paths: &[String], mask_field: &str) -> Result<(), ServiceError> {
+fn check_paths(
+    desc: &MessageDescriptor,
+    paths: &[String],
+    mask_field: &str,
+) -> Result<(), ServiceError> {
     let mut violations = Violations::new();
     for path in paths {
         if let Err(reason) = check_path(desc, path) {
@@ -75,7 +88,9 @@ fn check_path(desc: &MessageDescriptor, path: &str) -> Result<(), String> {
             .get_field_by_name(segment)
             .ok_or_else(|| format!("names no field of {}", current.name()))?;
         let behaviours = descriptors::field_behaviors(&field);
-        if behaviours.contains(&FieldBehavior::OutputOnly) || behaviours.contains(&FieldBehavior::Identifier) {
+        if behaviours.contains(&FieldBehavior::OutputOnly)
+            || behaviours.contains(&FieldBehavior::Identifier)
+        {
             return Err("names a field the service sets".into());
         }
         if behaviours.contains(&FieldBehavior::Immutable) {
@@ -85,7 +100,11 @@ fn check_path(desc: &MessageDescriptor, path: &str) -> Result<(), String> {
         if !last {
             match field.kind().as_message() {
                 Some(inner) if !field.is_list() && !field.is_map() => current = inner.clone(),
-                _ => return Err(format!("goes inside {segment}, which is not a single message")),
+                _ => {
+                    return Err(format!(
+                        "goes inside {segment}, which is not a single message"
+                    ));
+                }
             }
         }
     }
@@ -157,17 +176,32 @@ mod tests {
             }),
             ..Default::default()
         };
-        let out = apply(&stored(), &patch, &["display_name".into(), "contact.email".into()], "update_mask").unwrap();
+        let out = apply(
+            &stored(),
+            &patch,
+            &["display_name".into(), "contact.email".into()],
+            "update_mask",
+        )
+        .unwrap();
         assert_eq!(out.display_name, "New");
         assert_eq!(out.notes, "keep");
         let contact = out.contact.unwrap();
         assert_eq!(contact.email, "new@example.com");
-        assert_eq!(contact.mobile_phone, "13800000000", "sibling fields are kept");
+        assert_eq!(
+            contact.mobile_phone, "13800000000",
+            "sibling fields are kept"
+        );
     }
 
     #[test]
     fn a_named_field_missing_from_the_patch_is_cleared() {
-        let out = apply(&stored(), &Customer::default(), &["notes".into()], "update_mask").unwrap();
+        let out = apply(
+            &stored(),
+            &Customer::default(),
+            &["notes".into()],
+            "update_mask",
+        )
+        .unwrap();
         assert_eq!(out.notes, "");
     }
 
@@ -191,11 +225,19 @@ mod tests {
         let err = apply(
             &stored(),
             &Customer::default(),
-            &["nope".into(), "create_time".into(), "kind".into(), "contact.nope".into(), "display_name.x".into()],
+            &[
+                "nope".into(),
+                "create_time".into(),
+                "kind".into(),
+                "contact.nope".into(),
+                "display_name.x".into(),
+            ],
             "update_mask",
         )
         .unwrap_err();
-        let ServiceError::InvalidArgument(v) = err else { panic!("{err:?}") };
+        let ServiceError::InvalidArgument(v) = err else {
+            panic!("{err:?}")
+        };
         let descriptions: Vec<String> = v.iter().map(|v| v.description.clone()).collect();
         assert_eq!(descriptions.len(), 5, "{descriptions:?}");
         assert!(v.iter().all(|v| v.field == "update_mask"));

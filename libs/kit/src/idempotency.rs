@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use crate::error::ServiceError;
 
-
 /// What claiming a request id found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
@@ -85,7 +84,10 @@ mod tests {
         assert_eq!(parse_request_id("request_id", "").unwrap(), None);
         assert!(parse_request_id("request_id", "abc").is_err());
         let id = Uuid::new_v4();
-        assert_eq!(parse_request_id("request_id", &id.to_string()).unwrap(), Some(id));
+        assert_eq!(
+            parse_request_id("request_id", &id.to_string()).unwrap(),
+            Some(id)
+        );
     }
 
     #[test]

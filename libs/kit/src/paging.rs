@@ -101,6 +101,9 @@ mod tests {
 
     #[test]
     fn fingerprint_separates_parts() {
-        assert_ne!(filter_fingerprint(&["ab", "c"]), filter_fingerprint(&["a", "bc"]));
+        assert_ne!(
+            filter_fingerprint(&["ab", "c"]),
+            filter_fingerprint(&["a", "bc"])
+        );
     }
 }

@@ -38,12 +38,21 @@ mod tests {
     #[test]
     fn round_trip() {
         let id = new_id();
-        assert_eq!(parse("name", "customers", &format("customers", id)).unwrap(), id);
+        assert_eq!(
+            parse("name", "customers", &format("customers", id)).unwrap(),
+            id
+        );
     }
 
     #[test]
     fn refuses_other_shapes() {
-        for bad in ["", "customers", "customers/", "customers/42", "orders/0190e2d4-7c1a-7000-8000-000000000000"] {
+        for bad in [
+            "",
+            "customers",
+            "customers/",
+            "customers/42",
+            "orders/0190e2d4-7c1a-7000-8000-000000000000",
+        ] {
             assert_eq!(
                 parse("name", "customers", bad).unwrap_err().code(),
                 tonic::Code::InvalidArgument,

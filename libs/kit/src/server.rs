@@ -35,15 +35,16 @@ pub fn shutdown_on_signal() -> CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot listen for SIGTERM");
-                    let _ = ctrl_c.await;
-                    trigger.cancel();
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot listen for SIGTERM");
+                        let _ = ctrl_c.await;
+                        trigger.cancel();
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = ctrl_c => {},
                 _ = term.recv() => {},
@@ -86,13 +87,19 @@ pub fn spawn_health_monitor(
                 reporter.set_service_status(name, serving).await;
             }
             reporter.set_service_status(POSTGRES_HEALTH, serving).await;
-            reporter.set_service_status(REDIS_HEALTH, status(redis_ok)).await;
+            reporter
+                .set_service_status(REDIS_HEALTH, status(redis_ok))
+                .await;
         }
     })
 }
 
 fn status(ok: bool) -> ServingStatus {
-    if ok { ServingStatus::Serving } else { ServingStatus::NotServing }
+    if ok {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    }
 }
 
 /// Serves `routes` (plus health and reflection) on `listener` until
@@ -100,7 +107,9 @@ fn status(ok: bool) -> ServingStatus {
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
-    health: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+    health: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let reflection = tonic_reflection::server::Builder::configure()
@@ -109,16 +118,19 @@ pub async fn serve(
     let request_id = HeaderName::from_static(REQUEST_ID);
     let layers = tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-        .layer(TraceLayer::new_for_grpc().make_span_with(|req: &http::Request<_>| {
-            let id = req
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            let span = tracing::info_span!("grpc", method = %req.uri().path(), request_id = %id);
-            telemetry::adopt_parent(&span, req.headers());
-            span
-        }))
+        .layer(
+            TraceLayer::new_for_grpc().make_span_with(|req: &http::Request<_>| {
+                let id = req
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let span =
+                    tracing::info_span!("grpc", method = %req.uri().path(), request_id = %id);
+                telemetry::adopt_parent(&span, req.headers());
+                span
+            }),
+        )
         .layer(PropagateRequestIdLayer::new(request_id))
         .into_inner();
     let addr = listener.local_addr()?;

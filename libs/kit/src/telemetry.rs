@@ -51,7 +51,10 @@ pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,h2=warn,tower=warn,hyper=warn"));
     let json = config::env_or("PATRON_LOG_FORMAT", "text") == "json";
     let fmt_layer = if json {
-        tracing_subscriber::fmt::layer().json().with_current_span(true).boxed()
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .boxed()
     } else {
         tracing_subscriber::fmt::layer().with_target(false).boxed()
     };
@@ -61,7 +64,9 @@ pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
         Some(_) => {
             // The exporter reads the endpoint and headers from the standard
             // OTEL_* variables itself.
-            let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .build()?;
             let service = config::env_or("OTEL_SERVICE_NAME", service_name);
             Some(
                 SdkTracerProvider::builder()
@@ -115,7 +120,8 @@ impl Injector for HeaderInjector<'_> {
 /// Sets `span`'s parent to the trace context carried in `headers`, if any.
 pub fn adopt_parent(span: &tracing::Span, headers: &http::HeaderMap) {
     use tracing_opentelemetry::OpenTelemetrySpanExt;
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+    let parent =
+        opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
     let _ = span.set_parent(parent);
 }
 
@@ -123,5 +129,7 @@ pub fn adopt_parent(span: &tracing::Span, headers: &http::HeaderMap) {
 pub fn inject_current(headers: &mut http::HeaderMap) {
     use tracing_opentelemetry::OpenTelemetrySpanExt;
     let context = tracing::Span::current().context();
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut HeaderInjector(headers)));
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&context, &mut HeaderInjector(headers))
+    });
 }

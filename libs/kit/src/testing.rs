@@ -13,7 +13,10 @@ use crate::db::{self, DbConfig};
 
 /// The administrator URL tests provision with (`PATRON_TEST_ADMIN_URL`).
 pub fn admin_url() -> String {
-    config::env_or("PATRON_TEST_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    config::env_or(
+        "PATRON_TEST_ADMIN_URL",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+    )
 }
 
 /// The Redis tests use (`PATRON_TEST_REDIS_URL`).
@@ -28,7 +31,9 @@ pub fn unique_suffix() -> String {
 
 /// `url` pointing at database `name`.
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
     match query {
         Some(q) => format!("{prefix}/{name}?{q}"),
@@ -55,8 +60,11 @@ impl TestDatabase {
 
     /// How the service owning `schema` connects to this database.
     pub fn service_config(&self, schema: &str) -> DbConfig {
-        let url = db::with_user(&with_database(&self.admin, &self.name), &db::role_for(schema))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let url = db::with_user(
+            &with_database(&self.admin, &self.name),
+            &db::role_for(schema),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         DbConfig {
             url,
             schema: schema.to_owned(),
@@ -80,14 +88,19 @@ impl Drop for TestDatabase {
         let admin = self.admin.clone();
         // Drop runs inside the test's runtime; a thread of its own may block.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
                 if let Ok(mut conn) = PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                        .execute(&mut conn)
-                        .await;
+                    let _ = sqlx::query(AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
                 }
             });
         })
@@ -129,7 +142,13 @@ mod tests {
 
     #[test]
     fn database_is_swapped() {
-        assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(with_database("postgres://h/postgres?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://h/postgres?sslmode=disable", "x"),
+            "postgres://h/x?sslmode=disable"
+        );
     }
 }

@@ -25,6 +25,12 @@ mod tests {
     fn round_trip() {
         let t = DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap();
         assert_eq!(from_proto(&to_proto(t)), Some(t));
-        assert_eq!(from_proto(&prost_types::Timestamp { seconds: 0, nanos: -1 }), None);
+        assert_eq!(
+            from_proto(&prost_types::Timestamp {
+                seconds: 0,
+                nanos: -1
+            }),
+            None
+        );
     }
 }

@@ -46,7 +46,10 @@ impl CustomerApi {
 }
 
 fn not_found(id: Uuid) -> ServiceError {
-    ServiceError::NotFound(format!("customer {}", resource_name::format(COLLECTION, id)))
+    ServiceError::NotFound(format!(
+        "customer {}",
+        resource_name::format(COLLECTION, id)
+    ))
 }
 
 /// A stored row as the wire resource. Columns are authoritative for the
@@ -98,7 +101,8 @@ impl CustomerService for CustomerApi {
             return Err(ServiceError::invalid("customer", "is required").into());
         };
         let today = clock::today(self.clock.as_ref(), self.zone);
-        let valid = validate::customer("customer", customer, today).map_err(ServiceError::InvalidArgument)?;
+        let valid = validate::customer("customer", customer, today)
+            .map_err(ServiceError::InvalidArgument)?;
         let profile = profile_json(customer)?;
 
         let id = resource_name::new_id();
@@ -113,8 +117,12 @@ impl CustomerService for CustomerApi {
                 return Ok(Response::new(self.load(existing).await?));
             }
         }
-        let change = Change { actor: &caller.subject, at: self.clock.now() };
-        let row = store::insert(&mut tx, id, &valid, &profile, &self.archive_prefix, change).await?;
+        let change = Change {
+            actor: &caller.subject,
+            at: self.clock.now(),
+        };
+        let row =
+            store::insert(&mut tx, id, &valid, &profile, &self.archive_prefix, change).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         tracing::info!(customer = %row.id, archive_number = %row.archive_number, "customer created");
         Ok(Response::new(to_wire(&row)?))
@@ -170,7 +178,8 @@ impl CustomerService for CustomerApi {
             filter.phone.as_deref().unwrap_or(""),
             filter.account_manager.as_deref().unwrap_or(""),
         ]);
-        let after: Option<Uuid> = paging::decode_token("page_token", &req.page_token, &fingerprint)?;
+        let after: Option<Uuid> =
+            paging::decode_token("page_token", &req.page_token, &fingerprint)?;
 
         // One extra row tells whether another page follows.
         let mut rows = store::list(&self.pool, &filter, after, limit + 1).await?;
@@ -181,7 +190,10 @@ impl CustomerService for CustomerApi {
             _ => String::new(),
         };
         let customers = rows.iter().map(to_wire).collect::<Result<Vec<_>, _>>()?;
-        Ok(Response::new(pb::ListCustomersResponse { customers, next_page_token }))
+        Ok(Response::new(pb::ListCustomersResponse {
+            customers,
+            next_page_token,
+        }))
     }
 
     async fn update_customer(
@@ -199,12 +211,22 @@ impl CustomerService for CustomerApi {
         let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
 
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let row = store::lock(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        etag::check(expected, row.version, &resource_name::format(COLLECTION, id))?;
+        let row = store::lock(&mut tx, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        etag::check(
+            expected,
+            row.version,
+            &resource_name::format(COLLECTION, id),
+        )?;
         let merged = fieldmask::apply(&to_wire(&row)?, patch, &paths, "update_mask")?;
         let today = clock::today(self.clock.as_ref(), self.zone);
-        let valid = validate::customer("customer", &merged, today).map_err(ServiceError::InvalidArgument)?;
-        let change = Change { actor: &caller.subject, at: self.clock.now() };
+        let valid = validate::customer("customer", &merged, today)
+            .map_err(ServiceError::InvalidArgument)?;
+        let change = Change {
+            actor: &caller.subject,
+            at: self.clock.now(),
+        };
         let updated = store::update(&mut tx, id, &valid, &profile_json(&merged)?, change).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         self.cache.invalidate(&self.cache_key(id)).await;
@@ -223,9 +245,23 @@ impl CustomerService for CustomerApi {
         let expected = etag::parse("etag", &req.etag)?;
 
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let row = store::lock(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        etag::check(expected, row.version, &resource_name::format(COLLECTION, id))?;
-        store::mark_deleted(&mut tx, id, Change { actor: &caller.subject, at: self.clock.now() }).await?;
+        let row = store::lock(&mut tx, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        etag::check(
+            expected,
+            row.version,
+            &resource_name::format(COLLECTION, id),
+        )?;
+        store::mark_deleted(
+            &mut tx,
+            id,
+            Change {
+                actor: &caller.subject,
+                at: self.clock.now(),
+            },
+        )
+        .await?;
         tx.commit().await.map_err(ServiceError::from)?;
         self.cache.invalidate(&self.cache_key(id)).await;
         tracing::info!(customer = %id, "customer deleted");

@@ -55,7 +55,10 @@ impl ProfileConfig {
             auth,
             zone: patron_kit::clock::zone_from_env()?,
             archive_prefix: config::env_or("PATRON_ARCHIVE_PREFIX", "A"),
-            health_interval: config::env_millis("PATRON_HEALTH_INTERVAL_MS", Duration::from_secs(2))?,
+            health_interval: config::env_millis(
+                "PATRON_HEALTH_INTERVAL_MS",
+                Duration::from_secs(2),
+            )?,
             clock: Arc::new(SystemClock),
         })
     }
@@ -70,7 +73,11 @@ pub async fn migrate(config: &DbConfig) -> anyhow::Result<()> {
 }
 
 /// Migrates, then serves on `listener` until `shutdown` is cancelled.
-pub async fn serve(config: ProfileConfig, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    config: ProfileConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let pool = db::connect(&config.db)?;
     db::migrate(&pool, &MIGRATOR).await?;
     let cache = Cache::new(&config.cache);
@@ -93,7 +100,10 @@ pub async fn serve(config: ProfileConfig, listener: TcpListener, shutdown: Cance
         archive_prefix: config.archive_prefix.clone(),
     };
     let authenticator = Authenticator::new(&config.auth);
-    let routes = Routes::new(CustomerServiceServer::with_interceptor(api, auth::interceptor(authenticator)));
+    let routes = Routes::new(CustomerServiceServer::with_interceptor(
+        api,
+        auth::interceptor(authenticator),
+    ));
     let served = server::serve(listener, routes, health, shutdown).await;
     monitor.abort();
     pool.close().await;

@@ -78,7 +78,10 @@ pub async fn insert(
 
 /// The next number from the sequence that no archive holds yet (a company's
 /// own numbers may already have taken some).
-async fn next_archive_number(tx: &mut PgConnection, prefix: &str) -> Result<ArchiveNumber, ServiceError> {
+async fn next_archive_number(
+    tx: &mut PgConnection,
+    prefix: &str,
+) -> Result<ArchiveNumber, ServiceError> {
     loop {
         let n: i64 = sqlx::query_scalar("SELECT nextval('archive_number_seq')")
             .fetch_one(&mut *tx)
@@ -86,10 +89,11 @@ async fn next_archive_number(tx: &mut PgConnection, prefix: &str) -> Result<Arch
         let candidate = ArchiveNumber::assigned(prefix, n).map_err(|why| {
             ServiceError::internal(anyhow::anyhow!("archive number prefix {prefix:?}: {why}"))
         })?;
-        let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customers WHERE archive_number = $1)")
-            .bind(candidate.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
+        let taken: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customers WHERE archive_number = $1)")
+                .bind(candidate.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
         if !taken {
             return Ok(candidate);
         }
@@ -98,22 +102,26 @@ async fn next_archive_number(tx: &mut PgConnection, prefix: &str) -> Result<Arch
 
 /// A live archive by id.
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<CustomerRow>, ServiceError> {
-    Ok(sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM customers WHERE id = $1 AND deleted_at IS NULL"
-    )))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?)
+    Ok(
+        sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM customers WHERE id = $1 AND deleted_at IS NULL"
+        )))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?,
+    )
 }
 
 /// A live archive by id, locked until the transaction ends.
 pub async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<CustomerRow>, ServiceError> {
-    Ok(sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM customers WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"
-    )))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?)
+    Ok(
+        sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM customers WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?,
+    )
 }
 
 /// Replaces a locked archive's facts and bumps its version.
@@ -124,26 +132,32 @@ pub async fn update(
     profile: &serde_json::Value,
     change: Change<'_>,
 ) -> Result<CustomerRow, ServiceError> {
-    Ok(sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
-        "UPDATE customers
+    Ok(
+        sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
+            "UPDATE customers
             SET display_name = $2, phone_numbers = $3, account_manager = $4, profile = $5,
                 version = version + 1, updated_at = $6, updated_by = $7
           WHERE id = $1
          RETURNING {COLUMNS}"
-    )))
-    .bind(id)
-    .bind(customer.display_name.as_str())
-    .bind(customer.phone_keys())
-    .bind(&customer.account_manager)
-    .bind(profile)
-    .bind(change.at)
-    .bind(change.actor)
-    .fetch_one(&mut *tx)
-    .await?)
+        )))
+        .bind(id)
+        .bind(customer.display_name.as_str())
+        .bind(customer.phone_keys())
+        .bind(&customer.account_manager)
+        .bind(profile)
+        .bind(change.at)
+        .bind(change.actor)
+        .fetch_one(&mut *tx)
+        .await?,
+    )
 }
 
 /// Hides a locked archive; its number stays taken.
-pub async fn mark_deleted(tx: &mut PgConnection, id: Uuid, change: Change<'_>) -> Result<(), ServiceError> {
+pub async fn mark_deleted(
+    tx: &mut PgConnection,
+    id: Uuid,
+    change: Change<'_>,
+) -> Result<(), ServiceError> {
     sqlx::query("UPDATE customers SET deleted_at = $2, deleted_by = $3, version = version + 1 WHERE id = $1")
         .bind(id)
         .bind(change.at)
@@ -173,8 +187,9 @@ pub async fn list(
         .display_name_contains
         .as_deref()
         .map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
-    Ok(sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM customers
+    Ok(
+        sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM customers
           WHERE deleted_at IS NULL
             AND ($1::uuid IS NULL OR id < $1)
             AND ($2::text IS NULL OR archive_number = $2)
@@ -183,15 +198,16 @@ pub async fn list(
             AND ($5::text IS NULL OR account_manager = $5)
           ORDER BY id DESC
           LIMIT $6"
-    )))
-    .bind(after)
-    .bind(filter.archive_number.as_deref())
-    .bind(name_pattern)
-    .bind(filter.phone.as_deref())
-    .bind(filter.account_manager.as_deref())
-    .bind(limit)
-    .fetch_all(pool)
-    .await?)
+        )))
+        .bind(after)
+        .bind(filter.archive_number.as_deref())
+        .bind(name_pattern)
+        .bind(filter.phone.as_deref())
+        .bind(filter.account_manager.as_deref())
+        .bind(limit)
+        .fetch_all(pool)
+        .await?,
+    )
 }
 
 /// Escapes LIKE's wildcards so user text matches literally.

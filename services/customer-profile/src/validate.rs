@@ -10,7 +10,9 @@ use patron_proto::profile::v1 as pb;
 use crate::domain::archive_number::ArchiveNumber;
 use crate::domain::calendar_date::CalendarDate;
 use crate::domain::contact::{PhoneNumber, check_email};
-use crate::domain::customer::{CustomerKind, DisplayName, KindSection, ValidCustomer, check_staff_id};
+use crate::domain::customer::{
+    CustomerKind, DisplayName, KindSection, ValidCustomer, check_staff_id,
+};
 use crate::domain::identity_card::IdCardNumber;
 use crate::domain::money::Money;
 
@@ -21,14 +23,24 @@ const MAX_ITEMS: usize = 100;
 
 /// Checks `customer` as sent in a request whose customer field is `prefix`.
 /// `today` (in the company's time zone) bounds birthdays.
-pub fn customer(prefix: &str, c: &pb::Customer, today: NaiveDate) -> Result<ValidCustomer, Violations> {
-    let mut v = Checker { prefix, violations: Violations::new() };
+pub fn customer(
+    prefix: &str,
+    c: &pb::Customer,
+    today: NaiveDate,
+) -> Result<ValidCustomer, Violations> {
+    let mut v = Checker {
+        prefix,
+        violations: Violations::new(),
+    };
 
     let kind = match pb::CustomerKind::try_from(c.kind) {
         Ok(pb::CustomerKind::Person) => Some(CustomerKind::Person),
         Ok(pb::CustomerKind::Organization) => Some(CustomerKind::Organization),
         Ok(pb::CustomerKind::Unspecified) => {
-            v.add("kind", "is required: CUSTOMER_KIND_PERSON or CUSTOMER_KIND_ORGANIZATION");
+            v.add(
+                "kind",
+                "is required: CUSTOMER_KIND_PERSON or CUSTOMER_KIND_ORGANIZATION",
+            );
             None
         }
         Err(_) => {
@@ -78,9 +90,16 @@ pub fn customer(prefix: &str, c: &pb::Customer, today: NaiveDate) -> Result<Vali
             v.add("person.approximate_age", "must be between 0 and 150");
         }
         v.past_date("person.birthday", person.birthday.as_ref(), today);
-        v.past_date("person.wedding_anniversary", person.wedding_anniversary.as_ref(), today);
+        v.past_date(
+            "person.wedding_anniversary",
+            person.wedding_anniversary.as_ref(),
+            today,
+        );
         if !person.id_card_number.is_empty() {
-            v.parse("person.id_card_number", IdCardNumber::parse(&person.id_card_number));
+            v.parse(
+                "person.id_card_number",
+                IdCardNumber::parse(&person.id_card_number),
+            );
         }
         for (field, text) in [
             ("person.ethnicity", &person.ethnicity),
@@ -94,17 +113,32 @@ pub fn customer(prefix: &str, c: &pb::Customer, today: NaiveDate) -> Result<Vali
 
     if let Some(org) = &c.organization {
         v.section(kind, KindSection::OrganizationFacts, "organization");
-        v.money("organization.current_annual_sales", org.current_annual_sales.as_ref());
-        v.items("organization.end_customer_units", org.end_customer_units.len());
+        v.money(
+            "organization.current_annual_sales",
+            org.current_annual_sales.as_ref(),
+        );
+        v.items(
+            "organization.end_customer_units",
+            org.end_customer_units.len(),
+        );
         for (i, unit) in org.end_customer_units.iter().enumerate() {
             if unit.name.trim().is_empty() {
-                v.add(&format!("organization.end_customer_units[{i}].name"), "is required");
+                v.add(
+                    &format!("organization.end_customer_units[{i}].name"),
+                    "is required",
+                );
             }
         }
         for (field, text) in [
-            ("organization.business_characteristics", &org.business_characteristics),
+            (
+                "organization.business_characteristics",
+                &org.business_characteristics,
+            ),
             ("organization.current_problems", &org.current_problems),
-            ("organization.development_potential", &org.development_potential),
+            (
+                "organization.development_potential",
+                &org.development_potential,
+            ),
         ] {
             v.text(field, text);
         }
@@ -116,9 +150,16 @@ pub fn customer(prefix: &str, c: &pb::Customer, today: NaiveDate) -> Result<Vali
     }
     for (i, member) in c.family_members.iter().enumerate() {
         if member.relation.trim().is_empty() {
-            v.add(&format!("family_members[{i}].relation"), "is required (spouse, child, parent…)");
+            v.add(
+                &format!("family_members[{i}].relation"),
+                "is required (spouse, child, parent…)",
+            );
         }
-        v.past_date(&format!("family_members[{i}].birthday"), member.birthday.as_ref(), today);
+        v.past_date(
+            &format!("family_members[{i}].birthday"),
+            member.birthday.as_ref(),
+            today,
+        );
     }
 
     if !c.contact_persons.is_empty() {
@@ -130,15 +171,28 @@ pub fn customer(prefix: &str, c: &pb::Customer, today: NaiveDate) -> Result<Vali
             v.add(&format!("contact_persons[{i}].name"), "is required");
         }
         if !person.email.is_empty() {
-            v.parse(&format!("contact_persons[{i}].email"), check_email(&person.email));
+            v.parse(
+                &format!("contact_persons[{i}].email"),
+                check_email(&person.email),
+            );
         }
         if !person.phone.is_empty() {
-            v.parse(&format!("contact_persons[{i}].phone"), PhoneNumber::parse(&person.phone));
+            v.parse(
+                &format!("contact_persons[{i}].phone"),
+                PhoneNumber::parse(&person.phone),
+            );
         }
-        v.past_date(&format!("contact_persons[{i}].birthday"), person.birthday.as_ref(), today);
+        v.past_date(
+            &format!("contact_persons[{i}].birthday"),
+            person.birthday.as_ref(),
+            today,
+        );
     }
     if c.contact_persons.iter().filter(|p| p.primary).count() > 1 {
-        v.add("contact_persons", "at most one contact person may be primary");
+        v.add(
+            "contact_persons",
+            "at most one contact person may be primary",
+        );
     }
 
     if let Some(fin) = &c.financial {
@@ -148,10 +202,16 @@ pub fn customer(prefix: &str, c: &pb::Customer, today: NaiveDate) -> Result<Vali
 
     if let Some(class) = &c.classification {
         if pb::LifecycleStage::try_from(class.lifecycle_stage).is_err() {
-            v.add("classification.lifecycle_stage", "is not a known lifecycle stage");
+            v.add(
+                "classification.lifecycle_stage",
+                "is not a known lifecycle stage",
+            );
         }
         if pb::OldCustomerKind::try_from(class.old_customer_kind).is_err() {
-            v.add("classification.old_customer_kind", "is not a known old-customer kind");
+            v.add(
+                "classification.old_customer_kind",
+                "is not a known old-customer kind",
+            );
         }
     }
 
@@ -187,7 +247,10 @@ pub fn customer(prefix: &str, c: &pb::Customer, today: NaiveDate) -> Result<Vali
         match resource_name::parse("referred_by", "customers", &c.referred_by) {
             Ok(id) => Some(id),
             Err(_) => {
-                v.add("referred_by", "must be a customer name of the form customers/{id}");
+                v.add(
+                    "referred_by",
+                    "must be a customer name of the form customers/{id}",
+                );
                 None
             }
         }
@@ -217,7 +280,8 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn add(&mut self, field: &str, description: &str) {
-        self.violations.add(format!("{}.{field}", self.prefix), description);
+        self.violations
+            .add(format!("{}.{field}", self.prefix), description);
     }
 
     fn parse<T>(&mut self, field: &str, result: Result<T, &'static str>) -> Option<T> {
@@ -285,7 +349,11 @@ mod tests {
             }),
             person: Some(pb::PersonFacts {
                 id_card_number: "11010519491231002X".into(),
-                birthday: Some(Date { year: 1949, month: 12, day: 31 }),
+                birthday: Some(Date {
+                    year: 1949,
+                    month: 12,
+                    day: 31,
+                }),
                 ..Default::default()
             }),
             ..Default::default()
@@ -315,15 +383,26 @@ mod tests {
         contact.office_phone = "12".into();
         let p = c.person.as_mut().unwrap();
         p.id_card_number = "110105194912310021".into();
-        p.birthday = Some(Date { year: 2030, month: 1, day: 1 });
-        p.wedding_anniversary = Some(Date { year: 2001, month: 2, day: 30 });
+        p.birthday = Some(Date {
+            year: 2030,
+            month: 1,
+            day: 1,
+        });
+        p.wedding_anniversary = Some(Date {
+            year: 2001,
+            month: 2,
+            day: 30,
+        });
         p.approximate_age = 200;
         p.gender = 9;
         c.family_members.push(pb::FamilyMember::default());
         c.referred_by = "people/1".into();
         c.account_manager = "has space".into();
         c.financial = Some(pb::FinancialFacts {
-            assets: Some(WireMoney { currency_code: "rmb".into(), amount_minor: 1 }),
+            assets: Some(WireMoney {
+                currency_code: "rmb".into(),
+                amount_minor: 1,
+            }),
             ..Default::default()
         });
         let got = fields(customer("customer", &c, today()).unwrap_err());
@@ -350,7 +429,10 @@ mod tests {
     fn sections_must_fit_the_kind() {
         let mut c = person();
         c.organization = Some(pb::OrganizationFacts::default());
-        c.contact_persons.push(pb::ContactPerson { name: "Zhang".into(), ..Default::default() });
+        c.contact_persons.push(pb::ContactPerson {
+            name: "Zhang".into(),
+            ..Default::default()
+        });
         let got = fields(customer("customer", &c, today()).unwrap_err());
         assert_eq!(got, ["customer.organization", "customer.contact_persons"]);
 
@@ -358,7 +440,10 @@ mod tests {
             kind: K::Organization as i32,
             display_name: "Acme".into(),
             person: Some(pb::PersonFacts::default()),
-            family_members: vec![pb::FamilyMember { relation: "spouse".into(), ..Default::default() }],
+            family_members: vec![pb::FamilyMember {
+                relation: "spouse".into(),
+                ..Default::default()
+            }],
             ..Default::default()
         };
         let got = fields(customer("customer", &org, today()).unwrap_err());
@@ -371,13 +456,26 @@ mod tests {
             kind: K::Organization as i32,
             display_name: "Acme Steel".into(),
             organization: Some(pb::OrganizationFacts {
-                current_annual_sales: Some(WireMoney { currency_code: "CNY".into(), amount_minor: -5 }),
+                current_annual_sales: Some(WireMoney {
+                    currency_code: "CNY".into(),
+                    amount_minor: -5,
+                }),
                 end_customer_units: vec![pb::EndCustomerUnit::default()],
                 ..Default::default()
             }),
             contact_persons: vec![
-                pb::ContactPerson { name: "A".into(), primary: true, email: "x".into(), ..Default::default() },
-                pb::ContactPerson { name: "".into(), primary: true, phone: "abc".into(), ..Default::default() },
+                pb::ContactPerson {
+                    name: "A".into(),
+                    primary: true,
+                    email: "x".into(),
+                    ..Default::default()
+                },
+                pb::ContactPerson {
+                    name: "".into(),
+                    primary: true,
+                    phone: "abc".into(),
+                    ..Default::default()
+                },
             ],
             ..Default::default()
         };
@@ -399,10 +497,20 @@ mod tests {
     fn limits_on_size() {
         let mut c = person();
         c.notes = "x".repeat(2001);
-        c.soft_facts = Some(pb::SoftFacts { hobbies: vec!["go".into(); 101], ..Default::default() });
+        c.soft_facts = Some(pb::SoftFacts {
+            hobbies: vec!["go".into(); 101],
+            ..Default::default()
+        });
         c.product_attributes.insert(" ".into(), "v".into());
         let got = fields(customer("customer", &c, today()).unwrap_err());
-        assert_eq!(got, ["customer.soft_facts.hobbies", "customer.product_attributes", "customer.notes"]);
+        assert_eq!(
+            got,
+            [
+                "customer.soft_facts.hobbies",
+                "customer.product_attributes",
+                "customer.notes"
+            ]
+        );
     }
 
     #[test]

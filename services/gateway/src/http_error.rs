@@ -14,7 +14,9 @@ pub fn http_status(code: Code) -> StatusCode {
     match code {
         Code::Ok => StatusCode::OK,
         Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
-        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => StatusCode::BAD_REQUEST,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+            StatusCode::BAD_REQUEST
+        }
         Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
@@ -81,7 +83,12 @@ pub fn error_response(code: Code, message: &str, violations: &[(String, String)]
 pub fn from_status(status: &Status) -> Response {
     let violations: Vec<(String, String)> = status
         .get_details_bad_request()
-        .map(|br| br.field_violations.into_iter().map(|v| (v.field, v.description)).collect())
+        .map(|br| {
+            br.field_violations
+                .into_iter()
+                .map(|v| (v.field, v.description))
+                .collect()
+        })
         .unwrap_or_default();
     error_response(status.code(), status.message(), &violations)
 }

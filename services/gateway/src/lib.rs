@@ -60,7 +60,8 @@ impl GatewayConfig {
         let upstreams = AREAS
             .iter()
             .filter_map(|area| {
-                config::env_opt(&format!("PATRON_{}_URL", area.to_ascii_uppercase())).map(|url| (area.to_string(), url))
+                config::env_opt(&format!("PATRON_{}_URL", area.to_ascii_uppercase()))
+                    .map(|url| (area.to_string(), url))
             })
             .collect();
         Ok(Self {
@@ -90,7 +91,8 @@ fn area_of(route: &Route) -> &str {
 
 /// The router, for embedding and tests.
 pub fn router(config: &GatewayConfig) -> anyhow::Result<Router> {
-    let routes = routes::collect(patron_kit::descriptors::pool(), "patron.").map_err(anyhow::Error::msg)?;
+    let routes =
+        routes::collect(patron_kit::descriptors::pool(), "patron.").map_err(anyhow::Error::msg)?;
     let mut channels = BTreeMap::new();
     for (area, url) in &config.upstreams {
         let endpoint = Endpoint::from_shared(url.clone())?
@@ -108,7 +110,10 @@ pub fn router(config: &GatewayConfig) -> anyhow::Result<Router> {
         openapi,
     });
     Ok(Router::new()
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route("/readyz", get(readiness))
         .route("/openapi.json", get(openapi_document))
         .fallback(transcode_call)
@@ -116,7 +121,11 @@ pub fn router(config: &GatewayConfig) -> anyhow::Result<Router> {
 }
 
 /// Serves until `shutdown` is cancelled, then finishes in-flight requests.
-pub async fn serve(config: GatewayConfig, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    config: GatewayConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let app = router(&config)?;
     tracing::info!(addr = %listener.local_addr()?, upstreams = ?config.upstreams, "gateway listening");
     axum::serve(listener, app)
@@ -141,7 +150,9 @@ async fn readiness(State(gw): State<Arc<Gateway>>) -> Response {
         let check = |service: &'static str| {
             let mut client = client.clone();
             async move {
-                let req = tonic::Request::new(HealthCheckRequest { service: service.into() });
+                let req = tonic::Request::new(HealthCheckRequest {
+                    service: service.into(),
+                });
                 matches!(
                     tokio::time::timeout(Duration::from_secs(2), client.check(req)).await,
                     Ok(Ok(resp)) if resp.get_ref().status == tonic_health::ServingStatus::Serving as i32
@@ -162,9 +173,23 @@ async fn readiness(State(gw): State<Arc<Gateway>>) -> Response {
             }),
         );
     }
-    let status = if !ready { "unavailable" } else if degraded { "degraded" } else { "ok" };
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, axum::Json(serde_json::json!({"status": status, "services": services}))).into_response()
+    let status = if !ready {
+        "unavailable"
+    } else if degraded {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        axum::Json(serde_json::json!({"status": status, "services": services})),
+    )
+        .into_response()
 }
 
 /// Every other path: find the route, check the token, transcode, call.
@@ -180,7 +205,15 @@ async fn transcode_call(State(gw): State<Arc<Gateway>>, request: Request<Body>) 
     telemetry::adopt_parent(&span, &parts.headers);
     let _entered = span.enter();
 
-    let mut response = handle(&gw, &parts.method, &parts.uri, &parts.headers, body, &request_id).await;
+    let mut response = handle(
+        &gw,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        body,
+        &request_id,
+    )
+    .await;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
@@ -188,23 +221,46 @@ async fn transcode_call(State(gw): State<Arc<Gateway>>, request: Request<Body>) 
     response
 }
 
-async fn handle(gw: &Gateway, method: &Method, uri: &Uri, headers: &HeaderMap, body: Body, request_id: &str) -> Response {
+async fn handle(
+    gw: &Gateway,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+    request_id: &str,
+) -> Response {
     let (route, bindings) = match routes::find(&gw.routes, method, uri.path()) {
         Lookup::Found(route, bindings) => (route, bindings),
         Lookup::MethodNotAllowed(allowed) => {
-            let list = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
-            let mut resp = error_response(Code::Unimplemented, &format!("{method} is not allowed here; use {list}"), &[]);
+            let list = allowed
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut resp = error_response(
+                Code::Unimplemented,
+                &format!("{method} is not allowed here; use {list}"),
+                &[],
+            );
             *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
             if let Ok(v) = HeaderValue::from_str(&list) {
                 resp.headers_mut().insert(header::ALLOW, v);
             }
             return resp;
         }
-        Lookup::NotFound => return error_response(Code::NotFound, &format!("no route for {method} {}", uri.path()), &[]),
+        Lookup::NotFound => {
+            return error_response(
+                Code::NotFound,
+                &format!("no route for {method} {}", uri.path()),
+                &[],
+            );
+        }
     };
 
     // Authenticate before reading the body or touching a service.
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     if let Err(e) = gw.authenticator.verify_header(authorization) {
         return error_response(Code::Unauthenticated, &e.to_string(), &[]);
     }
@@ -213,16 +269,26 @@ async fn handle(gw: &Gateway, method: &Method, uri: &Uri, headers: &HeaderMap, b
         Ok(b) => b,
         Err(_) => {
             let limit = gw.max_body_bytes;
-            let mut resp = error_response(Code::InvalidArgument, &format!("the body is larger than {limit} bytes"), &[]);
+            let mut resp = error_response(
+                Code::InvalidArgument,
+                &format!("the body is larger than {limit} bytes"),
+                &[],
+            );
             *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
             return resp;
         }
     };
     if !bytes.is_empty()
-        && let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+        && let Some(ct) = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
         && !ct.starts_with("application/json")
     {
-        let mut resp = error_response(Code::InvalidArgument, "send the body as application/json", &[]);
+        let mut resp = error_response(
+            Code::InvalidArgument,
+            "send the body as application/json",
+            &[],
+        );
         *resp.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
         return resp;
     }
@@ -230,23 +296,43 @@ async fn handle(gw: &Gateway, method: &Method, uri: &Uri, headers: &HeaderMap, b
     let message = match transcode::request_message(route, &bindings, uri.query(), &bytes) {
         Ok(m) => m,
         Err(bad) => {
-            let violations: Vec<(String, String)> = bad.field.iter().map(|f| (f.clone(), bad.message.clone())).collect();
+            let violations: Vec<(String, String)> = bad
+                .field
+                .iter()
+                .map(|f| (f.clone(), bad.message.clone()))
+                .collect();
             return error_response(Code::InvalidArgument, &bad.message, &violations);
         }
     };
 
     let area = area_of(route);
     let Some(channel) = gw.channels.get(area) else {
-        return error_response(Code::Unavailable, &format!("the {area} service is not deployed"), &[]);
+        return error_response(
+            Code::Unavailable,
+            &format!("the {area} service is not deployed"),
+            &[],
+        );
     };
 
-    match call(gw, channel.clone(), route, message, authorization, request_id).await {
+    match call(
+        gw,
+        channel.clone(),
+        route,
+        message,
+        authorization,
+        request_id,
+    )
+    .await
+    {
         Ok(reply) => match transcode::response_json(route, &reply) {
             Ok(json) => (StatusCode::OK, axum::Json(json)).into_response(),
             Err(status) => http_error::from_status(&status),
         },
         Err(status) => {
-            if matches!(status.code(), Code::Internal | Code::Unknown | Code::Unavailable) {
+            if matches!(
+                status.code(),
+                Code::Internal | Code::Unknown | Code::Unavailable
+            ) {
                 tracing::warn!(code = ?status.code(), message = status.message(), rpc = %route.grpc_path(), "service call failed");
             }
             http_error::from_status(&status)
@@ -263,9 +349,12 @@ async fn call(
     request_id: &str,
 ) -> Result<prost_reflect::DynamicMessage, Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready()
-        .await
-        .map_err(|e| Status::unavailable(format!("the {} service is unreachable: {e}", area_of(route))))?;
+    grpc.ready().await.map_err(|e| {
+        Status::unavailable(format!(
+            "the {} service is unreachable: {e}",
+            area_of(route)
+        ))
+    })?;
     let mut request = tonic::Request::new(message);
     request.set_timeout(gw.call_timeout);
     let metadata = request.metadata_mut();
@@ -289,6 +378,10 @@ async fn call(
         .grpc_path()
         .parse()
         .map_err(|_| Status::internal(format!("bad gRPC path {}", route.grpc_path())))?;
-    let codec = DynamicCodec { response: route.method.output() };
-    grpc.unary(request, path, codec).await.map(tonic::Response::into_inner)
+    let codec = DynamicCodec {
+        response: route.method.output(),
+    };
+    grpc.unary(request, path, codec)
+        .await
+        .map(tonic::Response::into_inner)
 }

@@ -61,9 +61,16 @@ fn openapi_path(route: &Route) -> (String, Vec<PathParam>) {
         match (seg, var) {
             (Segment::Literal(lit), _) => out.push_str(lit),
             (Segment::Single | Segment::Rest, Some(var)) => {
-                let wildcards = t.segments[var.start..var.end].iter().filter(|s| !matches!(s, Segment::Literal(_))).count();
+                let wildcards = t.segments[var.start..var.end]
+                    .iter()
+                    .filter(|s| !matches!(s, Segment::Literal(_)))
+                    .count();
                 let base = var.field_path.replace('.', "_");
-                let name = if wildcards > 1 { format!("{base}_{}", params.len() + 1) } else { base };
+                let name = if wildcards > 1 {
+                    format!("{base}_{}", params.len() + 1)
+                } else {
+                    base
+                };
                 out.push_str(&format!("{{{name}}}"));
                 let pattern = t.segments[var.start..var.end]
                     .iter()
@@ -74,7 +81,11 @@ fn openapi_path(route: &Route) -> (String, Vec<PathParam>) {
                     })
                     .collect::<Vec<_>>()
                     .join("/");
-                params.push(PathParam { name, field_path: var.field_path.clone(), pattern });
+                params.push(PathParam {
+                    name,
+                    field_path: var.field_path.clone(),
+                    pattern,
+                });
             }
             (Segment::Single | Segment::Rest, None) => out.push_str("{segment}"),
         }
@@ -102,9 +113,13 @@ fn operation(route: &Route, path_params: &[PathParam], schemas: &mut Schemas) ->
         })
         .collect();
     if route.body != "*" {
-        let bound: BTreeSet<&str> = path_params.iter().map(|p| p.field_path.split('.').next().unwrap_or("")).collect();
+        let bound: BTreeSet<&str> = path_params
+            .iter()
+            .map(|p| p.field_path.split('.').next().unwrap_or(""))
+            .collect();
         for field in input.fields() {
-            if bound.contains(field.name()) || field.name() == route.body || !is_query_field(&field) {
+            if bound.contains(field.name()) || field.name() == route.body || !is_query_field(&field)
+            {
                 continue;
             }
             let mut param = json!({
@@ -144,7 +159,8 @@ fn operation(route: &Route, path_params: &[PathParam], schemas: &mut Schemas) ->
         field => input.get_field_by_name(field).map(|f| schemas.field(&f)),
     };
     if let Some(schema) = body_schema {
-        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema}}});
+        op["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": schema}}});
     }
     op
 }
@@ -154,7 +170,9 @@ fn response_schema(route: &Route, schemas: &mut Schemas) -> Json {
     if route.response_body.is_empty() {
         schemas.message(&output)
     } else {
-        output.get_field_by_name(&route.response_body).map_or(json!({}), |f| schemas.field(&f))
+        output
+            .get_field_by_name(&route.response_body)
+            .map_or(json!({}), |f| schemas.field(&f))
     }
 }
 
@@ -170,7 +188,10 @@ fn is_query_field(field: &FieldDescriptor) -> bool {
 }
 
 fn is_string_wkt(m: &MessageDescriptor) -> bool {
-    matches!(m.full_name(), "google.protobuf.Timestamp" | "google.protobuf.Duration" | "google.protobuf.FieldMask")
+    matches!(
+        m.full_name(),
+        "google.protobuf.Timestamp" | "google.protobuf.Duration" | "google.protobuf.FieldMask"
+    )
 }
 
 /// Message schemas, collected as they are referenced.
@@ -193,7 +214,9 @@ impl Schemas {
                 let mut schema = self.field(&field);
                 let behaviours = field_behaviors(&field);
                 let mut notes = Vec::new();
-                if behaviours.contains(&FieldBehavior::OutputOnly) || behaviours.contains(&FieldBehavior::Identifier) {
+                if behaviours.contains(&FieldBehavior::OutputOnly)
+                    || behaviours.contains(&FieldBehavior::Identifier)
+                {
                     notes.push("Set by the service.");
                     if behaviours.contains(&FieldBehavior::OutputOnly) {
                         schema = with(schema, "readOnly", Json::Bool(true));
@@ -234,15 +257,25 @@ impl Schemas {
             return json!({"type": "object", "additionalProperties": values});
         }
         let single = self.kind(&field.kind());
-        if field.is_list() { json!({"type": "array", "items": single}) } else { single }
+        if field.is_list() {
+            json!({"type": "array", "items": single})
+        } else {
+            single
+        }
     }
 
     fn kind(&mut self, kind: &Kind) -> Json {
         match kind {
             Kind::Double | Kind::Float => json!({"type": "number"}),
-            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => json!({"type": "integer", "format": "int32"}),
-            Kind::Uint32 | Kind::Fixed32 => json!({"type": "integer", "format": "int64", "minimum": 0}),
-            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => json!({"type": "string", "format": "int64"}),
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+                json!({"type": "integer", "format": "int32"})
+            }
+            Kind::Uint32 | Kind::Fixed32 => {
+                json!({"type": "integer", "format": "int64", "minimum": 0})
+            }
+            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+                json!({"type": "string", "format": "int64"})
+            }
             Kind::Uint64 | Kind::Fixed64 => json!({"type": "string", "format": "uint64"}),
             Kind::Bool => json!({"type": "boolean"}),
             Kind::String => json!({"type": "string"}),
@@ -268,18 +301,26 @@ fn with(mut schema: Json, key: &str, value: Json) -> Json {
 fn well_known(m: &MessageDescriptor) -> Option<Json> {
     Some(match m.full_name() {
         "google.protobuf.Timestamp" => json!({"type": "string", "format": "date-time"}),
-        "google.protobuf.Duration" => json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?s$"}),
-        "google.protobuf.FieldMask" => json!({"type": "string", "description": "Comma-separated field paths in camelCase."}),
+        "google.protobuf.Duration" => {
+            json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?s$"})
+        }
+        "google.protobuf.FieldMask" => {
+            json!({"type": "string", "description": "Comma-separated field paths in camelCase."})
+        }
         "google.protobuf.Empty" => json!({"type": "object"}),
         "google.protobuf.Struct" => json!({"type": "object"}),
         "google.protobuf.Value" => json!({}),
         "google.protobuf.ListValue" => json!({"type": "array"}),
         "google.protobuf.StringValue" | "google.protobuf.BytesValue" => json!({"type": "string"}),
         "google.protobuf.BoolValue" => json!({"type": "boolean"}),
-        "google.protobuf.Int64Value" | "google.protobuf.UInt64Value" => json!({"type": "string", "format": "int64"}),
+        "google.protobuf.Int64Value" | "google.protobuf.UInt64Value" => {
+            json!({"type": "string", "format": "int64"})
+        }
         "google.protobuf.Int32Value" | "google.protobuf.UInt32Value" => json!({"type": "integer"}),
         "google.protobuf.FloatValue" | "google.protobuf.DoubleValue" => json!({"type": "number"}),
-        "google.protobuf.Any" => json!({"type": "object", "properties": {"@type": {"type": "string"}}}),
+        "google.protobuf.Any" => {
+            json!({"type": "object", "properties": {"@type": {"type": "string"}}})
+        }
         _ => return None,
     })
 }
@@ -335,7 +376,10 @@ fn message_comment(m: &MessageDescriptor) -> Option<String> {
 }
 
 fn method_comment(route: &Route) -> Option<String> {
-    comment_at(route.method.parent_file().file_descriptor_proto(), route.method.path())
+    comment_at(
+        route.method.parent_file().file_descriptor_proto(),
+        route.method.path(),
+    )
 }
 
 #[cfg(test)]
@@ -357,7 +401,12 @@ mod tests {
         assert!(paths["/v1/customers/{customer_name}"]["patch"].is_object());
         let create = &paths["/v1/customers"]["post"];
         assert_eq!(create["operationId"], "CustomerService_CreateCustomer");
-        assert!(create["summary"].as_str().unwrap().starts_with("Creates a customer archive"));
+        assert!(
+            create["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("Creates a customer archive")
+        );
         assert_eq!(
             create["requestBody"]["content"]["application/json"]["schema"]["$ref"],
             "#/components/schemas/patron.profile.v1.Customer"
@@ -368,7 +417,17 @@ mod tests {
             .iter()
             .map(|p| p["name"].as_str().unwrap())
             .collect();
-        assert_eq!(list_params, ["pageSize", "pageToken", "archiveNumber", "displayNameContains", "phone", "accountManager"]);
+        assert_eq!(
+            list_params,
+            [
+                "pageSize",
+                "pageToken",
+                "archiveNumber",
+                "displayNameContains",
+                "phone",
+                "accountManager"
+            ]
+        );
     }
 
     #[test]
@@ -377,12 +436,23 @@ mod tests {
         let customer = &doc["components"]["schemas"]["patron.profile.v1.Customer"];
         let props = customer["properties"].as_object().unwrap();
         assert_eq!(props["displayName"]["type"], "string");
-        assert!(props["displayName"]["description"].as_str().unwrap().contains("Required."));
+        assert!(
+            props["displayName"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("Required.")
+        );
         assert_eq!(props["createTime"]["readOnly"], true);
         assert_eq!(props["kind"]["enum"][1], "CUSTOMER_KIND_PERSON");
         assert_eq!(props["familyMembers"]["type"], "array");
-        assert_eq!(props["productAttributes"]["additionalProperties"]["type"], "string");
+        assert_eq!(
+            props["productAttributes"]["additionalProperties"]["type"],
+            "string"
+        );
         let money = &doc["components"]["schemas"]["patron.common.v1.Money"];
-        assert_eq!(money["properties"]["amountMinor"]["type"], "string", "int64 travels as a string");
+        assert_eq!(
+            money["properties"]["amountMinor"]["type"], "string",
+            "int64 travels as a string"
+        );
     }
 }

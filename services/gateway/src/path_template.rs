@@ -48,14 +48,20 @@ impl PathTemplate {
         let mut rest = body;
         while !rest.is_empty() {
             if let Some(after) = rest.strip_prefix('{') {
-                let close = after.find('}').ok_or_else(|| format!("{template:?} has an unclosed {{"))?;
+                let close = after
+                    .find('}')
+                    .ok_or_else(|| format!("{template:?} has an unclosed {{"))?;
                 let inner = &after[..close];
                 let (field_path, pattern) = inner.split_once('=').unwrap_or((inner, "*"));
                 let start = segments.len();
                 for part in pattern.split('/') {
                     segments.push(parse_segment(part));
                 }
-                variables.push(Variable { field_path: field_path.to_owned(), start, end: segments.len() });
+                variables.push(Variable {
+                    field_path: field_path.to_owned(),
+                    start,
+                    end: segments.len(),
+                });
                 rest = &after[close + 1..];
             } else {
                 let end = rest.find('/').unwrap_or(rest.len());
@@ -67,7 +73,12 @@ impl PathTemplate {
         if segments.iter().rev().skip(1).any(|s| *s == Segment::Rest) {
             return Err(format!("{template:?}: ** may only come last"));
         }
-        Ok(Self { segments, variables, verb, source: template.to_owned() })
+        Ok(Self {
+            segments,
+            variables,
+            verb,
+            source: template.to_owned(),
+        })
     }
 
     /// The variable bindings if `path` matches, values percent-decoded.
@@ -80,7 +91,11 @@ impl PathTemplate {
         if verb != self.verb.as_deref() {
             return None;
         }
-        let parts: Vec<&str> = if path.is_empty() { Vec::new() } else { path.split('/').collect() };
+        let parts: Vec<&str> = if path.is_empty() {
+            Vec::new()
+        } else {
+            path.split('/').collect()
+        };
         // Where each template segment's match ends in `parts`.
         let mut ends = Vec::with_capacity(self.segments.len());
         let mut i = 0;
@@ -107,7 +122,11 @@ impl PathTemplate {
         }
         let mut bindings = Vec::new();
         for var in &self.variables {
-            let from = if var.start == 0 { 0 } else { ends[var.start - 1] };
+            let from = if var.start == 0 {
+                0
+            } else {
+                ends[var.start - 1]
+            };
             let to = ends[var.end - 1];
             let raw = parts[from..to].join("/");
             let value = percent_decode_str(&raw).decode_utf8().ok()?.into_owned();
@@ -118,7 +137,10 @@ impl PathTemplate {
 
     /// How specific the template is, to try stricter routes first.
     pub fn literal_count(&self) -> usize {
-        self.segments.iter().filter(|s| matches!(s, Segment::Literal(_))).count()
+        self.segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count()
     }
 }
 
@@ -159,14 +181,20 @@ mod tests {
             Some(vec![("customer.name".into(), "customers/a b".into())])
         );
         assert_eq!(
-            bind("/v1/{name=customers/*/tierAssignment}", "/v1/customers/7/tierAssignment"),
+            bind(
+                "/v1/{name=customers/*/tierAssignment}",
+                "/v1/customers/7/tierAssignment"
+            ),
             Some(vec![("name".into(), "customers/7/tierAssignment".into())])
         );
     }
 
     #[test]
     fn plain_variables_rest_and_verbs() {
-        assert_eq!(bind("/v1/things/{id}", "/v1/things/9"), Some(vec![("id".into(), "9".into())]));
+        assert_eq!(
+            bind("/v1/things/{id}", "/v1/things/9"),
+            Some(vec![("id".into(), "9".into())])
+        );
         assert_eq!(
             bind("/v1/{path=files/**}", "/v1/files/a/b/c"),
             Some(vec![("path".into(), "files/a/b/c".into())])
@@ -175,8 +203,14 @@ mod tests {
             bind("/v1/{name=complaints/*}:close", "/v1/complaints/5:close"),
             Some(vec![("name".into(), "complaints/5".into())])
         );
-        assert_eq!(bind("/v1/{name=complaints/*}:close", "/v1/complaints/5"), None);
-        assert_eq!(bind("/v1/{name=complaints/*}", "/v1/complaints/5:close"), Some(vec![("name".into(), "complaints/5:close".into())]));
+        assert_eq!(
+            bind("/v1/{name=complaints/*}:close", "/v1/complaints/5"),
+            None
+        );
+        assert_eq!(
+            bind("/v1/{name=complaints/*}", "/v1/complaints/5:close"),
+            Some(vec![("name".into(), "complaints/5:close".into())])
+        );
     }
 
     #[test]

@@ -22,7 +22,11 @@ pub struct Route {
 impl Route {
     /// `/package.Service/Method`, the gRPC path.
     pub fn grpc_path(&self) -> String {
-        format!("/{}/{}", self.method.parent_service().full_name(), self.method.name())
+        format!(
+            "/{}/{}",
+            self.method.parent_service().full_name(),
+            self.method.name()
+        )
     }
 }
 
@@ -33,7 +37,10 @@ pub fn collect(pool: &DescriptorPool, prefix: &str) -> Result<Vec<Route>, String
         return Ok(Vec::new());
     };
     let mut routes = Vec::new();
-    for service in pool.services().filter(|s| s.full_name().starts_with(prefix)) {
+    for service in pool
+        .services()
+        .filter(|s| s.full_name().starts_with(prefix))
+    {
         for method in service.methods() {
             if method.is_client_streaming() || method.is_server_streaming() {
                 continue;
@@ -50,11 +57,21 @@ pub fn collect(pool: &DescriptorPool, prefix: &str) -> Result<Vec<Route>, String
     }
     // Custom verbs first, then more literal segments first, so that
     // `/v1/{name=x/*}:close` wins over `/v1/{name=x/*}`.
-    routes.sort_by_key(|r| (r.template.verb.is_none(), std::cmp::Reverse(r.template.literal_count())));
+    routes.sort_by_key(|r| {
+        (
+            r.template.verb.is_none(),
+            std::cmp::Reverse(r.template.literal_count()),
+        )
+    });
     Ok(routes)
 }
 
-fn add_rule(routes: &mut Vec<Route>, method: &MethodDescriptor, rule: &DynamicMessage, top: bool) -> Result<(), String> {
+fn add_rule(
+    routes: &mut Vec<Route>,
+    method: &MethodDescriptor,
+    rule: &DynamicMessage,
+    top: bool,
+) -> Result<(), String> {
     let text = |name: &str| {
         rule.get_field_by_name(name)
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -72,16 +89,23 @@ fn add_rule(routes: &mut Vec<Route>, method: &MethodDescriptor, rule: &DynamicMe
             binding = Some((verb, text(field)));
         }
     }
-    if binding.is_none() && rule.has_field_by_name("custom") {
-        if let Some(Value::Message(custom)) = rule.get_field_by_name("custom").map(|v| v.into_owned()) {
-            let kind = custom.get_field_by_name("kind").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            let path = custom.get_field_by_name("path").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            let verb = Method::from_bytes(kind.as_bytes()).map_err(|e| format!("{}: {e}", method.full_name()))?;
-            binding = Some((verb, path));
-        }
+    if binding.is_none()
+        && let Some(Value::Message(custom)) =
+            rule.get_field_by_name("custom").map(|v| v.into_owned())
+    {
+        let part = |name: &str| {
+            custom
+                .get_field_by_name(name)
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        let verb = Method::from_bytes(part("kind").as_bytes())
+            .map_err(|e| format!("{}: {e}", method.full_name()))?;
+        binding = Some((verb, part("path")));
     }
     if let Some((http_method, path)) = binding {
-        let template = PathTemplate::parse(&path).map_err(|e| format!("{}: {e}", method.full_name()))?;
+        let template =
+            PathTemplate::parse(&path).map_err(|e| format!("{}: {e}", method.full_name()))?;
         routes.push(Route {
             http_method,
             template,
@@ -90,7 +114,11 @@ fn add_rule(routes: &mut Vec<Route>, method: &MethodDescriptor, rule: &DynamicMe
             method: method.clone(),
         });
     }
-    if top && let Some(Value::List(extra)) = rule.get_field_by_name("additional_bindings").map(|v| v.into_owned()) {
+    if top
+        && let Some(Value::List(extra)) = rule
+            .get_field_by_name("additional_bindings")
+            .map(|v| v.into_owned())
+    {
         for binding in extra.iter().filter_map(Value::as_message) {
             add_rule(routes, method, binding, false)?;
         }
@@ -110,7 +138,11 @@ pub fn find<'a>(routes: &'a [Route], method: &Method, path: &str) -> Lookup<'a> 
             allowed.push(route.http_method.clone());
         }
     }
-    if allowed.is_empty() { Lookup::NotFound } else { Lookup::MethodNotAllowed(allowed) }
+    if allowed.is_empty() {
+        Lookup::NotFound
+    } else {
+        Lookup::MethodNotAllowed(allowed)
+    }
 }
 
 /// What [`find`] found.
@@ -136,19 +168,36 @@ mod tests {
         assert_eq!(create.http_method, Method::POST);
         assert_eq!(create.template.source, "/v1/customers");
         assert_eq!(create.body, "customer");
-        assert_eq!(create.grpc_path(), "/patron.profile.v1.CustomerService/CreateCustomer");
+        assert_eq!(
+            create.grpc_path(),
+            "/patron.profile.v1.CustomerService/CreateCustomer"
+        );
         let update = by_rpc("UpdateCustomer");
         assert_eq!(update.http_method, Method::PATCH);
         assert_eq!(update.template.variables[0].field_path, "customer.name");
-        assert!(routes.iter().any(|r| r.method.name() == "GetTierAssignment"), "sketched services too");
+        assert!(
+            routes
+                .iter()
+                .any(|r| r.method.name() == "GetTierAssignment"),
+            "sketched services too"
+        );
     }
 
     #[test]
     fn lookup_distinguishes_missing_paths_from_wrong_methods() {
         let routes = routes();
-        assert!(matches!(find(&routes, &Method::GET, "/v1/customers/abc"), Lookup::Found(r, _) if r.method.name() == "GetCustomer"));
-        assert!(matches!(find(&routes, &Method::PATCH, "/v1/customers/abc"), Lookup::Found(r, _) if r.method.name() == "UpdateCustomer"));
-        assert!(matches!(find(&routes, &Method::PUT, "/v1/customers/abc"), Lookup::MethodNotAllowed(m) if m.len() == 3));
-        assert!(matches!(find(&routes, &Method::GET, "/v2/nothing"), Lookup::NotFound));
+        assert!(
+            matches!(find(&routes, &Method::GET, "/v1/customers/abc"), Lookup::Found(r, _) if r.method.name() == "GetCustomer")
+        );
+        assert!(
+            matches!(find(&routes, &Method::PATCH, "/v1/customers/abc"), Lookup::Found(r, _) if r.method.name() == "UpdateCustomer")
+        );
+        assert!(
+            matches!(find(&routes, &Method::PUT, "/v1/customers/abc"), Lookup::MethodNotAllowed(m) if m.len() == 3)
+        );
+        assert!(matches!(
+            find(&routes, &Method::GET, "/v2/nothing"),
+            Lookup::NotFound
+        ));
     }
 }

@@ -5,7 +5,9 @@
 
 use bytes::Buf;
 use prost::Message;
-use prost_reflect::{DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, SerializeOptions};
+use prost_reflect::{
+    DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, SerializeOptions,
+};
 use serde_json::{Map, Value as Json};
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -22,7 +24,10 @@ pub struct BadRequest {
 
 impl BadRequest {
     fn new(field: Option<&str>, message: impl Into<String>) -> Self {
-        Self { field: field.map(str::to_owned), message: message.into() }
+        Self {
+            field: field.map(str::to_owned),
+            message: message.into(),
+        }
     }
 }
 
@@ -47,7 +52,9 @@ pub fn request_message(
             let value = if body.iter().all(u8::is_ascii_whitespace) {
                 Json::Object(Map::new())
             } else {
-                serde_json::from_slice(body).map_err(|e| BadRequest::new(None, format!("the body is not valid JSON: {e}")))?
+                serde_json::from_slice(body).map_err(|e| {
+                    BadRequest::new(None, format!("the body is not valid JSON: {e}"))
+                })?
             };
             json.insert(field.to_owned(), value);
         }
@@ -61,22 +68,40 @@ pub fn request_message(
 
     if let Some(query) = query.filter(|q| !q.is_empty()) {
         if route.body == "*" {
-            return Err(BadRequest::new(None, "this route takes its fields from the body, not the query string"));
+            return Err(BadRequest::new(
+                None,
+                "this route takes its fields from the body, not the query string",
+            ));
         }
         for (key, value) in form_pairs(query) {
             let path = proto_path(&input, &key).ok_or_else(|| {
-                BadRequest::new(Some(&key), format!("{key:?} is not a parameter of {}", input.name()))
+                BadRequest::new(
+                    Some(&key),
+                    format!("{key:?} is not a parameter of {}", input.name()),
+                )
             })?;
-            if bound.iter().any(|b| b == &path) || path.split('.').next() == Some(route.body.as_str()) {
-                return Err(BadRequest::new(Some(&key), format!("{key:?} is already given by the path or body")));
+            if bound.iter().any(|b| b == &path)
+                || path.split('.').next() == Some(route.body.as_str())
+            {
+                return Err(BadRequest::new(
+                    Some(&key),
+                    format!("{key:?} is already given by the path or body"),
+                ));
             }
             set_path(&input, &mut json, &path, &value, true)?;
         }
     }
 
     let options = DeserializeOptions::new().deny_unknown_fields(true);
-    DynamicMessage::deserialize_with_options(input, Json::Object(json), &options)
-        .map_err(|e| BadRequest::new(None, format!("the request does not fit {}: {e}", route.method.input().name())))
+    DynamicMessage::deserialize_with_options(input, Json::Object(json), &options).map_err(|e| {
+        BadRequest::new(
+            None,
+            format!(
+                "the request does not fit {}: {e}",
+                route.method.input().name()
+            ),
+        )
+    })
 }
 
 fn parse_object(body: &[u8]) -> Result<Map<String, Json>, BadRequest> {
@@ -86,7 +111,10 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Json>, BadRequest> {
     match serde_json::from_slice(body) {
         Ok(Json::Object(map)) => Ok(map),
         Ok(_) => Err(BadRequest::new(None, "the body must be a JSON object")),
-        Err(e) => Err(BadRequest::new(None, format!("the body is not valid JSON: {e}"))),
+        Err(e) => Err(BadRequest::new(
+            None,
+            format!("the body is not valid JSON: {e}"),
+        )),
     }
 }
 
@@ -127,14 +155,23 @@ fn proto_path(message: &MessageDescriptor, key: &str) -> Option<String> {
 /// Sets the field at `path` in the JSON being built, converting the text
 /// value to the field's JSON form. Repeated fields collect values when
 /// `append` (query strings may repeat a key).
-fn set_path(message: &MessageDescriptor, json: &mut Map<String, Json>, path: &str, raw: &str, append: bool) -> Result<(), BadRequest> {
+fn set_path(
+    message: &MessageDescriptor,
+    json: &mut Map<String, Json>,
+    path: &str,
+    raw: &str,
+    append: bool,
+) -> Result<(), BadRequest> {
     let (head, rest) = match path.split_once('.') {
         Some((h, r)) => (h, Some(r)),
         None => (path, None),
     };
-    let field = message
-        .get_field_by_name(head)
-        .ok_or_else(|| BadRequest::new(Some(path), format!("{path:?} is not a field of {}", message.name())))?;
+    let field = message.get_field_by_name(head).ok_or_else(|| {
+        BadRequest::new(
+            Some(path),
+            format!("{path:?} is not a field of {}", message.name()),
+        )
+    })?;
     match rest {
         Some(rest) => {
             let inner = field
@@ -142,17 +179,27 @@ fn set_path(message: &MessageDescriptor, json: &mut Map<String, Json>, path: &st
                 .as_message()
                 .cloned()
                 .filter(|_| !field.is_list() && !field.is_map())
-                .ok_or_else(|| BadRequest::new(Some(path), format!("{head} has no fields to set")))?;
-            let entry = json.entry(head.to_owned()).or_insert_with(|| Json::Object(Map::new()));
+                .ok_or_else(|| {
+                    BadRequest::new(Some(path), format!("{head} has no fields to set"))
+                })?;
+            let entry = json
+                .entry(head.to_owned())
+                .or_insert_with(|| Json::Object(Map::new()));
             let Json::Object(map) = entry else {
-                return Err(BadRequest::new(Some(path), format!("{head} must be an object")));
+                return Err(BadRequest::new(
+                    Some(path),
+                    format!("{head} must be an object"),
+                ));
             };
             set_path(&inner, map, rest, raw, append)
         }
         None => {
-            let value = scalar_json(&field, raw).map_err(|why| BadRequest::new(Some(field.name()), why))?;
+            let value =
+                scalar_json(&field, raw).map_err(|why| BadRequest::new(Some(field.name()), why))?;
             if field.is_list() {
-                let entry = json.entry(head.to_owned()).or_insert_with(|| Json::Array(Vec::new()));
+                let entry = json
+                    .entry(head.to_owned())
+                    .or_insert_with(|| Json::Array(Vec::new()));
                 if let (Json::Array(items), true) = (entry, append) {
                     items.push(value);
                     return Ok(());
@@ -176,28 +223,38 @@ fn scalar_json(field: &FieldDescriptor, raw: &str) -> Result<Json, String> {
             "false" | "0" => Json::Bool(false),
             _ => return Err(format!("{name} must be true or false")),
         },
-        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
-            Json::from(raw.parse::<i32>().map_err(|_| format!("{name} must be a whole number"))?)
-        }
-        Kind::Uint32 | Kind::Fixed32 => {
-            Json::from(raw.parse::<u32>().map_err(|_| format!("{name} must be a whole number, not negative"))?)
-        }
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Json::from(
+            raw.parse::<i32>()
+                .map_err(|_| format!("{name} must be a whole number"))?,
+        ),
+        Kind::Uint32 | Kind::Fixed32 => Json::from(
+            raw.parse::<u32>()
+                .map_err(|_| format!("{name} must be a whole number, not negative"))?,
+        ),
         // proto3 JSON carries 64-bit integers as strings.
         Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
-            raw.parse::<i64>().map_err(|_| format!("{name} must be a whole number"))?;
+            raw.parse::<i64>()
+                .map_err(|_| format!("{name} must be a whole number"))?;
             Json::String(raw.to_owned())
         }
         Kind::Uint64 | Kind::Fixed64 => {
-            raw.parse::<u64>().map_err(|_| format!("{name} must be a whole number, not negative"))?;
+            raw.parse::<u64>()
+                .map_err(|_| format!("{name} must be a whole number, not negative"))?;
             Json::String(raw.to_owned())
         }
         Kind::Float | Kind::Double => {
-            let v: f64 = raw.parse().map_err(|_| format!("{name} must be a number"))?;
-            serde_json::Number::from_f64(v).map(Json::Number).ok_or_else(|| format!("{name} must be finite"))?
+            let v: f64 = raw
+                .parse()
+                .map_err(|_| format!("{name} must be a number"))?;
+            serde_json::Number::from_f64(v)
+                .map(Json::Number)
+                .ok_or_else(|| format!("{name} must be finite"))?
         }
         // Well-known types with a string JSON form (FieldMask, Timestamp,
         // Duration) take the text as is; other messages cannot.
-        Kind::Message(m) if m.full_name().starts_with("google.protobuf.") => Json::String(raw.to_owned()),
+        Kind::Message(m) if m.full_name().starts_with("google.protobuf.") => {
+            Json::String(raw.to_owned())
+        }
         Kind::Message(_) => return Err(format!("{name} cannot be given as a text parameter")),
     })
 }
@@ -248,7 +305,8 @@ impl Encoder for DynamicEncoder {
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
-        item.encode(dst).map_err(|e| Status::internal(format!("encoding the request: {e}")))?;
+        item.encode(dst)
+            .map_err(|e| Status::internal(format!("encoding the request: {e}")))?;
         Ok(())
     }
 }
@@ -273,7 +331,12 @@ mod tests {
     use crate::routes::{self, Lookup};
     use http::Method;
 
-    fn build(method: Method, path: &str, query: Option<&str>, body: &str) -> Result<DynamicMessage, BadRequest> {
+    fn build(
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        body: &str,
+    ) -> Result<DynamicMessage, BadRequest> {
         let routes = routes::collect(patron_kit::descriptors::pool(), "patron.").unwrap();
         let Lookup::Found(route, bindings) = routes::find(&routes, &method, path) else {
             panic!("no route for {method} {path}");
@@ -285,9 +348,19 @@ mod tests {
         let mut current = m.clone();
         let parts: Vec<&str> = path.split('.').collect();
         for p in &parts[..parts.len() - 1] {
-            current = current.get_field_by_name(p).unwrap().as_message().unwrap().clone();
+            current = current
+                .get_field_by_name(p)
+                .unwrap()
+                .as_message()
+                .unwrap()
+                .clone();
         }
-        current.get_field_by_name(parts[parts.len() - 1]).unwrap().as_str().unwrap().to_owned()
+        current
+            .get_field_by_name(parts[parts.len() - 1])
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     #[test]
@@ -301,7 +374,12 @@ mod tests {
         .unwrap();
         assert_eq!(text(&m, "customer.name"), "customers/abc");
         assert_eq!(text(&m, "customer.display_name"), "王丽");
-        let mask = m.get_field_by_name("update_mask").unwrap().as_message().unwrap().clone();
+        let mask = m
+            .get_field_by_name("update_mask")
+            .unwrap()
+            .as_message()
+            .unwrap()
+            .clone();
         let paths: Vec<String> = mask
             .get_field_by_name("paths")
             .unwrap()
@@ -315,7 +393,13 @@ mod tests {
 
     #[test]
     fn query_parameters_take_either_spelling_and_are_typed() {
-        let m = build(Method::GET, "/v1/customers", Some("pageSize=5&display_name_contains=wang%20li&phone=%2B86+10"), "").unwrap();
+        let m = build(
+            Method::GET,
+            "/v1/customers",
+            Some("pageSize=5&display_name_contains=wang%20li&phone=%2B86+10"),
+            "",
+        )
+        .unwrap();
         assert_eq!(m.get_field_by_name("page_size").unwrap().as_i32(), Some(5));
         assert_eq!(text(&m, "display_name_contains"), "wang li");
         assert_eq!(text(&m, "phone"), "+86 10");

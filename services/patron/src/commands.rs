@@ -14,7 +14,11 @@ use tokio_util::sync::CancellationToken;
 use crate::secrets;
 
 #[derive(Parser)]
-#[command(name = "patron", version, about = "VIP and key-account customer management")]
+#[command(
+    name = "patron",
+    version,
+    about = "VIP and key-account customer management"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,7 +35,11 @@ enum Command {
     /// Create the database, each service's role and schema (needs an administrator URL).
     Provision {
         /// An administrator connection (superuser or CREATEDB + CREATEROLE).
-        #[arg(long, env = "PATRON_ADMIN_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        #[arg(
+            long,
+            env = "PATRON_ADMIN_DATABASE_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        )]
         admin_url: String,
     },
     /// Mint a bearer token for trying the API locally.
@@ -59,9 +67,21 @@ const SCHEMAS: &[&str] = &[profile::SCHEMA];
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Token { subject, roles, ttl_minutes } => {
+        Command::Token {
+            subject,
+            roles,
+            ttl_minutes,
+        } => {
             let auth = Authenticator::new(&AuthConfig::from_env(secrets::jwt_secret()?)?);
-            println!("{}", auth.mint(&subject, &roles, chrono::Utc::now(), Duration::from_secs(ttl_minutes * 60)));
+            println!(
+                "{}",
+                auth.mint(
+                    &subject,
+                    &roles,
+                    chrono::Utc::now(),
+                    Duration::from_secs(ttl_minutes * 60)
+                )
+            );
             Ok(())
         }
         Command::Provision { admin_url } => {
@@ -74,8 +94,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate { service } => {
             let _telemetry = telemetry::init("patron")?;
             match service {
-                Service::Profile => profile::migrate(&db::DbConfig::for_service(profile::SCHEMA)?).await?,
-                Service::Gateway => tracing::info!("the gateway keeps no state; nothing to migrate"),
+                Service::Profile => {
+                    profile::migrate(&db::DbConfig::for_service(profile::SCHEMA)?).await?
+                }
+                Service::Gateway => {
+                    tracing::info!("the gateway keeps no state; nothing to migrate")
+                }
             }
             Ok(())
         }
@@ -88,7 +112,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let auth = AuthConfig::from_env(secrets::jwt_secret()?)?;
             let result = match service {
                 Service::Profile => run_profile(auth, shutdown).await,
-                Service::Gateway => run_gateway(gateway::GatewayConfig::from_env(auth)?, shutdown).await,
+                Service::Gateway => {
+                    run_gateway(gateway::GatewayConfig::from_env(auth)?, shutdown).await
+                }
             };
             telemetry.shutdown();
             result
@@ -111,8 +137,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 gateway_config.listen, profile_config.listen
             );
             let (a, b) = tokio::join!(
-                stop_all_on_error(profile::serve(profile_config, profile_listener, shutdown.clone()), &shutdown),
-                stop_all_on_error(gateway::serve(gateway_config, gateway_listener, shutdown.clone()), &shutdown),
+                stop_all_on_error(
+                    profile::serve(profile_config, profile_listener, shutdown.clone()),
+                    &shutdown
+                ),
+                stop_all_on_error(
+                    gateway::serve(gateway_config, gateway_listener, shutdown.clone()),
+                    &shutdown
+                ),
             );
             telemetry.shutdown();
             a.and(b)
@@ -126,23 +158,34 @@ async fn run_profile(auth: AuthConfig, shutdown: CancellationToken) -> anyhow::R
     profile::serve(config, listener, shutdown).await
 }
 
-async fn run_gateway(config: gateway::GatewayConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+async fn run_gateway(
+    config: gateway::GatewayConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let listener = bind(config.listen).await?;
     gateway::serve(config, listener, shutdown).await
 }
 
 /// Runs `task`; if it fails, stops the others too rather than leave half a suite.
-async fn stop_all_on_error(task: impl Future<Output = anyhow::Result<()>>, shutdown: &CancellationToken) -> anyhow::Result<()> {
+async fn stop_all_on_error(
+    task: impl Future<Output = anyhow::Result<()>>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
     let result = task.await;
     if let Err(e) = &result {
-        tracing::error!(error = format!("{e:#}"), "a service stopped with an error; stopping the suite");
+        tracing::error!(
+            error = format!("{e:#}"),
+            "a service stopped with an error; stopping the suite"
+        );
         shutdown.cancel();
     }
     result
 }
 
 async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))
 }
 
 /// The database named in `PATRON_DATABASE_URL`.

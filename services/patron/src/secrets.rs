@@ -11,7 +11,10 @@ use rand::RngCore;
 /// The signing key: the environment's, or the local development key.
 pub fn jwt_secret() -> anyhow::Result<Secret> {
     if let Some(secret) = config::env_opt("PATRON_JWT_SECRET") {
-        anyhow::ensure!(secret.len() >= 32, "PATRON_JWT_SECRET must be at least 32 characters");
+        anyhow::ensure!(
+            secret.len() >= 32,
+            "PATRON_JWT_SECRET must be at least 32 characters"
+        );
         return Ok(Secret::new(secret));
     }
     let dir = PathBuf::from(config::env_or("PATRON_STATE_DIR", ".patron"));

@@ -20,7 +20,10 @@ impl ArchiveNumber {
         if s.len() > Self::MAX_LEN {
             return Err("must be at most 32 characters");
         }
-        if !s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-') {
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')
+        {
             return Err("may contain only letters, digits and dashes");
         }
         if s.starts_with('-') || s.ends_with('-') {
@@ -51,7 +54,10 @@ mod tests {
 
     #[test]
     fn accepts_and_normalises() {
-        assert_eq!(ArchiveNumber::parse(" vip-2026-001 ").unwrap().as_str(), "VIP-2026-001");
+        assert_eq!(
+            ArchiveNumber::parse(" vip-2026-001 ").unwrap().as_str(),
+            "VIP-2026-001"
+        );
         assert_eq!(ArchiveNumber::parse("A1").unwrap().as_str(), "A1");
     }
 
@@ -73,7 +79,15 @@ mod tests {
 
     #[test]
     fn assigned_numbers_are_padded() {
-        assert_eq!(ArchiveNumber::assigned("A", 42).unwrap().as_str(), "A00000042");
-        assert_eq!(ArchiveNumber::assigned("VIP-", 123_456_789).unwrap().as_str(), "VIP-123456789");
+        assert_eq!(
+            ArchiveNumber::assigned("A", 42).unwrap().as_str(),
+            "A00000042"
+        );
+        assert_eq!(
+            ArchiveNumber::assigned("VIP-", 123_456_789)
+                .unwrap()
+                .as_str(),
+            "VIP-123456789"
+        );
     }
 }

@@ -62,7 +62,10 @@ mod tests {
     fn valid_dates() {
         assert_eq!(CalendarDate::new(1980, 3, 8).unwrap().year, Some(1980));
         assert_eq!(CalendarDate::new(0, 3, 8).unwrap().year, None);
-        assert!(CalendarDate::new(0, 2, 29).is_ok(), "leap-day birthday without year");
+        assert!(
+            CalendarDate::new(0, 2, 29).is_ok(),
+            "leap-day birthday without year"
+        );
         assert!(CalendarDate::new(2024, 2, 29).is_ok());
     }
 
@@ -84,8 +87,14 @@ mod tests {
         assert!(CalendarDate::new(2026, 11, 24).unwrap().is_after(today));
         assert!(!CalendarDate::new(2026, 11, 23).unwrap().is_after(today));
         assert!(!CalendarDate::new(0, 12, 31).unwrap().is_after(today));
-        assert_eq!(CalendarDate::new(1980, 11, 23).unwrap().age_on(today), Some(46));
-        assert_eq!(CalendarDate::new(1980, 11, 24).unwrap().age_on(today), Some(45));
+        assert_eq!(
+            CalendarDate::new(1980, 11, 23).unwrap().age_on(today),
+            Some(46)
+        );
+        assert_eq!(
+            CalendarDate::new(1980, 11, 24).unwrap().age_on(today),
+            Some(45)
+        );
         assert_eq!(CalendarDate::new(0, 1, 1).unwrap().age_on(today), None);
     }
 }

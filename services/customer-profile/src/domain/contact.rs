@@ -20,7 +20,11 @@ impl PhoneNumber {
             match c {
                 '0'..='9' => digits.push(c),
                 ' ' | '-' | '.' | '(' | ')' => {}
-                _ => return Err("may contain only digits, spaces, dashes, dots, parentheses and a leading +"),
+                _ => {
+                    return Err(
+                        "may contain only digits, spaces, dashes, dots, parentheses and a leading +",
+                    );
+                }
             }
         }
         if !(5..=20).contains(&digits.len()) {
@@ -61,10 +65,24 @@ mod tests {
 
     #[test]
     fn phones_normalise() {
-        assert_eq!(PhoneNumber::parse("138-0013-8000").unwrap().normalized(), "13800138000");
-        assert_eq!(PhoneNumber::parse(" 138 0013 8000 ").unwrap().normalized(), "13800138000");
-        assert_eq!(PhoneNumber::parse("+86 (10) 6552.9988").unwrap().normalized(), "+861065529988");
-        assert_eq!(PhoneNumber::parse("010-65529988").unwrap().normalized(), "01065529988");
+        assert_eq!(
+            PhoneNumber::parse("138-0013-8000").unwrap().normalized(),
+            "13800138000"
+        );
+        assert_eq!(
+            PhoneNumber::parse(" 138 0013 8000 ").unwrap().normalized(),
+            "13800138000"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+86 (10) 6552.9988")
+                .unwrap()
+                .normalized(),
+            "+861065529988"
+        );
+        assert_eq!(
+            PhoneNumber::parse("010-65529988").unwrap().normalized(),
+            "01065529988"
+        );
     }
 
     #[test]
@@ -79,7 +97,17 @@ mod tests {
     #[test]
     fn emails() {
         assert!(check_email("wang.li@example.com.cn").is_ok());
-        for bad in ["", "wang", "@example.com", "wang@", "wang@example", "wang@.com", "wang@ex..com", "wa ng@example.com", "a@b@c.com"] {
+        for bad in [
+            "",
+            "wang",
+            "@example.com",
+            "wang@",
+            "wang@example",
+            "wang@.com",
+            "wang@ex..com",
+            "wa ng@example.com",
+            "a@b@c.com",
+        ] {
             assert!(check_email(bad).is_err(), "{bad}");
         }
         assert!(check_email(&format!("{}@example.com", "a".repeat(250))).is_err());

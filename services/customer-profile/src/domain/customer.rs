@@ -50,7 +50,9 @@ impl CustomerKind {
     pub fn allows(self, section: KindSection) -> bool {
         match section {
             KindSection::PersonFacts | KindSection::FamilyMembers => self == Self::Person,
-            KindSection::OrganizationFacts | KindSection::ContactPersons => self == Self::Organization,
+            KindSection::OrganizationFacts | KindSection::ContactPersons => {
+                self == Self::Organization
+            }
         }
     }
 }
@@ -99,14 +101,18 @@ pub struct ValidCustomer {
 impl ValidCustomer {
     /// The normalised phone numbers as the store keeps them.
     pub fn phone_keys(&self) -> Vec<String> {
-        self.phone_numbers.iter().map(|p| p.normalized().to_owned()).collect()
+        self.phone_numbers
+            .iter()
+            .map(|p| p.normalized().to_owned())
+            .collect()
     }
 }
 
 /// A staff id as carried in tokens and assignments: 1 to 64 visible
 /// characters without spaces.
 pub fn check_staff_id(raw: &str) -> Result<(), &'static str> {
-    if raw.is_empty() || raw.len() > 64 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if raw.is_empty() || raw.len() > 64 || raw.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err("must be a staff id of 1 to 64 characters without spaces");
     }
     Ok(())

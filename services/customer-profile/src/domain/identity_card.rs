@@ -72,8 +72,14 @@ mod tests {
     fn the_standard_example_verifies() {
         // The worked example of GB 11643-1999.
         let id = IdCardNumber::parse("11010519491231002X").unwrap();
-        assert_eq!(id.birth_date(), NaiveDate::from_ymd_opt(1949, 12, 31).unwrap());
-        assert!(IdCardNumber::parse("11010519491231002x").is_ok(), "lower-case x");
+        assert_eq!(
+            id.birth_date(),
+            NaiveDate::from_ymd_opt(1949, 12, 31).unwrap()
+        );
+        assert!(
+            IdCardNumber::parse("11010519491231002x").is_ok(),
+            "lower-case x"
+        );
     }
 
     #[test]
@@ -83,13 +89,22 @@ mod tests {
         let mut typo: Vec<char> = good.chars().collect();
         typo[16] = if typo[16] == '4' { '5' } else { '4' };
         let typo: String = typo.into_iter().collect();
-        assert_eq!(IdCardNumber::parse(&typo).unwrap_err(), "check character does not match");
+        assert_eq!(
+            IdCardNumber::parse(&typo).unwrap_err(),
+            "check character does not match"
+        );
     }
 
     #[test]
     fn shape_errors() {
-        assert_eq!(IdCardNumber::parse("1234").unwrap_err(), "must be 18 characters");
-        assert_eq!(IdCardNumber::parse("1101051949123100AX").unwrap_err(), "the first 17 characters must be digits");
+        assert_eq!(
+            IdCardNumber::parse("1234").unwrap_err(),
+            "must be 18 characters"
+        );
+        assert_eq!(
+            IdCardNumber::parse("1101051949123100AX").unwrap_err(),
+            "the first 17 characters must be digits"
+        );
         assert_eq!(
             IdCardNumber::parse(&with_check("11010519490231002")).unwrap_err(),
             "does not contain a valid birth date"

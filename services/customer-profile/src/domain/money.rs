@@ -34,11 +34,17 @@ mod tests {
 
     #[test]
     fn checks_currency_and_sign() {
-        assert_eq!(Money::non_negative("CNY", 12_345).unwrap().amount_minor, 12_345);
+        assert_eq!(
+            Money::non_negative("CNY", 12_345).unwrap().amount_minor,
+            12_345
+        );
         assert!(Money::non_negative("CNY", 0).is_ok());
         for bad in ["", "cny", "CN", "CNYY", "C1Y"] {
             assert!(Money::non_negative(bad, 1).is_err(), "{bad}");
         }
-        assert_eq!(Money::non_negative("CNY", -1).unwrap_err(), "amount_minor must not be negative");
+        assert_eq!(
+            Money::non_negative("CNY", -1).unwrap_err(),
+            "amount_minor must not be negative"
+        );
     }
 }

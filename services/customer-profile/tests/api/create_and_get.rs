@@ -9,7 +9,12 @@ async fn create_assigns_name_number_and_etag_and_get_reads_it_back() {
     let app = spawn_app().await;
     let created = app.create(person("王丽")).await;
     assert!(created.name.starts_with("customers/"));
-    assert_eq!(created.archive_number.len(), 9, "T + 8 digits: {}", created.archive_number);
+    assert_eq!(
+        created.archive_number.len(),
+        9,
+        "T + 8 digits: {}",
+        created.archive_number
+    );
     assert!(created.archive_number.starts_with('T'));
     assert_eq!(created.etag, "\"1\"");
     assert_eq!(created.created_by, "staff-1");
@@ -47,14 +52,23 @@ async fn get_is_served_cache_aside() {
         .execute(&mut conn)
         .await
         .unwrap();
-    assert_eq!(app.get(&created.name).await.unwrap().display_name, "Cache Me");
+    assert_eq!(
+        app.get(&created.name).await.unwrap().display_name,
+        "Cache Me"
+    );
 
     // A write through the service invalidates the entry.
     app.client
         .clone()
         .update_customer(app.admin(pb::UpdateCustomerRequest {
-            customer: Some(pb::Customer { name: created.name.clone(), notes: "vip".into(), ..Default::default() }),
-            update_mask: Some(prost_types::FieldMask { paths: vec!["notes".into()] }),
+            customer: Some(pb::Customer {
+                name: created.name.clone(),
+                notes: "vip".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["notes".into()],
+            }),
         }))
         .await
         .unwrap();
@@ -79,7 +93,9 @@ async fn a_retried_create_is_applied_once() {
     for _ in 0..5 {
         let mut client = app.client.clone();
         let req = app.admin(request());
-        handles.push(tokio::spawn(async move { client.create_customer(req).await }));
+        handles.push(tokio::spawn(
+            async move { client.create_customer(req).await },
+        ));
     }
     let mut names = Vec::new();
     for h in handles {
@@ -92,7 +108,12 @@ async fn a_retried_create_is_applied_once() {
     // The same id with a different body is refused, not answered with the first customer.
     let mut other = request();
     other.customer.as_mut().unwrap().display_name = "Someone Else".into();
-    let err = app.client.clone().create_customer(app.admin(other)).await.unwrap_err();
+    let err = app
+        .client
+        .clone()
+        .create_customer(app.admin(other))
+        .await
+        .unwrap_err();
     assert_eq!(bad_fields(&err), ["request_id"]);
     assert_eq!(app.count_rows().await, 1);
 }
@@ -108,7 +129,10 @@ async fn a_given_archive_number_is_kept_and_must_be_unique() {
     let err = app
         .client
         .clone()
-        .create_customer(app.admin(pb::CreateCustomerRequest { customer: Some(c), request_id: String::new() }))
+        .create_customer(app.admin(pb::CreateCustomerRequest {
+            customer: Some(c),
+            request_id: String::new(),
+        }))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
@@ -122,22 +146,46 @@ async fn callers_need_a_token_and_a_role_that_may_act() {
     let err = app
         .client
         .clone()
-        .get_customer(pb::GetCustomerRequest { name: "customers/x".into() })
+        .get_customer(pb::GetCustomerRequest {
+            name: "customers/x".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
 
     let req = app.as_role(
         "viewer",
-        pb::CreateCustomerRequest { customer: Some(person("Nope")), request_id: String::new() },
+        pb::CreateCustomerRequest {
+            customer: Some(person("Nope")),
+            request_id: String::new(),
+        },
     );
     let err = app.client.clone().create_customer(req).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
     assert_eq!(app.count_rows().await, 0);
 
     let created = app.create(person("Readable")).await;
-    let req = app.as_role("viewer", pb::GetCustomerRequest { name: created.name.clone() });
+    let req = app.as_role(
+        "viewer",
+        pb::GetCustomerRequest {
+            name: created.name.clone(),
+        },
+    );
     assert!(app.client.clone().get_customer(req).await.is_ok());
-    let req = app.as_role("account_manager", pb::DeleteCustomerRequest { name: created.name, etag: String::new() });
-    assert_eq!(app.client.clone().delete_customer(req).await.unwrap_err().code(), Code::PermissionDenied);
+    let req = app.as_role(
+        "account_manager",
+        pb::DeleteCustomerRequest {
+            name: created.name,
+            etag: String::new(),
+        },
+    );
+    assert_eq!(
+        app.client
+            .clone()
+            .delete_customer(req)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
 }

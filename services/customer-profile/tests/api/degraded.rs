@@ -3,15 +3,17 @@ use std::time::Duration;
 use patron_kit::server::{POSTGRES_HEALTH, REDIS_HEALTH};
 use patron_kit::testing;
 use patron_proto::profile::v1 as pb;
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 use crate::helpers::*;
 
 async fn status_of(app: &TestApp, service: &str) -> ServingStatus {
     let resp = HealthClient::new(app.channel.clone())
-        .check(HealthCheckRequest { service: service.into() })
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -21,7 +23,9 @@ async fn status_of(app: &TestApp, service: &str) -> ServingStatus {
 async fn wait_for(app: &TestApp, service: &str, want: ServingStatus) {
     for _ in 0..100 {
         if HealthClient::new(app.channel.clone())
-            .check(HealthCheckRequest { service: service.into() })
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
             .await
             .is_ok_and(|r| r.into_inner().status == want as i32)
         {
@@ -42,8 +46,14 @@ async fn with_redis_down_reads_and_writes_work_and_health_says_so() {
         .client
         .clone()
         .update_customer(app.admin(pb::UpdateCustomerRequest {
-            customer: Some(pb::Customer { name: created.name.clone(), notes: "still works".into(), ..Default::default() }),
-            update_mask: Some(prost_types::FieldMask { paths: vec!["notes".into()] }),
+            customer: Some(pb::Customer {
+                name: created.name.clone(),
+                notes: "still works".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["notes".into()],
+            }),
         }))
         .await
         .unwrap()
@@ -52,8 +62,14 @@ async fn with_redis_down_reads_and_writes_work_and_health_says_so() {
 
     wait_for(&app, REDIS_HEALTH, ServingStatus::NotServing).await;
     assert_eq!(status_of(&app, "").await, ServingStatus::Serving);
-    assert_eq!(status_of(&app, "patron.profile.v1.CustomerService").await, ServingStatus::Serving);
-    assert_eq!(status_of(&app, POSTGRES_HEALTH).await, ServingStatus::Serving);
+    assert_eq!(
+        status_of(&app, "patron.profile.v1.CustomerService").await,
+        ServingStatus::Serving
+    );
+    assert_eq!(
+        status_of(&app, POSTGRES_HEALTH).await,
+        ServingStatus::Serving
+    );
 }
 
 #[tokio::test]

@@ -50,7 +50,11 @@ pub async fn spawn_app_with_cache(cache: CacheConfig) -> TestApp {
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(serve(config, listener, shutdown.clone()));
-    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     TestApp {
         client: CustomerServiceClient::new(channel.clone()),
         channel,
@@ -64,9 +68,12 @@ pub async fn spawn_app_with_cache(cache: CacheConfig) -> TestApp {
 impl TestApp {
     /// A request carrying a token for `subject` with `role`.
     pub fn as_role<T>(&self, role: &str, message: T) -> Request<T> {
-        let token = self
-            .auth
-            .mint("staff-1", &[role.to_owned()], chrono::Utc::now(), Duration::from_secs(300));
+        let token = self.auth.mint(
+            "staff-1",
+            &[role.to_owned()],
+            chrono::Utc::now(),
+            Duration::from_secs(300),
+        );
         let mut request = Request::new(message);
         request
             .metadata_mut()
@@ -81,7 +88,10 @@ impl TestApp {
     pub async fn create(&self, customer: Customer) -> Customer {
         self.client
             .clone()
-            .create_customer(self.admin(pb::CreateCustomerRequest { customer: Some(customer), request_id: String::new() }))
+            .create_customer(self.admin(pb::CreateCustomerRequest {
+                customer: Some(customer),
+                request_id: String::new(),
+            }))
             .await
             .unwrap()
             .into_inner()
@@ -115,7 +125,11 @@ pub fn person(name: &str) -> Customer {
         }),
         person: Some(pb::PersonFacts {
             gender: pb::Gender::Female as i32,
-            birthday: Some(Date { year: 1980, month: 3, day: 8 }),
+            birthday: Some(Date {
+                year: 1980,
+                month: 3,
+                day: 8,
+            }),
             id_card_number: "11010519491231002X".into(),
             ..Default::default()
         }),
@@ -127,7 +141,11 @@ pub fn person(name: &str) -> Customer {
         family_members: vec![pb::FamilyMember {
             name: "Zhang Wei".into(),
             relation: "spouse".into(),
-            birthday: Some(Date { year: 1978, month: 6, day: 1 }),
+            birthday: Some(Date {
+                year: 1978,
+                month: 6,
+                day: 1,
+            }),
             ..Default::default()
         }],
         ..Default::default()
@@ -142,7 +160,7 @@ pub fn organization(name: &str) -> Customer {
             industry: "steel".into(),
             current_annual_sales: Some(patron_proto::common::v1::Money {
                 currency_code: "CNY".into(),
-                amount_minor: 500_000_000_00,
+                amount_minor: 50_000_000_000,
             }),
             ..Default::default()
         }),
@@ -160,5 +178,8 @@ pub fn organization(name: &str) -> Customer {
 /// The fields an INVALID_ARGUMENT status names.
 pub fn bad_fields(status: &Status) -> Vec<String> {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    patron_kit::error::violations_of(status).into_iter().map(|v| v.field).collect()
+    patron_kit::error::violations_of(status)
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
 }

@@ -3,11 +3,19 @@ use patron_proto::profile::v1 as pb;
 use crate::helpers::*;
 
 async fn list(app: &TestApp, req: pb::ListCustomersRequest) -> pb::ListCustomersResponse {
-    app.client.clone().list_customers(app.admin(req)).await.unwrap().into_inner()
+    app.client
+        .clone()
+        .list_customers(app.admin(req))
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 fn names(resp: &pb::ListCustomersResponse) -> Vec<String> {
-    resp.customers.iter().map(|c| c.display_name.clone()).collect()
+    resp.customers
+        .iter()
+        .map(|c| c.display_name.clone())
+        .collect()
 }
 
 #[tokio::test]
@@ -23,30 +31,102 @@ async fn find_by_archive_number_name_phone_and_manager() {
     app.create(zhang).await;
     app.create(organization("Wangfujing 50%_Trading")).await;
 
-    let by_number = list(&app, pb::ListCustomersRequest { archive_number: "vip-100".into(), ..Default::default() }).await;
+    let by_number = list(
+        &app,
+        pb::ListCustomersRequest {
+            archive_number: "vip-100".into(),
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(names(&by_number), ["Wang Li"]);
 
-    let by_name = list(&app, pb::ListCustomersRequest { display_name_contains: "WANG".into(), ..Default::default() }).await;
-    assert_eq!(names(&by_name), ["Wangfujing 50%_Trading", "Wang Li"], "newest first, case-insensitive");
+    let by_name = list(
+        &app,
+        pb::ListCustomersRequest {
+            display_name_contains: "WANG".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        names(&by_name),
+        ["Wangfujing 50%_Trading", "Wang Li"],
+        "newest first, case-insensitive"
+    );
 
-    let literal = list(&app, pb::ListCustomersRequest { display_name_contains: "50%_".into(), ..Default::default() }).await;
-    assert_eq!(names(&literal), ["Wangfujing 50%_Trading"], "wildcards match literally");
-    let wildcard = list(&app, pb::ListCustomersRequest { display_name_contains: "%".into(), ..Default::default() }).await;
+    let literal = list(
+        &app,
+        pb::ListCustomersRequest {
+            display_name_contains: "50%_".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        names(&literal),
+        ["Wangfujing 50%_Trading"],
+        "wildcards match literally"
+    );
+    let wildcard = list(
+        &app,
+        pb::ListCustomersRequest {
+            display_name_contains: "%".into(),
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(names(&wildcard), ["Wangfujing 50%_Trading"]);
 
-    let by_phone = list(&app, pb::ListCustomersRequest { phone: "13911112222".into(), ..Default::default() }).await;
-    assert_eq!(names(&by_phone), ["Zhang Min"], "formatting does not matter");
-    let by_office = list(&app, pb::ListCustomersRequest { phone: "+861065529988".into(), ..Default::default() }).await;
+    let by_phone = list(
+        &app,
+        pb::ListCustomersRequest {
+            phone: "13911112222".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        names(&by_phone),
+        ["Zhang Min"],
+        "formatting does not matter"
+    );
+    let by_office = list(
+        &app,
+        pb::ListCustomersRequest {
+            phone: "+861065529988".into(),
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(names(&by_office), ["Zhang Min"]);
-    let partial = list(&app, pb::ListCustomersRequest { phone: "13911112".into(), ..Default::default() }).await;
+    let partial = list(
+        &app,
+        pb::ListCustomersRequest {
+            phone: "13911112".into(),
+            ..Default::default()
+        },
+    )
+    .await;
     assert!(partial.customers.is_empty(), "phone look-up is exact");
 
-    let by_manager = list(&app, pb::ListCustomersRequest { account_manager: "mgr-7".into(), ..Default::default() }).await;
+    let by_manager = list(
+        &app,
+        pb::ListCustomersRequest {
+            account_manager: "mgr-7".into(),
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(names(&by_manager), ["Wang Li"]);
 
     let both = list(
         &app,
-        pb::ListCustomersRequest { display_name_contains: "wang".into(), account_manager: "mgr-7".into(), ..Default::default() },
+        pb::ListCustomersRequest {
+            display_name_contains: "wang".into(),
+            account_manager: "mgr-7".into(),
+            ..Default::default()
+        },
     )
     .await;
     assert_eq!(names(&both), ["Wang Li"]);
@@ -62,7 +142,15 @@ async fn pages_cover_every_customer_once() {
     let mut token = String::new();
     let mut pages = 0;
     loop {
-        let page = list(&app, pb::ListCustomersRequest { page_size: 3, page_token: token.clone(), ..Default::default() }).await;
+        let page = list(
+            &app,
+            pb::ListCustomersRequest {
+                page_size: 3,
+                page_token: token.clone(),
+                ..Default::default()
+            },
+        )
+        .await;
         pages += 1;
         seen.extend(names(&page));
         if page.next_page_token.is_empty() {
@@ -75,7 +163,14 @@ async fn pages_cover_every_customer_once() {
     assert_eq!(seen, want);
 
     // A token is bound to its filter.
-    let first = list(&app, pb::ListCustomersRequest { page_size: 3, ..Default::default() }).await;
+    let first = list(
+        &app,
+        pb::ListCustomersRequest {
+            page_size: 3,
+            ..Default::default()
+        },
+    )
+    .await;
     let err = app
         .client
         .clone()

@@ -5,7 +5,9 @@ use tonic::Code;
 use crate::helpers::*;
 
 fn mask(paths: &[&str]) -> Option<FieldMask> {
-    Some(FieldMask { paths: paths.iter().map(|p| p.to_string()).collect() })
+    Some(FieldMask {
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+    })
 }
 
 #[tokio::test]
@@ -16,13 +18,19 @@ async fn update_changes_only_the_masked_fields_and_bumps_the_etag() {
         name: created.name.clone(),
         etag: created.etag.clone(),
         display_name: "ignored: not in the mask".into(),
-        contact: Some(pb::ContactDetails { email: "new@example.com".into(), ..Default::default() }),
+        contact: Some(pb::ContactDetails {
+            email: "new@example.com".into(),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let updated = app
         .client
         .clone()
-        .update_customer(app.admin(pb::UpdateCustomerRequest { customer: Some(patch), update_mask: mask(&["contact.email"]) }))
+        .update_customer(app.admin(pb::UpdateCustomerRequest {
+            customer: Some(patch),
+            update_mask: mask(&["contact.email"]),
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -54,7 +62,11 @@ async fn a_stale_etag_is_aborted_and_changes_nothing() {
         }),
         update_mask: mask(&["notes"]),
     };
-    app.client.clone().update_customer(app.admin(update(&created.etag, "first"))).await.unwrap();
+    app.client
+        .clone()
+        .update_customer(app.admin(update(&created.etag, "first")))
+        .await
+        .unwrap();
     let err = app
         .client
         .clone()
@@ -64,7 +76,12 @@ async fn a_stale_etag_is_aborted_and_changes_nothing() {
     assert_eq!(err.code(), Code::Aborted);
     assert_eq!(app.get(&created.name).await.unwrap().notes, "first");
 
-    let err = app.client.clone().update_customer(app.admin(update("garbage", "x"))).await.unwrap_err();
+    let err = app
+        .client
+        .clone()
+        .update_customer(app.admin(update("garbage", "x")))
+        .await
+        .unwrap_err();
     assert_eq!(bad_fields(&err), ["customer.etag"]);
 }
 
@@ -75,7 +92,10 @@ async fn updates_that_would_break_the_archive_are_refused_whole() {
     let patch = pb::Customer {
         name: created.name.clone(),
         display_name: "".into(),
-        contact: Some(pb::ContactDetails { email: "broken".into(), ..Default::default() }),
+        contact: Some(pb::ContactDetails {
+            email: "broken".into(),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let err = app
@@ -87,7 +107,10 @@ async fn updates_that_would_break_the_archive_are_refused_whole() {
         }))
         .await
         .unwrap_err();
-    assert_eq!(bad_fields(&err), ["customer.display_name", "customer.contact.email"]);
+    assert_eq!(
+        bad_fields(&err),
+        ["customer.display_name", "customer.contact.email"]
+    );
 
     let err = app
         .client
@@ -98,8 +121,15 @@ async fn updates_that_would_break_the_archive_are_refused_whole() {
         }))
         .await
         .unwrap_err();
-    assert_eq!(bad_fields(&err), ["update_mask", "update_mask", "update_mask"]);
-    assert_eq!(app.get(&created.name).await.unwrap(), created, "nothing changed");
+    assert_eq!(
+        bad_fields(&err),
+        ["update_mask", "update_mask", "update_mask"]
+    );
+    assert_eq!(
+        app.get(&created.name).await.unwrap(),
+        created,
+        "nothing changed"
+    );
 }
 
 #[tokio::test]
@@ -110,7 +140,11 @@ async fn update_of_a_missing_customer_is_not_found() {
         .client
         .clone()
         .update_customer(app.admin(pb::UpdateCustomerRequest {
-            customer: Some(pb::Customer { name, notes: "x".into(), ..Default::default() }),
+            customer: Some(pb::Customer {
+                name,
+                notes: "x".into(),
+                ..Default::default()
+            }),
             update_mask: mask(&["notes"]),
         }))
         .await
@@ -123,13 +157,42 @@ async fn delete_hides_the_archive_and_keeps_its_number_taken() {
     let app = spawn_app().await;
     let created = app.create(person("Leaving")).await;
 
-    let stale = pb::DeleteCustomerRequest { name: created.name.clone(), etag: "\"7\"".into() };
-    assert_eq!(app.client.clone().delete_customer(app.admin(stale)).await.unwrap_err().code(), Code::Aborted);
+    let stale = pb::DeleteCustomerRequest {
+        name: created.name.clone(),
+        etag: "\"7\"".into(),
+    };
+    assert_eq!(
+        app.client
+            .clone()
+            .delete_customer(app.admin(stale))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Aborted
+    );
 
-    let delete = pb::DeleteCustomerRequest { name: created.name.clone(), etag: created.etag.clone() };
-    app.client.clone().delete_customer(app.admin(delete.clone())).await.unwrap();
-    assert_eq!(app.get(&created.name).await.unwrap_err().code(), Code::NotFound);
-    assert_eq!(app.client.clone().delete_customer(app.admin(delete)).await.unwrap_err().code(), Code::NotFound);
+    let delete = pb::DeleteCustomerRequest {
+        name: created.name.clone(),
+        etag: created.etag.clone(),
+    };
+    app.client
+        .clone()
+        .delete_customer(app.admin(delete.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(&created.name).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        app.client
+            .clone()
+            .delete_customer(app.admin(delete))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
 
     let listed = app
         .client
@@ -145,9 +208,16 @@ async fn delete_hides_the_archive_and_keeps_its_number_taken() {
     let err = app
         .client
         .clone()
-        .create_customer(app.admin(pb::CreateCustomerRequest { customer: Some(again), request_id: String::new() }))
+        .create_customer(app.admin(pb::CreateCustomerRequest {
+            customer: Some(again),
+            request_id: String::new(),
+        }))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
-    assert_eq!(app.count_rows().await, 1, "the archive is kept, only hidden");
+    assert_eq!(
+        app.count_rows().await,
+        1,
+        "the archive is kept, only hidden"
+    );
 }

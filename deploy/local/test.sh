@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every check and every test: formatting, clippy with warnings as errors, proto
+# lint, then unit and integration tests against a real PostgreSQL and Redis.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+
+deploy/local/ensure-datastores.sh
+
+admin_url=${PATRON_TEST_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+# Databases left by interrupted earlier runs (each test drops its own).
+for db in $(psql "$admin_url" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'patron\_t\_%'" 2>/dev/null); do
+  psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+done
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== buf lint"
+(cd proto && "$root/deploy/local/buf.sh" lint)
+echo "== cargo test"
+cargo test --workspace --locked
