@@ -45,6 +45,22 @@ impl CustomerApi {
     }
 }
 
+/// Locks a live archive for a change, refusing it when the caller's etag is
+/// stale: the check and the change then see the same version.
+async fn lock_at_etag(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    expected: Option<i64>,
+) -> Result<CustomerRow, ServiceError> {
+    let row = store::lock(tx, id).await?.ok_or_else(|| not_found(id))?;
+    etag::check(
+        expected,
+        row.version,
+        &resource_name::format(COLLECTION, id),
+    )?;
+    Ok(row)
+}
+
 fn not_found(id: Uuid) -> ServiceError {
     ServiceError::NotFound(format!(
         "customer {}",
@@ -211,14 +227,7 @@ impl CustomerService for CustomerApi {
         let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
 
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let row = store::lock(&mut tx, id)
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        etag::check(
-            expected,
-            row.version,
-            &resource_name::format(COLLECTION, id),
-        )?;
+        let row = lock_at_etag(&mut tx, id, expected).await?;
         let merged = fieldmask::apply(&to_wire(&row)?, patch, &paths, "update_mask")?;
         let today = clock::today(self.clock.as_ref(), self.zone);
         let valid = validate::customer("customer", &merged, today)
@@ -245,14 +254,7 @@ impl CustomerService for CustomerApi {
         let expected = etag::parse("etag", &req.etag)?;
 
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let row = store::lock(&mut tx, id)
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        etag::check(
-            expected,
-            row.version,
-            &resource_name::format(COLLECTION, id),
-        )?;
+        lock_at_etag(&mut tx, id, expected).await?;
         store::mark_deleted(
             &mut tx,
             id,
