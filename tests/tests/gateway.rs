@@ -294,3 +294,26 @@ async fn openapi_and_health_are_served_without_a_token() {
     assert_eq!(ready.body["services"]["profile"]["postgres"], "up");
     assert_eq!(ready.body["services"]["profile"]["redis"], "up");
 }
+
+#[tokio::test]
+async fn the_request_id_is_kept_end_to_end() {
+    let suite = Suite::start().await;
+    let token = suite.token("admin");
+    let reply = suite
+        .http
+        .get(format!("{}/v1/customers", suite.base_url))
+        .bearer_auth(&token)
+        .header("x-request-id", "portal-req-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    assert_eq!(reply.headers()["x-request-id"], "portal-req-7");
+
+    let generated = suite.admin(Method::GET, "/v1/customers", None).await;
+    assert_eq!(
+        generated.headers["x-request-id"].len(),
+        36,
+        "a UUID when the caller sends none"
+    );
+}

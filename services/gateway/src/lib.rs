@@ -31,6 +31,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
+use tracing::Instrument;
 
 use crate::http_error::error_response;
 use crate::routes::{Lookup, Route};
@@ -203,8 +204,9 @@ async fn transcode_call(State(gw): State<Arc<Gateway>>, request: Request<Body>) 
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     let span = tracing::info_span!("http", method = %parts.method, path = %parts.uri.path(), request_id = %request_id);
     telemetry::adopt_parent(&span, &parts.headers);
-    let _entered = span.enter();
 
+    // Instrument rather than enter: a span entered across an await would be
+    // attributed to whatever else the worker thread runs meanwhile.
     let mut response = handle(
         &gw,
         &parts.method,
@@ -213,11 +215,12 @@ async fn transcode_call(State(gw): State<Arc<Gateway>>, request: Request<Body>) 
         body,
         &request_id,
     )
+    .instrument(span.clone())
     .await;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
-    tracing::info!(status = response.status().as_u16(), "request served");
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), "request served"));
     response
 }
 

@@ -189,3 +189,84 @@ async fn callers_need_a_token_and_a_role_that_may_act() {
         Code::PermissionDenied
     );
 }
+
+#[tokio::test]
+async fn times_come_from_the_injected_clock_and_today_is_the_companys() {
+    use patron_kit::clock::ManualClock;
+    use patron_proto::common::v1::Date;
+
+    // 2030-06-30 20:00 UTC is already 1 July in Shanghai.
+    let start = chrono::DateTime::parse_from_rfc3339("2030-06-30T20:00:00Z")
+        .unwrap()
+        .to_utc();
+    let clock = ManualClock::new(start);
+    let app = spawn_app_with(
+        patron_kit::testing::cache_config(),
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await;
+
+    let mut born_today = person("Born Today");
+    born_today.person.as_mut().unwrap().birthday = Some(Date {
+        year: 2030,
+        month: 7,
+        day: 1,
+    });
+    let created = app.create(born_today).await;
+    assert_eq!(created.create_time.unwrap().seconds, start.timestamp());
+
+    let mut tomorrow = person("Not Yet Born");
+    tomorrow.person.as_mut().unwrap().birthday = Some(Date {
+        year: 2030,
+        month: 7,
+        day: 2,
+    });
+    let err = app
+        .client
+        .clone()
+        .create_customer(app.admin(pb::CreateCustomerRequest {
+            customer: Some(tomorrow),
+            request_id: String::new(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&err), ["customer.person.birthday"]);
+
+    clock.advance(chrono::Duration::hours(3));
+    let updated = app
+        .client
+        .clone()
+        .update_customer(app.admin(pb::UpdateCustomerRequest {
+            customer: Some(pb::Customer {
+                name: created.name.clone(),
+                notes: "later".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["notes".into()],
+            }),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        updated.update_time.unwrap().seconds - updated.create_time.unwrap().seconds,
+        3 * 3600
+    );
+}
+
+#[tokio::test]
+async fn the_request_id_travels_back_to_the_caller() {
+    let app = spawn_app().await;
+    let created = app.create(person("Traced")).await;
+    let mut req = app.admin(pb::GetCustomerRequest { name: created.name });
+    req.metadata_mut()
+        .insert("x-request-id", "req-42".parse().unwrap());
+    let resp = app.client.clone().get_customer(req).await.unwrap();
+    assert_eq!(resp.metadata().get("x-request-id").unwrap(), "req-42");
+
+    // Without one, the service makes one up so logs can still be joined.
+    let req = app.admin(pb::ListCustomersRequest::default());
+    let resp = app.client.clone().list_customers(req).await.unwrap();
+    assert!(!resp.metadata().get("x-request-id").unwrap().is_empty());
+}

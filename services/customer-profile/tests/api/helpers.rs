@@ -4,7 +4,7 @@ use std::time::Duration;
 use patron_customer_profile::{ProfileConfig, SCHEMA, serve};
 use patron_kit::auth::Authenticator;
 use patron_kit::cache::CacheConfig;
-use patron_kit::clock::SystemClock;
+use patron_kit::clock::{SharedClock, SystemClock};
 use patron_kit::testing::{self, TestDatabase};
 use patron_proto::common::v1::Date;
 use patron_proto::profile::v1::customer_service_client::CustomerServiceClient;
@@ -34,6 +34,10 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with_cache(cache: CacheConfig) -> TestApp {
+    spawn_app_with(cache, Arc::new(SystemClock)).await
+}
+
+pub async fn spawn_app_with(cache: CacheConfig, clock: SharedClock) -> TestApp {
     let db = TestDatabase::create(&[SCHEMA]).await;
     let auth = testing::auth_config();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -46,7 +50,7 @@ pub async fn spawn_app_with_cache(cache: CacheConfig) -> TestApp {
         zone: chrono_tz::Asia::Shanghai,
         archive_prefix: "T".into(),
         health_interval: Duration::from_millis(100),
-        clock: Arc::new(SystemClock),
+        clock,
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(serve(config, listener, shutdown.clone()));
