@@ -83,6 +83,7 @@ impl Suite {
                 zone: chrono_tz::Asia::Shanghai,
                 archive_prefix: "A".into(),
                 health_interval: Duration::from_millis(100),
+                relay_poll: Duration::from_millis(20),
                 clock: Arc::new(SystemClock),
             };
             tokio::spawn(profile::serve(config, profile_listener, shutdown.clone()));

@@ -25,12 +25,7 @@ where
     let source = to_dynamic(&desc, patch)?;
 
     let paths: Vec<String> = if paths.is_empty() {
-        source
-            .fields()
-            .map(|(field, _)| field)
-            .filter(|field| !is_service_owned(&descriptors::field_behaviors(field)))
-            .map(|field| field.name().to_owned())
-            .collect()
+        implied(&source)
     } else {
         check_paths(&desc, paths, mask_field)?;
         paths.to_vec()
@@ -40,6 +35,24 @@ where
         copy_path(&mut target, &source, path);
     }
     target.transcode_to::<M>().map_err(ServiceError::internal)
+}
+
+/// The mask an update without one implies: every field `patch` sets, less
+/// those the service owns.
+pub fn implied_paths<M: prost::Message + prost::Name + Default>(
+    patch: &M,
+) -> Result<Vec<String>, ServiceError> {
+    let desc = message_descriptor::<M>()?;
+    Ok(implied(&to_dynamic(&desc, patch)?))
+}
+
+fn implied(source: &DynamicMessage) -> Vec<String> {
+    source
+        .fields()
+        .map(|(field, _)| field)
+        .filter(|field| !is_service_owned(&descriptors::field_behaviors(field)))
+        .map(|field| field.name().to_owned())
+        .collect()
 }
 
 fn is_service_owned(behaviours: &[FieldBehavior]) -> bool {

@@ -11,6 +11,7 @@ pub mod db;
 pub mod descriptors;
 pub mod error;
 pub mod etag;
+pub mod events;
 pub mod fieldmask;
 pub mod idempotency;
 pub mod paging;

@@ -7,7 +7,9 @@ use patron_kit::auth::{self, Permission};
 use patron_kit::cache::Cache;
 use patron_kit::clock::{self, SharedClock};
 use patron_kit::idempotency::{self, Claim};
-use patron_kit::{ServiceError, descriptors, etag, fieldmask, paging, resource_name, timestamp};
+use patron_kit::{
+    ServiceError, descriptors, etag, events, fieldmask, paging, resource_name, timestamp,
+};
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::customer_service_server::CustomerService;
 use sqlx::PgPool;
@@ -18,6 +20,8 @@ use crate::store::{self, Change, CustomerFilter, CustomerRow};
 use crate::validate;
 
 const COLLECTION: &str = "customers";
+/// The stream this service's customer events go to.
+pub const TOPIC: &str = "profile.customers";
 /// Scope of create request ids in the idempotency table.
 const CREATE_SCOPE: &str = "CreateCustomer";
 
@@ -139,6 +143,16 @@ impl CustomerService for CustomerApi {
         };
         let row =
             store::insert(&mut tx, id, &valid, &profile, &self.archive_prefix, change).await?;
+        let name = resource_name::format(COLLECTION, row.id);
+        let event = pb::CustomerCreated {
+            customer: name.clone(),
+            archive_number: row.archive_number.clone(),
+            kind: i32::from(row.kind),
+            display_name: row.display_name.clone(),
+            account_manager: row.account_manager.clone(),
+            version: row.version,
+        };
+        events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         tracing::info!(customer = %row.id, archive_number = %row.archive_number, "customer created");
         Ok(Response::new(to_wire(&row)?))
@@ -237,6 +251,19 @@ impl CustomerService for CustomerApi {
             at: self.clock.now(),
         };
         let updated = store::update(&mut tx, id, &valid, &profile_json(&merged)?, change).await?;
+        let name = resource_name::format(COLLECTION, id);
+        let changed_fields = if paths.is_empty() {
+            fieldmask::implied_paths(patch)?
+        } else {
+            paths
+        };
+        let event = pb::CustomerUpdated {
+            customer: name.clone(),
+            changed_fields,
+            version: updated.version,
+            account_manager: updated.account_manager.clone(),
+        };
+        events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         self.cache.invalidate(&self.cache_key(id)).await;
         tracing::info!(customer = %id, version = updated.version, "customer updated");
@@ -254,16 +281,19 @@ impl CustomerService for CustomerApi {
         let expected = etag::parse("etag", &req.etag)?;
 
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        lock_at_etag(&mut tx, id, expected).await?;
-        store::mark_deleted(
-            &mut tx,
-            id,
-            Change {
-                actor: &caller.subject,
-                at: self.clock.now(),
-            },
-        )
-        .await?;
+        let row = lock_at_etag(&mut tx, id, expected).await?;
+        let change = Change {
+            actor: &caller.subject,
+            at: self.clock.now(),
+        };
+        store::mark_deleted(&mut tx, id, change).await?;
+        let name = resource_name::format(COLLECTION, id);
+        let event = pb::CustomerDeleted {
+            customer: name.clone(),
+            archive_number: row.archive_number,
+            version: row.version + 1,
+        };
+        events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         self.cache.invalidate(&self.cache_key(id)).await;
         tracing::info!(customer = %id, "customer deleted");

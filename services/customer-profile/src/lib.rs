@@ -16,7 +16,7 @@ use patron_kit::cache::{Cache, CacheConfig};
 use patron_kit::clock::{SharedClock, SystemClock};
 use patron_kit::config::{self, ConfigError};
 use patron_kit::db::{self, DbConfig};
-use patron_kit::server;
+use patron_kit::{events, server};
 use patron_proto::profile::v1::customer_service_server::CustomerServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +41,8 @@ pub struct ProfileConfig {
     pub zone: chrono_tz::Tz,
     pub archive_prefix: String,
     pub health_interval: Duration,
+    /// Pause of the event relay when the outbox is empty.
+    pub relay_poll: Duration,
     pub clock: SharedClock,
 }
 
@@ -59,6 +61,7 @@ impl ProfileConfig {
                 "PATRON_HEALTH_INTERVAL_MS",
                 Duration::from_secs(2),
             )?,
+            relay_poll: config::env_millis("PATRON_RELAY_POLL_MS", Duration::from_millis(100))?,
             clock: Arc::new(SystemClock),
         })
     }
@@ -80,7 +83,18 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let pool = db::connect(&config.db)?;
     db::migrate(&pool, &MIGRATOR).await?;
+    events::install(&pool).await?;
     let cache = Cache::new(&config.cache);
+    let relay = events::spawn_relay(
+        pool.clone(),
+        events::RelayConfig {
+            redis_url: config.cache.url.clone(),
+            stream_prefix: config.cache.key_prefix.clone(),
+            batch_size: 500,
+            idle_poll: config.relay_poll,
+        },
+        shutdown.clone(),
+    );
 
     let (reporter, health) = tonic_health::server::health_reporter();
     let monitor = server::spawn_health_monitor(
@@ -106,6 +120,8 @@ pub async fn serve(
     ));
     let served = server::serve(listener, routes, health, shutdown).await;
     monitor.abort();
+    // The relay drains what committed before the stop, then ends.
+    let _ = relay.await;
     pool.close().await;
     served
 }

@@ -270,3 +270,89 @@ async fn the_request_id_travels_back_to_the_caller() {
     let resp = app.client.clone().list_customers(req).await.unwrap();
     assert!(!resp.metadata().get("x-request-id").unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn each_change_publishes_its_event_and_a_refused_one_publishes_none() {
+    use patron_kit::events;
+    use patron_proto::common::v1::EventEnvelope;
+    use prost::Message;
+
+    let app = spawn_app().await;
+    let created = app.create(person("Evented")).await;
+    let bad = pb::CreateCustomerRequest {
+        customer: Some(pb::Customer::default()),
+        request_id: String::new(),
+    };
+    assert!(
+        app.client
+            .clone()
+            .create_customer(app.admin(bad))
+            .await
+            .is_err()
+    );
+    app.client
+        .clone()
+        .update_customer(app.admin(pb::UpdateCustomerRequest {
+            customer: Some(pb::Customer {
+                name: created.name.clone(),
+                notes: "n".into(),
+                ..Default::default()
+            }),
+            update_mask: None,
+        }))
+        .await
+        .unwrap();
+    app.client
+        .clone()
+        .delete_customer(app.admin(pb::DeleteCustomerRequest {
+            name: created.name.clone(),
+            etag: String::new(),
+        }))
+        .await
+        .unwrap();
+
+    let key = events::stream_key(&app.cache.key_prefix, patron_customer_profile::grpc::TOPIC);
+    let mut redis = redis::Client::open(app.cache.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut envelopes = Vec::new();
+    for _ in 0..100 {
+        let reply: redis::streams::StreamRangeReply = redis.xrange_all(&key).await.unwrap();
+        envelopes = reply
+            .ids
+            .iter()
+            .map(|e| match e.map.get("envelope") {
+                Some(redis::Value::BulkString(b)) => EventEnvelope::decode(b.as_slice()).unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        if envelopes.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let kinds: Vec<&str> = envelopes.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "patron.profile.v1.CustomerCreated",
+            "patron.profile.v1.CustomerUpdated",
+            "patron.profile.v1.CustomerDeleted"
+        ]
+    );
+    assert!(
+        envelopes
+            .iter()
+            .all(|e| e.customer == created.name && e.occurred_at.is_some())
+    );
+    let updated: pb::CustomerUpdated = events::payload(&envelopes[1]).unwrap();
+    assert_eq!(updated.changed_fields, ["notes"], "the implied mask");
+    assert_eq!(updated.version, 2);
+    let deleted: pb::CustomerDeleted = events::payload(&envelopes[2]).unwrap();
+    assert_eq!(
+        (deleted.version, deleted.archive_number),
+        (3, created.archive_number)
+    );
+}

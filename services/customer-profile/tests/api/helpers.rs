@@ -50,6 +50,7 @@ pub async fn spawn_app_with(cache: CacheConfig, clock: SharedClock) -> TestApp {
         zone: chrono_tz::Asia::Shanghai,
         archive_prefix: "T".into(),
         health_interval: Duration::from_millis(100),
+        relay_poll: Duration::from_millis(20),
         clock,
     };
     let shutdown = CancellationToken::new();
