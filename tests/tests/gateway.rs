@@ -317,3 +317,46 @@ async fn the_request_id_is_kept_end_to_end() {
         "a UUID when the caller sends none"
     );
 }
+
+#[tokio::test]
+async fn transactions_are_on_http_without_gateway_code() {
+    let suite = Suite::start().await;
+    let created = suite
+        .admin(Method::POST, "/v1/customers", Some(wang_li()))
+        .await;
+    let name = created.body["name"].as_str().unwrap();
+    let purchase = json!({
+        "externalId": "POS-77",
+        "kind": "TRANSACTION_KIND_PURCHASE",
+        "occurTime": "2026-10-01T08:00:00Z",
+        "product": "tea set",
+        "quantity": "1.5",
+        "amount": {"currencyCode": "CNY", "amountMinor": "128000"}
+    });
+    let recorded = suite
+        .admin(
+            Method::POST,
+            &format!("/v1/{name}/transactions"),
+            Some(purchase),
+        )
+        .await;
+    assert_eq!(recorded.status, 200, "{:?}", recorded.body);
+    assert_eq!(recorded.body["quantity"], "1.5");
+    let summary = suite
+        .admin(
+            Method::GET,
+            &format!("/v1/{name}/transactions:summarize?startTime=2026-01-01T00:00:00Z"),
+            None,
+        )
+        .await;
+    assert_eq!(summary.status, 200, "{:?}", summary.body);
+    assert_eq!(summary.body["totals"][0]["net"]["amountMinor"], "128000");
+    let listed = suite
+        .admin(
+            Method::GET,
+            &format!("/v1/{name}/transactions?pageSize=10"),
+            None,
+        )
+        .await;
+    assert_eq!(listed.body["transactions"][0]["externalId"], "POS-77");
+}

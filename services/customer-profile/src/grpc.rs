@@ -19,6 +19,8 @@ use uuid::Uuid;
 use crate::store::{self, Change, CustomerFilter, CustomerRow};
 use crate::validate;
 
+pub mod transactions;
+
 const COLLECTION: &str = "customers";
 /// The stream this service's customer events go to.
 pub const TOPIC: &str = "profile.customers";

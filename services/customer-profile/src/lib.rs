@@ -18,6 +18,7 @@ use patron_kit::config::{self, ConfigError};
 use patron_kit::db::{self, DbConfig};
 use patron_kit::{events, server};
 use patron_proto::profile::v1::customer_service_server::CustomerServiceServer;
+use patron_proto::profile::v1::transaction_service_server::TransactionServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
@@ -26,7 +27,10 @@ use tonic::service::Routes;
 pub const SCHEMA: &str = "profile";
 
 /// The gRPC service names this service answers for, as health reports them.
-pub const SERVICE_NAMES: &[&str] = &["patron.profile.v1.CustomerService"];
+pub const SERVICE_NAMES: &[&str] = &[
+    "patron.profile.v1.CustomerService",
+    "patron.profile.v1.TransactionService",
+];
 
 /// This service's migrations, compiled in.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -114,9 +118,18 @@ pub async fn serve(
         archive_prefix: config.archive_prefix.clone(),
     };
     let authenticator = Authenticator::new(&config.auth);
+    let transactions = grpc::transactions::TransactionApi {
+        pool: pool.clone(),
+        clock: config.clock.clone(),
+    };
+    let interceptor = auth::interceptor(authenticator);
     let routes = Routes::new(CustomerServiceServer::with_interceptor(
         api,
-        auth::interceptor(authenticator),
+        interceptor.clone(),
+    ))
+    .add_service(TransactionServiceServer::with_interceptor(
+        transactions,
+        interceptor,
     ));
     let served = server::serve(listener, routes, health, shutdown).await;
     monitor.abort();

@@ -11,6 +11,8 @@ use uuid::Uuid;
 use crate::domain::archive_number::ArchiveNumber;
 use crate::domain::customer::ValidCustomer;
 
+pub mod transactions;
+
 const COLUMNS: &str = "id, archive_number, kind, display_name, account_manager, profile, version, \
                        created_at, created_by, updated_at, updated_by";
 

@@ -8,3 +8,4 @@ pub mod contact;
 pub mod customer;
 pub mod identity_card;
 pub mod money;
+pub mod transaction;

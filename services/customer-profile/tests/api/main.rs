@@ -6,5 +6,6 @@ mod helpers;
 mod create_and_get;
 mod degraded;
 mod lookups;
+mod transactions;
 mod update_and_delete;
 mod validation;

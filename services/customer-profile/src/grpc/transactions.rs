@@ -1,0 +1,314 @@
+//! The TransactionService gRPC API: recording a customer's transactions
+//! (applied once per external id), listing and summing them.
+
+use chrono::{DateTime, Utc};
+use patron_kit::auth::{self, Permission};
+use patron_kit::clock::SharedClock;
+use patron_kit::{ServiceError, Violations, events, paging, resource_name, timestamp};
+use patron_proto::common::v1::Money as WireMoney;
+use patron_proto::profile::v1 as pb;
+use patron_proto::profile::v1::transaction_service_server::TransactionService;
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::domain::money::Money;
+use crate::domain::transaction::{Quantity, check_external_id, check_occurred_at};
+use crate::store::Change;
+use crate::store::transactions::{self as store, Recorded, TransactionRow};
+
+/// The stream transaction events go to.
+pub const TOPIC: &str = "profile.transactions";
+
+/// The transaction API's state.
+#[derive(Clone)]
+pub struct TransactionApi {
+    pub pool: PgPool,
+    pub clock: SharedClock,
+}
+
+fn parent_id(parent: &str) -> Result<Uuid, ServiceError> {
+    resource_name::parse("parent", "customers", parent)
+}
+
+fn name_of(row: &TransactionRow) -> String {
+    format!("customers/{}/transactions/{}", row.customer_id, row.id)
+}
+
+fn to_wire(row: &TransactionRow) -> pb::Transaction {
+    pb::Transaction {
+        name: name_of(row),
+        external_id: row.external_id.clone(),
+        kind: i32::from(row.kind),
+        occur_time: Some(timestamp::to_proto(row.occurred_at)),
+        product: row.product.clone(),
+        quantity: Quantity::from_milli(row.quantity_milli).to_decimal(),
+        unit: row.unit.clone(),
+        amount: Some(WireMoney {
+            currency_code: row.currency.trim().to_owned(),
+            amount_minor: row.amount_minor,
+        }),
+        payment_method: i32::from(row.payment_method),
+        channel: row.channel.clone(),
+        order_number: row.order_number.clone(),
+        create_time: Some(timestamp::to_proto(row.created_at)),
+        created_by: row.created_by.clone(),
+    }
+}
+
+/// Checks a wire transaction, naming each bad field under `transaction.`.
+fn parse(
+    t: &pb::Transaction,
+    customer_id: Uuid,
+    now: DateTime<Utc>,
+    actor: &str,
+) -> Result<TransactionRow, Violations> {
+    let mut v = Violations::new();
+    let mut bad = |field: &str, why: &str| v.add(format!("transaction.{field}"), why);
+
+    if let Err(why) = check_external_id(&t.external_id) {
+        bad("external_id", why);
+    }
+    let kind = match pb::TransactionKind::try_from(t.kind) {
+        Ok(pb::TransactionKind::Purchase) => 1,
+        Ok(pb::TransactionKind::Refund) => 2,
+        _ => {
+            bad(
+                "kind",
+                "must be TRANSACTION_KIND_PURCHASE or TRANSACTION_KIND_REFUND",
+            );
+            0
+        }
+    };
+    let occurred_at = match t.occur_time.as_ref().map(timestamp::from_proto) {
+        None => {
+            bad("occur_time", "is required");
+            None
+        }
+        Some(None) => {
+            bad("occur_time", "is not a valid time");
+            None
+        }
+        // Postgres keeps microseconds; rounding here lets a retry compare
+        // equal to what the first call stored.
+        Some(Some(at)) => match check_occurred_at(at, now) {
+            Ok(()) => DateTime::from_timestamp_micros(at.timestamp_micros()),
+            Err(why) => {
+                bad("occur_time", why);
+                None
+            }
+        },
+    };
+    let product = t.product.trim();
+    if product.is_empty() {
+        bad("product", "is required");
+    } else if product.chars().count() > 200 {
+        bad("product", "must be at most 200 characters");
+    }
+    let quantity = Quantity::parse(&t.quantity)
+        .map_err(|why| bad("quantity", why))
+        .ok();
+    let amount = match &t.amount {
+        None => {
+            bad("amount", "is required");
+            None
+        }
+        Some(m) => Money::non_negative(&m.currency_code, m.amount_minor)
+            .map_err(|why| bad("amount", why))
+            .ok(),
+    };
+    if pb::PaymentMethod::try_from(t.payment_method).is_err() {
+        bad("payment_method", "is not a known payment method");
+    }
+    for (field, text) in [
+        ("unit", &t.unit),
+        ("channel", &t.channel),
+        ("order_number", &t.order_number),
+    ] {
+        if text.chars().count() > 100 {
+            bad(field, "must be at most 100 characters");
+        }
+    }
+
+    match (occurred_at, quantity, amount) {
+        (Some(occurred_at), Some(quantity), Some(amount)) if v.is_empty() => Ok(TransactionRow {
+            id: resource_name::new_id(),
+            customer_id,
+            external_id: t.external_id.clone(),
+            kind,
+            occurred_at,
+            product: product.to_owned(),
+            quantity_milli: quantity.milli(),
+            unit: t.unit.trim().to_owned(),
+            amount_minor: amount.amount_minor,
+            currency: String::from_utf8_lossy(&amount.currency).into_owned(),
+            payment_method: t.payment_method as i16,
+            channel: t.channel.trim().to_owned(),
+            order_number: t.order_number.trim().to_owned(),
+            created_at: now,
+            created_by: actor.to_owned(),
+        }),
+        _ => Err(v),
+    }
+}
+
+/// A `[start, end)` period; either end may be open.
+type Period = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+fn period(
+    start: Option<&prost_types::Timestamp>,
+    end: Option<&prost_types::Timestamp>,
+) -> Result<Period, ServiceError> {
+    let mut v = Violations::new();
+    let mut read = |field: &str, t: Option<&prost_types::Timestamp>| match t {
+        None => None,
+        Some(t) => timestamp::from_proto(t).or_else(|| {
+            v.add(field, "is not a valid time");
+            None
+        }),
+    };
+    let (start, end) = (read("start_time", start), read("end_time", end));
+    if let (Some(s), Some(e)) = (start, end)
+        && e <= s
+    {
+        v.add("end_time", "must be after start_time");
+    }
+    v.into_result()?;
+    Ok((start, end))
+}
+
+#[tonic::async_trait]
+impl TransactionService for TransactionApi {
+    async fn record_transaction(
+        &self,
+        request: Request<pb::RecordTransactionRequest>,
+    ) -> Result<Response<pb::Transaction>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::EditCustomers)?;
+        let req = request.into_inner();
+        let customer_id = parent_id(&req.parent)?;
+        let Some(transaction) = &req.transaction else {
+            return Err(ServiceError::invalid("transaction", "is required").into());
+        };
+        let now = self.clock.now();
+        let row = parse(transaction, customer_id, now, &caller.subject)
+            .map_err(ServiceError::InvalidArgument)?;
+
+        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        if !store::lock_live_customer(&mut tx, customer_id).await? {
+            return Err(ServiceError::NotFound(format!("customer {}", req.parent)).into());
+        }
+        let stored = match store::insert(
+            &mut tx,
+            &row,
+            Change {
+                actor: &caller.subject,
+                at: now,
+            },
+        )
+        .await?
+        {
+            Recorded::Existing(existing) if existing.same_facts(&row) => {
+                tx.rollback().await.map_err(ServiceError::from)?;
+                return Ok(Response::new(to_wire(&existing)));
+            }
+            Recorded::Existing(_) => {
+                return Err(ServiceError::AlreadyExists(format!(
+                    "external id {} is already recorded with other details",
+                    row.external_id
+                ))
+                .into());
+            }
+            Recorded::New(new) => new,
+        };
+        let event = pb::TransactionRecorded {
+            customer: req.parent.clone(),
+            transaction: name_of(&stored),
+            kind: i32::from(stored.kind),
+            occur_time: Some(timestamp::to_proto(stored.occurred_at)),
+            product: stored.product.clone(),
+            quantity_milli: stored.quantity_milli,
+            unit: stored.unit.clone(),
+            amount: Some(WireMoney {
+                currency_code: stored.currency.trim().to_owned(),
+                amount_minor: stored.amount_minor,
+            }),
+            channel: stored.channel.clone(),
+        };
+        events::enqueue(&mut tx, TOPIC, &req.parent, &event, now).await?;
+        tx.commit().await.map_err(ServiceError::from)?;
+        Ok(Response::new(to_wire(&stored)))
+    }
+
+    async fn list_transactions(
+        &self,
+        request: Request<pb::ListTransactionsRequest>,
+    ) -> Result<Response<pb::ListTransactionsResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadCustomers)?;
+        let req = request.into_inner();
+        let customer_id = parent_id(&req.parent)?;
+        let limit = paging::page_size("page_size", req.page_size)?;
+        let (start, end) = period(req.start_time.as_ref(), req.end_time.as_ref())?;
+        let fingerprint = paging::filter_fingerprint(&[
+            &req.parent,
+            &start.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            &end.map(|t| t.to_rfc3339()).unwrap_or_default(),
+        ]);
+        let after: Option<(DateTime<Utc>, Uuid)> =
+            paging::decode_token("page_token", &req.page_token, &fingerprint)?;
+        let mut rows = store::list(&self.pool, customer_id, start, end, after, limit + 1).await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_page_token = match (more, rows.last()) {
+            (true, Some(last)) => paging::encode_token(&(last.occurred_at, last.id), &fingerprint),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListTransactionsResponse {
+            transactions: rows.iter().map(to_wire).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn summarize_transactions(
+        &self,
+        request: Request<pb::SummarizeTransactionsRequest>,
+    ) -> Result<Response<pb::TransactionSummary>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadCustomers)?;
+        let req = request.into_inner();
+        let customer_id = parent_id(&req.parent)?;
+        let (start, end) = period(req.start_time.as_ref(), req.end_time.as_ref())?;
+        let sums = store::summarize(&self.pool, customer_id, start, end).await?;
+        let money = |currency: &str, amount_minor: i64| {
+            Some(WireMoney {
+                currency_code: currency.trim().to_owned(),
+                amount_minor,
+            })
+        };
+        Ok(Response::new(pb::TransactionSummary {
+            parent: req.parent,
+            totals: sums
+                .iter()
+                .map(|s| pb::CurrencyTotals {
+                    purchased: money(&s.currency, s.purchased),
+                    refunded: money(&s.currency, s.refunded),
+                    net: money(&s.currency, s.purchased - s.refunded),
+                    largest_purchase: money(&s.currency, s.largest_purchase),
+                })
+                .collect(),
+            purchase_count: sums.iter().map(|s| s.purchases).sum(),
+            refund_count: sums.iter().map(|s| s.refunds).sum(),
+            first_time: sums
+                .iter()
+                .map(|s| s.first_at)
+                .min()
+                .map(timestamp::to_proto),
+            last_time: sums
+                .iter()
+                .map(|s| s.last_at)
+                .max()
+                .map(timestamp::to_proto),
+        }))
+    }
+}

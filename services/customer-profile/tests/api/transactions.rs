@@ -1,0 +1,278 @@
+use chrono::{DateTime, Duration, Utc};
+use patron_proto::common::v1::Money;
+use patron_proto::profile::v1 as pb;
+use patron_proto::profile::v1::transaction_service_client::TransactionServiceClient;
+use tonic::Code;
+
+use crate::helpers::*;
+
+fn ts(t: DateTime<Utc>) -> Option<prost_types::Timestamp> {
+    Some(patron_kit::timestamp::to_proto(t))
+}
+
+fn purchase(external_id: &str, yuan: i64, at: DateTime<Utc>) -> pb::Transaction {
+    pb::Transaction {
+        external_id: external_id.into(),
+        kind: pb::TransactionKind::Purchase as i32,
+        occur_time: ts(at),
+        product: "mooncake gift box".into(),
+        quantity: "2".into(),
+        unit: "box".into(),
+        amount: Some(Money {
+            currency_code: "CNY".into(),
+            amount_minor: yuan * 100,
+        }),
+        payment_method: pb::PaymentMethod::Mobile as i32,
+        channel: "store".into(),
+        ..Default::default()
+    }
+}
+
+async fn record(
+    app: &TestApp,
+    parent: &str,
+    t: pb::Transaction,
+) -> Result<pb::Transaction, tonic::Status> {
+    TransactionServiceClient::new(app.channel.clone())
+        .record_transaction(app.admin(pb::RecordTransactionRequest {
+            parent: parent.into(),
+            transaction: Some(t),
+        }))
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn count(app: &TestApp) -> i64 {
+    let mut conn = app.db.admin_connection().await;
+    sqlx::query_scalar("SELECT count(*) FROM profile.transactions")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_transaction_is_recorded_once_per_external_id() {
+    let app = spawn_app().await;
+    let customer = app.create(person("Buyer")).await;
+    let at = Utc::now() - Duration::days(3);
+
+    let first = record(&app, &customer.name, purchase("POS-1", 1280, at))
+        .await
+        .unwrap();
+    assert!(
+        first
+            .name
+            .starts_with(&format!("{}/transactions/", customer.name))
+    );
+    assert_eq!(first.quantity, "2");
+    assert_eq!(first.amount.as_ref().unwrap().amount_minor, 128_000);
+
+    // Retries, concurrent ones too, answer with the first record.
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        let mut client = TransactionServiceClient::new(app.channel.clone());
+        let req = app.admin(pb::RecordTransactionRequest {
+            parent: customer.name.clone(),
+            transaction: Some(purchase("POS-1", 1280, at)),
+        });
+        handles.push(tokio::spawn(
+            async move { client.record_transaction(req).await },
+        ));
+    }
+    for h in handles {
+        assert_eq!(h.await.unwrap().unwrap().into_inner().name, first.name);
+    }
+    assert_eq!(count(&app).await, 1);
+
+    // The same external id with other facts is a conflict, not an overwrite.
+    let err = record(&app, &customer.name, purchase("POS-1", 99, at))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    assert_eq!(count(&app).await, 1);
+
+    let mut conn = app.db.admin_connection().await;
+    let events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM profile.outbox WHERE topic = 'profile.transactions'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(events, 1, "one TransactionRecorded per transaction");
+}
+
+#[tokio::test]
+async fn bad_transactions_name_each_field_and_need_a_live_customer() {
+    let app = spawn_app().await;
+    let customer = app.create(person("Buyer")).await;
+    let bad = pb::Transaction {
+        external_id: "has space".into(),
+        kind: 0,
+        occur_time: ts(Utc::now() + Duration::days(1)),
+        product: " ".into(),
+        quantity: "1.2345".into(),
+        amount: Some(Money {
+            currency_code: "CNY".into(),
+            amount_minor: -1,
+        }),
+        payment_method: 99,
+        ..Default::default()
+    };
+    let err = record(&app, &customer.name, bad).await.unwrap_err();
+    assert_eq!(
+        bad_fields(&err),
+        [
+            "transaction.external_id",
+            "transaction.kind",
+            "transaction.occur_time",
+            "transaction.product",
+            "transaction.quantity",
+            "transaction.amount",
+            "transaction.payment_method",
+        ]
+    );
+    let missing = pb::Transaction {
+        amount: None,
+        occur_time: None,
+        ..purchase("X-1", 1, Utc::now())
+    };
+    let err = record(&app, &customer.name, missing).await.unwrap_err();
+    assert_eq!(
+        bad_fields(&err),
+        ["transaction.occur_time", "transaction.amount"]
+    );
+
+    let unknown = format!("customers/{}", uuid::Uuid::now_v7());
+    assert_eq!(
+        record(&app, &unknown, purchase("X-2", 1, Utc::now()))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        bad_fields(
+            &record(&app, "nobody", purchase("X-3", 1, Utc::now()))
+                .await
+                .unwrap_err()
+        ),
+        ["parent"]
+    );
+
+    app.client
+        .clone()
+        .delete_customer(app.admin(pb::DeleteCustomerRequest {
+            name: customer.name.clone(),
+            etag: String::new(),
+        }))
+        .await
+        .unwrap();
+    let err = record(&app, &customer.name, purchase("X-4", 1, Utc::now()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    assert_eq!(count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn list_and_sum_over_a_period() {
+    let app = spawn_app().await;
+    let customer = app.create(person("Regular")).await;
+    let other = app.create(person("Someone Else")).await;
+    let now = Utc::now();
+    for (i, days_ago, yuan) in [(1, 400, 5000), (2, 200, 1000), (3, 100, 3000), (4, 10, 200)] {
+        record(
+            &app,
+            &customer.name,
+            purchase(&format!("P-{i}"), yuan, now - Duration::days(days_ago)),
+        )
+        .await
+        .unwrap();
+    }
+    let refund = pb::Transaction {
+        kind: pb::TransactionKind::Refund as i32,
+        ..purchase("R-1", 500, now - Duration::days(5))
+    };
+    record(&app, &customer.name, refund).await.unwrap();
+    record(
+        &app,
+        &other.name,
+        purchase("O-1", 9999, now - Duration::days(1)),
+    )
+    .await
+    .unwrap();
+
+    let mut client = TransactionServiceClient::new(app.channel.clone());
+    let year = pb::SummarizeTransactionsRequest {
+        parent: customer.name.clone(),
+        start_time: ts(now - Duration::days(365)),
+        end_time: ts(now),
+    };
+    let summary = client
+        .summarize_transactions(app.admin(year))
+        .await
+        .unwrap()
+        .into_inner();
+    let totals = &summary.totals[0];
+    assert_eq!(totals.purchased.as_ref().unwrap().amount_minor, 420_000);
+    assert_eq!(totals.refunded.as_ref().unwrap().amount_minor, 50_000);
+    assert_eq!(totals.net.as_ref().unwrap().amount_minor, 370_000);
+    assert_eq!(
+        totals.largest_purchase.as_ref().unwrap().amount_minor,
+        300_000
+    );
+    assert_eq!((summary.purchase_count, summary.refund_count), (3, 1));
+
+    let all = client
+        .summarize_transactions(app.admin(pb::SummarizeTransactionsRequest {
+            parent: customer.name.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        all.totals[0]
+            .largest_purchase
+            .as_ref()
+            .unwrap()
+            .amount_minor,
+        500_000
+    );
+
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_transactions(app.admin(pb::ListTransactionsRequest {
+                parent: customer.name.clone(),
+                page_size: 2,
+                page_token: token.clone(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(page.transactions.into_iter().map(|t| t.external_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(
+        seen,
+        ["R-1", "P-4", "P-3", "P-2", "P-1"],
+        "newest first, every one once"
+    );
+
+    let backwards = pb::SummarizeTransactionsRequest {
+        parent: customer.name.clone(),
+        start_time: ts(now),
+        end_time: ts(now - Duration::days(1)),
+    };
+    let err = client
+        .summarize_transactions(app.admin(backwards))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&err), ["end_time"]);
+}
