@@ -80,6 +80,7 @@ impl Suite {
                 db: db.service_config(profile::SCHEMA),
                 cache: testing::cache_config(),
                 auth: auth_config.clone(),
+                keys: testing::key_ring(),
                 zone: chrono_tz::Asia::Shanghai,
                 archive_prefix: "A".into(),
                 health_interval: Duration::from_millis(100),

@@ -51,10 +51,15 @@ CREATE TABLE IF NOT EXISTS processed_events (
     PRIMARY KEY (consumer_group, event_id)
 );";
 
-/// Creates the outbox tables if missing.
+/// Creates the outbox tables if missing. Replicas starting together take
+/// turns: concurrent `CREATE TABLE IF NOT EXISTS` can collide in Postgres.
 pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(TABLES).execute(pool).await?;
-    Ok(())
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox-install'))")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(TABLES).execute(&mut *tx).await?;
+    tx.commit().await
 }
 
 /// The Redis stream of `topic`: `<prefix>:events:<topic>`.

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod descriptors;
 pub mod error;

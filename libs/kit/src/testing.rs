@@ -118,6 +118,25 @@ pub fn auth_config() -> AuthConfig {
     }
 }
 
+/// A key ring with one fresh random key.
+pub fn key_ring() -> crate::crypto::KeyRing {
+    key_ring_of(&[("k1", random_key())], "k1")
+}
+
+/// A fresh random 32-byte key.
+pub fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+    key
+}
+
+/// A ring of the given keys sealing with `active`, and a fixed index key (so
+/// rings built for one test find each other's indexes).
+pub fn key_ring_of(keys: &[(&str, [u8; 32])], active: &str) -> crate::crypto::KeyRing {
+    let keys: Vec<(String, [u8; 32])> = keys.iter().map(|(id, k)| (id.to_string(), *k)).collect();
+    crate::crypto::KeyRing::new(&keys, active, &[7u8; 32]).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A cache under a key prefix of the test's own.
 pub fn cache_config() -> CacheConfig {
     CacheConfig {

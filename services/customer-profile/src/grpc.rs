@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::protection::Protection;
 use crate::store::{self, Change, CustomerFilter, CustomerRow};
 use crate::validate;
 
@@ -32,6 +33,7 @@ const CREATE_SCOPE: &str = "CreateCustomer";
 pub struct CustomerApi {
     pub pool: PgPool,
     pub cache: Cache,
+    pub protection: Protection,
     pub clock: SharedClock,
     pub zone: Tz,
     /// Prefix of archive numbers Patron assigns.
@@ -43,11 +45,30 @@ impl CustomerApi {
         self.cache.key("profile", "v1", &id.to_string())
     }
 
-    async fn load(&self, id: Uuid) -> Result<pb::Customer, ServiceError> {
+    /// The customer as a caller without the sensitive-read permission sees
+    /// it: what the cache holds.
+    async fn load_masked(&self, id: Uuid) -> Result<pb::Customer, ServiceError> {
         let row = store::get(&self.pool, id)
             .await?
             .ok_or_else(|| not_found(id))?;
-        to_wire(&row)
+        self.view(&row, false)
+    }
+
+    /// A stored row as the wire resource, with its sensitive fields in the
+    /// clear when `unmasked`, masked otherwise.
+    fn view(&self, row: &CustomerRow, unmasked: bool) -> Result<pb::Customer, ServiceError> {
+        // Rows from before sealing carry their sensitive fields in the JSON.
+        let (mut customer, legacy) = Protection::split(&readable(row)?);
+        let sensitive = match &row.sensitive {
+            Some(sealed) => self.protection.open(row.id, sealed)?,
+            None => legacy,
+        };
+        if unmasked {
+            Protection::merge(&mut customer, sensitive);
+        } else {
+            Protection::merge(&mut customer, Protection::mask(&sensitive));
+        }
+        Ok(customer)
     }
 }
 
@@ -74,9 +95,9 @@ fn not_found(id: Uuid) -> ServiceError {
     ))
 }
 
-/// A stored row as the wire resource. Columns are authoritative for the
-/// fields they hold; the JSON holds the rest.
-fn to_wire(row: &CustomerRow) -> Result<pb::Customer, ServiceError> {
+/// A stored row's readable part as the wire resource. Columns are
+/// authoritative for the fields they hold; the JSON holds the rest.
+fn readable(row: &CustomerRow) -> Result<pb::Customer, ServiceError> {
     let mut c: pb::Customer = descriptors::from_json(&row.profile)?;
     c.name = resource_name::format(COLLECTION, row.id);
     c.archive_number = row.archive_number.clone();
@@ -125,7 +146,9 @@ impl CustomerService for CustomerApi {
         let today = clock::today(self.clock.as_ref(), self.zone);
         let valid = validate::customer("customer", customer, today)
             .map_err(ServiceError::InvalidArgument)?;
-        let profile = profile_json(customer)?;
+        let (public, sensitive) = Protection::split(customer);
+        let profile = profile_json(&public)?;
+        let unmasked = caller.can(Permission::ReadSensitive);
 
         let id = resource_name::new_id();
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
@@ -136,15 +159,26 @@ impl CustomerService for CustomerApi {
             {
                 tx.rollback().await.map_err(ServiceError::from)?;
                 tracing::info!(%request_id, customer = %existing, "replaying an applied create");
-                return Ok(Response::new(self.load(existing).await?));
+                let row = store::get(&self.pool, existing)
+                    .await?
+                    .ok_or_else(|| not_found(existing))?;
+                return Ok(Response::new(self.view(&row, unmasked)?));
             }
         }
         let change = Change {
             actor: &caller.subject,
             at: self.clock.now(),
         };
-        let row =
-            store::insert(&mut tx, id, &valid, &profile, &self.archive_prefix, change).await?;
+        let row = store::insert(
+            &mut tx,
+            id,
+            &valid,
+            &profile,
+            &self.protection.seal(id, &sensitive),
+            &self.archive_prefix,
+            change,
+        )
+        .await?;
         let name = resource_name::format(COLLECTION, row.id);
         let event = pb::CustomerCreated {
             customer: name.clone(),
@@ -157,7 +191,7 @@ impl CustomerService for CustomerApi {
         events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         tracing::info!(customer = %row.id, archive_number = %row.archive_number, "customer created");
-        Ok(Response::new(to_wire(&row)?))
+        Ok(Response::new(self.view(&row, unmasked)?))
     }
 
     async fn get_customer(
@@ -167,10 +201,18 @@ impl CustomerService for CustomerApi {
         let caller = auth::caller(&request)?;
         caller.require(Permission::ReadCustomers)?;
         let id = resource_name::parse("name", COLLECTION, &request.get_ref().name)?;
-        let (customer, outcome) = self
+        let (mut customer, outcome) = self
             .cache
-            .get_or_load(&self.cache_key(id), || self.load(id))
+            .get_or_load(&self.cache_key(id), || self.load_masked(id))
             .await?;
+        // The cache holds the masked view only; the clear values come from
+        // the sealed column, for callers allowed to see them.
+        if caller.can(Permission::ReadSensitive) {
+            let sealed = store::sensitive_of(&self.pool, id)
+                .await?
+                .ok_or_else(|| not_found(id))?;
+            Protection::merge(&mut customer, self.protection.open(id, &sealed)?);
+        }
         tracing::debug!(customer = %id, ?outcome, "customer read");
         Ok(Response::new(customer))
     }
@@ -191,23 +233,31 @@ impl CustomerService for CustomerApi {
                 .map_err(|why| violations.add("archive_number", why))
                 .ok()
         });
-        let phone = non_empty(&req.phone).and_then(|raw| {
+        let phone_index = non_empty(&req.phone).and_then(|raw| {
             crate::domain::contact::PhoneNumber::parse(&raw)
-                .map(|p| p.normalized().to_owned())
+                .map(|p| self.protection.phone_index(p.normalized()))
                 .map_err(|why| violations.add("phone", why))
+                .ok()
+        });
+        let id_card_index = non_empty(&req.id_card_number).and_then(|raw| {
+            crate::domain::identity_card::IdCardNumber::parse(&raw)
+                .map(|c| self.protection.id_card_index(c.as_str()))
+                .map_err(|why| violations.add("id_card_number", why))
                 .ok()
         });
         violations.into_result()?;
         let filter = CustomerFilter {
             archive_number,
             display_name_contains: non_empty(&req.display_name_contains),
-            phone,
+            phone_index,
+            id_card_index,
             account_manager: non_empty(&req.account_manager),
         };
         let fingerprint = paging::filter_fingerprint(&[
             filter.archive_number.as_deref().unwrap_or(""),
             filter.display_name_contains.as_deref().unwrap_or(""),
-            filter.phone.as_deref().unwrap_or(""),
+            filter.phone_index.as_deref().unwrap_or(""),
+            filter.id_card_index.as_deref().unwrap_or(""),
             filter.account_manager.as_deref().unwrap_or(""),
         ]);
         let after: Option<Uuid> =
@@ -221,7 +271,11 @@ impl CustomerService for CustomerApi {
             (true, Some(last)) => paging::encode_token(&last.id, &fingerprint),
             _ => String::new(),
         };
-        let customers = rows.iter().map(to_wire).collect::<Result<Vec<_>, _>>()?;
+        let unmasked = caller.can(Permission::ReadSensitive);
+        let customers = rows
+            .iter()
+            .map(|row| self.view(row, unmasked))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Response::new(pb::ListCustomersResponse {
             customers,
             next_page_token,
@@ -244,7 +298,7 @@ impl CustomerService for CustomerApi {
 
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         let row = lock_at_etag(&mut tx, id, expected).await?;
-        let merged = fieldmask::apply(&to_wire(&row)?, patch, &paths, "update_mask")?;
+        let merged = fieldmask::apply(&self.view(&row, true)?, patch, &paths, "update_mask")?;
         let today = clock::today(self.clock.as_ref(), self.zone);
         let valid = validate::customer("customer", &merged, today)
             .map_err(ServiceError::InvalidArgument)?;
@@ -252,7 +306,18 @@ impl CustomerService for CustomerApi {
             actor: &caller.subject,
             at: self.clock.now(),
         };
-        let updated = store::update(&mut tx, id, &valid, &profile_json(&merged)?, change).await?;
+        // Re-sealing on every write also moves the value to the active key.
+        let (public, sensitive) = Protection::split(&merged);
+        let sealed = self.protection.seal(id, &sensitive);
+        let updated = store::update(
+            &mut tx,
+            id,
+            &valid,
+            &profile_json(&public)?,
+            &sealed,
+            change,
+        )
+        .await?;
         let name = resource_name::format(COLLECTION, id);
         let changed_fields = if paths.is_empty() {
             fieldmask::implied_paths(patch)?
@@ -269,7 +334,9 @@ impl CustomerService for CustomerApi {
         tx.commit().await.map_err(ServiceError::from)?;
         self.cache.invalidate(&self.cache_key(id)).await;
         tracing::info!(customer = %id, version = updated.version, "customer updated");
-        Ok(Response::new(to_wire(&updated)?))
+        Ok(Response::new(
+            self.view(&updated, caller.can(Permission::ReadSensitive))?,
+        ))
     }
 
     async fn delete_customer(

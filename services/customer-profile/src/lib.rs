@@ -4,6 +4,7 @@
 
 pub mod domain;
 pub mod grpc;
+pub mod protection;
 pub mod store;
 pub mod validate;
 
@@ -15,10 +16,12 @@ use patron_kit::auth::{self, AuthConfig, Authenticator};
 use patron_kit::cache::{Cache, CacheConfig};
 use patron_kit::clock::{SharedClock, SystemClock};
 use patron_kit::config::{self, ConfigError};
+use patron_kit::crypto::KeyRing;
 use patron_kit::db::{self, DbConfig};
-use patron_kit::{events, server};
+use patron_kit::{ServiceError, descriptors, events, server};
 use patron_proto::profile::v1::customer_service_server::CustomerServiceServer;
 use patron_proto::profile::v1::transaction_service_server::TransactionServiceServer;
+use protection::Protection;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
@@ -42,6 +45,8 @@ pub struct ProfileConfig {
     pub db: DbConfig,
     pub cache: CacheConfig,
     pub auth: AuthConfig,
+    /// Keys sealing sensitive fields and their blind indexes.
+    pub keys: KeyRing,
     pub zone: chrono_tz::Tz,
     pub archive_prefix: String,
     pub health_interval: Duration,
@@ -53,12 +58,13 @@ pub struct ProfileConfig {
 impl ProfileConfig {
     /// From the environment (`PATRON_PROFILE_ADDR`, `PATRON_ARCHIVE_PREFIX`,
     /// and the kit's variables), with `auth` supplied by the caller.
-    pub fn from_env(auth: AuthConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(auth: AuthConfig, keys: KeyRing) -> Result<Self, ConfigError> {
         Ok(Self {
             listen: config::env_addr("PATRON_PROFILE_ADDR", "127.0.0.1:50051")?,
             db: DbConfig::for_service(SCHEMA)?,
             cache: CacheConfig::from_env()?,
             auth,
+            keys,
             zone: patron_kit::clock::zone_from_env()?,
             archive_prefix: config::env_or("PATRON_ARCHIVE_PREFIX", "A"),
             health_interval: config::env_millis(
@@ -88,6 +94,8 @@ pub async fn serve(
     let pool = db::connect(&config.db)?;
     db::migrate(&pool, &MIGRATOR).await?;
     events::install(&pool).await?;
+    let protection = Protection::new(config.keys.clone());
+    seal_legacy_rows(&pool, &protection).await?;
     let cache = Cache::new(&config.cache);
     let relay = events::spawn_relay(
         pool.clone(),
@@ -113,6 +121,7 @@ pub async fn serve(
     let api = grpc::CustomerApi {
         pool: pool.clone(),
         cache,
+        protection,
         clock: config.clock.clone(),
         zone: config.zone,
         archive_prefix: config.archive_prefix.clone(),
@@ -137,4 +146,37 @@ pub async fn serve(
     let _ = relay.await;
     pool.close().await;
     served
+}
+
+/// Seals the sensitive fields of archives written before sealing existed
+/// (migration 0003), moving them out of the readable JSON. Replicas starting
+/// together share the work through SKIP LOCKED.
+pub async fn seal_legacy_rows(
+    pool: &sqlx::PgPool,
+    protection: &Protection,
+) -> Result<u64, ServiceError> {
+    let mut sealed_rows = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let rows = store::lock_unsealed(&mut tx, 200).await?;
+        if rows.is_empty() {
+            tx.commit().await?;
+            break;
+        }
+        for row in &rows {
+            let stored: patron_proto::profile::v1::Customer = descriptors::from_json(&row.profile)?;
+            let (public, sensitive) = Protection::split(&stored);
+            let sealed = protection.seal(row.id, &sensitive);
+            store::store_sealed(&mut tx, row.id, &descriptors::to_json(&public)?, &sealed).await?;
+        }
+        tx.commit().await?;
+        sealed_rows += rows.len() as u64;
+    }
+    if sealed_rows > 0 {
+        tracing::info!(
+            rows = sealed_rows,
+            "sealed the sensitive fields of archives written before encryption"
+        );
+    }
+    Ok(sealed_rows)
 }

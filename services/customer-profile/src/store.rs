@@ -10,10 +10,11 @@ use uuid::Uuid;
 
 use crate::domain::archive_number::ArchiveNumber;
 use crate::domain::customer::ValidCustomer;
+use crate::protection::Sealed;
 
 pub mod transactions;
 
-const COLUMNS: &str = "id, archive_number, kind, display_name, account_manager, profile, version, \
+const COLUMNS: &str = "id, archive_number, kind, display_name, account_manager, profile, sensitive, version, \
                        created_at, created_by, updated_at, updated_by";
 
 /// One archive as stored.
@@ -24,8 +25,11 @@ pub struct CustomerRow {
     pub kind: i16,
     pub display_name: String,
     pub account_manager: String,
-    /// The full record in proto3 JSON.
+    /// The readable record in proto3 JSON (no sensitive fields).
     pub profile: serde_json::Value,
+    /// The sealed sensitive fields; `None` only for rows written before
+    /// sealing existed, until start-up seals them.
+    pub sensitive: Option<Vec<u8>>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
@@ -46,6 +50,7 @@ pub async fn insert(
     id: Uuid,
     customer: &ValidCustomer,
     profile: &serde_json::Value,
+    sealed: &Sealed,
     archive_prefix: &str,
     change: Change<'_>,
 ) -> Result<CustomerRow, ServiceError> {
@@ -54,18 +59,21 @@ pub async fn insert(
         None => next_archive_number(tx, archive_prefix).await?,
     };
     let inserted = sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO customers (id, archive_number, kind, display_name, phone_numbers, account_manager,
-                                profile, created_at, created_by, updated_at, updated_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $9)
+        "INSERT INTO customers (id, archive_number, kind, display_name, account_manager, profile,
+                                sensitive, phone_index, id_card_index,
+                                created_at, created_by, updated_at, updated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11)
          RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(archive_number.as_str())
     .bind(customer.kind.code())
     .bind(customer.display_name.as_str())
-    .bind(customer.phone_keys())
     .bind(&customer.account_manager)
     .bind(profile)
+    .bind(&sealed.sensitive)
+    .bind(&sealed.phone_index)
+    .bind(&sealed.id_card_index)
     .bind(change.at)
     .bind(change.actor)
     .fetch_one(&mut *tx)
@@ -132,21 +140,25 @@ pub async fn update(
     id: Uuid,
     customer: &ValidCustomer,
     profile: &serde_json::Value,
+    sealed: &Sealed,
     change: Change<'_>,
 ) -> Result<CustomerRow, ServiceError> {
     Ok(
         sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
             "UPDATE customers
-            SET display_name = $2, phone_numbers = $3, account_manager = $4, profile = $5,
-                version = version + 1, updated_at = $6, updated_by = $7
+            SET display_name = $2, account_manager = $3, profile = $4,
+                sensitive = $5, phone_index = $6, id_card_index = $7,
+                version = version + 1, updated_at = $8, updated_by = $9
           WHERE id = $1
          RETURNING {COLUMNS}"
         )))
         .bind(id)
         .bind(customer.display_name.as_str())
-        .bind(customer.phone_keys())
         .bind(&customer.account_manager)
         .bind(profile)
+        .bind(&sealed.sensitive)
+        .bind(&sealed.phone_index)
+        .bind(&sealed.id_card_index)
         .bind(change.at)
         .bind(change.actor)
         .fetch_one(&mut *tx)
@@ -169,12 +181,57 @@ pub async fn mark_deleted(
     Ok(())
 }
 
+/// The sealed part of a live archive.
+pub async fn sensitive_of(pool: &PgPool, id: Uuid) -> Result<Option<Vec<u8>>, ServiceError> {
+    Ok(sqlx::query_scalar::<_, Option<Vec<u8>>>(
+        "SELECT sensitive FROM customers WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .flatten())
+}
+
+/// Archives written before sealing existed (at most `limit`), locked.
+pub async fn lock_unsealed(
+    tx: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<CustomerRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM customers WHERE sensitive IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+    )))
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+/// Stores a legacy row's readable record and its sealed part, version unchanged.
+pub async fn store_sealed(
+    tx: &mut PgConnection,
+    id: Uuid,
+    profile: &serde_json::Value,
+    sealed: &Sealed,
+) -> Result<(), ServiceError> {
+    sqlx::query("UPDATE customers SET profile = $2, sensitive = $3, phone_index = $4, id_card_index = $5 WHERE id = $1")
+        .bind(id)
+        .bind(profile)
+        .bind(&sealed.sensitive)
+        .bind(&sealed.phone_index)
+        .bind(&sealed.id_card_index)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 /// What a list is narrowed by; empty fields do not narrow.
 #[derive(Debug, Default, Clone)]
 pub struct CustomerFilter {
     pub archive_number: Option<String>,
     pub display_name_contains: Option<String>,
-    pub phone: Option<String>,
+    /// Blind index of an exact phone number.
+    pub phone_index: Option<String>,
+    /// Blind index of an exact ID-card number.
+    pub id_card_index: Option<String>,
     pub account_manager: Option<String>,
 }
 
@@ -196,16 +253,18 @@ pub async fn list(
             AND ($1::uuid IS NULL OR id < $1)
             AND ($2::text IS NULL OR archive_number = $2)
             AND ($3::text IS NULL OR lower(display_name) LIKE $3 ESCAPE '\\')
-            AND ($4::text IS NULL OR phone_numbers @> ARRAY[$4])
+            AND ($4::text IS NULL OR phone_index @> ARRAY[$4])
             AND ($5::text IS NULL OR account_manager = $5)
+            AND ($6::text IS NULL OR id_card_index = $6)
           ORDER BY id DESC
-          LIMIT $6"
+          LIMIT $7"
         )))
         .bind(after)
         .bind(filter.archive_number.as_deref())
         .bind(name_pattern)
-        .bind(filter.phone.as_deref())
+        .bind(filter.phone_index.as_deref())
         .bind(filter.account_manager.as_deref())
+        .bind(filter.id_card_index.as_deref())
         .bind(limit)
         .fetch_all(pool)
         .await?,

@@ -56,6 +56,7 @@ pub fn customer(
     };
     let display_name = v.parse("display_name", DisplayName::parse(&c.display_name));
 
+    let mut id_card: Option<IdCardNumber> = None;
     let mut phones: Vec<PhoneNumber> = Vec::new();
     let mut add_phone = |v: &mut Checker, field: &str, raw: &str| {
         if raw.is_empty() {
@@ -96,7 +97,7 @@ pub fn customer(
             today,
         );
         if !person.id_card_number.is_empty() {
-            v.parse(
+            id_card = v.parse(
                 "person.id_card_number",
                 IdCardNumber::parse(&person.id_card_number),
             );
@@ -266,6 +267,7 @@ pub fn customer(
             archive_number,
             display_name,
             phone_numbers: phones,
+            id_card,
             account_manager: c.account_manager.clone(),
             referred_by,
         }),

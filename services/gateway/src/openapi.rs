@@ -425,7 +425,8 @@ mod tests {
                 "archiveNumber",
                 "displayNameContains",
                 "phone",
-                "accountManager"
+                "accountManager",
+                "idCardNumber"
             ]
         );
     }

@@ -123,7 +123,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let telemetry = telemetry::init("patron")?;
             let shutdown = server::shutdown_on_signal();
             let auth = AuthConfig::from_env(secrets::jwt_secret()?)?;
-            let profile_config = profile::ProfileConfig::from_env(auth.clone())?;
+            let profile_config =
+                profile::ProfileConfig::from_env(auth.clone(), secrets::key_ring()?)?;
             let mut gateway_config = gateway::GatewayConfig::from_env(auth)?;
             gateway_config
                 .upstreams
@@ -153,7 +154,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn run_profile(auth: AuthConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = profile::ProfileConfig::from_env(auth)?;
+    let config = profile::ProfileConfig::from_env(auth, secrets::key_ring()?)?;
     let listener = bind(config.listen).await?;
     profile::serve(config, listener, shutdown).await
 }

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::archive_number::ArchiveNumber;
 use super::contact::PhoneNumber;
+use super::identity_card::IdCardNumber;
 
 /// A person (retail member, individual VIP) or an organisation (key account).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +95,8 @@ pub struct ValidCustomer {
     pub display_name: DisplayName,
     /// Every phone number of the archive, normalised, without repeats.
     pub phone_numbers: Vec<PhoneNumber>,
+    /// The person's ID-card number, when given.
+    pub id_card: Option<IdCardNumber>,
     pub account_manager: String,
     pub referred_by: Option<Uuid>,
 }

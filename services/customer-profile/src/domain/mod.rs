@@ -7,5 +7,6 @@ pub mod calendar_date;
 pub mod contact;
 pub mod customer;
 pub mod identity_card;
+pub mod masking;
 pub mod money;
 pub mod transaction;

@@ -19,6 +19,7 @@ pub struct TestApp {
     pub channel: Channel,
     pub db: TestDatabase,
     pub cache: CacheConfig,
+    pub config: ProfileConfig,
     auth: Authenticator,
     shutdown: CancellationToken,
 }
@@ -47,6 +48,7 @@ pub async fn spawn_app_with(cache: CacheConfig, clock: SharedClock) -> TestApp {
         db: db.service_config(SCHEMA),
         cache: cache.clone(),
         auth: auth.clone(),
+        keys: testing::key_ring(),
         zone: chrono_tz::Asia::Shanghai,
         archive_prefix: "T".into(),
         health_interval: Duration::from_millis(100),
@@ -54,7 +56,7 @@ pub async fn spawn_app_with(cache: CacheConfig, clock: SharedClock) -> TestApp {
         clock,
     };
     let shutdown = CancellationToken::new();
-    tokio::spawn(serve(config, listener, shutdown.clone()));
+    tokio::spawn(serve(config.clone(), listener, shutdown.clone()));
     let channel = Channel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
@@ -65,8 +67,33 @@ pub async fn spawn_app_with(cache: CacheConfig, clock: SharedClock) -> TestApp {
         channel,
         db,
         cache,
+        config,
         auth: Authenticator::new(&auth),
         shutdown,
+    }
+}
+
+impl TestApp {
+    /// Another instance of the service on the same database (a restart, or
+    /// a second replica), with its own key ring.
+    pub async fn another_instance(
+        &self,
+        keys: patron_kit::crypto::KeyRing,
+    ) -> CustomerServiceClient<Channel> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = ProfileConfig {
+            listen: addr,
+            keys,
+            ..self.config.clone()
+        };
+        tokio::spawn(serve(config, listener, self.shutdown.clone()));
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        CustomerServiceClient::new(channel)
     }
 }
 

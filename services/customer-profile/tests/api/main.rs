@@ -6,6 +6,7 @@ mod helpers;
 mod create_and_get;
 mod degraded;
 mod lookups;
+mod protection;
 mod transactions;
 mod update_and_delete;
 mod validation;
