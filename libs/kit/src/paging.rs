@@ -74,6 +74,24 @@ pub fn decode_token<K: DeserializeOwned>(
     Ok(Some(envelope.after))
 }
 
+/// Cuts a page from `rows`, fetched with a limit of `limit + 1` (the extra row
+/// tells whether another page follows), and the token that continues after
+/// its last row (empty on the last page).
+pub fn finish_page<R, K: Serialize>(
+    mut rows: Vec<R>,
+    limit: i64,
+    filter: &str,
+    key: impl Fn(&R) -> K,
+) -> (Vec<R>, String) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit.max(0) as usize);
+    let token = match (more, rows.last()) {
+        (true, Some(last)) => encode_token(&key(last), filter),
+        _ => String::new(),
+    };
+    (rows, token)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +115,18 @@ mod tests {
         assert!(decode_token::<(String, i32)>("page_token", &token, &other).is_err());
         assert!(decode_token::<(String, i32)>("page_token", "%%%", &f).is_err());
         assert_eq!(decode_token::<String>("page_token", "", &f).unwrap(), None);
+    }
+
+    #[test]
+    fn pages_are_cut_with_a_token_only_when_more_follow() {
+        let (rows, token) = finish_page(vec![1, 2, 3], 2, "f", |r| *r);
+        assert_eq!(rows, [1, 2]);
+        assert_eq!(
+            decode_token::<i32>("page_token", &token, "f").unwrap(),
+            Some(2)
+        );
+        let (rows, token) = finish_page(vec![1, 2], 2, "f", |r| *r);
+        assert_eq!((rows, token), (vec![1, 2], String::new()));
     }
 
     #[test]

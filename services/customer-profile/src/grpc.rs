@@ -264,13 +264,8 @@ impl CustomerService for CustomerApi {
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
 
         // One extra row tells whether another page follows.
-        let mut rows = store::list(&self.pool, &filter, after, limit + 1).await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let next_page_token = match (more, rows.last()) {
-            (true, Some(last)) => paging::encode_token(&last.id, &fingerprint),
-            _ => String::new(),
-        };
+        let rows = store::list(&self.pool, &filter, after, limit + 1).await?;
+        let (rows, next_page_token) = paging::finish_page(rows, limit, &fingerprint, |r| r.id);
         let unmasked = caller.can(Permission::ReadSensitive);
         let customers = rows
             .iter()

@@ -257,13 +257,10 @@ impl TransactionService for TransactionApi {
         ]);
         let after: Option<(DateTime<Utc>, Uuid)> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
-        let mut rows = store::list(&self.pool, customer_id, start, end, after, limit + 1).await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let next_page_token = match (more, rows.last()) {
-            (true, Some(last)) => paging::encode_token(&(last.occurred_at, last.id), &fingerprint),
-            _ => String::new(),
-        };
+        // One extra row tells whether another page follows.
+        let rows = store::list(&self.pool, customer_id, start, end, after, limit + 1).await?;
+        let (rows, next_page_token) =
+            paging::finish_page(rows, limit, &fingerprint, |r| (r.occurred_at, r.id));
         Ok(Response::new(pb::ListTransactionsResponse {
             transactions: rows.iter().map(to_wire).collect(),
             next_page_token,
