@@ -63,6 +63,8 @@ pub enum Permission {
     EditCustomers,
     DeleteCustomers,
     ReadSensitive,
+    /// List the change and access audit trails.
+    ReadAudit,
 }
 
 /// The roles the suite knows and what each grants. A role not listed grants
@@ -70,11 +72,24 @@ pub enum Permission {
 pub fn permissions_of(role: &str) -> &'static [Permission] {
     use Permission::*;
     match role {
-        "admin" => &[ReadCustomers, EditCustomers, DeleteCustomers, ReadSensitive],
-        "supervisor" => &[ReadCustomers, EditCustomers, DeleteCustomers, ReadSensitive],
+        "admin" => &[
+            ReadCustomers,
+            EditCustomers,
+            DeleteCustomers,
+            ReadSensitive,
+            ReadAudit,
+        ],
+        "supervisor" => &[
+            ReadCustomers,
+            EditCustomers,
+            DeleteCustomers,
+            ReadSensitive,
+            ReadAudit,
+        ],
         "account_manager" => &[ReadCustomers, EditCustomers],
         "customer_service" => &[ReadCustomers, EditCustomers],
-        "auditor" | "viewer" => &[ReadCustomers],
+        "auditor" => &[ReadCustomers, ReadAudit],
+        "viewer" => &[ReadCustomers],
         _ => &[],
     }
 }
@@ -139,6 +154,7 @@ fn describe(permission: Permission) -> &'static str {
         Permission::EditCustomers => "create or edit customers",
         Permission::DeleteCustomers => "delete customers",
         Permission::ReadSensitive => "read sensitive customer data",
+        Permission::ReadAudit => "read the audit trails",
     }
 }
 

@@ -35,6 +35,24 @@ pub fn to_json<M: prost::Message + prost::Name>(
         .map_err(ServiceError::internal)
 }
 
+/// `message` as JSON with the proto field names (`contact.mobile_phone`), the
+/// spelling update masks and audit records use.
+pub fn to_json_proto_names<M: prost::Message + prost::Name>(
+    message: &M,
+) -> Result<serde_json::Value, ServiceError> {
+    let desc = pool().get_message_by_name(&M::full_name()).ok_or_else(|| {
+        ServiceError::internal(anyhow::anyhow!("no descriptor for {}", M::full_name()))
+    })?;
+    let dynamic = DynamicMessage::decode(desc, message.encode_to_vec().as_slice())
+        .map_err(ServiceError::internal)?;
+    dynamic
+        .serialize_with_options(
+            serde_json::value::Serializer,
+            &SerializeOptions::new().use_proto_field_name(true),
+        )
+        .map_err(ServiceError::internal)
+}
+
 /// The message stored as proto3 JSON by [`to_json`]. Unknown fields (written
 /// by a newer version) are ignored so a rollback can still read its records.
 pub fn from_json<M: prost::Message + prost::Name + Default>(

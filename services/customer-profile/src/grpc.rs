@@ -16,10 +16,13 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::protection::Protection;
+use crate::domain::change_diff;
+use crate::protection::{self, Protection};
+use crate::store::audit::{self as audit_store, Access};
 use crate::store::{self, Change, CustomerFilter, CustomerRow};
 use crate::validate;
 
+pub mod audit;
 pub mod transactions;
 
 const COLLECTION: &str = "customers";
@@ -69,6 +72,82 @@ impl CustomerApi {
             Protection::merge(&mut customer, Protection::mask(&sensitive));
         }
         Ok(customer)
+    }
+}
+
+/// The purpose a caller gives for reading sensitive data (`x-access-purpose`).
+fn purpose<T>(request: &Request<T>) -> String {
+    request
+        .metadata()
+        .get("x-access-purpose")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
+}
+
+/// The change audit entry between two versions: each changed field with its
+/// values, except sensitive ones, which are recorded as changed without values.
+fn audit_changes(
+    before: &pb::Customer,
+    after: &pb::Customer,
+) -> Result<serde_json::Value, ServiceError> {
+    let owned = |c: &pb::Customer| {
+        let mut c = c.clone();
+        c.name.clear();
+        c.etag.clear();
+        c.create_time = None;
+        c.update_time = None;
+        c.created_by.clear();
+        c.updated_by.clear();
+        c
+    };
+    let before = descriptors::to_json_proto_names(&owned(before))?;
+    let after = descriptors::to_json_proto_names(&owned(after))?;
+    let changes: Vec<serde_json::Value> = change_diff::diff(&before, &after)
+        .into_iter()
+        .map(|c| {
+            if protection::is_sensitive_path(&c.field) {
+                serde_json::json!({"field": c.field, "sensitive": true})
+            } else {
+                serde_json::json!({"field": c.field, "before": c.before, "after": c.after})
+            }
+        })
+        .collect();
+    Ok(serde_json::Value::Array(changes))
+}
+
+impl CustomerApi {
+    /// Writes the access audit for customers returned unmasked; a read that
+    /// cannot be audited fails rather than go unrecorded.
+    async fn audit_reveal(
+        &self,
+        caller: &auth::Caller,
+        method: &str,
+        purpose: &str,
+        customers: &[&pb::Customer],
+    ) -> Result<(), ServiceError> {
+        let reads: Vec<Access> = customers
+            .iter()
+            .filter_map(|c| {
+                let fields = protection::present_fields(c);
+                let id = resource_name::parse("name", COLLECTION, &c.name).ok()?;
+                (!fields.is_empty()).then_some(Access {
+                    customer_id: id,
+                    fields,
+                })
+            })
+            .collect();
+        audit_store::record_access(
+            &self.pool,
+            &reads,
+            &caller.subject,
+            self.clock.now(),
+            purpose,
+            method,
+        )
+        .await
     }
 }
 
@@ -138,6 +217,7 @@ impl CustomerService for CustomerApi {
     ) -> Result<Response<pb::Customer>, Status> {
         let caller = auth::caller(&request)?;
         caller.require(Permission::EditCustomers)?;
+        let purpose = purpose(&request);
         let req = request.into_inner();
         let request_id = idempotency::parse_request_id("request_id", &req.request_id)?;
         let Some(customer) = &req.customer else {
@@ -162,7 +242,12 @@ impl CustomerService for CustomerApi {
                 let row = store::get(&self.pool, existing)
                     .await?
                     .ok_or_else(|| not_found(existing))?;
-                return Ok(Response::new(self.view(&row, unmasked)?));
+                let customer = self.view(&row, unmasked)?;
+                if unmasked {
+                    self.audit_reveal(&caller, "CreateCustomer", &purpose, &[&customer])
+                        .await?;
+                }
+                return Ok(Response::new(customer));
             }
         }
         let change = Change {
@@ -188,10 +273,23 @@ impl CustomerService for CustomerApi {
             account_manager: row.account_manager.clone(),
             version: row.version,
         };
+        let stored = self.view(&row, true)?;
+        let changes = audit_changes(&pb::Customer::default(), &stored)?;
+        audit_store::record_change(&mut tx, id, &caller.subject, change.at, "CREATE", &changes)
+            .await?;
         events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         tracing::info!(customer = %row.id, archive_number = %row.archive_number, "customer created");
-        Ok(Response::new(self.view(&row, unmasked)?))
+        let customer = if unmasked {
+            stored
+        } else {
+            self.view(&row, false)?
+        };
+        if unmasked {
+            self.audit_reveal(&caller, "CreateCustomer", &purpose, &[&customer])
+                .await?;
+        }
+        Ok(Response::new(customer))
     }
 
     async fn get_customer(
@@ -200,6 +298,7 @@ impl CustomerService for CustomerApi {
     ) -> Result<Response<pb::Customer>, Status> {
         let caller = auth::caller(&request)?;
         caller.require(Permission::ReadCustomers)?;
+        let purpose = purpose(&request);
         let id = resource_name::parse("name", COLLECTION, &request.get_ref().name)?;
         let (mut customer, outcome) = self
             .cache
@@ -212,6 +311,8 @@ impl CustomerService for CustomerApi {
                 .await?
                 .ok_or_else(|| not_found(id))?;
             Protection::merge(&mut customer, self.protection.open(id, &sealed)?);
+            self.audit_reveal(&caller, "GetCustomer", &purpose, &[&customer])
+                .await?;
         }
         tracing::debug!(customer = %id, ?outcome, "customer read");
         Ok(Response::new(customer))
@@ -223,6 +324,7 @@ impl CustomerService for CustomerApi {
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
         let caller = auth::caller(&request)?;
         caller.require(Permission::ReadCustomers)?;
+        let purpose = purpose(&request);
         let req = request.into_inner();
         let limit = paging::page_size("page_size", req.page_size)?;
 
@@ -271,6 +373,11 @@ impl CustomerService for CustomerApi {
             .iter()
             .map(|row| self.view(row, unmasked))
             .collect::<Result<Vec<_>, _>>()?;
+        if unmasked {
+            let shown: Vec<&pb::Customer> = customers.iter().collect();
+            self.audit_reveal(&caller, "ListCustomers", &purpose, &shown)
+                .await?;
+        }
         Ok(Response::new(pb::ListCustomersResponse {
             customers,
             next_page_token,
@@ -283,6 +390,7 @@ impl CustomerService for CustomerApi {
     ) -> Result<Response<pb::Customer>, Status> {
         let caller = auth::caller(&request)?;
         caller.require(Permission::EditCustomers)?;
+        let purpose = purpose(&request);
         let req = request.into_inner();
         let Some(patch) = &req.customer else {
             return Err(ServiceError::invalid("customer", "is required").into());
@@ -293,7 +401,8 @@ impl CustomerService for CustomerApi {
 
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         let row = lock_at_etag(&mut tx, id, expected).await?;
-        let merged = fieldmask::apply(&self.view(&row, true)?, patch, &paths, "update_mask")?;
+        let before = self.view(&row, true)?;
+        let merged = fieldmask::apply(&before, patch, &paths, "update_mask")?;
         let today = clock::today(self.clock.as_ref(), self.zone);
         let valid = validate::customer("customer", &merged, today)
             .map_err(ServiceError::InvalidArgument)?;
@@ -326,12 +435,19 @@ impl CustomerService for CustomerApi {
             account_manager: updated.account_manager.clone(),
         };
         events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
+        let changes = audit_changes(&before, &merged)?;
+        audit_store::record_change(&mut tx, id, &caller.subject, change.at, "UPDATE", &changes)
+            .await?;
         tx.commit().await.map_err(ServiceError::from)?;
         self.cache.invalidate(&self.cache_key(id)).await;
         tracing::info!(customer = %id, version = updated.version, "customer updated");
-        Ok(Response::new(
-            self.view(&updated, caller.can(Permission::ReadSensitive))?,
-        ))
+        let unmasked = caller.can(Permission::ReadSensitive);
+        let customer = self.view(&updated, unmasked)?;
+        if unmasked {
+            self.audit_reveal(&caller, "UpdateCustomer", &purpose, &[&customer])
+                .await?;
+        }
+        Ok(Response::new(customer))
     }
 
     async fn delete_customer(
@@ -351,6 +467,16 @@ impl CustomerService for CustomerApi {
             at: self.clock.now(),
         };
         store::mark_deleted(&mut tx, id, change).await?;
+        let no_fields = serde_json::Value::Array(Vec::new());
+        audit_store::record_change(
+            &mut tx,
+            id,
+            &caller.subject,
+            change.at,
+            "DELETE",
+            &no_fields,
+        )
+        .await?;
         let name = resource_name::format(COLLECTION, id);
         let event = pb::CustomerDeleted {
             customer: name.clone(),

@@ -19,6 +19,7 @@ use patron_kit::config::{self, ConfigError};
 use patron_kit::crypto::KeyRing;
 use patron_kit::db::{self, DbConfig};
 use patron_kit::{ServiceError, descriptors, events, server};
+use patron_proto::profile::v1::audit_service_server::AuditServiceServer;
 use patron_proto::profile::v1::customer_service_server::CustomerServiceServer;
 use patron_proto::profile::v1::transaction_service_server::TransactionServiceServer;
 use protection::Protection;
@@ -33,6 +34,7 @@ pub const SCHEMA: &str = "profile";
 pub const SERVICE_NAMES: &[&str] = &[
     "patron.profile.v1.CustomerService",
     "patron.profile.v1.TransactionService",
+    "patron.profile.v1.AuditService",
 ];
 
 /// This service's migrations, compiled in.
@@ -138,6 +140,10 @@ pub async fn serve(
     ))
     .add_service(TransactionServiceServer::with_interceptor(
         transactions,
+        interceptor.clone(),
+    ))
+    .add_service(AuditServiceServer::with_interceptor(
+        grpc::audit::AuditApi { pool: pool.clone() },
         interceptor,
     ));
     let served = server::serve(listener, routes, health, shutdown).await;

@@ -23,6 +23,37 @@ pub const SENSITIVE_FIELDS: &[&str] = &[
     "financial",
 ];
 
+/// The sensitive fields `customer` holds a value for.
+pub fn present_fields(customer: &pb::Customer) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut note = |path: &str, set: bool| {
+        if set {
+            fields.push(path.to_owned());
+        }
+    };
+    if let Some(p) = &customer.person {
+        note("person.id_card_number", !p.id_card_number.is_empty());
+    }
+    if let Some(c) = &customer.contact {
+        note("contact.mobile_phone", !c.mobile_phone.is_empty());
+        note("contact.office_phone", !c.office_phone.is_empty());
+        note("contact.home_phone", !c.home_phone.is_empty());
+        note("contact.address", !c.address.is_empty());
+    }
+    note("financial", customer.financial.is_some());
+    fields
+}
+
+/// Whether an audit path lies inside a sensitive field.
+pub fn is_sensitive_path(path: &str) -> bool {
+    SENSITIVE_FIELDS.iter().any(|f| {
+        path == *f
+            || path
+                .strip_prefix(f)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
 /// Blind-index kinds.
 const PHONE: &str = "phone";
 const ID_CARD: &str = "id_card";

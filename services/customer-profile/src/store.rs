@@ -12,6 +12,7 @@ use crate::domain::archive_number::ArchiveNumber;
 use crate::domain::customer::ValidCustomer;
 use crate::protection::Sealed;
 
+pub mod audit;
 pub mod transactions;
 
 const COLUMNS: &str = "id, archive_number, kind, display_name, account_manager, profile, sensitive, version, \

@@ -4,6 +4,7 @@
 
 pub mod archive_number;
 pub mod calendar_date;
+pub mod change_diff;
 pub mod contact;
 pub mod customer;
 pub mod identity_card;

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod audit;
 mod create_and_get;
 mod degraded;
 mod lookups;
