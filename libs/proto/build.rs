@@ -18,6 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "patron/profile/v1/customer_service.proto",
         "patron/profile/v1/transaction.proto",
         "patron/profile/v1/audit.proto",
+        "patron/profile/v1/consent.proto",
         "patron/profile/v1/events.proto",
         "patron/tiering/v1/tiering.proto",
         "patron/complaint/v1/complaint.proto",

@@ -360,3 +360,30 @@ async fn transactions_are_on_http_without_gateway_code() {
         .await;
     assert_eq!(listed.body["transactions"][0]["externalId"], "POS-77");
 }
+
+#[tokio::test]
+async fn contact_questions_are_on_http_with_custom_verbs() {
+    let suite = Suite::start().await;
+    let created = suite
+        .admin(Method::POST, "/v1/customers", Some(wang_li()))
+        .await;
+    let name = created.body["name"].as_str().unwrap();
+    let ask = format!(
+        "/v1/{name}:checkContactPermission?channel=CONTACT_CHANNEL_EMAIL&purpose=CONTACT_PURPOSE_MARKETING"
+    );
+    let before = suite.admin(Method::GET, &ask, None).await;
+    assert_eq!(before.status, 200, "{:?}", before.body);
+    assert_eq!(before.body["allowed"], false);
+    let consent = json!({"channel": "CONTACT_CHANNEL_EMAIL", "purpose": "CONTACT_PURPOSE_MARKETING", "status": "CONSENT_STATUS_OPTED_IN"});
+    assert_eq!(
+        suite
+            .admin(Method::POST, &format!("/v1/{name}/consents"), Some(consent))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        suite.admin(Method::GET, &ask, None).await.body["allowed"],
+        true
+    );
+}

@@ -23,6 +23,7 @@ use crate::store::{self, Change, CustomerFilter, CustomerRow};
 use crate::validate;
 
 pub mod audit;
+pub mod consent;
 pub mod transactions;
 
 const COLLECTION: &str = "customers";

@@ -20,6 +20,7 @@ use patron_kit::crypto::KeyRing;
 use patron_kit::db::{self, DbConfig};
 use patron_kit::{ServiceError, descriptors, events, server};
 use patron_proto::profile::v1::audit_service_server::AuditServiceServer;
+use patron_proto::profile::v1::consent_service_server::ConsentServiceServer;
 use patron_proto::profile::v1::customer_service_server::CustomerServiceServer;
 use patron_proto::profile::v1::transaction_service_server::TransactionServiceServer;
 use protection::Protection;
@@ -35,6 +36,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "patron.profile.v1.CustomerService",
     "patron.profile.v1.TransactionService",
     "patron.profile.v1.AuditService",
+    "patron.profile.v1.ConsentService",
 ];
 
 /// This service's migrations, compiled in.
@@ -144,6 +146,13 @@ pub async fn serve(
     ))
     .add_service(AuditServiceServer::with_interceptor(
         grpc::audit::AuditApi { pool: pool.clone() },
+        interceptor.clone(),
+    ))
+    .add_service(ConsentServiceServer::with_interceptor(
+        grpc::consent::ConsentApi {
+            pool: pool.clone(),
+            clock: config.clock.clone(),
+        },
         interceptor,
     ));
     let served = server::serve(listener, routes, health, shutdown).await;

@@ -13,6 +13,7 @@ use crate::domain::customer::ValidCustomer;
 use crate::protection::Sealed;
 
 pub mod audit;
+pub mod consents;
 pub mod transactions;
 
 const COLUMNS: &str = "id, archive_number, kind, display_name, account_manager, profile, sensitive, version, \
@@ -133,6 +134,21 @@ pub async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<CustomerRow>
         .fetch_optional(&mut *tx)
         .await?,
     )
+}
+
+/// Whether the customer exists and is not deleted; holds a share lock so the
+/// archive cannot be deleted under the transaction being recorded.
+pub async fn lock_live_customer(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+) -> Result<bool, ServiceError> {
+    Ok(sqlx::query_scalar::<_, i32>(
+        "SELECT 1 FROM customers WHERE id = $1 AND deleted_at IS NULL FOR SHARE",
+    )
+    .bind(customer_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .is_some())
 }
 
 /// Replaces a locked archive's facts and bumps its version.

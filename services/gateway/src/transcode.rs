@@ -261,7 +261,9 @@ fn scalar_json(field: &FieldDescriptor, raw: &str) -> Result<Json, String> {
 
 /// The JSON body of a response message.
 pub fn response_json(route: &Route, message: &DynamicMessage) -> Result<Json, Status> {
-    let options = SerializeOptions::new();
+    // Emit fields at their default values too (false, 0, ""), so portals see
+    // every field the OpenAPI document promises instead of guessing at absence.
+    let options = SerializeOptions::new().skip_default_fields(false);
     let full = message
         .serialize_with_options(serde_json::value::Serializer, &options)
         .map_err(|e| Status::internal(format!("encoding the response as JSON: {e}")))?;

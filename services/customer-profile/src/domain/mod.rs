@@ -5,6 +5,7 @@
 pub mod archive_number;
 pub mod calendar_date;
 pub mod change_diff;
+pub mod consent;
 pub mod contact;
 pub mod customer;
 pub mod identity_card;

@@ -195,7 +195,7 @@ impl TransactionService for TransactionApi {
             .map_err(ServiceError::InvalidArgument)?;
 
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        if !store::lock_live_customer(&mut tx, customer_id).await? {
+        if !crate::store::lock_live_customer(&mut tx, customer_id).await? {
             return Err(ServiceError::NotFound(format!("customer {}", req.parent)).into());
         }
         let stored = match store::insert(

@@ -71,21 +71,6 @@ pub enum Recorded {
     Existing(TransactionRow),
 }
 
-/// Whether the customer exists and is not deleted; holds a share lock so the
-/// archive cannot be deleted under the transaction being recorded.
-pub async fn lock_live_customer(
-    tx: &mut PgConnection,
-    customer_id: Uuid,
-) -> Result<bool, ServiceError> {
-    Ok(sqlx::query_scalar::<_, i32>(
-        "SELECT 1 FROM customers WHERE id = $1 AND deleted_at IS NULL FOR SHARE",
-    )
-    .bind(customer_id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .is_some())
-}
-
 /// Inserts `row` unless its external id is already recorded.
 pub async fn insert(
     tx: &mut PgConnection,

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod audit;
+mod consent;
 mod create_and_get;
 mod degraded;
 mod lookups;
