@@ -83,6 +83,7 @@ impl Suite {
                 keys: testing::key_ring(),
                 zone: chrono_tz::Asia::Shanghai,
                 archive_prefix: "A".into(),
+                review_period: Duration::from_secs(365 * 24 * 3600),
                 health_interval: Duration::from_millis(100),
                 relay_poll: Duration::from_millis(20),
                 clock: Arc::new(SystemClock),

@@ -42,6 +42,8 @@ pub struct CustomerApi {
     pub zone: Tz,
     /// Prefix of archive numbers Patron assigns.
     pub archive_prefix: String,
+    /// How long an archive may go without review.
+    pub review_period: chrono::Duration,
 }
 
 impl CustomerApi {
@@ -189,6 +191,7 @@ fn readable(row: &CustomerRow) -> Result<pb::Customer, ServiceError> {
     c.created_by = row.created_by.clone();
     c.updated_by = row.updated_by.clone();
     c.etag = etag::format(row.version);
+    c.last_review_time = row.last_reviewed_at.map(timestamp::to_proto);
     Ok(c)
 }
 
@@ -202,6 +205,7 @@ fn profile_json(c: &pb::Customer) -> Result<serde_json::Value, ServiceError> {
     facts.created_by.clear();
     facts.updated_by.clear();
     facts.etag.clear();
+    facts.last_review_time = None;
     descriptors::to_json(&facts)
 }
 
@@ -449,6 +453,88 @@ impl CustomerService for CustomerApi {
                 .await?;
         }
         Ok(Response::new(customer))
+    }
+
+    async fn mark_customer_reviewed(
+        &self,
+        request: Request<pb::MarkCustomerReviewedRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::EditCustomers)?;
+        let purpose = purpose(&request);
+        let req = request.into_inner();
+        let id = resource_name::parse("name", COLLECTION, &req.name)?;
+        let expected = etag::parse("etag", &req.etag)?;
+
+        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        let row = lock_at_etag(&mut tx, id, expected).await?;
+        let before = self.view(&row, true)?;
+        let change = Change {
+            actor: &caller.subject,
+            at: self.clock.now(),
+        };
+        let reviewed = store::mark_reviewed(&mut tx, id, change).await?;
+        let after = self.view(&reviewed, true)?;
+        let changes = audit_changes(&before, &after)?;
+        audit_store::record_change(&mut tx, id, &caller.subject, change.at, "UPDATE", &changes)
+            .await?;
+        let name = resource_name::format(COLLECTION, id);
+        let event = pb::CustomerUpdated {
+            customer: name.clone(),
+            changed_fields: vec!["last_review_time".into()],
+            version: reviewed.version,
+            account_manager: reviewed.account_manager.clone(),
+        };
+        events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
+        tx.commit().await.map_err(ServiceError::from)?;
+        self.cache.invalidate(&self.cache_key(id)).await;
+        let unmasked = caller.can(Permission::ReadSensitive);
+        let customer = if unmasked {
+            after
+        } else {
+            self.view(&reviewed, false)?
+        };
+        if unmasked {
+            self.audit_reveal(&caller, "MarkCustomerReviewed", &purpose, &[&customer])
+                .await?;
+        }
+        Ok(Response::new(customer))
+    }
+
+    async fn list_customers_due_for_review(
+        &self,
+        request: Request<pb::ListCustomersDueForReviewRequest>,
+    ) -> Result<Response<pb::ListCustomersDueForReviewResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadCustomers)?;
+        let purpose = purpose(&request);
+        let req = request.into_inner();
+        let limit = paging::page_size("page_size", req.page_size)?;
+        let manager = non_empty(&req.account_manager);
+        let fingerprint = paging::filter_fingerprint(&["due", manager.as_deref().unwrap_or("")]);
+        let after: Option<(chrono::DateTime<chrono::Utc>, Uuid)> =
+            paging::decode_token("page_token", &req.page_token, &fingerprint)?;
+        let cutoff = crate::domain::review::due_cutoff(self.clock.now(), self.review_period);
+        let rows =
+            store::list_due_for_review(&self.pool, cutoff, manager.as_deref(), after, limit + 1)
+                .await?;
+        let (rows, next_page_token) = paging::finish_page(rows, limit, &fingerprint, |r| {
+            (r.last_reviewed_at.unwrap_or(r.created_at), r.id)
+        });
+        let unmasked = caller.can(Permission::ReadSensitive);
+        let customers = rows
+            .iter()
+            .map(|row| self.view(row, unmasked))
+            .collect::<Result<Vec<_>, _>>()?;
+        if unmasked {
+            let shown: Vec<&pb::Customer> = customers.iter().collect();
+            self.audit_reveal(&caller, "ListCustomersDueForReview", &purpose, &shown)
+                .await?;
+        }
+        Ok(Response::new(pb::ListCustomersDueForReviewResponse {
+            customers,
+            next_page_token,
+        }))
     }
 
     async fn delete_customer(

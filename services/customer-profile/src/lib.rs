@@ -53,6 +53,8 @@ pub struct ProfileConfig {
     pub keys: KeyRing,
     pub zone: chrono_tz::Tz,
     pub archive_prefix: String,
+    /// How long an archive may go without review (003: a year).
+    pub review_period: Duration,
     pub health_interval: Duration,
     /// Pause of the event relay when the outbox is empty.
     pub relay_poll: Duration,
@@ -71,6 +73,9 @@ impl ProfileConfig {
             keys,
             zone: patron_kit::clock::zone_from_env()?,
             archive_prefix: config::env_or("PATRON_ARCHIVE_PREFIX", "A"),
+            review_period: Duration::from_secs(
+                24 * 3600 * config::env_parse::<u64>("PATRON_ARCHIVE_REVIEW_DAYS", 365)?,
+            ),
             health_interval: config::env_millis(
                 "PATRON_HEALTH_INTERVAL_MS",
                 Duration::from_secs(2),
@@ -129,6 +134,7 @@ pub async fn serve(
         clock: config.clock.clone(),
         zone: config.zone,
         archive_prefix: config.archive_prefix.clone(),
+        review_period: chrono::Duration::from_std(config.review_period)?,
     };
     let authenticator = Authenticator::new(&config.auth);
     let transactions = grpc::transactions::TransactionApi {

@@ -16,7 +16,7 @@ pub mod audit;
 pub mod consents;
 pub mod transactions;
 
-const COLUMNS: &str = "id, archive_number, kind, display_name, account_manager, profile, sensitive, version, \
+const COLUMNS: &str = "id, archive_number, kind, display_name, account_manager, profile, sensitive, version, last_reviewed_at, \
                        created_at, created_by, updated_at, updated_by";
 
 /// One archive as stored.
@@ -33,6 +33,7 @@ pub struct CustomerRow {
     /// sealing existed, until start-up seals them.
     pub sensitive: Option<Vec<u8>>,
     pub version: i64,
+    pub last_reviewed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     pub updated_at: DateTime<Utc>,
@@ -179,6 +180,53 @@ pub async fn update(
         .bind(change.at)
         .bind(change.actor)
         .fetch_one(&mut *tx)
+        .await?,
+    )
+}
+
+/// Records a review of a locked archive and bumps its version.
+pub async fn mark_reviewed(
+    tx: &mut PgConnection,
+    id: Uuid,
+    change: Change<'_>,
+) -> Result<CustomerRow, ServiceError> {
+    Ok(sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
+        "UPDATE customers SET last_reviewed_at = $2, version = version + 1, updated_at = $2, updated_by = $3
+          WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(change.at)
+    .bind(change.actor)
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+/// Live archives last reviewed (or created, if never reviewed) before
+/// `cutoff`, longest overdue first, after the keyset cursor.
+pub async fn list_due_for_review(
+    pool: &PgPool,
+    cutoff: DateTime<Utc>,
+    account_manager: Option<&str>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<CustomerRow>, ServiceError> {
+    let (after_time, after_id) = after.unzip();
+    Ok(
+        sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM customers
+          WHERE deleted_at IS NULL
+            AND COALESCE(last_reviewed_at, created_at) < $1
+            AND ($2::text IS NULL OR account_manager = $2)
+            AND ($3::timestamptz IS NULL OR (COALESCE(last_reviewed_at, created_at), id) > ($3, $4))
+          ORDER BY COALESCE(last_reviewed_at, created_at), id
+          LIMIT $5"
+        )))
+        .bind(cutoff)
+        .bind(account_manager)
+        .bind(after_time)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(pool)
         .await?,
     )
 }

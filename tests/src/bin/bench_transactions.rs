@@ -59,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         keys: testing::key_ring(),
         zone: chrono_tz::Asia::Shanghai,
         archive_prefix: "B".into(),
+        review_period: Duration::from_secs(365 * 24 * 3600),
         health_interval: Duration::from_secs(2),
         relay_poll: Duration::from_millis(10),
         clock: Arc::new(SystemClock),

@@ -11,4 +11,5 @@ pub mod customer;
 pub mod identity_card;
 pub mod masking;
 pub mod money;
+pub mod review;
 pub mod transaction;

@@ -51,6 +51,7 @@ pub async fn spawn_app_with(cache: CacheConfig, clock: SharedClock) -> TestApp {
         keys: testing::key_ring(),
         zone: chrono_tz::Asia::Shanghai,
         archive_prefix: "T".into(),
+        review_period: Duration::from_secs(365 * 24 * 3600),
         health_interval: Duration::from_millis(100),
         relay_poll: Duration::from_millis(20),
         clock,

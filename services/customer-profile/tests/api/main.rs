@@ -9,6 +9,7 @@ mod create_and_get;
 mod degraded;
 mod lookups;
 mod protection;
+mod review;
 mod transactions;
 mod update_and_delete;
 mod validation;
