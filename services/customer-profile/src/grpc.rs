@@ -122,6 +122,41 @@ fn audit_changes(
 }
 
 impl CustomerApi {
+    /// `rows` as `caller` may see them: in the clear with the sensitive-read
+    /// permission (and then recorded in the access audit), masked otherwise.
+    async fn show(
+        &self,
+        caller: &auth::Caller,
+        method: &str,
+        purpose: &str,
+        rows: &[&CustomerRow],
+    ) -> Result<Vec<pb::Customer>, ServiceError> {
+        let unmasked = caller.can(Permission::ReadSensitive);
+        let customers = rows
+            .iter()
+            .map(|row| self.view(row, unmasked))
+            .collect::<Result<Vec<_>, _>>()?;
+        if unmasked {
+            let shown: Vec<&pb::Customer> = customers.iter().collect();
+            self.audit_reveal(caller, method, purpose, &shown).await?;
+        }
+        Ok(customers)
+    }
+
+    /// One row as [`show`](Self::show) would show it.
+    async fn show_one(
+        &self,
+        caller: &auth::Caller,
+        method: &str,
+        purpose: &str,
+        row: &CustomerRow,
+    ) -> Result<pb::Customer, ServiceError> {
+        let mut shown = self.show(caller, method, purpose, &[row]).await?;
+        shown
+            .pop()
+            .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no customer shown")))
+    }
+
     /// Writes the access audit for customers returned unmasked; a read that
     /// cannot be audited fails rather than go unrecorded.
     async fn audit_reveal(
@@ -233,7 +268,6 @@ impl CustomerService for CustomerApi {
             .map_err(ServiceError::InvalidArgument)?;
         let (public, sensitive) = Protection::split(customer);
         let profile = profile_json(&public)?;
-        let unmasked = caller.can(Permission::ReadSensitive);
 
         let id = resource_name::new_id();
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
@@ -247,12 +281,10 @@ impl CustomerService for CustomerApi {
                 let row = store::get(&self.pool, existing)
                     .await?
                     .ok_or_else(|| not_found(existing))?;
-                let customer = self.view(&row, unmasked)?;
-                if unmasked {
-                    self.audit_reveal(&caller, "CreateCustomer", &purpose, &[&customer])
-                        .await?;
-                }
-                return Ok(Response::new(customer));
+                return Ok(Response::new(
+                    self.show_one(&caller, "CreateCustomer", &purpose, &row)
+                        .await?,
+                ));
             }
         }
         let change = Change {
@@ -285,16 +317,10 @@ impl CustomerService for CustomerApi {
         events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         tracing::info!(customer = %row.id, archive_number = %row.archive_number, "customer created");
-        let customer = if unmasked {
-            stored
-        } else {
-            self.view(&row, false)?
-        };
-        if unmasked {
-            self.audit_reveal(&caller, "CreateCustomer", &purpose, &[&customer])
-                .await?;
-        }
-        Ok(Response::new(customer))
+        Ok(Response::new(
+            self.show_one(&caller, "CreateCustomer", &purpose, &row)
+                .await?,
+        ))
     }
 
     async fn get_customer(
@@ -373,16 +399,14 @@ impl CustomerService for CustomerApi {
         // One extra row tells whether another page follows.
         let rows = store::list(&self.pool, &filter, after, limit + 1).await?;
         let (rows, next_page_token) = paging::finish_page(rows, limit, &fingerprint, |r| r.id);
-        let unmasked = caller.can(Permission::ReadSensitive);
-        let customers = rows
-            .iter()
-            .map(|row| self.view(row, unmasked))
-            .collect::<Result<Vec<_>, _>>()?;
-        if unmasked {
-            let shown: Vec<&pb::Customer> = customers.iter().collect();
-            self.audit_reveal(&caller, "ListCustomers", &purpose, &shown)
-                .await?;
-        }
+        let customers = self
+            .show(
+                &caller,
+                "ListCustomers",
+                &purpose,
+                &rows.iter().collect::<Vec<_>>(),
+            )
+            .await?;
         Ok(Response::new(pb::ListCustomersResponse {
             customers,
             next_page_token,
@@ -446,13 +470,10 @@ impl CustomerService for CustomerApi {
         tx.commit().await.map_err(ServiceError::from)?;
         self.cache.invalidate(&self.cache_key(id)).await;
         tracing::info!(customer = %id, version = updated.version, "customer updated");
-        let unmasked = caller.can(Permission::ReadSensitive);
-        let customer = self.view(&updated, unmasked)?;
-        if unmasked {
-            self.audit_reveal(&caller, "UpdateCustomer", &purpose, &[&customer])
-                .await?;
-        }
-        Ok(Response::new(customer))
+        Ok(Response::new(
+            self.show_one(&caller, "UpdateCustomer", &purpose, &updated)
+                .await?,
+        ))
     }
 
     async fn mark_customer_reviewed(
@@ -488,17 +509,10 @@ impl CustomerService for CustomerApi {
         events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         self.cache.invalidate(&self.cache_key(id)).await;
-        let unmasked = caller.can(Permission::ReadSensitive);
-        let customer = if unmasked {
-            after
-        } else {
-            self.view(&reviewed, false)?
-        };
-        if unmasked {
-            self.audit_reveal(&caller, "MarkCustomerReviewed", &purpose, &[&customer])
-                .await?;
-        }
-        Ok(Response::new(customer))
+        Ok(Response::new(
+            self.show_one(&caller, "MarkCustomerReviewed", &purpose, &reviewed)
+                .await?,
+        ))
     }
 
     async fn list_customers_due_for_review(
@@ -521,16 +535,14 @@ impl CustomerService for CustomerApi {
         let (rows, next_page_token) = paging::finish_page(rows, limit, &fingerprint, |r| {
             (r.last_reviewed_at.unwrap_or(r.created_at), r.id)
         });
-        let unmasked = caller.can(Permission::ReadSensitive);
-        let customers = rows
-            .iter()
-            .map(|row| self.view(row, unmasked))
-            .collect::<Result<Vec<_>, _>>()?;
-        if unmasked {
-            let shown: Vec<&pb::Customer> = customers.iter().collect();
-            self.audit_reveal(&caller, "ListCustomersDueForReview", &purpose, &shown)
-                .await?;
-        }
+        let customers = self
+            .show(
+                &caller,
+                "ListCustomersDueForReview",
+                &purpose,
+                &rows.iter().collect::<Vec<_>>(),
+            )
+            .await?;
         Ok(Response::new(pb::ListCustomersDueForReviewResponse {
             customers,
             next_page_token,
