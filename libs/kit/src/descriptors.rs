@@ -4,7 +4,8 @@
 use std::sync::OnceLock;
 
 use prost_reflect::{
-    DescriptorPool, DynamicMessage, ExtensionDescriptor, FieldDescriptor, SerializeOptions, Value,
+    DescriptorPool, DynamicMessage, ExtensionDescriptor, FieldDescriptor, MessageDescriptor,
+    SerializeOptions, Value,
 };
 
 use crate::error::ServiceError;
@@ -20,19 +21,37 @@ pub fn pool() -> &'static DescriptorPool {
     })
 }
 
+/// The descriptor of the generated type `M`.
+pub fn descriptor_of<M: prost::Name>() -> Result<MessageDescriptor, ServiceError> {
+    let full_name = M::full_name();
+    pool()
+        .get_message_by_name(&full_name)
+        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no descriptor for {full_name}")))
+}
+
+/// `message` as a dynamic message, for code that works by descriptor.
+pub fn to_dynamic<M: prost::Message + prost::Name>(
+    message: &M,
+) -> Result<DynamicMessage, ServiceError> {
+    DynamicMessage::decode(descriptor_of::<M>()?, message.encode_to_vec().as_slice())
+        .map_err(ServiceError::internal)
+}
+
+fn serialize<M: prost::Message + prost::Name>(
+    message: &M,
+    options: &SerializeOptions,
+) -> Result<serde_json::Value, ServiceError> {
+    to_dynamic(message)?
+        .serialize_with_options(serde_json::value::Serializer, options)
+        .map_err(ServiceError::internal)
+}
+
 /// `message` in proto3 JSON (camelCase names, RFC 3339 times, enums by name),
 /// for storing records in JSONB.
 pub fn to_json<M: prost::Message + prost::Name>(
     message: &M,
 ) -> Result<serde_json::Value, ServiceError> {
-    let desc = pool().get_message_by_name(&M::full_name()).ok_or_else(|| {
-        ServiceError::internal(anyhow::anyhow!("no descriptor for {}", M::full_name()))
-    })?;
-    let dynamic = DynamicMessage::decode(desc, message.encode_to_vec().as_slice())
-        .map_err(ServiceError::internal)?;
-    dynamic
-        .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
-        .map_err(ServiceError::internal)
+    serialize(message, &SerializeOptions::new())
 }
 
 /// `message` as JSON with the proto field names (`contact.mobile_phone`), the
@@ -40,17 +59,7 @@ pub fn to_json<M: prost::Message + prost::Name>(
 pub fn to_json_proto_names<M: prost::Message + prost::Name>(
     message: &M,
 ) -> Result<serde_json::Value, ServiceError> {
-    let desc = pool().get_message_by_name(&M::full_name()).ok_or_else(|| {
-        ServiceError::internal(anyhow::anyhow!("no descriptor for {}", M::full_name()))
-    })?;
-    let dynamic = DynamicMessage::decode(desc, message.encode_to_vec().as_slice())
-        .map_err(ServiceError::internal)?;
-    dynamic
-        .serialize_with_options(
-            serde_json::value::Serializer,
-            &SerializeOptions::new().use_proto_field_name(true),
-        )
-        .map_err(ServiceError::internal)
+    serialize(message, &SerializeOptions::new().use_proto_field_name(true))
 }
 
 /// The message stored as proto3 JSON by [`to_json`]. Unknown fields (written
@@ -58,12 +67,10 @@ pub fn to_json_proto_names<M: prost::Message + prost::Name>(
 pub fn from_json<M: prost::Message + prost::Name + Default>(
     json: &serde_json::Value,
 ) -> Result<M, ServiceError> {
-    let desc = pool().get_message_by_name(&M::full_name()).ok_or_else(|| {
-        ServiceError::internal(anyhow::anyhow!("no descriptor for {}", M::full_name()))
-    })?;
     let options = prost_reflect::DeserializeOptions::new().deny_unknown_fields(false);
-    let dynamic = DynamicMessage::deserialize_with_options(desc, json.clone(), &options)
-        .map_err(ServiceError::internal)?;
+    let dynamic =
+        DynamicMessage::deserialize_with_options(descriptor_of::<M>()?, json.clone(), &options)
+            .map_err(ServiceError::internal)?;
     dynamic.transcode_to::<M>().map_err(ServiceError::internal)
 }
 

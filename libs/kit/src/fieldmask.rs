@@ -20,9 +20,9 @@ pub fn apply<M>(
 where
     M: prost::Message + prost::Name + Default,
 {
-    let desc = message_descriptor::<M>()?;
-    let mut target = to_dynamic(&desc, stored)?;
-    let source = to_dynamic(&desc, patch)?;
+    let desc = descriptors::descriptor_of::<M>()?;
+    let mut target = descriptors::to_dynamic(stored)?;
+    let source = descriptors::to_dynamic(patch)?;
 
     let paths: Vec<String> = if paths.is_empty() {
         implied(&source)
@@ -42,8 +42,7 @@ where
 pub fn implied_paths<M: prost::Message + prost::Name + Default>(
     patch: &M,
 ) -> Result<Vec<String>, ServiceError> {
-    let desc = message_descriptor::<M>()?;
-    Ok(implied(&to_dynamic(&desc, patch)?))
+    Ok(implied(&descriptors::to_dynamic(patch)?))
 }
 
 fn implied(source: &DynamicMessage) -> Vec<String> {
@@ -62,21 +61,6 @@ fn is_service_owned(behaviours: &[FieldBehavior]) -> bool {
             FieldBehavior::OutputOnly | FieldBehavior::Immutable | FieldBehavior::Identifier
         )
     })
-}
-
-fn message_descriptor<M: prost::Name>() -> Result<MessageDescriptor, ServiceError> {
-    let full_name = M::full_name();
-    descriptors::pool()
-        .get_message_by_name(&full_name)
-        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no descriptor for {full_name}")))
-}
-
-fn to_dynamic<M: prost::Message>(
-    desc: &MessageDescriptor,
-    msg: &M,
-) -> Result<DynamicMessage, ServiceError> {
-    DynamicMessage::decode(desc.clone(), msg.encode_to_vec().as_slice())
-        .map_err(ServiceError::internal)
 }
 
 fn check_paths(
