@@ -296,7 +296,9 @@ impl CustomerService for CustomerApi {
             id,
             &valid,
             &profile,
-            &self.protection.seal(id, &sensitive),
+            &self
+                .protection
+                .seal(id, &sensitive, &valid.phone_numbers, valid.id_card.as_ref()),
             &self.archive_prefix,
             change,
         )
@@ -441,7 +443,9 @@ impl CustomerService for CustomerApi {
         };
         // Re-sealing on every write also moves the value to the active key.
         let (public, sensitive) = Protection::split(&merged);
-        let sealed = self.protection.seal(id, &sensitive);
+        let sealed =
+            self.protection
+                .seal(id, &sensitive, &valid.phone_numbers, valid.id_card.as_ref());
         let updated = store::update(
             &mut tx,
             id,

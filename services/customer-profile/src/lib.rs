@@ -187,7 +187,8 @@ pub async fn seal_legacy_rows(
         for row in &rows {
             let stored: patron_proto::profile::v1::Customer = descriptors::from_json(&row.profile)?;
             let (public, sensitive) = Protection::split(&stored);
-            let sealed = protection.seal(row.id, &sensitive);
+            let (phones, id_card) = Protection::index_keys_of(&sensitive);
+            let sealed = protection.seal(row.id, &sensitive, &phones, id_card.as_ref());
             store::store_sealed(&mut tx, row.id, &descriptors::to_json(&public)?, &sealed).await?;
         }
         tx.commit().await?;

@@ -145,31 +145,44 @@ impl Protection {
         masked
     }
 
-    /// Seals the sensitive part of customer `id` and indexes its phones and
-    /// ID card (values that do not parse are not indexed; validation refuses
-    /// them before anything is stored).
-    pub fn seal(&self, id: Uuid, sensitive: &pb::Customer) -> Sealed {
+    /// Seals the sensitive part of customer `id` and blind-indexes its
+    /// phone numbers and ID card, already parsed by validation.
+    pub fn seal(
+        &self,
+        id: Uuid,
+        sensitive: &pb::Customer,
+        phones: &[PhoneNumber],
+        id_card: Option<&IdCardNumber>,
+    ) -> Sealed {
         let mut phone_index: Vec<String> = Vec::new();
-        if let Some(c) = &sensitive.contact {
-            for raw in [&c.mobile_phone, &c.office_phone, &c.home_phone] {
-                if let Ok(phone) = PhoneNumber::parse(raw) {
-                    let index = self.phone_index(phone.normalized());
-                    if !phone_index.contains(&index) {
-                        phone_index.push(index);
-                    }
-                }
+        for phone in phones {
+            let index = self.phone_index(phone.normalized());
+            if !phone_index.contains(&index) {
+                phone_index.push(index);
             }
         }
-        let id_card_index = sensitive
-            .person
-            .as_ref()
-            .and_then(|p| IdCardNumber::parse(&p.id_card_number).ok())
-            .map(|card| self.id_card_index(card.as_str()));
         Sealed {
             sensitive: self.keys.seal(&sensitive.encode_to_vec(), id.as_bytes()),
             phone_index,
-            id_card_index,
+            id_card_index: id_card.map(|card| self.id_card_index(card.as_str())),
         }
+    }
+
+    /// The phone numbers and ID card of a sensitive part that this version
+    /// never validated (rows written before sealing); values that do not
+    /// parse are left unindexed.
+    pub fn index_keys_of(sensitive: &pb::Customer) -> (Vec<PhoneNumber>, Option<IdCardNumber>) {
+        let phones = sensitive
+            .contact
+            .iter()
+            .flat_map(|c| [&c.mobile_phone, &c.office_phone, &c.home_phone])
+            .filter_map(|raw| PhoneNumber::parse(raw).ok())
+            .collect();
+        let id_card = sensitive
+            .person
+            .as_ref()
+            .and_then(|p| IdCardNumber::parse(&p.id_card_number).ok());
+        (phones, id_card)
     }
 
     /// Opens customer `id`'s sealed part.
