@@ -86,6 +86,7 @@ impl Suite {
                 review_period: Duration::from_secs(365 * 24 * 3600),
                 health_interval: Duration::from_millis(100),
                 relay_poll: Duration::from_millis(20),
+                manager_limit: 3,
                 clock: Arc::new(SystemClock),
             };
             tokio::spawn(profile::serve(config, profile_listener, shutdown.clone()));

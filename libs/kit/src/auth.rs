@@ -65,6 +65,12 @@ pub enum Permission {
     ReadSensitive,
     /// List the change and access audit trails.
     ReadAudit,
+    /// Name or change a customer's responsible account manager.
+    AssignManagers,
+    /// Record a customer's exit (VIP status revoked, or a voluntary exit).
+    ExitCustomers,
+    /// Keep the organisation directory: org units and staff.
+    AdministerStaff,
 }
 
 /// The roles the suite knows and what each grants. A role not listed grants
@@ -78,6 +84,9 @@ pub fn permissions_of(role: &str) -> &'static [Permission] {
             DeleteCustomers,
             ReadSensitive,
             ReadAudit,
+            AssignManagers,
+            ExitCustomers,
+            AdministerStaff,
         ],
         "supervisor" => &[
             ReadCustomers,
@@ -85,6 +94,8 @@ pub fn permissions_of(role: &str) -> &'static [Permission] {
             DeleteCustomers,
             ReadSensitive,
             ReadAudit,
+            AssignManagers,
+            ExitCustomers,
         ],
         "account_manager" => &[ReadCustomers, EditCustomers],
         "customer_service" => &[ReadCustomers, EditCustomers],
@@ -155,6 +166,9 @@ fn describe(permission: Permission) -> &'static str {
         Permission::DeleteCustomers => "delete customers",
         Permission::ReadSensitive => "read sensitive customer data",
         Permission::ReadAudit => "read the audit trails",
+        Permission::AssignManagers => "assign account managers",
+        Permission::ExitCustomers => "record customers' exits",
+        Permission::AdministerStaff => "administer org units and staff",
     }
 }
 

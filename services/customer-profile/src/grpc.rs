@@ -16,14 +16,20 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::access::{self, AccessControl};
+use crate::domain::assignment::{self, Refusal};
 use crate::domain::change_diff;
+use crate::domain::organisation::{COMPANY_UNIT, Reach};
 use crate::protection::{self, Protection};
 use crate::store::audit::{self as audit_store, Access};
+use crate::store::organisation::{self as directory, AssignmentRecord};
 use crate::store::{self, Change, CustomerFilter, CustomerRow};
 use crate::validate;
 
 pub mod audit;
 pub mod consent;
+mod lifecycle;
+pub mod organisation;
 pub mod transactions;
 
 const COLLECTION: &str = "customers";
@@ -44,6 +50,9 @@ pub struct CustomerApi {
     pub archive_prefix: String,
     /// How long an archive may go without review.
     pub review_period: chrono::Duration,
+    pub access: AccessControl,
+    /// How many customers a manager carries when their own limit is unset.
+    pub manager_limit: u32,
 }
 
 impl CustomerApi {
@@ -227,6 +236,14 @@ fn readable(row: &CustomerRow) -> Result<pb::Customer, ServiceError> {
     c.updated_by = row.updated_by.clone();
     c.etag = etag::format(row.version);
     c.last_review_time = row.last_reviewed_at.map(timestamp::to_proto);
+    c.org_unit = access::unit_name(&row.org_unit_id);
+    c.exit = row.exited_at.map(|at| pb::CustomerExit {
+        kind: row.exit_kind.map(i32::from).unwrap_or_default(),
+        reason: row.exit_reason.clone().unwrap_or_default(),
+        written_request_reference: row.exit_reference.clone().unwrap_or_default(),
+        exit_time: Some(timestamp::to_proto(at)),
+        recorded_by: row.exited_by.clone().unwrap_or_default(),
+    });
     Ok(c)
 }
 
@@ -241,12 +258,98 @@ fn profile_json(c: &pb::Customer) -> Result<serde_json::Value, ServiceError> {
     facts.updated_by.clear();
     facts.etag.clear();
     facts.last_review_time = None;
+    // Columns hold these.
+    facts.account_manager.clear();
+    facts.org_unit.clear();
+    facts.exit = None;
     descriptors::to_json(&facts)
 }
 
 fn non_empty(s: &str) -> Option<String> {
     let t = s.trim();
     (!t.is_empty()).then(|| t.to_owned())
+}
+
+/// The unit a new archive goes to: the one asked for (which must exist), or
+/// the creating staff member's own, or the company.
+async fn placement_unit(
+    tx: &mut sqlx::PgConnection,
+    requested: Option<String>,
+    creator: &str,
+) -> Result<String, ServiceError> {
+    match requested {
+        Some(unit) => {
+            directory::get_unit(tx, &unit).await?.ok_or_else(|| {
+                ServiceError::invalid(
+                    "customer.org_unit",
+                    format!(
+                        "names no org unit: {} does not exist",
+                        access::unit_name(&unit)
+                    ),
+                )
+            })?;
+            Ok(unit)
+        }
+        None => Ok(directory::get_staff(tx, creator)
+            .await?
+            .map(|s| s.org_unit_id)
+            .unwrap_or_else(|| COMPANY_UNIT.to_owned())),
+    }
+}
+
+impl CustomerApi {
+    /// The unit ids of the subtree rooted at `unit`; INVALID_ARGUMENT naming
+    /// `field` when there is no such unit.
+    async fn subtree(&self, unit: &str, field: &str) -> Result<Vec<String>, ServiceError> {
+        let mut conn = self.pool.acquire().await?;
+        let found = directory::get_unit(&mut conn, unit).await?.ok_or_else(|| {
+            ServiceError::invalid(field, format!("{} does not exist", access::unit_name(unit)))
+        })?;
+        directory::subtree_ids(&self.pool, &found.path).await
+    }
+
+    /// Checks, under the manager's lock, that `manager` is a staff member the
+    /// caller reaches who can take one more customer. The lock is held until
+    /// the transaction ends, so concurrent assignments to one manager queue
+    /// and each counts the ones before it.
+    async fn take_on(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        reach: &Reach,
+        manager: &str,
+        field: &str,
+    ) -> Result<(), ServiceError> {
+        let own_limit = directory::lock_staff(tx, manager).await?.ok_or_else(|| {
+            ServiceError::invalid(field, format!("{manager} is not in the staff directory"))
+        })?;
+        if !matches!(reach, Reach::Company) {
+            let staff = directory::get_staff(tx, manager).await?;
+            let in_reach = staff.is_some_and(|s| {
+                reach.covers_unit(&s.org_unit_id) || reach.manager_filter() == Some(manager)
+            });
+            if !in_reach {
+                return Err(ServiceError::PermissionDenied(format!(
+                    "{manager} works outside the caller's unit"
+                )));
+            }
+        }
+        let limit = assignment::limit_of(own_limit, self.manager_limit);
+        let managed = directory::count_managed(tx, manager).await?;
+        assignment::check_capacity(manager, managed, limit).map_err(refusal)
+    }
+}
+
+/// An assignment refusal as the caller learns it.
+fn refusal(refusal: Refusal) -> ServiceError {
+    match refusal {
+        Refusal::Invalid(field, why) => ServiceError::invalid(field, why),
+        Refusal::AtLimit { manager, limit } => ServiceError::FailedPrecondition(format!(
+            "{manager} already manages {limit} customers, their limit; reassign one first or raise the limit"
+        )),
+        Refusal::Exited => ServiceError::FailedPrecondition(
+            "the customer has left; an exited customer takes no manager".into(),
+        ),
+    }
 }
 
 #[tonic::async_trait]
@@ -260,14 +363,21 @@ impl CustomerService for CustomerApi {
         let purpose = purpose(&request);
         let req = request.into_inner();
         let request_id = idempotency::parse_request_id("request_id", &req.request_id)?;
-        let Some(customer) = &req.customer else {
+        let Some(sent) = &req.customer else {
             return Err(ServiceError::invalid("customer", "is required").into());
         };
+        // Output-only facts are the service's to set (AIP-203).
+        let mut customer = sent.clone();
+        customer.service_records.clear();
+        customer.exit = None;
         let today = clock::today(self.clock.as_ref(), self.zone);
-        let valid = validate::customer("customer", customer, today)
+        let mut valid = validate::customer("customer", &customer, today)
             .map_err(ServiceError::InvalidArgument)?;
-        let (public, sensitive) = Protection::split(customer);
-        let profile = profile_json(&public)?;
+        let requested_unit = match customer.org_unit.as_str() {
+            "" => None,
+            name => Some(access::parse_unit_name("customer.org_unit", name)?),
+        };
+        let reach = self.access.reach(&caller).await?;
 
         let id = resource_name::new_id();
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
@@ -287,14 +397,47 @@ impl CustomerService for CustomerApi {
                 ));
             }
         }
+        let unit = placement_unit(&mut tx, requested_unit, &caller.subject).await?;
+        // A manager opening an archive outside their unit's reach takes it on.
+        if valid.account_manager.is_empty()
+            && !reach.covers(&unit, "")
+            && reach.manager_filter() == Some(caller.subject.as_str())
+        {
+            valid.account_manager = caller.subject.clone();
+        }
+        if !reach.covers(&unit, &valid.account_manager) {
+            return Err(ServiceError::PermissionDenied(format!(
+                "{} may not open archives in {} for {}",
+                caller.subject,
+                access::unit_name(&unit),
+                if valid.account_manager.is_empty() {
+                    "no manager".to_owned()
+                } else {
+                    valid.account_manager.clone()
+                }
+            ))
+            .into());
+        }
         let change = Change {
             actor: &caller.subject,
             at: self.clock.now(),
         };
+        if !valid.account_manager.is_empty() {
+            self.take_on(
+                &mut tx,
+                &reach,
+                &valid.account_manager,
+                "customer.account_manager",
+            )
+            .await?;
+        }
+        let (public, sensitive) = Protection::split(&customer);
+        let profile = profile_json(&public)?;
         let row = store::insert(
             &mut tx,
             id,
             &valid,
+            &unit,
             &profile,
             &self
                 .protection
@@ -303,6 +446,19 @@ impl CustomerService for CustomerApi {
             change,
         )
         .await?;
+        if !row.account_manager.is_empty() {
+            directory::record_assignment(
+                &mut tx,
+                &AssignmentRecord {
+                    customer_id: id,
+                    previous_manager: "",
+                    new_manager: &row.account_manager,
+                    reason: "named when the archive was opened",
+                },
+                change,
+            )
+            .await?;
+        }
         let name = resource_name::format(COLLECTION, row.id);
         let event = pb::CustomerCreated {
             customer: name.clone(),
@@ -337,6 +493,12 @@ impl CustomerService for CustomerApi {
             .cache
             .get_or_load(&self.cache_key(id), || self.load_masked(id))
             .await?;
+        let reach = self.access.reach(&caller).await?;
+        let unit = customer
+            .org_unit
+            .strip_prefix("orgUnits/")
+            .unwrap_or_default();
+        access::ensure_covers(&caller, &reach, id, unit, &customer.account_manager)?;
         // The cache holds the masked view only; the clear values come from
         // the sealed column, for callers allowed to see them.
         if caller.can(Permission::ReadSensitive) {
@@ -380,26 +542,38 @@ impl CustomerService for CustomerApi {
                 .map_err(|why| violations.add("id_card_number", why))
                 .ok()
         });
+        let within = non_empty(&req.within).and_then(|raw| {
+            access::parse_unit_name("within", &raw)
+                .map_err(|e| violations.add("within", e.to_string()))
+                .ok()
+        });
         violations.into_result()?;
+        let within_units = match &within {
+            Some(unit) => Some(self.subtree(unit, "within").await?),
+            None => None,
+        };
         let filter = CustomerFilter {
             archive_number,
             display_name_contains: non_empty(&req.display_name_contains),
             phone_index,
             id_card_index,
             account_manager: non_empty(&req.account_manager),
+            within_units,
         };
+        let reach = access::list_filter(&self.access.reach(&caller).await?);
         let fingerprint = paging::filter_fingerprint(&[
             filter.archive_number.as_deref().unwrap_or(""),
             filter.display_name_contains.as_deref().unwrap_or(""),
             filter.phone_index.as_deref().unwrap_or(""),
             filter.id_card_index.as_deref().unwrap_or(""),
             filter.account_manager.as_deref().unwrap_or(""),
+            within.as_deref().unwrap_or(""),
         ]);
         let after: Option<Uuid> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
 
         // One extra row tells whether another page follows.
-        let rows = store::list(&self.pool, &filter, after, limit + 1).await?;
+        let rows = store::list(&self.pool, &filter, &reach, after, limit + 1).await?;
         let (rows, next_page_token) = paging::finish_page(rows, limit, &fingerprint, |r| r.id);
         let customers = self
             .show(
@@ -430,10 +604,34 @@ impl CustomerService for CustomerApi {
         let expected = etag::parse("customer.etag", &patch.etag)?;
         let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
 
+        let reach = self.access.reach(&caller).await?;
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         let row = lock_at_etag(&mut tx, id, expected).await?;
+        access::ensure_covers(&caller, &reach, id, &row.org_unit_id, &row.account_manager)?;
         let before = self.view(&row, true)?;
         let merged = fieldmask::apply(&before, patch, &paths, "update_mask")?;
+        if merged.account_manager != before.account_manager {
+            return Err(ServiceError::invalid(
+                "customer.account_manager",
+                "changes only through AssignAccountManager, which checks the manager's limit and records why",
+            )
+            .into());
+        }
+        let unit = if merged.org_unit == before.org_unit {
+            row.org_unit_id.clone()
+        } else {
+            let unit = access::parse_unit_name("customer.org_unit", &merged.org_unit)?;
+            placement_unit(&mut tx, Some(unit.clone()), &caller.subject).await?;
+            if !reach.covers(&unit, &row.account_manager) {
+                return Err(ServiceError::PermissionDenied(format!(
+                    "{} may not move customers to {}",
+                    caller.subject,
+                    access::unit_name(&unit)
+                ))
+                .into());
+            }
+            unit
+        };
         let today = clock::today(self.clock.as_ref(), self.zone);
         let valid = validate::customer("customer", &merged, today)
             .map_err(ServiceError::InvalidArgument)?;
@@ -450,6 +648,7 @@ impl CustomerService for CustomerApi {
             &mut tx,
             id,
             &valid,
+            &unit,
             &profile_json(&public)?,
             &sealed,
             change,
@@ -491,8 +690,10 @@ impl CustomerService for CustomerApi {
         let id = resource_name::parse("name", COLLECTION, &req.name)?;
         let expected = etag::parse("etag", &req.etag)?;
 
+        let reach = self.access.reach(&caller).await?;
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         let row = lock_at_etag(&mut tx, id, expected).await?;
+        access::ensure_covers(&caller, &reach, id, &row.org_unit_id, &row.account_manager)?;
         let before = self.view(&row, true)?;
         let change = Change {
             actor: &caller.subject,
@@ -533,9 +734,16 @@ impl CustomerService for CustomerApi {
         let after: Option<(chrono::DateTime<chrono::Utc>, Uuid)> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
         let cutoff = crate::domain::review::due_cutoff(self.clock.now(), self.review_period);
-        let rows =
-            store::list_due_for_review(&self.pool, cutoff, manager.as_deref(), after, limit + 1)
-                .await?;
+        let reach = access::list_filter(&self.access.reach(&caller).await?);
+        let rows = store::list_due_for_review(
+            &self.pool,
+            cutoff,
+            manager.as_deref(),
+            &reach,
+            after,
+            limit + 1,
+        )
+        .await?;
         let (rows, next_page_token) = paging::finish_page(rows, limit, &fingerprint, |r| {
             (r.last_reviewed_at.unwrap_or(r.created_at), r.id)
         });
@@ -553,6 +761,27 @@ impl CustomerService for CustomerApi {
         }))
     }
 
+    async fn assign_account_manager(
+        &self,
+        request: Request<pb::AssignAccountManagerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        Ok(Response::new(self.assign_manager(request).await?))
+    }
+
+    async fn exit_customer(
+        &self,
+        request: Request<pb::ExitCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        Ok(Response::new(self.record_exit(request).await?))
+    }
+
+    async fn add_service_record(
+        &self,
+        request: Request<pb::AddServiceRecordRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        Ok(Response::new(self.record_service(request).await?))
+    }
+
     async fn delete_customer(
         &self,
         request: Request<pb::DeleteCustomerRequest>,
@@ -563,8 +792,10 @@ impl CustomerService for CustomerApi {
         let id = resource_name::parse("name", COLLECTION, &req.name)?;
         let expected = etag::parse("etag", &req.etag)?;
 
+        let reach = self.access.reach(&caller).await?;
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         let row = lock_at_etag(&mut tx, id, expected).await?;
+        access::ensure_covers(&caller, &reach, id, &row.org_unit_id, &row.account_manager)?;
         let change = Change {
             actor: &caller.subject,
             at: self.clock.now(),

@@ -2,6 +2,7 @@
 //! `serve` is what the `patron` binary calls; the rules are in `domain`, the
 //! SQL in `store`, the wire mapping in `grpc`.
 
+pub mod access;
 pub mod domain;
 pub mod grpc;
 pub mod protection;
@@ -22,6 +23,7 @@ use patron_kit::{ServiceError, descriptors, events, server};
 use patron_proto::profile::v1::audit_service_server::AuditServiceServer;
 use patron_proto::profile::v1::consent_service_server::ConsentServiceServer;
 use patron_proto::profile::v1::customer_service_server::CustomerServiceServer;
+use patron_proto::profile::v1::organization_service_server::OrganizationServiceServer;
 use patron_proto::profile::v1::transaction_service_server::TransactionServiceServer;
 use protection::Protection;
 use tokio::net::TcpListener;
@@ -37,6 +39,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "patron.profile.v1.TransactionService",
     "patron.profile.v1.AuditService",
     "patron.profile.v1.ConsentService",
+    "patron.profile.v1.OrganizationService",
 ];
 
 /// This service's migrations, compiled in.
@@ -58,6 +61,9 @@ pub struct ProfileConfig {
     pub health_interval: Duration,
     /// Pause of the event relay when the outbox is empty.
     pub relay_poll: Duration,
+    /// How many customers a manager carries unless their own limit says
+    /// otherwise (000 3.2: three).
+    pub manager_limit: u32,
     pub clock: SharedClock,
 }
 
@@ -81,6 +87,7 @@ impl ProfileConfig {
                 Duration::from_secs(2),
             )?,
             relay_poll: config::env_millis("PATRON_RELAY_POLL_MS", Duration::from_millis(100))?,
+            manager_limit: config::env_parse("PATRON_MANAGER_CUSTOMER_LIMIT", 3)?,
             clock: Arc::new(SystemClock),
         })
     }
@@ -127,6 +134,7 @@ pub async fn serve(
         shutdown.clone(),
     );
 
+    let access = access::AccessControl { pool: pool.clone() };
     let api = grpc::CustomerApi {
         pool: pool.clone(),
         cache,
@@ -135,11 +143,14 @@ pub async fn serve(
         zone: config.zone,
         archive_prefix: config.archive_prefix.clone(),
         review_period: chrono::Duration::from_std(config.review_period)?,
+        access: access.clone(),
+        manager_limit: config.manager_limit,
     };
     let authenticator = Authenticator::new(&config.auth);
     let transactions = grpc::transactions::TransactionApi {
         pool: pool.clone(),
         clock: config.clock.clone(),
+        access: access.clone(),
     };
     let interceptor = auth::interceptor(authenticator);
     let routes = Routes::new(CustomerServiceServer::with_interceptor(
@@ -151,13 +162,25 @@ pub async fn serve(
         interceptor.clone(),
     ))
     .add_service(AuditServiceServer::with_interceptor(
-        grpc::audit::AuditApi { pool: pool.clone() },
+        grpc::audit::AuditApi {
+            pool: pool.clone(),
+            access: access.clone(),
+        },
         interceptor.clone(),
     ))
     .add_service(ConsentServiceServer::with_interceptor(
         grpc::consent::ConsentApi {
             pool: pool.clone(),
             clock: config.clock.clone(),
+            access,
+        },
+        interceptor.clone(),
+    ))
+    .add_service(OrganizationServiceServer::with_interceptor(
+        grpc::organisation::OrganizationApi {
+            pool: pool.clone(),
+            clock: config.clock.clone(),
+            manager_limit: config.manager_limit,
         },
         interceptor,
     ));

@@ -10,13 +10,16 @@ use uuid::Uuid;
 
 use crate::domain::archive_number::ArchiveNumber;
 use crate::domain::customer::ValidCustomer;
+use crate::domain::exit::Exit;
 use crate::protection::Sealed;
 
 pub mod audit;
 pub mod consents;
+pub mod organisation;
 pub mod transactions;
 
-const COLUMNS: &str = "id, archive_number, kind, display_name, account_manager, profile, sensitive, version, last_reviewed_at, \
+const COLUMNS: &str = "id, archive_number, kind, display_name, account_manager, org_unit_id, profile, sensitive, version, \
+                       last_reviewed_at, exit_kind, exit_reason, exit_reference, exited_at, exited_by, \
                        created_at, created_by, updated_at, updated_by";
 
 /// One archive as stored.
@@ -27,6 +30,7 @@ pub struct CustomerRow {
     pub kind: i16,
     pub display_name: String,
     pub account_manager: String,
+    pub org_unit_id: String,
     /// The readable record in proto3 JSON (no sensitive fields).
     pub profile: serde_json::Value,
     /// The sealed sensitive fields; `None` only for rows written before
@@ -34,6 +38,11 @@ pub struct CustomerRow {
     pub sensitive: Option<Vec<u8>>,
     pub version: i64,
     pub last_reviewed_at: Option<DateTime<Utc>>,
+    pub exit_kind: Option<i16>,
+    pub exit_reason: Option<String>,
+    pub exit_reference: Option<String>,
+    pub exited_at: Option<DateTime<Utc>>,
+    pub exited_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     pub updated_at: DateTime<Utc>,
@@ -48,10 +57,12 @@ pub struct Change<'a> {
 }
 
 /// Inserts a new archive, assigning the next archive number when none was given.
+#[allow(clippy::too_many_arguments)]
 pub async fn insert(
     tx: &mut PgConnection,
     id: Uuid,
     customer: &ValidCustomer,
+    org_unit_id: &str,
     profile: &serde_json::Value,
     sealed: &Sealed,
     archive_prefix: &str,
@@ -64,8 +75,8 @@ pub async fn insert(
     let inserted = sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
         "INSERT INTO customers (id, archive_number, kind, display_name, account_manager, profile,
                                 sensitive, phone_index, id_card_index,
-                                created_at, created_by, updated_at, updated_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11)
+                                created_at, created_by, updated_at, updated_by, org_unit_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11, $12)
          RETURNING {COLUMNS}"
     )))
     .bind(id)
@@ -79,6 +90,7 @@ pub async fn insert(
     .bind(&sealed.id_card_index)
     .bind(change.at)
     .bind(change.actor)
+    .bind(org_unit_id)
     .fetch_one(&mut *tx)
     .await;
     inserted.map_err(|e| match unique_violation(&e).as_deref() {
@@ -157,6 +169,7 @@ pub async fn update(
     tx: &mut PgConnection,
     id: Uuid,
     customer: &ValidCustomer,
+    org_unit_id: &str,
     profile: &serde_json::Value,
     sealed: &Sealed,
     change: Change<'_>,
@@ -164,7 +177,7 @@ pub async fn update(
     Ok(
         sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
             "UPDATE customers
-            SET display_name = $2, account_manager = $3, profile = $4,
+            SET display_name = $2, org_unit_id = $3, profile = $4,
                 sensitive = $5, phone_index = $6, id_card_index = $7,
                 version = version + 1, updated_at = $8, updated_by = $9
           WHERE id = $1
@@ -172,7 +185,7 @@ pub async fn update(
         )))
         .bind(id)
         .bind(customer.display_name.as_str())
-        .bind(&customer.account_manager)
+        .bind(org_unit_id)
         .bind(profile)
         .bind(&sealed.sensitive)
         .bind(&sealed.phone_index)
@@ -182,6 +195,61 @@ pub async fn update(
         .fetch_one(&mut *tx)
         .await?,
     )
+}
+
+/// Sets a locked archive's manager and bumps its version.
+pub async fn set_manager(
+    tx: &mut PgConnection,
+    id: Uuid,
+    manager: &str,
+    change: Change<'_>,
+) -> Result<CustomerRow, ServiceError> {
+    Ok(sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
+        "UPDATE customers SET account_manager = $2, version = version + 1, updated_at = $3, updated_by = $4
+          WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(manager)
+    .bind(change.at)
+    .bind(change.actor)
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+/// Records a locked archive's exit and bumps its version.
+pub async fn set_exit(
+    tx: &mut PgConnection,
+    id: Uuid,
+    exit: &Exit,
+    change: Change<'_>,
+) -> Result<CustomerRow, ServiceError> {
+    Ok(sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
+        "UPDATE customers SET exit_kind = $2, exit_reason = $3, exit_reference = $4, exited_at = $5, exited_by = $6,
+                version = version + 1, updated_at = $5, updated_by = $6
+          WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(exit.kind.code())
+    .bind(&exit.reason)
+    .bind(&exit.written_request_reference)
+    .bind(change.at)
+    .bind(change.actor)
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+/// Where an archive sits, who manages it, and whether it was deleted, to
+/// authorise a call on it.
+pub async fn placement_of(
+    pool: &PgPool,
+    id: Uuid,
+) -> Result<Option<(String, String, bool)>, ServiceError> {
+    Ok(sqlx::query_as(
+        "SELECT org_unit_id, account_manager, deleted_at IS NOT NULL FROM customers WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// Records a review of a locked archive and bumps its version.
@@ -207,6 +275,7 @@ pub async fn list_due_for_review(
     pool: &PgPool,
     cutoff: DateTime<Utc>,
     account_manager: Option<&str>,
+    reach: &ReachFilter,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<CustomerRow>, ServiceError> {
@@ -214,10 +283,11 @@ pub async fn list_due_for_review(
     Ok(
         sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM customers
-          WHERE deleted_at IS NULL
+          WHERE deleted_at IS NULL AND exited_at IS NULL
             AND COALESCE(last_reviewed_at, created_at) < $1
             AND ($2::text IS NULL OR account_manager = $2)
             AND ($3::timestamptz IS NULL OR (COALESCE(last_reviewed_at, created_at), id) > ($3, $4))
+            AND ($6::text[] IS NULL OR org_unit_id = ANY($6) OR ($7 <> '' AND account_manager = $7))
           ORDER BY COALESCE(last_reviewed_at, created_at), id
           LIMIT $5"
         )))
@@ -226,6 +296,8 @@ pub async fn list_due_for_review(
         .bind(after_time)
         .bind(after_id)
         .bind(limit)
+        .bind(reach.units.as_deref())
+        .bind(reach.manager.as_deref().unwrap_or(""))
         .fetch_all(pool)
         .await?,
     )
@@ -298,12 +370,23 @@ pub struct CustomerFilter {
     /// Blind index of an exact ID-card number.
     pub id_card_index: Option<String>,
     pub account_manager: Option<String>,
+    /// Only customers of these units (a subtree the caller named).
+    pub within_units: Option<Vec<String>>,
+}
+
+/// The customers a caller may see, as a list narrows by it: those of
+/// `units` or managed by `manager`; everyone when `units` is `None`.
+#[derive(Debug, Default, Clone)]
+pub struct ReachFilter {
+    pub units: Option<Vec<String>>,
+    pub manager: Option<String>,
 }
 
 /// Live archives matching `filter`, newest first, after the keyset cursor.
 pub async fn list(
     pool: &PgPool,
     filter: &CustomerFilter,
+    reach: &ReachFilter,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<CustomerRow>, ServiceError> {
@@ -321,6 +404,8 @@ pub async fn list(
             AND ($4::text IS NULL OR phone_index @> ARRAY[$4])
             AND ($5::text IS NULL OR account_manager = $5)
             AND ($6::text IS NULL OR id_card_index = $6)
+            AND ($8::text[] IS NULL OR org_unit_id = ANY($8))
+            AND ($9::text[] IS NULL OR org_unit_id = ANY($9) OR ($10 <> '' AND account_manager = $10))
           ORDER BY id DESC
           LIMIT $7"
         )))
@@ -331,6 +416,9 @@ pub async fn list(
         .bind(filter.account_manager.as_deref())
         .bind(filter.id_card_index.as_deref())
         .bind(limit)
+        .bind(filter.within_units.as_deref())
+        .bind(reach.units.as_deref())
+        .bind(reach.manager.as_deref().unwrap_or(""))
         .fetch_all(pool)
         .await?,
     )

@@ -10,11 +10,10 @@ use patron_proto::profile::v1 as pb;
 use crate::domain::archive_number::ArchiveNumber;
 use crate::domain::calendar_date::CalendarDate;
 use crate::domain::contact::{PhoneNumber, check_email};
-use crate::domain::customer::{
-    CustomerKind, DisplayName, KindSection, ValidCustomer, check_staff_id,
-};
+use crate::domain::customer::{CustomerKind, DisplayName, KindSection, ValidCustomer};
 use crate::domain::identity_card::IdCardNumber;
 use crate::domain::money::Money;
+use crate::domain::organisation::check_staff_id;
 
 /// Longest free-text field, in characters.
 const MAX_TEXT: usize = 2000;

@@ -62,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
         review_period: Duration::from_secs(365 * 24 * 3600),
         health_interval: Duration::from_secs(2),
         relay_poll: Duration::from_millis(10),
+        manager_limit: 3,
         clock: Arc::new(SystemClock),
     };
     let shutdown = CancellationToken::new();

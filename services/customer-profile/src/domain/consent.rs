@@ -94,6 +94,22 @@ fn decide(allowed: bool, reason: impl Into<String>) -> Decision {
     }
 }
 
+/// Like [`may_contact`], for a customer who may have left the programme: no
+/// one markets to a customer who left (003 exit); service contact (closing
+/// their affairs) still follows their consent.
+pub fn may_contact_customer(
+    channel: Channel,
+    purpose: Purpose,
+    consent: Option<ConsentStatus>,
+    declines_promotions: bool,
+    exited: bool,
+) -> Decision {
+    if exited && purpose == Purpose::Marketing {
+        return decide(false, "the customer has left the VIP programme");
+    }
+    may_contact(channel, purpose, consent, declines_promotions)
+}
+
 /// Decides from the consent in force (if any) and whether the customer's
 /// archive says they decline promotions.
 pub fn may_contact(
@@ -184,5 +200,32 @@ mod tests {
         assert_eq!(Purpose::from_code(3), None);
         assert_eq!(ConsentStatus::from_code(3), Some(NoticeGiven));
         assert_eq!(ConsentStatus::from_code(0), None);
+    }
+
+    #[test]
+    fn no_marketing_to_customers_who_left() {
+        let d = may_contact_customer(
+            Channel::Email,
+            Purpose::Marketing,
+            Some(ConsentStatus::OptedIn),
+            false,
+            true,
+        );
+        assert!(!d.allowed);
+        assert!(d.reason.contains("left"));
+        assert!(
+            may_contact_customer(Channel::Phone, Purpose::Service, None, false, true).allowed,
+            "service contact still follows consent"
+        );
+        assert!(
+            may_contact_customer(
+                Channel::Email,
+                Purpose::Marketing,
+                Some(ConsentStatus::OptedIn),
+                false,
+                false
+            )
+            .allowed
+        );
     }
 }

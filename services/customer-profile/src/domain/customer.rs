@@ -111,16 +111,6 @@ impl ValidCustomer {
     }
 }
 
-/// A staff id as carried in tokens and assignments: 1 to 64 visible
-/// characters without spaces.
-pub fn check_staff_id(raw: &str) -> Result<(), &'static str> {
-    if raw.is_empty() || raw.len() > 64 || raw.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err("must be a staff id of 1 to 64 characters without spaces");
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,13 +142,5 @@ mod tests {
         assert!(DisplayName::parse(&"字".repeat(200)).is_ok());
         assert!(DisplayName::parse(&"字".repeat(201)).is_err());
         assert!(DisplayName::parse("a\u{0}b").is_err());
-    }
-
-    #[test]
-    fn staff_ids() {
-        assert!(check_staff_id("mgr-0042").is_ok());
-        assert!(check_staff_id("").is_err());
-        assert!(check_staff_id("two words").is_err());
-        assert!(check_staff_id(&"x".repeat(65)).is_err());
     }
 }

@@ -3,13 +3,17 @@
 //! the gRPC layer parses wire values into these types once, at the edge.
 
 pub mod archive_number;
+pub mod assignment;
 pub mod calendar_date;
 pub mod change_diff;
 pub mod consent;
 pub mod contact;
 pub mod customer;
+pub mod exit;
 pub mod identity_card;
 pub mod masking;
 pub mod money;
+pub mod organisation;
 pub mod review;
+pub mod service_record;
 pub mod transaction;

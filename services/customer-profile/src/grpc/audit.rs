@@ -1,7 +1,7 @@
 //! The AuditService gRPC API: the change and access trails, listed per
 //! customer and per staff member, never altered.
 
-use patron_kit::auth::{self, Permission};
+use patron_kit::auth::{self, Caller, Permission};
 use patron_kit::{ServiceError, paging, resource_name, timestamp};
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::audit_service_server::AuditService;
@@ -9,12 +9,55 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::access::AccessControl;
+use crate::domain::organisation::{COMPANY_UNIT, Reach};
 use crate::store::audit as store;
+use crate::store::organisation as directory;
 
 /// The audit API's state.
 #[derive(Clone)]
 pub struct AuditApi {
     pub pool: PgPool,
+    pub access: AccessControl,
+}
+
+impl AuditApi {
+    /// Checks a list's narrowing against the caller's reach: a customer they
+    /// reach, or a staff member of their units (or themselves). Only callers
+    /// with company-wide reach (admins, and staff of the company unit) may
+    /// list the whole trail.
+    async fn authorise(
+        &self,
+        caller: &Caller,
+        customer: Option<Uuid>,
+        actor: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        if let Some(id) = customer {
+            return self.access.require_customer_record(caller, id).await;
+        }
+        let reach = self.access.reach(caller).await?;
+        if reach == Reach::Company || reach.covers_unit(COMPANY_UNIT) {
+            return Ok(());
+        }
+        let Some(actor) = actor else {
+            return Err(ServiceError::PermissionDenied(format!(
+                "{} may list the audit trail only of a customer or staff member within their unit",
+                caller.subject
+            )));
+        };
+        let mut conn = self.pool.acquire().await?;
+        let staff_unit = directory::get_staff(&mut conn, actor)
+            .await?
+            .map(|s| s.org_unit_id);
+        if actor == caller.subject || staff_unit.is_some_and(|unit| reach.covers_unit(&unit)) {
+            Ok(())
+        } else {
+            Err(ServiceError::PermissionDenied(format!(
+                "{actor} does not work within {}'s unit",
+                caller.subject
+            )))
+        }
+    }
 }
 
 /// The customer and actor a list is narrowed by, and its fingerprint.
@@ -45,10 +88,12 @@ impl AuditService for AuditApi {
         &self,
         request: Request<pb::ListChangeRecordsRequest>,
     ) -> Result<Response<pb::ListChangeRecordsResponse>, Status> {
-        auth::caller(&request)?.require(Permission::ReadAudit)?;
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadAudit)?;
         let req = request.into_inner();
         let limit = paging::page_size("page_size", req.page_size)?;
         let (customer, actor, fingerprint) = narrowing(&req.customer, &req.actor)?;
+        self.authorise(&caller, customer, actor.as_deref()).await?;
         let before: Option<i64> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
         let rows =
@@ -88,10 +133,12 @@ impl AuditService for AuditApi {
         &self,
         request: Request<pb::ListAccessRecordsRequest>,
     ) -> Result<Response<pb::ListAccessRecordsResponse>, Status> {
-        auth::caller(&request)?.require(Permission::ReadAudit)?;
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadAudit)?;
         let req = request.into_inner();
         let limit = paging::page_size("page_size", req.page_size)?;
         let (customer, actor, fingerprint) = narrowing(&req.customer, &req.actor)?;
+        self.authorise(&caller, customer, actor.as_deref()).await?;
         let before: Option<i64> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
         let rows =

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::domain::consent::{Channel, ConsentStatus, Purpose, may_contact};
+use crate::domain::consent::{Channel, ConsentStatus, Purpose, may_contact_customer};
 use crate::store;
 use crate::store::consents::{self as consents, ConsentRow};
 
@@ -20,6 +20,7 @@ use crate::store::consents::{self as consents, ConsentRow};
 pub struct ConsentApi {
     pub pool: PgPool,
     pub clock: SharedClock,
+    pub access: crate::access::AccessControl,
 }
 
 fn customer_id(field: &str, name: &str) -> Result<Uuid, ServiceError> {
@@ -71,6 +72,7 @@ impl ConsentService for ConsentApi {
         caller.require(Permission::EditCustomers)?;
         let req = request.into_inner();
         let id = customer_id("parent", &req.parent)?;
+        self.access.require_customer(&caller, id).await?;
         let Some(consent) = &req.consent else {
             return Err(ServiceError::invalid("consent", "is required").into());
         };
@@ -108,8 +110,10 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::ListConsentsRequest>,
     ) -> Result<Response<pb::ListConsentsResponse>, Status> {
-        auth::caller(&request)?.require(Permission::ReadCustomers)?;
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadCustomers)?;
         let id = customer_id("parent", &request.get_ref().parent)?;
+        self.access.require_customer(&caller, id).await?;
         if store::get(&self.pool, id).await?.is_none() {
             return Err(
                 ServiceError::NotFound(format!("customer {}", request.get_ref().parent)).into(),
@@ -125,9 +129,11 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::CheckContactPermissionRequest>,
     ) -> Result<Response<pb::ContactPermission>, Status> {
-        auth::caller(&request)?.require(Permission::ReadCustomers)?;
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadCustomers)?;
         let req = request.into_inner();
         let id = customer_id("customer", &req.customer)?;
+        self.access.require_customer(&caller, id).await?;
         let mut v = Violations::new();
         let asked = channel_and_purpose("", req.channel, req.purpose, &mut v);
         v.into_result()?;
@@ -146,7 +152,8 @@ impl ConsentService for ConsentApi {
             .into_iter()
             .find(|c| i32::from(c.channel) == req.channel && i32::from(c.purpose) == req.purpose)
             .and_then(|c| ConsentStatus::from_code(i32::from(c.status)));
-        let decision = may_contact(channel, purpose, consent, declines);
+        let decision =
+            may_contact_customer(channel, purpose, consent, declines, row.exited_at.is_some());
         Ok(Response::new(pb::ContactPermission {
             allowed: decision.allowed,
             reason: decision.reason,

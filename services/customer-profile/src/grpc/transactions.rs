@@ -25,6 +25,7 @@ pub const TOPIC: &str = "profile.transactions";
 pub struct TransactionApi {
     pub pool: PgPool,
     pub clock: SharedClock,
+    pub access: crate::access::AccessControl,
 }
 
 fn parent_id(parent: &str) -> Result<Uuid, ServiceError> {
@@ -187,6 +188,7 @@ impl TransactionService for TransactionApi {
         caller.require(Permission::EditCustomers)?;
         let req = request.into_inner();
         let customer_id = parent_id(&req.parent)?;
+        self.access.require_customer(&caller, customer_id).await?;
         let Some(transaction) = &req.transaction else {
             return Err(ServiceError::invalid("transaction", "is required").into());
         };
@@ -248,6 +250,7 @@ impl TransactionService for TransactionApi {
         caller.require(Permission::ReadCustomers)?;
         let req = request.into_inner();
         let customer_id = parent_id(&req.parent)?;
+        self.access.require_customer(&caller, customer_id).await?;
         let limit = paging::page_size("page_size", req.page_size)?;
         let (start, end) = period(req.start_time.as_ref(), req.end_time.as_ref())?;
         let fingerprint = paging::filter_fingerprint(&[
@@ -275,6 +278,7 @@ impl TransactionService for TransactionApi {
         caller.require(Permission::ReadCustomers)?;
         let req = request.into_inner();
         let customer_id = parent_id(&req.parent)?;
+        self.access.require_customer(&caller, customer_id).await?;
         let (start, end) = period(req.start_time.as_ref(), req.end_time.as_ref())?;
         let sums = store::summarize(&self.pool, customer_id, start, end).await?;
         let money = |currency: &str, amount_minor: i64| {

@@ -146,7 +146,7 @@ async fn every_unmasked_read_is_recorded_with_fields_and_purpose() {
         .insert("x-access-purpose", "complaint follow-up".parse().unwrap());
     app.client.clone().get_customer(req).await.unwrap();
     let req = app.as_role(
-        "account_manager",
+        "viewer",
         pb::GetCustomerRequest {
             name: created.name.clone(),
         },

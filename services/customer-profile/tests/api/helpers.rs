@@ -8,6 +8,7 @@ use patron_kit::clock::{SharedClock, SystemClock};
 use patron_kit::testing::{self, TestDatabase};
 use patron_proto::common::v1::Date;
 use patron_proto::profile::v1::customer_service_client::CustomerServiceClient;
+use patron_proto::profile::v1::organization_service_client::OrganizationServiceClient;
 use patron_proto::profile::v1::{self as pb, Customer, CustomerKind};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -54,6 +55,7 @@ pub async fn spawn_app_with(cache: CacheConfig, clock: SharedClock) -> TestApp {
         review_period: Duration::from_secs(365 * 24 * 3600),
         health_interval: Duration::from_millis(100),
         relay_poll: Duration::from_millis(20),
+        manager_limit: 3,
         clock,
     };
     let shutdown = CancellationToken::new();
@@ -63,7 +65,7 @@ pub async fn spawn_app_with(cache: CacheConfig, clock: SharedClock) -> TestApp {
         .connect()
         .await
         .unwrap();
-    TestApp {
+    let app = TestApp {
         client: CustomerServiceClient::new(channel.clone()),
         channel,
         db,
@@ -71,8 +73,14 @@ pub async fn spawn_app_with(cache: CacheConfig, clock: SharedClock) -> TestApp {
         config,
         auth: Authenticator::new(&auth),
         shutdown,
-    }
+    };
+    // The staff member `as_role` speaks for works at the company level.
+    app.add_staff(STAFF, "company", 0).await;
+    app
 }
+
+/// The subject of the tokens `as_role` mints.
+pub const STAFF: &str = "staff-1";
 
 impl TestApp {
     /// Another instance of the service on the same database (a restart, or
@@ -99,10 +107,15 @@ impl TestApp {
 }
 
 impl TestApp {
-    /// A request carrying a token for `subject` with `role`.
+    /// A request carrying a token for [`STAFF`] with `role`.
     pub fn as_role<T>(&self, role: &str, message: T) -> Request<T> {
+        self.as_staff(STAFF, role, message)
+    }
+
+    /// A request carrying a token for `subject` with `role`.
+    pub fn as_staff<T>(&self, subject: &str, role: &str, message: T) -> Request<T> {
         let token = self.auth.mint(
-            "staff-1",
+            subject,
             &[role.to_owned()],
             chrono::Utc::now(),
             Duration::from_secs(300),
@@ -136,6 +149,52 @@ impl TestApp {
             .get_customer(self.admin(pb::GetCustomerRequest { name: name.into() }))
             .await
             .map(|r| r.into_inner())
+    }
+
+    pub fn organization(&self) -> OrganizationServiceClient<Channel> {
+        OrganizationServiceClient::new(self.channel.clone())
+    }
+
+    /// Adds a staff member to `unit` (an id); `limit` 0 follows the policy.
+    pub async fn add_staff(&self, id: &str, unit: &str, limit: i32) -> pb::StaffMember {
+        self.organization()
+            .create_staff_member(self.as_staff(
+                "root",
+                "admin",
+                pb::CreateStaffMemberRequest {
+                    staff_member: Some(pb::StaffMember {
+                        display_name: format!("Staff {id}"),
+                        org_unit: format!("orgUnits/{unit}"),
+                        customer_limit: limit,
+                        ..Default::default()
+                    }),
+                    staff_member_id: id.into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Adds an org unit `id` of `kind` below `parent` (an id).
+    pub async fn add_unit(&self, id: &str, kind: pb::OrgUnitKind, parent: &str) -> pb::OrgUnit {
+        self.organization()
+            .create_org_unit(self.as_staff(
+                "root",
+                "admin",
+                pb::CreateOrgUnitRequest {
+                    org_unit: Some(pb::OrgUnit {
+                        display_name: format!("Unit {id}"),
+                        kind: kind as i32,
+                        parent: format!("orgUnits/{parent}"),
+                        ..Default::default()
+                    }),
+                    org_unit_id: id.into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
     }
 
     pub async fn count_rows(&self) -> i64 {

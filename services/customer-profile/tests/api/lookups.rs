@@ -21,6 +21,7 @@ fn names(resp: &pb::ListCustomersResponse) -> Vec<String> {
 #[tokio::test]
 async fn find_by_archive_number_name_phone_and_manager() {
     let app = spawn_app().await;
+    app.add_staff("mgr-7", "company", 0).await;
     let mut wang = person("Wang Li");
     wang.archive_number = "VIP-100".into();
     wang.account_manager = "mgr-7".into();
