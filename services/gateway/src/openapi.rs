@@ -426,9 +426,19 @@ mod tests {
                 "displayNameContains",
                 "phone",
                 "accountManager",
-                "idCardNumber"
+                "idCardNumber",
+                "within"
             ]
         );
+        for (path, verb) in [
+            ("/v1/orgUnits", "post"),
+            ("/v1/staff", "get"),
+            ("/v1/customers/{name}:assignAccountManager", "post"),
+            ("/v1/customers/{name}:exit", "post"),
+            ("/v1/customers/{customer}/serviceRecords", "post"),
+        ] {
+            assert!(paths[path][verb].is_object(), "{verb} {path}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod consent;
 mod create_and_get;
 mod degraded;
 mod lookups;
+mod organisation;
 mod protection;
 mod review;
 mod transactions;
