@@ -1,9 +1,12 @@
-//! The sub-commands: `up`, `serve`, `migrate`, `provision` and `token`.
+//! The sub-commands: `up`, `serve`, `migrate`, `provision`, `token` and `import`.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use patron::import;
 use patron_customer_profile as profile;
 use patron_gateway as gateway;
 use patron_kit::auth::{AuthConfig, Authenticator};
@@ -54,6 +57,42 @@ enum Command {
         #[arg(long, default_value_t = 480)]
         ttl_minutes: u64,
     },
+    /// Load customers or transactions from a CSV file or an Excel workbook
+    /// through the customer-profile API. Rejected rows are listed (row,
+    /// column, reason) in a report beside the file; re-running a file
+    /// changes nothing already in.
+    Import {
+        kind: ImportKind,
+        /// A .csv file or an .xlsx workbook; the header row names the fields.
+        file: PathBuf,
+        /// The workbook sheet (the first when not given).
+        #[arg(long)]
+        sheet: Option<String>,
+        /// Where to write the problems; default: FILE.errors.csv.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// The customer-profile service.
+        #[arg(
+            long,
+            env = "PATRON_PROFILE_URL",
+            default_value = "http://127.0.0.1:50051"
+        )]
+        target: String,
+        /// A bearer token; by default one is minted for `patron-import` as admin
+        /// with the local signing secret.
+        #[arg(long, env = "PATRON_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// The currency of amounts written without one.
+        #[arg(long, default_value = "CNY")]
+        currency: String,
+    },
+}
+
+/// What an import file holds.
+#[derive(Clone, Copy, ValueEnum)]
+enum ImportKind {
+    Customers,
+    Transactions,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -67,6 +106,74 @@ const SCHEMAS: &[&str] = &[profile::SCHEMA];
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Import {
+            kind,
+            file,
+            sheet,
+            report,
+            target,
+            token,
+            currency,
+        } => {
+            let token = match token {
+                Some(token) => token,
+                None => Authenticator::new(&AuthConfig::from_env(secrets::jwt_secret()?)?).mint(
+                    "patron-import",
+                    &["admin".to_owned()],
+                    chrono::Utc::now(),
+                    Duration::from_secs(12 * 3600),
+                ),
+            };
+            let channel = tonic::transport::Endpoint::from_shared(target.clone())
+                .with_context(|| format!("{target:?} is not a URL"))?
+                .connect()
+                .await
+                .with_context(|| format!("connecting to customer-profile at {target}"))?;
+            let options = import::Options {
+                sheet,
+                defaults: import::CellDefaults {
+                    currency,
+                    zone: patron_kit::clock::zone_from_env()?,
+                },
+                progress: std::io::stderr().is_terminal(),
+            };
+            let dataset = match kind {
+                ImportKind::Customers => import::Dataset::Customers,
+                ImportKind::Transactions => import::Dataset::Transactions,
+            };
+            let target = import::Target {
+                channel,
+                authorization: format!("Bearer {token}"),
+            };
+            let outcome = import::run(dataset, &file, &target, &options).await?;
+            println!("{}", outcome.summary());
+            if outcome.problems.is_empty() {
+                return Ok(());
+            }
+            let report = report.unwrap_or_else(|| {
+                let mut name = file.clone().into_os_string();
+                name.push(".errors.csv");
+                PathBuf::from(name)
+            });
+            import::write_problems(&report, &outcome.problems)?;
+            for p in outcome.problems.iter().take(10) {
+                println!(
+                    "  row {}, {}: {}",
+                    p.row,
+                    if p.column.is_empty() {
+                        "(row)"
+                    } else {
+                        &p.column
+                    },
+                    p.reason
+                );
+            }
+            anyhow::bail!(
+                "{} rows were not imported; every problem is in {}",
+                outcome.rejected,
+                report.display()
+            )
+        }
         Command::Token {
             subject,
             roles,

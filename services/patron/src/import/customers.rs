@@ -1,0 +1,253 @@
+//! Customer rows: each becomes one CreateCustomer call. Headers name fields
+//! of the archive (see `cells`); `referred_by` may give the referrer's
+//! archive number and `org_unit` a unit id, as spreadsheets would.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use patron_kit::descriptors;
+use patron_proto::profile::v1 as pb;
+use patron_proto::profile::v1::customer_service_client::CustomerServiceClient;
+use prost_reflect::{DynamicMessage, MessageDescriptor};
+use tonic::transport::Channel;
+
+use super::cells::{self, CellDefaults, Column};
+use super::{
+    Options, Outcome, Problem, Stop, Target, authorized, is_row_problem, problems_of, request_id,
+};
+
+/// Headers the source documents' archives use (资料卡, 客户档案).
+const ALIASES: &[(&str, &str)] = &[
+    ("档案编号", "archive_number"),
+    ("客户类型", "kind"),
+    ("类型", "kind"),
+    ("姓名", "display_name"),
+    ("名称", "display_name"),
+    ("客户名称", "display_name"),
+    ("name", "display_name"),
+    ("性别", "person.gender"),
+    ("民族", "person.ethnicity"),
+    ("生日", "person.birthday"),
+    ("出生日期", "person.birthday"),
+    ("身份证号", "person.id_card_number"),
+    ("身份证号码", "person.id_card_number"),
+    ("手机", "contact.mobile_phone"),
+    ("手机号", "contact.mobile_phone"),
+    ("办公电话", "contact.office_phone"),
+    ("家庭电话", "contact.home_phone"),
+    ("邮箱", "contact.email"),
+    ("电子邮件", "contact.email"),
+    ("地址", "contact.address"),
+    ("行业", "classification.industry"),
+    ("规模", "classification.scale"),
+    ("地区", "classification.region"),
+    ("区域", "classification.region"),
+    ("客户经理", "account_manager"),
+    ("所属机构", "org_unit"),
+    ("机构", "org_unit"),
+    ("推荐人", "referred_by"),
+    ("爱好", "soft_facts.hobbies"),
+    ("备注", "notes"),
+];
+
+pub struct CustomerImport {
+    client: CustomerServiceClient<Channel>,
+    target: Target,
+    defaults: CellDefaults,
+    message: MessageDescriptor,
+    columns: Vec<Result<Column, String>>,
+    headers: Vec<String>,
+    started: DateTime<Utc>,
+    /// Archive number → customer name, for referrals.
+    referrers: HashMap<String, String>,
+}
+
+impl CustomerImport {
+    pub fn new(headers: &[String], target: &Target, options: &Options) -> Self {
+        let message = descriptors::descriptor_of::<pb::Customer>()
+            .expect("Customer is in the compiled descriptor set");
+        let columns = headers
+            .iter()
+            .map(|h| cells::bind(&message, h, ALIASES))
+            .collect();
+        Self {
+            client: CustomerServiceClient::new(target.channel.clone()),
+            target: target.clone(),
+            defaults: options.defaults.clone(),
+            message,
+            columns,
+            headers: headers.to_vec(),
+            started: Utc::now(),
+            referrers: HashMap::new(),
+        }
+    }
+
+    pub fn header_problems(&self) -> Vec<Problem> {
+        let mut problems: Vec<Problem> = self
+            .columns
+            .iter()
+            .zip(&self.headers)
+            .filter_map(|(c, h)| c.as_ref().err().map(|why| (h, why)))
+            .map(|(h, why)| Problem {
+                row: 1,
+                column: h.clone(),
+                reason: format!("the column {why}"),
+            })
+            .collect();
+        let bound: Vec<&str> = self
+            .columns
+            .iter()
+            .flatten()
+            .map(|c| c.path.as_str())
+            .collect();
+        if !bound.contains(&"display_name") {
+            problems.push(Problem {
+                row: 1,
+                column: String::new(),
+                reason: "no display_name (姓名 / 名称) column".into(),
+            });
+        }
+        for (i, path) in bound.iter().enumerate() {
+            if bound[..i].contains(path) {
+                problems.push(Problem {
+                    row: 1,
+                    column: path.to_string(),
+                    reason: "two columns fill this field".into(),
+                });
+            }
+        }
+        problems
+    }
+
+    fn column_paths(&self) -> Vec<(String, String)> {
+        self.columns
+            .iter()
+            .flatten()
+            .map(|c| (c.header.clone(), c.path.clone()))
+            .collect()
+    }
+
+    fn header_of(&self, path: &str) -> String {
+        self.columns
+            .iter()
+            .flatten()
+            .find(|c| c.path == path)
+            .map(|c| c.header.clone())
+            .unwrap_or_else(|| path.to_owned())
+    }
+
+    pub(crate) async fn row(&mut self, row: usize, cells: &[String]) -> Result<Outcome, Stop> {
+        let mut message = DynamicMessage::new(self.message.clone());
+        let mut problems = Vec::new();
+        for (i, column) in self.columns.iter().enumerate() {
+            let Ok(column) = column else { continue };
+            let text = cells.get(i).map(String::as_str).unwrap_or_default();
+            if let Err(reason) = column.fill(&mut message, text, &self.defaults) {
+                problems.push(Problem {
+                    row,
+                    column: column.header.clone(),
+                    reason,
+                });
+            }
+        }
+        let mut customer: pb::Customer = match message.transcode_to() {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(Problem {
+                    row,
+                    column: String::new(),
+                    reason: e.to_string(),
+                });
+                return Ok(Outcome::Rejected(problems));
+            }
+        };
+        if !customer.org_unit.is_empty() && !customer.org_unit.starts_with("orgUnits/") {
+            customer.org_unit = format!("orgUnits/{}", customer.org_unit);
+        }
+        if !customer.referred_by.is_empty() && !customer.referred_by.starts_with("customers/") {
+            match self.referrer(&customer.referred_by).await? {
+                Some(name) => customer.referred_by = name,
+                None => problems.push(Problem {
+                    row,
+                    column: self.header_of("referred_by"),
+                    reason: format!("no customer has archive number {}", customer.referred_by),
+                }),
+            }
+        }
+        if !problems.is_empty() {
+            return Ok(Outcome::Rejected(problems));
+        }
+        let mut parts = vec!["customers"];
+        for (header, text) in self.headers.iter().zip(cells) {
+            parts.push(header);
+            parts.push(text.trim());
+        }
+        let request = pb::CreateCustomerRequest {
+            customer: Some(customer),
+            request_id: request_id(&parts),
+        };
+        match self
+            .client
+            .create_customer(authorized(&self.target, request))
+            .await
+        {
+            Ok(created) => {
+                let created = created.into_inner();
+                if !created.archive_number.is_empty() {
+                    self.referrers
+                        .insert(created.archive_number.clone(), created.name.clone());
+                }
+                let before_this_run = created
+                    .create_time
+                    .as_ref()
+                    .and_then(patron_kit::timestamp::from_proto)
+                    .is_some_and(|t| t < self.started);
+                Ok(if before_this_run {
+                    Outcome::Unchanged
+                } else {
+                    Outcome::Created
+                })
+            }
+            Err(status) if is_row_problem(&status) => Ok(Outcome::Rejected(problems_of(
+                row,
+                &status,
+                "customer.",
+                &self.column_paths(),
+            ))),
+            Err(status) => Err(Stop(status)),
+        }
+    }
+
+    /// The name of the customer with `archive_number`.
+    async fn referrer(&mut self, archive_number: &str) -> Result<Option<String>, Stop> {
+        if let Some(name) = self.referrers.get(archive_number) {
+            return Ok(Some(name.clone()));
+        }
+        let request = pb::ListCustomersRequest {
+            archive_number: archive_number.to_owned(),
+            page_size: 1,
+            ..Default::default()
+        };
+        match self
+            .client
+            .list_customers(authorized(&self.target, request))
+            .await
+        {
+            Ok(found) => {
+                let name = found
+                    .into_inner()
+                    .customers
+                    .into_iter()
+                    .next()
+                    .map(|c| c.name);
+                if let Some(name) = &name {
+                    self.referrers
+                        .insert(archive_number.to_owned(), name.clone());
+                }
+                Ok(name)
+            }
+            Err(status) if status.code() == tonic::Code::InvalidArgument => Ok(None),
+            Err(status) => Err(Stop(status)),
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! `patron import`: customers and transactions from CSV files and Excel
+//! workbooks, through the customer-profile API, so every rule, the
+//! encryption, the audits and the events apply as for any other caller.
+//!
+//! Each row is one call, and so one transaction: a rejected row leaves
+//! nothing behind. Rows carry request ids derived from their content (for
+//! customers) or their external ids (for transactions), so re-running a file
+//! changes nothing that is already in.
+
+mod cells;
+mod customers;
+mod report;
+mod table;
+mod transactions;
+
+use std::path::Path;
+
+use anyhow::bail;
+use indicatif::{ProgressBar, ProgressStyle};
+use tonic::transport::Channel;
+
+pub use cells::CellDefaults;
+pub use report::{Problem, Report};
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dataset {
+    Customers,
+    Transactions,
+}
+
+/// Where rows go, and as whom.
+#[derive(Clone)]
+pub struct Target {
+    pub channel: Channel,
+    /// The `authorization` value, `Bearer …`.
+    pub authorization: String,
+}
+
+/// How a file is read.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The workbook sheet to read; the first when `None`.
+    pub sheet: Option<String>,
+    pub defaults: CellDefaults,
+    /// Draw a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+/// What became of one row.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Created,
+    /// Already in from an earlier run: nothing changed.
+    Unchanged,
+    Rejected(Vec<Problem>),
+}
+
+/// A failure that is not the row's fault (the service is down, the token
+/// expired): the import stops there.
+#[derive(Debug)]
+pub(crate) struct Stop(pub tonic::Status);
+
+/// Imports `path` into `target`. Header problems reject the whole file
+/// before any row is sent; row problems are reported per row and column.
+pub async fn run(
+    dataset: Dataset,
+    path: &Path,
+    target: &Target,
+    options: &Options,
+) -> anyhow::Result<Report> {
+    let table = table::read(path, options.sheet.as_deref())?;
+    if table.headers.is_empty() {
+        bail!(
+            "{} is empty: expected a header row, then one row per record",
+            path.display()
+        );
+    }
+    let mut report = Report {
+        rows: table.rows.len(),
+        ..Report::default()
+    };
+    let mut importer = match dataset {
+        Dataset::Customers => Importer::Customers(customers::CustomerImport::new(
+            &table.headers,
+            target,
+            options,
+        )),
+        Dataset::Transactions => Importer::Transactions(transactions::TransactionImport::new(
+            &table.headers,
+            target,
+            options,
+        )),
+    };
+    let header_problems = match &importer {
+        Importer::Customers(i) => i.header_problems(),
+        Importer::Transactions(i) => i.header_problems(),
+    };
+    if !header_problems.is_empty() {
+        report.problems = header_problems;
+        report.rejected = report.rows;
+        return Ok(report);
+    }
+
+    let bar = progress_bar(table.rows.len(), options.progress);
+    for (row, cells) in &table.rows {
+        let outcome = match &mut importer {
+            Importer::Customers(i) => i.row(*row, cells).await,
+            Importer::Transactions(i) => i.row(*row, cells).await,
+        };
+        match outcome {
+            Ok(Outcome::Created) => report.created += 1,
+            Ok(Outcome::Unchanged) => report.unchanged += 1,
+            Ok(Outcome::Rejected(problems)) => {
+                report.rejected += 1;
+                report.problems.extend(problems);
+            }
+            Err(Stop(status)) => {
+                bar.abandon();
+                bail!(
+                    "stopped at row {row}: {} ({:?}); the rows before it are in, and re-running \
+                     the file leaves them as they are",
+                    status.message(),
+                    status.code()
+                );
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+enum Importer {
+    Customers(customers::CustomerImport),
+    Transactions(transactions::TransactionImport),
+}
+
+fn progress_bar(rows: usize, visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(rows as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} rows · {per_sec} · eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Whether a failed call is the row's problem (reported, the import goes
+/// on) or the import's (it stops).
+pub(crate) fn is_row_problem(status: &tonic::Status) -> bool {
+    use tonic::Code::*;
+    matches!(
+        status.code(),
+        InvalidArgument
+            | AlreadyExists
+            | FailedPrecondition
+            | NotFound
+            | PermissionDenied
+            | Aborted
+            | OutOfRange
+    )
+}
+
+/// The problems a refused call reports, each against the column that holds
+/// the field it names (`prefix` is the request's message field, e.g.
+/// `customer.`).
+pub(crate) fn problems_of(
+    row: usize,
+    status: &tonic::Status,
+    prefix: &str,
+    columns: &[(String, String)],
+) -> Vec<Problem> {
+    let violations = patron_kit::error::violations_of(status);
+    if violations.is_empty() {
+        return vec![Problem {
+            row,
+            column: String::new(),
+            reason: status.message().to_owned(),
+        }];
+    }
+    violations
+        .into_iter()
+        .map(|v| {
+            let field = v.field.strip_prefix(prefix).unwrap_or(&v.field);
+            let column = columns
+                .iter()
+                .find(|(_, path)| {
+                    path == field
+                        || field.starts_with(&format!("{path}."))
+                        || path.starts_with(&format!("{field}."))
+                })
+                .map(|(header, _)| header.clone());
+            match column {
+                Some(column) => Problem {
+                    row,
+                    column,
+                    reason: v.description,
+                },
+                None => Problem {
+                    row,
+                    column: String::new(),
+                    reason: format!("{field}: {}", v.description),
+                },
+            }
+        })
+        .collect()
+}
+
+/// A request id derived from `parts`: the same row always gets the same id.
+pub(crate) fn request_id(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+/// `message` with the caller's authorization attached.
+pub(crate) fn authorized<T>(target: &Target, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Ok(value) = target.authorization.parse() {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
+pub use report::write_problems;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_follow_the_content() {
+        let a = request_id(&["customers", "A-1", "Wang"]);
+        assert_eq!(a, request_id(&["customers", "A-1", "Wang"]));
+        assert_ne!(a, request_id(&["customers", "A-1", "Wang Li"]));
+        assert_ne!(
+            request_id(&["ab", "c"]),
+            request_id(&["a", "bc"]),
+            "parts are separated"
+        );
+        assert!(uuid::Uuid::parse_str(&a).is_ok());
+    }
+
+    #[test]
+    fn violations_land_on_their_columns() {
+        let mut violations = patron_kit::Violations::new();
+        violations.add("customer.contact.mobile_phone", "is not a phone number");
+        violations.add("customer.referred_by", "names no customer");
+        let status: tonic::Status = patron_kit::ServiceError::InvalidArgument(violations).into();
+        let columns = vec![("手机".to_owned(), "contact.mobile_phone".to_owned())];
+        let problems = problems_of(7, &status, "customer.", &columns);
+        assert_eq!(problems.len(), 2);
+        assert_eq!((problems[0].row, problems[0].column.as_str()), (7, "手机"));
+        assert_eq!(problems[1].column, "");
+        assert!(problems[1].reason.starts_with("referred_by:"));
+    }
+}

@@ -1,0 +1,259 @@
+//! Transaction rows: each becomes one RecordTransaction call for the customer
+//! named by its archive number. The external id makes a re-run apply nothing
+//! twice; a row without a kind is a purchase.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use patron_kit::descriptors;
+use patron_proto::profile::v1 as pb;
+use patron_proto::profile::v1::customer_service_client::CustomerServiceClient;
+use patron_proto::profile::v1::transaction_service_client::TransactionServiceClient;
+use prost_reflect::{DynamicMessage, MessageDescriptor};
+use tonic::transport::Channel;
+
+use super::cells::{self, CellDefaults, Column};
+use super::{Options, Outcome, Problem, Stop, Target, authorized, is_row_problem, problems_of};
+
+/// The column naming the customer, by archive number.
+const CUSTOMER_HEADERS: &[&str] = &["archive_number", "档案编号", "customer"];
+
+const ALIASES: &[(&str, &str)] = &[
+    ("交易编号", "external_id"),
+    ("单号", "external_id"),
+    ("类型", "kind"),
+    ("时间", "occur_time"),
+    ("交易时间", "occur_time"),
+    ("日期", "occur_time"),
+    ("time", "occur_time"),
+    ("商品", "product"),
+    ("产品", "product"),
+    ("数量", "quantity"),
+    ("单位", "unit"),
+    ("金额", "amount"),
+    ("付款方式", "payment_method"),
+    ("支付方式", "payment_method"),
+    ("渠道", "channel"),
+    ("订单号", "order_number"),
+];
+
+pub struct TransactionImport {
+    customers: CustomerServiceClient<Channel>,
+    transactions: TransactionServiceClient<Channel>,
+    target: Target,
+    defaults: CellDefaults,
+    message: MessageDescriptor,
+    /// Per header: the customer column, a field, or a problem.
+    columns: Vec<Binding>,
+    started: DateTime<Utc>,
+    /// Archive number → customer name (or `None`: no such customer).
+    known: HashMap<String, Option<String>>,
+}
+
+enum Binding {
+    Customer(String),
+    Field(Column),
+    Unknown(String, String),
+}
+
+impl TransactionImport {
+    pub fn new(headers: &[String], target: &Target, options: &Options) -> Self {
+        let message = descriptors::descriptor_of::<pb::Transaction>()
+            .expect("Transaction is in the compiled descriptor set");
+        let columns = headers
+            .iter()
+            .map(|h| {
+                if CUSTOMER_HEADERS.contains(&h.trim().to_lowercase().as_str()) {
+                    Binding::Customer(h.clone())
+                } else {
+                    match cells::bind(&message, h, ALIASES) {
+                        Ok(c) => Binding::Field(c),
+                        Err(why) => Binding::Unknown(h.clone(), why),
+                    }
+                }
+            })
+            .collect();
+        Self {
+            customers: CustomerServiceClient::new(target.channel.clone()),
+            transactions: TransactionServiceClient::new(target.channel.clone()),
+            target: target.clone(),
+            defaults: options.defaults.clone(),
+            message,
+            columns,
+            started: Utc::now(),
+            known: HashMap::new(),
+        }
+    }
+
+    pub fn header_problems(&self) -> Vec<Problem> {
+        let mut problems: Vec<Problem> = self
+            .columns
+            .iter()
+            .filter_map(|b| match b {
+                Binding::Unknown(h, why) => Some(Problem {
+                    row: 1,
+                    column: h.clone(),
+                    reason: format!("the column {why}"),
+                }),
+                _ => None,
+            })
+            .collect();
+        let has = |path: &str| {
+            self.columns
+                .iter()
+                .any(|b| matches!(b, Binding::Field(c) if c.path == path))
+        };
+        if !self
+            .columns
+            .iter()
+            .any(|b| matches!(b, Binding::Customer(_)))
+        {
+            problems.push(Problem {
+                row: 1,
+                column: String::new(),
+                reason: "no archive_number (档案编号) column naming each row's customer".into(),
+            });
+        }
+        for required in ["external_id", "occur_time", "product", "amount"] {
+            if !has(required) {
+                problems.push(Problem {
+                    row: 1,
+                    column: String::new(),
+                    reason: format!("no {required} column"),
+                });
+            }
+        }
+        problems
+    }
+
+    fn column_paths(&self) -> Vec<(String, String)> {
+        self.columns
+            .iter()
+            .filter_map(|b| match b {
+                Binding::Field(c) => Some((c.header.clone(), c.path.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub(crate) async fn row(&mut self, row: usize, cells: &[String]) -> Result<Outcome, Stop> {
+        let mut message = DynamicMessage::new(self.message.clone());
+        let mut problems = Vec::new();
+        let mut customer = None;
+        for (i, binding) in self.columns.iter().enumerate() {
+            let text = cells.get(i).map(String::as_str).unwrap_or_default();
+            match binding {
+                Binding::Customer(header) => {
+                    customer = Some((header.clone(), text.trim().to_owned()))
+                }
+                Binding::Field(column) => {
+                    if let Err(reason) = column.fill(&mut message, text, &self.defaults) {
+                        problems.push(Problem {
+                            row,
+                            column: column.header.clone(),
+                            reason,
+                        });
+                    }
+                }
+                Binding::Unknown(..) => {}
+            }
+        }
+        let parent = match customer {
+            Some((header, number)) if number.is_empty() => {
+                problems.push(Problem {
+                    row,
+                    column: header,
+                    reason: "is required".into(),
+                });
+                None
+            }
+            Some((header, number)) => {
+                let found = self.customer(&number).await?;
+                if found.is_none() {
+                    problems.push(Problem {
+                        row,
+                        column: header,
+                        reason: format!("no customer has archive number {number}"),
+                    });
+                }
+                found
+            }
+            None => None,
+        };
+        let mut transaction: pb::Transaction = match message.transcode_to() {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(Problem {
+                    row,
+                    column: String::new(),
+                    reason: e.to_string(),
+                });
+                return Ok(Outcome::Rejected(problems));
+            }
+        };
+        let (Some(parent), true) = (parent, problems.is_empty()) else {
+            return Ok(Outcome::Rejected(problems));
+        };
+        if transaction.kind == 0 {
+            transaction.kind = pb::TransactionKind::Purchase as i32;
+        }
+        let request = pb::RecordTransactionRequest {
+            parent,
+            transaction: Some(transaction),
+        };
+        match self
+            .transactions
+            .record_transaction(authorized(&self.target, request))
+            .await
+        {
+            Ok(recorded) => {
+                let before_this_run = recorded
+                    .into_inner()
+                    .create_time
+                    .as_ref()
+                    .and_then(patron_kit::timestamp::from_proto)
+                    .is_some_and(|t| t < self.started);
+                Ok(if before_this_run {
+                    Outcome::Unchanged
+                } else {
+                    Outcome::Created
+                })
+            }
+            Err(status) if is_row_problem(&status) => Ok(Outcome::Rejected(problems_of(
+                row,
+                &status,
+                "transaction.",
+                &self.column_paths(),
+            ))),
+            Err(status) => Err(Stop(status)),
+        }
+    }
+
+    /// The name of the customer with `archive_number`, looked up once.
+    async fn customer(&mut self, archive_number: &str) -> Result<Option<String>, Stop> {
+        if let Some(known) = self.known.get(archive_number) {
+            return Ok(known.clone());
+        }
+        let request = pb::ListCustomersRequest {
+            archive_number: archive_number.to_owned(),
+            page_size: 1,
+            ..Default::default()
+        };
+        let name = match self
+            .customers
+            .list_customers(authorized(&self.target, request))
+            .await
+        {
+            Ok(found) => found
+                .into_inner()
+                .customers
+                .into_iter()
+                .next()
+                .map(|c| c.name),
+            Err(status) if status.code() == tonic::Code::InvalidArgument => None,
+            Err(status) => return Err(Stop(status)),
+        };
+        self.known.insert(archive_number.to_owned(), name.clone());
+        Ok(name)
+    }
+}
