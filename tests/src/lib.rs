@@ -18,10 +18,12 @@ use tokio_util::sync::CancellationToken;
 /// A running suite.
 pub struct Suite {
     pub base_url: String,
+    /// customer-profile's gRPC address.
+    pub profile_url: String,
     pub http: reqwest::Client,
     pub auth: Authenticator,
     pub auth_config: AuthConfig,
-    _db: TestDatabase,
+    pub db: TestDatabase,
     shutdown: CancellationToken,
 }
 
@@ -95,6 +97,7 @@ impl Suite {
             drop(profile_listener);
             format!("http://{profile_addr}")
         };
+        let profile_url = upstream.clone();
 
         let gateway_listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -113,14 +116,36 @@ impl Suite {
             shutdown.clone(),
         ));
 
-        Self {
+        let suite = Self {
             base_url: format!("http://{gateway_addr}"),
+            profile_url,
             http: reqwest::Client::new(),
             auth: Authenticator::new(&auth_config),
             auth_config,
-            _db: db,
+            db,
             shutdown,
+        };
+        if profile_up {
+            suite.wait_until_ready().await;
         }
+        suite
+    }
+
+    /// Waits until the gateway reports every upstream serving (the service
+    /// has migrated and listens).
+    async fn wait_until_ready(&self) {
+        for _ in 0..200 {
+            let ready = self
+                .http
+                .get(format!("{}/readyz", self.base_url))
+                .send()
+                .await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the suite did not become ready within 10 s");
     }
 
     /// A valid token for `role`.
