@@ -387,3 +387,91 @@ async fn contact_questions_are_on_http_with_custom_verbs() {
         true
     );
 }
+
+#[tokio::test]
+async fn the_organisation_and_a_customers_life_over_http() {
+    let suite = Suite::start().await;
+    let unit = suite
+        .admin(
+            Method::POST,
+            "/v1/orgUnits?orgUnitId=east",
+            Some(json!({"displayName": "East region", "kind": "ORG_UNIT_KIND_REGION", "parent": "orgUnits/company"})),
+        )
+        .await;
+    assert_eq!(unit.status, 200, "{:?}", unit.body);
+    assert_eq!(unit.body["ancestors"], json!(["orgUnits/company"]));
+    let staff = suite
+        .admin(
+            Method::POST,
+            "/v1/staff?staffMemberId=mgr-1",
+            Some(json!({"displayName": "Li Na", "orgUnit": "orgUnits/east", "customerLimit": 1})),
+        )
+        .await;
+    assert_eq!(staff.status, 200, "{:?}", staff.body);
+    let staff_list = suite
+        .admin(Method::GET, "/v1/staff?within=orgUnits%2Feast", None)
+        .await;
+    assert_eq!(staff_list.body["staffMembers"][0]["name"], "staff/mgr-1");
+
+    let mut body = wang_li();
+    body["orgUnit"] = json!("orgUnits/east");
+    let created = suite.admin(Method::POST, "/v1/customers", Some(body)).await;
+    let name = created.body["name"].as_str().unwrap().to_owned();
+    let assigned = suite
+        .admin(
+            Method::POST,
+            &format!("/v1/{name}:assignAccountManager"),
+            Some(json!({"accountManager": "mgr-1"})),
+        )
+        .await;
+    assert_eq!(assigned.status, 200, "{:?}", assigned.body);
+    assert_eq!(assigned.body["accountManager"], "mgr-1");
+
+    let second = suite
+        .admin(Method::POST, "/v1/customers", Some(wang_li()))
+        .await;
+    let over = suite
+        .admin(
+            Method::POST,
+            &format!(
+                "/v1/{}:assignAccountManager",
+                second.body["name"].as_str().unwrap()
+            ),
+            Some(json!({"accountManager": "mgr-1"})),
+        )
+        .await;
+    assert_eq!(over.status, 400, "{:?}", over.body);
+    assert_eq!(over.error_status(), "FAILED_PRECONDITION");
+
+    let served = suite
+        .admin(
+            Method::POST,
+            &format!("/v1/{name}/serviceRecords"),
+            Some(json!({"serviceTime": "2026-01-05T02:00:00Z", "content": "site visit", "result": "order confirmed"})),
+        )
+        .await;
+    assert_eq!(served.status, 200, "{:?}", served.body);
+    assert_eq!(served.body["serviceRecords"][0]["content"], "site visit");
+
+    let exited = suite
+        .admin(
+            Method::POST,
+            &format!("/v1/{name}:exit"),
+            Some(json!({"kind": "EXIT_KIND_REVOKED_FOR_BREACH", "reason": "forged invoices"})),
+        )
+        .await;
+    assert_eq!(exited.status, 200, "{:?}", exited.body);
+    assert_eq!(exited.body["exit"]["reason"], "forged invoices");
+    let missing_reason = suite
+        .admin(
+            Method::POST,
+            &format!("/v1/{name}:exit"),
+            Some(json!({"kind": "EXIT_KIND_VOLUNTARY"})),
+        )
+        .await;
+    assert_eq!(missing_reason.status, 400);
+    assert_eq!(
+        missing_reason.violation_fields(),
+        ["reason", "written_request_reference"]
+    );
+}
