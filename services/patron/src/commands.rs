@@ -168,11 +168,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     p.reason
                 );
             }
-            anyhow::bail!(
+            // An expected outcome, not a fault: say it plainly and fail the
+            // command so scripts notice.
+            eprintln!(
                 "{} rows were not imported; every problem is in {}",
                 outcome.rejected,
                 report.display()
-            )
+            );
+            std::process::exit(1)
         }
         Command::Token {
             subject,
