@@ -298,6 +298,31 @@ async fn placement_unit(
 }
 
 impl CustomerApi {
+    /// What every update of an archive writes in its transaction besides the
+    /// row: the change audit (each field before and after) and CustomerUpdated.
+    async fn record_update(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        before: &pb::Customer,
+        after: &pb::Customer,
+        updated: &CustomerRow,
+        changed_fields: Vec<String>,
+        change: Change<'_>,
+    ) -> Result<(), ServiceError> {
+        let changes = audit_changes(before, after)?;
+        audit_store::record_change(tx, updated.id, change.actor, change.at, "UPDATE", &changes)
+            .await?;
+        let name = resource_name::format(COLLECTION, updated.id);
+        let event = pb::CustomerUpdated {
+            customer: name.clone(),
+            changed_fields,
+            version: updated.version,
+            account_manager: updated.account_manager.clone(),
+        };
+        events::enqueue(tx, TOPIC, &name, &event, change.at).await?;
+        Ok(())
+    }
+
     /// The unit ids of the subtree rooted at `unit`; INVALID_ARGUMENT naming
     /// `field` when there is no such unit.
     async fn subtree(&self, unit: &str, field: &str) -> Result<Vec<String>, ServiceError> {
@@ -654,21 +679,12 @@ impl CustomerService for CustomerApi {
             change,
         )
         .await?;
-        let name = resource_name::format(COLLECTION, id);
         let changed_fields = if paths.is_empty() {
             fieldmask::implied_paths(patch)?
         } else {
             paths
         };
-        let event = pb::CustomerUpdated {
-            customer: name.clone(),
-            changed_fields,
-            version: updated.version,
-            account_manager: updated.account_manager.clone(),
-        };
-        events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
-        let changes = audit_changes(&before, &merged)?;
-        audit_store::record_change(&mut tx, id, &caller.subject, change.at, "UPDATE", &changes)
+        self.record_update(&mut tx, &before, &merged, &updated, changed_fields, change)
             .await?;
         tx.commit().await.map_err(ServiceError::from)?;
         self.cache.invalidate(&self.cache_key(id)).await;
@@ -701,17 +717,9 @@ impl CustomerService for CustomerApi {
         };
         let reviewed = store::mark_reviewed(&mut tx, id, change).await?;
         let after = self.view(&reviewed, true)?;
-        let changes = audit_changes(&before, &after)?;
-        audit_store::record_change(&mut tx, id, &caller.subject, change.at, "UPDATE", &changes)
+        let changed = vec!["last_review_time".into()];
+        self.record_update(&mut tx, &before, &after, &reviewed, changed, change)
             .await?;
-        let name = resource_name::format(COLLECTION, id);
-        let event = pb::CustomerUpdated {
-            customer: name.clone(),
-            changed_fields: vec!["last_review_time".into()],
-            version: reviewed.version,
-            account_manager: reviewed.account_manager.clone(),
-        };
-        events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         self.cache.invalidate(&self.cache_key(id)).await;
         Ok(Response::new(

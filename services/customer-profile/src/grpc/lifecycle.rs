@@ -223,17 +223,9 @@ impl CustomerApi {
             change,
         )
         .await?;
-        let changes = audit_changes(&before, &after)?;
-        audit_store::record_change(&mut tx, id, &caller.subject, change.at, "UPDATE", &changes)
+        let changed = vec!["service_records".into()];
+        self.record_update(&mut tx, &before, &after, &updated, changed, change)
             .await?;
-        let name = resource_name::format(COLLECTION, id);
-        let event = pb::CustomerUpdated {
-            customer: name.clone(),
-            changed_fields: vec!["service_records".into()],
-            version: updated.version,
-            account_manager: updated.account_manager.clone(),
-        };
-        events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
         tx.commit().await?;
         self.cache.invalidate(&self.cache_key(id)).await;
         self.show_one(&caller, "AddServiceRecord", &purpose, &updated)

@@ -13,7 +13,8 @@ use tonic::transport::Channel;
 
 use super::cells::{self, CellDefaults, Column};
 use super::{
-    Options, Outcome, Problem, Stop, Target, authorized, is_row_problem, problems_of, request_id,
+    Options, Outcome, Problem, Stop, Target, accepted, authorized, customer_by_archive_number,
+    refused, request_id,
 };
 
 /// Headers the source documents' archives use (资料卡, 客户档案).
@@ -197,24 +198,9 @@ impl CustomerImport {
                     self.referrers
                         .insert(created.archive_number.clone(), created.name.clone());
                 }
-                let before_this_run = created
-                    .create_time
-                    .as_ref()
-                    .and_then(patron_kit::timestamp::from_proto)
-                    .is_some_and(|t| t < self.started);
-                Ok(if before_this_run {
-                    Outcome::Unchanged
-                } else {
-                    Outcome::Created
-                })
+                Ok(accepted(created.create_time.as_ref(), self.started))
             }
-            Err(status) if is_row_problem(&status) => Ok(Outcome::Rejected(problems_of(
-                row,
-                &status,
-                "customer.",
-                &self.column_paths(),
-            ))),
-            Err(status) => Err(Stop(status)),
+            Err(status) => refused(row, status, "customer.", &self.column_paths()),
         }
     }
 
@@ -223,31 +209,12 @@ impl CustomerImport {
         if let Some(name) = self.referrers.get(archive_number) {
             return Ok(Some(name.clone()));
         }
-        let request = pb::ListCustomersRequest {
-            archive_number: archive_number.to_owned(),
-            page_size: 1,
-            ..Default::default()
-        };
-        match self
-            .client
-            .list_customers(authorized(&self.target, request))
-            .await
-        {
-            Ok(found) => {
-                let name = found
-                    .into_inner()
-                    .customers
-                    .into_iter()
-                    .next()
-                    .map(|c| c.name);
-                if let Some(name) = &name {
-                    self.referrers
-                        .insert(archive_number.to_owned(), name.clone());
-                }
-                Ok(name)
-            }
-            Err(status) if status.code() == tonic::Code::InvalidArgument => Ok(None),
-            Err(status) => Err(Stop(status)),
+        let name =
+            customer_by_archive_number(&mut self.client, &self.target, archive_number).await?;
+        if let Some(name) = &name {
+            self.referrers
+                .insert(archive_number.to_owned(), name.clone());
         }
+        Ok(name)
     }
 }

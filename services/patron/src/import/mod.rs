@@ -151,7 +151,7 @@ fn progress_bar(rows: usize, visible: bool) -> ProgressBar {
 
 /// Whether a failed call is the row's problem (reported, the import goes
 /// on) or the import's (it stops).
-pub(crate) fn is_row_problem(status: &tonic::Status) -> bool {
+fn is_row_problem(status: &tonic::Status) -> bool {
     use tonic::Code::*;
     matches!(
         status.code(),
@@ -208,6 +208,62 @@ pub(crate) fn problems_of(
             }
         })
         .collect()
+}
+
+/// The outcome of a create the service accepted: `Unchanged` when what it
+/// returned was created before this run (a replay of an earlier import).
+pub(crate) fn accepted(
+    create_time: Option<&prost_types::Timestamp>,
+    started: chrono::DateTime<chrono::Utc>,
+) -> Outcome {
+    let before_this_run = create_time
+        .and_then(patron_kit::timestamp::from_proto)
+        .is_some_and(|t| t < started);
+    if before_this_run {
+        Outcome::Unchanged
+    } else {
+        Outcome::Created
+    }
+}
+
+/// The outcome of a call the service refused: the row's problems, or a stop.
+pub(crate) fn refused(
+    row: usize,
+    status: tonic::Status,
+    prefix: &str,
+    columns: &[(String, String)],
+) -> Result<Outcome, Stop> {
+    if is_row_problem(&status) {
+        Ok(Outcome::Rejected(problems_of(
+            row, &status, prefix, columns,
+        )))
+    } else {
+        Err(Stop(status))
+    }
+}
+
+/// The name of the live customer with `archive_number`, if any.
+pub(crate) async fn customer_by_archive_number(
+    client: &mut patron_proto::profile::v1::customer_service_client::CustomerServiceClient<Channel>,
+    target: &Target,
+    archive_number: &str,
+) -> Result<Option<String>, Stop> {
+    let request = patron_proto::profile::v1::ListCustomersRequest {
+        archive_number: archive_number.to_owned(),
+        page_size: 1,
+        ..Default::default()
+    };
+    match client.list_customers(authorized(target, request)).await {
+        Ok(found) => Ok(found
+            .into_inner()
+            .customers
+            .into_iter()
+            .next()
+            .map(|c| c.name)),
+        // Not a well-formed archive number: no customer has it.
+        Err(status) if status.code() == tonic::Code::InvalidArgument => Ok(None),
+        Err(status) => Err(Stop(status)),
+    }
 }
 
 /// A request id derived from `parts`: the same row always gets the same id.

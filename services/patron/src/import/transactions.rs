@@ -13,7 +13,10 @@ use prost_reflect::{DynamicMessage, MessageDescriptor};
 use tonic::transport::Channel;
 
 use super::cells::{self, CellDefaults, Column};
-use super::{Options, Outcome, Problem, Stop, Target, authorized, is_row_problem, problems_of};
+use super::{
+    Options, Outcome, Problem, Stop, Target, accepted, authorized, customer_by_archive_number,
+    refused,
+};
 
 /// The column naming the customer, by archive number.
 const CUSTOMER_HEADERS: &[&str] = &["archive_number", "档案编号", "customer"];
@@ -206,26 +209,11 @@ impl TransactionImport {
             .record_transaction(authorized(&self.target, request))
             .await
         {
-            Ok(recorded) => {
-                let before_this_run = recorded
-                    .into_inner()
-                    .create_time
-                    .as_ref()
-                    .and_then(patron_kit::timestamp::from_proto)
-                    .is_some_and(|t| t < self.started);
-                Ok(if before_this_run {
-                    Outcome::Unchanged
-                } else {
-                    Outcome::Created
-                })
-            }
-            Err(status) if is_row_problem(&status) => Ok(Outcome::Rejected(problems_of(
-                row,
-                &status,
-                "transaction.",
-                &self.column_paths(),
-            ))),
-            Err(status) => Err(Stop(status)),
+            Ok(recorded) => Ok(accepted(
+                recorded.into_inner().create_time.as_ref(),
+                self.started,
+            )),
+            Err(status) => refused(row, status, "transaction.", &self.column_paths()),
         }
     }
 
@@ -234,25 +222,8 @@ impl TransactionImport {
         if let Some(known) = self.known.get(archive_number) {
             return Ok(known.clone());
         }
-        let request = pb::ListCustomersRequest {
-            archive_number: archive_number.to_owned(),
-            page_size: 1,
-            ..Default::default()
-        };
-        let name = match self
-            .customers
-            .list_customers(authorized(&self.target, request))
-            .await
-        {
-            Ok(found) => found
-                .into_inner()
-                .customers
-                .into_iter()
-                .next()
-                .map(|c| c.name),
-            Err(status) if status.code() == tonic::Code::InvalidArgument => None,
-            Err(status) => return Err(Stop(status)),
-        };
+        let name =
+            customer_by_archive_number(&mut self.customers, &self.target, archive_number).await?;
         self.known.insert(archive_number.to_owned(), name.clone());
         Ok(name)
     }
