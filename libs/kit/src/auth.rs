@@ -71,6 +71,8 @@ pub enum Permission {
     ExitCustomers,
     /// Keep the organisation directory: org units and staff.
     AdministerStaff,
+    /// Store and activate policies (tier rules and the like).
+    EditPolicies,
 }
 
 /// The roles the suite knows and what each grants. A role not listed grants
@@ -87,6 +89,7 @@ pub fn permissions_of(role: &str) -> &'static [Permission] {
             AssignManagers,
             ExitCustomers,
             AdministerStaff,
+            EditPolicies,
         ],
         "supervisor" => &[
             ReadCustomers,
@@ -169,6 +172,7 @@ fn describe(permission: Permission) -> &'static str {
         Permission::AssignManagers => "assign account managers",
         Permission::ExitCustomers => "record customers' exits",
         Permission::AdministerStaff => "administer org units and staff",
+        Permission::EditPolicies => "store or activate policies",
     }
 }
 

@@ -11,6 +11,7 @@ use patron_customer_profile as profile;
 use patron_gateway as gateway;
 use patron_kit::auth::{AuthConfig, Authenticator};
 use patron_kit::{config, db, server, telemetry};
+use patron_tiering as tiering;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -98,11 +99,12 @@ enum ImportKind {
 #[derive(Clone, Copy, ValueEnum)]
 enum Service {
     Profile,
+    Tiering,
     Gateway,
 }
 
 /// Schemas of the services built so far.
-const SCHEMAS: &[&str] = &[profile::SCHEMA];
+const SCHEMAS: &[&str] = &[profile::SCHEMA, tiering::SCHEMA];
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -207,6 +209,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Service::Profile => {
                     profile::migrate(&db::DbConfig::for_service(profile::SCHEMA)?).await?
                 }
+                Service::Tiering => {
+                    tiering::migrate(&db::DbConfig::for_service(tiering::SCHEMA)?).await?
+                }
                 Service::Gateway => {
                     tracing::info!("the gateway keeps no state; nothing to migrate")
                 }
@@ -216,12 +221,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { service } => {
             let telemetry = telemetry::init(match service {
                 Service::Profile => "patron-customer-profile",
+                Service::Tiering => "patron-tiering",
                 Service::Gateway => "patron-gateway",
             })?;
             let shutdown = server::shutdown_on_signal();
             let auth = AuthConfig::from_env(secrets::jwt_secret()?)?;
             let result = match service {
                 Service::Profile => run_profile(auth, shutdown).await,
+                Service::Tiering => run_tiering(auth, shutdown).await,
                 Service::Gateway => {
                     run_gateway(gateway::GatewayConfig::from_env(auth)?, shutdown).await
                 }
@@ -235,21 +242,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let auth = AuthConfig::from_env(secrets::jwt_secret()?)?;
             let profile_config =
                 profile::ProfileConfig::from_env(auth.clone(), secrets::key_ring()?)?;
+            let mut tiering_config = tiering::TieringConfig::from_env(auth.clone())?;
+            if tiering_config.preset.is_none() {
+                tiering_config.preset = Some(default_preset());
+            }
             let mut gateway_config = gateway::GatewayConfig::from_env(auth)?;
             gateway_config
                 .upstreams
                 .entry("profile".into())
                 .or_insert_with(|| format!("http://{}", profile_config.listen));
+            gateway_config
+                .upstreams
+                .entry("tiering".into())
+                .or_insert_with(|| format!("http://{}", tiering_config.listen));
             let profile_listener = bind(profile_config.listen).await?;
+            let tiering_listener = bind(tiering_config.listen).await?;
             let gateway_listener = bind(gateway_config.listen).await?;
             println!(
-                "Patron is up: gateway http://{} (OpenAPI at /openapi.json), customer-profile gRPC {}.\n\
-                 Get a token with `patron token`; stop with Ctrl-C.",
-                gateway_config.listen, profile_config.listen
+                "Patron is up: gateway http://{} (OpenAPI at /openapi.json), customer-profile gRPC {}, \
+                 tiering gRPC {} (preset {}).\nGet a token with `patron token`; stop with Ctrl-C.",
+                gateway_config.listen,
+                profile_config.listen,
+                tiering_config.listen,
+                tiering_config
+                    .preset
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
             );
-            let (a, b) = tokio::join!(
+            let (a, b, c) = tokio::join!(
                 stop_all_on_error(
                     profile::serve(profile_config, profile_listener, shutdown.clone()),
+                    &shutdown
+                ),
+                stop_all_on_error(
+                    tiering::serve(tiering_config, tiering_listener, shutdown.clone()),
                     &shutdown
                 ),
                 stop_all_on_error(
@@ -258,7 +285,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
             );
             telemetry.shutdown();
-            a.and(b)
+            a.and(b).and(c)
         }
     }
 }
@@ -267,6 +294,17 @@ async fn run_profile(auth: AuthConfig, shutdown: CancellationToken) -> anyhow::R
     let config = profile::ProfileConfig::from_env(auth, secrets::key_ring()?)?;
     let listener = bind(config.listen).await?;
     profile::serve(config, listener, shutdown).await
+}
+
+async fn run_tiering(auth: AuthConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = tiering::TieringConfig::from_env(auth)?;
+    let listener = bind(config.listen).await?;
+    tiering::serve(config, listener, shutdown).await
+}
+
+/// The preset `patron up` runs with when `PATRON_TIER_PRESET` is not set.
+fn default_preset() -> PathBuf {
+    PathBuf::from("health-chain")
 }
 
 async fn run_gateway(

@@ -1,7 +1,236 @@
-//! tiering: versioned tier policies from the companies' presets and
-//! explainable evaluation (DOMAIN.md §2). The rules are in `domain`.
+//! tiering: versioned tier policies from the companies' presets, per-customer
+//! figures kept from profile's transaction events, and explainable tier
+//! decisions (DOMAIN.md §2). `serve` is what the `patron` binary calls; the
+//! rules are in `domain`, the SQL in `store`, decisions in `engine`.
 
 pub mod domain;
+pub mod engine;
+pub mod figures_consumer;
+pub mod grpc;
+pub mod presets;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use patron_kit::auth::{self, AuthConfig, Authenticator};
+use patron_kit::cache::{Cache, CacheConfig};
+use patron_kit::clock::{SharedClock, SystemClock};
+use patron_kit::config::{self, ConfigError};
+use patron_kit::db::{self, DbConfig};
+use patron_kit::events::{self, ConsumerConfig};
+use patron_kit::server;
+use patron_proto::tiering::v1::tiering_service_server::TieringServiceServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+
+use crate::engine::Engine;
+use crate::store::Change;
 
 /// The schema (and role `patron_tiering`) this service owns.
 pub const SCHEMA: &str = "tiering";
+
+/// The gRPC service names this service answers for.
+pub const SERVICE_NAMES: &[&str] = &["patron.tiering.v1.TieringService"];
+
+/// This service's migrations, compiled in.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Everything the service needs to run.
+#[derive(Clone)]
+pub struct TieringConfig {
+    pub listen: std::net::SocketAddr,
+    pub db: DbConfig,
+    pub cache: CacheConfig,
+    pub auth: AuthConfig,
+    pub zone: chrono_tz::Tz,
+    /// A preset (a shipped one by name, or a file) to store, as a new version
+    /// when it changed, and activate at start-up.
+    pub preset: Option<PathBuf>,
+    /// This process's name in the consumer group (the pod name in a cluster).
+    pub consumer_name: String,
+    pub health_interval: Duration,
+    pub relay_poll: Duration,
+    pub clock: SharedClock,
+}
+
+impl TieringConfig {
+    /// From the environment (`PATRON_TIERING_ADDR`, `PATRON_TIER_PRESET`,
+    /// `HOSTNAME`, and the kit's variables).
+    pub fn from_env(auth: AuthConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen: config::env_addr("PATRON_TIERING_ADDR", "127.0.0.1:50052")?,
+            db: DbConfig::for_service(SCHEMA)?,
+            cache: CacheConfig::from_env()?,
+            auth,
+            zone: patron_kit::clock::zone_from_env()?,
+            preset: std::env::var_os("PATRON_TIER_PRESET").map(PathBuf::from),
+            consumer_name: config::env_or("HOSTNAME", "tiering-1"),
+            health_interval: config::env_millis(
+                "PATRON_HEALTH_INTERVAL_MS",
+                Duration::from_secs(2),
+            )?,
+            relay_poll: config::env_millis("PATRON_RELAY_POLL_MS", Duration::from_millis(100))?,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// Applies the migrations (what `patron migrate tiering` runs).
+pub async fn migrate(config: &DbConfig) -> anyhow::Result<()> {
+    let pool = db::connect(config)?;
+    db::migrate(&pool, &MIGRATOR).await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// Migrates, loads the configured preset, then serves on `listener` and
+/// consumes transaction events until `shutdown` is cancelled.
+pub async fn serve(
+    config: TieringConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let pool = db::connect(&config.db)?;
+    db::migrate(&pool, &MIGRATOR).await?;
+    events::install(&pool).await?;
+    let engine = Engine {
+        clock: config.clock.clone(),
+        zone: config.zone,
+    };
+    if let Some(path) = &config.preset {
+        load_preset(&pool, path, &engine).await?;
+    }
+    let cache = Cache::new(&config.cache);
+    let relay = events::spawn_relay(
+        pool.clone(),
+        events::RelayConfig {
+            redis_url: config.cache.url.clone(),
+            stream_prefix: config.cache.key_prefix.clone(),
+            batch_size: 500,
+            idle_poll: config.relay_poll,
+        },
+        shutdown.clone(),
+    );
+    let consumer = spawn_consumer(&config, pool.clone(), engine.clone(), shutdown.clone());
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let monitor = server::spawn_health_monitor(
+        reporter,
+        SERVICE_NAMES.iter().map(|s| s.to_string()).collect(),
+        pool.clone(),
+        cache,
+        config.health_interval,
+        shutdown.clone(),
+    );
+    let interceptor = auth::interceptor(Authenticator::new(&config.auth));
+    let routes = Routes::new(TieringServiceServer::with_interceptor(
+        grpc::TieringApi {
+            pool: pool.clone(),
+            engine,
+        },
+        interceptor,
+    ));
+    let served = server::serve(listener, routes, health, shutdown).await;
+    monitor.abort();
+    let _ = consumer.await;
+    let _ = relay.await;
+    pool.close().await;
+    served
+}
+
+/// Stores the preset at `path` as a new version of its policy when its text
+/// changed, and makes the latest version active. Replicas starting together
+/// take turns under the policy's lock, so one version is stored once.
+pub async fn load_preset(
+    pool: &sqlx::PgPool,
+    path: &std::path::Path,
+    engine: &Engine,
+) -> anyhow::Result<()> {
+    let text = presets::read(path)?;
+    let parsed = domain::preset::parse(&text)
+        .map_err(|e| anyhow::anyhow!("the tier preset {} is refused: {e}", path.display()))?;
+    let id = &parsed.policy.id;
+    let change = Change {
+        actor: "preset",
+        at: engine.clock.now(),
+    };
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tier-policy:' || $1))")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let latest = store::policy(&mut tx, id, None).await?;
+    let row = match latest {
+        Some(row) if row.preset == text => row,
+        _ => {
+            let sections = serde_json::to_value(&parsed.other_sections)?;
+            store::insert_policy(
+                &mut tx,
+                id,
+                &parsed.policy.title,
+                &parsed.source,
+                &text,
+                &sections,
+                change,
+            )
+            .await?
+        }
+    };
+    if !row.active {
+        store::activate(&mut tx, id, row.version, change).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(policy = %id, version = row.version, file = %path.display(), "tier preset loaded and active");
+    Ok(())
+}
+
+/// Consumes profile's transaction events; while Redis is unreachable it
+/// keeps retrying (the events wait in profile's outbox and the stream).
+fn spawn_consumer(
+    config: &TieringConfig,
+    pool: sqlx::PgPool,
+    engine: Engine,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let consumer_config = ConsumerConfig {
+        redis_url: config.cache.url.clone(),
+        stream_prefix: config.cache.key_prefix.clone(),
+        group: "tiering".into(),
+        consumer: config.consumer_name.clone(),
+        topics: vec![figures_consumer::TRANSACTIONS_TOPIC.into()],
+        batch_size: 200,
+        block: Duration::from_millis(500),
+        claim_idle: Duration::from_secs(30),
+        max_deliveries: 10,
+    };
+    let zone = config.zone;
+    tokio::spawn(async move {
+        let handler = Arc::new(figures_consumer::FiguresConsumer { engine, zone });
+        while !shutdown.is_cancelled() {
+            match events::Consumer::connect(consumer_config.clone(), pool.clone(), handler.clone())
+                .await
+            {
+                Ok(consumer) => {
+                    if let Err(e) = consumer.run(shutdown.clone()).await {
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "transaction consumer stopped; restarting"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "cannot reach Redis for transaction events; retrying"
+                    )
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    })
+}

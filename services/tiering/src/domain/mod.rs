@@ -4,6 +4,7 @@ pub mod evaluate;
 pub mod money;
 pub mod policy;
 pub mod preset;
+pub mod windows;
 
 /// A policy id: 1–63 lower-case letters, digits and dashes.
 pub fn check_policy_id(id: &str) -> Result<(), &'static str> {

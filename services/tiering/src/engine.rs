@@ -1,0 +1,181 @@
+//! Re-evaluating one customer inside the caller's transaction: read the
+//! active policy and the customer's figures, decide, record the assignment,
+//! and when the tier in effect changes, its history row and TierChanged
+//! event, all in that same transaction.
+
+use chrono::Months;
+use chrono_tz::Tz;
+use patron_kit::clock::{self, SharedClock};
+use patron_kit::{ServiceError, events, resource_name};
+use patron_proto::tiering::v1 as pb;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::evaluate::{self, Standing};
+use crate::domain::policy::Policy;
+use crate::domain::preset;
+use crate::store::{self, AssignmentRow, ChangeRow, PolicyRow};
+
+/// The stream tier changes go to.
+pub const TOPIC: &str = "tiering.tiers";
+
+/// What a re-evaluation needs besides the database.
+#[derive(Clone)]
+pub struct Engine {
+    pub clock: SharedClock,
+    pub zone: Tz,
+}
+
+/// Why a re-evaluation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occasion {
+    /// New figures (a transaction, a standing change, a request).
+    Figures,
+    /// The periodic review, when downgrades take effect.
+    Review,
+}
+
+/// A stored policy, read back into the engine's form.
+pub fn policy_of(row: &PolicyRow) -> Result<Policy, ServiceError> {
+    preset::parse(&row.preset).map(|p| p.policy).map_err(|e| {
+        ServiceError::internal(anyhow::anyhow!(
+            "stored policy {} v{} no longer reads: {e}",
+            row.id,
+            row.version
+        ))
+    })
+}
+
+impl Engine {
+    /// Decides `customer`'s tier under the active policy and records it.
+    /// `None` when no policy is active yet (figures are still kept).
+    pub async fn reevaluate(
+        &self,
+        tx: &mut PgConnection,
+        customer: Uuid,
+        occasion: Occasion,
+        actor: &str,
+    ) -> Result<Option<AssignmentRow>, ServiceError> {
+        let Some(active) = store::active_policy(tx).await? else {
+            return Ok(None);
+        };
+        let policy = policy_of(&active)?;
+        store::lock_customer(tx, customer).await?;
+        let current = store::assignment(tx, customer).await?;
+        let standing_row = store::standing(tx, customer).await?;
+        let now = self.clock.now();
+        let today = clock::today(self.clock.as_ref(), self.zone);
+        let figures = store::figures(
+            tx,
+            customer,
+            &policy.figures_needed(),
+            today,
+            standing_row.as_ref(),
+        )
+        .await?;
+        let standing = Standing {
+            region: standing_row
+                .as_ref()
+                .map(|s| s.region.clone())
+                .filter(|r| !r.is_empty()),
+            designated: standing_row
+                .as_ref()
+                .map(|s| s.designated_tier.clone())
+                .filter(|t| !t.is_empty()),
+        };
+        let decision = evaluate::evaluate(&policy, &figures, &standing);
+        let explanation = evaluate::explain(&policy, &decision);
+
+        let review_due = current.as_ref().is_none_or(|c| c.next_review_at <= now);
+        // A new policy version is a new scheme: it applies in full at once.
+        let policy_changed = current
+            .as_ref()
+            .is_some_and(|c| c.policy_id != active.id || c.policy_version != active.version);
+        let at_review = occasion == Occasion::Review || review_due || policy_changed;
+        let before = current.as_ref().and_then(|c| c.tier.clone());
+        let effective = evaluate::effective_tier(
+            &policy,
+            before.as_deref(),
+            decision.tier.as_deref(),
+            at_review,
+        );
+        let pending = (effective != decision.tier)
+            .then(|| decision.tier.clone())
+            .flatten();
+        let next_review_at = match &current {
+            Some(c) if !at_review => c.next_review_at,
+            _ => now
+                .checked_add_months(Months::new(policy.review_months))
+                .unwrap_or(now),
+        };
+        let checks = serde_json::Value::Array(
+            decision
+                .checks
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "figure": c.figure.name(),
+                        "window": c.window.describe(),
+                        "value": c.value.map(|v| evaluate::format_value(&policy, c.figure, v)),
+                        "comparison": c.comparison.symbol(),
+                        "threshold": evaluate::format_value(&policy, c.figure, c.threshold),
+                        "held": c.held,
+                    })
+                })
+                .collect(),
+        );
+        let stored = store::put_assignment(
+            tx,
+            &AssignmentRow {
+                customer_id: customer,
+                tier: effective.clone(),
+                pending_tier: pending,
+                policy_id: active.id.clone(),
+                policy_version: active.version,
+                explanation: explanation.clone(),
+                checks,
+                decided_at: now,
+                next_review_at,
+                version: 0,
+            },
+        )
+        .await?;
+        if effective != before {
+            let reason = if policy.rank(effective.as_deref()) < policy.rank(before.as_deref()) {
+                "upgrade"
+            } else if occasion == Occasion::Review {
+                "review"
+            } else {
+                "downgrade"
+            };
+            store::insert_change(
+                tx,
+                customer,
+                &ChangeRow {
+                    id: 0,
+                    from_tier: before.clone(),
+                    to_tier: effective.clone(),
+                    reason: reason.into(),
+                    explanation: explanation.clone(),
+                    policy_id: active.id.clone(),
+                    policy_version: active.version,
+                    changed_at: now,
+                    actor: actor.into(),
+                },
+            )
+            .await?;
+            let name = resource_name::format("customers", customer);
+            let event = pb::TierChanged {
+                customer: name.clone(),
+                from_tier_code: before.unwrap_or_default(),
+                to_tier_code: effective.unwrap_or_default(),
+                reason: reason.into(),
+                policy: format!("tierPolicies/{}", active.id),
+                explanation,
+                policy_version: active.version,
+            };
+            events::enqueue(tx, TOPIC, &name, &event, now).await?;
+        }
+        Ok(Some(stored))
+    }
+}

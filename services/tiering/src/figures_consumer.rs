@@ -1,0 +1,69 @@
+//! Keeps per-customer figures from profile's TransactionRecorded events and
+//! re-evaluates the customer in the same transaction. The kit's consumer
+//! applies each event once (by its id) and acknowledges after this commits.
+
+use chrono_tz::Tz;
+use futures::future::BoxFuture;
+use patron_kit::events::EventHandler;
+use patron_kit::{events, resource_name, timestamp};
+use patron_proto::common::v1::EventEnvelope;
+use patron_proto::profile::v1::{TransactionKind, TransactionRecorded};
+use sqlx::PgConnection;
+
+use crate::engine::{Engine, Occasion};
+use crate::store::{self, DayEntry};
+
+/// The stream profile publishes transactions to.
+pub const TRANSACTIONS_TOPIC: &str = "profile.transactions";
+
+/// The actor tier changes made on new figures are recorded under.
+pub const ACTOR: &str = "tiering";
+
+pub struct FiguresConsumer {
+    pub engine: Engine,
+    pub zone: Tz,
+}
+
+impl EventHandler for FiguresConsumer {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a EventEnvelope,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            // Other events on the stream are not ours to count.
+            let Some(recorded) = events::payload::<TransactionRecorded>(event) else {
+                return Ok(());
+            };
+            let customer = resource_name::parse("customer", "customers", &recorded.customer)
+                .map_err(|e| anyhow::anyhow!("TransactionRecorded names no customer: {e}"))?;
+            let occurred = recorded
+                .occur_time
+                .as_ref()
+                .and_then(timestamp::from_proto)
+                .ok_or_else(|| anyhow::anyhow!("TransactionRecorded without a time"))?;
+            let amount = recorded
+                .amount
+                .as_ref()
+                .map(|m| m.amount_minor)
+                .unwrap_or(0);
+            let is_purchase = recorded.kind == TransactionKind::Purchase as i32;
+            let sign = if is_purchase { 1 } else { -1 };
+            store::add_to_day(
+                tx,
+                &DayEntry {
+                    customer_id: customer,
+                    day: occurred.with_timezone(&self.zone).date_naive(),
+                    amount_minor: sign * amount,
+                    volume_milli: sign * recorded.quantity_milli,
+                    is_purchase,
+                },
+            )
+            .await?;
+            self.engine
+                .reevaluate(tx, customer, Occasion::Figures, ACTOR)
+                .await?;
+            Ok(())
+        })
+    }
+}

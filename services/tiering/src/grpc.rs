@@ -1,0 +1,369 @@
+//! The TieringService gRPC API: policies in and out, assignments and their
+//! history, standings. Decisions are made by `engine`; rules are in `domain`.
+
+use patron_kit::auth::{self, Permission};
+use patron_kit::{ServiceError, Violations, paging, resource_name, timestamp};
+use patron_proto::common::v1::Money;
+use patron_proto::tiering::v1 as pb;
+use patron_proto::tiering::v1::tiering_service_server::TieringService;
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::domain::{check_policy_id, preset};
+use crate::engine::{self, Engine, Occasion};
+use crate::store::{self, AssignmentRow, Change, PolicyRow, StandingRow};
+
+const POLICIES: &str = "tierPolicies";
+
+/// The API's state.
+#[derive(Clone)]
+pub struct TieringApi {
+    pub pool: PgPool,
+    pub engine: Engine,
+}
+
+fn policy_name(id: &str) -> String {
+    format!("{POLICIES}/{id}")
+}
+
+fn parse_policy_name(field: &str, name: &str) -> Result<String, ServiceError> {
+    name.strip_prefix(POLICIES)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .filter(|id| check_policy_id(id).is_ok())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ServiceError::invalid(field, "must be a policy name of the form tierPolicies/{id}")
+        })
+}
+
+/// The customer id in `customers/{id}/<suffix>`.
+fn parse_customer_child(field: &str, name: &str, suffix: &str) -> Result<Uuid, ServiceError> {
+    name.strip_suffix(suffix)
+        .and_then(|parent| parent.strip_suffix('/'))
+        .and_then(|parent| resource_name::parse(field, "customers", parent).ok())
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                field,
+                format!("must be of the form customers/{{id}}/{suffix}"),
+            )
+        })
+}
+
+fn policy_view(row: &PolicyRow) -> Result<pb::TierPolicy, ServiceError> {
+    let policy = engine::policy_of(row)?;
+    let money = |minor: i64| Money {
+        currency_code: policy.currency.clone(),
+        amount_minor: minor,
+    };
+    Ok(pb::TierPolicy {
+        name: policy_name(&row.id),
+        version: row.version,
+        title: row.title.clone(),
+        source: row.source.clone(),
+        tiers: policy
+            .tiers
+            .iter()
+            .map(|t| pb::Tier {
+                code: t.code.clone(),
+                display_name: t.name.clone(),
+                owner_level: t.owner_level.clone().unwrap_or_default(),
+                price_level: t.benefits.price_level.clone().unwrap_or_default(),
+                credit_allowance: t.benefits.credit_allowance.map(money),
+                priority_order: t.benefits.priority_order,
+                priority_production: t.benefits.priority_production,
+                priority_delivery: t.benefits.priority_delivery,
+                progress_feedback: t.benefits.progress_feedback,
+                visiting_level: t.benefits.visiting_level.clone().unwrap_or_default(),
+                free_support_staff: t.benefits.free_support_staff as i32,
+                member_discount_percent: t.benefits.member_discount_percent.unwrap_or(0) as i32,
+                birthday_discount_percent: t.benefits.birthday_discount_percent.unwrap_or(0) as i32,
+            })
+            .collect(),
+        preset: row.preset.clone(),
+        active: row.active,
+        create_time: Some(timestamp::to_proto(row.created_at)),
+        created_by: row.created_by.clone(),
+    })
+}
+
+fn assignment_view(row: &AssignmentRow) -> pb::TierAssignment {
+    let text = |v: &serde_json::Value, key: &str| v[key].as_str().unwrap_or_default().to_owned();
+    pb::TierAssignment {
+        name: format!("customers/{}/tierAssignment", row.customer_id),
+        tier_code: row.tier.clone().unwrap_or_default(),
+        policy: policy_name(&row.policy_id),
+        policy_version: row.policy_version,
+        explanation: row.explanation.clone(),
+        decide_time: Some(timestamp::to_proto(row.decided_at)),
+        checks: row
+            .checks
+            .as_array()
+            .map(|checks| {
+                checks
+                    .iter()
+                    .map(|c| pb::FigureCheck {
+                        figure: text(c, "figure"),
+                        window: text(c, "window"),
+                        value: c["value"].as_str().unwrap_or("unknown").to_owned(),
+                        comparison: text(c, "comparison"),
+                        threshold: text(c, "threshold"),
+                        held: c["held"].as_bool().unwrap_or(false),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        pending_tier_code: row.pending_tier.clone().unwrap_or_default(),
+        next_review_time: Some(timestamp::to_proto(row.next_review_at)),
+    }
+}
+
+impl TieringApi {
+    async fn evaluate(
+        &self,
+        customer: Uuid,
+        actor: &str,
+        standing: Option<&StandingRow>,
+    ) -> Result<pb::TierAssignment, ServiceError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(standing) = standing {
+            let change = Change {
+                actor,
+                at: self.engine.clock.now(),
+            };
+            store::put_standing(&mut tx, customer, standing, change).await?;
+        }
+        let Some(assigned) = self
+            .engine
+            .reevaluate(&mut tx, customer, Occasion::Figures, actor)
+            .await?
+        else {
+            return Err(ServiceError::FailedPrecondition(
+                "no tier policy is active yet: create one with activate = true".into(),
+            ));
+        };
+        tx.commit().await?;
+        Ok(assignment_view(&assigned))
+    }
+}
+
+#[tonic::async_trait]
+impl TieringService for TieringApi {
+    async fn create_tier_policy(
+        &self,
+        request: Request<pb::CreateTierPolicyRequest>,
+    ) -> Result<Response<pb::TierPolicy>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::EditPolicies)?;
+        let req = request.into_inner();
+        if req.preset.trim().is_empty() {
+            return Err(ServiceError::invalid("preset", "is required").into());
+        }
+        let parsed = preset::parse(&req.preset).map_err(|e| {
+            let mut violations = Violations::new();
+            for (field, reason) in e.problems {
+                violations.add(format!("preset.{field}"), reason);
+            }
+            ServiceError::InvalidArgument(violations)
+        })?;
+        let change = Change {
+            actor: &caller.subject,
+            at: self.engine.clock.now(),
+        };
+        let sections =
+            serde_json::to_value(&parsed.other_sections).map_err(ServiceError::internal)?;
+        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        let mut row = store::insert_policy(
+            &mut tx,
+            &parsed.policy.id,
+            &parsed.policy.title,
+            &parsed.source,
+            &req.preset,
+            &sections,
+            change,
+        )
+        .await?;
+        if req.activate {
+            store::activate(&mut tx, &row.id, row.version, change).await?;
+            row.active = true;
+        }
+        tx.commit().await.map_err(ServiceError::from)?;
+        tracing::info!(policy = %row.id, version = row.version, active = row.active, "tier policy stored");
+        Ok(Response::new(policy_view(&row)?))
+    }
+
+    async fn get_tier_policy(
+        &self,
+        request: Request<pb::GetTierPolicyRequest>,
+    ) -> Result<Response<pb::TierPolicy>, Status> {
+        auth::caller(&request)?.require(Permission::ReadCustomers)?;
+        let req = request.into_inner();
+        let id = parse_policy_name("name", &req.name)?;
+        if req.version < 0 {
+            return Err(ServiceError::invalid("version", "must not be negative").into());
+        }
+        let version = (req.version > 0).then_some(req.version);
+        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
+        let row = store::policy(&mut conn, &id, version)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("tier policy {}", req.name)))?;
+        Ok(Response::new(policy_view(&row)?))
+    }
+
+    async fn list_tier_policies(
+        &self,
+        request: Request<pb::ListTierPoliciesRequest>,
+    ) -> Result<Response<pb::ListTierPoliciesResponse>, Status> {
+        auth::caller(&request)?.require(Permission::ReadCustomers)?;
+        let rows = store::latest_policies(&self.pool).await?;
+        Ok(Response::new(pb::ListTierPoliciesResponse {
+            tier_policies: rows.iter().map(policy_view).collect::<Result<_, _>>()?,
+        }))
+    }
+
+    async fn activate_tier_policy(
+        &self,
+        request: Request<pb::ActivateTierPolicyRequest>,
+    ) -> Result<Response<pb::TierPolicy>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::EditPolicies)?;
+        let req = request.into_inner();
+        let id = parse_policy_name("name", &req.name)?;
+        if req.version <= 0 {
+            return Err(ServiceError::invalid("version", "is required").into());
+        }
+        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        let mut row = store::policy(&mut tx, &id, Some(req.version))
+            .await?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("tier policy {} version {}", req.name, req.version))
+            })?;
+        let change = Change {
+            actor: &caller.subject,
+            at: self.engine.clock.now(),
+        };
+        store::activate(&mut tx, &id, req.version, change).await?;
+        tx.commit().await.map_err(ServiceError::from)?;
+        row.active = true;
+        Ok(Response::new(policy_view(&row)?))
+    }
+
+    async fn get_tier_assignment(
+        &self,
+        request: Request<pb::GetTierAssignmentRequest>,
+    ) -> Result<Response<pb::TierAssignment>, Status> {
+        auth::caller(&request)?.require(Permission::ReadCustomers)?;
+        let name = &request.get_ref().name;
+        let customer = parse_customer_child("name", name, "tierAssignment")?;
+        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
+        let row = store::assignment(&mut conn, customer)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("{name}: the customer has not been tiered yet"))
+            })?;
+        Ok(Response::new(assignment_view(&row)))
+    }
+
+    async fn evaluate_tier_assignment(
+        &self,
+        request: Request<pb::EvaluateTierAssignmentRequest>,
+    ) -> Result<Response<pb::TierAssignment>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::EditCustomers)?;
+        let customer = parse_customer_child("name", &request.get_ref().name, "tierAssignment")?;
+        Ok(Response::new(
+            self.evaluate(customer, &caller.subject, None).await?,
+        ))
+    }
+
+    async fn update_customer_standing(
+        &self,
+        request: Request<pb::UpdateCustomerStandingRequest>,
+    ) -> Result<Response<pb::TierAssignment>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::EditCustomers)?;
+        let req = request.into_inner();
+        let Some(standing) = req.standing else {
+            return Err(ServiceError::invalid("standing", "is required").into());
+        };
+        let customer = parse_customer_child("standing.name", &standing.name, "standing")?;
+        let mut violations = Violations::new();
+        let credit_rank = match standing.credit_grade.trim() {
+            "" => None,
+            grade => {
+                let rank = preset::credit_rank(grade);
+                if rank.is_none() {
+                    violations.add(
+                        "standing.credit_grade",
+                        "must be a letter grade such as A, B or C",
+                    );
+                }
+                rank.map(|r| r as i32)
+            }
+        };
+        let arrears = standing
+            .arrears
+            .as_ref()
+            .map(|m| m.amount_minor)
+            .unwrap_or(0);
+        if arrears < 0 {
+            violations.add("standing.arrears.amount_minor", "must not be negative");
+        }
+        if standing.bad_records < 0 {
+            violations.add("standing.bad_records", "must not be negative");
+        }
+        for (field, text) in [
+            ("standing.region", &standing.region),
+            (
+                "standing.designated_tier_code",
+                &standing.designated_tier_code,
+            ),
+        ] {
+            if text.chars().count() > 64 {
+                violations.add(field, "must be at most 64 characters");
+            }
+        }
+        violations.into_result()?;
+        let row = StandingRow {
+            credit_rank,
+            arrears_minor: arrears,
+            bad_records: standing.bad_records,
+            region: standing.region.trim().to_owned(),
+            designated_tier: standing.designated_tier_code.trim().to_owned(),
+        };
+        Ok(Response::new(
+            self.evaluate(customer, &caller.subject, Some(&row)).await?,
+        ))
+    }
+
+    async fn list_tier_changes(
+        &self,
+        request: Request<pb::ListTierChangesRequest>,
+    ) -> Result<Response<pb::ListTierChangesResponse>, Status> {
+        auth::caller(&request)?.require(Permission::ReadCustomers)?;
+        let req = request.into_inner();
+        let customer = resource_name::parse("parent", "customers", &req.parent)?;
+        let limit = paging::page_size("page_size", req.page_size)?;
+        let fingerprint = paging::filter_fingerprint(&[&req.parent]);
+        let before: Option<i64> =
+            paging::decode_token("page_token", &req.page_token, &fingerprint)?;
+        let rows = store::list_changes(&self.pool, customer, before, limit + 1).await?;
+        let (rows, next_page_token) = paging::finish_page(rows, limit, &fingerprint, |r| r.id);
+        Ok(Response::new(pb::ListTierChangesResponse {
+            tier_changes: rows
+                .iter()
+                .map(|r| pb::TierChange {
+                    from_tier_code: r.from_tier.clone().unwrap_or_default(),
+                    to_tier_code: r.to_tier.clone().unwrap_or_default(),
+                    reason: r.reason.clone(),
+                    explanation: r.explanation.clone(),
+                    policy: policy_name(&r.policy_id),
+                    policy_version: r.policy_version,
+                    change_time: Some(timestamp::to_proto(r.changed_at)),
+                    actor: r.actor.clone(),
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
+}

@@ -1,0 +1,389 @@
+//! Tiering's SQL: policy versions, daily figures, standings, assignments and
+//! their history. Transactions are opened by the caller.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use patron_kit::ServiceError;
+use sqlx::{FromRow, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::evaluate::Figures;
+use crate::domain::policy::{Figure, Window};
+use crate::domain::windows;
+
+/// Who made a change, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    pub actor: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct PolicyRow {
+    pub id: String,
+    pub version: i32,
+    pub title: String,
+    pub source: String,
+    pub preset: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub active: bool,
+}
+
+const POLICY_COLUMNS: &str = "p.id, p.version, p.title, p.source, p.preset, p.created_at, p.created_by,
+     EXISTS (SELECT 1 FROM active_policy a WHERE a.policy_id = p.id AND a.version = p.version) AS active";
+
+/// Stores the next version of policy `id`. Versions of one policy are
+/// numbered under a lock, so concurrent stores get consecutive numbers.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_policy(
+    tx: &mut PgConnection,
+    id: &str,
+    title: &str,
+    source: &str,
+    preset: &str,
+    sections: &serde_json::Value,
+    change: Change<'_>,
+) -> Result<PolicyRow, ServiceError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tier-policy:' || $1))")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let version: i32 =
+        sqlx::query_scalar("SELECT COALESCE(max(version), 0) + 1 FROM policies WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    sqlx::query(
+        "INSERT INTO policies (id, version, title, source, preset, sections, created_at, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(title)
+    .bind(source)
+    .bind(preset)
+    .bind(sections)
+    .bind(change.at)
+    .bind(change.actor)
+    .execute(&mut *tx)
+    .await?;
+    policy(tx, id, Some(version))
+        .await?
+        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("policy {id} vanished")))
+}
+
+/// A version of a policy, or its latest when `version` is `None`.
+pub async fn policy(
+    conn: &mut PgConnection,
+    id: &str,
+    version: Option<i32>,
+) -> Result<Option<PolicyRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, PolicyRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {POLICY_COLUMNS} FROM policies p
+          WHERE p.id = $1 AND ($2::int IS NULL OR p.version = $2)
+          ORDER BY p.version DESC LIMIT 1"
+    )))
+    .bind(id)
+    .bind(version)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The latest version of every policy.
+pub async fn latest_policies(pool: &PgPool) -> Result<Vec<PolicyRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, PolicyRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT DISTINCT ON (p.id) {POLICY_COLUMNS} FROM policies p ORDER BY p.id, p.version DESC"
+    )))
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The version customers are tiered by.
+pub async fn active_policy(conn: &mut PgConnection) -> Result<Option<PolicyRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, PolicyRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {POLICY_COLUMNS} FROM policies p
+           JOIN active_policy a ON a.policy_id = p.id AND a.version = p.version"
+    )))
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn activate(
+    tx: &mut PgConnection,
+    id: &str,
+    version: i32,
+    change: Change<'_>,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO active_policy (singleton, policy_id, version, activated_at, activated_by)
+         VALUES (true, $1, $2, $3, $4)
+         ON CONFLICT (singleton) DO UPDATE
+            SET policy_id = $1, version = $2, activated_at = $3, activated_by = $4",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(change.at)
+    .bind(change.actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// One transaction's effect on a day's figures.
+#[derive(Debug, Clone, Copy)]
+pub struct DayEntry {
+    pub customer_id: Uuid,
+    pub day: NaiveDate,
+    /// Positive for a purchase, negative for a refund.
+    pub amount_minor: i64,
+    pub volume_milli: i64,
+    pub is_purchase: bool,
+}
+
+/// Adds one transaction to its day's row.
+pub async fn add_to_day(tx: &mut PgConnection, entry: &DayEntry) -> Result<(), ServiceError> {
+    let purchases = i32::from(entry.is_purchase);
+    let largest = if entry.is_purchase {
+        entry.amount_minor
+    } else {
+        0
+    };
+    sqlx::query(
+        "INSERT INTO daily_figures (customer_id, day, spend_minor, purchases, largest_minor, volume_milli)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (customer_id, day) DO UPDATE
+            SET spend_minor = daily_figures.spend_minor + EXCLUDED.spend_minor,
+                purchases = daily_figures.purchases + EXCLUDED.purchases,
+                largest_minor = GREATEST(daily_figures.largest_minor, EXCLUDED.largest_minor),
+                volume_milli = daily_figures.volume_milli + EXCLUDED.volume_milli",
+    )
+    .bind(entry.customer_id)
+    .bind(entry.day)
+    .bind(entry.amount_minor)
+    .bind(purchases)
+    .bind(largest)
+    .bind(entry.volume_milli)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Default, FromRow)]
+pub struct StandingRow {
+    pub credit_rank: Option<i32>,
+    pub arrears_minor: i64,
+    pub bad_records: i32,
+    pub region: String,
+    pub designated_tier: String,
+}
+
+pub async fn standing(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+) -> Result<Option<StandingRow>, ServiceError> {
+    Ok(sqlx::query_as(
+        "SELECT credit_rank, arrears_minor, bad_records, region, designated_tier
+           FROM standings WHERE customer_id = $1",
+    )
+    .bind(customer_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn put_standing(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    s: &StandingRow,
+    change: Change<'_>,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO standings (customer_id, credit_rank, arrears_minor, bad_records, region, designated_tier, updated_at, updated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (customer_id) DO UPDATE
+            SET credit_rank = $2, arrears_minor = $3, bad_records = $4, region = $5,
+                designated_tier = $6, updated_at = $7, updated_by = $8",
+    )
+    .bind(customer_id)
+    .bind(s.credit_rank)
+    .bind(s.arrears_minor)
+    .bind(s.bad_records)
+    .bind(&s.region)
+    .bind(&s.designated_tier)
+    .bind(change.at)
+    .bind(change.actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// The figures `needed`, measured today: sums over the days each window
+/// covers, and the standing as it is.
+pub async fn figures(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    needed: &[(Figure, Window)],
+    today: NaiveDate,
+    standing: Option<&StandingRow>,
+) -> Result<Figures, ServiceError> {
+    let mut figures = Figures::default();
+    let mut windows: Vec<Window> = needed
+        .iter()
+        .filter(|(f, _)| f.is_windowed())
+        .map(|(_, w)| *w)
+        .collect();
+    windows.sort();
+    windows.dedup();
+    for window in windows {
+        let (spend, visits, largest, volume): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(sum(spend_minor), 0)::bigint, COALESCE(sum(purchases), 0)::bigint,
+                    COALESCE(max(largest_minor), 0)::bigint, COALESCE(sum(volume_milli), 0)::bigint
+               FROM daily_figures
+              WHERE customer_id = $1 AND ($2::date IS NULL OR day >= $2) AND day <= $3",
+        )
+        .bind(customer_id)
+        .bind(windows::first_day(window, today))
+        .bind(today)
+        .fetch_one(&mut *conn)
+        .await?;
+        figures = figures
+            .with(Figure::Spend, window, spend)
+            .with(Figure::Visits, window, visits)
+            .with(Figure::LargestPurchase, window, largest)
+            .with(Figure::Volume, window, volume);
+    }
+    let standing = standing.cloned().unwrap_or_default();
+    figures = figures
+        .with(Figure::Arrears, Window::Now, standing.arrears_minor)
+        .with(
+            Figure::BadRecords,
+            Window::Now,
+            i64::from(standing.bad_records),
+        );
+    if let Some(rank) = standing.credit_rank {
+        figures = figures.with(Figure::CreditGrade, Window::Now, i64::from(rank));
+    }
+    Ok(figures)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AssignmentRow {
+    pub customer_id: Uuid,
+    pub tier: Option<String>,
+    pub pending_tier: Option<String>,
+    pub policy_id: String,
+    pub policy_version: i32,
+    pub explanation: String,
+    pub checks: serde_json::Value,
+    pub decided_at: DateTime<Utc>,
+    pub next_review_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+const ASSIGNMENT_COLUMNS: &str = "customer_id, tier, pending_tier, policy_id, policy_version, explanation, checks, \
+                                  decided_at, next_review_at, version";
+
+/// Serialises evaluations of one customer (concurrent events, the review
+/// job and API calls) until the transaction ends.
+pub async fn lock_customer(tx: &mut PgConnection, customer_id: Uuid) -> Result<(), ServiceError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tier:' || $1::text))")
+        .bind(customer_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn assignment(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+) -> Result<Option<AssignmentRow>, ServiceError> {
+    Ok(
+        sqlx::query_as::<_, AssignmentRow>(sqlx::AssertSqlSafe(format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE customer_id = $1"
+        )))
+        .bind(customer_id)
+        .fetch_optional(conn)
+        .await?,
+    )
+}
+
+pub async fn put_assignment(
+    tx: &mut PgConnection,
+    row: &AssignmentRow,
+) -> Result<AssignmentRow, ServiceError> {
+    Ok(sqlx::query_as::<_, AssignmentRow>(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO assignments (customer_id, tier, pending_tier, policy_id, policy_version, explanation, checks,
+                                  decided_at, next_review_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (customer_id) DO UPDATE
+            SET tier = $2, pending_tier = $3, policy_id = $4, policy_version = $5, explanation = $6,
+                checks = $7, decided_at = $8, next_review_at = $9, version = assignments.version + 1
+         RETURNING {ASSIGNMENT_COLUMNS}"
+    )))
+    .bind(row.customer_id)
+    .bind(&row.tier)
+    .bind(&row.pending_tier)
+    .bind(&row.policy_id)
+    .bind(row.policy_version)
+    .bind(&row.explanation)
+    .bind(&row.checks)
+    .bind(row.decided_at)
+    .bind(row.next_review_at)
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ChangeRow {
+    pub id: i64,
+    pub from_tier: Option<String>,
+    pub to_tier: Option<String>,
+    pub reason: String,
+    pub explanation: String,
+    pub policy_id: String,
+    pub policy_version: i32,
+    pub changed_at: DateTime<Utc>,
+    pub actor: String,
+}
+
+pub async fn insert_change(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    row: &ChangeRow,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO tier_changes (customer_id, from_tier, to_tier, reason, explanation, policy_id, policy_version, changed_at, actor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(customer_id)
+    .bind(&row.from_tier)
+    .bind(&row.to_tier)
+    .bind(&row.reason)
+    .bind(&row.explanation)
+    .bind(&row.policy_id)
+    .bind(row.policy_version)
+    .bind(row.changed_at)
+    .bind(&row.actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A customer's changes, newest first, before the cursor.
+pub async fn list_changes(
+    pool: &PgPool,
+    customer_id: Uuid,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<ChangeRow>, ServiceError> {
+    Ok(sqlx::query_as(
+        "SELECT id, from_tier, to_tier, reason, explanation, policy_id, policy_version, changed_at, actor
+           FROM tier_changes
+          WHERE customer_id = $1 AND ($2::bigint IS NULL OR id < $2)
+          ORDER BY id DESC LIMIT $3",
+    )
+    .bind(customer_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
