@@ -11,6 +11,7 @@ use patron_gateway::GatewayConfig;
 use patron_kit::auth::{AuthConfig, Authenticator, Claims};
 use patron_kit::clock::SystemClock;
 use patron_kit::testing::{self, TestDatabase};
+use patron_tiering::{self as tiering, TieringConfig};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +21,8 @@ pub struct Suite {
     pub base_url: String,
     /// customer-profile's gRPC address.
     pub profile_url: String,
+    /// tiering's gRPC address.
+    pub tiering_url: String,
     pub http: reqwest::Client,
     pub auth: Authenticator,
     pub auth_config: AuthConfig,
@@ -68,9 +71,11 @@ impl Suite {
     /// The suite; with `profile_up` false, the gateway points at a port where
     /// nothing listens, as when the service is down.
     pub async fn start_with(profile_up: bool) -> Self {
-        let db = TestDatabase::create(&[profile::SCHEMA]).await;
+        let db = TestDatabase::create(&[profile::SCHEMA, tiering::SCHEMA]).await;
         let auth_config = testing::auth_config();
         let shutdown = CancellationToken::new();
+        // One prefix for every service: tiering reads the streams profile writes.
+        let cache = testing::cache_config();
 
         let profile_listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -80,7 +85,7 @@ impl Suite {
             let config = ProfileConfig {
                 listen: profile_addr,
                 db: db.service_config(profile::SCHEMA),
-                cache: testing::cache_config(),
+                cache: cache.clone(),
                 auth: auth_config.clone(),
                 keys: testing::key_ring(),
                 zone: chrono_tz::Asia::Shanghai,
@@ -99,6 +104,27 @@ impl Suite {
         };
         let profile_url = upstream.clone();
 
+        let tiering_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind tiering");
+        let tiering_addr = tiering_listener.local_addr().expect("tiering addr");
+        let tiering_url = format!("http://{tiering_addr}");
+        if profile_up {
+            let config = TieringConfig {
+                listen: tiering_addr,
+                db: db.service_config(tiering::SCHEMA),
+                cache: cache.clone(),
+                auth: auth_config.clone(),
+                zone: chrono_tz::Asia::Shanghai,
+                preset: Some("health-chain".into()),
+                consumer_name: "suite".into(),
+                health_interval: Duration::from_millis(100),
+                relay_poll: Duration::from_millis(20),
+                clock: Arc::new(SystemClock),
+            };
+            tokio::spawn(tiering::serve(config, tiering_listener, shutdown.clone()));
+        }
+
         let gateway_listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind gateway");
@@ -106,7 +132,10 @@ impl Suite {
         let config = GatewayConfig {
             listen: gateway_addr,
             auth: auth_config.clone(),
-            upstreams: BTreeMap::from([("profile".to_string(), upstream)]),
+            upstreams: BTreeMap::from([
+                ("profile".to_string(), upstream),
+                ("tiering".to_string(), tiering_url.clone()),
+            ]),
             call_timeout: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
         };
@@ -119,6 +148,7 @@ impl Suite {
         let suite = Self {
             base_url: format!("http://{gateway_addr}"),
             profile_url,
+            tiering_url,
             http: reqwest::Client::new(),
             auth: Authenticator::new(&auth_config),
             auth_config,

@@ -250,11 +250,11 @@ async fn malformed_http_is_refused_before_any_service_sees_it() {
     assert_eq!(too_big.status().as_u16(), 413);
 
     // Routes of services not deployed yet are declared, but unavailable.
-    let tiering = suite
-        .admin(Method::GET, "/v1/customers/abc/tierAssignment", None)
+    let complaint = suite
+        .admin(Method::GET, "/v1/complaints/2611-0042", None)
         .await;
     assert_eq!(
-        (tiering.status, tiering.error_status()),
+        (complaint.status, complaint.error_status()),
         (503, "UNAVAILABLE")
     );
 }

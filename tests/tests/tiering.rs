@@ -1,0 +1,392 @@
+//! Tiering with the rest of the suite: transactions recorded in
+//! customer-profile reach tiering as events and move customers between the
+//! health-chain preset's tiers, each decision explained and recorded.
+
+use std::time::Duration;
+
+use patron_proto::common::v1::Money;
+use patron_proto::profile::v1::customer_service_client::CustomerServiceClient;
+use patron_proto::profile::v1::transaction_service_client::TransactionServiceClient;
+use patron_proto::profile::v1::{self as profile_pb};
+use patron_proto::tiering::v1::tiering_service_client::TieringServiceClient;
+use patron_proto::tiering::v1::{self as pb};
+use patron_suite_tests::Suite;
+use reqwest::Method;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+struct Clients {
+    customers: CustomerServiceClient<Channel>,
+    transactions: TransactionServiceClient<Channel>,
+    tiering: TieringServiceClient<Channel>,
+    token: String,
+}
+
+async fn clients(suite: &Suite) -> Clients {
+    let connect = |url: String| async move {
+        tonic::transport::Endpoint::from_shared(url)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    };
+    Clients {
+        customers: CustomerServiceClient::new(connect(suite.profile_url.clone()).await),
+        transactions: TransactionServiceClient::new(connect(suite.profile_url.clone()).await),
+        tiering: TieringServiceClient::new(connect(suite.tiering_url.clone()).await),
+        token: suite.token("admin"),
+    }
+}
+
+impl Clients {
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.token).parse().unwrap(),
+        );
+        request
+    }
+
+    async fn customer(&mut self, name: &str) -> String {
+        let request = self.request(profile_pb::CreateCustomerRequest {
+            customer: Some(profile_pb::Customer {
+                kind: profile_pb::CustomerKind::Person as i32,
+                display_name: name.into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        });
+        self.customers
+            .create_customer(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .name
+    }
+
+    async fn record(
+        &mut self,
+        customer: &str,
+        external_id: &str,
+        kind: profile_pb::TransactionKind,
+        yuan: i64,
+    ) {
+        let request = self.request(profile_pb::RecordTransactionRequest {
+            parent: customer.into(),
+            transaction: Some(profile_pb::Transaction {
+                external_id: external_id.into(),
+                kind: kind as i32,
+                occur_time: Some(patron_kit::timestamp::to_proto(chrono::Utc::now())),
+                product: "checkup".into(),
+                amount: Some(Money {
+                    currency_code: "CNY".into(),
+                    amount_minor: yuan * 100,
+                }),
+                ..Default::default()
+            }),
+        });
+        self.transactions.record_transaction(request).await.unwrap();
+    }
+
+    async fn assignment(&mut self, customer: &str) -> Result<pb::TierAssignment, tonic::Status> {
+        let request = self.request(pb::GetTierAssignmentRequest {
+            name: format!("{customer}/tierAssignment"),
+        });
+        self.tiering
+            .get_tier_assignment(request)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// Waits until the customer's assignment satisfies `done` (events take
+    /// a moment to travel).
+    async fn wait_for(
+        &mut self,
+        customer: &str,
+        done: impl Fn(&pb::TierAssignment) -> bool,
+    ) -> pb::TierAssignment {
+        for _ in 0..200 {
+            if let Ok(a) = self.assignment(customer).await
+                && done(&a)
+            {
+                return a;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the assignment of {customer} never got there: {:?}",
+            self.assignment(customer).await
+        );
+    }
+}
+
+#[tokio::test]
+async fn transactions_move_a_customer_up_with_the_reasons() {
+    let suite = Suite::start().await;
+    let mut c = clients(&suite).await;
+    let customer = c.customer("Wang Li").await;
+    let purchase = profile_pb::TransactionKind::Purchase;
+
+    c.record(&customer, "T-1", purchase, 150).await;
+    let first = c.wait_for(&customer, |a| a.tier_code == "E").await;
+    assert_eq!(first.policy, "tierPolicies/health-chain");
+    assert_eq!(first.policy_version, 1);
+    assert!(
+        first.explanation.contains("no rule placed"),
+        "{}",
+        first.explanation
+    );
+
+    c.record(&customer, "T-2", purchase, 40).await;
+    let d = c.wait_for(&customer, |a| a.tier_code == "D").await;
+    assert_eq!(
+        d.explanation,
+        "D: visits in the last 12 months 2 ≥ 2 (rule: D: 2 visits or 200 yuan in a year)"
+    );
+
+    c.record(&customer, "T-3", purchase, 1_010).await;
+    let a = c.wait_for(&customer, |a| a.tier_code == "A").await;
+    assert!(
+        a.explanation
+            .starts_with("A: spend in the last 12 months 1200.00 ≥ 1200.00"),
+        "{}",
+        a.explanation
+    );
+    let held: Vec<&str> = a
+        .checks
+        .iter()
+        .filter(|c| c.held)
+        .map(|c| c.figure.as_str())
+        .collect();
+    assert_eq!(held, ["spend"]);
+
+    let request = c.request(pb::ListTierChangesRequest {
+        parent: customer.clone(),
+        ..Default::default()
+    });
+    let changes = c
+        .tiering
+        .list_tier_changes(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .tier_changes;
+    let path: Vec<(&str, &str, &str)> = changes
+        .iter()
+        .map(|c| {
+            (
+                c.from_tier_code.as_str(),
+                c.to_tier_code.as_str(),
+                c.reason.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        path,
+        [
+            ("D", "A", "upgrade"),
+            ("E", "D", "upgrade"),
+            ("", "E", "upgrade")
+        ]
+    );
+    assert!(changes.iter().all(|c| c.actor == "tiering"));
+
+    // Each change was published as TierChanged in the same transaction.
+    let mut conn = suite.db.admin_connection().await;
+    let events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tiering.outbox WHERE topic = 'tiering.tiers'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(events, 3);
+
+    // Portals read the same through the gateway.
+    let over_http = suite
+        .admin(Method::GET, &format!("/v1/{customer}/tierAssignment"), None)
+        .await;
+    assert_eq!(over_http.status, 200, "{:?}", over_http.body);
+    assert_eq!(over_http.body["tierCode"], "A");
+}
+
+#[tokio::test]
+async fn a_downgrade_waits_for_the_periodic_review() {
+    let suite = Suite::start().await;
+    let mut c = clients(&suite).await;
+    let customer = c.customer("Zhang Min").await;
+    c.record(
+        &customer,
+        "T-1",
+        profile_pb::TransactionKind::Purchase,
+        1_200,
+    )
+    .await;
+    c.wait_for(&customer, |a| a.tier_code == "A").await;
+    c.record(&customer, "T-2", profile_pb::TransactionKind::Refund, 1_000)
+        .await;
+    let kept = c.wait_for(&customer, |a| a.pending_tier_code == "D").await;
+    assert_eq!(
+        kept.tier_code, "A",
+        "the health chain downgrades at the yearly review"
+    );
+    assert!(
+        kept.explanation.starts_with("D: "),
+        "the explanation is of what the figures earn now"
+    );
+}
+
+#[tokio::test]
+async fn standing_and_designation_decide_without_transactions() {
+    let suite = Suite::start().await;
+    let mut c = clients(&suite).await;
+    let customer = c.customer("Director Chen").await;
+    let request = c.request(pb::UpdateCustomerStandingRequest {
+        standing: Some(pb::CustomerStanding {
+            name: format!("{customer}/standing"),
+            designated_tier_code: "A".into(),
+            credit_grade: "B".into(),
+            ..Default::default()
+        }),
+    });
+    let assigned = c
+        .tiering
+        .update_customer_standing(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(assigned.tier_code, "A");
+    assert_eq!(assigned.explanation, "A: designated by the company");
+
+    let request = c.request(pb::UpdateCustomerStandingRequest {
+        standing: Some(pb::CustomerStanding {
+            name: format!("{customer}/standing"),
+            credit_grade: "AA".into(),
+            bad_records: -1,
+            ..Default::default()
+        }),
+    });
+    let err = c
+        .tiering
+        .update_customer_standing(request)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let fields: Vec<String> = patron_kit::error::violations_of(&err)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["standing.credit_grade", "standing.bad_records"]);
+}
+
+#[tokio::test]
+async fn policies_are_versioned_and_a_bad_preset_changes_nothing() {
+    let suite = Suite::start().await;
+    let mut c = clients(&suite).await;
+    let bad = patron_tiering::presets::BUILT_IN[1]
+        .1
+        .replace("at_least = 1000", "at_least = \"a lot\"")
+        .replace(
+            "tier = \"VIP\"\ndescription",
+            "tier = \"SVIP\"\ndescription",
+        );
+    let request = c.request(pb::CreateTierPolicyRequest {
+        preset: bad,
+        activate: true,
+    });
+    let err = c.tiering.create_tier_policy(request).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let fields: Vec<String> = patron_kit::error::violations_of(&err)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "preset.tiering.rules[0].tier",
+            "preset.tiering.rules[0].any[0]"
+        ]
+    );
+    let request = c.request(pb::ListTierPoliciesRequest {});
+    let listed = c
+        .tiering
+        .list_tier_policies(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .tier_policies;
+    let names: Vec<(&str, i32, bool)> = listed
+        .iter()
+        .map(|p| (p.name.as_str(), p.version, p.active))
+        .collect();
+    assert_eq!(
+        names,
+        [("tierPolicies/health-chain", 1, true)],
+        "nothing stored"
+    );
+
+    let edited = patron_tiering::presets::BUILT_IN[0]
+        .1
+        .replace("at_least = 1200", "at_least = 1000");
+    let request = c.request(pb::CreateTierPolicyRequest {
+        preset: edited,
+        activate: false,
+    });
+    let second = c
+        .tiering
+        .create_tier_policy(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((second.version, second.active), (2, false));
+    let request = c.request(pb::ActivateTierPolicyRequest {
+        name: "tierPolicies/health-chain".into(),
+        version: 2,
+    });
+    assert!(
+        c.tiering
+            .activate_tier_policy(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .active
+    );
+    let request = c.request(pb::GetTierPolicyRequest {
+        name: "tierPolicies/health-chain".into(),
+        version: 1,
+    });
+    let first = c
+        .tiering
+        .get_tier_policy(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!first.active);
+    assert_eq!(first.tiers.len(), 5);
+
+    // Under version 2, 1,000 yuan is enough for A; the decision names v2.
+    let customer = c.customer("Liu Yang").await;
+    c.record(
+        &customer,
+        "T-1",
+        profile_pb::TransactionKind::Purchase,
+        1_000,
+    )
+    .await;
+    let a = c.wait_for(&customer, |a| a.tier_code == "A").await;
+    assert_eq!(a.policy_version, 2);
+
+    let request = c.request(pb::CreateTierPolicyRequest {
+        preset: patron_tiering::presets::BUILT_IN[0].1.into(),
+        activate: false,
+    });
+    let mut viewer = c.request(pb::CreateTierPolicyRequest::default());
+    *viewer.get_mut() = request.into_inner();
+    viewer.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", suite.token("supervisor"))
+            .parse()
+            .unwrap(),
+    );
+    let err = c.tiering.create_tier_policy(viewer).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+}
