@@ -120,6 +120,7 @@ impl Suite {
                 consumer_name: "suite".into(),
                 health_interval: Duration::from_millis(100),
                 relay_poll: Duration::from_millis(20),
+                sweep_pause: Duration::from_millis(200),
                 clock: Arc::new(SystemClock),
             };
             tokio::spawn(tiering::serve(config, tiering_listener, shutdown.clone()));

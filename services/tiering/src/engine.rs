@@ -102,8 +102,11 @@ impl Engine {
         let pending = (effective != decision.tier)
             .then(|| decision.tier.clone())
             .flatten();
+        // A new tier holds for a full period: an upgrade, like a review,
+        // starts the period again.
+        let upgraded = policy.rank(effective.as_deref()) < policy.rank(before.as_deref());
         let next_review_at = match &current {
-            Some(c) if !at_review => c.next_review_at,
+            Some(c) if !at_review && !upgraded => c.next_review_at,
             _ => now
                 .checked_add_months(Months::new(policy.review_months))
                 .unwrap_or(now),
@@ -141,7 +144,7 @@ impl Engine {
         )
         .await?;
         if effective != before {
-            let reason = if policy.rank(effective.as_deref()) < policy.rank(before.as_deref()) {
+            let reason = if upgraded {
                 "upgrade"
             } else if occasion == Occasion::Review {
                 "review"

@@ -9,6 +9,7 @@ pub mod figures_consumer;
 pub mod grpc;
 pub mod presets;
 pub mod store;
+pub mod sweep;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,6 +54,8 @@ pub struct TieringConfig {
     pub consumer_name: String,
     pub health_interval: Duration,
     pub relay_poll: Duration,
+    /// Pause of the daily sweep once every customer is evaluated for today.
+    pub sweep_pause: Duration,
     pub clock: SharedClock,
 }
 
@@ -73,6 +76,7 @@ impl TieringConfig {
                 Duration::from_secs(2),
             )?,
             relay_poll: config::env_millis("PATRON_RELAY_POLL_MS", Duration::from_millis(100))?,
+            sweep_pause: config::env_millis("PATRON_SWEEP_PAUSE_MS", Duration::from_secs(60))?,
             clock: Arc::new(SystemClock),
         })
     }
@@ -115,6 +119,13 @@ pub async fn serve(
         shutdown.clone(),
     );
     let consumer = spawn_consumer(&config, pool.clone(), engine.clone(), shutdown.clone());
+    let sweep = sweep::spawn(
+        pool.clone(),
+        engine.clone(),
+        500,
+        config.sweep_pause,
+        shutdown.clone(),
+    );
     let (reporter, health) = tonic_health::server::health_reporter();
     let monitor = server::spawn_health_monitor(
         reporter,
@@ -135,6 +146,7 @@ pub async fn serve(
     let served = server::serve(listener, routes, health, shutdown).await;
     monitor.abort();
     let _ = consumer.await;
+    let _ = sweep.await;
     let _ = relay.await;
     pool.close().await;
     served

@@ -1,0 +1,116 @@
+//! The daily sweep: every customer is re-evaluated once a day, so rolling
+//! windows that move past old purchases take effect without new events,
+//! and customers whose periodic review is due get it (downgrades apply
+//! then). Replicas share the work: each batch claims its rows with
+//! `FOR UPDATE SKIP LOCKED`, and a replica that dies mid-batch releases its
+//! claim when its transaction ends, for another to pick up.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use patron_kit::ServiceError;
+use patron_kit::clock;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::engine::{Engine, Occasion};
+
+/// The actor sweep changes are recorded under.
+pub const ACTOR: &str = "review";
+
+/// The start of the company's day, as an instant.
+fn start_of_today(engine: &Engine) -> DateTime<Utc> {
+    let today = clock::today(engine.clock.as_ref(), engine.zone);
+    today
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| engine.zone.from_local_datetime(&t).earliest())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| engine.clock.now())
+}
+
+/// Re-evaluates one batch: customers tiered before today, then customers
+/// with figures but no tier yet (a policy was activated after their
+/// purchases). Returns how many were evaluated.
+pub async fn run_batch(pool: &PgPool, engine: &Engine, batch: i64) -> Result<usize, ServiceError> {
+    let mut tx = pool.begin().await?;
+    let now = engine.clock.now();
+    let claimed: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT customer_id, next_review_at FROM assignments
+          WHERE decided_at < $1
+          ORDER BY decided_at
+          LIMIT $2
+          FOR UPDATE SKIP LOCKED",
+    )
+    .bind(start_of_today(engine))
+    .bind(batch)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut evaluated = 0;
+    for (customer, next_review_at) in &claimed {
+        let occasion = if *next_review_at <= now {
+            Occasion::Review
+        } else {
+            Occasion::Figures
+        };
+        if engine
+            .reevaluate(&mut tx, *customer, occasion, ACTOR)
+            .await?
+            .is_some()
+        {
+            evaluated += 1;
+        }
+    }
+    if (claimed.len() as i64) < batch {
+        let untiered: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT DISTINCT d.customer_id FROM daily_figures d
+              WHERE NOT EXISTS (SELECT 1 FROM assignments a WHERE a.customer_id = d.customer_id)
+              LIMIT $1",
+        )
+        .bind(batch - claimed.len() as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        for customer in untiered {
+            if engine
+                .reevaluate(&mut tx, customer, Occasion::Figures, ACTOR)
+                .await?
+                .is_some()
+            {
+                evaluated += 1;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(evaluated)
+}
+
+/// Runs batches until nothing is left, then waits `pause`, until `shutdown`.
+pub fn spawn(
+    pool: PgPool,
+    engine: Engine,
+    batch: i64,
+    pause: Duration,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while !shutdown.is_cancelled() {
+            let idle = match run_batch(&pool, &engine, batch).await {
+                Ok(0) => true,
+                Ok(n) => {
+                    tracing::debug!(customers = n, "daily sweep batch");
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "daily sweep batch failed; retrying later");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+    })
+}

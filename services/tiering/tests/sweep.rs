@@ -1,0 +1,182 @@
+//! The daily sweep against a real PostgreSQL, with a clock the test moves:
+//! windows move past old purchases, reviews apply downgrades, and two
+//! replicas sweeping at once evaluate each customer once.
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use patron_kit::clock::{Clock, ManualClock};
+use patron_kit::events::EventHandler;
+use patron_kit::testing::TestDatabase;
+use patron_kit::{db, events, timestamp};
+use patron_proto::common::v1::{EventEnvelope, Money};
+use patron_proto::profile::v1::{TransactionKind, TransactionRecorded};
+use patron_tiering::engine::Engine;
+use patron_tiering::figures_consumer::FiguresConsumer;
+use patron_tiering::{MIGRATOR, SCHEMA, load_preset, store, sweep};
+use prost::{Message, Name};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+struct Fixture {
+    _db: TestDatabase,
+    pool: PgPool,
+    clock: ManualClock,
+    engine: Engine,
+}
+
+async fn fixture() -> Fixture {
+    let db = TestDatabase::create(&[SCHEMA]).await;
+    let pool = db::connect(&db.service_config(SCHEMA)).unwrap();
+    db::migrate(&pool, &MIGRATOR).await.unwrap();
+    events::install(&pool).await.unwrap();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 4, 0, 0).unwrap());
+    let engine = Engine {
+        clock: Arc::new(clock.clone()),
+        zone: chrono_tz::Asia::Shanghai,
+    };
+    load_preset(&pool, std::path::Path::new("health-chain"), &engine)
+        .await
+        .unwrap();
+    Fixture {
+        _db: db,
+        pool,
+        clock,
+        engine,
+    }
+}
+
+impl Fixture {
+    /// Applies a purchase as the event consumer would.
+    async fn purchase(&self, customer: Uuid, yuan: i64) {
+        let event = TransactionRecorded {
+            customer: format!("customers/{customer}"),
+            kind: TransactionKind::Purchase as i32,
+            occur_time: Some(timestamp::to_proto(self.clock.now())),
+            amount: Some(Money {
+                currency_code: "CNY".into(),
+                amount_minor: yuan * 100,
+            }),
+            ..Default::default()
+        };
+        let envelope = EventEnvelope {
+            event_id: Uuid::now_v7().to_string(),
+            event_type: TransactionRecorded::full_name(),
+            customer: event.customer.clone(),
+            payload: event.encode_to_vec(),
+            ..Default::default()
+        };
+        let handler = FiguresConsumer {
+            engine: self.engine.clone(),
+            zone: chrono_tz::Asia::Shanghai,
+        };
+        let mut tx = self.pool.begin().await.unwrap();
+        handler.handle(&mut tx, &envelope).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn tier(&self, customer: Uuid) -> (Option<String>, Option<String>) {
+        let mut conn = self.pool.acquire().await.unwrap();
+        let a = store::assignment(&mut conn, customer)
+            .await
+            .unwrap()
+            .unwrap();
+        (a.tier, a.pending_tier)
+    }
+
+    async fn sweep_all(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let n = sweep::run_batch(&self.pool, &self.engine, 50)
+                .await
+                .unwrap();
+            if n == 0 {
+                return total;
+            }
+            total += n;
+        }
+    }
+}
+
+fn some(s: &str) -> Option<String> {
+    Some(s.to_owned())
+}
+
+#[tokio::test]
+async fn old_purchases_leave_the_window_and_the_review_applies_the_downgrade() {
+    let f = fixture().await;
+    let customer = Uuid::now_v7();
+    f.purchase(customer, 100).await;
+    assert_eq!(f.tier(customer).await, (some("E"), None));
+    // A month later a big purchase: A at once, for a full year from now.
+    f.clock.advance(Duration::days(31));
+    f.purchase(customer, 1_100).await;
+    assert_eq!(f.tier(customer).await, (some("A"), None));
+
+    // Seven months on, both purchases still count; nothing changes.
+    f.clock.advance(Duration::days(7 * 30));
+    assert_eq!(f.sweep_all().await, 1);
+    assert_eq!(f.tier(customer).await, (some("A"), None));
+    assert_eq!(f.sweep_all().await, 0, "once a day");
+
+    // When the first purchase leaves the twelve-month window the figures
+    // earn B, but the health chain waits for the review.
+    f.clock.advance(Duration::days(4 * 30 + 20));
+    f.sweep_all().await;
+    assert_eq!(f.tier(customer).await, (some("A"), some("B")));
+
+    // At the review (a year after the upgrade) the second purchase has
+    // left the window too.
+    f.clock.advance(Duration::days(31));
+    f.sweep_all().await;
+    assert_eq!(f.tier(customer).await, (some("E"), None));
+
+    let changes = store::list_changes(&f.pool, customer, None, 10)
+        .await
+        .unwrap();
+    let reasons: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|c| (c.reason.as_str(), c.actor.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("review", "review"),
+            ("upgrade", "tiering"),
+            ("upgrade", "tiering")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn two_replicas_sweeping_at_once_evaluate_each_customer_once() {
+    let f = fixture().await;
+    let customers: Vec<Uuid> = (0..60).map(|_| Uuid::now_v7()).collect();
+    for (i, c) in customers.iter().enumerate() {
+        f.purchase(*c, 100 * (i as i64 % 15)).await;
+    }
+    f.clock.advance(Duration::days(1));
+    let (a, b) = tokio::join!(
+        async {
+            let mut n = 0;
+            while let k @ 1.. = sweep::run_batch(&f.pool, &f.engine, 7).await.unwrap() {
+                n += k;
+            }
+            n
+        },
+        async {
+            let mut n = 0;
+            while let k @ 1.. = sweep::run_batch(&f.pool, &f.engine, 7).await.unwrap() {
+                n += k;
+            }
+            n
+        }
+    );
+    assert_eq!(a + b, customers.len(), "shared: {a} + {b}");
+    let stale: i64 = sqlx::query_scalar("SELECT count(*) FROM assignments WHERE decided_at < $1")
+        .bind(f.clock.now() - Duration::hours(1))
+        .fetch_one(&f.pool)
+        .await
+        .unwrap();
+    assert_eq!(stale, 0);
+}
