@@ -233,6 +233,138 @@ async fn a_downgrade_waits_for_the_periodic_review() {
         kept.explanation.starts_with("D: "),
         "the explanation is of what the figures earn now"
     );
+
+    // Managers see who will drop, and by how much they are short.
+    let request = c.request(pb::ListPendingDowngradesRequest::default());
+    let pending = c
+        .tiering
+        .list_pending_downgrades(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .pending_downgrades;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        pending[0].missing,
+        [
+            "visits in the last 12 months: 11 more",
+            "spend in the last 12 months: 1000.00 more"
+        ]
+    );
+
+    // A supervisor can keep them in a tier by hand, saying why.
+    let override_to = |tier: &str, reason: &str, role: &str| {
+        let mut request = Request::new(pb::OverrideTierAssignmentRequest {
+            name: format!("{customer}/tierAssignment"),
+            tier_code: tier.into(),
+            reason: reason.into(),
+        });
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", suite.token(role)).parse().unwrap(),
+        );
+        request
+    };
+    let err = c
+        .tiering
+        .override_tier_assignment(override_to("Z", " ", "supervisor"))
+        .await
+        .unwrap_err();
+    let fields: Vec<String> = patron_kit::error::violations_of(&err)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["reason", "tier_code"]);
+    let err = c
+        .tiering
+        .override_tier_assignment(override_to("B", "loyal for 20 years", "viewer"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let set = c
+        .tiering
+        .override_tier_assignment(override_to("B", "loyal for 20 years", "supervisor"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (set.tier_code.as_str(), set.override_reason.as_str()),
+        ("B", "loyal for 20 years")
+    );
+    assert!(
+        set.explanation
+            .starts_with("B: set by staff-9 (loyal for 20 years); the figures earn D"),
+        "{}",
+        set.explanation
+    );
+    let request = c.request(pb::ListTierChangesRequest {
+        parent: customer.clone(),
+        ..Default::default()
+    });
+    let latest = c
+        .tiering
+        .list_tier_changes(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .tier_changes
+        .remove(0);
+    assert_eq!(
+        (latest.reason.as_str(), latest.actor.as_str()),
+        ("override", "staff-9")
+    );
+    // New figures do not undo it before the review.
+    c.record(&customer, "T-3", profile_pb::TransactionKind::Purchase, 10)
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(c.assignment(&customer).await.unwrap().tier_code, "B");
+}
+
+#[tokio::test]
+async fn the_top_customers_and_their_share_of_spend() {
+    let suite = Suite::start().await;
+    let mut c = clients(&suite).await;
+    let mut names = Vec::new();
+    for (i, yuan) in [1_000, 500, 300, 200].iter().enumerate() {
+        let customer = c.customer(&format!("Customer {i}")).await;
+        c.record(
+            &customer,
+            &format!("T-{i}"),
+            profile_pb::TransactionKind::Purchase,
+            *yuan,
+        )
+        .await;
+        c.wait_for(&customer, |_| true).await;
+        names.push(customer);
+    }
+    let request = c.request(pb::ListTopCustomersRequest {
+        window: "12 months".into(),
+        top_percent: 25,
+    });
+    let top = c
+        .tiering
+        .list_top_customers(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(top.customer_count, 4);
+    assert_eq!(top.total_spend.unwrap().amount_minor, 200_000);
+    assert_eq!(top.top_share_percent, "50.00");
+    assert_eq!(top.customers.len(), 1);
+    assert_eq!(
+        (top.customers[0].customer.as_str(), top.customers[0].rank),
+        (names[0].as_str(), 1)
+    );
+    let request = c.request(pb::ListTopCustomersRequest {
+        window: "forever".into(),
+        top_percent: 101,
+    });
+    let err = c.tiering.list_top_customers(request).await.unwrap_err();
+    let fields: Vec<String> = patron_kit::error::violations_of(&err)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["window", "top_percent"]);
 }
 
 #[tokio::test]

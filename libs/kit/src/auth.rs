@@ -73,6 +73,8 @@ pub enum Permission {
     AdministerStaff,
     /// Store and activate policies (tier rules and the like).
     EditPolicies,
+    /// Set a customer's tier by hand, with a reason.
+    OverrideTiers,
 }
 
 /// The roles the suite knows and what each grants. A role not listed grants
@@ -90,6 +92,7 @@ pub fn permissions_of(role: &str) -> &'static [Permission] {
             ExitCustomers,
             AdministerStaff,
             EditPolicies,
+            OverrideTiers,
         ],
         "supervisor" => &[
             ReadCustomers,
@@ -99,6 +102,7 @@ pub fn permissions_of(role: &str) -> &'static [Permission] {
             ReadAudit,
             AssignManagers,
             ExitCustomers,
+            OverrideTiers,
         ],
         "account_manager" => &[ReadCustomers, EditCustomers],
         "customer_service" => &[ReadCustomers, EditCustomers],
@@ -173,6 +177,7 @@ fn describe(permission: Permission) -> &'static str {
         Permission::ExitCustomers => "record customers' exits",
         Permission::AdministerStaff => "administer org units and staff",
         Permission::EditPolicies => "store or activate policies",
+        Permission::OverrideTiers => "override customers' tiers",
     }
 }
 

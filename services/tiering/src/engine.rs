@@ -27,12 +27,21 @@ pub struct Engine {
 }
 
 /// Why a re-evaluation runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Occasion {
     /// New figures (a transaction, a standing change, a request).
     Figures,
-    /// The periodic review, when downgrades take effect.
+    /// The periodic review, when downgrades take effect (and overrides end).
     Review,
+    /// A staff member set the tier by hand.
+    Override(Override),
+}
+
+/// A tier set by hand, with why (audited in the tier history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    pub tier: String,
+    pub reason: String,
 }
 
 /// A stored policy, read back into the engine's form.
@@ -84,7 +93,11 @@ impl Engine {
                 .filter(|t| !t.is_empty()),
         };
         let decision = evaluate::evaluate(&policy, &figures, &standing);
-        let explanation = evaluate::explain(&policy, &decision);
+        let earned = evaluate::explain(&policy, &decision);
+        let activity = policy
+            .activity
+            .as_ref()
+            .map(|rule| crate::domain::activity::activity(rule, &figures));
 
         let review_due = current.as_ref().is_none_or(|c| c.next_review_at <= now);
         // A new policy version is a new scheme: it applies in full at once.
@@ -93,15 +106,36 @@ impl Engine {
             .is_some_and(|c| c.policy_id != active.id || c.policy_version != active.version);
         let at_review = occasion == Occasion::Review || review_due || policy_changed;
         let before = current.as_ref().and_then(|c| c.tier.clone());
-        let effective = evaluate::effective_tier(
-            &policy,
-            before.as_deref(),
-            decision.tier.as_deref(),
-            at_review,
-        );
+        // A tier set by hand holds until the next review.
+        let pinned = match &occasion {
+            Occasion::Override(o) => Some((o.tier.clone(), o.reason.clone(), actor.to_owned())),
+            _ if at_review => None,
+            _ => current.as_ref().and_then(|c| {
+                Some((
+                    c.override_tier.clone()?,
+                    c.override_reason.clone().unwrap_or_default(),
+                    c.override_by.clone().unwrap_or_default(),
+                ))
+            }),
+        };
+        let effective = match &pinned {
+            Some((tier, ..)) => Some(tier.clone()),
+            None => evaluate::effective_tier(
+                &policy,
+                before.as_deref(),
+                decision.tier.as_deref(),
+                at_review,
+            ),
+        };
         let pending = (effective != decision.tier)
             .then(|| decision.tier.clone())
             .flatten();
+        let explanation = match &pinned {
+            Some((tier, reason, by)) => {
+                format!("{tier}: set by {by} ({reason}); the figures earn {earned}")
+            }
+            None => earned,
+        };
         // A new tier holds for a full period: an upgrade, like a review,
         // starts the period again.
         let upgraded = policy.rank(effective.as_deref()) < policy.rank(before.as_deref());
@@ -140,11 +174,18 @@ impl Engine {
                 decided_at: now,
                 next_review_at,
                 version: 0,
+                activity: activity.as_ref().map(|(a, _)| a.name().to_owned()),
+                activity_reason: activity.map(|(_, why)| why),
+                override_tier: pinned.as_ref().map(|(t, ..)| t.clone()),
+                override_reason: pinned.as_ref().map(|(_, r, _)| r.clone()),
+                override_by: pinned.as_ref().map(|(.., by)| by.clone()),
             },
         )
         .await?;
         if effective != before {
-            let reason = if upgraded {
+            let reason = if matches!(occasion, Occasion::Override(_)) {
+                "override"
+            } else if upgraded {
                 "upgrade"
             } else if occasion == Occasion::Review {
                 "review"

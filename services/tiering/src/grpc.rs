@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::domain::evaluate;
 use crate::domain::{check_policy_id, preset};
 use crate::engine::{self, Engine, Occasion};
 use crate::store::{self, AssignmentRow, Change, PolicyRow, StandingRow};
@@ -115,6 +116,10 @@ fn assignment_view(row: &AssignmentRow) -> pb::TierAssignment {
             .unwrap_or_default(),
         pending_tier_code: row.pending_tier.clone().unwrap_or_default(),
         next_review_time: Some(timestamp::to_proto(row.next_review_at)),
+        activity: row.activity.clone().unwrap_or_default(),
+        activity_reason: row.activity_reason.clone().unwrap_or_default(),
+        override_reason: row.override_reason.clone().unwrap_or_default(),
+        overridden_by: row.override_by.clone().unwrap_or_default(),
     }
 }
 
@@ -124,6 +129,17 @@ impl TieringApi {
         customer: Uuid,
         actor: &str,
         standing: Option<&StandingRow>,
+    ) -> Result<pb::TierAssignment, ServiceError> {
+        self.evaluate_on(customer, actor, standing, Occasion::Figures)
+            .await
+    }
+
+    async fn evaluate_on(
+        &self,
+        customer: Uuid,
+        actor: &str,
+        standing: Option<&StandingRow>,
+        occasion: Occasion,
     ) -> Result<pb::TierAssignment, ServiceError> {
         let mut tx = self.pool.begin().await?;
         if let Some(standing) = standing {
@@ -135,7 +151,7 @@ impl TieringApi {
         }
         let Some(assigned) = self
             .engine
-            .reevaluate(&mut tx, customer, Occasion::Figures, actor)
+            .reevaluate(&mut tx, customer, occasion, actor)
             .await?
         else {
             return Err(ServiceError::FailedPrecondition(
@@ -334,6 +350,200 @@ impl TieringService for TieringApi {
         Ok(Response::new(
             self.evaluate(customer, &caller.subject, Some(&row)).await?,
         ))
+    }
+
+    async fn override_tier_assignment(
+        &self,
+        request: Request<pb::OverrideTierAssignmentRequest>,
+    ) -> Result<Response<pb::TierAssignment>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::OverrideTiers)?;
+        let req = request.into_inner();
+        let mut violations = Violations::new();
+        let customer = parse_customer_child("name", &req.name, "tierAssignment")
+            .map_err(|e| violations.add("name", e.to_string()))
+            .ok();
+        let reason = req.reason.trim();
+        if reason.is_empty() {
+            violations.add("reason", "is required: an override says why");
+        } else if reason.chars().count() > 500 {
+            violations.add("reason", "must be at most 500 characters");
+        }
+        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
+        let active = store::active_policy(&mut conn).await?;
+        drop(conn);
+        let known = active
+            .as_ref()
+            .map(engine::policy_of)
+            .transpose()?
+            .is_some_and(|p| p.tier(&req.tier_code).is_some());
+        if !known {
+            violations.add(
+                "tier_code",
+                format!("{:?} is not a tier of the active policy", req.tier_code),
+            );
+        }
+        violations.into_result()?;
+        let Some(customer) = customer else {
+            return Err(ServiceError::invalid("name", "is required").into());
+        };
+        let occasion = Occasion::Override(engine::Override {
+            tier: req.tier_code.clone(),
+            reason: reason.to_owned(),
+        });
+        let assigned = self
+            .evaluate_on(customer, &caller.subject, None, occasion)
+            .await?;
+        tracing::info!(customer = %customer, tier = %req.tier_code, by = %caller.subject, "tier overridden");
+        Ok(Response::new(assigned))
+    }
+
+    async fn list_pending_downgrades(
+        &self,
+        request: Request<pb::ListPendingDowngradesRequest>,
+    ) -> Result<Response<pb::ListPendingDowngradesResponse>, Status> {
+        auth::caller(&request)?.require(Permission::ReadCustomers)?;
+        let req = request.into_inner();
+        let limit = paging::page_size("page_size", req.page_size)?;
+        let fingerprint = paging::filter_fingerprint(&["pending"]);
+        let after: Option<(chrono::DateTime<chrono::Utc>, Uuid)> =
+            paging::decode_token("page_token", &req.page_token, &fingerprint)?;
+        let rows = store::list_pending(&self.pool, after, limit + 1).await?;
+        let (rows, next_page_token) = paging::finish_page(rows, limit, &fingerprint, |r| {
+            (r.next_review_at, r.customer_id)
+        });
+        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
+        let Some(active) = store::active_policy(&mut conn).await? else {
+            return Ok(Response::new(pb::ListPendingDowngradesResponse::default()));
+        };
+        let policy = engine::policy_of(&active)?;
+        let today = patron_kit::clock::today(self.engine.clock.as_ref(), self.engine.zone);
+        let mut pending_downgrades = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let standing_row = store::standing(&mut conn, row.customer_id).await?;
+            let figures = store::figures(
+                &mut conn,
+                row.customer_id,
+                &policy.figures_needed(),
+                today,
+                standing_row.as_ref(),
+            )
+            .await?;
+            let standing = crate::domain::evaluate::Standing {
+                region: standing_row
+                    .as_ref()
+                    .map(|s| s.region.clone())
+                    .filter(|r| !r.is_empty()),
+                designated: None,
+            };
+            let short = row
+                .tier
+                .as_deref()
+                .map(|tier| evaluate::shortfall(&policy, &figures, &standing, tier))
+                .unwrap_or_default();
+            let show = |f, v| evaluate::format_value(&policy, f, v);
+            pending_downgrades.push(pb::PendingDowngrade {
+                assignment: Some(assignment_view(row)),
+                missing: short
+                    .iter()
+                    .map(|(c, m)| {
+                        format!(
+                            "{} {}: {} more",
+                            c.figure.name(),
+                            c.window.describe(),
+                            show(c.figure, *m)
+                        )
+                    })
+                    .collect(),
+                shortfall: short
+                    .iter()
+                    .map(|(c, _)| pb::FigureCheck {
+                        figure: c.figure.name().into(),
+                        window: c.window.describe(),
+                        value: c
+                            .value
+                            .map(|v| show(c.figure, v))
+                            .unwrap_or_else(|| "unknown".into()),
+                        comparison: c.comparison.symbol().into(),
+                        threshold: show(c.figure, c.threshold),
+                        held: c.held,
+                    })
+                    .collect(),
+            });
+        }
+        Ok(Response::new(pb::ListPendingDowngradesResponse {
+            pending_downgrades,
+            next_page_token,
+        }))
+    }
+
+    async fn list_top_customers(
+        &self,
+        request: Request<pb::ListTopCustomersRequest>,
+    ) -> Result<Response<pb::ListTopCustomersResponse>, Status> {
+        auth::caller(&request)?.require(Permission::ReadCustomers)?;
+        let req = request.into_inner();
+        let mut violations = Violations::new();
+        let window_text = if req.window.trim().is_empty() {
+            "12 months"
+        } else {
+            req.window.trim()
+        };
+        let window = preset::parse_window(window_text);
+        if window.is_none() {
+            violations.add(
+                "window",
+                "must be calendar_year, lifetime or \"N months\" (1 to 60)",
+            );
+        }
+        let percent = if req.top_percent == 0 {
+            10
+        } else {
+            req.top_percent
+        };
+        if !(1..=100).contains(&percent) {
+            violations.add("top_percent", "must be 1 to 100");
+        }
+        violations.into_result()?;
+        let window = window.unwrap_or(crate::domain::policy::Window::RollingMonths(12));
+        let today = patron_kit::clock::today(self.engine.clock.as_ref(), self.engine.zone);
+        let ranking = store::rank_by_spend(
+            &self.pool,
+            crate::domain::windows::first_day(window, today),
+            today,
+            percent,
+            1000,
+        )
+        .await?;
+        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
+        let currency = match store::active_policy(&mut conn).await? {
+            Some(row) => engine::policy_of(&row)?.currency,
+            None => "CNY".into(),
+        };
+        let money = |minor: i64| Money {
+            currency_code: currency.clone(),
+            amount_minor: minor,
+        };
+        let share_hundredths = if ranking.total_minor > 0 {
+            (i128::from(ranking.top_minor) * 10_000 / i128::from(ranking.total_minor)) as i64
+        } else {
+            0
+        };
+        Ok(Response::new(pb::ListTopCustomersResponse {
+            customers: ranking
+                .top
+                .iter()
+                .enumerate()
+                .map(|(i, (id, spend))| pb::RankedCustomer {
+                    customer: resource_name::format("customers", *id),
+                    rank: i as i32 + 1,
+                    spend: Some(money(*spend)),
+                })
+                .collect(),
+            customer_count: i32::try_from(ranking.customers).unwrap_or(i32::MAX),
+            total_spend: Some(money(ranking.total_minor)),
+            top_share_percent: format!("{}.{:02}", share_hundredths / 100, share_hundredths % 100),
+        }))
     }
 
     async fn list_tier_changes(

@@ -251,6 +251,22 @@ pub async fn figures(
             .with(Figure::LargestPurchase, window, largest)
             .with(Figure::Volume, window, volume);
     }
+    if needed.iter().any(|(f, _)| *f == Figure::DaysSincePurchase) {
+        let last: Option<NaiveDate> = sqlx::query_scalar(
+            "SELECT max(day) FROM daily_figures WHERE customer_id = $1 AND purchases > 0 AND day <= $2",
+        )
+        .bind(customer_id)
+        .bind(today)
+        .fetch_one(&mut *conn)
+        .await?;
+        if let Some(last) = last {
+            figures = figures.with(
+                Figure::DaysSincePurchase,
+                Window::Now,
+                (today - last).num_days(),
+            );
+        }
+    }
     let standing = standing.cloned().unwrap_or_default();
     figures = figures
         .with(Figure::Arrears, Window::Now, standing.arrears_minor)
@@ -277,10 +293,16 @@ pub struct AssignmentRow {
     pub decided_at: DateTime<Utc>,
     pub next_review_at: DateTime<Utc>,
     pub version: i64,
+    pub activity: Option<String>,
+    pub activity_reason: Option<String>,
+    pub override_tier: Option<String>,
+    pub override_reason: Option<String>,
+    pub override_by: Option<String>,
 }
 
 const ASSIGNMENT_COLUMNS: &str = "customer_id, tier, pending_tier, policy_id, policy_version, explanation, checks, \
-                                  decided_at, next_review_at, version";
+                                  decided_at, next_review_at, version, activity, activity_reason, \
+                                  override_tier, override_reason, override_by";
 
 /// Serialises evaluations of one customer (concurrent events, the review
 /// job and API calls) until the transaction ends.
@@ -312,11 +334,14 @@ pub async fn put_assignment(
 ) -> Result<AssignmentRow, ServiceError> {
     Ok(sqlx::query_as::<_, AssignmentRow>(sqlx::AssertSqlSafe(format!(
         "INSERT INTO assignments (customer_id, tier, pending_tier, policy_id, policy_version, explanation, checks,
-                                  decided_at, next_review_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                  decided_at, next_review_at, activity, activity_reason,
+                                  override_tier, override_reason, override_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (customer_id) DO UPDATE
             SET tier = $2, pending_tier = $3, policy_id = $4, policy_version = $5, explanation = $6,
-                checks = $7, decided_at = $8, next_review_at = $9, version = assignments.version + 1
+                checks = $7, decided_at = $8, next_review_at = $9, activity = $10, activity_reason = $11,
+                override_tier = $12, override_reason = $13, override_by = $14,
+                version = assignments.version + 1
          RETURNING {ASSIGNMENT_COLUMNS}"
     )))
     .bind(row.customer_id)
@@ -328,6 +353,11 @@ pub async fn put_assignment(
     .bind(&row.checks)
     .bind(row.decided_at)
     .bind(row.next_review_at)
+    .bind(&row.activity)
+    .bind(&row.activity_reason)
+    .bind(&row.override_tier)
+    .bind(&row.override_reason)
+    .bind(&row.override_by)
     .fetch_one(&mut *tx)
     .await?)
 }
@@ -386,4 +416,87 @@ pub async fn list_changes(
     .bind(limit)
     .fetch_all(pool)
     .await?)
+}
+
+/// Assignments with a downgrade waiting for review, soonest review first,
+/// after the keyset cursor.
+pub async fn list_pending(
+    pool: &PgPool,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<AssignmentRow>, ServiceError> {
+    let (after_time, after_id) = after.unzip();
+    Ok(
+        sqlx::query_as::<_, AssignmentRow>(sqlx::AssertSqlSafe(format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM assignments
+          WHERE pending_tier IS NOT NULL
+            AND ($1::timestamptz IS NULL OR (next_review_at, customer_id) > ($1, $2))
+          ORDER BY next_review_at, customer_id
+          LIMIT $3"
+        )))
+        .bind(after_time)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?,
+    )
+}
+
+/// Spend over a period, across customers.
+#[derive(Debug, Clone, Default)]
+pub struct SpendRanking {
+    /// Customers with positive net spend.
+    pub customers: i64,
+    pub total_minor: i64,
+    /// The top `k` customers' spend.
+    pub top_minor: i64,
+    /// The top customers (at most the cap), biggest first.
+    pub top: Vec<(Uuid, i64)>,
+}
+
+/// Ranks customers by net spend from `first_day` (all when `None`) to
+/// `today`, and sums the top `percent` of them (rounded up).
+pub async fn rank_by_spend(
+    pool: &PgPool,
+    first_day: Option<NaiveDate>,
+    today: NaiveDate,
+    percent: i32,
+    cap: i64,
+) -> Result<SpendRanking, ServiceError> {
+    const SPEND: &str = "WITH spend AS (
+            SELECT customer_id, sum(spend_minor)::bigint AS s FROM daily_figures
+             WHERE ($1::date IS NULL OR day >= $1) AND day <= $2
+             GROUP BY customer_id HAVING sum(spend_minor) > 0),
+          ranked AS (
+            SELECT customer_id, s, row_number() OVER (ORDER BY s DESC, customer_id) AS rn,
+                   count(*) OVER () AS n
+              FROM spend)";
+    let (customers, total_minor, top_minor): (i64, i64, i64) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{SPEND}
+             SELECT COALESCE(max(n), 0)::bigint, COALESCE(sum(s), 0)::bigint,
+                    COALESCE(sum(s) FILTER (WHERE rn <= ceil(n * $3 / 100.0)), 0)::bigint
+               FROM ranked"
+        )))
+        .bind(first_day)
+        .bind(today)
+        .bind(percent)
+        .fetch_one(pool)
+        .await?;
+    let top: Vec<(Uuid, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SPEND}
+         SELECT customer_id, s FROM ranked WHERE rn <= ceil(n * $3 / 100.0) ORDER BY rn LIMIT $4"
+    )))
+    .bind(first_day)
+    .bind(today)
+    .bind(percent)
+    .bind(cap)
+    .fetch_all(pool)
+    .await?;
+    Ok(SpendRanking {
+        customers,
+        total_minor,
+        top_minor,
+        top,
+    })
 }

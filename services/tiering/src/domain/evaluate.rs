@@ -186,6 +186,49 @@ fn score(card: &Scorecard, figures: &Figures) -> (u32, Vec<Check>) {
     ((total + 50) / 100, checks)
 }
 
+/// How far the figures are from holding a tier: for the tier's first rule
+/// of figures, each condition that does not hold, with how much is missing
+/// (in the figure's unit). Empty when the tier holds or has no such rule.
+pub fn shortfall(
+    policy: &Policy,
+    figures: &Figures,
+    standing: &Standing,
+    tier: &str,
+) -> Vec<(Check, i64)> {
+    let coefficient = standing
+        .region
+        .as_ref()
+        .and_then(|r| policy.regional_coefficients.get(r))
+        .copied();
+    let Some(conditions) = policy.rules.iter().find_map(|r| match &r.shape {
+        Shape::Any(c) | Shape::All(c) if r.tier == tier => Some(c),
+        _ => None,
+    }) else {
+        return Vec::new();
+    };
+    let checks = check_all(conditions, figures, coefficient);
+    let any = policy
+        .rules
+        .iter()
+        .any(|r| r.tier == tier && matches!(r.shape, Shape::Any(_)));
+    if (any && checks.iter().any(|c| c.held)) || (!any && checks.iter().all(|c| c.held)) {
+        return Vec::new();
+    }
+    checks
+        .into_iter()
+        .filter(|c| !c.held)
+        .map(|c| {
+            let value = c.value.unwrap_or(0);
+            let missing = match c.comparison {
+                Comparison::AtLeast => c.threshold - value,
+                Comparison::AtMost => value - c.threshold,
+                Comparison::Below => value - c.threshold + 1,
+            };
+            (c, missing.max(0))
+        })
+        .collect()
+}
+
 /// The tier that takes effect: upgrades at once; downgrades at once or only
 /// at the periodic review, as the policy says.
 pub fn effective_tier(
@@ -315,6 +358,7 @@ mod tests {
             downgrades,
             review_months: 12,
             regional_coefficients: BTreeMap::from([("west".to_owned(), 800)]),
+            activity: None,
         }
     }
 
@@ -428,6 +472,28 @@ mod tests {
             effective_tier(&later, None, Some("C"), false).as_deref(),
             Some("C")
         );
+    }
+
+    #[test]
+    fn shortfall_says_how_much_is_missing_for_a_tier() {
+        let p = policy(Downgrades::AtReview);
+        let short = shortfall(&p, &figures(70_000, 5, None), &Standing::default(), "B");
+        let missing: Vec<(Figure, i64)> = short.iter().map(|(c, m)| (c.figure, *m)).collect();
+        assert_eq!(
+            missing,
+            [(Figure::Visits, 3), (Figure::Spend, 10_000)],
+            "either would do"
+        );
+        assert!(shortfall(&p, &figures(80_000, 0, None), &Standing::default(), "B").is_empty());
+        let short = shortfall(
+            &p,
+            &figures(130_000, 0, Some(500)),
+            &Standing::default(),
+            "A",
+        );
+        assert_eq!(short.len(), 1, "only the failing condition of an all-rule");
+        assert_eq!(short[0].1, 500);
+        assert!(shortfall(&p, &Figures::default(), &Standing::default(), "C").is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Tiering's rules in plain Rust, no I/O: policies, presets, evaluation.
 
+pub mod activity;
 pub mod evaluate;
 pub mod money;
 pub mod policy;

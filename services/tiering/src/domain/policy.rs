@@ -23,10 +23,12 @@ pub enum Figure {
     Arrears,
     /// Bad payment records on file.
     BadRecords,
+    /// Days since the last purchase (unknown when there was none).
+    DaysSincePurchase,
 }
 
 impl Figure {
-    pub const ALL: [Figure; 7] = [
+    pub const ALL: [Figure; 8] = [
         Figure::Spend,
         Figure::LargestPurchase,
         Figure::Visits,
@@ -34,6 +36,7 @@ impl Figure {
         Figure::CreditGrade,
         Figure::Arrears,
         Figure::BadRecords,
+        Figure::DaysSincePurchase,
     ];
 
     /// The name used in preset files and explanations.
@@ -46,6 +49,7 @@ impl Figure {
             Figure::CreditGrade => "credit_grade",
             Figure::Arrears => "arrears",
             Figure::BadRecords => "bad_records",
+            Figure::DaysSincePurchase => "days_since_purchase",
         }
     }
 
@@ -215,6 +219,19 @@ pub struct Tier {
     pub owner_level: Option<String>,
 }
 
+/// Active or dormant (000 3.5): from purchase recency, frequency and amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityRule {
+    /// Dormant when the last purchase is older than this.
+    pub dormant_after_days: i64,
+    /// The window frequency and amount are measured over.
+    pub window: Window,
+    /// Fewest purchases in the window to count as active.
+    pub min_purchases: i64,
+    /// Least spend in the window to count as active (minor units).
+    pub min_spend: i64,
+}
+
 /// When a lower tier takes effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Downgrades {
@@ -247,6 +264,7 @@ pub struct Policy {
     /// Region key → coefficient in thousandths (0.85 → 850) applied to
     /// volume thresholds of customers of that region.
     pub regional_coefficients: BTreeMap<String, u32>,
+    pub activity: Option<ActivityRule>,
 }
 
 impl Policy {
@@ -275,6 +293,13 @@ impl Policy {
                     .iter()
                     .flat_map(|s| s.indicators.iter().map(|i| (i.figure, i.window))),
             )
+            .chain(self.activity.iter().flat_map(|a| {
+                [
+                    (Figure::Visits, a.window),
+                    (Figure::Spend, a.window),
+                    (Figure::DaysSincePurchase, Window::Now),
+                ]
+            }))
             .collect();
         needed.sort();
         needed.dedup();

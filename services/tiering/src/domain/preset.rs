@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::money;
 use super::policy::{
-    Benefits, Comparison, Condition, Downgrades, Figure, Indicator, Policy, Rule, Scorecard, Shape,
-    Tier, Window,
+    ActivityRule, Benefits, Comparison, Condition, Downgrades, Figure, Indicator, Policy, Rule,
+    Scorecard, Shape, Tier, Window,
 };
 
 /// A checked preset.
@@ -81,6 +81,22 @@ struct Section {
     regional_coefficients: BTreeMap<String, f64>,
     #[serde(default)]
     benefits: BTreeMap<String, BenefitsSpec>,
+    activity: Option<ActivitySpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivitySpec {
+    dormant_after_days: i64,
+    #[serde(default = "default_activity_window")]
+    window: String,
+    #[serde(default)]
+    min_purchases: i64,
+    min_spend: Option<Number>,
+}
+
+fn default_activity_window() -> String {
+    "6 months".into()
 }
 
 fn default_downgrades() -> String {
@@ -387,7 +403,26 @@ impl Checker {
                 None => self.bad(field, format!("{code} is not one of the tiers")),
             }
         }
+        let activity = s.activity.as_ref().map(|a| {
+            if !(1..=3650).contains(&a.dormant_after_days) {
+                self.bad("tiering.activity.dormant_after_days", "must be 1 to 3650");
+            }
+            if a.min_purchases < 0 {
+                self.bad("tiering.activity.min_purchases", "must not be negative");
+            }
+            ActivityRule {
+                dormant_after_days: a.dormant_after_days,
+                window: self.window("tiering.activity.window", &a.window),
+                min_purchases: a.min_purchases,
+                min_spend: a
+                    .min_spend
+                    .as_ref()
+                    .map(|n| self.threshold("tiering.activity.min_spend", Figure::Spend, n))
+                    .unwrap_or(0),
+            }
+        });
         Policy {
+            activity,
             id: header.id.clone(),
             title: header.title.trim().to_owned(),
             currency: self.currency.clone(),
