@@ -3,6 +3,8 @@
 //! and when the tier in effect changes, its history row and TierChanged
 //! event, all in that same transaction.
 
+use std::sync::{Arc, Mutex};
+
 use chrono::Months;
 use chrono_tz::Tz;
 use patron_kit::clock::{self, SharedClock};
@@ -24,6 +26,8 @@ pub const TOPIC: &str = "tiering.tiers";
 pub struct Engine {
     pub clock: SharedClock,
     pub zone: Tz,
+    /// The active policy, read once per version rather than once per customer.
+    parsed: Arc<Mutex<Option<(String, i32, Arc<Policy>)>>>,
 }
 
 /// Why a re-evaluation runs.
@@ -56,6 +60,28 @@ pub fn policy_of(row: &PolicyRow) -> Result<Policy, ServiceError> {
 }
 
 impl Engine {
+    pub fn new(clock: SharedClock, zone: Tz) -> Self {
+        Self {
+            clock,
+            zone,
+            parsed: Arc::default(),
+        }
+    }
+
+    /// The policy of a stored version, parsed once.
+    fn policy(&self, row: &PolicyRow) -> Result<Arc<Policy>, ServiceError> {
+        let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((id, version, policy)) = parsed.as_ref()
+            && *id == row.id
+            && *version == row.version
+        {
+            return Ok(policy.clone());
+        }
+        let policy = Arc::new(policy_of(row)?);
+        *parsed = Some((row.id.clone(), row.version, policy.clone()));
+        Ok(policy)
+    }
+
     /// Decides `customer`'s tier under the active policy and records it.
     /// `None` when no policy is active yet (figures are still kept).
     pub async fn reevaluate(
@@ -68,7 +94,7 @@ impl Engine {
         let Some(active) = store::active_policy(tx).await? else {
             return Ok(None);
         };
-        let policy = policy_of(&active)?;
+        let policy = self.policy(&active)?;
         store::lock_customer(tx, customer).await?;
         let current = store::assignment(tx, customer).await?;
         let standing_row = store::standing(tx, customer).await?;

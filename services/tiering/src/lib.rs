@@ -100,10 +100,7 @@ pub async fn serve(
     let pool = db::connect(&config.db)?;
     db::migrate(&pool, &MIGRATOR).await?;
     events::install(&pool).await?;
-    let engine = Engine {
-        clock: config.clock.clone(),
-        zone: config.zone,
-    };
+    let engine = Engine::new(config.clock.clone(), config.zone);
     if let Some(path) = &config.preset {
         load_preset(&pool, path, &engine).await?;
     }

@@ -31,10 +31,7 @@ async fn fixture() -> Fixture {
     db::migrate(&pool, &MIGRATOR).await.unwrap();
     events::install(&pool).await.unwrap();
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 4, 0, 0).unwrap());
-    let engine = Engine {
-        clock: Arc::new(clock.clone()),
-        zone: chrono_tz::Asia::Shanghai,
-    };
+    let engine = Engine::new(Arc::new(clock.clone()), chrono_tz::Asia::Shanghai);
     load_preset(&pool, std::path::Path::new("health-chain"), &engine)
         .await
         .unwrap();
