@@ -2,7 +2,8 @@
 //! idempotency check, the insert and its outbox event in one commit), beside a
 //! plain single-row INSERT into the same PostgreSQL in the same run; p50/p99
 //! latency of each; and the time from commit to the event being on the Redis
-//! stream. Run: `cargo run --release -p patron-suite-tests --bin bench-transactions -- [count] [concurrency]`.
+//! stream; and, with tiering consuming the events, the time from a
+//! transaction's commit to the customer's tier being re-decided. Run: `cargo run --release -p patron-suite-tests --bin bench-transactions -- [count] [concurrency]`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use patron_proto::common::v1::{EventEnvelope, Money};
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::customer_service_client::CustomerServiceClient;
 use patron_proto::profile::v1::transaction_service_client::TransactionServiceClient;
+use patron_tiering as tiering;
 use prost::Message;
 use redis::AsyncCommands;
 use redis::streams::{StreamReadOptions, StreamReadReply};
@@ -43,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
     let count: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let concurrency: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(32);
 
-    let db = TestDatabase::create(&[profile::SCHEMA]).await;
+    let db = TestDatabase::create(&[profile::SCHEMA, tiering::SCHEMA]).await;
     let auth = testing::auth_config();
     let cache = testing::cache_config();
     let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -67,6 +69,24 @@ async fn main() -> anyhow::Result<()> {
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(profile::serve(config, listener, shutdown.clone()));
+    let tiering_listener = TcpListener::bind("127.0.0.1:0").await?;
+    tokio::spawn(tiering::serve(
+        tiering::TieringConfig {
+            listen: tiering_listener.local_addr()?,
+            db: db.service_config(tiering::SCHEMA),
+            cache: cache.clone(),
+            auth: auth.clone(),
+            zone: chrono_tz::Asia::Shanghai,
+            preset: Some("health-chain".into()),
+            consumer_name: "bench".into(),
+            health_interval: Duration::from_secs(2),
+            relay_poll: Duration::from_millis(10),
+            sweep_pause: Duration::from_secs(3600),
+            clock: Arc::new(SystemClock),
+        },
+        tiering_listener,
+        shutdown.clone(),
+    ));
     let channel = Channel::from_shared(format!("http://{addr}"))?
         .connect()
         .await?;
@@ -182,6 +202,30 @@ async fn main() -> anyhow::Result<()> {
     let grpc_elapsed = started.elapsed();
     let lags = watcher.await?;
 
+    // Commit → tier decided: tiering marks each event processed in the
+    // transaction that re-decides the customer; both times are the
+    // database's (each transaction's start).
+    let mut admin = db.admin_connection().await;
+    let drain_started = Instant::now();
+    loop {
+        let processed: i64 = sqlx::query_scalar("SELECT count(*) FROM tiering.processed_events")
+            .fetch_one(&mut admin)
+            .await?;
+        if processed as usize >= count || drain_started.elapsed() > Duration::from_secs(300) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tier_lags: Vec<Duration> = sqlx::query_scalar::<_, f64>(
+        "SELECT EXTRACT(epoch FROM (t.processed_at - o.created_at))::float8
+           FROM tiering.processed_events t JOIN profile.outbox o USING (event_id)",
+    )
+    .fetch_all(&mut admin)
+    .await?
+    .into_iter()
+    .map(|s| Duration::from_secs_f64(s.max(0.0)))
+    .collect();
+
     // The bare datastore: one single-row INSERT per statement, same concurrency.
     let pool = patron_kit::db::connect(&patron_kit::db::DbConfig {
         max_connections: 20,
@@ -234,11 +278,23 @@ async fn main() -> anyhow::Result<()> {
             percentile(&sorted, 0.99).as_secs_f64() * 1e3
         );
     }
+    if tier_lags.is_empty() {
+        println!("commit → tier decided: no events processed");
+    } else {
+        let mut sorted = tier_lags;
+        sorted.sort();
+        println!(
+            "commit → tier decided ({} events)   p50 {:.2} ms  p99 {:.2} ms",
+            sorted.len(),
+            percentile(&sorted, 0.5).as_secs_f64() * 1e3,
+            percentile(&sorted, 0.99).as_secs_f64() * 1e3
+        );
+    }
     if let Ok(status) = std::fs::read_to_string("/proc/self/status")
         && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM"))
     {
         println!(
-            "peak memory of this process (service + clients): {}",
+            "peak memory of this process (services + clients): {}",
             line.trim_start_matches("VmHWM:").trim()
         );
     }
