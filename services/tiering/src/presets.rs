@@ -14,6 +14,18 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "retail-store",
         include_str!("../../../deploy/presets/retail-store.toml"),
     ),
+    (
+        "industrial-b2b",
+        include_str!("../../../deploy/presets/industrial-b2b.toml"),
+    ),
+    (
+        "postal-key-accounts",
+        include_str!("../../../deploy/presets/postal-key-accounts.toml"),
+    ),
+    (
+        "telecom-vip",
+        include_str!("../../../deploy/presets/telecom-vip.toml"),
+    ),
 ];
 
 /// The text of a preset given by name (a shipped one) or by path.
@@ -60,6 +72,16 @@ mod tests {
         figures: &[(Figure, Window, i64)],
         designated: Option<&str>,
     ) -> Option<String> {
+        tier_in(name, figures, designated, None)
+    }
+
+    /// As [`tier_of`], for a customer of `region`.
+    fn tier_in(
+        name: &str,
+        figures: &[(Figure, Window, i64)],
+        designated: Option<&str>,
+        region: Option<&str>,
+    ) -> Option<String> {
         let f = figures
             .iter()
             .fold(Figures::default(), |f, (figure, window, v)| {
@@ -67,7 +89,7 @@ mod tests {
             });
         let standing = Standing {
             designated: designated.map(str::to_owned),
-            ..Default::default()
+            region: region.map(str::to_owned),
         };
         evaluate(&policy(name), &f, &standing).tier
     }
@@ -144,5 +166,125 @@ mod tests {
         let vip = policy("retail-store");
         assert_eq!(vip.tiers[0].benefits.member_discount_percent, Some(88));
         assert_eq!(vip.tiers[0].benefits.birthday_discount_percent, Some(60));
+    }
+
+    const THIS_YEAR: Window = Window::CalendarYear;
+    const NOW: Window = Window::Now;
+
+    #[test]
+    fn industrial_b2b_needs_sales_credit_and_a_clean_record() {
+        let yuan = 100;
+        let cases: &[(i64, i64, i64, Option<&str>)] = &[
+            // (sales this year in yuan, credit rank: A=1, bad records) → tier
+            (6_000_000, 1, 0, Some("A")),
+            (6_000_000, 2, 0, Some("B")),
+            (6_000_000, 1, 1, None),
+            (3_000_000, 2, 0, Some("B")),
+            (3_000_000, 3, 0, Some("C")),
+            (1_000_000, 3, 0, Some("C")),
+            (999_999, 1, 0, None),
+            (2_000_000, 4, 0, None),
+        ];
+        for (sales, credit, bad, want) in cases {
+            let got = tier_of(
+                "industrial-b2b",
+                &[
+                    (Figure::Spend, THIS_YEAR, sales * yuan),
+                    (Figure::CreditGrade, NOW, *credit),
+                    (Figure::BadRecords, NOW, *bad),
+                ],
+                None,
+            );
+            assert_eq!(
+                got.as_deref(),
+                *want,
+                "{sales} yuan, credit {credit}, {bad} bad"
+            );
+        }
+        assert_eq!(
+            tier_of(
+                "industrial-b2b",
+                &[(Figure::Spend, THIS_YEAR, 600_000_000)],
+                None
+            ),
+            None,
+            "no credit grade on file: not graded"
+        );
+        let p = policy("industrial-b2b");
+        let allowances: Vec<Option<i64>> = p
+            .tiers
+            .iter()
+            .map(|t| t.benefits.credit_allowance)
+            .collect();
+        assert_eq!(
+            allowances,
+            [Some(50_000_000), Some(50_000_000), Some(30_000_000)]
+        );
+        assert!(p.tiers[0].benefits.progress_feedback && !p.tiers[1].benefits.progress_feedback);
+        assert!(p.activity.is_some());
+    }
+
+    #[test]
+    fn postal_key_accounts_by_revenue_with_the_regional_coefficient() {
+        let yuan = 100;
+        let cases: &[(i64, Option<&str>, Option<&str>)] = &[
+            (5_000_000, None, Some("diamond")),
+            (4_999_999, None, Some("platinum")),
+            (2_000_000, None, Some("platinum")),
+            (200_000, None, Some("gold")),
+            (10_000, None, Some("vip")),
+            (9_999, None, None),
+            // Smaller regions: thresholds × 0.8 or × 0.9.
+            (4_000_000, Some("small"), Some("diamond")),
+            (3_999_999, Some("small"), Some("platinum")),
+            (4_500_000, Some("medium"), Some("diamond")),
+            (180_000, Some("medium"), Some("gold")),
+            (8_000, Some("small"), Some("vip")),
+        ];
+        for (revenue, region, want) in cases {
+            let got = tier_in(
+                "postal-key-accounts",
+                &[(Figure::Spend, THIS_YEAR, revenue * yuan)],
+                None,
+                *region,
+            );
+            assert_eq!(got.as_deref(), *want, "{revenue} yuan in {region:?}");
+        }
+        let owners: Vec<Option<String>> = policy("postal-key-accounts")
+            .tiers
+            .iter()
+            .map(|t| t.owner_level.clone())
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                Some("region".into()),
+                Some("city".into()),
+                Some("city".into()),
+                Some("branch".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn telecom_cards_are_designated_and_carry_the_other_sections() {
+        for card in ["diamond", "gold", "silver"] {
+            assert_eq!(
+                tier_of("telecom-vip", &[], Some(card)).as_deref(),
+                Some(card)
+            );
+        }
+        assert_eq!(tier_of("telecom-vip", &[], None), None);
+        let text = BUILT_IN
+            .iter()
+            .find(|(n, _)| *n == "telecom-vip")
+            .unwrap()
+            .1;
+        let sections = preset::parse(text).unwrap().other_sections;
+        assert_eq!(
+            sections["scheduling"]["contact_at_least"]["silver"],
+            "quarterly"
+        );
+        assert_eq!(sections["reports"]["churn_targets_percent"]["all"], 3.5);
     }
 }
