@@ -27,8 +27,11 @@ pub struct Engine {
     pub clock: SharedClock,
     pub zone: Tz,
     /// The active policy, read once per version rather than once per customer.
-    parsed: Arc<Mutex<Option<(String, i32, Arc<Policy>)>>>,
+    parsed: Arc<Mutex<Option<ParsedPolicy>>>,
 }
+
+/// A policy version's id, number and engine form.
+type ParsedPolicy = (String, i32, Arc<Policy>);
 
 /// Why a re-evaluation runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
