@@ -358,12 +358,55 @@ impl Consumer {
             self.redis.xread_options(&keys, &ids, &options).await?;
         let mut read = 0;
         for stream in reply.map(|r| r.keys).unwrap_or_default() {
-            for entry in stream.ids {
-                read += 1;
-                self.apply(&stream.key, &entry).await?;
-            }
+            read += stream.ids.len();
+            self.apply_batch(&stream.key, &stream.ids).await?;
         }
         Ok(read)
+    }
+
+    /// Applies a batch read from one stream in one transaction, with one
+    /// commit and one acknowledgement, when every entry applies; otherwise
+    /// one entry at a time, so a bad entry holds up none of the others.
+    pub async fn apply_batch(&mut self, key: &str, entries: &[StreamId]) -> anyhow::Result<()> {
+        let decoded: Option<Vec<(EventEnvelope, Uuid)>> = entries
+            .iter()
+            .map(|entry| {
+                let envelope = entry_envelope(&entry.map)?;
+                let id = Uuid::parse_str(&envelope.event_id).ok()?;
+                Some((envelope, id))
+            })
+            .collect();
+        let Some(decoded) = decoded.filter(|d| d.len() > 1) else {
+            return self.apply_each(key, entries).await;
+        };
+        let mut tx = self.pool.begin().await?;
+        for (envelope, event_id) in &decoded {
+            let first_time = sqlx::query(
+                "INSERT INTO processed_events (consumer_group, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(&self.config.group)
+            .bind(event_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if first_time && let Err(e) = self.handler.handle(&mut tx, envelope).await {
+                tracing::debug!(error = format!("{e:#}"), event = %event_id, "batch failed; applying its entries one by one");
+                tx.rollback().await?;
+                return self.apply_each(key, entries).await;
+            }
+        }
+        tx.commit().await?;
+        let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+        let _: () = self.redis.xack(key, &self.config.group, &ids).await?;
+        Ok(())
+    }
+
+    async fn apply_each(&mut self, key: &str, entries: &[StreamId]) -> anyhow::Result<()> {
+        for entry in entries {
+            self.apply(key, entry).await?;
+        }
+        Ok(())
     }
 
     /// Takes over entries idle longer than `claim_idle` with any consumer.
@@ -383,10 +426,8 @@ impl Consumer {
                         StreamAutoClaimOptions::default().count(self.config.batch_size),
                     )
                     .await?;
-                for entry in &reply.claimed {
-                    claimed_total += 1;
-                    self.apply(&key, entry).await?;
-                }
+                claimed_total += reply.claimed.len();
+                self.apply_batch(&key, &reply.claimed).await?;
                 // Ids deleted from the stream while pending cannot be applied.
                 for gone in &reply.deleted_ids {
                     let _: redis::RedisResult<()> =
