@@ -305,3 +305,72 @@ async fn a_consumer_killed_mid_batch_is_resumed_without_loss_or_double_effect() 
         redis.xpending(&key, "effects").await.unwrap();
     assert_eq!(pending.count(), 0, "everything acknowledged");
 }
+
+/// Applies every event but one, which always fails.
+struct FailOne {
+    poison: String,
+}
+
+impl EventHandler for FailOne {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a EventEnvelope,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let created: CustomerCreated =
+                events::payload(event).ok_or_else(|| anyhow::anyhow!("not a CustomerCreated"))?;
+            if created.customer == self.poison {
+                anyhow::bail!("cannot apply {}", created.customer);
+            }
+            sqlx::query("INSERT INTO effects (event_id, customer) VALUES ($1::uuid, $2)")
+                .bind(&event.event_id)
+                .bind(&created.customer)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_entry_that_keeps_failing_holds_up_none_of_its_batch_and_is_dead_lettered() {
+    let f = fixture().await;
+    f.enqueue(25).await;
+    let mut conn = events::relay_connection(&f.redis_url).unwrap();
+    while events::relay_once(&f.pool, &mut conn, &f.prefix, 100)
+        .await
+        .unwrap()
+        > 0
+    {}
+    let consumer = Consumer::connect(
+        f.consumer_config("pod-a"),
+        f.pool.clone(),
+        Arc::new(FailOne {
+            poison: "customers/13".into(),
+        }),
+    )
+    .await
+    .unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(consumer.run(stop.clone()));
+    wait_until("the 24 good events applied", async || {
+        f.effects().await.0 == 24
+    })
+    .await;
+    let mut redis = f.redis().await;
+    let dead_key = format!("{}:dead", events::stream_key(&f.prefix, TOPIC));
+    wait_until("the poison entry dead-lettered", async || {
+        let len: usize = redis.xlen(&dead_key).await.unwrap_or(0);
+        len == 1
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(f.effects().await, (24, 24));
+    let pending: redis::streams::StreamPendingReply = redis
+        .xpending(events::stream_key(&f.prefix, TOPIC), "effects")
+        .await
+        .unwrap();
+    assert_eq!(pending.count(), 0, "everything acknowledged");
+}
