@@ -72,12 +72,24 @@ impl Clients {
         kind: profile_pb::TransactionKind,
         yuan: i64,
     ) {
+        self.record_at(customer, external_id, kind, yuan, chrono::Utc::now())
+            .await
+    }
+
+    async fn record_at(
+        &mut self,
+        customer: &str,
+        external_id: &str,
+        kind: profile_pb::TransactionKind,
+        yuan: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
         let request = self.request(profile_pb::RecordTransactionRequest {
             parent: customer.into(),
             transaction: Some(profile_pb::Transaction {
                 external_id: external_id.into(),
                 kind: kind as i32,
-                occur_time: Some(patron_kit::timestamp::to_proto(chrono::Utc::now())),
+                occur_time: Some(patron_kit::timestamp::to_proto(at)),
                 product: "checkup".into(),
                 amount: Some(Money {
                     currency_code: "CNY".into(),
@@ -521,4 +533,88 @@ async fn policies_are_versioned_and_a_bad_preset_changes_nothing() {
     );
     let err = c.tiering.create_tier_policy(viewer).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn falling_spend_raises_a_churn_risk_and_exits_feed_the_reasons_report() {
+    let suite = Suite::start().await;
+    let mut c = clients(&suite).await;
+    let watched = format!(
+        "{}\n[tiering.churn]\nmonths = 6\nfalling_below_percent = 50\ndormant_is_risk = false\n",
+        patron_tiering::presets::BUILT_IN[0].1
+    );
+    let request = c.request(pb::CreateTierPolicyRequest {
+        preset: watched,
+        activate: true,
+    });
+    c.tiering.create_tier_policy(request).await.unwrap();
+
+    let customer = c.customer("Fading").await;
+    let purchase = profile_pb::TransactionKind::Purchase;
+    let months_ago = |n: i64| chrono::Utc::now() - chrono::Duration::days(30 * n);
+    c.record_at(&customer, "F-1", purchase, 1_000, months_ago(8))
+        .await;
+    // Eight months ago 1,000 yuan, nothing since: already falling.
+    let first = c.wait_for(&customer, |a| a.tier_code == "B").await;
+    assert_eq!(
+        first.churn_risks,
+        ["spend in the last 6 months 0.00 is 0% of the 6 months before (1000.00)"]
+    );
+    c.record_at(&customer, "F-2", purchase, 100, months_ago(1))
+        .await;
+    let at_risk = c
+        .wait_for(&customer, |a| {
+            a.churn_risks.first().is_some_and(|r| r.contains("100.00"))
+        })
+        .await;
+    assert_eq!(
+        at_risk.churn_risks,
+        ["spend in the last 6 months 100.00 is 10% of the 6 months before (1000.00)"]
+    );
+    let request = c.request(pb::ListChurnRisksRequest::default());
+    let listed = c
+        .tiering
+        .list_churn_risks(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.tier_assignments.len(), 1);
+    let mut conn = suite.db.admin_connection().await;
+    let raised: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tiering.outbox WHERE position('ChurnRiskRaised'::bytea in envelope) > 0",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(raised, 1, "raised once, not on every evaluation");
+
+    // The customer leaves; the report counts why.
+    let request = c.request(profile_pb::ExitCustomerRequest {
+        name: customer.clone(),
+        kind: profile_pb::ExitKind::Voluntary as i32,
+        reason: "moved to a competitor".into(),
+        written_request_reference: "letter 7".into(),
+        etag: String::new(),
+    });
+    c.customers.exit_customer(request).await.unwrap();
+    let mut report = pb::ChurnReport::default();
+    for _ in 0..200 {
+        let request = c.request(pb::GetChurnReportRequest::default());
+        report = c
+            .tiering
+            .get_churn_report(request)
+            .await
+            .unwrap()
+            .into_inner();
+        if report.churned == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        (report.churned, report.voluntary, report.revoked),
+        (1, 1, 0)
+    );
+    assert_eq!(report.by_tier["B"], 1);
+    assert_eq!(report.reasons[0].reason, "moved to a competitor");
 }

@@ -127,6 +127,18 @@ impl Engine {
             .activity
             .as_ref()
             .map(|rule| crate::domain::activity::activity(rule, &figures));
+        let churn_reasons = policy
+            .churn
+            .as_ref()
+            .map(|rule| {
+                crate::domain::churn::assess(
+                    &policy,
+                    rule,
+                    &figures,
+                    activity.as_ref().map(|(a, _)| *a),
+                )
+            })
+            .unwrap_or_default();
 
         let review_due = current.as_ref().is_none_or(|c| c.next_review_at <= now);
         // A new policy version is a new scheme: it applies in full at once.
@@ -208,9 +220,21 @@ impl Engine {
                 override_tier: pinned.as_ref().map(|(t, ..)| t.clone()),
                 override_reason: pinned.as_ref().map(|(_, r, _)| r.clone()),
                 override_by: pinned.as_ref().map(|(.., by)| by.clone()),
+                churn_reasons: churn_reasons.clone(),
             },
         )
         .await?;
+        let name = resource_name::format("customers", customer);
+        let newly_at_risk = !churn_reasons.is_empty()
+            && current.as_ref().is_none_or(|c| c.churn_reasons.is_empty());
+        if newly_at_risk {
+            let event = pb::ChurnRiskRaised {
+                customer: name.clone(),
+                tier_code: stored.tier.clone().unwrap_or_default(),
+                reasons: churn_reasons,
+            };
+            events::enqueue(tx, TOPIC, &name, &event, now).await?;
+        }
         if effective != before {
             let reason = if matches!(occasion, Occasion::Override(_)) {
                 "override"
@@ -237,7 +261,6 @@ impl Engine {
                 },
             )
             .await?;
-            let name = resource_name::format("customers", customer);
             let event = pb::TierChanged {
                 customer: name.clone(),
                 from_tier_code: before.unwrap_or_default(),

@@ -15,6 +15,8 @@ use crate::domain::{check_policy_id, preset};
 use crate::engine::{self, Engine, Occasion};
 use crate::store::{self, AssignmentRow, Change, PolicyRow, StandingRow};
 
+mod churn;
+
 const POLICIES: &str = "tierPolicies";
 
 /// The API's state.
@@ -120,6 +122,7 @@ fn assignment_view(row: &AssignmentRow) -> pb::TierAssignment {
         activity_reason: row.activity_reason.clone().unwrap_or_default(),
         override_reason: row.override_reason.clone().unwrap_or_default(),
         overridden_by: row.override_by.clone().unwrap_or_default(),
+        churn_risks: row.churn_reasons.clone(),
     }
 }
 
@@ -544,6 +547,20 @@ impl TieringService for TieringApi {
             total_spend: Some(money(ranking.total_minor)),
             top_share_percent: format!("{}.{:02}", share_hundredths / 100, share_hundredths % 100),
         }))
+    }
+
+    async fn list_churn_risks(
+        &self,
+        request: Request<pb::ListChurnRisksRequest>,
+    ) -> Result<Response<pb::ListChurnRisksResponse>, Status> {
+        Ok(Response::new(self.churn_risks(request).await?))
+    }
+
+    async fn get_churn_report(
+        &self,
+        request: Request<pb::GetChurnReportRequest>,
+    ) -> Result<Response<pb::ChurnReport>, Status> {
+        Ok(Response::new(self.churn_report(request).await?))
     }
 
     async fn list_tier_changes(

@@ -5,9 +5,9 @@
 
 pub mod domain;
 pub mod engine;
-pub mod figures_consumer;
 pub mod grpc;
 pub mod presets;
+pub mod profile_events;
 pub mod store;
 pub mod sweep;
 
@@ -208,7 +208,10 @@ fn spawn_consumer(
         stream_prefix: config.cache.key_prefix.clone(),
         group: "tiering".into(),
         consumer: config.consumer_name.clone(),
-        topics: vec![figures_consumer::TRANSACTIONS_TOPIC.into()],
+        topics: vec![
+            profile_events::TRANSACTIONS_TOPIC.into(),
+            profile_events::CUSTOMERS_TOPIC.into(),
+        ],
         batch_size: 200,
         block: Duration::from_millis(500),
         claim_idle: Duration::from_secs(30),
@@ -216,7 +219,7 @@ fn spawn_consumer(
     };
     let zone = config.zone;
     tokio::spawn(async move {
-        let handler = Arc::new(figures_consumer::FiguresConsumer { engine, zone });
+        let handler = Arc::new(profile_events::ProfileEvents { engine, zone });
         while !shutdown.is_cancelled() {
             match events::Consumer::connect(consumer_config.clone(), pool.clone(), handler.clone())
                 .await

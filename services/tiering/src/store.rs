@@ -298,11 +298,12 @@ pub struct AssignmentRow {
     pub override_tier: Option<String>,
     pub override_reason: Option<String>,
     pub override_by: Option<String>,
+    pub churn_reasons: Vec<String>,
 }
 
 const ASSIGNMENT_COLUMNS: &str = "customer_id, tier, pending_tier, policy_id, policy_version, explanation, checks, \
                                   decided_at, next_review_at, version, activity, activity_reason, \
-                                  override_tier, override_reason, override_by";
+                                  override_tier, override_reason, override_by, churn_reasons";
 
 /// Serialises evaluations of one customer (concurrent events, the review
 /// job and API calls) until the transaction ends.
@@ -335,12 +336,12 @@ pub async fn put_assignment(
     Ok(sqlx::query_as::<_, AssignmentRow>(sqlx::AssertSqlSafe(format!(
         "INSERT INTO assignments (customer_id, tier, pending_tier, policy_id, policy_version, explanation, checks,
                                   decided_at, next_review_at, activity, activity_reason,
-                                  override_tier, override_reason, override_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                  override_tier, override_reason, override_by, churn_reasons)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          ON CONFLICT (customer_id) DO UPDATE
             SET tier = $2, pending_tier = $3, policy_id = $4, policy_version = $5, explanation = $6,
                 checks = $7, decided_at = $8, next_review_at = $9, activity = $10, activity_reason = $11,
-                override_tier = $12, override_reason = $13, override_by = $14,
+                override_tier = $12, override_reason = $13, override_by = $14, churn_reasons = $15,
                 version = assignments.version + 1
          RETURNING {ASSIGNMENT_COLUMNS}"
     )))
@@ -358,6 +359,7 @@ pub async fn put_assignment(
     .bind(&row.override_tier)
     .bind(&row.override_reason)
     .bind(&row.override_by)
+    .bind(&row.churn_reasons)
     .fetch_one(&mut *tx)
     .await?)
 }
@@ -499,4 +501,63 @@ pub async fn rank_by_spend(
         top_minor,
         top,
     })
+}
+
+/// Assignments of customers at risk of leaving, newest decision first,
+/// after the keyset cursor.
+pub async fn list_churn_risks(
+    pool: &PgPool,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<AssignmentRow>, ServiceError> {
+    Ok(
+        sqlx::query_as::<_, AssignmentRow>(sqlx::AssertSqlSafe(format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM assignments
+          WHERE churn_reasons <> '{{}}' AND ($1::uuid IS NULL OR customer_id > $1)
+          ORDER BY customer_id LIMIT $2"
+        )))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?,
+    )
+}
+
+/// Records a customer who left (once).
+pub async fn record_churned(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    kind: i16,
+    reason: &str,
+    exited_at: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO churned_customers (customer_id, kind, reason, tier, exited_at)
+         VALUES ($1, $2, $3, (SELECT tier FROM assignments WHERE customer_id = $1), $4)
+         ON CONFLICT (customer_id) DO NOTHING",
+    )
+    .bind(customer_id)
+    .bind(kind)
+    .bind(reason)
+    .bind(exited_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// (kind, tier, reason, count) of customers who left in the period.
+pub async fn churn_counts(
+    pool: &PgPool,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+) -> Result<Vec<(i16, Option<String>, String, i64)>, ServiceError> {
+    Ok(sqlx::query_as(
+        "SELECT kind, tier, reason, count(*) FROM churned_customers
+          WHERE ($1::timestamptz IS NULL OR exited_at >= $1) AND ($2::timestamptz IS NULL OR exited_at < $2)
+          GROUP BY kind, tier, reason",
+    )
+    .bind(start)
+    .bind(end)
+    .fetch_all(pool)
+    .await?)
 }

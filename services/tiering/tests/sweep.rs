@@ -12,7 +12,7 @@ use patron_kit::{db, events, timestamp};
 use patron_proto::common::v1::{EventEnvelope, Money};
 use patron_proto::profile::v1::{TransactionKind, TransactionRecorded};
 use patron_tiering::engine::Engine;
-use patron_tiering::figures_consumer::FiguresConsumer;
+use patron_tiering::profile_events::ProfileEvents;
 use patron_tiering::{MIGRATOR, SCHEMA, load_preset, store, sweep};
 use prost::{Message, Name};
 use sqlx::PgPool;
@@ -63,7 +63,7 @@ impl Fixture {
             payload: event.encode_to_vec(),
             ..Default::default()
         };
-        let handler = FiguresConsumer {
+        let handler = ProfileEvents {
             engine: self.engine.clone(),
             zone: chrono_tz::Asia::Shanghai,
         };

@@ -359,6 +359,7 @@ mod tests {
             review_months: 12,
             regional_coefficients: BTreeMap::from([("west".to_owned(), 800)]),
             activity: None,
+            churn: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Tiering's rules in plain Rust, no I/O: policies, presets, evaluation.
 
 pub mod activity;
+pub mod churn;
 pub mod evaluate;
 pub mod money;
 pub mod policy;

@@ -265,6 +265,7 @@ pub struct Policy {
     /// volume thresholds of customers of that region.
     pub regional_coefficients: BTreeMap<String, u32>,
     pub activity: Option<ActivityRule>,
+    pub churn: Option<super::churn::ChurnRule>,
 }
 
 impl Policy {
@@ -292,6 +293,11 @@ impl Policy {
                 self.scorecard
                     .iter()
                     .flat_map(|s| s.indicators.iter().map(|i| (i.figure, i.window))),
+            )
+            .chain(
+                self.churn
+                    .iter()
+                    .flat_map(|c| [(Figure::Spend, c.recent()), (Figure::Spend, c.both())]),
             )
             .chain(self.activity.iter().flat_map(|a| {
                 [

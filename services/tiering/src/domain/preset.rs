@@ -82,6 +82,20 @@ struct Section {
     #[serde(default)]
     benefits: BTreeMap<String, BenefitsSpec>,
     activity: Option<ActivitySpec>,
+    churn: Option<ChurnSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChurnSpec {
+    months: u32,
+    falling_below_percent: u32,
+    #[serde(default = "yes")]
+    dormant_is_risk: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -421,8 +435,22 @@ impl Checker {
                     .unwrap_or(0),
             }
         });
+        let churn = s.churn.as_ref().map(|c| {
+            if !(1..=30).contains(&c.months) {
+                self.bad("tiering.churn.months", "must be 1 to 30");
+            }
+            if !(1..=100).contains(&c.falling_below_percent) {
+                self.bad("tiering.churn.falling_below_percent", "must be 1 to 100");
+            }
+            super::churn::ChurnRule {
+                months: c.months,
+                falling_below_percent: c.falling_below_percent,
+                dormant_is_risk: c.dormant_is_risk,
+            }
+        });
         Policy {
             activity,
+            churn,
             id: header.id.clone(),
             title: header.title.trim().to_owned(),
             currency: self.currency.clone(),

@@ -1,5 +1,6 @@
-//! Keeps per-customer figures from profile's TransactionRecorded events and
-//! re-evaluates the customer in the same transaction. The kit's consumer
+//! Applies profile's events: TransactionRecorded into per-customer figures
+//! (re-evaluating the customer in the same transaction), CustomerExited into
+//! the churned customers and their reasons. The kit's consumer
 //! applies each event once (by its id) and acknowledges after this commits.
 
 use chrono_tz::Tz;
@@ -7,7 +8,7 @@ use futures::future::BoxFuture;
 use patron_kit::events::EventHandler;
 use patron_kit::{events, resource_name, timestamp};
 use patron_proto::common::v1::EventEnvelope;
-use patron_proto::profile::v1::{TransactionKind, TransactionRecorded};
+use patron_proto::profile::v1::{CustomerExited, TransactionKind, TransactionRecorded};
 use sqlx::PgConnection;
 
 use crate::engine::{Engine, Occasion};
@@ -15,23 +16,36 @@ use crate::store::{self, DayEntry};
 
 /// The stream profile publishes transactions to.
 pub const TRANSACTIONS_TOPIC: &str = "profile.transactions";
+/// The stream profile publishes archive changes (exits among them) to.
+pub const CUSTOMERS_TOPIC: &str = "profile.customers";
 
 /// The actor tier changes made on new figures are recorded under.
 pub const ACTOR: &str = "tiering";
 
-pub struct FiguresConsumer {
+pub struct ProfileEvents {
     pub engine: Engine,
     pub zone: Tz,
 }
 
-impl EventHandler for FiguresConsumer {
+impl EventHandler for ProfileEvents {
     fn handle<'a>(
         &'a self,
         tx: &'a mut PgConnection,
         event: &'a EventEnvelope,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            // Other events on the stream are not ours to count.
+            if let Some(exited) = events::payload::<CustomerExited>(event) {
+                let customer = resource_name::parse("customer", "customers", &exited.customer)
+                    .map_err(|e| anyhow::anyhow!("CustomerExited names no customer: {e}"))?;
+                let at = event
+                    .occurred_at
+                    .as_ref()
+                    .and_then(timestamp::from_proto)
+                    .unwrap_or_else(|| self.engine.clock.now());
+                store::record_churned(tx, customer, exited.kind as i16, &exited.reason, at).await?;
+                return Ok(());
+            }
+            // Other events on the streams are not ours to count.
             let Some(recorded) = events::payload::<TransactionRecorded>(event) else {
                 return Ok(());
             };
