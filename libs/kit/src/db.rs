@@ -93,6 +93,18 @@ pub async fn migrate(pool: &PgPool, migrator: &sqlx::migrate::Migrator) -> anyho
     Ok(())
 }
 
+/// Connects with `config`, applies `migrator`, and disconnects: what a
+/// `patron migrate <service>` step (a Kubernetes init container) runs.
+pub async fn migrate_once(
+    config: &DbConfig,
+    migrator: &sqlx::migrate::Migrator,
+) -> anyhow::Result<()> {
+    let pool = connect(config)?;
+    migrate(&pool, migrator).await?;
+    pool.close().await;
+    Ok(())
+}
+
 fn check_identifier(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63

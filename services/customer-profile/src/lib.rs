@@ -95,10 +95,7 @@ impl ProfileConfig {
 
 /// Applies the migrations (what `patron migrate profile` runs).
 pub async fn migrate(config: &DbConfig) -> anyhow::Result<()> {
-    let pool = db::connect(config)?;
-    db::migrate(&pool, &MIGRATOR).await?;
-    pool.close().await;
-    Ok(())
+    db::migrate_once(config, &MIGRATOR).await
 }
 
 /// Migrates, then serves on `listener` until `shutdown` is cancelled.

@@ -84,10 +84,7 @@ impl TieringConfig {
 
 /// Applies the migrations (what `patron migrate tiering` runs).
 pub async fn migrate(config: &DbConfig) -> anyhow::Result<()> {
-    let pool = db::connect(config)?;
-    db::migrate(&pool, &MIGRATOR).await?;
-    pool.close().await;
-    Ok(())
+    db::migrate_once(config, &MIGRATOR).await
 }
 
 /// Migrates, loads the configured preset, then serves on `listener` and

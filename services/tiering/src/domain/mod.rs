@@ -4,6 +4,7 @@ pub mod activity;
 pub mod churn;
 pub mod evaluate;
 pub mod money;
+pub mod points;
 pub mod policy;
 pub mod preset;
 pub mod windows;
