@@ -22,6 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "patron/profile/v1/events.proto",
         "patron/profile/v1/organization.proto",
         "patron/tiering/v1/tiering.proto",
+        "patron/tiering/v1/points.proto",
         "patron/complaint/v1/complaint.proto",
         "patron/scheduling/v1/scheduling.proto",
     ];

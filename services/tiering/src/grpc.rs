@@ -16,6 +16,7 @@ use crate::engine::{self, Engine, Occasion};
 use crate::store::{self, AssignmentRow, Change, PolicyRow, StandingRow};
 
 mod churn;
+pub mod points;
 
 const POLICIES: &str = "tierPolicies";
 

@@ -6,6 +6,7 @@
 pub mod domain;
 pub mod engine;
 pub mod grpc;
+pub mod points;
 pub mod presets;
 pub mod profile_events;
 pub mod store;
@@ -22,6 +23,7 @@ use patron_kit::config::{self, ConfigError};
 use patron_kit::db::{self, DbConfig};
 use patron_kit::events::{self, ConsumerConfig};
 use patron_kit::server;
+use patron_proto::tiering::v1::points_service_server::PointsServiceServer;
 use patron_proto::tiering::v1::tiering_service_server::TieringServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -34,7 +36,10 @@ use crate::store::Change;
 pub const SCHEMA: &str = "tiering";
 
 /// The gRPC service names this service answers for.
-pub const SERVICE_NAMES: &[&str] = &["patron.tiering.v1.TieringService"];
+pub const SERVICE_NAMES: &[&str] = &[
+    "patron.tiering.v1.TieringService",
+    "patron.tiering.v1.PointsService",
+];
 
 /// This service's migrations, compiled in.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -134,6 +139,14 @@ pub async fn serve(
         grpc::TieringApi {
             pool: pool.clone(),
             engine,
+        },
+        interceptor.clone(),
+    ))
+    .add_service(PointsServiceServer::with_interceptor(
+        grpc::points::PointsApi {
+            pool: pool.clone(),
+            clock: config.clock.clone(),
+            zone: config.zone,
         },
         interceptor,
     ));

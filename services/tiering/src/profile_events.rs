@@ -12,7 +12,8 @@ use patron_proto::profile::v1::{CustomerExited, TransactionKind, TransactionReco
 use sqlx::PgConnection;
 
 use crate::engine::{Engine, Occasion};
-use crate::store::{self, DayEntry};
+use crate::points;
+use crate::store::{self, Change, DayEntry};
 
 /// The stream profile publishes transactions to.
 pub const TRANSACTIONS_TOPIC: &str = "profile.transactions";
@@ -74,6 +75,44 @@ impl EventHandler for ProfileEvents {
                 },
             )
             .await?;
+            // Points: a registered card earns on what was actually paid; a
+            // refund takes back what its amount earned.
+            let exponent = crate::domain::money::exponent(
+                recorded
+                    .amount
+                    .as_ref()
+                    .map(|m| m.currency_code.as_str())
+                    .unwrap_or("CNY"),
+            );
+            let change = Change {
+                actor: ACTOR,
+                at: self.engine.clock.now(),
+            };
+            let today = patron_kit::clock::today(self.engine.clock.as_ref(), self.zone);
+            if is_purchase {
+                let day = occurred.with_timezone(&self.zone).date_naive();
+                points::award(
+                    tx,
+                    customer,
+                    &recorded.transaction,
+                    amount,
+                    exponent,
+                    day,
+                    change,
+                )
+                .await?;
+            } else {
+                points::take_back(
+                    tx,
+                    customer,
+                    &recorded.transaction,
+                    amount,
+                    exponent,
+                    today,
+                    change,
+                )
+                .await?;
+            }
             self.engine
                 .reevaluate(tx, customer, Occasion::Figures, ACTOR)
                 .await?;

@@ -10,6 +10,8 @@ use crate::domain::evaluate::Figures;
 use crate::domain::policy::{Figure, Window};
 use crate::domain::windows;
 
+pub mod points;
+
 /// Who made a change, and when.
 #[derive(Debug, Clone, Copy)]
 pub struct Change<'a> {

@@ -3,7 +3,8 @@
 //! and customers whose periodic review is due get it (downgrades apply
 //! then). Replicas share the work: each batch claims its rows with
 //! `FOR UPDATE SKIP LOCKED`, and a replica that dies mid-batch releases its
-//! claim when its transaction ends, for another to pick up.
+//! claim when its transaction ends, for another to pick up. Points of past
+//! years expire in the same loop (003: points last until 31 December).
 
 use std::time::Duration;
 
@@ -94,6 +95,14 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while !shutdown.is_cancelled() {
+            let today = clock::today(engine.clock.as_ref(), engine.zone);
+            let change = crate::store::Change {
+                actor: ACTOR,
+                at: engine.clock.now(),
+            };
+            if let Err(e) = crate::points::expire(&pool, today, change).await {
+                tracing::warn!(error = %e, "points expiry failed; retrying later");
+            }
             let idle = match run_batch(&pool, &engine, batch).await {
                 Ok(0) => true,
                 Ok(n) => {

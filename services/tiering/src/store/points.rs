@@ -1,0 +1,284 @@
+//! Cards and the points ledger in SQL. Every change to an account's points
+//! runs under the account's lock, so concurrent redemptions, awards and
+//! expiries see each other's results and no balance goes below zero.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use patron_kit::ServiceError;
+use sqlx::{FromRow, PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::Change;
+use crate::domain::points::Lot;
+
+pub const ISSUED: i16 = 1;
+pub const REGISTERED: i16 = 2;
+pub const LOST: i16 = 3;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct CardRow {
+    pub number: String,
+    pub account: Uuid,
+    pub customer_id: Uuid,
+    pub status: i16,
+    pub issued_at: DateTime<Utc>,
+    pub register_by: NaiveDate,
+    pub registered_at: Option<DateTime<Utc>>,
+    pub replaced_by: Option<String>,
+}
+
+const CARD_COLUMNS: &str =
+    "number, account, customer_id, status, issued_at, register_by, registered_at, replaced_by";
+
+/// The next card number nobody holds.
+pub async fn next_number(tx: &mut PgConnection) -> Result<String, ServiceError> {
+    let n: i64 = sqlx::query_scalar("SELECT nextval('card_number_seq')")
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(format!("VIP{n:08}"))
+}
+
+/// A new card; ALREADY_EXISTS when the number is taken or the customer
+/// already holds a live card.
+pub async fn insert_card(tx: &mut PgConnection, card: &CardRow) -> Result<CardRow, ServiceError> {
+    let inserted = sqlx::query_as::<_, CardRow>(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO cards ({CARD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CARD_COLUMNS}"
+    )))
+    .bind(&card.number)
+    .bind(card.account)
+    .bind(card.customer_id)
+    .bind(card.status)
+    .bind(card.issued_at)
+    .bind(card.register_by)
+    .bind(card.registered_at)
+    .bind(&card.replaced_by)
+    .fetch_one(&mut *tx)
+    .await;
+    inserted.map_err(
+        |e| match patron_kit::error::unique_violation(&e).as_deref() {
+            Some("cards_pkey") => {
+                ServiceError::AlreadyExists(format!("card number {} is taken", card.number))
+            }
+            Some("cards_one_live_per_customer") => ServiceError::AlreadyExists(
+                "the customer already holds a live card; report it lost to replace it".into(),
+            ),
+            _ => e.into(),
+        },
+    )
+}
+
+pub async fn card(conn: &mut PgConnection, number: &str) -> Result<Option<CardRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, CardRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {CARD_COLUMNS} FROM cards WHERE number = $1"
+    )))
+    .bind(number)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The customer's live card, if any.
+pub async fn live_card(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+) -> Result<Option<CardRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, CardRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {CARD_COLUMNS} FROM cards WHERE customer_id = $1 AND status IN (1, 2)"
+    )))
+    .bind(customer_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn set_status(
+    tx: &mut PgConnection,
+    number: &str,
+    status: i16,
+    registered_at: Option<DateTime<Utc>>,
+    replaced_by: Option<&str>,
+) -> Result<CardRow, ServiceError> {
+    Ok(sqlx::query_as::<_, CardRow>(sqlx::AssertSqlSafe(format!(
+        "UPDATE cards SET status = $2, registered_at = COALESCE($3, registered_at),
+                replaced_by = COALESCE($4, replaced_by)
+          WHERE number = $1 RETURNING {CARD_COLUMNS}"
+    )))
+    .bind(number)
+    .bind(status)
+    .bind(registered_at)
+    .bind(replaced_by)
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+/// Serialises every change to one account's points until the transaction ends.
+pub async fn lock_account(tx: &mut PgConnection, account: Uuid) -> Result<(), ServiceError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('points:' || $1::text))")
+        .bind(account)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn balance(conn: &mut PgConnection, account: Uuid) -> Result<i64, ServiceError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COALESCE(sum(points), 0)::bigint FROM point_entries WHERE account = $1",
+    )
+    .bind(account)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// The account's lots still holding points.
+pub async fn lots(tx: &mut PgConnection, account: Uuid) -> Result<Vec<Lot>, ServiceError> {
+    Ok(sqlx::query_as(
+        "SELECT id, remaining, expires_on FROM point_lots WHERE account = $1 AND remaining > 0",
+    )
+    .bind(account)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+pub async fn add_lot(
+    tx: &mut PgConnection,
+    account: Uuid,
+    earned_on: NaiveDate,
+    expires_on: NaiveDate,
+    points: i64,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO point_lots (account, earned_on, expires_on, points, remaining) VALUES ($1, $2, $3, $4, $4)",
+    )
+    .bind(account)
+    .bind(earned_on)
+    .bind(expires_on)
+    .bind(points)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Takes `points` from a lot (the CHECK keeps it from going below zero).
+pub async fn take_from_lot(
+    tx: &mut PgConnection,
+    lot: i64,
+    points: i64,
+) -> Result<(), ServiceError> {
+    sqlx::query("UPDATE point_lots SET remaining = remaining - $2 WHERE id = $1")
+        .bind(lot)
+        .bind(points)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// One ledger entry.
+#[derive(Debug, Clone, FromRow)]
+pub struct EntryRow {
+    pub id: i64,
+    pub points: i64,
+    pub reason: String,
+    pub reference: String,
+    pub note: String,
+    pub balance_after: i64,
+    pub created_at: DateTime<Utc>,
+    pub actor: String,
+}
+
+/// Appends an entry; `None` when one with the same reason and reference is
+/// already there (a retry, or a redelivered event).
+pub async fn append(
+    tx: &mut PgConnection,
+    card: &CardRow,
+    points: i64,
+    reason: &str,
+    reference: &str,
+    note: &str,
+    change: Change<'_>,
+) -> Result<Option<EntryRow>, ServiceError> {
+    let before = balance(tx, card.account).await?;
+    Ok(sqlx::query_as(
+        "INSERT INTO point_entries (account, card_number, points, reason, reference, balance_after, created_at, actor, note)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (account, reason, reference) DO NOTHING
+         RETURNING id, points, reason, reference, note, balance_after, created_at, actor",
+    )
+    .bind(card.account)
+    .bind(&card.number)
+    .bind(points)
+    .bind(reason)
+    .bind(reference)
+    .bind(before + points)
+    .bind(change.at)
+    .bind(change.actor)
+    .bind(note)
+    .fetch_optional(&mut *tx)
+    .await?)
+}
+
+/// An entry already recorded under (reason, reference).
+pub async fn entry(
+    conn: &mut PgConnection,
+    account: Uuid,
+    reason: &str,
+    reference: &str,
+) -> Result<Option<EntryRow>, ServiceError> {
+    Ok(sqlx::query_as(
+        "SELECT id, points, reason, reference, note, balance_after, created_at, actor FROM point_entries
+          WHERE account = $1 AND reason = $2 AND reference = $3",
+    )
+    .bind(account)
+    .bind(reason)
+    .bind(reference)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// An account's entries, newest first, before the cursor.
+pub async fn entries(
+    pool: &PgPool,
+    account: Uuid,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<EntryRow>, ServiceError> {
+    Ok(sqlx::query_as(
+        "SELECT id, points, reason, reference, note, balance_after, created_at, actor FROM point_entries
+          WHERE account = $1 AND ($2::bigint IS NULL OR id < $2)
+          ORDER BY id DESC LIMIT $3",
+    )
+    .bind(account)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Accounts with lots past their last day that still hold points, claimed so
+/// replicas running the expiry share them.
+pub async fn claim_expired_accounts(
+    tx: &mut PgConnection,
+    today: NaiveDate,
+    limit: i64,
+) -> Result<Vec<Uuid>, ServiceError> {
+    let mut accounts: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT account FROM point_lots WHERE remaining > 0 AND expires_on < $1
+          ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(today)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    accounts.sort();
+    accounts.dedup();
+    Ok(accounts)
+}
+
+/// The live or most recent card of an account, to record entries against.
+pub async fn card_of_account(
+    conn: &mut PgConnection,
+    account: Uuid,
+) -> Result<Option<CardRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, CardRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {CARD_COLUMNS} FROM cards WHERE account = $1 ORDER BY issued_at DESC LIMIT 1"
+    )))
+    .bind(account)
+    .fetch_optional(conn)
+    .await?)
+}
