@@ -234,12 +234,13 @@ mod tests {
             (200_000, None, Some("gold")),
             (10_000, None, Some("vip")),
             (9_999, None, None),
-            // Smaller regions: thresholds × 0.8 or × 0.9.
-            (4_000_000, Some("small"), Some("diamond")),
-            (3_999_999, Some("small"), Some("platinum")),
-            (4_500_000, Some("medium"), Some("diamond")),
-            (180_000, Some("medium"), Some("gold")),
-            (8_000, Some("small"), Some("vip")),
+            // Group 2 and 3 cities: the VIP floor × 0.9 or × 0.8, the others unchanged.
+            (9_000, Some("group-2"), Some("vip")),
+            (8_999, Some("group-2"), None),
+            (8_000, Some("group-3"), Some("vip")),
+            (7_999, Some("group-3"), None),
+            (4_000_000, Some("group-3"), Some("platinum")),
+            (180_000, Some("group-2"), Some("vip")),
         ];
         for (revenue, region, want) in cases {
             let got = tier_in(
@@ -263,6 +264,19 @@ mod tests {
                 Some("city".into()),
                 Some("branch".into())
             ]
+        );
+    }
+
+    #[test]
+    fn postal_diamond_by_designation() {
+        assert_eq!(
+            tier_of(
+                "postal-key-accounts",
+                &[(Figure::Spend, THIS_YEAR, 0)],
+                Some("diamond")
+            )
+            .as_deref(),
+            Some("diamond")
         );
     }
 

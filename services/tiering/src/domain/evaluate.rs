@@ -91,11 +91,11 @@ pub fn evaluate(policy: &Policy, figures: &Figures, standing: &Standing) -> Deci
                 continue;
             }
             Shape::Any(conditions) => {
-                let checks = check_all(conditions, figures, coefficient);
+                let checks = check_all(conditions, figures, coefficient.filter(|_| rule.regional));
                 checks.iter().any(|c| c.held).then_some(checks)
             }
             Shape::All(conditions) => {
-                let checks = check_all(conditions, figures, coefficient);
+                let checks = check_all(conditions, figures, coefficient.filter(|_| rule.regional));
                 checks.iter().all(|c| c.held).then_some(checks)
             }
         };
@@ -200,13 +200,13 @@ pub fn shortfall(
         .as_ref()
         .and_then(|r| policy.regional_coefficients.get(r))
         .copied();
-    let Some(conditions) = policy.rules.iter().find_map(|r| match &r.shape {
-        Shape::Any(c) | Shape::All(c) if r.tier == tier => Some(c),
+    let Some((conditions, regional)) = policy.rules.iter().find_map(|r| match &r.shape {
+        Shape::Any(c) | Shape::All(c) if r.tier == tier => Some((c, r.regional)),
         _ => None,
     }) else {
         return Vec::new();
     };
-    let checks = check_all(conditions, figures, coefficient);
+    let checks = check_all(conditions, figures, coefficient.filter(|_| regional));
     let any = policy
         .rules
         .iter()
@@ -333,6 +333,7 @@ mod tests {
                     tier: "B".into(),
                     shape: Shape::Any(vec![visits(8), spend(80_000)]),
                     description: "B".into(),
+                    regional: true,
                 },
                 Rule {
                     tier: "A".into(),
@@ -346,11 +347,13 @@ mod tests {
                         },
                     ]),
                     description: "A".into(),
+                    regional: false,
                 },
                 Rule {
                     tier: "A".into(),
                     shape: Shape::Designated,
                     description: "designated".into(),
+                    regional: false,
                 },
             ],
             scorecard: None,
@@ -431,7 +434,7 @@ mod tests {
     }
 
     #[test]
-    fn a_regional_coefficient_lowers_volume_thresholds_only_there() {
+    fn a_regional_coefficient_lowers_the_thresholds_of_regional_rules_only_there() {
         let p = policy(Downgrades::Immediately);
         let west = Standing {
             region: Some("west".into()),
@@ -441,6 +444,12 @@ mod tests {
         assert_eq!(d.tier.as_deref(), Some("B"), "80,000 × 0.8 = 64,000");
         let d = evaluate(&p, &figures(64_000, 0, None), &Standing::default());
         assert_eq!(d.tier.as_deref(), Some("C"));
+        let d = evaluate(&p, &figures(96_000, 0, Some(0)), &west);
+        assert_eq!(
+            d.tier.as_deref(),
+            Some("B"),
+            "A's rule is not regional: 120,000 stays 120,000"
+        );
         assert_eq!(scale(1_000_001, 850), 850_001);
         assert_eq!(scale(3, 500), 2, "half rounds up");
     }

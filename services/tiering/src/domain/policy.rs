@@ -187,6 +187,9 @@ pub struct Rule {
     pub shape: Shape,
     /// What the rule is, in the document's words.
     pub description: String,
+    /// Whether the policy's regional coefficients scale this rule's
+    /// thresholds (001 writes the coefficient under the VIP tier only).
+    pub regional: bool,
 }
 
 /// What a tier brings (000 §4, 003), as data.
@@ -261,8 +264,9 @@ pub struct Policy {
     pub downgrades: Downgrades,
     /// Months between periodic reviews.
     pub review_months: u32,
-    /// Region key → coefficient in thousandths (0.85 → 850) applied to
-    /// volume thresholds of customers of that region.
+    /// Region key → coefficient in thousandths (0.85 → 850) applied to the
+    /// spend and volume thresholds of rules marked regional, for customers of
+    /// that region.
     pub regional_coefficients: BTreeMap<String, u32>,
     pub activity: Option<ActivityRule>,
     pub churn: Option<super::churn::ChurnRule>,

@@ -144,6 +144,9 @@ struct RuleSpec {
     all: Option<Vec<ConditionSpec>>,
     #[serde(default)]
     designated: bool,
+    /// Whether regional coefficients scale this rule's thresholds.
+    #[serde(default)]
+    regional: bool,
 }
 
 #[derive(Deserialize)]
@@ -374,6 +377,7 @@ impl Checker {
                     r.description.trim().to_owned()
                 },
                 shape,
+                regional: r.regional,
             });
         }
         let scorecard = s
