@@ -381,15 +381,7 @@ impl Consumer {
         };
         let mut tx = self.pool.begin().await?;
         for (envelope, event_id) in &decoded {
-            let first_time = sqlx::query(
-                "INSERT INTO processed_events (consumer_group, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(&self.config.group)
-            .bind(event_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
+            let first_time = first_time(&mut tx, &self.config.group, *event_id).await?;
             if first_time && let Err(e) = self.handler.handle(&mut tx, envelope).await {
                 tracing::debug!(error = format!("{e:#}"), event = %event_id, "batch failed; applying its entries one by one");
                 tx.rollback().await?;
@@ -473,15 +465,7 @@ impl Consumer {
         };
 
         let mut tx = self.pool.begin().await?;
-        let first_time = sqlx::query(
-            "INSERT INTO processed_events (consumer_group, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(&self.config.group)
-        .bind(event_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let first_time = first_time(&mut tx, &self.config.group, event_id).await?;
         let outcome = if first_time {
             match self.handler.handle(&mut tx, &envelope).await {
                 Ok(()) => Outcome::Applied,
@@ -526,6 +510,20 @@ impl Consumer {
             .await?;
         Ok(())
     }
+}
+
+/// Records that `group` processed `event_id` in the consumer's transaction;
+/// false when it already had (a redelivery).
+async fn first_time(tx: &mut PgConnection, group: &str, event_id: Uuid) -> anyhow::Result<bool> {
+    Ok(sqlx::query(
+        "INSERT INTO processed_events (consumer_group, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(group)
+    .bind(event_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 fn entry_envelope(map: &HashMap<String, redis::Value>) -> Option<EventEnvelope> {

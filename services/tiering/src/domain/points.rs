@@ -42,9 +42,15 @@ pub fn allocate(lots: &[Lot], wanted: i64, today: NaiveDate) -> Result<Vec<(i64,
     if wanted <= 0 || wanted > available {
         return Err(Shortage { wanted, available });
     }
-    let mut remaining = wanted;
+    Ok(take_in_order(&valid, wanted).0)
+}
+
+/// Takes up to `wanted` points from `lots` in the order given: the takes,
+/// and what could not be taken.
+fn take_in_order(lots: &[&Lot], wanted: i64) -> (Vec<(i64, i64)>, i64) {
+    let mut remaining = wanted.max(0);
     let mut taken = Vec::new();
-    for (id, left, _) in valid {
+    for (id, left, _) in lots {
         if remaining == 0 {
             break;
         }
@@ -52,7 +58,7 @@ pub fn allocate(lots: &[Lot], wanted: i64, today: NaiveDate) -> Result<Vec<(i64,
         taken.push((*id, take));
         remaining -= take;
     }
-    Ok(taken)
+    (taken, remaining)
 }
 
 /// A refund takes back the points its purchase earned, from the lots still
@@ -64,17 +70,7 @@ pub fn reverse(lots: &[Lot], points: i64, today: NaiveDate) -> (Vec<(i64, i64)>,
         .filter(|(_, left, last)| *left > 0 && *last >= today)
         .collect();
     valid.sort_by_key(|(id, _, last)| std::cmp::Reverse((*last, *id)));
-    let mut remaining = points.max(0);
-    let mut taken = Vec::new();
-    for (id, left, _) in valid {
-        if remaining == 0 {
-            break;
-        }
-        let take = remaining.min(*left);
-        taken.push((*id, take));
-        remaining -= take;
-    }
-    (taken, remaining)
+    take_in_order(&valid, points)
 }
 
 /// The lots that have expired by `today`, with the points they lose.
