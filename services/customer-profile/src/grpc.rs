@@ -198,20 +198,37 @@ impl CustomerApi {
     }
 }
 
-/// Locks a live archive for a change, refusing it when the caller's etag is
-/// stale: the check and the change then see the same version.
-async fn lock_at_etag(
-    tx: &mut sqlx::PgConnection,
-    id: Uuid,
-    expected: Option<i64>,
-) -> Result<CustomerRow, ServiceError> {
-    let row = store::lock(tx, id).await?.ok_or_else(|| not_found(id))?;
-    etag::check(
-        expected,
-        row.version,
-        &resource_name::format(COLLECTION, id),
-    )?;
-    Ok(row)
+impl CustomerApi {
+    /// The start of a change to one archive: the caller's reach, then a
+    /// transaction holding the live archive locked, refused when the caller's
+    /// etag is stale (the check and the change then see the same version) or
+    /// the archive is outside the caller's reach.
+    async fn begin_change(
+        &self,
+        caller: &auth::Caller,
+        id: Uuid,
+        expected: Option<i64>,
+    ) -> Result<
+        (
+            Reach,
+            sqlx::Transaction<'static, sqlx::Postgres>,
+            CustomerRow,
+        ),
+        ServiceError,
+    > {
+        let reach = self.access.reach(caller).await?;
+        let mut tx = self.pool.begin().await?;
+        let row = store::lock(&mut tx, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        etag::check(
+            expected,
+            row.version,
+            &resource_name::format(COLLECTION, id),
+        )?;
+        access::ensure_covers(caller, &reach, id, &row.org_unit_id, &row.account_manager)?;
+        Ok((reach, tx, row))
+    }
 }
 
 fn not_found(id: Uuid) -> ServiceError {
@@ -629,10 +646,7 @@ impl CustomerService for CustomerApi {
         let expected = etag::parse("customer.etag", &patch.etag)?;
         let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
 
-        let reach = self.access.reach(&caller).await?;
-        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let row = lock_at_etag(&mut tx, id, expected).await?;
-        access::ensure_covers(&caller, &reach, id, &row.org_unit_id, &row.account_manager)?;
+        let (reach, mut tx, row) = self.begin_change(&caller, id, expected).await?;
         let before = self.view(&row, true)?;
         let merged = fieldmask::apply(&before, patch, &paths, "update_mask")?;
         if merged.account_manager != before.account_manager {
@@ -706,10 +720,7 @@ impl CustomerService for CustomerApi {
         let id = resource_name::parse("name", COLLECTION, &req.name)?;
         let expected = etag::parse("etag", &req.etag)?;
 
-        let reach = self.access.reach(&caller).await?;
-        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let row = lock_at_etag(&mut tx, id, expected).await?;
-        access::ensure_covers(&caller, &reach, id, &row.org_unit_id, &row.account_manager)?;
+        let (_, mut tx, row) = self.begin_change(&caller, id, expected).await?;
         let before = self.view(&row, true)?;
         let change = Change {
             actor: &caller.subject,
@@ -800,10 +811,7 @@ impl CustomerService for CustomerApi {
         let id = resource_name::parse("name", COLLECTION, &req.name)?;
         let expected = etag::parse("etag", &req.etag)?;
 
-        let reach = self.access.reach(&caller).await?;
-        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let row = lock_at_etag(&mut tx, id, expected).await?;
-        access::ensure_covers(&caller, &reach, id, &row.org_unit_id, &row.account_manager)?;
+        let (_, mut tx, row) = self.begin_change(&caller, id, expected).await?;
         let change = Change {
             actor: &caller.subject,
             at: self.clock.now(),

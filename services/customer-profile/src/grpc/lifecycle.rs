@@ -7,10 +7,7 @@ use patron_kit::{ServiceError, Violations, clock, etag, events, resource_name, t
 use patron_proto::profile::v1 as pb;
 use tonic::Request;
 
-use super::{
-    COLLECTION, CustomerApi, TOPIC, audit_changes, lock_at_etag, profile_json, purpose, refusal,
-};
-use crate::access;
+use super::{COLLECTION, CustomerApi, TOPIC, audit_changes, profile_json, purpose, refusal};
 use crate::domain::assignment::{self, Assignment, Refusal};
 use crate::domain::{exit, service_record};
 use crate::protection::Protection;
@@ -35,11 +32,7 @@ impl CustomerApi {
             crate::domain::organisation::check_staff_id(requested)
                 .map_err(|why| ServiceError::invalid("account_manager", why))?;
         }
-        let reach = self.access.reach(&caller).await?;
-
-        let mut tx = self.pool.begin().await?;
-        let row = lock_at_etag(&mut tx, id, expected).await?;
-        access::ensure_covers(&caller, &reach, id, &row.org_unit_id, &row.account_manager)?;
+        let (reach, mut tx, row) = self.begin_change(&caller, id, expected).await?;
         if row.exited_at.is_some() && !requested.is_empty() {
             return Err(refusal(Refusal::Exited));
         }
@@ -128,11 +121,7 @@ impl CustomerApi {
                 "exit request checked without violations yet incomplete"
             )));
         };
-        let reach = self.access.reach(&caller).await?;
-
-        let mut tx = self.pool.begin().await?;
-        let row = lock_at_etag(&mut tx, id, expected).await?;
-        access::ensure_covers(&caller, &reach, id, &row.org_unit_id, &row.account_manager)?;
+        let (_, mut tx, row) = self.begin_change(&caller, id, expected).await?;
         if let Some(at) = row.exited_at {
             return Err(ServiceError::FailedPrecondition(format!(
                 "{} already left on {}",
@@ -189,11 +178,7 @@ impl CustomerApi {
                 ServiceError::InvalidArgument(violations)
             },
         )?;
-        let reach = self.access.reach(&caller).await?;
-
-        let mut tx = self.pool.begin().await?;
-        let row = lock_at_etag(&mut tx, id, None).await?;
-        access::ensure_covers(&caller, &reach, id, &row.org_unit_id, &row.account_manager)?;
+        let (_, mut tx, row) = self.begin_change(&caller, id, None).await?;
         let before = self.view(&row, true)?;
         let mut after = before.clone();
         after.service_records.push(pb::ServiceRecord {
