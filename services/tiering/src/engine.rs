@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::domain::evaluate::{self, Standing};
 use crate::domain::policy::Policy;
 use crate::domain::preset;
-use crate::store::{self, AssignmentRow, ChangeRow, PolicyRow};
+use crate::store::{self, AssignmentRow, ChangeRow, PolicyRow, StandingRow};
 
 /// The stream tier changes go to.
 pub const TOPIC: &str = "tiering.tiers";
@@ -62,6 +62,15 @@ pub fn policy_of(row: &PolicyRow) -> Result<Policy, ServiceError> {
     })
 }
 
+/// A stored standing as the evaluation reads it (empty texts are unset).
+pub fn standing_of(row: Option<&StandingRow>) -> Standing {
+    let set = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+    Standing {
+        region: row.and_then(|s| set(&s.region)),
+        designated: row.and_then(|s| set(&s.designated_tier)),
+    }
+}
+
 impl Engine {
     pub fn new(clock: SharedClock, zone: Tz) -> Self {
         Self {
@@ -85,6 +94,18 @@ impl Engine {
         Ok(policy)
     }
 
+    /// The active policy version and its engine form (parsed once per version).
+    pub async fn active(
+        &self,
+        conn: &mut PgConnection,
+    ) -> Result<Option<(PolicyRow, Arc<Policy>)>, ServiceError> {
+        let Some(row) = store::active_policy(conn).await? else {
+            return Ok(None);
+        };
+        let policy = self.policy(&row)?;
+        Ok(Some((row, policy)))
+    }
+
     /// Decides `customer`'s tier under the active policy and records it.
     /// `None` when no policy is active yet (figures are still kept).
     pub async fn reevaluate(
@@ -94,10 +115,9 @@ impl Engine {
         occasion: Occasion,
         actor: &str,
     ) -> Result<Option<AssignmentRow>, ServiceError> {
-        let Some(active) = store::active_policy(tx).await? else {
+        let Some((active, policy)) = self.active(tx).await? else {
             return Ok(None);
         };
-        let policy = self.policy(&active)?;
         store::lock_customer(tx, customer).await?;
         let current = store::assignment(tx, customer).await?;
         let standing_row = store::standing(tx, customer).await?;
@@ -111,16 +131,7 @@ impl Engine {
             standing_row.as_ref(),
         )
         .await?;
-        let standing = Standing {
-            region: standing_row
-                .as_ref()
-                .map(|s| s.region.clone())
-                .filter(|r| !r.is_empty()),
-            designated: standing_row
-                .as_ref()
-                .map(|s| s.designated_tier.clone())
-                .filter(|t| !t.is_empty()),
-        };
+        let standing = standing_of(standing_row.as_ref());
         let decision = evaluate::evaluate(&policy, &figures, &standing);
         let earned = evaluate::explain(&policy, &decision);
         let activity = policy

@@ -374,13 +374,12 @@ impl TieringService for TieringApi {
             violations.add("reason", "must be at most 500 characters");
         }
         let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let active = store::active_policy(&mut conn).await?;
+        let known = self
+            .engine
+            .active(&mut conn)
+            .await?
+            .is_some_and(|(_, p)| p.tier(&req.tier_code).is_some());
         drop(conn);
-        let known = active
-            .as_ref()
-            .map(engine::policy_of)
-            .transpose()?
-            .is_some_and(|p| p.tier(&req.tier_code).is_some());
         if !known {
             violations.add(
                 "tier_code",
@@ -417,10 +416,9 @@ impl TieringService for TieringApi {
             (r.next_review_at, r.customer_id)
         });
         let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let Some(active) = store::active_policy(&mut conn).await? else {
+        let Some((_, policy)) = self.engine.active(&mut conn).await? else {
             return Ok(Response::new(pb::ListPendingDowngradesResponse::default()));
         };
-        let policy = engine::policy_of(&active)?;
         let today = patron_kit::clock::today(self.engine.clock.as_ref(), self.engine.zone);
         let mut pending_downgrades = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -433,13 +431,7 @@ impl TieringService for TieringApi {
                 standing_row.as_ref(),
             )
             .await?;
-            let standing = crate::domain::evaluate::Standing {
-                region: standing_row
-                    .as_ref()
-                    .map(|s| s.region.clone())
-                    .filter(|r| !r.is_empty()),
-                designated: None,
-            };
+            let standing = engine::standing_of(standing_row.as_ref());
             let short = row
                 .tier
                 .as_deref()
@@ -520,8 +512,8 @@ impl TieringService for TieringApi {
         )
         .await?;
         let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let currency = match store::active_policy(&mut conn).await? {
-            Some(row) => engine::policy_of(&row)?.currency,
+        let currency = match self.engine.active(&mut conn).await? {
+            Some((_, policy)) => policy.currency.clone(),
             None => "CNY".into(),
         };
         let money = |minor: i64| Money {

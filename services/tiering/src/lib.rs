@@ -176,10 +176,7 @@ pub async fn load_preset(
         at: engine.clock.now(),
     };
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tier-policy:' || $1))")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    store::lock_policy(&mut tx, id).await?;
     let latest = store::policy(&mut tx, id, None).await?;
     let row = match latest {
         Some(row) if row.preset == text => row,

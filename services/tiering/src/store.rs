@@ -34,6 +34,15 @@ pub struct PolicyRow {
 const POLICY_COLUMNS: &str = "p.id, p.version, p.title, p.source, p.preset, p.created_at, p.created_by,
      EXISTS (SELECT 1 FROM active_policy a WHERE a.policy_id = p.id AND a.version = p.version) AS active";
 
+/// Serialises changes to one policy's versions until the transaction ends.
+pub async fn lock_policy(tx: &mut PgConnection, id: &str) -> Result<(), ServiceError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tier-policy:' || $1))")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 /// Stores the next version of policy `id`. Versions of one policy are
 /// numbered under a lock, so concurrent stores get consecutive numbers.
 #[allow(clippy::too_many_arguments)]
@@ -46,10 +55,7 @@ pub async fn insert_policy(
     sections: &serde_json::Value,
     change: Change<'_>,
 ) -> Result<PolicyRow, ServiceError> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tier-policy:' || $1))")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    lock_policy(tx, id).await?;
     let version: i32 =
         sqlx::query_scalar("SELECT COALESCE(max(version), 0) + 1 FROM policies WHERE id = $1")
             .bind(id)
