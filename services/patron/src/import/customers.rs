@@ -13,8 +13,8 @@ use tonic::transport::Channel;
 
 use super::cells::{self, CellDefaults, Column};
 use super::{
-    Options, Outcome, Problem, Stop, Target, accepted, authorized, customer_by_archive_number,
-    refused, request_id,
+    Options, Outcome, Problem, Stop, Target, accepted, authorized, convert,
+    customer_by_archive_number, fill_cell, refused, request_id,
 };
 
 /// Headers the source documents' archives use (资料卡, 客户档案).
@@ -143,24 +143,17 @@ impl CustomerImport {
         for (i, column) in self.columns.iter().enumerate() {
             let Ok(column) = column else { continue };
             let text = cells.get(i).map(String::as_str).unwrap_or_default();
-            if let Err(reason) = column.fill(&mut message, text, &self.defaults) {
-                problems.push(Problem {
-                    row,
-                    column: column.header.clone(),
-                    reason,
-                });
-            }
+            fill_cell(
+                column,
+                &mut message,
+                text,
+                &self.defaults,
+                row,
+                &mut problems,
+            );
         }
-        let mut customer: pb::Customer = match message.transcode_to() {
-            Ok(c) => c,
-            Err(e) => {
-                problems.push(Problem {
-                    row,
-                    column: String::new(),
-                    reason: e.to_string(),
-                });
-                return Ok(Outcome::Rejected(problems));
-            }
+        let Some(mut customer) = convert::<pb::Customer>(&message, row, &mut problems) else {
+            return Ok(Outcome::Rejected(problems));
         };
         if !customer.org_unit.is_empty() && !customer.org_unit.starts_with("orgUnits/") {
             customer.org_unit = format!("orgUnits/{}", customer.org_unit);

@@ -210,6 +210,43 @@ pub(crate) fn problems_of(
         .collect()
 }
 
+/// Fills `message` from one cell of `column`, noting a bad cell in `problems`.
+pub(crate) fn fill_cell(
+    column: &cells::Column,
+    message: &mut prost_reflect::DynamicMessage,
+    text: &str,
+    defaults: &CellDefaults,
+    row: usize,
+    problems: &mut Vec<Problem>,
+) {
+    if let Err(reason) = column.fill(message, text, defaults) {
+        problems.push(Problem {
+            row,
+            column: column.header.clone(),
+            reason,
+        });
+    }
+}
+
+/// The filled message as the request's type; `None` (with the problem noted)
+/// when it does not convert.
+pub(crate) fn convert<M: prost::Message + Default>(
+    message: &prost_reflect::DynamicMessage,
+    row: usize,
+    problems: &mut Vec<Problem>,
+) -> Option<M> {
+    message
+        .transcode_to()
+        .map_err(|e| {
+            problems.push(Problem {
+                row,
+                column: String::new(),
+                reason: e.to_string(),
+            })
+        })
+        .ok()
+}
+
 /// The outcome of a create the service accepted: `Unchanged` when what it
 /// returned was created before this run (a replay of an earlier import).
 pub(crate) fn accepted(

@@ -14,8 +14,8 @@ use tonic::transport::Channel;
 
 use super::cells::{self, CellDefaults, Column};
 use super::{
-    Options, Outcome, Problem, Stop, Target, accepted, authorized, customer_by_archive_number,
-    refused,
+    Options, Outcome, Problem, Stop, Target, accepted, authorized, convert,
+    customer_by_archive_number, fill_cell, refused,
 };
 
 /// The column naming the customer, by archive number.
@@ -149,15 +149,14 @@ impl TransactionImport {
                 Binding::Customer(header) => {
                     customer = Some((header.clone(), text.trim().to_owned()))
                 }
-                Binding::Field(column) => {
-                    if let Err(reason) = column.fill(&mut message, text, &self.defaults) {
-                        problems.push(Problem {
-                            row,
-                            column: column.header.clone(),
-                            reason,
-                        });
-                    }
-                }
+                Binding::Field(column) => fill_cell(
+                    column,
+                    &mut message,
+                    text,
+                    &self.defaults,
+                    row,
+                    &mut problems,
+                ),
                 Binding::Unknown(..) => {}
             }
         }
@@ -183,16 +182,8 @@ impl TransactionImport {
             }
             None => None,
         };
-        let mut transaction: pb::Transaction = match message.transcode_to() {
-            Ok(t) => t,
-            Err(e) => {
-                problems.push(Problem {
-                    row,
-                    column: String::new(),
-                    reason: e.to_string(),
-                });
-                return Ok(Outcome::Rejected(problems));
-            }
+        let Some(mut transaction) = convert::<pb::Transaction>(&message, row, &mut problems) else {
+            return Ok(Outcome::Rejected(problems));
         };
         let (Some(parent), true) = (parent, problems.is_empty()) else {
             return Ok(Outcome::Rejected(problems));
