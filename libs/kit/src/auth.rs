@@ -75,6 +75,8 @@ pub enum Permission {
     EditPolicies,
     /// Set a customer's tier by hand, with a reason.
     OverrideTiers,
+    /// Add or take a card's points by hand, with a reason.
+    AdjustPoints,
 }
 
 /// The roles the suite knows and what each grants. A role not listed grants
@@ -93,6 +95,7 @@ pub fn permissions_of(role: &str) -> &'static [Permission] {
             AdministerStaff,
             EditPolicies,
             OverrideTiers,
+            AdjustPoints,
         ],
         "supervisor" => &[
             ReadCustomers,
@@ -103,6 +106,7 @@ pub fn permissions_of(role: &str) -> &'static [Permission] {
             AssignManagers,
             ExitCustomers,
             OverrideTiers,
+            AdjustPoints,
         ],
         "account_manager" => &[ReadCustomers, EditCustomers],
         "customer_service" => &[ReadCustomers, EditCustomers],
@@ -178,6 +182,7 @@ fn describe(permission: Permission) -> &'static str {
         Permission::AdministerStaff => "administer org units and staff",
         Permission::EditPolicies => "store or activate policies",
         Permission::OverrideTiers => "override customers' tiers",
+        Permission::AdjustPoints => "adjust customers' points by hand",
     }
 }
 

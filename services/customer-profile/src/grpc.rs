@@ -314,6 +314,12 @@ async fn placement_unit(
     }
 }
 
+/// A person's birthday, carried on archive events for the services that
+/// act on it (birthday discounts, care).
+fn birthday_of(customer: &pb::Customer) -> Option<patron_proto::common::v1::Date> {
+    customer.person.as_ref().and_then(|p| p.birthday)
+}
+
 impl CustomerApi {
     /// What every update of an archive writes in its transaction besides the
     /// row: the change audit (each field before and after) and CustomerUpdated.
@@ -335,6 +341,8 @@ impl CustomerApi {
             changed_fields,
             version: updated.version,
             account_manager: updated.account_manager.clone(),
+            birthday: birthday_of(after),
+            org_unit: access::unit_name(&updated.org_unit_id),
         };
         events::enqueue(tx, TOPIC, &name, &event, change.at).await?;
         Ok(())
@@ -502,6 +510,7 @@ impl CustomerService for CustomerApi {
             .await?;
         }
         let name = resource_name::format(COLLECTION, row.id);
+        let stored = self.view(&row, true)?;
         let event = pb::CustomerCreated {
             customer: name.clone(),
             archive_number: row.archive_number.clone(),
@@ -509,8 +518,9 @@ impl CustomerService for CustomerApi {
             display_name: row.display_name.clone(),
             account_manager: row.account_manager.clone(),
             version: row.version,
+            birthday: birthday_of(&stored),
+            org_unit: access::unit_name(&row.org_unit_id),
         };
-        let stored = self.view(&row, true)?;
         let changes = audit_changes(&pb::Customer::default(), &stored)?;
         audit_store::record_change(&mut tx, id, &caller.subject, change.at, "CREATE", &changes)
             .await?;

@@ -232,6 +232,7 @@ impl Engine {
                 override_reason: pinned.as_ref().map(|(_, r, _)| r.clone()),
                 override_by: pinned.as_ref().map(|(.., by)| by.clone()),
                 churn_reasons: churn_reasons.clone(),
+                account_manager: String::new(),
             },
         )
         .await?;

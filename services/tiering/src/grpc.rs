@@ -10,12 +10,15 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::access;
 use crate::domain::evaluate;
 use crate::domain::{check_policy_id, preset};
 use crate::engine::{self, Engine, Occasion};
+use crate::store::customer_facts;
 use crate::store::{self, AssignmentRow, Change, PolicyRow, StandingRow};
 
 mod churn;
+mod discounts;
 pub mod points;
 
 const POLICIES: &str = "tierPolicies";
@@ -124,10 +127,22 @@ fn assignment_view(row: &AssignmentRow) -> pb::TierAssignment {
         override_reason: row.override_reason.clone().unwrap_or_default(),
         overridden_by: row.override_by.clone().unwrap_or_default(),
         churn_risks: row.churn_reasons.clone(),
+        account_manager: row.account_manager.clone(),
     }
 }
 
 impl TieringApi {
+    /// PERMISSION_DENIED when the customer is outside the caller's reach.
+    async fn require_customer(
+        &self,
+        caller: &patron_kit::auth::Caller,
+        customer: Uuid,
+    ) -> Result<(), ServiceError> {
+        let mut conn = self.pool.acquire().await?;
+        access::require_customer(&mut conn, caller, customer).await?;
+        Ok(())
+    }
+
     async fn evaluate(
         &self,
         customer: Uuid,
@@ -153,7 +168,7 @@ impl TieringApi {
             };
             store::put_standing(&mut tx, customer, standing, change).await?;
         }
-        let Some(assigned) = self
+        let Some(mut assigned) = self
             .engine
             .reevaluate(&mut tx, customer, occasion, actor)
             .await?
@@ -162,6 +177,9 @@ impl TieringApi {
                 "no tier policy is active yet: create one with activate = true".into(),
             ));
         };
+        assigned.account_manager = customer_facts::get(&mut tx, customer)
+            .await?
+            .account_manager;
         tx.commit().await?;
         Ok(assignment_view(&assigned))
     }
@@ -272,15 +290,18 @@ impl TieringService for TieringApi {
         &self,
         request: Request<pb::GetTierAssignmentRequest>,
     ) -> Result<Response<pb::TierAssignment>, Status> {
-        auth::caller(&request)?.require(Permission::ReadCustomers)?;
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadCustomers)?;
         let name = &request.get_ref().name;
         let customer = parse_customer_child("name", name, "tierAssignment")?;
         let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let row = store::assignment(&mut conn, customer)
+        let facts = access::require_customer(&mut conn, &caller, customer).await?;
+        let mut row = store::assignment(&mut conn, customer)
             .await?
             .ok_or_else(|| {
                 ServiceError::NotFound(format!("{name}: the customer has not been tiered yet"))
             })?;
+        row.account_manager = facts.account_manager;
         Ok(Response::new(assignment_view(&row)))
     }
 
@@ -291,6 +312,7 @@ impl TieringService for TieringApi {
         let caller = auth::caller(&request)?;
         caller.require(Permission::EditCustomers)?;
         let customer = parse_customer_child("name", &request.get_ref().name, "tierAssignment")?;
+        self.require_customer(&caller, customer).await?;
         Ok(Response::new(
             self.evaluate(customer, &caller.subject, None).await?,
         ))
@@ -307,6 +329,7 @@ impl TieringService for TieringApi {
             return Err(ServiceError::invalid("standing", "is required").into());
         };
         let customer = parse_customer_child("standing.name", &standing.name, "standing")?;
+        self.require_customer(&caller, customer).await?;
         let mut violations = Violations::new();
         let credit_rank = match standing.credit_grade.trim() {
             "" => None,
@@ -390,6 +413,7 @@ impl TieringService for TieringApi {
         let Some(customer) = customer else {
             return Err(ServiceError::invalid("name", "is required").into());
         };
+        self.require_customer(&caller, customer).await?;
         let occasion = Occasion::Override(engine::Override {
             tier: req.tier_code.clone(),
             reason: reason.to_owned(),
@@ -405,13 +429,16 @@ impl TieringService for TieringApi {
         &self,
         request: Request<pb::ListPendingDowngradesRequest>,
     ) -> Result<Response<pb::ListPendingDowngradesResponse>, Status> {
-        auth::caller(&request)?.require(Permission::ReadCustomers)?;
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadCustomers)?;
+        let manager = access::list_manager(&caller, &request.get_ref().account_manager)?;
         let req = request.into_inner();
         let limit = paging::page_size("page_size", req.page_size)?;
-        let fingerprint = paging::filter_fingerprint(&["pending"]);
+        let fingerprint =
+            paging::filter_fingerprint(&["pending", manager.as_deref().unwrap_or_default()]);
         let after: Option<(chrono::DateTime<chrono::Utc>, Uuid)> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
-        let rows = store::list_pending(&self.pool, after, limit + 1).await?;
+        let rows = store::list_pending(&self.pool, manager.as_deref(), after, limit + 1).await?;
         let (rows, next_page_token) = paging::finish_page(rows, limit, &fingerprint, |r| {
             (r.next_review_at, r.customer_id)
         });
@@ -542,6 +569,13 @@ impl TieringService for TieringApi {
         }))
     }
 
+    async fn get_discount_eligibility(
+        &self,
+        request: Request<pb::GetDiscountEligibilityRequest>,
+    ) -> Result<Response<pb::DiscountEligibility>, Status> {
+        Ok(Response::new(self.discount_eligibility(request).await?))
+    }
+
     async fn list_churn_risks(
         &self,
         request: Request<pb::ListChurnRisksRequest>,
@@ -560,9 +594,11 @@ impl TieringService for TieringApi {
         &self,
         request: Request<pb::ListTierChangesRequest>,
     ) -> Result<Response<pb::ListTierChangesResponse>, Status> {
-        auth::caller(&request)?.require(Permission::ReadCustomers)?;
-        let req = request.into_inner();
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadCustomers)?;
+        let req = request.get_ref();
         let customer = resource_name::parse("parent", "customers", &req.parent)?;
+        self.require_customer(&caller, customer).await?;
         let limit = paging::page_size("page_size", req.page_size)?;
         let fingerprint = paging::filter_fingerprint(&[&req.parent]);
         let before: Option<i64> =

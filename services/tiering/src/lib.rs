@@ -3,6 +3,7 @@
 //! decisions (DOMAIN.md §2). `serve` is what the `patron` binary calls; the
 //! rules are in `domain`, the SQL in `store`, decisions in `engine`.
 
+pub mod access;
 pub mod domain;
 pub mod engine;
 pub mod grpc;
@@ -138,15 +139,14 @@ pub async fn serve(
     let routes = Routes::new(TieringServiceServer::with_interceptor(
         grpc::TieringApi {
             pool: pool.clone(),
-            engine,
+            engine: engine.clone(),
         },
         interceptor.clone(),
     ))
     .add_service(PointsServiceServer::with_interceptor(
         grpc::points::PointsApi {
             pool: pool.clone(),
-            clock: config.clock.clone(),
-            zone: config.zone,
+            engine: engine.clone(),
         },
         interceptor,
     ));

@@ -1,23 +1,30 @@
 //! The points ledger's operations, each inside the caller's transaction and
 //! under the account's lock: awards from purchases, take-backs on refunds,
-//! redemptions and the yearly expiry. Rules are in `domain::points`.
+//! redemptions, staff adjustments, the yearly expiry and its warning, and
+//! voiding the cards not renewed. Rules are in `domain::points`.
 
 use chrono::NaiveDate;
-use patron_kit::ServiceError;
+use patron_kit::{ServiceError, clock, events};
+use patron_proto::common::v1::Date;
+use patron_proto::tiering::v1::PointsExpiring;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::points;
+use crate::domain::points::{self, PointsRule};
+use crate::engine::Engine;
 use crate::store::Change;
-use crate::store::points::{self as store, CardRow, EntryRow, REGISTERED};
+use crate::store::points::{self as store, CardRow, EntryRow, LOST, REGISTERED, RENEWED, VOID};
 
-/// Points per yuan actually paid (003 第十一条).
-const POINTS_PER_YUAN: i64 = 1;
+/// The stream PointsExpiring goes to.
+pub const TOPIC: &str = "tiering.points";
 
 /// Awards the points of a purchase to the customer's registered card, once
-/// per transaction. Unregistered cards are discount cards only and earn none.
+/// per transaction. Unregistered cards are discount cards only and earn none;
+/// a card past its year earns nothing either.
+#[allow(clippy::too_many_arguments)]
 pub async fn award(
     tx: &mut PgConnection,
+    rule: &PointsRule,
     customer: Uuid,
     transaction: &str,
     paid_minor: i64,
@@ -28,10 +35,10 @@ pub async fn award(
     let Some(card) = store::live_card(tx, customer).await? else {
         return Ok(());
     };
-    if card.status != REGISTERED {
+    if card.status != REGISTERED || day > card.valid_through {
         return Ok(());
     }
-    let earned = points::earned(paid_minor, exponent, POINTS_PER_YUAN);
+    let earned = points::earned(paid_minor, exponent, rule.per_major_unit);
     if earned == 0 {
         return Ok(());
     }
@@ -46,8 +53,10 @@ pub async fn award(
 }
 
 /// Takes back the points a refunded amount earned, as far as they are left.
+#[allow(clippy::too_many_arguments)]
 pub async fn take_back(
     tx: &mut PgConnection,
+    rule: &PointsRule,
     customer: Uuid,
     refund: &str,
     refunded_minor: i64,
@@ -58,7 +67,7 @@ pub async fn take_back(
     let Some(card) = store::live_card(tx, customer).await? else {
         return Ok(());
     };
-    let wanted = points::earned(refunded_minor, exponent, POINTS_PER_YUAN);
+    let wanted = points::earned(refunded_minor, exponent, rule.per_major_unit);
     if wanted == 0 {
         return Ok(());
     }
@@ -92,17 +101,12 @@ pub async fn redeem(
     today: NaiveDate,
     change: Change<'_>,
 ) -> Result<EntryRow, ServiceError> {
-    if card.status != REGISTERED {
-        return Err(ServiceError::FailedPrecondition(format!(
-            "card {} is not a registered VIP card; only registered cards collect and spend points",
-            card.number
-        )));
-    }
     store::lock_account(tx, card.account).await?;
     let reference = request_id.to_string();
     if let Some(done) = store::entry(tx, card.account, "redeemed", &reference).await? {
         return Ok(done);
     }
+    require_usable(card, today)?;
     let lots = store::lots(tx, card.account).await?;
     let takes = points::allocate(&lots, wanted, today).map_err(|s| {
         ServiceError::FailedPrecondition(format!(
@@ -116,6 +120,152 @@ pub async fn redeem(
     store::append(tx, card, -wanted, "redeemed", &reference, reward, change)
         .await?
         .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("redemption {reference} raced")))
+}
+
+/// FAILED_PRECONDITION unless a live card may change: not lost, renewed or void.
+pub fn require_live(card: &CardRow) -> Result<(), ServiceError> {
+    let why = match card.status {
+        LOST => "was reported lost",
+        RENEWED => "was renewed",
+        VOID => "is void (it was not renewed in time)",
+        _ => return Ok(()),
+    };
+    let successor = card
+        .replaced_by
+        .as_deref()
+        .map(|n| format!("; its successor is cards/{n}"))
+        .unwrap_or_default();
+    Err(ServiceError::FailedPrecondition(format!(
+        "card {} {why}{successor}",
+        card.number
+    )))
+}
+
+/// FAILED_PRECONDITION unless `card` is a live, registered card within its year.
+fn require_usable(card: &CardRow, today: NaiveDate) -> Result<(), ServiceError> {
+    require_live(card)?;
+    if card.status != REGISTERED {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "card {} is not a registered VIP card; only registered cards collect and spend points",
+            card.number
+        )));
+    }
+    if today > card.valid_through {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "card {} was valid through {} and was not renewed",
+            card.number, card.valid_through
+        )));
+    }
+    Ok(())
+}
+
+/// Adds (`points` > 0) or takes (< 0) points by hand with a reason. Added
+/// points are a lot of today, expiring with this year's; taken points come
+/// from the soonest-expiring lots, all or nothing. A retry with the same
+/// request id returns the first adjustment.
+#[allow(clippy::too_many_arguments)]
+pub async fn adjust(
+    tx: &mut PgConnection,
+    card: &CardRow,
+    points: i64,
+    reason: &str,
+    request_id: Uuid,
+    today: NaiveDate,
+    change: Change<'_>,
+) -> Result<EntryRow, ServiceError> {
+    store::lock_account(tx, card.account).await?;
+    let reference = request_id.to_string();
+    if let Some(done) = store::entry(tx, card.account, "adjusted", &reference).await? {
+        return Ok(done);
+    }
+    require_usable(card, today)?;
+    if points > 0 {
+        store::add_lot(tx, card.account, today, points::expires_on(today), points).await?;
+    } else {
+        let lots = store::lots(tx, card.account).await?;
+        let takes = points::allocate(&lots, -points, today).map_err(|s| {
+            ServiceError::FailedPrecondition(format!(
+                "{} points cannot be taken: the card has {}",
+                s.wanted, s.available
+            ))
+        })?;
+        for (lot, take) in &takes {
+            store::take_from_lot(tx, *lot, *take).await?;
+        }
+    }
+    store::append(tx, card, points, "adjusted", &reference, reason, change)
+        .await?
+        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("adjustment {reference} raced")))
+}
+
+/// The daily upkeep of cards and points, under the active policy: past
+/// years' points expire, holders hear of points about to lapse, and cards not
+/// renewed in the renewal month become void.
+pub async fn daily_upkeep(pool: &PgPool, engine: &Engine) -> Result<(), ServiceError> {
+    let today = clock::today(engine.clock.as_ref(), engine.zone);
+    let change = Change {
+        actor: "points",
+        at: engine.clock.now(),
+    };
+    expire(pool, today, change).await?;
+    let rule = {
+        let mut conn = pool.acquire().await?;
+        engine
+            .active(&mut conn)
+            .await?
+            .and_then(|(_, p)| p.points.clone())
+    };
+    if let Some(rule) = rule {
+        while warn_expiring(pool, &rule, today, change).await? == WARNING_BATCH as usize {}
+    }
+    let voided = store::void_cards_valid_before(pool, today).await?;
+    if voided > 0 {
+        tracing::info!(cards = voided, "cards not renewed are void");
+    }
+    Ok(())
+}
+
+const WARNING_BATCH: i64 = 500;
+
+/// Sends PointsExpiring for points that lapse within the scheme's warning
+/// period, once per account and expiry day (the warnings table's key decides
+/// between replicas). Returns how many warnings went out in this batch.
+pub async fn warn_expiring(
+    pool: &PgPool,
+    rule: &PointsRule,
+    today: NaiveDate,
+    change: Change<'_>,
+) -> Result<usize, ServiceError> {
+    let Some(horizon) = rule.warned_through(today) else {
+        return Ok(0);
+    };
+    let mut tx = pool.begin().await?;
+    let due =
+        store::claim_expiry_warnings(&mut tx, today, horizon, change.at, WARNING_BATCH).await?;
+    for (account, expires_on, points) in &due {
+        let Some(card) = store::card_of_account(&mut tx, *account).await? else {
+            continue;
+        };
+        let event = PointsExpiring {
+            card: format!("cards/{}", card.number),
+            customer: patron_kit::resource_name::format("customers", card.customer_id),
+            points: *points,
+            expires_on: Some(date(*expires_on)),
+        };
+        events::enqueue(&mut tx, TOPIC, &event.customer, &event, change.at).await?;
+    }
+    tx.commit().await?;
+    Ok(due.len())
+}
+
+/// A calendar day on the wire.
+pub fn date(day: NaiveDate) -> Date {
+    use chrono::Datelike;
+    Date {
+        year: day.year(),
+        month: day.month() as i32,
+        day: day.day() as i32,
+    }
 }
 
 /// Expires the points of past years still left, a batch of accounts per

@@ -1,18 +1,24 @@
 //! Applies profile's events: TransactionRecorded into per-customer figures
 //! (re-evaluating the customer in the same transaction), CustomerExited into
-//! the churned customers and their reasons. The kit's consumer
+//! the churned customers and their reasons, and the archive events into the
+//! facts tiering acts on (manager, org unit, birthday). The kit's consumer
 //! applies each event once (by its id) and acknowledges after this commits.
 
 use chrono_tz::Tz;
 use futures::future::BoxFuture;
 use patron_kit::events::EventHandler;
 use patron_kit::{events, resource_name, timestamp};
+use patron_proto::common::v1::Date;
 use patron_proto::common::v1::EventEnvelope;
-use patron_proto::profile::v1::{CustomerExited, TransactionKind, TransactionRecorded};
+use patron_proto::profile::v1::{
+    CustomerCreated, CustomerExited, CustomerUpdated, ManagerReassigned, TransactionKind,
+    TransactionRecorded,
+};
 use sqlx::PgConnection;
 
 use crate::engine::{Engine, Occasion};
 use crate::points;
+use crate::store::customer_facts::{self, CustomerFacts};
 use crate::store::{self, Change, DayEntry};
 
 /// The stream profile publishes transactions to.
@@ -35,6 +41,9 @@ impl EventHandler for ProfileEvents {
         event: &'a EventEnvelope,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
+            if self.apply_archive_facts(tx, event).await? {
+                return Ok(());
+            }
             if let Some(exited) = events::payload::<CustomerExited>(event) {
                 let customer = resource_name::parse("customer", "customers", &exited.customer)
                     .map_err(|e| anyhow::anyhow!("CustomerExited names no customer: {e}"))?;
@@ -75,48 +84,113 @@ impl EventHandler for ProfileEvents {
                 },
             )
             .await?;
-            // Points: a registered card earns on what was actually paid; a
-            // refund takes back what its amount earned.
-            let exponent = crate::domain::money::exponent(
-                recorded
-                    .amount
-                    .as_ref()
-                    .map(|m| m.currency_code.as_str())
-                    .unwrap_or("CNY"),
-            );
-            let change = Change {
-                actor: ACTOR,
-                at: self.engine.clock.now(),
-            };
-            let today = patron_kit::clock::today(self.engine.clock.as_ref(), self.zone);
-            if is_purchase {
+            // Points, when the scheme has cards: a registered card earns on
+            // what was actually paid; a refund takes back what its amount earned.
+            let rule = self
+                .engine
+                .active(tx)
+                .await?
+                .and_then(|(_, policy)| policy.points.clone());
+            if let Some(rule) = rule {
+                let exponent = crate::domain::money::exponent(
+                    recorded
+                        .amount
+                        .as_ref()
+                        .map(|m| m.currency_code.as_str())
+                        .unwrap_or("CNY"),
+                );
+                let change = Change {
+                    actor: ACTOR,
+                    at: self.engine.clock.now(),
+                };
+                let today = patron_kit::clock::today(self.engine.clock.as_ref(), self.zone);
                 let day = occurred.with_timezone(&self.zone).date_naive();
-                points::award(
-                    tx,
-                    customer,
-                    &recorded.transaction,
-                    amount,
-                    exponent,
-                    day,
-                    change,
-                )
-                .await?;
-            } else {
-                points::take_back(
-                    tx,
-                    customer,
-                    &recorded.transaction,
-                    amount,
-                    exponent,
-                    today,
-                    change,
-                )
-                .await?;
+                if is_purchase {
+                    points::award(
+                        tx,
+                        &rule,
+                        customer,
+                        &recorded.transaction,
+                        amount,
+                        exponent,
+                        day,
+                        change,
+                    )
+                    .await?;
+                } else {
+                    points::take_back(
+                        tx,
+                        &rule,
+                        customer,
+                        &recorded.transaction,
+                        amount,
+                        exponent,
+                        today,
+                        change,
+                    )
+                    .await?;
+                }
             }
             self.engine
                 .reevaluate(tx, customer, Occasion::Figures, ACTOR)
                 .await?;
             Ok(())
         })
+    }
+}
+
+impl ProfileEvents {
+    /// Keeps the facts CustomerCreated, CustomerUpdated and ManagerReassigned
+    /// carry. Whether the event was one of them.
+    async fn apply_archive_facts(
+        &self,
+        tx: &mut PgConnection,
+        event: &EventEnvelope,
+    ) -> anyhow::Result<bool> {
+        let at = self.engine.clock.now();
+        let customer = |name: &str| {
+            resource_name::parse("customer", "customers", name)
+                .map_err(|e| anyhow::anyhow!("{} names no customer: {e}", event.event_type))
+        };
+        if let Some(created) = events::payload::<CustomerCreated>(event) {
+            let facts = archive_facts(
+                &created.account_manager,
+                &created.org_unit,
+                created.birthday.as_ref(),
+            );
+            let id = customer(&created.customer)?;
+            customer_facts::put_archive(tx, id, &facts, created.version, at).await?;
+        } else if let Some(updated) = events::payload::<CustomerUpdated>(event) {
+            let facts = archive_facts(
+                &updated.account_manager,
+                &updated.org_unit,
+                updated.birthday.as_ref(),
+            );
+            let id = customer(&updated.customer)?;
+            customer_facts::put_archive(tx, id, &facts, updated.version, at).await?;
+        } else if let Some(reassigned) = events::payload::<ManagerReassigned>(event) {
+            let id = customer(&reassigned.customer)?;
+            customer_facts::put_manager(
+                tx,
+                id,
+                &reassigned.account_manager,
+                reassigned.version,
+                at,
+            )
+            .await?;
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+fn archive_facts(manager: &str, org_unit: &str, birthday: Option<&Date>) -> CustomerFacts {
+    let known = birthday.filter(|d| (1..=12).contains(&d.month) && (1..=31).contains(&d.day));
+    CustomerFacts {
+        account_manager: manager.to_owned(),
+        org_unit: org_unit.to_owned(),
+        birthday_month: known.map(|d| d.month as i16),
+        birthday_day: known.map(|d| d.day as i16),
     }
 }

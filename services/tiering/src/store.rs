@@ -10,6 +10,7 @@ use crate::domain::evaluate::Figures;
 use crate::domain::policy::{Figure, Window};
 use crate::domain::windows;
 
+pub mod customer_facts;
 pub mod points;
 
 /// Who made a change, and when.
@@ -307,11 +308,28 @@ pub struct AssignmentRow {
     pub override_reason: Option<String>,
     pub override_by: Option<String>,
     pub churn_reasons: Vec<String>,
+    /// The customer's manager, where a query joins it in (lists).
+    #[sqlx(default)]
+    pub account_manager: String,
 }
 
 const ASSIGNMENT_COLUMNS: &str = "customer_id, tier, pending_tier, policy_id, policy_version, explanation, checks, \
                                   decided_at, next_review_at, version, activity, activity_reason, \
                                   override_tier, override_reason, override_by, churn_reasons";
+
+/// The customer's manager from profile's events, beside an assignment's columns.
+const MANAGER_COLUMN: &str = "COALESCE((SELECT f.account_manager FROM customer_facts f
+                                         WHERE f.customer_id = assignments.customer_id), '')
+                              AS account_manager";
+
+/// Narrows assignments to one manager's customers when the query parameter
+/// `param` (a manager's staff id) is not null.
+fn manager_filter(param: &str) -> String {
+    format!(
+        "({param}::text IS NULL OR customer_id IN
+            (SELECT f.customer_id FROM customer_facts f WHERE f.account_manager = {param}))"
+    )
+}
 
 /// Serialises evaluations of one customer (concurrent events, the review
 /// job and API calls) until the transaction ends.
@@ -432,21 +450,25 @@ pub async fn list_changes(
 /// after the keyset cursor.
 pub async fn list_pending(
     pool: &PgPool,
+    manager: Option<&str>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<AssignmentRow>, ServiceError> {
     let (after_time, after_id) = after.unzip();
     Ok(
         sqlx::query_as::<_, AssignmentRow>(sqlx::AssertSqlSafe(format!(
-            "SELECT {ASSIGNMENT_COLUMNS} FROM assignments
+            "SELECT {ASSIGNMENT_COLUMNS}, {MANAGER_COLUMN} FROM assignments
           WHERE pending_tier IS NOT NULL
             AND ($1::timestamptz IS NULL OR (next_review_at, customer_id) > ($1, $2))
+            AND {}
           ORDER BY next_review_at, customer_id
-          LIMIT $3"
+          LIMIT $3",
+            manager_filter("$4")
         )))
         .bind(after_time)
         .bind(after_id)
         .bind(limit)
+        .bind(manager)
         .fetch_all(pool)
         .await?,
     )
@@ -515,17 +537,21 @@ pub async fn rank_by_spend(
 /// after the keyset cursor.
 pub async fn list_churn_risks(
     pool: &PgPool,
+    manager: Option<&str>,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<AssignmentRow>, ServiceError> {
     Ok(
         sqlx::query_as::<_, AssignmentRow>(sqlx::AssertSqlSafe(format!(
-            "SELECT {ASSIGNMENT_COLUMNS} FROM assignments
+            "SELECT {ASSIGNMENT_COLUMNS}, {MANAGER_COLUMN} FROM assignments
           WHERE churn_reasons <> '{{}}' AND ($1::uuid IS NULL OR customer_id > $1)
-          ORDER BY customer_id LIMIT $2"
+            AND {}
+          ORDER BY customer_id LIMIT $2",
+            manager_filter("$3")
         )))
         .bind(after)
         .bind(limit)
+        .bind(manager)
         .fetch_all(pool)
         .await?,
     )

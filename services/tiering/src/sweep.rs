@@ -4,7 +4,8 @@
 //! then). Replicas share the work: each batch claims its rows with
 //! `FOR UPDATE SKIP LOCKED`, and a replica that dies mid-batch releases its
 //! claim when its transaction ends, for another to pick up. Points of past
-//! years expire in the same loop (003: points last until 31 December).
+//! years expire in the same loop (003: points last until 31 December), with
+//! warnings ahead of it, and cards not renewed become void.
 
 use std::time::Duration;
 
@@ -95,13 +96,8 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while !shutdown.is_cancelled() {
-            let today = clock::today(engine.clock.as_ref(), engine.zone);
-            let change = crate::store::Change {
-                actor: ACTOR,
-                at: engine.clock.now(),
-            };
-            if let Err(e) = crate::points::expire(&pool, today, change).await {
-                tracing::warn!(error = %e, "points expiry failed; retrying later");
+            if let Err(e) = crate::points::daily_upkeep(&pool, &engine).await {
+                tracing::warn!(error = %e, "points and cards upkeep failed; retrying later");
             }
             let idle = match run_batch(&pool, &engine, batch).await {
                 Ok(0) => true,

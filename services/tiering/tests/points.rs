@@ -1,7 +1,9 @@
 //! Cards and points against a real PostgreSQL: awards from transaction
-//! events, redemption soonest-expiring first and never below zero under
-//! concurrent requests, registration deadline, a reissued card keeping its
-//! points, and the 31-December expiry.
+//! events at the policy's rate, redemption soonest-expiring first and never
+//! below zero under concurrent requests, registration deadline, a reissued
+//! card keeping its points, the 31-December expiry and its warning, renewal
+//! in December with unrenewed cards void after it, staff adjustments, and
+//! account managers reaching only their own customers' cards.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -55,8 +57,7 @@ async fn fixture() -> Fixture {
     let caller = auth.verify(&token).unwrap();
     let api = PointsApi {
         pool: pool.clone(),
-        clock: Arc::new(clock.clone()),
-        zone: chrono_tz::Asia::Shanghai,
+        engine: engine.clone(),
     };
     Fixture {
         _db: db,
@@ -75,7 +76,11 @@ impl Fixture {
         request
     }
 
+    /// A card for a customer who qualified with one purchase of 1,000 yuan
+    /// (made before the card, so it earns nothing).
     async fn card(&self, customer: Uuid, register: bool) -> pb::Card {
+        self.transaction(customer, "qualifying", TransactionKind::Purchase, 100_000)
+            .await;
         let card = self
             .api
             .issue_card(self.request(pb::IssueCardRequest {
@@ -115,13 +120,92 @@ impl Fixture {
             payload: event.encode_to_vec(),
             ..Default::default()
         };
+        self.apply(&envelope).await;
+    }
+
+    /// Applies an event as the consumer would.
+    async fn apply(&self, envelope: &EventEnvelope) {
         let handler = ProfileEvents {
             engine: self.engine.clone(),
             zone: chrono_tz::Asia::Shanghai,
         };
         let mut tx = self.pool.begin().await.unwrap();
-        handler.handle(&mut tx, &envelope).await.unwrap();
+        handler.handle(&mut tx, envelope).await.unwrap();
         tx.commit().await.unwrap();
+    }
+
+    /// A request as another staff member with other roles.
+    fn request_as<T>(&self, subject: &str, roles: &[&str], message: T) -> Request<T> {
+        let auth = Authenticator::new(&testing::auth_config());
+        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        let token = auth.mint(subject, &roles, Utc::now(), StdDuration::from_secs(600));
+        let mut request = Request::new(message);
+        request
+            .extensions_mut()
+            .insert(auth.verify(&token).unwrap());
+        request
+    }
+
+    async fn get(&self, card: &str) -> pb::Card {
+        self.api
+            .get_card(self.request(pb::GetCardRequest { name: card.into() }))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    async fn adjust(
+        &self,
+        card: &str,
+        points: i64,
+        reason: &str,
+        request_id: Uuid,
+    ) -> Result<pb::PointsEntry, tonic::Status> {
+        self.api
+            .adjust_points(self.request(pb::AdjustPointsRequest {
+                card: card.into(),
+                points,
+                reason: reason.into(),
+                request_id: request_id.to_string(),
+            }))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn renew(&self, card: &str) -> Result<pb::Card, tonic::Status> {
+        self.api
+            .renew_card(self.request(pb::RenewCardRequest {
+                name: card.into(),
+                new_number: String::new(),
+            }))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// Moves the clock to noon of a day in the company's zone.
+    fn set_day(&self, y: i32, m: u32, d: u32) {
+        let noon = chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(y, m, d, 12, 0, 0)
+            .unwrap();
+        self.clock.set(noon.with_timezone(&Utc));
+    }
+
+    /// The PointsExpiring events in the outbox.
+    async fn expiry_warnings(&self) -> Vec<pb::PointsExpiring> {
+        let envelopes: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT envelope FROM outbox WHERE topic = 'tiering.points' ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap();
+        envelopes
+            .iter()
+            .map(|bytes| {
+                let envelope = EventEnvelope::decode(bytes.as_slice()).unwrap();
+                assert_eq!(envelope.event_type, pb::PointsExpiring::full_name());
+                pb::PointsExpiring::decode(envelope.payload.as_slice()).unwrap()
+            })
+            .collect()
     }
 
     async fn balance(&self, card: &str) -> i64 {
@@ -326,4 +410,277 @@ async fn a_reissued_card_keeps_its_points_until_they_expire_on_31_december() {
     );
     assert_eq!(f.balance(&replacement.name).await, 0);
     assert_eq!(f.books().await, (0, 0));
+}
+
+#[tokio::test]
+async fn a_card_is_issued_only_to_a_customer_who_qualified() {
+    let f = fixture().await;
+    let customer = Uuid::now_v7();
+    let err = f
+        .api
+        .issue_card(f.request(pb::IssueCardRequest {
+            customer: format!("customers/{customer}"),
+            card_number: String::new(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(err.message().contains("holds no tier"), "{}", err.message());
+    let card = f.card(customer, false).await;
+    assert_eq!(
+        card.register_by.unwrap().day,
+        1,
+        "2 March + 30 days = 1 April"
+    );
+    assert_eq!(
+        card.valid_through,
+        Some(patron_proto::common::v1::Date {
+            year: 2026,
+            month: 12,
+            day: 31
+        })
+    );
+}
+
+#[tokio::test]
+async fn cards_are_renewed_in_december_and_unrenewed_cards_are_void_after_it() {
+    let f = fixture().await;
+    let renewer = Uuid::now_v7();
+    let forgetful = Uuid::now_v7();
+    let card = f.card(renewer, true).await;
+    let other = f.card(forgetful, true).await;
+    f.transaction(renewer, "t1", TransactionKind::Purchase, 50_000)
+        .await;
+
+    let err = f.renew(&card.name).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("from 2026-12-01 to 2026-12-31"),
+        "{}",
+        err.message()
+    );
+
+    f.set_day(2026, 12, 5);
+    let renewed = f.renew(&card.name).await.unwrap();
+    assert_ne!(renewed.name, card.name);
+    assert_eq!(renewed.valid_through.as_ref().unwrap().year, 2027);
+    assert!(renewed.formal_vip, "registration carries over");
+    assert_eq!(renewed.points_balance, 500, "the points follow the holder");
+    let old = f.get(&card.name).await;
+    assert_eq!(old.status, pb::CardStatus::Renewed as i32);
+    assert_eq!(old.replaced_by, renewed.name);
+    let err = f.renew(&card.name).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "renewed once");
+    assert!(err.message().contains(&renewed.name), "{}", err.message());
+
+    // After December the card nobody renewed is void; the renewed one works.
+    f.set_day(2027, 1, 1);
+    patron_tiering::points::daily_upkeep(&f.pool, &f.engine)
+        .await
+        .unwrap();
+    assert_eq!(f.get(&other.name).await.status, pb::CardStatus::Void as i32);
+    assert_eq!(
+        f.get(&renewed.name).await.status,
+        pb::CardStatus::Registered as i32
+    );
+    let err = f.redeem(&other.name, 1, Uuid::now_v7()).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(err.message().contains("void"), "{}", err.message());
+    f.transaction(forgetful, "t2", TransactionKind::Purchase, 10_000)
+        .await;
+    assert_eq!(f.balance(&other.name).await, 0, "a void card earns nothing");
+    f.transaction(renewer, "t3", TransactionKind::Purchase, 10_000)
+        .await;
+    assert_eq!(
+        f.balance(&renewed.name).await,
+        100,
+        "last year's 500 expired on 31 December; this year's purchase earns"
+    );
+    // The holder of the void card may be issued a new one.
+    let fresh = f
+        .api
+        .issue_card(f.request(pb::IssueCardRequest {
+            customer: format!("customers/{forgetful}"),
+            card_number: String::new(),
+        }))
+        .await;
+    assert!(fresh.is_ok(), "{fresh:?}");
+}
+
+#[tokio::test]
+async fn points_about_to_expire_are_warned_of_once_the_policys_days_ahead() {
+    let f = fixture().await;
+    let customer = Uuid::now_v7();
+    let card = f.card(customer, true).await;
+    f.transaction(customer, "t1", TransactionKind::Purchase, 30_000)
+        .await;
+
+    f.set_day(2026, 11, 30);
+    patron_tiering::points::daily_upkeep(&f.pool, &f.engine)
+        .await
+        .unwrap();
+    assert!(
+        f.expiry_warnings().await.is_empty(),
+        "31 days ahead: not yet"
+    );
+
+    f.set_day(2026, 12, 1);
+    patron_tiering::points::daily_upkeep(&f.pool, &f.engine)
+        .await
+        .unwrap();
+    f.set_day(2026, 12, 2);
+    patron_tiering::points::daily_upkeep(&f.pool, &f.engine)
+        .await
+        .unwrap();
+    let warnings = f.expiry_warnings().await;
+    assert_eq!(warnings.len(), 1, "once per card and expiry day");
+    assert_eq!(warnings[0].card, card.name);
+    assert_eq!(warnings[0].customer, format!("customers/{customer}"));
+    assert_eq!(warnings[0].points, 300);
+    assert_eq!(
+        warnings[0].expires_on,
+        Some(patron_proto::common::v1::Date {
+            year: 2026,
+            month: 12,
+            day: 31
+        })
+    );
+}
+
+#[tokio::test]
+async fn staff_adjust_points_with_a_reason_and_never_below_zero() {
+    let f = fixture().await;
+    let customer = Uuid::now_v7();
+    let card = f.card(customer, true).await;
+    let goodwill = Uuid::now_v7();
+    let added = f
+        .adjust(&card.name, 50, "goodwill after a late delivery", goodwill)
+        .await
+        .unwrap();
+    assert_eq!(
+        (added.points, added.reason.as_str(), added.balance_after),
+        (50, "adjusted", 50)
+    );
+    assert_eq!(added.note, "goodwill after a late delivery");
+    assert_eq!(added.actor, "clerk");
+    let again = f
+        .adjust(&card.name, 50, "goodwill after a late delivery", goodwill)
+        .await
+        .unwrap();
+    assert_eq!(again.balance_after, 50, "a retry adds nothing twice");
+
+    let err = f
+        .adjust(&card.name, -51, "correction", Uuid::now_v7())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let taken = f
+        .adjust(&card.name, -20, "correction", Uuid::now_v7())
+        .await
+        .unwrap();
+    assert_eq!(taken.balance_after, 30);
+    assert_eq!(f.books().await, (30, 30));
+
+    let err = f
+        .adjust(&card.name, 0, " ", Uuid::now_v7())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let message = err.message();
+    assert!(
+        message.contains("points") && message.contains("reason"),
+        "{message}"
+    );
+
+    let err = f
+        .api
+        .adjust_points(f.request_as(
+            "li.na",
+            &["account_manager"],
+            pb::AdjustPointsRequest {
+                card: card.name.clone(),
+                points: 5,
+                reason: "why not".into(),
+                request_id: Uuid::now_v7().to_string(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn the_points_rate_is_the_policys() {
+    let f = fixture().await;
+    let doubled = patron_tiering::presets::BUILT_IN
+        .iter()
+        .find(|(name, _)| *name == "retail-store")
+        .unwrap()
+        .1
+        .replace("per_yuan = 1", "per_yuan = 2");
+    let path = std::env::temp_dir().join(format!("retail-doubled-{}.toml", Uuid::now_v7()));
+    std::fs::write(&path, doubled).unwrap();
+    load_preset(&f.pool, &path, &f.engine).await.unwrap();
+    std::fs::remove_file(&path).unwrap();
+
+    let customer = Uuid::now_v7();
+    let card = f.card(customer, true).await;
+    f.transaction(customer, "t1", TransactionKind::Purchase, 12_345)
+        .await;
+    assert_eq!(f.balance(&card.name).await, 246, "2 points per whole yuan");
+}
+
+#[tokio::test]
+async fn an_account_manager_reaches_only_their_own_customers_cards() {
+    let f = fixture().await;
+    let customer = Uuid::now_v7();
+    let card = f.card(customer, true).await;
+    let created = patron_proto::profile::v1::CustomerCreated {
+        customer: format!("customers/{customer}"),
+        account_manager: "li.na".into(),
+        version: 1,
+        ..Default::default()
+    };
+    f.apply(&EventEnvelope {
+        event_id: Uuid::now_v7().to_string(),
+        event_type: patron_proto::profile::v1::CustomerCreated::full_name(),
+        customer: created.customer.clone(),
+        payload: created.encode_to_vec(),
+        ..Default::default()
+    })
+    .await;
+    let own = f
+        .api
+        .get_card(f.request_as(
+            "li.na",
+            &["account_manager"],
+            pb::GetCardRequest {
+                name: card.name.clone(),
+            },
+        ))
+        .await;
+    assert!(own.is_ok(), "{own:?}");
+    let err = f
+        .api
+        .get_card(f.request_as(
+            "zhao",
+            &["account_manager"],
+            pb::GetCardRequest {
+                name: card.name.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let viewer = f
+        .api
+        .get_card(f.request_as(
+            "zhao",
+            &["account_manager", "viewer"],
+            pb::GetCardRequest {
+                name: card.name.clone(),
+            },
+        ))
+        .await;
+    assert!(viewer.is_ok(), "a broader role reaches further: {viewer:?}");
 }

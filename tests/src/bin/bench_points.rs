@@ -57,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
                 register_by: today,
                 registered_at: Some(change.at),
                 replaced_by: None,
+                valid_through: patron_tiering::domain::points::expires_on(today),
             },
         )
         .await?;

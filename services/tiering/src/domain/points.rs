@@ -3,7 +3,72 @@
 //! first and never below zero. The balance is always the ledger's sum; these
 //! are the rules the ledger applies, without I/O.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, Days, Months, NaiveDate};
+
+/// A scheme's cards and points, from its preset's `[tiering.points]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointsRule {
+    /// Points per major unit (yuan) actually paid (003 第十一条: 1).
+    pub per_major_unit: i64,
+    /// Days before points expire that their holder is warned; 0 for never.
+    pub expiry_warning_days: u32,
+    /// Days after issue within which registration gives formal VIP status
+    /// (003 第七条: 30).
+    pub registration_days: u32,
+    /// The month cards are exchanged for the next year's (003 第十七条:
+    /// December); a card year ends with it.
+    pub renewal_month: u32,
+}
+
+impl PointsRule {
+    /// The last day registration of a card issued on `issued_on` counts.
+    pub fn register_by(&self, issued_on: NaiveDate) -> NaiveDate {
+        issued_on + Days::new(u64::from(self.registration_days))
+    }
+
+    /// The last day of the card year a card issued on `day` belongs to: the
+    /// end of the next renewal month. A card issued during the renewal month
+    /// is already the coming year's card.
+    pub fn valid_through(&self, day: NaiveDate) -> NaiveDate {
+        let year = if day.month() >= self.renewal_month {
+            day.year() + 1
+        } else {
+            day.year()
+        };
+        last_day_of_month(year, self.renewal_month).unwrap_or(day)
+    }
+
+    /// The first day a card valid through `valid_through` may be renewed:
+    /// the first day of its last month, the renewal month.
+    pub fn renewal_opens(&self, valid_through: NaiveDate) -> NaiveDate {
+        valid_through.with_day(1).unwrap_or(valid_through)
+    }
+
+    /// Whether a card valid through `valid_through` may be renewed `today`.
+    pub fn may_renew(&self, valid_through: NaiveDate, today: NaiveDate) -> bool {
+        self.renewal_opens(valid_through) <= today && today <= valid_through
+    }
+
+    /// The first day points expiring on `expires_on` are warned about;
+    /// `None` when the scheme sends no warnings.
+    pub fn warn_from(&self, expires_on: NaiveDate) -> Option<NaiveDate> {
+        (self.expiry_warning_days > 0)
+            .then(|| expires_on - Days::new(u64::from(self.expiry_warning_days)))
+    }
+
+    /// The last expiry day holders are warned of on `today` (the inverse of
+    /// [`warn_from`](Self::warn_from)); `None` when the scheme sends none.
+    pub fn warned_through(&self, today: NaiveDate) -> Option<NaiveDate> {
+        (self.expiry_warning_days > 0)
+            .then(|| today + Days::new(u64::from(self.expiry_warning_days)))
+    }
+}
+
+fn last_day_of_month(year: i32, month: u32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(year, month, 1)?
+        .checked_add_months(Months::new(1))?
+        .pred_opt()
+}
 
 /// Points for an amount actually paid: `per_major_unit` points per yuan
 /// (major unit), whole points only, nothing for a part of a yuan.
@@ -87,6 +152,85 @@ mod tests {
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn retail() -> PointsRule {
+        PointsRule {
+            per_major_unit: 1,
+            expiry_warning_days: 30,
+            registration_days: 30,
+            renewal_month: 12,
+        }
+    }
+
+    #[test]
+    fn registration_closes_thirty_days_after_issue() {
+        assert_eq!(retail().register_by(day(2026, 3, 2)), day(2026, 4, 1));
+        assert_eq!(retail().register_by(day(2026, 12, 15)), day(2027, 1, 14));
+    }
+
+    #[test]
+    fn a_card_lasts_to_the_end_of_its_year_and_one_issued_in_december_is_next_years() {
+        let rule = retail();
+        assert_eq!(rule.valid_through(day(2026, 1, 1)), day(2026, 12, 31));
+        assert_eq!(rule.valid_through(day(2026, 11, 30)), day(2026, 12, 31));
+        assert_eq!(rule.valid_through(day(2026, 12, 1)), day(2027, 12, 31));
+        assert_eq!(rule.valid_through(day(2026, 12, 31)), day(2027, 12, 31));
+    }
+
+    #[test]
+    fn renewal_is_open_during_the_renewal_month_only() {
+        let rule = retail();
+        let through = day(2026, 12, 31);
+        assert!(!rule.may_renew(through, day(2026, 11, 30)));
+        assert!(rule.may_renew(through, day(2026, 12, 1)));
+        assert!(rule.may_renew(through, day(2026, 12, 31)));
+        assert!(
+            !rule.may_renew(through, day(2027, 1, 1)),
+            "void after December"
+        );
+        // Renewed in December, the new card is the coming year's.
+        assert_eq!(rule.valid_through(day(2026, 12, 20)), day(2027, 12, 31));
+    }
+
+    #[test]
+    fn another_renewal_month_shifts_the_card_year() {
+        let rule = PointsRule {
+            renewal_month: 6,
+            ..retail()
+        };
+        assert_eq!(rule.valid_through(day(2026, 3, 1)), day(2026, 6, 30));
+        assert_eq!(rule.valid_through(day(2026, 6, 1)), day(2027, 6, 30));
+        assert_eq!(rule.valid_through(day(2026, 8, 1)), day(2027, 6, 30));
+        assert_eq!(rule.renewal_opens(day(2027, 6, 30)), day(2027, 6, 1));
+        let february = PointsRule {
+            renewal_month: 2,
+            ..retail()
+        };
+        assert_eq!(february.valid_through(day(2027, 1, 5)), day(2027, 2, 28));
+        assert_eq!(february.valid_through(day(2027, 3, 5)), day(2028, 2, 29));
+    }
+
+    #[test]
+    fn expiry_is_warned_the_configured_days_ahead() {
+        assert_eq!(
+            retail().warn_from(day(2026, 12, 31)),
+            Some(day(2026, 12, 1))
+        );
+        assert_eq!(
+            retail().warned_through(day(2026, 12, 1)),
+            Some(day(2026, 12, 31))
+        );
+        assert_eq!(
+            retail().warned_through(day(2026, 11, 30)),
+            Some(day(2026, 12, 30))
+        );
+        let silent = PointsRule {
+            expiry_warning_days: 0,
+            ..retail()
+        };
+        assert_eq!(silent.warn_from(day(2026, 12, 31)), None);
+        assert_eq!(silent.warned_through(day(2026, 12, 31)), None);
     }
 
     #[test]

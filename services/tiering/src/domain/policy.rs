@@ -270,6 +270,8 @@ pub struct Policy {
     pub regional_coefficients: BTreeMap<String, u32>,
     pub activity: Option<ActivityRule>,
     pub churn: Option<super::churn::ChurnRule>,
+    /// Membership cards and points; `None` when the scheme has no cards.
+    pub points: Option<super::points::PointsRule>,
 }
 
 impl Policy {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::money;
+use super::points::PointsRule;
 use super::policy::{
     ActivityRule, Benefits, Comparison, Condition, Downgrades, Figure, Indicator, Policy, Rule,
     Scorecard, Shape, Tier, Window,
@@ -83,6 +84,38 @@ struct Section {
     benefits: BTreeMap<String, BenefitsSpec>,
     activity: Option<ActivitySpec>,
     churn: Option<ChurnSpec>,
+    points: Option<PointsSpec>,
+}
+
+/// Membership cards and points (003 第七、十一、十六、十七条); a policy
+/// without this section issues no cards.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PointsSpec {
+    #[serde(default = "default_per_yuan")]
+    per_yuan: i64,
+    #[serde(default = "default_expiry_warning_days")]
+    expiry_warning_days: u32,
+    #[serde(default = "default_registration_days")]
+    registration_days: u32,
+    #[serde(default = "default_renewal_month")]
+    renewal_month: u32,
+}
+
+fn default_per_yuan() -> i64 {
+    1
+}
+
+fn default_expiry_warning_days() -> u32 {
+    30
+}
+
+fn default_registration_days() -> u32 {
+    30
+}
+
+fn default_renewal_month() -> u32 {
+    12
 }
 
 #[derive(Deserialize)]
@@ -452,9 +485,30 @@ impl Checker {
                 dormant_is_risk: c.dormant_is_risk,
             }
         });
+        let points = s.points.as_ref().map(|p| {
+            if !(1..=1000).contains(&p.per_yuan) {
+                self.bad("tiering.points.per_yuan", "must be 1 to 1000");
+            }
+            if p.expiry_warning_days > 366 {
+                self.bad("tiering.points.expiry_warning_days", "must be 0 to 366");
+            }
+            if !(1..=366).contains(&p.registration_days) {
+                self.bad("tiering.points.registration_days", "must be 1 to 366");
+            }
+            if !(1..=12).contains(&p.renewal_month) {
+                self.bad("tiering.points.renewal_month", "must be 1 to 12");
+            }
+            PointsRule {
+                per_major_unit: p.per_yuan,
+                expiry_warning_days: p.expiry_warning_days,
+                registration_days: p.registration_days,
+                renewal_month: p.renewal_month,
+            }
+        });
         Policy {
             activity,
             churn,
+            points,
             id: header.id.clone(),
             title: header.title.trim().to_owned(),
             currency: self.currency.clone(),

@@ -1,5 +1,5 @@
-//! Churn early warning over the API: who is at risk and why, and who left
-//! over a period and why.
+//! Churn early warning over the API: who is at risk and why (per manager),
+//! and who left over a period and why.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,7 @@ use tonic::Request;
 use uuid::Uuid;
 
 use super::{TieringApi, assignment_view};
-use crate::store;
+use crate::{access, store};
 
 /// ExitKind codes in profile's CustomerExited.
 const REVOKED: i16 = 1;
@@ -22,13 +22,17 @@ impl TieringApi {
         &self,
         request: Request<pb::ListChurnRisksRequest>,
     ) -> Result<pb::ListChurnRisksResponse, ServiceError> {
-        auth::caller(&request)?.require(Permission::ReadCustomers)?;
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadCustomers)?;
+        let manager = access::list_manager(&caller, &request.get_ref().account_manager)?;
         let req = request.into_inner();
         let limit = paging::page_size("page_size", req.page_size)?;
-        let fingerprint = paging::filter_fingerprint(&["churn"]);
+        let fingerprint =
+            paging::filter_fingerprint(&["churn", manager.as_deref().unwrap_or_default()]);
         let after: Option<Uuid> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
-        let rows = store::list_churn_risks(&self.pool, after, limit + 1).await?;
+        let rows =
+            store::list_churn_risks(&self.pool, manager.as_deref(), after, limit + 1).await?;
         let (rows, next_page_token) =
             paging::finish_page(rows, limit, &fingerprint, |r| r.customer_id);
         Ok(pb::ListChurnRisksResponse {

@@ -1,29 +1,27 @@
 //! The PointsService gRPC API: membership cards and their points.
 
-use chrono::Duration;
-use patron_kit::auth::{self, Permission};
-use patron_kit::clock::{self, SharedClock};
-use patron_kit::{ServiceError, idempotency, paging, resource_name, timestamp};
-use patron_proto::common::v1::Date;
+use chrono::NaiveDate;
+use patron_kit::auth::{self, Caller, Permission};
+use patron_kit::{ServiceError, Violations, clock, idempotency, paging, resource_name, timestamp};
 use patron_proto::tiering::v1 as pb;
 use patron_proto::tiering::v1::points_service_server::PointsService;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::points;
-use crate::store::Change;
-use crate::store::points::{self as store, CardRow, EntryRow, ISSUED, LOST, REGISTERED};
-
-/// 003 第七条: registration within 30 days of issue gives formal VIP status.
-const REGISTRATION_DAYS: i64 = 30;
+use crate::access;
+use crate::domain::points::PointsRule;
+use crate::engine::Engine;
+use crate::points::{self, date, require_live};
+use crate::store::points::{self as store, CardRow, EntryRow, ISSUED, LOST, REGISTERED, RENEWED};
+use crate::store::{self as tiers, Change};
 
 /// The API's state.
 #[derive(Clone)]
 pub struct PointsApi {
     pub pool: PgPool,
-    pub clock: SharedClock,
-    pub zone: chrono_tz::Tz,
+    /// The clock, the company's zone and the active policy (its cards rule).
+    pub engine: Engine,
 }
 
 fn card_number(field: &str, name: &str) -> Result<String, ServiceError> {
@@ -45,17 +43,13 @@ fn check_number(number: &str) -> Result<(), &'static str> {
 }
 
 fn card_view(card: &CardRow, balance: i64) -> pb::Card {
-    use chrono::Datelike;
     pb::Card {
         name: format!("cards/{}", card.number),
         customer: resource_name::format("customers", card.customer_id),
         status: i32::from(card.status),
         issue_time: Some(timestamp::to_proto(card.issued_at)),
-        register_by: Some(Date {
-            year: card.register_by.year(),
-            month: card.register_by.month() as i32,
-            day: card.register_by.day() as i32,
-        }),
+        register_by: Some(date(card.register_by)),
+        valid_through: Some(date(card.valid_through)),
         formal_vip: card.status == REGISTERED,
         points_balance: balance,
         replaced_by: card
@@ -78,16 +72,66 @@ fn entry_view(entry: &EntryRow) -> pb::PointsEntry {
     }
 }
 
+/// A request id that makes a retry harmless: required, a UUID.
+fn required_request_id(violations: &mut Violations, text: &str) -> Option<Uuid> {
+    match idempotency::parse_request_id("request_id", text) {
+        Ok(Some(id)) => Some(id),
+        Ok(None) => {
+            violations.add(
+                "request_id",
+                "is required, so a retry applies nothing twice",
+            );
+            None
+        }
+        Err(_) => {
+            violations.add("request_id", "must be a UUID");
+            None
+        }
+    }
+}
+
 impl PointsApi {
+    fn today(&self) -> NaiveDate {
+        clock::today(self.engine.clock.as_ref(), self.engine.zone)
+    }
+
+    fn change<'a>(&self, caller: &'a Caller) -> Change<'a> {
+        Change {
+            actor: &caller.subject,
+            at: self.engine.clock.now(),
+        }
+    }
+
+    /// The card `name` (a field of the request called `field`), when the
+    /// caller reaches its holder.
     async fn load(
         &self,
-        conn: &mut sqlx::PgConnection,
+        conn: &mut PgConnection,
+        caller: &Caller,
+        field: &str,
         name: &str,
     ) -> Result<CardRow, ServiceError> {
-        let number = card_number("name", name)?;
-        store::card(conn, &number)
+        let number = card_number(field, name)?;
+        let card = store::card(conn, &number)
             .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("card {name}")))
+            .ok_or_else(|| ServiceError::NotFound(format!("card {name}")))?;
+        access::require_customer(conn, caller, card.customer_id).await?;
+        Ok(card)
+    }
+
+    /// The active scheme's cards rule; FAILED_PRECONDITION when it has no cards.
+    async fn cards_rule(&self, conn: &mut PgConnection) -> Result<PointsRule, ServiceError> {
+        let Some((row, policy)) = self.engine.active(conn).await? else {
+            return Err(ServiceError::FailedPrecondition(
+                "no tier policy is active yet".into(),
+            ));
+        };
+        policy.points.clone().ok_or_else(|| {
+            ServiceError::FailedPrecondition(format!(
+                "the active policy {} v{} issues no membership cards (it has no [tiering.points])",
+                row.id, row.version
+            ))
+        })
     }
 }
 
@@ -97,16 +141,29 @@ impl PointsService for PointsApi {
         &self,
         request: Request<pb::IssueCardRequest>,
     ) -> Result<Response<pb::Card>, Status> {
-        auth::caller(&request)?.require(Permission::EditCustomers)?;
-        let req = request.into_inner();
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::EditCustomers)?;
+        let req = request.get_ref();
         let customer = resource_name::parse("customer", "customers", &req.customer)?;
         if !req.card_number.is_empty() {
             check_number(&req.card_number)
                 .map_err(|why| ServiceError::invalid("card_number", why))?;
         }
-        let now = self.clock.now();
-        let today = clock::today(self.clock.as_ref(), self.zone);
+        let now = self.engine.clock.now();
+        let today = self.today();
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        access::require_customer(&mut tx, &caller, customer).await?;
+        let rule = self.cards_rule(&mut tx).await?;
+        // 003 第六条: the card is issued once the customer qualifies.
+        let tier = tiers::assignment(&mut tx, customer)
+            .await?
+            .and_then(|a| a.tier);
+        if tier.is_none() {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "customers/{customer} holds no tier yet: a card is issued once the customer qualifies"
+            ))
+            .into());
+        }
         let number = match req.card_number.as_str() {
             "" => store::next_number(&mut tx).await?,
             given => given.to_owned(),
@@ -119,9 +176,10 @@ impl PointsService for PointsApi {
                 customer_id: customer,
                 status: ISSUED,
                 issued_at: now,
-                register_by: today + Duration::days(REGISTRATION_DAYS),
+                register_by: rule.register_by(today),
                 registered_at: None,
                 replaced_by: None,
+                valid_through: rule.valid_through(today),
             },
         )
         .await?;
@@ -133,9 +191,12 @@ impl PointsService for PointsApi {
         &self,
         request: Request<pb::GetCardRequest>,
     ) -> Result<Response<pb::Card>, Status> {
-        auth::caller(&request)?.require(Permission::ReadCustomers)?;
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadCustomers)?;
         let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let card = self.load(&mut conn, &request.get_ref().name).await?;
+        let card = self
+            .load(&mut conn, &caller, "name", &request.get_ref().name)
+            .await?;
         let balance = store::balance(&mut conn, card.account).await?;
         Ok(Response::new(card_view(&card, balance)))
     }
@@ -144,19 +205,16 @@ impl PointsService for PointsApi {
         &self,
         request: Request<pb::RegisterCardRequest>,
     ) -> Result<Response<pb::Card>, Status> {
-        auth::caller(&request)?.require(Permission::EditCustomers)?;
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::EditCustomers)?;
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let card = self.load(&mut tx, &request.get_ref().name).await?;
-        let today = clock::today(self.clock.as_ref(), self.zone);
+        let card = self
+            .load(&mut tx, &caller, "name", &request.get_ref().name)
+            .await?;
+        let today = self.today();
+        require_live(&card)?;
         let card = match card.status {
             REGISTERED => card,
-            LOST => {
-                return Err(ServiceError::FailedPrecondition(format!(
-                    "card {} was reported lost",
-                    card.number
-                ))
-                .into());
-            }
             _ if today > card.register_by => {
                 return Err(ServiceError::FailedPrecondition(format!(
                     "registration closed on {}: card {} stays a discount card without formal VIP status",
@@ -169,7 +227,7 @@ impl PointsService for PointsApi {
                     &mut tx,
                     &card.number,
                     REGISTERED,
-                    Some(self.clock.now()),
+                    Some(self.engine.clock.now()),
                     None,
                 )
                 .await?
@@ -184,21 +242,16 @@ impl PointsService for PointsApi {
         &self,
         request: Request<pb::ReportCardLostRequest>,
     ) -> Result<Response<pb::Card>, Status> {
-        auth::caller(&request)?.require(Permission::EditCustomers)?;
-        let req = request.into_inner();
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::EditCustomers)?;
+        let req = request.get_ref();
         if !req.replacement_number.is_empty() {
             check_number(&req.replacement_number)
                 .map_err(|why| ServiceError::invalid("replacement_number", why))?;
         }
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let lost = self.load(&mut tx, &req.name).await?;
-        if lost.status == LOST {
-            return Err(ServiceError::FailedPrecondition(format!(
-                "card {} was already reported lost",
-                lost.number
-            ))
-            .into());
-        }
+        let lost = self.load(&mut tx, &caller, "name", &req.name).await?;
+        require_live(&lost)?;
         store::lock_account(&mut tx, lost.account).await?;
         let number = match req.replacement_number.as_str() {
             "" => store::next_number(&mut tx).await?,
@@ -210,7 +263,7 @@ impl PointsService for PointsApi {
             &mut tx,
             &CardRow {
                 number,
-                issued_at: self.clock.now(),
+                issued_at: self.engine.clock.now(),
                 replaced_by: None,
                 ..lost.clone()
             },
@@ -227,8 +280,8 @@ impl PointsService for PointsApi {
     ) -> Result<Response<pb::PointsEntry>, Status> {
         let caller = auth::caller(&request)?;
         caller.require(Permission::EditCustomers)?;
-        let req = request.into_inner();
-        let mut violations = patron_kit::Violations::new();
+        let req = request.get_ref();
+        let mut violations = Violations::new();
         if req.points <= 0 {
             violations.add("points", "must be positive");
         }
@@ -236,31 +289,14 @@ impl PointsService for PointsApi {
         if reward.is_empty() || reward.chars().count() > 200 {
             violations.add("reward", "is required (at most 200 characters)");
         }
-        let request_id = match idempotency::parse_request_id("request_id", &req.request_id) {
-            Ok(Some(id)) => Some(id),
-            Ok(None) => {
-                violations.add("request_id", "is required, so a retry spends nothing twice");
-                None
-            }
-            Err(_) => {
-                violations.add("request_id", "must be a UUID");
-                None
-            }
-        };
+        let request_id = required_request_id(&mut violations, &req.request_id);
         violations.into_result()?;
         let Some(request_id) = request_id else {
             return Err(ServiceError::invalid("request_id", "is required").into());
         };
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let number = card_number("card", &req.card)?;
-        let card = store::card(&mut tx, &number)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("card {}", req.card)))?;
-        let today = clock::today(self.clock.as_ref(), self.zone);
-        let change = Change {
-            actor: &caller.subject,
-            at: self.clock.now(),
-        };
+        let card = self.load(&mut tx, &caller, "card", &req.card).await?;
+        let (today, change) = (self.today(), self.change(&caller));
         let entry = points::redeem(
             &mut tx, &card, req.points, reward, request_id, today, change,
         )
@@ -269,18 +305,104 @@ impl PointsService for PointsApi {
         Ok(Response::new(entry_view(&entry)))
     }
 
+    async fn renew_card(
+        &self,
+        request: Request<pb::RenewCardRequest>,
+    ) -> Result<Response<pb::Card>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::EditCustomers)?;
+        let req = request.get_ref();
+        if !req.new_number.is_empty() {
+            check_number(&req.new_number)
+                .map_err(|why| ServiceError::invalid("new_number", why))?;
+        }
+        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        let old = self.load(&mut tx, &caller, "name", &req.name).await?;
+        require_live(&old)?;
+        let rule = self.cards_rule(&mut tx).await?;
+        let today = self.today();
+        if !rule.may_renew(old.valid_through, today) {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "card {} is valid through {}; it can be renewed from {} to {}",
+                old.number,
+                old.valid_through,
+                rule.renewal_opens(old.valid_through),
+                old.valid_through
+            ))
+            .into());
+        }
+        store::lock_account(&mut tx, old.account).await?;
+        let number = match req.new_number.as_str() {
+            "" => store::next_number(&mut tx).await?,
+            given => given.to_owned(),
+        };
+        store::set_status(&mut tx, &old.number, RENEWED, None, Some(&number)).await?;
+        // The new card keeps the account (points follow) and the holder's
+        // registration; it is the coming year's card.
+        let renewed = store::insert_card(
+            &mut tx,
+            &CardRow {
+                number,
+                issued_at: self.engine.clock.now(),
+                replaced_by: None,
+                valid_through: rule.valid_through(today),
+                ..old.clone()
+            },
+        )
+        .await?;
+        let balance = store::balance(&mut tx, renewed.account).await?;
+        tx.commit().await.map_err(ServiceError::from)?;
+        tracing::info!(old = %old.number, new = %renewed.number, "card renewed");
+        Ok(Response::new(card_view(&renewed, balance)))
+    }
+
+    async fn adjust_points(
+        &self,
+        request: Request<pb::AdjustPointsRequest>,
+    ) -> Result<Response<pb::PointsEntry>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::AdjustPoints)?;
+        let req = request.get_ref();
+        let mut violations = Violations::new();
+        if req.points == 0 {
+            violations.add("points", "must not be zero: positive adds, negative takes");
+        } else if req.points.unsigned_abs() > 100_000_000 {
+            violations.add("points", "must be at most 100,000,000 either way");
+        }
+        let reason = req.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            violations.add(
+                "reason",
+                "is required: an adjustment says why (at most 500 characters)",
+            );
+        }
+        let request_id = required_request_id(&mut violations, &req.request_id);
+        violations.into_result()?;
+        let Some(request_id) = request_id else {
+            return Err(ServiceError::invalid("request_id", "is required").into());
+        };
+        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        let card = self.load(&mut tx, &caller, "card", &req.card).await?;
+        let (today, change) = (self.today(), self.change(&caller));
+        let entry = points::adjust(
+            &mut tx, &card, req.points, reason, request_id, today, change,
+        )
+        .await?;
+        tx.commit().await.map_err(ServiceError::from)?;
+        tracing::info!(card = %card.number, points = req.points, by = %caller.subject, "points adjusted");
+        Ok(Response::new(entry_view(&entry)))
+    }
+
     async fn list_points_entries(
         &self,
         request: Request<pb::ListPointsEntriesRequest>,
     ) -> Result<Response<pb::ListPointsEntriesResponse>, Status> {
-        auth::caller(&request)?.require(Permission::ReadCustomers)?;
-        let req = request.into_inner();
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadCustomers)?;
+        let req = request.get_ref();
         let limit = paging::page_size("page_size", req.page_size)?;
         let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let number = card_number("card", &req.card)?;
-        let card = store::card(&mut conn, &number)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("card {}", req.card)))?;
+        let card = self.load(&mut conn, &caller, "card", &req.card).await?;
         let fingerprint = paging::filter_fingerprint(&[&req.card]);
         let before: Option<i64> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;

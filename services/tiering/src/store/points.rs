@@ -13,6 +13,8 @@ use crate::domain::points::Lot;
 pub const ISSUED: i16 = 1;
 pub const REGISTERED: i16 = 2;
 pub const LOST: i16 = 3;
+pub const RENEWED: i16 = 4;
+pub const VOID: i16 = 5;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct CardRow {
@@ -24,10 +26,11 @@ pub struct CardRow {
     pub register_by: NaiveDate,
     pub registered_at: Option<DateTime<Utc>>,
     pub replaced_by: Option<String>,
+    pub valid_through: NaiveDate,
 }
 
-const CARD_COLUMNS: &str =
-    "number, account, customer_id, status, issued_at, register_by, registered_at, replaced_by";
+const CARD_COLUMNS: &str = "number, account, customer_id, status, issued_at, register_by, registered_at, replaced_by, \
+                            valid_through";
 
 /// The next card number nobody holds.
 pub async fn next_number(tx: &mut PgConnection) -> Result<String, ServiceError> {
@@ -41,7 +44,7 @@ pub async fn next_number(tx: &mut PgConnection) -> Result<String, ServiceError> 
 /// already holds a live card.
 pub async fn insert_card(tx: &mut PgConnection, card: &CardRow) -> Result<CardRow, ServiceError> {
     let inserted = sqlx::query_as::<_, CardRow>(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO cards ({CARD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CARD_COLUMNS}"
+        "INSERT INTO cards ({CARD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {CARD_COLUMNS}"
     )))
     .bind(&card.number)
     .bind(card.account)
@@ -51,6 +54,7 @@ pub async fn insert_card(tx: &mut PgConnection, card: &CardRow) -> Result<CardRo
     .bind(card.register_by)
     .bind(card.registered_at)
     .bind(&card.replaced_by)
+    .bind(card.valid_through)
     .fetch_one(&mut *tx)
     .await;
     inserted.map_err(
@@ -281,4 +285,46 @@ pub async fn card_of_account(
     .bind(account)
     .fetch_optional(conn)
     .await?)
+}
+
+/// Records warnings for the (account, expiry day) pairs whose points lapse
+/// between `today` and `horizon` and were not warned of yet; returns them
+/// with the points at stake.
+pub async fn claim_expiry_warnings(
+    tx: &mut PgConnection,
+    today: NaiveDate,
+    horizon: NaiveDate,
+    at: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(Uuid, NaiveDate, i64)>, ServiceError> {
+    Ok(sqlx::query_as(
+        "INSERT INTO points_expiry_warnings (account, expires_on, points, warned_at)
+         SELECT l.account, l.expires_on, sum(l.remaining)::bigint, $3 FROM point_lots l
+          WHERE l.remaining > 0 AND l.expires_on BETWEEN $1 AND $2
+            AND NOT EXISTS (SELECT 1 FROM points_expiry_warnings w
+                             WHERE w.account = l.account AND w.expires_on = l.expires_on)
+          GROUP BY l.account, l.expires_on
+          ORDER BY l.account, l.expires_on
+          LIMIT $4
+         ON CONFLICT DO NOTHING
+         RETURNING account, expires_on, points",
+    )
+    .bind(today)
+    .bind(horizon)
+    .bind(at)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+/// Live cards whose year ended before `today` become void, in one statement
+/// (replicas running it together void each card once).
+pub async fn void_cards_valid_before(pool: &PgPool, today: NaiveDate) -> Result<u64, ServiceError> {
+    Ok(
+        sqlx::query("UPDATE cards SET status = 5 WHERE status IN (1, 2) AND valid_through < $1")
+            .bind(today)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
 }

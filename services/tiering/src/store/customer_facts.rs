@@ -1,0 +1,104 @@
+//! What profile's events say of each customer that tiering acts on: the
+//! account manager, the org unit and the birthday. Each part is guarded by
+//! the archive version it came from, so a late, older event changes nothing.
+
+use chrono::{DateTime, Utc};
+use patron_kit::ServiceError;
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Default, FromRow)]
+pub struct CustomerFacts {
+    pub account_manager: String,
+    pub org_unit: String,
+    pub birthday_month: Option<i16>,
+    pub birthday_day: Option<i16>,
+}
+
+impl CustomerFacts {
+    /// (month, day), when known.
+    pub fn birthday(&self) -> Option<(u32, u32)> {
+        Some((
+            u32::try_from(self.birthday_month?).ok()?,
+            u32::try_from(self.birthday_day?).ok()?,
+        ))
+    }
+}
+
+/// The archive as of `version` (CustomerCreated, CustomerUpdated).
+pub async fn put_archive(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    facts: &CustomerFacts,
+    version: i64,
+    at: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO customer_facts (customer_id, account_manager, manager_version, org_unit,
+                                     birthday_month, birthday_day, facts_version, updated_at)
+         VALUES ($1, $2, $6, $3, $4, $5, $6, $7)
+         ON CONFLICT (customer_id) DO UPDATE SET
+           account_manager = CASE WHEN customer_facts.manager_version < $6
+                                  THEN EXCLUDED.account_manager ELSE customer_facts.account_manager END,
+           manager_version = GREATEST(customer_facts.manager_version, $6),
+           org_unit = CASE WHEN customer_facts.facts_version < $6
+                           THEN EXCLUDED.org_unit ELSE customer_facts.org_unit END,
+           birthday_month = CASE WHEN customer_facts.facts_version < $6
+                                 THEN EXCLUDED.birthday_month ELSE customer_facts.birthday_month END,
+           birthday_day = CASE WHEN customer_facts.facts_version < $6
+                               THEN EXCLUDED.birthday_day ELSE customer_facts.birthday_day END,
+           facts_version = GREATEST(customer_facts.facts_version, $6),
+           updated_at = $7",
+    )
+    .bind(customer_id)
+    .bind(&facts.account_manager)
+    .bind(&facts.org_unit)
+    .bind(facts.birthday_month)
+    .bind(facts.birthday_day)
+    .bind(version)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// The manager as of `version` (ManagerReassigned).
+pub async fn put_manager(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    account_manager: &str,
+    version: i64,
+    at: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO customer_facts (customer_id, account_manager, manager_version, updated_at)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (customer_id) DO UPDATE SET
+           account_manager = EXCLUDED.account_manager,
+           manager_version = EXCLUDED.manager_version,
+           updated_at = EXCLUDED.updated_at
+         WHERE customer_facts.manager_version < EXCLUDED.manager_version",
+    )
+    .bind(customer_id)
+    .bind(account_manager)
+    .bind(version)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// What is known of a customer; empty facts when profile has said nothing yet.
+pub async fn get(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+) -> Result<CustomerFacts, ServiceError> {
+    Ok(sqlx::query_as::<_, CustomerFacts>(
+        "SELECT account_manager, org_unit, birthday_month, birthday_day
+           FROM customer_facts WHERE customer_id = $1",
+    )
+    .bind(customer_id)
+    .fetch_optional(conn)
+    .await?
+    .unwrap_or_default())
+}
