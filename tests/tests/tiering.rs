@@ -588,6 +588,90 @@ async fn falling_spend_raises_a_churn_risk_and_exits_feed_the_reasons_report() {
     .unwrap();
     assert_eq!(raised, 1, "raised once, not on every evaluation");
 
+    // The at-risk list per manager: the manager comes from profile's events.
+    let staff = suite
+        .admin(
+            Method::POST,
+            "/v1/staff?staffMemberId=li.na",
+            Some(serde_json::json!({"displayName": "Li Na", "orgUnit": "orgUnits/company"})),
+        )
+        .await;
+    assert_eq!(staff.status, 200, "{:?}", staff.body);
+    let assigned = suite
+        .admin(
+            Method::POST,
+            &format!("/v1/{customer}:assignAccountManager"),
+            Some(serde_json::json!({"accountManager": "li.na"})),
+        )
+        .await;
+    assert_eq!(assigned.status, 200, "{:?}", assigned.body);
+    let manager_token = |staff: &str| {
+        suite.token_with(|claims| {
+            claims.sub = staff.into();
+            claims.roles = vec!["account_manager".into()];
+        })
+    };
+    let mut listed = serde_json::Value::Null;
+    for _ in 0..200 {
+        listed = suite
+            .admin(
+                Method::GET,
+                "/v1/tierAssignments:churnRisks?accountManager=li.na",
+                None,
+            )
+            .await
+            .body;
+        if listed["tierAssignments"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        listed["tierAssignments"][0]["accountManager"], "li.na",
+        "{listed}"
+    );
+    let others = suite
+        .admin(
+            Method::GET,
+            "/v1/tierAssignments:churnRisks?accountManager=zhao",
+            None,
+        )
+        .await;
+    assert_eq!(others.body["tierAssignments"], serde_json::json!([]));
+    let own = suite
+        .call(
+            Method::GET,
+            "/v1/tierAssignments:churnRisks",
+            Some(&manager_token("li.na")),
+            None,
+        )
+        .await;
+    assert_eq!(
+        own.body["tierAssignments"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let none = suite
+        .call(
+            Method::GET,
+            "/v1/tierAssignments:churnRisks",
+            Some(&manager_token("zhao")),
+            None,
+        )
+        .await;
+    assert_eq!(none.body["tierAssignments"], serde_json::json!([]));
+    let snooping = suite
+        .call(
+            Method::GET,
+            "/v1/tierAssignments:churnRisks?accountManager=li.na",
+            Some(&manager_token("zhao")),
+            None,
+        )
+        .await;
+    assert_eq!(snooping.status, 403, "{:?}", snooping.body);
+
     // The customer leaves; the report counts why.
     let request = c.request(profile_pb::ExitCustomerRequest {
         name: customer.clone(),

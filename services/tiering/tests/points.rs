@@ -684,3 +684,85 @@ async fn an_account_manager_reaches_only_their_own_customers_cards() {
         .await;
     assert!(viewer.is_ok(), "a broader role reaches further: {viewer:?}");
 }
+
+#[tokio::test]
+async fn archive_facts_from_profile_keep_the_newest_version() {
+    use patron_proto::common::v1::Date;
+    use patron_proto::profile::v1::{CustomerCreated, CustomerUpdated, ManagerReassigned};
+    use patron_tiering::store::customer_facts;
+
+    let f = fixture().await;
+    let customer = Uuid::now_v7();
+    let name = format!("customers/{customer}");
+    let envelope = |event_type: String, payload: Vec<u8>| EventEnvelope {
+        event_id: Uuid::now_v7().to_string(),
+        event_type,
+        customer: name.clone(),
+        payload,
+        ..Default::default()
+    };
+    let birthday = |month, day| {
+        Some(Date {
+            year: 0,
+            month,
+            day,
+        })
+    };
+    let created = CustomerCreated {
+        customer: name.clone(),
+        account_manager: "a".into(),
+        birthday: birthday(3, 8),
+        org_unit: "orgUnits/east".into(),
+        version: 1,
+        ..Default::default()
+    };
+    let updated = |version, manager: &str, month, day| CustomerUpdated {
+        customer: name.clone(),
+        account_manager: manager.into(),
+        birthday: birthday(month, day),
+        org_unit: "orgUnits/east".into(),
+        version,
+        ..Default::default()
+    };
+    let reassigned = |version, manager: &str| ManagerReassigned {
+        customer: name.clone(),
+        account_manager: manager.into(),
+        version,
+        ..Default::default()
+    };
+    f.apply(&envelope(
+        CustomerCreated::full_name(),
+        created.encode_to_vec(),
+    ))
+    .await;
+    f.apply(&envelope(
+        CustomerUpdated::full_name(),
+        updated(3, "b", 4, 1).encode_to_vec(),
+    ))
+    .await;
+    // Older events arriving late change nothing.
+    f.apply(&envelope(
+        ManagerReassigned::full_name(),
+        reassigned(2, "c").encode_to_vec(),
+    ))
+    .await;
+    f.apply(&envelope(
+        CustomerUpdated::full_name(),
+        updated(2, "c", 5, 5).encode_to_vec(),
+    ))
+    .await;
+    let mut conn = f.pool.acquire().await.unwrap();
+    let facts = customer_facts::get(&mut conn, customer).await.unwrap();
+    assert_eq!(facts.account_manager, "b");
+    assert_eq!(facts.birthday(), Some((4, 1)));
+    assert_eq!(facts.org_unit, "orgUnits/east");
+
+    f.apply(&envelope(
+        ManagerReassigned::full_name(),
+        reassigned(4, "").encode_to_vec(),
+    ))
+    .await;
+    let facts = customer_facts::get(&mut conn, customer).await.unwrap();
+    assert_eq!(facts.account_manager, "", "released");
+    assert_eq!(facts.birthday(), Some((4, 1)));
+}

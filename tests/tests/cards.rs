@@ -1,0 +1,254 @@
+//! A retail store's till and portal over HTTP: a customer qualifies with a
+//! purchase recorded in customer-profile, gets a card from tiering, earns
+//! points, asks which discounts apply (the birthday travels from profile to
+//! tiering as an event), and staff adjust points; account managers reach only
+//! their own customers' cards.
+
+use std::time::Duration;
+
+use chrono::Datelike;
+use patron_suite_tests::{Reply, Suite};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Calls as an account manager with the given staff id.
+async fn as_manager(
+    suite: &Suite,
+    staff: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Reply {
+    let token = suite.token_with(|claims| {
+        claims.sub = staff.into();
+        claims.roles = vec!["account_manager".into()];
+    });
+    suite.call(method, path, Some(&token), body).await
+}
+
+/// Polls `path` as an administrator until `done` holds for the body.
+async fn wait_for(suite: &Suite, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let reply = suite.admin(Method::GET, path, None).await;
+        if reply.status == 200 && done(&reply.body) {
+            return reply.body;
+        }
+        last = reply.body;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{path} never got there: {last}");
+}
+
+#[tokio::test]
+async fn a_member_qualifies_gets_a_card_earns_points_and_has_the_days_discounts() {
+    let suite = Suite::start().await;
+    let retail = patron_tiering::presets::BUILT_IN
+        .iter()
+        .find(|(name, _)| *name == "retail-store")
+        .unwrap()
+        .1;
+    let policy = suite
+        .admin(
+            Method::POST,
+            "/v1/tierPolicies",
+            Some(json!({"preset": retail, "activate": true})),
+        )
+        .await;
+    assert_eq!(policy.status, 200, "{:?}", policy.body);
+
+    let staff = suite
+        .admin(
+            Method::POST,
+            "/v1/staff?staffMemberId=li.na",
+            Some(json!({"displayName": "Li Na", "orgUnit": "orgUnits/company"})),
+        )
+        .await;
+    assert_eq!(staff.status, 200, "{:?}", staff.body);
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    let created = suite
+        .admin(
+            Method::POST,
+            "/v1/customers",
+            Some(json!({
+                "kind": "CUSTOMER_KIND_PERSON",
+                "displayName": "王丽",
+                "accountManager": "li.na",
+                "person": {"birthday": {"year": 1980, "month": today.month(), "day": today.day()}}
+            })),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    let customer = created.body["name"].as_str().unwrap().to_owned();
+
+    // Before qualifying there is no card to be had.
+    let refused = suite
+        .admin(
+            Method::POST,
+            "/v1/cards",
+            Some(json!({"customer": customer})),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    assert_eq!(refused.error_status(), "FAILED_PRECONDITION");
+
+    let purchase = |id: &str, yuan: i64| {
+        json!({"externalId": id, "kind": "TRANSACTION_KIND_PURCHASE",
+               "occurTime": chrono::Utc::now().to_rfc3339(), "product": "coat",
+               "amount": {"currencyCode": "CNY", "amountMinor": (yuan * 100).to_string()}})
+    };
+    let recorded = suite
+        .admin(
+            Method::POST,
+            &format!("/v1/{customer}/transactions"),
+            Some(purchase("T-1", 1_200)),
+        )
+        .await;
+    assert_eq!(recorded.status, 200, "{:?}", recorded.body);
+    let assignment = wait_for(&suite, &format!("/v1/{customer}/tierAssignment"), |a| {
+        a["tierCode"] == "VIP" && a["accountManager"] == "li.na"
+    })
+    .await;
+    assert!(
+        assignment["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("1200.00"),
+        "{assignment}"
+    );
+
+    let card = suite
+        .admin(
+            Method::POST,
+            "/v1/cards",
+            Some(json!({"customer": customer})),
+        )
+        .await;
+    assert_eq!(card.status, 200, "{:?}", card.body);
+    assert_eq!(card.body["status"], "CARD_STATUS_ISSUED");
+    assert_eq!(card.body["formalVip"], false);
+    let card_name = card.body["name"].as_str().unwrap().to_owned();
+    let registered = suite
+        .admin(
+            Method::POST,
+            &format!("/v1/{card_name}:register"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(registered.body["formalVip"], true, "{:?}", registered.body);
+
+    suite
+        .admin(
+            Method::POST,
+            &format!("/v1/{customer}/transactions"),
+            Some(purchase("T-2", 500)),
+        )
+        .await;
+    wait_for(&suite, &format!("/v1/{card_name}"), |c| {
+        c["pointsBalance"] == "500"
+    })
+    .await;
+
+    // The birthday reached tiering with the archive: today both discounts apply.
+    let eligibility = suite
+        .admin(
+            Method::GET,
+            &format!("/v1/{customer}/discountEligibility"),
+            None,
+        )
+        .await;
+    assert_eq!(eligibility.status, 200, "{:?}", eligibility.body);
+    let e = &eligibility.body;
+    assert_eq!(e["tierCode"], "VIP");
+    assert_eq!(e["card"], card_name.as_str());
+    assert_eq!(e["memberDiscount"]["eligible"], true);
+    assert_eq!(e["memberDiscount"]["percentOfPrice"], 88);
+    assert_eq!(e["birthdayDiscount"]["eligible"], true, "{e}");
+    assert_eq!(e["birthdayDiscount"]["percentOfPrice"], 60);
+    assert_eq!(e["bestPercentOfPrice"], 60);
+    let tomorrow = today.succ_opt().unwrap();
+    let next_day = suite
+        .admin(
+            Method::GET,
+            &format!(
+                "/v1/{customer}/discountEligibility?date.year={}&date.month={}&date.day={}",
+                tomorrow.year(),
+                tomorrow.month(),
+                tomorrow.day()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(next_day.status, 200, "{:?}", next_day.body);
+    assert_eq!(next_day.body["birthdayDiscount"]["eligible"], false);
+    assert_eq!(next_day.body["bestPercentOfPrice"], 88);
+
+    // Staff adjust points with a reason; account managers may not.
+    let adjust = json!({"points": "20", "reason": "goodwill", "requestId": uuid::Uuid::now_v7().to_string()});
+    let denied = as_manager(
+        &suite,
+        "li.na",
+        Method::POST,
+        &format!("/v1/{card_name}:adjust"),
+        Some(adjust.clone()),
+    )
+    .await;
+    assert_eq!(denied.status, 403, "{:?}", denied.body);
+    let adjusted = suite
+        .admin(
+            Method::POST,
+            &format!("/v1/{card_name}:adjust"),
+            Some(adjust),
+        )
+        .await;
+    assert_eq!(adjusted.status, 200, "{:?}", adjusted.body);
+    assert_eq!(adjusted.body["reason"], "adjusted");
+    assert_eq!(adjusted.body["balanceAfter"], "520");
+
+    // The customer's manager reaches the card; another manager does not.
+    let own = as_manager(
+        &suite,
+        "li.na",
+        Method::GET,
+        &format!("/v1/{card_name}"),
+        None,
+    )
+    .await;
+    assert_eq!(own.status, 200, "{:?}", own.body);
+    let other = as_manager(
+        &suite,
+        "zhao",
+        Method::GET,
+        &format!("/v1/{card_name}"),
+        None,
+    )
+    .await;
+    assert_eq!(other.status, 403, "{:?}", other.body);
+    let other = as_manager(
+        &suite,
+        "zhao",
+        Method::GET,
+        &format!("/v1/{customer}/discountEligibility"),
+        None,
+    )
+    .await;
+    assert_eq!(other.status, 403, "{:?}", other.body);
+
+    // Renewal is December's business.
+    let renewed = suite
+        .admin(
+            Method::POST,
+            &format!("/v1/{card_name}:renew"),
+            Some(json!({})),
+        )
+        .await;
+    if today.month() == 12 {
+        assert_eq!(renewed.status, 200, "{:?}", renewed.body);
+        assert_eq!(renewed.body["pointsBalance"], "520");
+    } else {
+        assert_eq!(renewed.status, 400, "{:?}", renewed.body);
+        assert_eq!(renewed.error_status(), "FAILED_PRECONDITION");
+    }
+}
