@@ -127,7 +127,7 @@ pub fn require_live(card: &CardRow) -> Result<(), ServiceError> {
     let why = match card.status {
         LOST => "was reported lost",
         RENEWED => "was renewed",
-        VOID => "is void (it was not renewed in time)",
+        VOID => "is void (not renewed in time, or its holder left)",
         _ => return Ok(()),
     };
     let successor = card

@@ -53,6 +53,8 @@ impl EventHandler for ProfileEvents {
                     .and_then(timestamp::from_proto)
                     .unwrap_or_else(|| self.engine.clock.now());
                 store::record_churned(tx, customer, exited.kind as i16, &exited.reason, at).await?;
+                // A customer who left holds no VIP card any more (003: revoked).
+                crate::store::points::void_live_card(tx, customer).await?;
                 return Ok(());
             }
             // Other events on the streams are not ours to count.

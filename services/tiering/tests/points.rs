@@ -766,3 +766,30 @@ async fn archive_facts_from_profile_keep_the_newest_version() {
     assert_eq!(facts.account_manager, "", "released");
     assert_eq!(facts.birthday(), Some((4, 1)));
 }
+
+#[tokio::test]
+async fn a_customer_who_leaves_loses_their_card() {
+    use patron_proto::profile::v1::{CustomerExited, ExitKind};
+
+    let f = fixture().await;
+    let customer = Uuid::now_v7();
+    let card = f.card(customer, true).await;
+    let exited = CustomerExited {
+        customer: format!("customers/{customer}"),
+        kind: ExitKind::RevokedForBreach as i32,
+        reason: "fraudulent returns".into(),
+        version: 3,
+        ..Default::default()
+    };
+    f.apply(&EventEnvelope {
+        event_id: Uuid::now_v7().to_string(),
+        event_type: CustomerExited::full_name(),
+        customer: exited.customer.clone(),
+        payload: exited.encode_to_vec(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(f.get(&card.name).await.status, pb::CardStatus::Void as i32);
+    let err = f.redeem(&card.name, 1, Uuid::now_v7()).await.unwrap_err();
+    assert!(err.message().contains("holder left"), "{}", err.message());
+}

@@ -328,3 +328,12 @@ pub async fn void_cards_valid_before(pool: &PgPool, today: NaiveDate) -> Result<
             .rows_affected(),
     )
 }
+
+/// Voids the customer's live card, if any (the customer left).
+pub async fn void_live_card(tx: &mut PgConnection, customer_id: Uuid) -> Result<(), ServiceError> {
+    sqlx::query("UPDATE cards SET status = 5 WHERE customer_id = $1 AND status IN (1, 2)")
+        .bind(customer_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
