@@ -236,6 +236,63 @@ async fn a_member_qualifies_gets_a_card_earns_points_and_has_the_days_discounts(
     .await;
     assert_eq!(other.status, 403, "{:?}", other.body);
 
+    // Supervisors reach the customers of their unit's subtree: the one at the
+    // company reaches this customer (once tiering has heard where they sit),
+    // the one in the east region does not.
+    let unit = suite
+        .admin(
+            Method::POST,
+            "/v1/orgUnits?orgUnitId=east",
+            Some(json!({"displayName": "East", "kind": "ORG_UNIT_KIND_REGION", "parent": "orgUnits/company"})),
+        )
+        .await;
+    assert_eq!(unit.status, 200, "{:?}", unit.body);
+    for (staff, unit) in [
+        ("sup-co", "orgUnits/company"),
+        ("sup-east", "orgUnits/east"),
+    ] {
+        let placed = suite
+            .admin(
+                Method::POST,
+                &format!("/v1/staff?staffMemberId={staff}"),
+                Some(json!({"displayName": staff, "orgUnit": unit})),
+            )
+            .await;
+        assert_eq!(placed.status, 200, "{:?}", placed.body);
+    }
+    let supervisor = |staff: &'static str| {
+        suite.token_with(move |claims| {
+            claims.sub = staff.into();
+            claims.roles = vec!["supervisor".into()];
+        })
+    };
+    let mut status = 0;
+    for _ in 0..200 {
+        status = suite
+            .call(
+                Method::GET,
+                &format!("/v1/{card_name}"),
+                Some(&supervisor("sup-co")),
+                None,
+            )
+            .await
+            .status;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 200, "the company's supervisor reaches the card");
+    let east = suite
+        .call(
+            Method::GET,
+            &format!("/v1/{card_name}"),
+            Some(&supervisor("sup-east")),
+            None,
+        )
+        .await;
+    assert_eq!(east.status, 403, "{:?}", east.body);
+
     // Renewal is December's business.
     let renewed = suite
         .admin(

@@ -116,6 +116,32 @@ pub fn permissions_of(role: &str) -> &'static [Permission] {
     }
 }
 
+/// How far a role reaches among customers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleReach {
+    /// Every customer of the company.
+    Company,
+    /// The customers of the staff member's unit and the units below it.
+    UnitSubtree,
+    /// The customers the staff member manages.
+    OwnCustomers,
+    /// None.
+    Nothing,
+}
+
+/// The reach each role grants. Admins administer the whole company;
+/// supervisors and the staff who serve customers work within their unit; an
+/// account manager works with their own customers. Unknown roles reach
+/// nothing, so a typo fails closed.
+pub fn reach_of_role(role: &str) -> RoleReach {
+    match role {
+        "admin" => RoleReach::Company,
+        "supervisor" | "customer_service" | "auditor" | "viewer" => RoleReach::UnitSubtree,
+        "account_manager" => RoleReach::OwnCustomers,
+        _ => RoleReach::Nothing,
+    }
+}
+
 /// A verified caller.
 #[derive(Debug, Clone)]
 pub struct Caller {

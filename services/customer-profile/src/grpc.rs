@@ -320,6 +320,20 @@ fn birthday_of(customer: &pb::Customer) -> Option<patron_proto::common::v1::Date
     customer.person.as_ref().and_then(|p| p.birthday)
 }
 
+/// The ids of the units from the company down to `unit`, carried on archive
+/// events so other services can tell whose subtree an archive is in.
+async fn unit_path(tx: &mut sqlx::PgConnection, unit: &str) -> Result<Vec<String>, ServiceError> {
+    let row = directory::get_unit(tx, unit).await?.ok_or_else(|| {
+        ServiceError::internal(anyhow::anyhow!("the archive's unit {unit} is missing"))
+    })?;
+    Ok(row
+        .path
+        .split('/')
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
 impl CustomerApi {
     /// What every update of an archive writes in its transaction besides the
     /// row: the change audit (each field before and after) and CustomerUpdated.
@@ -343,6 +357,7 @@ impl CustomerApi {
             account_manager: updated.account_manager.clone(),
             birthday: birthday_of(after),
             org_unit: access::unit_name(&updated.org_unit_id),
+            org_unit_path: unit_path(tx, &updated.org_unit_id).await?,
         };
         events::enqueue(tx, TOPIC, &name, &event, change.at).await?;
         Ok(())
@@ -520,6 +535,7 @@ impl CustomerService for CustomerApi {
             version: row.version,
             birthday: birthday_of(&stored),
             org_unit: access::unit_name(&row.org_unit_id),
+            org_unit_path: unit_path(&mut tx, &row.org_unit_id).await?,
         };
         let changes = audit_changes(&pb::Customer::default(), &stored)?;
         audit_store::record_change(&mut tx, id, &caller.subject, change.at, "CREATE", &changes)

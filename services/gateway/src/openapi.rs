@@ -118,19 +118,10 @@ fn operation(route: &Route, path_params: &[PathParam], schemas: &mut Schemas) ->
             .map(|p| p.field_path.split('.').next().unwrap_or(""))
             .collect();
         for field in input.fields() {
-            if bound.contains(field.name()) || field.name() == route.body || !is_query_field(&field)
-            {
+            if bound.contains(field.name()) || field.name() == route.body {
                 continue;
             }
-            let mut param = json!({
-                "name": field.json_name(),
-                "in": "query",
-                "schema": schemas.field(&field),
-            });
-            if let Some(doc) = comment(&field) {
-                param["description"] = Json::String(doc);
-            }
-            parameters.push(param);
+            query_parameters(&field, "", 0, schemas, &mut parameters);
         }
     }
 
@@ -173,6 +164,34 @@ fn response_schema(route: &Route, schemas: &mut Schemas) -> Json {
         output
             .get_field_by_name(&route.response_body)
             .map_or(json!({}), |f| schemas.field(&f))
+    }
+}
+
+/// The query parameters a request field gives: itself when it is a scalar
+/// (or a string-valued well-known type), else the scalars of a singular
+/// message field by dotted name (`date.year`), as the transcoder reads them.
+fn query_parameters(
+    field: &FieldDescriptor,
+    prefix: &str,
+    depth: usize,
+    schemas: &mut Schemas,
+    out: &mut Vec<Json>,
+) {
+    let name = format!("{prefix}{}", field.json_name());
+    if is_query_field(field) {
+        let mut param = json!({"name": name, "in": "query", "schema": schemas.field(field)});
+        if let Some(doc) = comment(field) {
+            param["description"] = Json::String(doc);
+        }
+        out.push(param);
+    } else if let Kind::Message(message) = field.kind()
+        && !field.is_list()
+        && !field.is_map()
+        && depth < 2
+    {
+        for inner in message.fields() {
+            query_parameters(&inner, &format!("{name}."), depth + 1, schemas, out);
+        }
     }
 }
 
@@ -439,6 +458,19 @@ mod tests {
         ] {
             assert!(paths[path][verb].is_object(), "{verb} {path}");
         }
+    }
+
+    #[test]
+    fn a_message_in_the_query_is_documented_by_its_scalars() {
+        let doc = doc();
+        let params: Vec<&str> =
+            doc["paths"]["/v1/customers/{name}/discountEligibility"]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+        assert_eq!(params, ["name", "date.year", "date.month", "date.day"]);
     }
 
     #[test]

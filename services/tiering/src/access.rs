@@ -1,57 +1,69 @@
-//! Whose customers a caller reaches in tiering. Account managers reach the
-//! customers they manage, as profile's events last said (the same rule as
-//! profile's `Reach`); a caller with any other reading role reaches what the
-//! role's permissions allow. Unit-scoped reach (a supervisor's subtree) needs
-//! the staff directory, which only profile holds; it is not applied here yet.
+//! Whose customers a caller reaches in tiering, worked out from the caller's
+//! roles and what profile's events told tiering of the directory (where each
+//! staff member sits) and of each archive (its unit path and manager). The
+//! rules are in `domain::reach`; calls outside reach answer PERMISSION_DENIED
+//! and lists show only what the caller reaches.
 
 use patron_kit::ServiceError;
-use patron_kit::auth::{Caller, permissions_of};
+use patron_kit::auth::Caller;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::reach::Reach;
+use crate::store::Visibility;
 use crate::store::customer_facts::{self, CustomerFacts};
 
-/// The role whose reach is the customers its holder manages.
-const ACCOUNT_MANAGER: &str = "account_manager";
-
-/// `Some(staff id)` when the caller reaches only the customers they manage.
-pub fn managed_only(caller: &Caller) -> Option<&str> {
-    let broader = caller
-        .roles
-        .iter()
-        .any(|role| role != ACCOUNT_MANAGER && !permissions_of(role).is_empty());
-    let manages = caller.roles.iter().any(|role| role == ACCOUNT_MANAGER);
-    (manages && !broader).then_some(caller.subject.as_str())
+/// The caller's reach; reads the directory only when a role needs it.
+pub async fn reach(conn: &mut PgConnection, caller: &Caller) -> Result<Reach, ServiceError> {
+    let unit = if Reach::needs_directory(&caller.roles) {
+        customer_facts::staff_unit(conn, &caller.subject).await?
+    } else {
+        None
+    };
+    Ok(Reach::of(&caller.roles, &caller.subject, unit))
 }
 
-/// The customer's facts, or PERMISSION_DENIED when the caller reaches only
-/// their own customers and this is not one of them.
+/// The customer's facts, or PERMISSION_DENIED when the customer is outside
+/// the caller's reach (a customer profile has said nothing of yet is only
+/// within company-wide reach).
 pub async fn require_customer(
     conn: &mut PgConnection,
     caller: &Caller,
     customer: Uuid,
 ) -> Result<CustomerFacts, ServiceError> {
+    let reach = reach(conn, caller).await?;
     let facts = customer_facts::get(conn, customer).await?;
-    if let Some(staff) = managed_only(caller)
-        && facts.account_manager != staff
-    {
-        return Err(ServiceError::PermissionDenied(format!(
-            "{staff} may not act on customers/{customer}: it is not one of their customers"
-        )));
+    if reach.covers(&facts.org_unit_path, &facts.account_manager) {
+        Ok(facts)
+    } else {
+        Err(ServiceError::PermissionDenied(format!(
+            "{} may not act on customers/{customer}: it is neither their own customer nor in their unit's subtree",
+            caller.subject
+        )))
     }
-    Ok(facts)
 }
 
-/// The manager a list narrows to: the one asked for, or for an account
-/// manager always themselves (asking for another's is PERMISSION_DENIED).
-pub fn list_manager(caller: &Caller, requested: &str) -> Result<Option<String>, ServiceError> {
-    let requested = requested.trim();
-    match managed_only(caller) {
-        Some(own) if requested.is_empty() || requested == own => Ok(Some(own.to_owned())),
-        Some(own) => Err(ServiceError::PermissionDenied(format!(
-            "{own} may list only their own customers, not {requested}'s"
-        ))),
-        None if requested.is_empty() => Ok(None),
-        None => Ok(Some(requested.to_owned())),
-    }
+/// What a list shows the caller: what they reach, narrowed to the manager
+/// asked for, if any.
+pub async fn visibility(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    manager_asked: &str,
+) -> Result<Visibility, ServiceError> {
+    let manager_asked = Some(manager_asked.trim())
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned);
+    Ok(match reach(conn, caller).await? {
+        Reach::Company => Visibility {
+            manager_asked,
+            company: true,
+            ..Visibility::default()
+        },
+        Reach::Limited { unit, manager } => Visibility {
+            manager_asked,
+            company: false,
+            unit,
+            managed_by: manager,
+        },
+    })
 }

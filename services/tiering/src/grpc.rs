@@ -431,18 +431,17 @@ impl TieringService for TieringApi {
     ) -> Result<Response<pb::ListPendingDowngradesResponse>, Status> {
         let caller = auth::caller(&request)?;
         caller.require(Permission::ReadCustomers)?;
-        let manager = access::list_manager(&caller, &request.get_ref().account_manager)?;
-        let req = request.into_inner();
+        let req = request.get_ref();
         let limit = paging::page_size("page_size", req.page_size)?;
-        let fingerprint =
-            paging::filter_fingerprint(&["pending", manager.as_deref().unwrap_or_default()]);
+        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
+        let visible = access::visibility(&mut conn, &caller, &req.account_manager).await?;
+        let fingerprint = paging::filter_fingerprint(&["pending", &req.account_manager]);
         let after: Option<(chrono::DateTime<chrono::Utc>, Uuid)> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
-        let rows = store::list_pending(&self.pool, manager.as_deref(), after, limit + 1).await?;
+        let rows = store::list_pending(&self.pool, &visible, after, limit + 1).await?;
         let (rows, next_page_token) = paging::finish_page(rows, limit, &fingerprint, |r| {
             (r.next_review_at, r.customer_id)
         });
-        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
         let Some((_, policy)) = self.engine.active(&mut conn).await? else {
             return Ok(Response::new(pb::ListPendingDowngradesResponse::default()));
         };

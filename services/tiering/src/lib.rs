@@ -218,6 +218,7 @@ fn spawn_consumer(
         topics: vec![
             profile_events::TRANSACTIONS_TOPIC.into(),
             profile_events::CUSTOMERS_TOPIC.into(),
+            profile_events::DIRECTORY_TOPIC.into(),
         ],
         batch_size: 200,
         block: Duration::from_millis(500),

@@ -1,7 +1,8 @@
 //! Applies profile's events: TransactionRecorded into per-customer figures
 //! (re-evaluating the customer in the same transaction), CustomerExited into
-//! the churned customers and their reasons, and the archive events into the
-//! facts tiering acts on (manager, org unit, birthday). The kit's consumer
+//! the churned customers and their reasons, and the archive and directory
+//! events into the facts tiering authorises and acts by (manager, unit path,
+//! birthday; where staff sit). The kit's consumer
 //! applies each event once (by its id) and acknowledges after this commits.
 
 use chrono_tz::Tz;
@@ -11,8 +12,8 @@ use patron_kit::{events, resource_name, timestamp};
 use patron_proto::common::v1::Date;
 use patron_proto::common::v1::EventEnvelope;
 use patron_proto::profile::v1::{
-    CustomerCreated, CustomerExited, CustomerUpdated, ManagerReassigned, TransactionKind,
-    TransactionRecorded,
+    CustomerCreated, CustomerExited, CustomerUpdated, ManagerReassigned, StaffMemberPlaced,
+    TransactionKind, TransactionRecorded,
 };
 use sqlx::PgConnection;
 
@@ -25,6 +26,8 @@ use crate::store::{self, Change, DayEntry};
 pub const TRANSACTIONS_TOPIC: &str = "profile.transactions";
 /// The stream profile publishes archive changes (exits among them) to.
 pub const CUSTOMERS_TOPIC: &str = "profile.customers";
+/// The stream profile publishes where staff sit to.
+pub const DIRECTORY_TOPIC: &str = "profile.directory";
 
 /// The actor tier changes made on new figures are recorded under.
 pub const ACTOR: &str = "tiering";
@@ -142,8 +145,8 @@ impl EventHandler for ProfileEvents {
 }
 
 impl ProfileEvents {
-    /// Keeps the facts CustomerCreated, CustomerUpdated and ManagerReassigned
-    /// carry. Whether the event was one of them.
+    /// Keeps the facts CustomerCreated, CustomerUpdated, ManagerReassigned and
+    /// StaffMemberPlaced carry. Whether the event was one of them.
     async fn apply_archive_facts(
         &self,
         tx: &mut PgConnection,
@@ -158,6 +161,7 @@ impl ProfileEvents {
             let facts = archive_facts(
                 &created.account_manager,
                 &created.org_unit,
+                &created.org_unit_path,
                 created.birthday.as_ref(),
             );
             let id = customer(&created.customer)?;
@@ -166,6 +170,7 @@ impl ProfileEvents {
             let facts = archive_facts(
                 &updated.account_manager,
                 &updated.org_unit,
+                &updated.org_unit_path,
                 updated.birthday.as_ref(),
             );
             let id = customer(&updated.customer)?;
@@ -180,6 +185,16 @@ impl ProfileEvents {
                 at,
             )
             .await?;
+        } else if let Some(placed) = events::payload::<StaffMemberPlaced>(event) {
+            let staff = placed
+                .staff_member
+                .strip_prefix("staff/")
+                .ok_or_else(|| anyhow::anyhow!("StaffMemberPlaced names no staff member"))?;
+            let unit = placed
+                .org_unit
+                .strip_prefix("orgUnits/")
+                .filter(|_| !placed.removed);
+            customer_facts::put_staff(tx, staff, unit, placed.version, at).await?;
         } else {
             return Ok(false);
         }
@@ -187,11 +202,17 @@ impl ProfileEvents {
     }
 }
 
-fn archive_facts(manager: &str, org_unit: &str, birthday: Option<&Date>) -> CustomerFacts {
+fn archive_facts(
+    manager: &str,
+    org_unit: &str,
+    org_unit_path: &[String],
+    birthday: Option<&Date>,
+) -> CustomerFacts {
     let known = birthday.filter(|d| (1..=12).contains(&d.month) && (1..=31).contains(&d.day));
     CustomerFacts {
         account_manager: manager.to_owned(),
         org_unit: org_unit.to_owned(),
+        org_unit_path: org_unit_path.to_vec(),
         birthday_month: known.map(|d| d.month as i16),
         birthday_day: known.map(|d| d.day as i16),
     }

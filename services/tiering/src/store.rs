@@ -322,13 +322,45 @@ const MANAGER_COLUMN: &str = "COALESCE((SELECT f.account_manager FROM customer_f
                                          WHERE f.customer_id = assignments.customer_id), '')
                               AS account_manager";
 
-/// Narrows assignments to one manager's customers when the query parameter
-/// `param` (a manager's staff id) is not null.
-fn manager_filter(param: &str) -> String {
-    format!(
-        "({param}::text IS NULL OR customer_id IN
-            (SELECT f.customer_id FROM customer_facts f WHERE f.account_manager = {param}))"
-    )
+/// Which customers a list may show: those the caller reaches, narrowed to
+/// one manager's when asked.
+#[derive(Debug, Clone, Default)]
+pub struct Visibility {
+    /// Only this manager's customers.
+    pub manager_asked: Option<String>,
+    /// The caller reaches the whole company.
+    pub company: bool,
+    /// Customers whose unit path holds this unit.
+    pub unit: Option<String>,
+    /// Customers this staff member manages.
+    pub managed_by: Option<String>,
+}
+
+impl Visibility {
+    /// The SQL condition on `customer_id`, reading its four values from the
+    /// query parameters starting at `$first` (bound by [`bind`](Self::bind)).
+    fn condition(first: usize) -> String {
+        let (asked, company, unit, managed_by) = (first, first + 1, first + 2, first + 3);
+        format!(
+            "(${asked}::text IS NULL OR customer_id IN
+                (SELECT f.customer_id FROM customer_facts f WHERE f.account_manager = ${asked}))
+             AND (${company}::boolean OR customer_id IN
+                (SELECT f.customer_id FROM customer_facts f
+                  WHERE f.org_unit_path @> ARRAY[${unit}::text]
+                     OR (f.account_manager <> '' AND f.account_manager = ${managed_by}::text)))"
+        )
+    }
+
+    fn bind<'q, O>(
+        &'q self,
+        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.manager_asked)
+            .bind(self.company)
+            .bind(&self.unit)
+            .bind(&self.managed_by)
+    }
 }
 
 /// Serialises evaluations of one customer (concurrent events, the review
@@ -450,28 +482,24 @@ pub async fn list_changes(
 /// after the keyset cursor.
 pub async fn list_pending(
     pool: &PgPool,
-    manager: Option<&str>,
+    visible: &Visibility,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<AssignmentRow>, ServiceError> {
     let (after_time, after_id) = after.unzip();
-    Ok(
-        sqlx::query_as::<_, AssignmentRow>(sqlx::AssertSqlSafe(format!(
-            "SELECT {ASSIGNMENT_COLUMNS}, {MANAGER_COLUMN} FROM assignments
+    let query = sqlx::query_as::<_, AssignmentRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {ASSIGNMENT_COLUMNS}, {MANAGER_COLUMN} FROM assignments
           WHERE pending_tier IS NOT NULL
             AND ($1::timestamptz IS NULL OR (next_review_at, customer_id) > ($1, $2))
             AND {}
           ORDER BY next_review_at, customer_id
           LIMIT $3",
-            manager_filter("$4")
-        )))
-        .bind(after_time)
-        .bind(after_id)
-        .bind(limit)
-        .bind(manager)
-        .fetch_all(pool)
-        .await?,
-    )
+        Visibility::condition(4)
+    )))
+    .bind(after_time)
+    .bind(after_id)
+    .bind(limit);
+    Ok(visible.bind(query).fetch_all(pool).await?)
 }
 
 /// Spend over a period, across customers.
@@ -537,24 +565,20 @@ pub async fn rank_by_spend(
 /// after the keyset cursor.
 pub async fn list_churn_risks(
     pool: &PgPool,
-    manager: Option<&str>,
+    visible: &Visibility,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<AssignmentRow>, ServiceError> {
-    Ok(
-        sqlx::query_as::<_, AssignmentRow>(sqlx::AssertSqlSafe(format!(
-            "SELECT {ASSIGNMENT_COLUMNS}, {MANAGER_COLUMN} FROM assignments
+    let query = sqlx::query_as::<_, AssignmentRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {ASSIGNMENT_COLUMNS}, {MANAGER_COLUMN} FROM assignments
           WHERE churn_reasons <> '{{}}' AND ($1::uuid IS NULL OR customer_id > $1)
             AND {}
           ORDER BY customer_id LIMIT $2",
-            manager_filter("$3")
-        )))
-        .bind(after)
-        .bind(limit)
-        .bind(manager)
-        .fetch_all(pool)
-        .await?,
-    )
+        Visibility::condition(3)
+    )))
+    .bind(after)
+    .bind(limit);
+    Ok(visible.bind(query).fetch_all(pool).await?)
 }
 
 /// Records a customer who left (once).

@@ -3,7 +3,7 @@
 //! below zero under concurrent requests, registration deadline, a reissued
 //! card keeping its points, the 31-December expiry and its warning, renewal
 //! in December with unrenewed cards void after it, staff adjustments, and
-//! account managers reaching only their own customers' cards.
+//! staff reaching only their own customers and their unit's subtree.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -631,58 +631,119 @@ async fn the_points_rate_is_the_policys() {
 }
 
 #[tokio::test]
-async fn an_account_manager_reaches_only_their_own_customers_cards() {
+async fn staff_reach_their_own_customers_and_their_units_subtree_only() {
+    use patron_proto::profile::v1::{CustomerCreated, StaffMemberPlaced};
+
     let f = fixture().await;
     let customer = Uuid::now_v7();
     let card = f.card(customer, true).await;
-    let created = patron_proto::profile::v1::CustomerCreated {
+    let event = |event_type: String, payload: Vec<u8>| EventEnvelope {
+        event_id: Uuid::now_v7().to_string(),
+        event_type,
+        payload,
+        ..Default::default()
+    };
+    let created = CustomerCreated {
         customer: format!("customers/{customer}"),
         account_manager: "li.na".into(),
+        org_unit: "orgUnits/sh".into(),
+        org_unit_path: vec!["company".into(), "east".into(), "sh".into()],
         version: 1,
         ..Default::default()
     };
-    f.apply(&EventEnvelope {
-        event_id: Uuid::now_v7().to_string(),
-        event_type: patron_proto::profile::v1::CustomerCreated::full_name(),
-        customer: created.customer.clone(),
-        payload: created.encode_to_vec(),
-        ..Default::default()
-    })
+    f.apply(&event(
+        CustomerCreated::full_name(),
+        created.encode_to_vec(),
+    ))
     .await;
-    let own = f
-        .api
-        .get_card(f.request_as(
-            "li.na",
-            &["account_manager"],
-            pb::GetCardRequest {
-                name: card.name.clone(),
-            },
+    for (staff, unit) in [("zhao", "east"), ("qian", "west")] {
+        let placed = StaffMemberPlaced {
+            staff_member: format!("staff/{staff}"),
+            org_unit: format!("orgUnits/{unit}"),
+            removed: false,
+            version: 1,
+        };
+        f.apply(&event(
+            StaffMemberPlaced::full_name(),
+            placed.encode_to_vec(),
         ))
         .await;
-    assert!(own.is_ok(), "{own:?}");
-    let err = f
-        .api
-        .get_card(f.request_as(
-            "zhao",
-            &["account_manager"],
+    }
+    let get = |staff: &str, roles: &[&str]| {
+        f.api.get_card(f.request_as(
+            staff,
+            roles,
             pb::GetCardRequest {
                 name: card.name.clone(),
             },
         ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied);
-    let viewer = f
-        .api
-        .get_card(f.request_as(
-            "zhao",
-            &["account_manager", "viewer"],
-            pb::GetCardRequest {
-                name: card.name.clone(),
-            },
-        ))
-        .await;
-    assert!(viewer.is_ok(), "a broader role reaches further: {viewer:?}");
+    };
+    assert!(
+        get("li.na", &["account_manager"]).await.is_ok(),
+        "their own"
+    );
+    let code = |r: Result<tonic::Response<pb::Card>, tonic::Status>| r.unwrap_err().code();
+    assert_eq!(
+        code(get("zhao", &["account_manager"]).await),
+        Code::PermissionDenied,
+        "another manager's customer"
+    );
+    assert!(
+        get("zhao", &["supervisor"]).await.is_ok(),
+        "east's supervisor reaches east/sh"
+    );
+    assert_eq!(
+        code(get("qian", &["supervisor"]).await),
+        Code::PermissionDenied,
+        "west's does not"
+    );
+    assert_eq!(
+        code(get("sun", &["viewer"]).await),
+        Code::PermissionDenied,
+        "not in the directory: reaches nothing"
+    );
+
+    // Moving to the west, zhao's reach moves with him; an older placement
+    // arriving late changes nothing; leaving the directory ends it.
+    let placed = |unit: &str, removed: bool, version: i64| StaffMemberPlaced {
+        staff_member: "staff/zhao".into(),
+        org_unit: if removed {
+            String::new()
+        } else {
+            format!("orgUnits/{unit}")
+        },
+        removed,
+        version,
+    };
+    f.apply(&event(
+        StaffMemberPlaced::full_name(),
+        placed("west", false, 3).encode_to_vec(),
+    ))
+    .await;
+    f.apply(&event(
+        StaffMemberPlaced::full_name(),
+        placed("east", false, 2).encode_to_vec(),
+    ))
+    .await;
+    assert_eq!(
+        code(get("zhao", &["supervisor"]).await),
+        Code::PermissionDenied
+    );
+    f.apply(&event(
+        StaffMemberPlaced::full_name(),
+        placed("east", false, 4).encode_to_vec(),
+    ))
+    .await;
+    assert!(get("zhao", &["supervisor"]).await.is_ok());
+    f.apply(&event(
+        StaffMemberPlaced::full_name(),
+        placed("", true, 5).encode_to_vec(),
+    ))
+    .await;
+    assert_eq!(
+        code(get("zhao", &["supervisor"]).await),
+        Code::PermissionDenied
+    );
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! Anyone signed in may read them; only staff administrators change them.
 
 use patron_kit::auth::{self, Permission};
-use patron_kit::{ServiceError, Violations, etag, fieldmask, paging, timestamp};
+use patron_kit::{ServiceError, Violations, etag, events, fieldmask, paging, timestamp};
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::organization_service_server::OrganizationService;
 use sqlx::PgPool;
@@ -102,6 +102,28 @@ impl OrganizationApi {
             at: self.clock.now(),
         }
     }
+}
+
+/// The stream of directory changes other services authorise by.
+pub const DIRECTORY_TOPIC: &str = "profile.directory";
+
+/// Publishes where a staff member now sits (`None`: they left), in the
+/// transaction of the change.
+async fn publish_placement(
+    tx: &mut sqlx::PgConnection,
+    staff_id: &str,
+    unit: Option<&str>,
+    version: i64,
+    change: Change<'_>,
+) -> Result<(), ServiceError> {
+    let event = pb::StaffMemberPlaced {
+        staff_member: staff_name(staff_id),
+        org_unit: unit.map(unit_name).unwrap_or_default(),
+        removed: unit.is_none(),
+        version,
+    };
+    events::enqueue(tx, DIRECTORY_TOPIC, &event.staff_member, &event, change.at).await?;
+    Ok(())
 }
 
 /// A unit a request refers to (not the one it is about): INVALID_ARGUMENT
@@ -315,6 +337,14 @@ impl OrganizationService for OrganizationApi {
             self.change(&caller.subject),
         )
         .await?;
+        publish_placement(
+            &mut tx,
+            &created.id,
+            Some(&unit.id),
+            created.version,
+            self.change(&caller.subject),
+        )
+        .await?;
         tx.commit().await.map_err(ServiceError::from)?;
         tracing::info!(staff = %created.id, unit = %unit.id, "staff member added");
         Ok(Response::new(staff_view(&created, self.manager_limit)))
@@ -412,6 +442,14 @@ impl OrganizationService for OrganizationApi {
             self.change(&caller.subject),
         )
         .await?;
+        publish_placement(
+            &mut tx,
+            &id,
+            Some(&unit.id),
+            updated.version,
+            self.change(&caller.subject),
+        )
+        .await?;
         tx.commit().await.map_err(ServiceError::from)?;
         Ok(Response::new(staff_view(&updated, self.manager_limit)))
     }
@@ -424,9 +462,14 @@ impl OrganizationService for OrganizationApi {
         caller.require(Permission::AdministerStaff)?;
         let id = parse_staff_name("name", &request.get_ref().name)?;
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        if store::lock_staff(&mut tx, &id).await?.is_none() {
-            return Err(ServiceError::NotFound(format!("staff member {}", staff_name(&id))).into());
-        }
+        let not_found = || ServiceError::NotFound(format!("staff member {}", staff_name(&id)));
+        store::lock_staff(&mut tx, &id)
+            .await?
+            .ok_or_else(not_found)?;
+        let version = store::get_staff(&mut tx, &id)
+            .await?
+            .ok_or_else(not_found)?
+            .version;
         let managed = store::count_managed(&mut tx, &id).await?;
         if managed > 0 {
             return Err(ServiceError::FailedPrecondition(format!(
@@ -436,6 +479,14 @@ impl OrganizationService for OrganizationApi {
             .into());
         }
         store::delete_staff(&mut tx, &id).await?;
+        publish_placement(
+            &mut tx,
+            &id,
+            None,
+            version + 1,
+            self.change(&caller.subject),
+        )
+        .await?;
         tx.commit().await.map_err(ServiceError::from)?;
         tracing::info!(staff = %id, by = %caller.subject, "staff member removed");
         Ok(Response::new(()))

@@ -8,6 +8,7 @@ pub mod money;
 pub mod points;
 pub mod policy;
 pub mod preset;
+pub mod reach;
 pub mod windows;
 
 /// A policy id: 1–63 lower-case letters, digits and dashes.

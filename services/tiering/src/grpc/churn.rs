@@ -24,15 +24,15 @@ impl TieringApi {
     ) -> Result<pb::ListChurnRisksResponse, ServiceError> {
         let caller = auth::caller(&request)?;
         caller.require(Permission::ReadCustomers)?;
-        let manager = access::list_manager(&caller, &request.get_ref().account_manager)?;
-        let req = request.into_inner();
+        let req = request.get_ref();
         let limit = paging::page_size("page_size", req.page_size)?;
-        let fingerprint =
-            paging::filter_fingerprint(&["churn", manager.as_deref().unwrap_or_default()]);
+        let mut conn = self.pool.acquire().await?;
+        let visible = access::visibility(&mut conn, &caller, &req.account_manager).await?;
+        drop(conn);
+        let fingerprint = paging::filter_fingerprint(&["churn", &req.account_manager]);
         let after: Option<Uuid> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
-        let rows =
-            store::list_churn_risks(&self.pool, manager.as_deref(), after, limit + 1).await?;
+        let rows = store::list_churn_risks(&self.pool, &visible, after, limit + 1).await?;
         let (rows, next_page_token) =
             paging::finish_page(rows, limit, &fingerprint, |r| r.customer_id);
         Ok(pb::ListChurnRisksResponse {

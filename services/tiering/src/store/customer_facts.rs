@@ -1,6 +1,7 @@
-//! What profile's events say of each customer that tiering acts on: the
-//! account manager, the org unit and the birthday. Each part is guarded by
-//! the archive version it came from, so a late, older event changes nothing.
+//! What profile's events say that tiering authorises and acts by: each
+//! customer's account manager, org unit (with the units above it) and
+//! birthday, and the unit each staff member sits in. Each part is guarded by
+//! the version it came from, so a late, older event changes nothing.
 
 use chrono::{DateTime, Utc};
 use patron_kit::ServiceError;
@@ -11,6 +12,8 @@ use uuid::Uuid;
 pub struct CustomerFacts {
     pub account_manager: String,
     pub org_unit: String,
+    /// Unit ids from the company down to the archive's own.
+    pub org_unit_path: Vec<String>,
     pub birthday_month: Option<i16>,
     pub birthday_day: Option<i16>,
 }
@@ -35,14 +38,17 @@ pub async fn put_archive(
 ) -> Result<(), ServiceError> {
     sqlx::query(
         "INSERT INTO customer_facts (customer_id, account_manager, manager_version, org_unit,
-                                     birthday_month, birthday_day, facts_version, updated_at)
-         VALUES ($1, $2, $6, $3, $4, $5, $6, $7)
+                                     birthday_month, birthday_day, facts_version, updated_at,
+                                     org_unit_path)
+         VALUES ($1, $2, $6, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (customer_id) DO UPDATE SET
            account_manager = CASE WHEN customer_facts.manager_version < $6
                                   THEN EXCLUDED.account_manager ELSE customer_facts.account_manager END,
            manager_version = GREATEST(customer_facts.manager_version, $6),
            org_unit = CASE WHEN customer_facts.facts_version < $6
                            THEN EXCLUDED.org_unit ELSE customer_facts.org_unit END,
+           org_unit_path = CASE WHEN customer_facts.facts_version < $6
+                                THEN EXCLUDED.org_unit_path ELSE customer_facts.org_unit_path END,
            birthday_month = CASE WHEN customer_facts.facts_version < $6
                                  THEN EXCLUDED.birthday_month ELSE customer_facts.birthday_month END,
            birthday_day = CASE WHEN customer_facts.facts_version < $6
@@ -57,6 +63,7 @@ pub async fn put_archive(
     .bind(facts.birthday_day)
     .bind(version)
     .bind(at)
+    .bind(&facts.org_unit_path)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -94,11 +101,60 @@ pub async fn get(
     customer_id: Uuid,
 ) -> Result<CustomerFacts, ServiceError> {
     Ok(sqlx::query_as::<_, CustomerFacts>(
-        "SELECT account_manager, org_unit, birthday_month, birthday_day
+        "SELECT account_manager, org_unit, org_unit_path, birthday_month, birthday_day
            FROM customer_facts WHERE customer_id = $1",
     )
     .bind(customer_id)
     .fetch_optional(conn)
     .await?
     .unwrap_or_default())
+}
+
+/// Where a staff member sits as of `version`; `None` when they left.
+pub async fn put_staff(
+    tx: &mut PgConnection,
+    staff_id: &str,
+    unit: Option<&str>,
+    version: i64,
+    at: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    match unit {
+        Some(unit) => {
+            sqlx::query(
+                "INSERT INTO directory_staff (staff_id, org_unit, version, updated_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (staff_id) DO UPDATE SET
+                   org_unit = EXCLUDED.org_unit, version = EXCLUDED.version,
+                   updated_at = EXCLUDED.updated_at
+                 WHERE directory_staff.version < EXCLUDED.version",
+            )
+            .bind(staff_id)
+            .bind(unit)
+            .bind(version)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM directory_staff WHERE staff_id = $1 AND version < $2")
+                .bind(staff_id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The unit id a staff member sits in, when the directory knows them.
+pub async fn staff_unit(
+    conn: &mut PgConnection,
+    staff_id: &str,
+) -> Result<Option<String>, ServiceError> {
+    Ok(
+        sqlx::query_scalar("SELECT org_unit FROM directory_staff WHERE staff_id = $1")
+            .bind(staff_id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }

@@ -25,17 +25,29 @@ CREATE TABLE points_expiry_warnings (
 );
 
 -- What profile says of each customer that tiering acts on: the manager (for
--- per-manager lists and manager-scoped access), the org unit, the birthday
--- (birthday discounts). Each part keeps the archive version it came from, so
--- an older event arriving late changes nothing.
+-- per-manager lists and managers' reach), the org unit and the units above it
+-- (unit-scoped reach), the birthday (birthday discounts). Each part keeps the
+-- archive version it came from, so an older event arriving late changes nothing.
 CREATE TABLE customer_facts (
     customer_id      uuid        PRIMARY KEY,
     account_manager  text        NOT NULL DEFAULT '',
     manager_version  bigint      NOT NULL DEFAULT 0,
     org_unit         text        NOT NULL DEFAULT '',
+    -- Unit ids from the company down to the archive's own.
+    org_unit_path    text[]      NOT NULL DEFAULT '{}',
     birthday_month   smallint,
     birthday_day     smallint,
     facts_version    bigint      NOT NULL DEFAULT 0,
     updated_at       timestamptz NOT NULL
 );
 CREATE INDEX customer_facts_manager_idx ON customer_facts (account_manager, customer_id);
+CREATE INDEX customer_facts_units_idx ON customer_facts USING gin (org_unit_path);
+
+-- Where each staff member sits, from profile's StaffMemberPlaced: a
+-- supervisor reaches the customers of their unit's subtree.
+CREATE TABLE directory_staff (
+    staff_id    text        PRIMARY KEY,
+    org_unit    text        NOT NULL,
+    version     bigint      NOT NULL,
+    updated_at  timestamptz NOT NULL
+);
