@@ -564,7 +564,8 @@ async fn falling_spend_raises_a_churn_risk_and_exits_feed_the_reasons_report() {
     let suite = Suite::start().await;
     let mut c = clients(&suite).await;
     let watched = format!(
-        "{}\n[tiering.churn]\nmonths = 6\nfalling_below_percent = 50\ndormant_is_risk = false\n",
+        "{}\n[tiering.churn]\nmonths = 6\nfalling_below_percent = 50\ndormant_is_risk = false\n\
+         [tiering.churn_targets_percent]\nall = 3.5\n",
         patron_tiering::presets::BUILT_IN[0].1
     );
     let request = c.request(pb::CreateTierPolicyRequest {
@@ -729,4 +730,21 @@ async fn falling_spend_raises_a_churn_risk_and_exits_feed_the_reasons_report() {
     );
     assert_eq!(report.by_tier["B"], 1);
     assert_eq!(report.reasons[0].reason, "moved to a competitor");
+    // As figures against the target: the one tiered customer left.
+    let everyone = &report.rates[0];
+    assert_eq!(
+        (
+            everyone.tier_code.as_str(),
+            everyone.churned,
+            everyone.base,
+            everyone.rate_percent.as_str(),
+            everyone.target_percent.as_str(),
+            everyone.within_target
+        ),
+        ("", 1, 1, "100.00", "3.50", false)
+    );
+    let b = report.rates.iter().find(|r| r.tier_code == "B").unwrap();
+    assert_eq!((b.churned, b.base, b.target_percent.as_str()), (1, 1, ""));
+    let a = report.rates.iter().find(|r| r.tier_code == "A").unwrap();
+    assert_eq!((a.base, a.rate_percent.as_str()), (0, ""), "nobody held A");
 }

@@ -294,11 +294,19 @@ mod tests {
             .find(|(n, _)| *n == "telecom-vip")
             .unwrap()
             .1;
-        let sections = preset::parse(text).unwrap().other_sections;
+        let parsed = preset::parse(text).unwrap();
         assert_eq!(
-            sections["scheduling"]["contact_at_least"]["silver"],
+            parsed.other_sections["scheduling"]["contact_at_least"]["silver"],
             "quarterly"
         );
-        assert_eq!(sections["reports"]["churn_targets_percent"]["all"], 3.5);
+        assert_eq!(
+            parsed.policy.churn_targets,
+            std::collections::BTreeMap::from([
+                ("all".to_owned(), 350),
+                ("diamond".to_owned(), 200),
+                ("gold".to_owned(), 200)
+            ]),
+            "3.5% overall, 2% for diamond and gold"
+        );
     }
 }

@@ -619,3 +619,15 @@ pub async fn churn_counts(
     .fetch_all(pool)
     .await?)
 }
+
+/// Customers holding each tier now, leavers excluded.
+pub async fn holders_by_tier(pool: &PgPool) -> Result<Vec<(String, i64)>, ServiceError> {
+    Ok(sqlx::query_as(
+        "SELECT tier, count(*) FROM assignments a
+          WHERE tier IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM churned_customers c WHERE c.customer_id = a.customer_id)
+          GROUP BY tier",
+    )
+    .fetch_all(pool)
+    .await?)
+}

@@ -363,6 +363,7 @@ mod tests {
             regional_coefficients: BTreeMap::from([("west".to_owned(), 800)]),
             activity: None,
             churn: None,
+            churn_targets: BTreeMap::new(),
             points: None,
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod activity;
 pub mod churn;
+pub mod churn_rate;
 pub mod discounts;
 pub mod evaluate;
 pub mod money;

@@ -270,6 +270,9 @@ pub struct Policy {
     pub regional_coefficients: BTreeMap<String, u32>,
     pub activity: Option<ActivityRule>,
     pub churn: Option<super::churn::ChurnRule>,
+    /// Highest acceptable churn in hundredths of a percent, keyed by tier
+    /// code or `all` (002 §7: 3.5% overall, 2% for diamond and gold).
+    pub churn_targets: BTreeMap<String, i64>,
     /// Membership cards and points; `None` when the scheme has no cards.
     pub points: Option<super::points::PointsRule>,
 }

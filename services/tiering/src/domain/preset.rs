@@ -84,6 +84,9 @@ struct Section {
     benefits: BTreeMap<String, BenefitsSpec>,
     activity: Option<ActivitySpec>,
     churn: Option<ChurnSpec>,
+    /// Highest acceptable churn in percent, `all` and per tier (002 §7).
+    #[serde(default)]
+    churn_targets_percent: BTreeMap<String, Number>,
     points: Option<PointsSpec>,
 }
 
@@ -485,6 +488,20 @@ impl Checker {
                 dormant_is_risk: c.dormant_is_risk,
             }
         });
+        let mut churn_targets = BTreeMap::new();
+        for (key, n) in &s.churn_targets_percent {
+            let field = format!("tiering.churn_targets_percent.{key}");
+            if key != super::churn_rate::ALL && !tiers.iter().any(|t| &t.code == key) {
+                self.bad(&field, format!("{key} is neither all nor one of the tiers"));
+                continue;
+            }
+            match money::parse_major(&n.text(), 2) {
+                Ok(hundredths) if (1..=10_000).contains(&hundredths) => {
+                    churn_targets.insert(key.clone(), hundredths);
+                }
+                _ => self.bad(&field, "must be a percent above 0 and at most 100"),
+            }
+        }
         let points = s.points.as_ref().map(|p| {
             if !(1..=1000).contains(&p.per_yuan) {
                 self.bad("tiering.points.per_yuan", "must be 1 to 1000");
@@ -508,6 +525,7 @@ impl Checker {
         Policy {
             activity,
             churn,
+            churn_targets,
             points,
             id: header.id.clone(),
             title: header.title.trim().to_owned(),
@@ -863,6 +881,44 @@ deadline_hours = { A = 24 }
         assert_eq!(
             problems("[preset]\nid = \"x\"\ntitle = \"x\"\n"),
             ["tiering"]
+        );
+    }
+
+    #[test]
+    fn points_and_churn_targets_are_checked_with_the_rest() {
+        let with = MINIMAL.replace(
+            "[complaint]",
+            "[tiering.points]\nper_yuan = 2\n\n[tiering.churn_targets_percent]\nall = 3.5\nA = \"2\"\n\n[complaint]",
+        );
+        let policy = parse(&with).unwrap().policy;
+        let points = policy.points.unwrap();
+        assert_eq!(
+            (
+                points.per_major_unit,
+                points.registration_days,
+                points.renewal_month,
+                points.expiry_warning_days
+            ),
+            (2, 30, 12, 30),
+            "003's figures unless the file says otherwise"
+        );
+        assert_eq!(policy.churn_targets["all"], 350);
+        assert_eq!(policy.churn_targets["A"], 200);
+        assert!(parse(MINIMAL).unwrap().policy.points.is_none(), "no cards");
+
+        let bad = MINIMAL.replace(
+            "[complaint]",
+            "[tiering.points]\nper_yuan = 0\nrenewal_month = 13\nregistration_days = 0\n\n[tiering.churn_targets_percent]\nZ = 1\nA = 120\n\n[complaint]",
+        );
+        assert_eq!(
+            problems(&bad),
+            [
+                "tiering.churn_targets_percent.A",
+                "tiering.churn_targets_percent.Z",
+                "tiering.points.per_yuan",
+                "tiering.points.registration_days",
+                "tiering.points.renewal_month",
+            ]
         );
     }
 

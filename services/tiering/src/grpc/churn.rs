@@ -10,6 +10,7 @@ use tonic::Request;
 use uuid::Uuid;
 
 use super::{TieringApi, assignment_view};
+use crate::domain::churn_rate;
 use crate::{access, store};
 
 /// ExitKind codes in profile's CustomerExited.
@@ -17,6 +18,42 @@ const REVOKED: i16 = 1;
 const VOLUNTARY: i16 = 2;
 
 impl TieringApi {
+    /// The churn rates of the active policy's tiers, from the period's
+    /// leavers by tier.
+    async fn churn_rates(
+        &self,
+        leavers: &std::collections::HashMap<String, i32>,
+    ) -> Result<Vec<pb::ChurnRate>, ServiceError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some((_, policy)) = self.engine.active(&mut conn).await? else {
+            return Ok(Vec::new());
+        };
+        drop(conn);
+        let holders: BTreeMap<String, i64> = store::holders_by_tier(&self.pool)
+            .await?
+            .into_iter()
+            .collect();
+        let leavers: BTreeMap<String, i64> = leavers
+            .iter()
+            .map(|(tier, n)| (tier.clone(), i64::from(*n)))
+            .collect();
+        let tiers: Vec<String> = policy.tiers.iter().map(|t| t.code.clone()).collect();
+        let count = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
+        Ok(
+            churn_rate::figures(&tiers, &leavers, &holders, &policy.churn_targets)
+                .into_iter()
+                .map(|f| pb::ChurnRate {
+                    within_target: f.within_target().unwrap_or(false),
+                    tier_code: f.tier.unwrap_or_default(),
+                    churned: count(f.churned),
+                    base: count(f.base),
+                    rate_percent: f.rate.map(churn_rate::format_percent).unwrap_or_default(),
+                    target_percent: f.target.map(churn_rate::format_percent).unwrap_or_default(),
+                })
+                .collect(),
+        )
+    }
+
     /// ListChurnRisks.
     pub(super) async fn churn_risks(
         &self,
@@ -86,6 +123,7 @@ impl TieringApi {
             .collect();
         reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
         report.reasons = reasons;
+        report.rates = self.churn_rates(&report.by_tier).await?;
         Ok(report)
     }
 }
