@@ -294,6 +294,16 @@ async fn points_are_earned_taken_back_and_redeemed_never_below_zero() {
         (80, 80),
         "the balance is the ledger's sum and the lots agree"
     );
+    let mut conn = f.pool.acquire().await.unwrap();
+    let tier = patron_tiering::store::assignment(&mut conn, customer)
+        .await
+        .unwrap()
+        .and_then(|a| a.tier);
+    assert_eq!(
+        tier.as_deref(),
+        Some("VIP"),
+        "tiers follow what was paid, never the points balance"
+    );
 
     let entries = f
         .api
