@@ -115,9 +115,24 @@ impl Engine {
         occasion: Occasion,
         actor: &str,
     ) -> Result<Option<AssignmentRow>, ServiceError> {
-        let Some((active, policy)) = self.active(tx).await? else {
+        let Some(active) = self.active(tx).await? else {
             return Ok(None);
         };
+        self.reevaluate_under(tx, &active, customer, occasion, actor)
+            .await
+            .map(Some)
+    }
+
+    /// Like [`reevaluate`](Self::reevaluate), under a policy version the
+    /// caller has already read in this transaction.
+    pub async fn reevaluate_under(
+        &self,
+        tx: &mut PgConnection,
+        (active, policy): &(PolicyRow, Arc<Policy>),
+        customer: Uuid,
+        occasion: Occasion,
+        actor: &str,
+    ) -> Result<AssignmentRow, ServiceError> {
         store::lock_customer(tx, customer).await?;
         let current = store::assignment(tx, customer).await?;
         let standing_row = store::standing(tx, customer).await?;
@@ -284,6 +299,6 @@ impl Engine {
             };
             events::enqueue(tx, TOPIC, &name, &event, now).await?;
         }
-        Ok(Some(stored))
+        Ok(stored)
     }
 }

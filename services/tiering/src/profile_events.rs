@@ -91,12 +91,11 @@ impl EventHandler for ProfileEvents {
             .await?;
             // Points, when the scheme has cards: a registered card earns on
             // what was actually paid; a refund takes back what its amount earned.
-            let rule = self
-                .engine
-                .active(tx)
-                .await?
-                .and_then(|(_, policy)| policy.points.clone());
-            if let Some(rule) = rule {
+            // The figures are kept even before a policy is active.
+            let Some(active) = self.engine.active(tx).await? else {
+                return Ok(());
+            };
+            if let Some(rule) = &active.1.points {
                 let exponent = crate::domain::money::exponent(
                     recorded
                         .amount
@@ -113,7 +112,7 @@ impl EventHandler for ProfileEvents {
                 if is_purchase {
                     points::award(
                         tx,
-                        &rule,
+                        rule,
                         customer,
                         &recorded.transaction,
                         amount,
@@ -125,7 +124,7 @@ impl EventHandler for ProfileEvents {
                 } else {
                     points::take_back(
                         tx,
-                        &rule,
+                        rule,
                         customer,
                         &recorded.transaction,
                         amount,
@@ -137,7 +136,7 @@ impl EventHandler for ProfileEvents {
                 }
             }
             self.engine
-                .reevaluate(tx, customer, Occasion::Figures, ACTOR)
+                .reevaluate_under(tx, &active, customer, Occasion::Figures, ACTOR)
                 .await?;
             Ok(())
         })
