@@ -147,8 +147,8 @@ impl Engine {
         )
         .await?;
         let standing = standing_of(standing_row.as_ref());
-        let decision = evaluate::evaluate(&policy, &figures, &standing);
-        let earned = evaluate::explain(&policy, &decision);
+        let decision = evaluate::evaluate(policy, &figures, &standing);
+        let earned = evaluate::explain(policy, &decision);
         let activity = policy
             .activity
             .as_ref()
@@ -158,7 +158,7 @@ impl Engine {
             .as_ref()
             .map(|rule| {
                 crate::domain::churn::assess(
-                    &policy,
+                    policy,
                     rule,
                     &figures,
                     activity.as_ref().map(|(a, _)| *a),
@@ -188,7 +188,7 @@ impl Engine {
         let effective = match &pinned {
             Some((tier, ..)) => Some(tier.clone()),
             None => evaluate::effective_tier(
-                &policy,
+                policy,
                 before.as_deref(),
                 decision.tier.as_deref(),
                 at_review,
@@ -220,9 +220,9 @@ impl Engine {
                     serde_json::json!({
                         "figure": c.figure.name(),
                         "window": c.window.describe(),
-                        "value": c.value.map(|v| evaluate::format_value(&policy, c.figure, v)),
+                        "value": c.value.map(|v| evaluate::format_value(policy, c.figure, v)),
                         "comparison": c.comparison.symbol(),
-                        "threshold": evaluate::format_value(&policy, c.figure, c.threshold),
+                        "threshold": evaluate::format_value(policy, c.figure, c.threshold),
                         "held": c.held,
                     })
                 })

@@ -89,39 +89,6 @@ pub async fn take_back(
     Ok(())
 }
 
-/// Spends `wanted` points of a registered card on `reward`, soonest-expiring
-/// first. A retry with the same request id returns the first redemption.
-#[allow(clippy::too_many_arguments)]
-pub async fn redeem(
-    tx: &mut PgConnection,
-    card: &CardRow,
-    wanted: i64,
-    reward: &str,
-    request_id: Uuid,
-    today: NaiveDate,
-    change: Change<'_>,
-) -> Result<EntryRow, ServiceError> {
-    store::lock_account(tx, card.account).await?;
-    let reference = request_id.to_string();
-    if let Some(done) = store::entry(tx, card.account, "redeemed", &reference).await? {
-        return Ok(done);
-    }
-    require_usable(card, today)?;
-    let lots = store::lots(tx, card.account).await?;
-    let takes = points::allocate(&lots, wanted, today).map_err(|s| {
-        ServiceError::FailedPrecondition(format!(
-            "{} points are needed for {reward}; the card has {}",
-            s.wanted, s.available
-        ))
-    })?;
-    for (lot, take) in &takes {
-        store::take_from_lot(tx, *lot, *take).await?;
-    }
-    store::append(tx, card, -wanted, "redeemed", &reference, reward, change)
-        .await?
-        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("redemption {reference} raced")))
-}
-
 /// FAILED_PRECONDITION unless a live card may change: not lost, renewed or void.
 pub fn require_live(card: &CardRow) -> Result<(), ServiceError> {
     let why = match card.status {
@@ -159,23 +126,50 @@ fn require_usable(card: &CardRow, today: NaiveDate) -> Result<(), ServiceError> 
     Ok(())
 }
 
-/// Adds (`points` > 0) or takes (< 0) points by hand with a reason. Added
-/// points are a lot of today, expiring with this year's; taken points come
-/// from the soonest-expiring lots, all or nothing. A retry with the same
-/// request id returns the first adjustment.
-#[allow(clippy::too_many_arguments)]
-pub async fn adjust(
+/// Spends `wanted` points of a registered card on `reward`, soonest-expiring
+/// first, all or nothing. A retry with the same request id returns the first
+/// redemption.
+pub async fn redeem(
     tx: &mut PgConnection,
     card: &CardRow,
-    points: i64,
-    reason: &str,
+    wanted: i64,
+    reward: &str,
     request_id: Uuid,
     today: NaiveDate,
     change: Change<'_>,
 ) -> Result<EntryRow, ServiceError> {
+    let request = PointsRequest {
+        reason: "redeemed",
+        note: reward,
+        request_id,
+    };
+    apply_request(tx, card, -wanted, request, today, change).await
+}
+
+/// A change of points someone asked for, applied once per request id.
+pub struct PointsRequest<'a> {
+    /// The ledger's reason code: `redeemed`, or `adjusted` by staff.
+    pub reason: &'a str,
+    /// What for, in words (the reward, the adjustment's reason).
+    pub note: &'a str,
+    pub request_id: Uuid,
+}
+
+/// Adds (`points` > 0) or takes (< 0) points as asked, once per request id
+/// (a retry returns the first entry). Added points are a lot of today,
+/// expiring with this year's; taken points come from the soonest-expiring
+/// lots, all or nothing, never below zero.
+pub async fn apply_request(
+    tx: &mut PgConnection,
+    card: &CardRow,
+    points: i64,
+    request: PointsRequest<'_>,
+    today: NaiveDate,
+    change: Change<'_>,
+) -> Result<EntryRow, ServiceError> {
     store::lock_account(tx, card.account).await?;
-    let reference = request_id.to_string();
-    if let Some(done) = store::entry(tx, card.account, "adjusted", &reference).await? {
+    let reference = request.request_id.to_string();
+    if let Some(done) = store::entry(tx, card.account, request.reason, &reference).await? {
         return Ok(done);
     }
     require_usable(card, today)?;
@@ -185,17 +179,56 @@ pub async fn adjust(
         let lots = store::lots(tx, card.account).await?;
         let takes = points::allocate(&lots, -points, today).map_err(|s| {
             ServiceError::FailedPrecondition(format!(
-                "{} points cannot be taken: the card has {}",
-                s.wanted, s.available
+                "{} points are needed for {}; the card has {}",
+                s.wanted, request.note, s.available
             ))
         })?;
         for (lot, take) in &takes {
             store::take_from_lot(tx, *lot, *take).await?;
         }
     }
-    store::append(tx, card, points, "adjusted", &reference, reason, change)
-        .await?
-        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("adjustment {reference} raced")))
+    store::append(
+        tx,
+        card,
+        points,
+        request.reason,
+        &reference,
+        request.note,
+        change,
+    )
+    .await?
+    .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("request {reference} raced")))
+}
+
+/// Replaces a live card with a successor on the same points account (so the
+/// points follow the holder): the old card takes `status` (lost, renewed) and
+/// points at the new one. The successor keeps the holder and registration;
+/// `number` is the one asked for, or the next free one.
+pub async fn succeed(
+    tx: &mut PgConnection,
+    old: &CardRow,
+    status: i16,
+    number: &str,
+    issued_at: chrono::DateTime<chrono::Utc>,
+    valid_through: NaiveDate,
+) -> Result<CardRow, ServiceError> {
+    store::lock_account(tx, old.account).await?;
+    let number = match number {
+        "" => store::next_number(tx).await?,
+        given => given.to_owned(),
+    };
+    store::set_status(tx, &old.number, status, None, Some(&number)).await?;
+    store::insert_card(
+        tx,
+        &CardRow {
+            number,
+            issued_at,
+            replaced_by: None,
+            valid_through,
+            ..old.clone()
+        },
+    )
+    .await
 }
 
 /// The daily upkeep of cards and points, under the active policy: past

@@ -156,24 +156,30 @@ impl ProfileEvents {
             resource_name::parse("customer", "customers", name)
                 .map_err(|e| anyhow::anyhow!("{} names no customer: {e}", event.event_type))
         };
-        if let Some(created) = events::payload::<CustomerCreated>(event) {
-            let facts = archive_facts(
-                &created.account_manager,
-                &created.org_unit,
-                &created.org_unit_path,
-                created.birthday.as_ref(),
-            );
-            let id = customer(&created.customer)?;
-            customer_facts::put_archive(tx, id, &facts, created.version, at).await?;
-        } else if let Some(updated) = events::payload::<CustomerUpdated>(event) {
-            let facts = archive_facts(
-                &updated.account_manager,
-                &updated.org_unit,
-                &updated.org_unit_path,
-                updated.birthday.as_ref(),
-            );
-            let id = customer(&updated.customer)?;
-            customer_facts::put_archive(tx, id, &facts, updated.version, at).await?;
+        let archive = events::payload::<CustomerCreated>(event)
+            .map(|c| {
+                let facts = archive_facts(
+                    &c.account_manager,
+                    &c.org_unit,
+                    &c.org_unit_path,
+                    c.birthday,
+                );
+                (c.customer, facts, c.version)
+            })
+            .or_else(|| {
+                events::payload::<CustomerUpdated>(event).map(|u| {
+                    let facts = archive_facts(
+                        &u.account_manager,
+                        &u.org_unit,
+                        &u.org_unit_path,
+                        u.birthday,
+                    );
+                    (u.customer, facts, u.version)
+                })
+            });
+        if let Some((name, facts, version)) = archive {
+            let id = customer(&name)?;
+            customer_facts::put_archive(tx, id, &facts, version, at).await?;
         } else if let Some(reassigned) = events::payload::<ManagerReassigned>(event) {
             let id = customer(&reassigned.customer)?;
             customer_facts::put_manager(
@@ -205,7 +211,7 @@ fn archive_facts(
     manager: &str,
     org_unit: &str,
     org_unit_path: &[String],
-    birthday: Option<&Date>,
+    birthday: Option<Date>,
 ) -> CustomerFacts {
     let known = birthday.filter(|d| (1..=12).contains(&d.month) && (1..=31).contains(&d.day));
     CustomerFacts {

@@ -28,6 +28,10 @@ use sqlx::PgPool;
 use tonic::{Code, Request};
 use uuid::Uuid;
 
+fn date(year: i32, month: i32, day: i32) -> patron_proto::common::v1::Date {
+    patron_proto::common::v1::Date { year, month, day }
+}
+
 struct Fixture {
     _db: TestDatabase,
     pool: PgPool,
@@ -76,20 +80,21 @@ impl Fixture {
         request
     }
 
-    /// A card for a customer who qualified with one purchase of 1,000 yuan
-    /// (made before the card, so it earns nothing).
-    async fn card(&self, customer: Uuid, register: bool) -> pb::Card {
-        self.transaction(customer, "qualifying", TransactionKind::Purchase, 100_000)
-            .await;
-        let card = self
-            .api
+    async fn issue(&self, customer: Uuid) -> Result<tonic::Response<pb::Card>, tonic::Status> {
+        self.api
             .issue_card(self.request(pb::IssueCardRequest {
                 customer: format!("customers/{customer}"),
                 card_number: String::new(),
             }))
             .await
-            .unwrap()
-            .into_inner();
+    }
+
+    /// A card for a customer who qualified with one purchase of 1,000 yuan
+    /// (made before the card, so it earns nothing).
+    async fn card(&self, customer: Uuid, register: bool) -> pb::Card {
+        self.transaction(customer, "qualifying", TransactionKind::Purchase, 100_000)
+            .await;
+        let card = self.issue(customer).await.unwrap().into_inner();
         if !register {
             return card;
         }
@@ -347,14 +352,7 @@ async fn an_unregistered_card_is_a_discount_card_and_registration_closes_after_3
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert!(err.message().contains("discount card"), "{}", err.message());
 
-    let err = f
-        .api
-        .issue_card(f.request(pb::IssueCardRequest {
-            customer: format!("customers/{customer}"),
-            card_number: String::new(),
-        }))
-        .await
-        .unwrap_err();
+    let err = f.issue(customer).await.unwrap_err();
     assert_eq!(
         err.code(),
         Code::AlreadyExists,
@@ -426,14 +424,7 @@ async fn a_reissued_card_keeps_its_points_until_they_expire_on_31_december() {
 async fn a_card_is_issued_only_to_a_customer_who_qualified() {
     let f = fixture().await;
     let customer = Uuid::now_v7();
-    let err = f
-        .api
-        .issue_card(f.request(pb::IssueCardRequest {
-            customer: format!("customers/{customer}"),
-            card_number: String::new(),
-        }))
-        .await
-        .unwrap_err();
+    let err = f.issue(customer).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert!(err.message().contains("holds no tier"), "{}", err.message());
     let card = f.card(customer, false).await;
@@ -442,14 +433,7 @@ async fn a_card_is_issued_only_to_a_customer_who_qualified() {
         1,
         "2 March + 30 days = 1 April"
     );
-    assert_eq!(
-        card.valid_through,
-        Some(patron_proto::common::v1::Date {
-            year: 2026,
-            month: 12,
-            day: 31
-        })
-    );
+    assert_eq!(card.valid_through, Some(date(2026, 12, 31)));
 }
 
 #[tokio::test]
@@ -507,13 +491,7 @@ async fn cards_are_renewed_in_december_and_unrenewed_cards_are_void_after_it() {
         "last year's 500 expired on 31 December; this year's purchase earns"
     );
     // The holder of the void card may be issued a new one.
-    let fresh = f
-        .api
-        .issue_card(f.request(pb::IssueCardRequest {
-            customer: format!("customers/{forgetful}"),
-            card_number: String::new(),
-        }))
-        .await;
+    let fresh = f.issue(forgetful).await;
     assert!(fresh.is_ok(), "{fresh:?}");
 }
 
@@ -547,14 +525,7 @@ async fn points_about_to_expire_are_warned_of_once_the_policys_days_ahead() {
     assert_eq!(warnings[0].card, card.name);
     assert_eq!(warnings[0].customer, format!("customers/{customer}"));
     assert_eq!(warnings[0].points, 300);
-    assert_eq!(
-        warnings[0].expires_on,
-        Some(patron_proto::common::v1::Date {
-            year: 2026,
-            month: 12,
-            day: 31
-        })
-    );
+    assert_eq!(warnings[0].expires_on, Some(date(2026, 12, 31)));
 }
 
 #[tokio::test]

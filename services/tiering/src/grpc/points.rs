@@ -119,6 +119,37 @@ impl PointsApi {
         Ok(card)
     }
 
+    /// Checks the request id (with the request's other `violations`), then
+    /// adds or takes `points` on the card as `reason` in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn change_points(
+        &self,
+        caller: &Caller,
+        card: &str,
+        points: i64,
+        reason: &str,
+        note: &str,
+        request_id: &str,
+        mut violations: Violations,
+    ) -> Result<EntryRow, ServiceError> {
+        let request_id = required_request_id(&mut violations, request_id);
+        violations.into_result()?;
+        let Some(request_id) = request_id else {
+            return Err(ServiceError::invalid("request_id", "is required"));
+        };
+        let mut tx = self.pool.begin().await?;
+        let card = self.load(&mut tx, caller, "card", card).await?;
+        let request = points::PointsRequest {
+            reason,
+            note,
+            request_id,
+        };
+        let (today, change) = (self.today(), self.change(caller));
+        let entry = points::apply_request(&mut tx, &card, points, request, today, change).await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
     /// The active scheme's cards rule; FAILED_PRECONDITION when it has no cards.
     async fn cards_rule(&self, conn: &mut PgConnection) -> Result<PointsRule, ServiceError> {
         let Some((row, policy)) = self.engine.active(conn).await? else {
@@ -252,21 +283,13 @@ impl PointsService for PointsApi {
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         let lost = self.load(&mut tx, &caller, "name", &req.name).await?;
         require_live(&lost)?;
-        store::lock_account(&mut tx, lost.account).await?;
-        let number = match req.replacement_number.as_str() {
-            "" => store::next_number(&mut tx).await?,
-            given => given.to_owned(),
-        };
-        store::set_status(&mut tx, &lost.number, LOST, None, Some(&number)).await?;
-        // The replacement keeps the account, so the points follow the holder.
-        let replacement = store::insert_card(
+        let replacement = points::succeed(
             &mut tx,
-            &CardRow {
-                number,
-                issued_at: self.engine.clock.now(),
-                replaced_by: None,
-                ..lost.clone()
-            },
+            &lost,
+            LOST,
+            &req.replacement_number,
+            self.engine.clock.now(),
+            lost.valid_through,
         )
         .await?;
         let balance = store::balance(&mut tx, replacement.account).await?;
@@ -289,19 +312,17 @@ impl PointsService for PointsApi {
         if reward.is_empty() || reward.chars().count() > 200 {
             violations.add("reward", "is required (at most 200 characters)");
         }
-        let request_id = required_request_id(&mut violations, &req.request_id);
-        violations.into_result()?;
-        let Some(request_id) = request_id else {
-            return Err(ServiceError::invalid("request_id", "is required").into());
-        };
-        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let card = self.load(&mut tx, &caller, "card", &req.card).await?;
-        let (today, change) = (self.today(), self.change(&caller));
-        let entry = points::redeem(
-            &mut tx, &card, req.points, reward, request_id, today, change,
-        )
-        .await?;
-        tx.commit().await.map_err(ServiceError::from)?;
+        let entry = self
+            .change_points(
+                &caller,
+                &req.card,
+                -req.points,
+                "redeemed",
+                reward,
+                &req.request_id,
+                violations,
+            )
+            .await?;
         Ok(Response::new(entry_view(&entry)))
     }
 
@@ -331,23 +352,14 @@ impl PointsService for PointsApi {
             ))
             .into());
         }
-        store::lock_account(&mut tx, old.account).await?;
-        let number = match req.new_number.as_str() {
-            "" => store::next_number(&mut tx).await?,
-            given => given.to_owned(),
-        };
-        store::set_status(&mut tx, &old.number, RENEWED, None, Some(&number)).await?;
-        // The new card keeps the account (points follow) and the holder's
-        // registration; it is the coming year's card.
-        let renewed = store::insert_card(
+        // The new card is the coming year's.
+        let renewed = points::succeed(
             &mut tx,
-            &CardRow {
-                number,
-                issued_at: self.engine.clock.now(),
-                replaced_by: None,
-                valid_through: rule.valid_through(today),
-                ..old.clone()
-            },
+            &old,
+            RENEWED,
+            &req.new_number,
+            self.engine.clock.now(),
+            rule.valid_through(today),
         )
         .await?;
         let balance = store::balance(&mut tx, renewed.account).await?;
@@ -376,20 +388,18 @@ impl PointsService for PointsApi {
                 "is required: an adjustment says why (at most 500 characters)",
             );
         }
-        let request_id = required_request_id(&mut violations, &req.request_id);
-        violations.into_result()?;
-        let Some(request_id) = request_id else {
-            return Err(ServiceError::invalid("request_id", "is required").into());
-        };
-        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let card = self.load(&mut tx, &caller, "card", &req.card).await?;
-        let (today, change) = (self.today(), self.change(&caller));
-        let entry = points::adjust(
-            &mut tx, &card, req.points, reason, request_id, today, change,
-        )
-        .await?;
-        tx.commit().await.map_err(ServiceError::from)?;
-        tracing::info!(card = %card.number, points = req.points, by = %caller.subject, "points adjusted");
+        let entry = self
+            .change_points(
+                &caller,
+                &req.card,
+                req.points,
+                "adjusted",
+                reason,
+                &req.request_id,
+                violations,
+            )
+            .await?;
+        tracing::info!(card = %req.card, points = req.points, by = %caller.subject, "points adjusted");
         Ok(Response::new(entry_view(&entry)))
     }
 
