@@ -33,6 +33,13 @@ pub struct Engine {
 /// A policy version's id, number and engine form.
 type ParsedPolicy = (String, i32, Arc<Policy>);
 
+/// What a decision about one customer reads.
+struct Inputs<'a> {
+    current: Option<AssignmentRow>,
+    standing: Option<&'a StandingRow>,
+    figures: crate::domain::evaluate::Figures,
+}
+
 /// Why a re-evaluation runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Occasion {
@@ -128,25 +135,77 @@ impl Engine {
     pub async fn reevaluate_under(
         &self,
         tx: &mut PgConnection,
-        (active, policy): &(PolicyRow, Arc<Policy>),
+        active: &(PolicyRow, Arc<Policy>),
         customer: Uuid,
         occasion: Occasion,
         actor: &str,
     ) -> Result<AssignmentRow, ServiceError> {
-        store::lock_customer(tx, customer).await?;
-        let current = store::assignment(tx, customer).await?;
-        let standing_row = store::standing(tx, customer).await?;
+        self.reevaluate_many(tx, active, &[(customer, occasion)], actor)
+            .await?
+            .pop()
+            .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("{customer} was not evaluated")))
+    }
+
+    /// Re-decides many customers (each once) in the caller's transaction,
+    /// reading their assignments, standings and figures a query each for all
+    /// of them rather than per customer; the daily sweep's batches go
+    /// through here.
+    pub async fn reevaluate_many(
+        &self,
+        tx: &mut PgConnection,
+        (active, policy): &(PolicyRow, Arc<Policy>),
+        customers: &[(Uuid, Occasion)],
+        actor: &str,
+    ) -> Result<Vec<AssignmentRow>, ServiceError> {
+        let ids: Vec<Uuid> = customers.iter().map(|(id, _)| *id).collect();
+        store::lock_customers(tx, &ids).await?;
+        let mut currents = store::assignments_of(tx, &ids).await?;
+        let standings = store::standings_of(tx, &ids).await?;
         let now = self.clock.now();
         let today = clock::today(self.clock.as_ref(), self.zone);
-        let figures = store::figures(
-            tx,
-            customer,
-            &policy.figures_needed(),
-            today,
-            standing_row.as_ref(),
-        )
-        .await?;
-        let standing = standing_of(standing_row.as_ref());
+        let mut figures_of =
+            store::figures_of(tx, &ids, &policy.figures_needed(), today, &standings).await?;
+        let mut stored = Vec::with_capacity(customers.len());
+        for (customer, occasion) in customers {
+            let inputs = Inputs {
+                current: currents.remove(customer),
+                standing: standings.get(customer),
+                figures: figures_of.remove(customer).unwrap_or_default(),
+            };
+            let row = self
+                .decide_and_record(
+                    tx,
+                    (active, policy),
+                    *customer,
+                    occasion.clone(),
+                    actor,
+                    inputs,
+                    now,
+                )
+                .await?;
+            stored.push(row);
+        }
+        Ok(stored)
+    }
+
+    /// Decides one customer from what was read for them, and records the
+    /// assignment, and any change with its event.
+    #[allow(clippy::too_many_arguments)]
+    async fn decide_and_record(
+        &self,
+        tx: &mut PgConnection,
+        (active, policy): (&PolicyRow, &Policy),
+        customer: Uuid,
+        occasion: Occasion,
+        actor: &str,
+        Inputs {
+            current,
+            standing: standing_row,
+            figures,
+        }: Inputs<'_>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<AssignmentRow, ServiceError> {
+        let standing = standing_of(standing_row);
         let decision = evaluate::evaluate(policy, &figures, &standing);
         let earned = evaluate::explain(policy, &decision);
         let activity = policy

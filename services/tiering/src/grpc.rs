@@ -446,18 +446,14 @@ impl TieringService for TieringApi {
             return Ok(Response::new(pb::ListPendingDowngradesResponse::default()));
         };
         let today = patron_kit::clock::today(self.engine.clock.as_ref(), self.engine.zone);
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.customer_id).collect();
+        let standings = store::standings_of(&mut conn, &ids).await?;
+        let mut figures_of =
+            store::figures_of(&mut conn, &ids, &policy.figures_needed(), today, &standings).await?;
         let mut pending_downgrades = Vec::with_capacity(rows.len());
         for row in &rows {
-            let standing_row = store::standing(&mut conn, row.customer_id).await?;
-            let figures = store::figures(
-                &mut conn,
-                row.customer_id,
-                &policy.figures_needed(),
-                today,
-                standing_row.as_ref(),
-            )
-            .await?;
-            let standing = engine::standing_of(standing_row.as_ref());
+            let figures = figures_of.remove(&row.customer_id).unwrap_or_default();
+            let standing = engine::standing_of(standings.get(&row.customer_id));
             let short = row
                 .tier
                 .as_deref()

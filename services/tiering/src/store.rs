@@ -1,9 +1,11 @@
 //! Tiering's SQL: policy versions, daily figures, standings, assignments and
 //! their history. Transactions are opened by the caller.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use patron_kit::ServiceError;
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::domain::evaluate::Figures;
@@ -186,19 +188,6 @@ pub struct StandingRow {
     pub designated_tier: String,
 }
 
-pub async fn standing(
-    conn: &mut PgConnection,
-    customer_id: Uuid,
-) -> Result<Option<StandingRow>, ServiceError> {
-    Ok(sqlx::query_as(
-        "SELECT credit_rank, arrears_minor, bad_records, region, designated_tier
-           FROM standings WHERE customer_id = $1",
-    )
-    .bind(customer_id)
-    .fetch_optional(conn)
-    .await?)
-}
-
 pub async fn put_standing(
     tx: &mut PgConnection,
     customer_id: Uuid,
@@ -225,16 +214,15 @@ pub async fn put_standing(
     Ok(())
 }
 
-/// The figures `needed`, measured today: sums over the days each window
-/// covers, and the standing as it is.
-pub async fn figures(
+/// The figures of many customers as of `today`, in one query over their
+/// daily rows: each window a filtered aggregate, plus the last purchase day.
+pub async fn figures_of(
     conn: &mut PgConnection,
-    customer_id: Uuid,
+    customers: &[Uuid],
     needed: &[(Figure, Window)],
     today: NaiveDate,
-    standing: Option<&StandingRow>,
-) -> Result<Figures, ServiceError> {
-    let mut figures = Figures::default();
+    standings: &HashMap<Uuid, StandingRow>,
+) -> Result<HashMap<Uuid, Figures>, ServiceError> {
     let mut windows: Vec<Window> = needed
         .iter()
         .filter(|(f, _)| f.is_windowed())
@@ -242,52 +230,89 @@ pub async fn figures(
         .collect();
     windows.sort();
     windows.dedup();
-    for window in windows {
-        let (spend, visits, largest, volume): (i64, i64, i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(sum(spend_minor), 0)::bigint, COALESCE(sum(purchases), 0)::bigint,
-                    COALESCE(max(largest_minor), 0)::bigint, COALESCE(sum(volume_milli), 0)::bigint
-               FROM daily_figures
-              WHERE customer_id = $1 AND ($2::date IS NULL OR day >= $2) AND day <= $3",
-        )
-        .bind(customer_id)
-        .bind(windows::first_day(window, today))
-        .bind(today)
-        .fetch_one(&mut *conn)
-        .await?;
-        figures = figures
-            .with(Figure::Spend, window, spend)
-            .with(Figure::Visits, window, visits)
-            .with(Figure::LargestPurchase, window, largest)
-            .with(Figure::Volume, window, volume);
+    let first_days: Vec<Option<NaiveDate>> = windows
+        .iter()
+        .map(|w| windows::first_day(*w, today))
+        .collect();
+    let mut columns = String::new();
+    for i in 1..=windows.len() {
+        let within = format!("($3::date[])[{i}] IS NULL OR d.day >= ($3::date[])[{i}]");
+        columns.push_str(&format!(
+            ", COALESCE(sum(d.spend_minor) FILTER (WHERE {within}), 0)::bigint
+             , COALESCE(sum(d.purchases) FILTER (WHERE {within}), 0)::bigint
+             , COALESCE(max(d.largest_minor) FILTER (WHERE {within}), 0)::bigint
+             , COALESCE(sum(d.volume_milli) FILTER (WHERE {within}), 0)::bigint"
+        ));
     }
-    if needed.iter().any(|(f, _)| *f == Figure::DaysSincePurchase) {
-        let last: Option<NaiveDate> = sqlx::query_scalar(
-            "SELECT max(day) FROM daily_figures WHERE customer_id = $1 AND purchases > 0 AND day <= $2",
-        )
-        .bind(customer_id)
-        .bind(today)
-        .fetch_one(&mut *conn)
-        .await?;
-        if let Some(last) = last {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT c.id, max(d.day) FILTER (WHERE d.purchases > 0) {columns}
+           FROM unnest($1::uuid[]) AS c(id)
+           LEFT JOIN daily_figures d ON d.customer_id = c.id AND d.day <= $2
+          GROUP BY c.id"
+    )))
+    .bind(customers)
+    .bind(today)
+    .bind(&first_days)
+    .fetch_all(&mut *conn)
+    .await?;
+    let wants_recency = needed.iter().any(|(f, _)| *f == Figure::DaysSincePurchase);
+    let mut out = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let customer: Uuid = row.try_get(0)?;
+        let mut figures = Figures::default();
+        for (i, window) in windows.iter().enumerate() {
+            let at = 2 + i * 4;
+            figures = figures
+                .with(Figure::Spend, *window, row.try_get(at)?)
+                .with(Figure::Visits, *window, row.try_get(at + 1)?)
+                .with(Figure::LargestPurchase, *window, row.try_get(at + 2)?)
+                .with(Figure::Volume, *window, row.try_get(at + 3)?);
+        }
+        let last_purchase: Option<NaiveDate> = row.try_get(1)?;
+        if wants_recency && let Some(last) = last_purchase {
             figures = figures.with(
                 Figure::DaysSincePurchase,
                 Window::Now,
                 (today - last).num_days(),
             );
         }
+        let standing = standings.get(&customer).cloned().unwrap_or_default();
+        figures = figures
+            .with(Figure::Arrears, Window::Now, standing.arrears_minor)
+            .with(
+                Figure::BadRecords,
+                Window::Now,
+                i64::from(standing.bad_records),
+            );
+        if let Some(rank) = standing.credit_rank {
+            figures = figures.with(Figure::CreditGrade, Window::Now, i64::from(rank));
+        }
+        out.insert(customer, figures);
     }
-    let standing = standing.cloned().unwrap_or_default();
-    figures = figures
-        .with(Figure::Arrears, Window::Now, standing.arrears_minor)
-        .with(
-            Figure::BadRecords,
-            Window::Now,
-            i64::from(standing.bad_records),
-        );
-    if let Some(rank) = standing.credit_rank {
-        figures = figures.with(Figure::CreditGrade, Window::Now, i64::from(rank));
-    }
-    Ok(figures)
+    Ok(out)
+}
+
+/// The standings of many customers.
+pub async fn standings_of(
+    conn: &mut PgConnection,
+    customers: &[Uuid],
+) -> Result<HashMap<Uuid, StandingRow>, ServiceError> {
+    let rows: Vec<Keyed<StandingRow>> = sqlx::query_as(
+        "SELECT customer_id, credit_rank, arrears_minor, bad_records, region, designated_tier
+           FROM standings WHERE customer_id = ANY($1)",
+    )
+    .bind(customers)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|k| (k.customer_id, k.row)).collect())
+}
+
+/// A row with the customer it belongs to.
+#[derive(FromRow)]
+struct Keyed<T> {
+    customer_id: Uuid,
+    #[sqlx(flatten)]
+    row: T,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -363,14 +388,32 @@ impl Visibility {
     }
 }
 
-/// Serialises evaluations of one customer (concurrent events, the review
-/// job and API calls) until the transaction ends.
-pub async fn lock_customer(tx: &mut PgConnection, customer_id: Uuid) -> Result<(), ServiceError> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tier:' || $1::text))")
-        .bind(customer_id)
-        .execute(&mut *tx)
-        .await?;
+/// Serialises evaluations of these customers (concurrent events, the daily
+/// sweep and API calls) until the transaction ends; taken in id order, so
+/// two batches never wait on each other in a circle.
+pub async fn lock_customers(tx: &mut PgConnection, customers: &[Uuid]) -> Result<(), ServiceError> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtext('tier:' || id::text))
+           FROM (SELECT DISTINCT id FROM unnest($1::uuid[]) AS c(id) ORDER BY id) ordered",
+    )
+    .bind(customers)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
+}
+
+/// The assignments of many customers.
+pub async fn assignments_of(
+    conn: &mut PgConnection,
+    customers: &[Uuid],
+) -> Result<HashMap<Uuid, AssignmentRow>, ServiceError> {
+    let rows: Vec<AssignmentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE customer_id = ANY($1)"
+    )))
+    .bind(customers)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.customer_id, r)).collect())
 }
 
 pub async fn assignment(

@@ -36,6 +36,9 @@ fn start_of_today(engine: &Engine) -> DateTime<Utc> {
 /// purchases). Returns how many were evaluated.
 pub async fn run_batch(pool: &PgPool, engine: &Engine, batch: i64) -> Result<usize, ServiceError> {
     let mut tx = pool.begin().await?;
+    let Some(active) = engine.active(&mut tx).await? else {
+        return Ok(0);
+    };
     let now = engine.clock.now();
     let claimed: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
         "SELECT customer_id, next_review_at FROM assignments
@@ -48,21 +51,17 @@ pub async fn run_batch(pool: &PgPool, engine: &Engine, batch: i64) -> Result<usi
     .bind(batch)
     .fetch_all(&mut *tx)
     .await?;
-    let mut evaluated = 0;
-    for (customer, next_review_at) in &claimed {
-        let occasion = if *next_review_at <= now {
-            Occasion::Review
-        } else {
-            Occasion::Figures
-        };
-        if engine
-            .reevaluate(&mut tx, *customer, occasion, ACTOR)
-            .await?
-            .is_some()
-        {
-            evaluated += 1;
-        }
-    }
+    let mut due: Vec<(Uuid, Occasion)> = claimed
+        .iter()
+        .map(|(customer, next_review_at)| {
+            let occasion = if *next_review_at <= now {
+                Occasion::Review
+            } else {
+                Occasion::Figures
+            };
+            (*customer, occasion)
+        })
+        .collect();
     if (claimed.len() as i64) < batch {
         let untiered: Vec<Uuid> = sqlx::query_scalar(
             "SELECT DISTINCT d.customer_id FROM daily_figures d
@@ -72,16 +71,12 @@ pub async fn run_batch(pool: &PgPool, engine: &Engine, batch: i64) -> Result<usi
         .bind(batch - claimed.len() as i64)
         .fetch_all(&mut *tx)
         .await?;
-        for customer in untiered {
-            if engine
-                .reevaluate(&mut tx, customer, Occasion::Figures, ACTOR)
-                .await?
-                .is_some()
-            {
-                evaluated += 1;
-            }
-        }
+        due.extend(untiered.into_iter().map(|c| (c, Occasion::Figures)));
     }
+    let evaluated = engine
+        .reevaluate_many(&mut tx, &active, &due, ACTOR)
+        .await?
+        .len();
     tx.commit().await?;
     Ok(evaluated)
 }
