@@ -165,199 +165,198 @@ impl Engine {
         let today = clock::today(self.clock.as_ref(), self.zone);
         let mut figures_of =
             store::figures_of(tx, &ids, &policy.figures_needed(), today, &standings).await?;
-        let mut stored = Vec::with_capacity(customers.len());
-        for (customer, occasion) in customers {
-            let inputs = Inputs {
-                current: currents.remove(customer),
-                standing: standings.get(customer),
-                figures: figures_of.remove(customer).unwrap_or_default(),
-            };
-            let row = self
-                .decide_and_record(
-                    tx,
-                    (active, policy),
-                    *customer,
-                    occasion.clone(),
-                    actor,
-                    inputs,
-                    now,
-                )
-                .await?;
-            stored.push(row);
+        let decided: Vec<Decided> = customers
+            .iter()
+            .map(|(customer, occasion)| {
+                let inputs = Inputs {
+                    current: currents.remove(customer),
+                    standing: standings.get(customer),
+                    figures: figures_of.remove(customer).unwrap_or_default(),
+                };
+                decide((active, policy), *customer, occasion, actor, inputs, now)
+            })
+            .collect();
+        let rows: Vec<&AssignmentRow> = decided.iter().map(|d| &d.row).collect();
+        let stored = store::put_assignments(tx, &rows).await?;
+        for Decided {
+            row,
+            churn_raised,
+            change,
+        } in decided
+        {
+            let name = resource_name::format("customers", row.customer_id);
+            if let Some(event) = churn_raised {
+                events::enqueue(tx, TOPIC, &name, &event, now).await?;
+            }
+            if let Some((change, event)) = change {
+                store::insert_change(tx, row.customer_id, &change).await?;
+                events::enqueue(tx, TOPIC, &name, &event, now).await?;
+            }
         }
         Ok(stored)
     }
+}
 
-    /// Decides one customer from what was read for them, and records the
-    /// assignment, and any change with its event.
-    #[allow(clippy::too_many_arguments)]
-    async fn decide_and_record(
-        &self,
-        tx: &mut PgConnection,
-        (active, policy): (&PolicyRow, &Policy),
-        customer: Uuid,
-        occasion: Occasion,
-        actor: &str,
-        Inputs {
-            current,
-            standing: standing_row,
-            figures,
-        }: Inputs<'_>,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<AssignmentRow, ServiceError> {
-        let standing = standing_of(standing_row);
-        let decision = evaluate::evaluate(policy, &figures, &standing);
-        let earned = evaluate::explain(policy, &decision);
-        let activity = policy
-            .activity
-            .as_ref()
-            .map(|rule| crate::domain::activity::activity(rule, &figures));
-        let churn_reasons = policy
-            .churn
-            .as_ref()
-            .map(|rule| {
-                crate::domain::churn::assess(
-                    policy,
-                    rule,
-                    &figures,
-                    activity.as_ref().map(|(a, _)| *a),
-                )
-            })
-            .unwrap_or_default();
+/// One customer's decision, to be recorded: the assignment, a churn risk
+/// newly raised, and a change of tier with its event.
+struct Decided {
+    row: AssignmentRow,
+    churn_raised: Option<pb::ChurnRiskRaised>,
+    change: Option<(ChangeRow, pb::TierChanged)>,
+}
 
-        let review_due = current.as_ref().is_none_or(|c| c.next_review_at <= now);
-        // A new policy version is a new scheme: it applies in full at once.
-        let policy_changed = current
-            .as_ref()
-            .is_some_and(|c| c.policy_id != active.id || c.policy_version != active.version);
-        let at_review = occasion == Occasion::Review || review_due || policy_changed;
-        let before = current.as_ref().and_then(|c| c.tier.clone());
-        // A tier set by hand holds until the next review.
-        let pinned = match &occasion {
-            Occasion::Override(o) => Some((o.tier.clone(), o.reason.clone(), actor.to_owned())),
-            _ if at_review => None,
-            _ => current.as_ref().and_then(|c| {
-                Some((
-                    c.override_tier.clone()?,
-                    c.override_reason.clone().unwrap_or_default(),
-                    c.override_by.clone().unwrap_or_default(),
-                ))
-            }),
-        };
-        let effective = match &pinned {
-            Some((tier, ..)) => Some(tier.clone()),
-            None => evaluate::effective_tier(
-                policy,
-                before.as_deref(),
-                decision.tier.as_deref(),
-                at_review,
-            ),
-        };
-        let pending = (effective != decision.tier)
-            .then(|| decision.tier.clone())
-            .flatten();
-        let explanation = match &pinned {
-            Some((tier, reason, by)) => {
-                format!("{tier}: set by {by} ({reason}); the figures earn {earned}")
-            }
-            None => earned,
-        };
-        // A new tier holds for a full period: an upgrade, like a review,
-        // starts the period again.
-        let upgraded = policy.rank(effective.as_deref()) < policy.rank(before.as_deref());
-        let next_review_at = match &current {
-            Some(c) if !at_review && !upgraded => c.next_review_at,
-            _ => now
-                .checked_add_months(Months::new(policy.review_months))
-                .unwrap_or(now),
-        };
-        let checks = serde_json::Value::Array(
-            decision
-                .checks
-                .iter()
-                .map(|c| {
-                    serde_json::json!({
-                        "figure": c.figure.name(),
-                        "window": c.window.describe(),
-                        "value": c.value.map(|v| evaluate::format_value(policy, c.figure, v)),
-                        "comparison": c.comparison.symbol(),
-                        "threshold": evaluate::format_value(policy, c.figure, c.threshold),
-                        "held": c.held,
-                    })
+/// Decides one customer from what was read for them (no I/O).
+fn decide(
+    (active, policy): (&PolicyRow, &Policy),
+    customer: Uuid,
+    occasion: &Occasion,
+    actor: &str,
+    Inputs {
+        current,
+        standing: standing_row,
+        figures,
+    }: Inputs<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Decided {
+    let standing = standing_of(standing_row);
+    let decision = evaluate::evaluate(policy, &figures, &standing);
+    let earned = evaluate::explain(policy, &decision);
+    let activity = policy
+        .activity
+        .as_ref()
+        .map(|rule| crate::domain::activity::activity(rule, &figures));
+    let churn_reasons = policy
+        .churn
+        .as_ref()
+        .map(|rule| {
+            crate::domain::churn::assess(policy, rule, &figures, activity.as_ref().map(|(a, _)| *a))
+        })
+        .unwrap_or_default();
+
+    let review_due = current.as_ref().is_none_or(|c| c.next_review_at <= now);
+    // A new policy version is a new scheme: it applies in full at once.
+    let policy_changed = current
+        .as_ref()
+        .is_some_and(|c| c.policy_id != active.id || c.policy_version != active.version);
+    let at_review = *occasion == Occasion::Review || review_due || policy_changed;
+    let before = current.as_ref().and_then(|c| c.tier.clone());
+    // A tier set by hand holds until the next review.
+    let pinned = match &occasion {
+        Occasion::Override(o) => Some((o.tier.clone(), o.reason.clone(), actor.to_owned())),
+        _ if at_review => None,
+        _ => current.as_ref().and_then(|c| {
+            Some((
+                c.override_tier.clone()?,
+                c.override_reason.clone().unwrap_or_default(),
+                c.override_by.clone().unwrap_or_default(),
+            ))
+        }),
+    };
+    let effective = match &pinned {
+        Some((tier, ..)) => Some(tier.clone()),
+        None => evaluate::effective_tier(
+            policy,
+            before.as_deref(),
+            decision.tier.as_deref(),
+            at_review,
+        ),
+    };
+    let pending = (effective != decision.tier)
+        .then(|| decision.tier.clone())
+        .flatten();
+    let explanation = match &pinned {
+        Some((tier, reason, by)) => {
+            format!("{tier}: set by {by} ({reason}); the figures earn {earned}")
+        }
+        None => earned,
+    };
+    // A new tier holds for a full period: an upgrade, like a review,
+    // starts the period again.
+    let upgraded = policy.rank(effective.as_deref()) < policy.rank(before.as_deref());
+    let next_review_at = match &current {
+        Some(c) if !at_review && !upgraded => c.next_review_at,
+        _ => now
+            .checked_add_months(Months::new(policy.review_months))
+            .unwrap_or(now),
+    };
+    let checks = serde_json::Value::Array(
+        decision
+            .checks
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "figure": c.figure.name(),
+                    "window": c.window.describe(),
+                    "value": c.value.map(|v| evaluate::format_value(policy, c.figure, v)),
+                    "comparison": c.comparison.symbol(),
+                    "threshold": evaluate::format_value(policy, c.figure, c.threshold),
+                    "held": c.held,
                 })
-                .collect(),
-        );
-        let stored = store::put_assignment(
-            tx,
-            &AssignmentRow {
-                customer_id: customer,
-                tier: effective.clone(),
-                pending_tier: pending,
-                policy_id: active.id.clone(),
-                policy_version: active.version,
-                explanation: explanation.clone(),
-                checks,
-                decided_at: now,
-                next_review_at,
-                version: 0,
-                activity: activity.as_ref().map(|(a, _)| a.name().to_owned()),
-                activity_reason: activity.map(|(_, why)| why),
-                override_tier: pinned.as_ref().map(|(t, ..)| t.clone()),
-                override_reason: pinned.as_ref().map(|(_, r, _)| r.clone()),
-                override_by: pinned.as_ref().map(|(.., by)| by.clone()),
-                churn_reasons: churn_reasons.clone(),
-                account_manager: String::new(),
-            },
-        )
-        .await?;
-        let name = resource_name::format("customers", customer);
-        let newly_at_risk = !churn_reasons.is_empty()
-            && current.as_ref().is_none_or(|c| c.churn_reasons.is_empty());
-        if newly_at_risk {
-            let event = pb::ChurnRiskRaised {
-                customer: name.clone(),
-                tier_code: stored.tier.clone().unwrap_or_default(),
-                reasons: churn_reasons,
-            };
-            events::enqueue(tx, TOPIC, &name, &event, now).await?;
-        }
-        if effective != before {
-            let reason = if matches!(occasion, Occasion::Override(_)) {
-                "override"
-            } else if upgraded {
-                "upgrade"
-            } else if occasion == Occasion::Review {
-                "review"
-            } else {
-                "downgrade"
-            };
-            store::insert_change(
-                tx,
-                customer,
-                &ChangeRow {
-                    id: 0,
-                    from_tier: before.clone(),
-                    to_tier: effective.clone(),
-                    reason: reason.into(),
-                    explanation: explanation.clone(),
-                    policy_id: active.id.clone(),
-                    policy_version: active.version,
-                    changed_at: now,
-                    actor: actor.into(),
-                },
-            )
-            .await?;
-            let event = pb::TierChanged {
-                customer: name.clone(),
-                from_tier_code: before.unwrap_or_default(),
-                to_tier_code: effective.unwrap_or_default(),
-                reason: reason.into(),
-                policy: format!("tierPolicies/{}", active.id),
-                explanation,
-                policy_version: active.version,
-            };
-            events::enqueue(tx, TOPIC, &name, &event, now).await?;
-        }
-        Ok(stored)
+            })
+            .collect(),
+    );
+    let row = AssignmentRow {
+        customer_id: customer,
+        tier: effective.clone(),
+        pending_tier: pending,
+        policy_id: active.id.clone(),
+        policy_version: active.version,
+        explanation: explanation.clone(),
+        checks,
+        decided_at: now,
+        next_review_at,
+        version: 0,
+        activity: activity.as_ref().map(|(a, _)| a.name().to_owned()),
+        activity_reason: activity.map(|(_, why)| why),
+        override_tier: pinned.as_ref().map(|(t, ..)| t.clone()),
+        override_reason: pinned.as_ref().map(|(_, r, _)| r.clone()),
+        override_by: pinned.as_ref().map(|(.., by)| by.clone()),
+        churn_reasons: churn_reasons.clone(),
+        account_manager: String::new(),
+    };
+    let name = resource_name::format("customers", customer);
+    let newly_at_risk =
+        !churn_reasons.is_empty() && current.as_ref().is_none_or(|c| c.churn_reasons.is_empty());
+    let churn_raised = newly_at_risk.then(|| pb::ChurnRiskRaised {
+        customer: name.clone(),
+        tier_code: effective.clone().unwrap_or_default(),
+        reasons: churn_reasons,
+    });
+    let change = (effective != before).then(|| {
+        let reason = if matches!(occasion, Occasion::Override(_)) {
+            "override"
+        } else if upgraded {
+            "upgrade"
+        } else if *occasion == Occasion::Review {
+            "review"
+        } else {
+            "downgrade"
+        };
+        let change = ChangeRow {
+            id: 0,
+            from_tier: before.clone(),
+            to_tier: effective.clone(),
+            reason: reason.into(),
+            explanation: explanation.clone(),
+            policy_id: active.id.clone(),
+            policy_version: active.version,
+            changed_at: now,
+            actor: actor.into(),
+        };
+        let event = pb::TierChanged {
+            customer: name,
+            from_tier_code: before.unwrap_or_default(),
+            to_tier_code: effective.unwrap_or_default(),
+            reason: reason.into(),
+            policy: format!("tierPolicies/{}", active.id),
+            explanation,
+            policy_version: active.version,
+        };
+        (change, event)
+    });
+    Decided {
+        row,
+        churn_raised,
+        change,
     }
 }

@@ -430,39 +430,63 @@ pub async fn assignment(
     )
 }
 
-pub async fn put_assignment(
+/// Writes many customers' assignments in one statement (each customer once),
+/// bumping each row's version; returns them as stored, in the order given.
+pub async fn put_assignments(
     tx: &mut PgConnection,
-    row: &AssignmentRow,
-) -> Result<AssignmentRow, ServiceError> {
-    Ok(sqlx::query_as::<_, AssignmentRow>(sqlx::AssertSqlSafe(format!(
+    rows: &[&AssignmentRow],
+) -> Result<Vec<AssignmentRow>, ServiceError> {
+    fn column<T>(rows: &[&AssignmentRow], f: impl Fn(&AssignmentRow) -> T) -> Vec<T> {
+        rows.iter().map(|r| f(r)).collect()
+    }
+    let churn_reasons = column(rows, |r| serde_json::json!(r.churn_reasons));
+    let stored: Vec<AssignmentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO assignments (customer_id, tier, pending_tier, policy_id, policy_version, explanation, checks,
                                   decided_at, next_review_at, activity, activity_reason,
                                   override_tier, override_reason, override_by, churn_reasons)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         SELECT u.customer_id, u.tier, u.pending_tier, u.policy_id, u.policy_version, u.explanation, u.checks,
+                u.decided_at, u.next_review_at, u.activity, u.activity_reason,
+                u.override_tier, u.override_reason, u.override_by,
+                ARRAY(SELECT jsonb_array_elements_text(u.churn_reasons))
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::jsonb[],
+                       $8::timestamptz[], $9::timestamptz[], $10::text[], $11::text[],
+                       $12::text[], $13::text[], $14::text[], $15::jsonb[])
+             AS u(customer_id, tier, pending_tier, policy_id, policy_version, explanation, checks,
+                  decided_at, next_review_at, activity, activity_reason,
+                  override_tier, override_reason, override_by, churn_reasons)
          ON CONFLICT (customer_id) DO UPDATE
-            SET tier = $2, pending_tier = $3, policy_id = $4, policy_version = $5, explanation = $6,
-                checks = $7, decided_at = $8, next_review_at = $9, activity = $10, activity_reason = $11,
-                override_tier = $12, override_reason = $13, override_by = $14, churn_reasons = $15,
-                version = assignments.version + 1
+            SET tier = EXCLUDED.tier, pending_tier = EXCLUDED.pending_tier, policy_id = EXCLUDED.policy_id,
+                policy_version = EXCLUDED.policy_version, explanation = EXCLUDED.explanation,
+                checks = EXCLUDED.checks, decided_at = EXCLUDED.decided_at,
+                next_review_at = EXCLUDED.next_review_at, activity = EXCLUDED.activity,
+                activity_reason = EXCLUDED.activity_reason, override_tier = EXCLUDED.override_tier,
+                override_reason = EXCLUDED.override_reason, override_by = EXCLUDED.override_by,
+                churn_reasons = EXCLUDED.churn_reasons, version = assignments.version + 1
          RETURNING {ASSIGNMENT_COLUMNS}"
     )))
-    .bind(row.customer_id)
-    .bind(&row.tier)
-    .bind(&row.pending_tier)
-    .bind(&row.policy_id)
-    .bind(row.policy_version)
-    .bind(&row.explanation)
-    .bind(&row.checks)
-    .bind(row.decided_at)
-    .bind(row.next_review_at)
-    .bind(&row.activity)
-    .bind(&row.activity_reason)
-    .bind(&row.override_tier)
-    .bind(&row.override_reason)
-    .bind(&row.override_by)
-    .bind(&row.churn_reasons)
-    .fetch_one(&mut *tx)
-    .await?)
+    .bind(column(rows, |r| r.customer_id))
+    .bind(column(rows, |r| r.tier.clone()))
+    .bind(column(rows, |r| r.pending_tier.clone()))
+    .bind(column(rows, |r| r.policy_id.clone()))
+    .bind(column(rows, |r| r.policy_version))
+    .bind(column(rows, |r| r.explanation.clone()))
+    .bind(column(rows, |r| r.checks.clone()))
+    .bind(column(rows, |r| r.decided_at))
+    .bind(column(rows, |r| r.next_review_at))
+    .bind(column(rows, |r| r.activity.clone()))
+    .bind(column(rows, |r| r.activity_reason.clone()))
+    .bind(column(rows, |r| r.override_tier.clone()))
+    .bind(column(rows, |r| r.override_reason.clone()))
+    .bind(column(rows, |r| r.override_by.clone()))
+    .bind(churn_reasons)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut by_customer: HashMap<Uuid, AssignmentRow> =
+        stored.into_iter().map(|r| (r.customer_id, r)).collect();
+    Ok(rows
+        .iter()
+        .filter_map(|r| by_customer.remove(&r.customer_id))
+        .collect())
 }
 
 #[derive(Debug, Clone, FromRow)]
