@@ -75,28 +75,69 @@ pub async fn enqueue<M: Message + prost::Name>(
     event: &M,
     occurred_at: DateTime<Utc>,
 ) -> Result<Uuid, ServiceError> {
-    let event_id = Uuid::now_v7();
-    let mut trace = http::HeaderMap::new();
-    crate::telemetry::inject_current(&mut trace);
-    let envelope = EventEnvelope {
-        event_id: event_id.to_string(),
-        event_type: M::full_name(),
-        occurred_at: Some(timestamp::to_proto(occurred_at)),
-        customer: customer.to_owned(),
-        traceparent: trace
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
-        payload: event.encode_to_vec(),
-    };
-    sqlx::query("INSERT INTO outbox (event_id, topic, envelope) VALUES ($1, $2, $3)")
-        .bind(event_id)
-        .bind(topic)
-        .bind(envelope.encode_to_vec())
+    let mut batch = EventBatch::default();
+    let event_id = batch.push(topic, customer, event, occurred_at);
+    batch.write(tx).await?;
+    Ok(event_id)
+}
+
+/// Events gathered to go into the outbox together, in one statement and in
+/// the order they were pushed (a batch of work publishes its events at once).
+#[derive(Default)]
+pub struct EventBatch {
+    ids: Vec<Uuid>,
+    topics: Vec<String>,
+    envelopes: Vec<Vec<u8>>,
+}
+
+impl EventBatch {
+    /// Adds an event; returns its id.
+    pub fn push<M: Message + prost::Name>(
+        &mut self,
+        topic: &str,
+        customer: &str,
+        event: &M,
+        occurred_at: DateTime<Utc>,
+    ) -> Uuid {
+        let event_id = Uuid::now_v7();
+        let mut trace = http::HeaderMap::new();
+        crate::telemetry::inject_current(&mut trace);
+        let envelope = EventEnvelope {
+            event_id: event_id.to_string(),
+            event_type: M::full_name(),
+            occurred_at: Some(timestamp::to_proto(occurred_at)),
+            customer: customer.to_owned(),
+            traceparent: trace
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            payload: event.encode_to_vec(),
+        };
+        self.ids.push(event_id);
+        self.topics.push(topic.to_owned());
+        self.envelopes.push(envelope.encode_to_vec());
+        event_id
+    }
+
+    /// Writes the events to the outbox inside the caller's transaction.
+    pub async fn write(self, tx: &mut PgConnection) -> Result<(), ServiceError> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO outbox (event_id, topic, envelope)
+             SELECT id, topic, envelope
+               FROM unnest($1::uuid[], $2::text[], $3::bytea[]) WITH ORDINALITY AS e(id, topic, envelope, n)
+              ORDER BY n",
+        )
+        .bind(&self.ids)
+        .bind(&self.topics)
+        .bind(&self.envelopes)
         .execute(&mut *tx)
         .await?;
-    Ok(event_id)
+        Ok(())
+    }
 }
 
 /// How the relay runs.

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use chrono::Months;
 use chrono_tz::Tz;
 use patron_kit::clock::{self, SharedClock};
-use patron_kit::{ServiceError, events, resource_name};
+use patron_kit::events::EventBatch;
+use patron_kit::{ServiceError, resource_name};
 use patron_proto::tiering::v1 as pb;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -178,6 +179,8 @@ impl Engine {
             .collect();
         let rows: Vec<&AssignmentRow> = decided.iter().map(|d| &d.row).collect();
         let stored = store::put_assignments(tx, &rows).await?;
+        let mut changes = Vec::new();
+        let mut events = EventBatch::default();
         for Decided {
             row,
             churn_raised,
@@ -186,13 +189,15 @@ impl Engine {
         {
             let name = resource_name::format("customers", row.customer_id);
             if let Some(event) = churn_raised {
-                events::enqueue(tx, TOPIC, &name, &event, now).await?;
+                events.push(TOPIC, &name, &event, now);
             }
             if let Some((change, event)) = change {
-                store::insert_change(tx, row.customer_id, &change).await?;
-                events::enqueue(tx, TOPIC, &name, &event, now).await?;
+                changes.push((row.customer_id, change));
+                events.push(TOPIC, &name, &event, now);
             }
         }
+        store::insert_changes(tx, &changes).await?;
+        events.write(tx).await?;
         Ok(stored)
     }
 }

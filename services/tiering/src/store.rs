@@ -502,24 +502,35 @@ pub struct ChangeRow {
     pub actor: String,
 }
 
-pub async fn insert_change(
+/// Appends changes to the tier history, in the order given.
+pub async fn insert_changes(
     tx: &mut PgConnection,
-    customer_id: Uuid,
-    row: &ChangeRow,
+    rows: &[(Uuid, ChangeRow)],
 ) -> Result<(), ServiceError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let column = |f: &dyn Fn(&(Uuid, ChangeRow)) -> Option<String>| -> Vec<Option<String>> {
+        rows.iter().map(f).collect()
+    };
     sqlx::query(
-        "INSERT INTO tier_changes (customer_id, from_tier, to_tier, reason, explanation, policy_id, policy_version, changed_at, actor)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO tier_changes (customer_id, from_tier, to_tier, reason, explanation, policy_id,
+                                   policy_version, changed_at, actor)
+         SELECT customer_id, from_tier, to_tier, reason, explanation, policy_id, policy_version, changed_at, actor
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
+                       $8::timestamptz[], $9::text[]) WITH ORDINALITY
+             AS c(customer_id, from_tier, to_tier, reason, explanation, policy_id, policy_version, changed_at, actor, n)
+          ORDER BY n",
     )
-    .bind(customer_id)
-    .bind(&row.from_tier)
-    .bind(&row.to_tier)
-    .bind(&row.reason)
-    .bind(&row.explanation)
-    .bind(&row.policy_id)
-    .bind(row.policy_version)
-    .bind(row.changed_at)
-    .bind(&row.actor)
+    .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind(column(&|(_, r)| r.from_tier.clone()))
+    .bind(column(&|(_, r)| r.to_tier.clone()))
+    .bind(column(&|(_, r)| Some(r.reason.clone())))
+    .bind(column(&|(_, r)| Some(r.explanation.clone())))
+    .bind(column(&|(_, r)| Some(r.policy_id.clone())))
+    .bind(rows.iter().map(|(_, r)| r.policy_version).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r)| r.changed_at).collect::<Vec<_>>())
+    .bind(column(&|(_, r)| Some(r.actor.clone())))
     .execute(&mut *tx)
     .await?;
     Ok(())
