@@ -271,13 +271,21 @@ pub fn spawn_relay(
     })
 }
 
-/// Applies one event inside the consumer's transaction.
+/// Applies events inside the consumer's transaction: `handle` for each
+/// event of a transaction, one after another, then `finish` once before it
+/// commits. The consumer calls them for one transaction at a time.
 pub trait EventHandler: Send + Sync + 'static {
     fn handle<'a>(
         &'a self,
         tx: &'a mut PgConnection,
         event: &'a EventEnvelope,
     ) -> BoxFuture<'a, anyhow::Result<()>>;
+
+    /// Work a transaction's events share, done once for all of them (say,
+    /// re-deciding each customer they touched once). Nothing by default.
+    fn finish<'a>(&'a self, _tx: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// How a consumer reads.
@@ -425,9 +433,19 @@ impl Consumer {
             let first_time = first_time(&mut tx, &self.config.group, *event_id).await?;
             if first_time && let Err(e) = self.handler.handle(&mut tx, envelope).await {
                 tracing::debug!(error = format!("{e:#}"), event = %event_id, "batch failed; applying its entries one by one");
+                // Whatever the handler gathered for the batch goes with it.
+                let _ = self.handler.finish(&mut tx).await;
                 tx.rollback().await?;
                 return self.apply_each(key, entries).await;
             }
+        }
+        if let Err(e) = self.handler.finish(&mut tx).await {
+            tracing::debug!(
+                error = format!("{e:#}"),
+                "batch failed to finish; applying its entries one by one"
+            );
+            tx.rollback().await?;
+            return self.apply_each(key, entries).await;
         }
         tx.commit().await?;
         let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
@@ -508,7 +526,14 @@ impl Consumer {
         let mut tx = self.pool.begin().await?;
         let first_time = first_time(&mut tx, &self.config.group, event_id).await?;
         let outcome = if first_time {
-            match self.handler.handle(&mut tx, &envelope).await {
+            let applied = match self.handler.handle(&mut tx, &envelope).await {
+                Ok(()) => self.handler.finish(&mut tx).await,
+                Err(e) => {
+                    let _ = self.handler.finish(&mut tx).await;
+                    Err(e)
+                }
+            };
+            match applied {
                 Ok(()) => Outcome::Applied,
                 Err(e) => {
                     tracing::warn!(error = format!("{e:#}"), event = %event_id, kind = %envelope.event_type, "event handler failed; will retry");

@@ -227,7 +227,7 @@ fn spawn_consumer(
     };
     let zone = config.zone;
     tokio::spawn(async move {
-        let handler = Arc::new(profile_events::ProfileEvents { engine, zone });
+        let handler = Arc::new(profile_events::ProfileEvents::new(engine, zone));
         while !shutdown.is_cancelled() {
             match events::Consumer::connect(consumer_config.clone(), pool.clone(), handler.clone())
                 .await

@@ -17,6 +17,11 @@ use patron_proto::profile::v1::{
 };
 use sqlx::PgConnection;
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use uuid::Uuid;
+
 use crate::engine::{Engine, Occasion};
 use crate::points;
 use crate::store::customer_facts::{self, CustomerFacts};
@@ -35,6 +40,19 @@ pub const ACTOR: &str = "tiering";
 pub struct ProfileEvents {
     pub engine: Engine,
     pub zone: Tz,
+    /// Customers whose figures changed in the transaction being applied:
+    /// `finish` re-decides each once, however many of their events it held.
+    touched: Mutex<BTreeSet<Uuid>>,
+}
+
+impl ProfileEvents {
+    pub fn new(engine: Engine, zone: Tz) -> Self {
+        Self {
+            engine,
+            zone,
+            touched: Mutex::default(),
+        }
+    }
 }
 
 impl EventHandler for ProfileEvents {
@@ -135,8 +153,30 @@ impl EventHandler for ProfileEvents {
                     .await?;
                 }
             }
+            self.touched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(customer);
+            Ok(())
+        })
+    }
+
+    fn finish<'a>(&'a self, tx: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let touched =
+                std::mem::take(&mut *self.touched.lock().unwrap_or_else(|e| e.into_inner()));
+            if touched.is_empty() {
+                return Ok(());
+            }
+            let Some(active) = self.engine.active(tx).await? else {
+                return Ok(());
+            };
+            let due: Vec<(Uuid, Occasion)> = touched
+                .into_iter()
+                .map(|c| (c, Occasion::Figures))
+                .collect();
             self.engine
-                .reevaluate_under(tx, &active, customer, Occasion::Figures, ACTOR)
+                .reevaluate_many(tx, &active, &due, ACTOR)
                 .await?;
             Ok(())
         })

@@ -244,11 +244,15 @@ pub async fn figures_of(
              , COALESCE(sum(d.volume_milli) FILTER (WHERE {within}), 0)::bigint"
         ));
     }
+    // A lateral aggregate per customer keeps to the (customer, day) index
+    // whatever the batch size, also under a generic plan.
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT c.id, max(d.day) FILTER (WHERE d.purchases > 0) {columns}
+        "SELECT c.id, f.*
            FROM unnest($1::uuid[]) AS c(id)
-           LEFT JOIN daily_figures d ON d.customer_id = c.id AND d.day <= $2
-          GROUP BY c.id"
+           CROSS JOIN LATERAL (
+             SELECT max(d.day) FILTER (WHERE d.purchases > 0) {columns}
+               FROM daily_figures d
+              WHERE d.customer_id = c.id AND d.day <= $2) f"
     )))
     .bind(customers)
     .bind(today)

@@ -63,12 +63,10 @@ impl Fixture {
             payload: event.encode_to_vec(),
             ..Default::default()
         };
-        let handler = ProfileEvents {
-            engine: self.engine.clone(),
-            zone: chrono_tz::Asia::Shanghai,
-        };
+        let handler = ProfileEvents::new(self.engine.clone(), chrono_tz::Asia::Shanghai);
         let mut tx = self.pool.begin().await.unwrap();
         handler.handle(&mut tx, &envelope).await.unwrap();
+        handler.finish(&mut tx).await.unwrap();
         tx.commit().await.unwrap();
     }
 
