@@ -107,6 +107,17 @@ impl Fixture {
 
     /// A transaction event, applied as the consumer would.
     async fn transaction(&self, customer: Uuid, id: &str, kind: TransactionKind, minor: i64) {
+        self.apply_all(&[self.purchase_event(customer, id, kind, minor)])
+            .await;
+    }
+
+    fn purchase_event(
+        &self,
+        customer: Uuid,
+        id: &str,
+        kind: TransactionKind,
+        minor: i64,
+    ) -> EventEnvelope {
         let event = TransactionRecorded {
             customer: format!("customers/{customer}"),
             transaction: format!("customers/{customer}/transactions/{id}"),
@@ -118,21 +129,27 @@ impl Fixture {
             }),
             ..Default::default()
         };
-        let envelope = EventEnvelope {
+        EventEnvelope {
             event_id: Uuid::now_v7().to_string(),
             event_type: TransactionRecorded::full_name(),
             customer: event.customer.clone(),
             payload: event.encode_to_vec(),
             ..Default::default()
-        };
-        self.apply(&envelope).await;
+        }
     }
 
     /// Applies an event as the consumer would.
     async fn apply(&self, envelope: &EventEnvelope) {
+        self.apply_all(std::slice::from_ref(envelope)).await;
+    }
+
+    /// Applies events in one transaction, as the consumer applies a batch.
+    async fn apply_all(&self, envelopes: &[EventEnvelope]) {
         let handler = ProfileEvents::new(self.engine.clone(), chrono_tz::Asia::Shanghai);
         let mut tx = self.pool.begin().await.unwrap();
-        handler.handle(&mut tx, envelope).await.unwrap();
+        for envelope in envelopes {
+            handler.handle(&mut tx, envelope).await.unwrap();
+        }
         handler.finish(&mut tx).await.unwrap();
         tx.commit().await.unwrap();
     }
@@ -832,4 +849,44 @@ async fn a_customer_who_leaves_loses_their_card() {
     assert_eq!(f.get(&card.name).await.status, pb::CardStatus::Void as i32);
     let err = f.redeem(&card.name, 1, Uuid::now_v7()).await.unwrap_err();
     assert!(err.message().contains("holder left"), "{}", err.message());
+}
+
+#[tokio::test]
+async fn a_batch_of_events_re_decides_each_customer_once() {
+    let f = fixture().await;
+    let customer = Uuid::now_v7();
+    let purchase = TransactionKind::Purchase;
+    let batch: Vec<EventEnvelope> = (1..=3)
+        .map(|i| f.purchase_event(customer, &format!("t{i}"), purchase, 40_000))
+        .collect();
+    f.apply_all(&batch).await;
+    let mut conn = f.pool.acquire().await.unwrap();
+    let assignment = patron_tiering::store::assignment(&mut conn, customer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(assignment.tier, None, "1,200 yuan: not yet a VIP");
+    assert_eq!(assignment.version, 1, "decided once for the three events");
+    let batch: Vec<EventEnvelope> = (4..=5)
+        .map(|i| f.purchase_event(customer, &format!("t{i}"), purchase, 40_000))
+        .collect();
+    f.apply_all(&batch).await;
+    let assignment = patron_tiering::store::assignment(&mut conn, customer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        assignment.tier.as_deref(),
+        Some("VIP"),
+        "2,000 in six months"
+    );
+    assert_eq!(assignment.version, 2);
+    let changes = patron_tiering::store::list_changes(&f.pool, customer, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        changes.len(),
+        1,
+        "one change for the batch that made the difference"
+    );
 }
