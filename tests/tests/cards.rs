@@ -236,6 +236,18 @@ async fn a_member_qualifies_gets_a_card_earns_points_and_has_the_days_discounts(
     .await;
     assert_eq!(other.status, 403, "{:?}", other.body);
 
+    // Rankings cover what the caller reaches.
+    let top = |staff: &'static str| {
+        let suite = &suite;
+        async move {
+            as_manager(suite, staff, Method::GET, "/v1/topCustomers", None)
+                .await
+                .body
+        }
+    };
+    assert_eq!(top("li.na").await["customerCount"], 1);
+    assert_eq!(top("zhao").await["customerCount"], 0);
+
     // Supervisors reach the customers of their unit's subtree: the one at the
     // company reaches this customer (once tiering has heard where they sit),
     // the one in the east region does not.

@@ -499,7 +499,8 @@ impl TieringService for TieringApi {
         &self,
         request: Request<pb::ListTopCustomersRequest>,
     ) -> Result<Response<pb::ListTopCustomersResponse>, Status> {
-        auth::caller(&request)?.require(Permission::ReadCustomers)?;
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadCustomers)?;
         let req = request.into_inner();
         let mut violations = Violations::new();
         let window_text = if req.window.trim().is_empty() {
@@ -525,15 +526,17 @@ impl TieringService for TieringApi {
         violations.into_result()?;
         let window = window.unwrap_or(crate::domain::policy::Window::RollingMonths(12));
         let today = patron_kit::clock::today(self.engine.clock.as_ref(), self.engine.zone);
+        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
+        let visible = access::visibility(&mut conn, &caller, "").await?;
         let ranking = store::rank_by_spend(
             &self.pool,
+            &visible,
             crate::domain::windows::first_day(window, today),
             today,
             percent,
             1000,
         )
         .await?;
-        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
         let currency = match self.engine.active(&mut conn).await? {
             Some((_, policy)) => policy.currency.clone(),
             None => "CNY".into(),
