@@ -147,10 +147,10 @@ impl Engine {
             .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("{customer} was not evaluated")))
     }
 
-    /// Re-decides many customers (each once) in the caller's transaction,
-    /// reading their assignments, standings and figures a query each for all
-    /// of them rather than per customer; the daily sweep's batches go
-    /// through here.
+    /// Re-decides many customers in the caller's transaction, each once
+    /// (the first occasion listed counts), reading their assignments,
+    /// standings and figures a query each for all of them rather than per
+    /// customer; the daily sweep's batches go through here.
     pub async fn reevaluate_many(
         &self,
         tx: &mut PgConnection,
@@ -158,6 +158,11 @@ impl Engine {
         customers: &[(Uuid, Occasion)],
         actor: &str,
     ) -> Result<Vec<AssignmentRow>, ServiceError> {
+        let mut seen = std::collections::HashSet::new();
+        let customers: Vec<&(Uuid, Occasion)> = customers
+            .iter()
+            .filter(|(id, _)| seen.insert(*id))
+            .collect();
         let ids: Vec<Uuid> = customers.iter().map(|(id, _)| *id).collect();
         store::lock_customers(tx, &ids).await?;
         let mut currents = store::assignments_of(tx, &ids).await?;

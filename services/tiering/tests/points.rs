@@ -889,4 +889,20 @@ async fn a_batch_of_events_re_decides_each_customer_once() {
         1,
         "one change for the batch that made the difference"
     );
+
+    // Listed twice, a customer is still decided once.
+    let active = f.engine.active(&mut conn).await.unwrap().unwrap();
+    let mut tx = f.pool.begin().await.unwrap();
+    let twice = [
+        (customer, patron_tiering::engine::Occasion::Figures),
+        (customer, patron_tiering::engine::Occasion::Review),
+    ];
+    let decided = f
+        .engine
+        .reevaluate_many(&mut tx, &active, &twice, "test")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0].version, 3);
 }
