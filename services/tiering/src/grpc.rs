@@ -14,7 +14,7 @@ use crate::access;
 use crate::domain::evaluate;
 use crate::domain::{check_policy_id, preset};
 use crate::engine::{self, Engine, Occasion};
-use crate::store::customer_facts;
+use crate::store::customer_facts::CustomerFacts;
 use crate::store::{self, AssignmentRow, Change, PolicyRow, StandingRow};
 
 mod churn;
@@ -132,30 +132,34 @@ fn assignment_view(row: &AssignmentRow) -> pb::TierAssignment {
 }
 
 impl TieringApi {
-    /// PERMISSION_DENIED when the customer is outside the caller's reach.
+    /// What profile said of the customer; PERMISSION_DENIED when the
+    /// customer is outside the caller's reach.
     async fn require_customer(
         &self,
         caller: &patron_kit::auth::Caller,
         customer: Uuid,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<CustomerFacts, ServiceError> {
         let mut conn = self.pool.acquire().await?;
-        access::require_customer(&mut conn, caller, customer).await?;
-        Ok(())
+        access::require_customer(&mut conn, caller, customer).await
     }
 
     async fn evaluate(
         &self,
         customer: Uuid,
+        facts: &CustomerFacts,
         actor: &str,
         standing: Option<&StandingRow>,
     ) -> Result<pb::TierAssignment, ServiceError> {
-        self.evaluate_on(customer, actor, standing, Occasion::Figures)
+        self.evaluate_on(customer, facts, actor, standing, Occasion::Figures)
             .await
     }
 
+    /// Re-decides the customer (storing a new standing first when given);
+    /// `facts` are the customer's as the reach check read them.
     async fn evaluate_on(
         &self,
         customer: Uuid,
+        facts: &CustomerFacts,
         actor: &str,
         standing: Option<&StandingRow>,
         occasion: Occasion,
@@ -177,9 +181,7 @@ impl TieringApi {
                 "no tier policy is active yet: create one with activate = true".into(),
             ));
         };
-        assigned.account_manager = customer_facts::get(&mut tx, customer)
-            .await?
-            .account_manager;
+        assigned.account_manager = facts.account_manager.clone();
         tx.commit().await?;
         Ok(assignment_view(&assigned))
     }
@@ -312,9 +314,10 @@ impl TieringService for TieringApi {
         let caller = auth::caller(&request)?;
         caller.require(Permission::EditCustomers)?;
         let customer = parse_customer_child("name", &request.get_ref().name, "tierAssignment")?;
-        self.require_customer(&caller, customer).await?;
+        let facts = self.require_customer(&caller, customer).await?;
         Ok(Response::new(
-            self.evaluate(customer, &caller.subject, None).await?,
+            self.evaluate(customer, &facts, &caller.subject, None)
+                .await?,
         ))
     }
 
@@ -329,7 +332,7 @@ impl TieringService for TieringApi {
             return Err(ServiceError::invalid("standing", "is required").into());
         };
         let customer = parse_customer_child("standing.name", &standing.name, "standing")?;
-        self.require_customer(&caller, customer).await?;
+        let facts = self.require_customer(&caller, customer).await?;
         let mut violations = Violations::new();
         let credit_rank = match standing.credit_grade.trim() {
             "" => None,
@@ -375,7 +378,8 @@ impl TieringService for TieringApi {
             designated_tier: standing.designated_tier_code.trim().to_owned(),
         };
         Ok(Response::new(
-            self.evaluate(customer, &caller.subject, Some(&row)).await?,
+            self.evaluate(customer, &facts, &caller.subject, Some(&row))
+                .await?,
         ))
     }
 
@@ -413,13 +417,13 @@ impl TieringService for TieringApi {
         let Some(customer) = customer else {
             return Err(ServiceError::invalid("name", "is required").into());
         };
-        self.require_customer(&caller, customer).await?;
+        let facts = self.require_customer(&caller, customer).await?;
         let occasion = Occasion::Override(engine::Override {
             tier: req.tier_code.clone(),
             reason: reason.to_owned(),
         });
         let assigned = self
-            .evaluate_on(customer, &caller.subject, None, occasion)
+            .evaluate_on(customer, &facts, &caller.subject, None, occasion)
             .await?;
         tracing::info!(customer = %customer, tier = %req.tier_code, by = %caller.subject, "tier overridden");
         Ok(Response::new(assigned))
