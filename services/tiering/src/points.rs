@@ -213,10 +213,7 @@ pub async fn succeed(
     valid_through: NaiveDate,
 ) -> Result<CardRow, ServiceError> {
     store::lock_account(tx, old.account).await?;
-    let number = match number {
-        "" => store::next_number(tx).await?,
-        given => given.to_owned(),
-    };
+    let number = store::number_or_next(tx, number).await?;
     store::set_status(tx, &old.number, status, None, Some(&number)).await?;
     store::insert_card(
         tx,

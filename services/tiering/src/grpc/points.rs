@@ -195,10 +195,7 @@ impl PointsService for PointsApi {
             ))
             .into());
         }
-        let number = match req.card_number.as_str() {
-            "" => store::next_number(&mut tx).await?,
-            given => given.to_owned(),
-        };
+        let number = store::number_or_next(&mut tx, &req.card_number).await?;
         let card = store::insert_card(
             &mut tx,
             &CardRow {

@@ -32,8 +32,12 @@ pub struct CardRow {
 const CARD_COLUMNS: &str = "number, account, customer_id, status, issued_at, register_by, registered_at, replaced_by, \
                             valid_through";
 
-/// The next card number nobody holds.
-pub async fn next_number(tx: &mut PgConnection) -> Result<String, ServiceError> {
+/// The number a new card gets: the one asked for, or when none (empty) the
+/// next number nobody holds.
+pub async fn number_or_next(tx: &mut PgConnection, asked: &str) -> Result<String, ServiceError> {
+    if !asked.is_empty() {
+        return Ok(asked.to_owned());
+    }
     let n: i64 = sqlx::query_scalar("SELECT nextval('card_number_seq')")
         .fetch_one(&mut *tx)
         .await?;
