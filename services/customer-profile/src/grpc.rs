@@ -326,10 +326,8 @@ async fn unit_path(tx: &mut sqlx::PgConnection, unit: &str) -> Result<Vec<String
     let row = directory::get_unit(tx, unit).await?.ok_or_else(|| {
         ServiceError::internal(anyhow::anyhow!("the archive's unit {unit} is missing"))
     })?;
-    Ok(row
-        .path
-        .split('/')
-        .filter(|id| !id.is_empty())
+    Ok(crate::domain::organisation::path_ids(&row.path)
+        .into_iter()
         .map(str::to_owned)
         .collect())
 }

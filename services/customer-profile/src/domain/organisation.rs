@@ -82,9 +82,14 @@ pub fn child_path(parent_path: &str, id: &str) -> String {
     format!("{parent_path}{id}/")
 }
 
+/// The ids of the units from the company down to the unit at `path`.
+pub fn path_ids(path: &str) -> Vec<&str> {
+    path.split('/').filter(|s| !s.is_empty()).collect()
+}
+
 /// The ids of a unit's ancestors from the company down, given its path.
 pub fn ancestors(path: &str) -> Vec<&str> {
-    let mut ids: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let mut ids = path_ids(path);
     ids.pop();
     ids
 }
@@ -233,6 +238,7 @@ mod tests {
         assert_eq!(east, "/company/east/");
         let sh = child_path(&east, "sh");
         assert_eq!(ancestors(&sh), vec!["company", "east"]);
+        assert_eq!(path_ids(&sh), vec!["company", "east", "sh"]);
         assert_eq!(ancestors("/company/"), Vec::<&str>::new());
         assert!(is_within(&sh, &east));
         assert!(is_within(&east, &east));
