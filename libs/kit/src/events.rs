@@ -273,7 +273,8 @@ pub fn spawn_relay(
 
 /// Applies events inside the consumer's transaction: `handle` for each
 /// event of a transaction, one after another, then `finish` once before it
-/// commits. The consumer calls them for one transaction at a time.
+/// commits, or `abandon` when it is rolled back instead. The consumer calls
+/// them for one transaction at a time.
 pub trait EventHandler: Send + Sync + 'static {
     fn handle<'a>(
         &'a self,
@@ -286,6 +287,10 @@ pub trait EventHandler: Send + Sync + 'static {
     fn finish<'a>(&'a self, _tx: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async { Ok(()) })
     }
+
+    /// The transaction is rolled back instead: forget what was gathered for
+    /// `finish`. Nothing by default.
+    fn abandon(&self) {}
 }
 
 /// How a consumer reads.
@@ -433,8 +438,7 @@ impl Consumer {
             let first_time = first_time(&mut tx, &self.config.group, *event_id).await?;
             if first_time && let Err(e) = self.handler.handle(&mut tx, envelope).await {
                 tracing::debug!(error = format!("{e:#}"), event = %event_id, "batch failed; applying its entries one by one");
-                // Whatever the handler gathered for the batch goes with it.
-                let _ = self.handler.finish(&mut tx).await;
+                self.handler.abandon();
                 tx.rollback().await?;
                 return self.apply_each(key, entries).await;
             }
@@ -444,6 +448,7 @@ impl Consumer {
                 error = format!("{e:#}"),
                 "batch failed to finish; applying its entries one by one"
             );
+            self.handler.abandon();
             tx.rollback().await?;
             return self.apply_each(key, entries).await;
         }
@@ -528,14 +533,12 @@ impl Consumer {
         let outcome = if first_time {
             let applied = match self.handler.handle(&mut tx, &envelope).await {
                 Ok(()) => self.handler.finish(&mut tx).await,
-                Err(e) => {
-                    let _ = self.handler.finish(&mut tx).await;
-                    Err(e)
-                }
+                failed => failed,
             };
             match applied {
                 Ok(()) => Outcome::Applied,
                 Err(e) => {
+                    self.handler.abandon();
                     tracing::warn!(error = format!("{e:#}"), event = %event_id, kind = %envelope.event_type, "event handler failed; will retry");
                     tx.rollback().await?;
                     return Ok(Outcome::Failed);

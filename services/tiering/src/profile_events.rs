@@ -181,6 +181,13 @@ impl EventHandler for ProfileEvents {
             Ok(())
         })
     }
+
+    fn abandon(&self) {
+        self.touched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
 }
 
 impl ProfileEvents {

@@ -906,3 +906,27 @@ async fn a_batch_of_events_re_decides_each_customer_once() {
     assert_eq!(decided.len(), 1);
     assert_eq!(decided[0].version, 3);
 }
+
+#[tokio::test]
+async fn an_abandoned_transaction_leaves_nothing_to_re_decide() {
+    let f = fixture().await;
+    let customer = Uuid::now_v7();
+    let handler = ProfileEvents::new(f.engine.clone(), chrono_tz::Asia::Shanghai);
+    let event = f.purchase_event(customer, "t1", TransactionKind::Purchase, 150_000);
+    let mut tx = f.pool.begin().await.unwrap();
+    handler.handle(&mut tx, &event).await.unwrap();
+    handler.abandon();
+    tx.rollback().await.unwrap();
+
+    let mut tx = f.pool.begin().await.unwrap();
+    handler.finish(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut conn = f.pool.acquire().await.unwrap();
+    assert!(
+        patron_tiering::store::assignment(&mut conn, customer)
+            .await
+            .unwrap()
+            .is_none(),
+        "the rolled-back batch's customer is not decided by the next one"
+    );
+}
