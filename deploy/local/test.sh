@@ -21,3 +21,10 @@ echo "== buf lint"
 (cd proto && "$root/deploy/local/buf.sh" lint)
 echo "== cargo test"
 cargo test --workspace --locked
+# The services take the date from the injected clock, so the suite can be run
+# at the moments where dates turn: the last minute of a year, the first of the
+# next (in the company's zone, Shanghai) and a leap day.
+for now in 2026-12-31T23:59:00+08:00 2027-01-01T00:01:00+08:00 2028-02-29T12:00:00+08:00; do
+  echo "== cargo test with the clock at $now"
+  PATRON_TEST_NOW=$now cargo test --workspace --locked
+done

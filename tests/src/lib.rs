@@ -9,7 +9,7 @@ use std::time::Duration;
 use patron_customer_profile::{self as profile, ProfileConfig};
 use patron_gateway::GatewayConfig;
 use patron_kit::auth::{AuthConfig, Authenticator, Claims};
-use patron_kit::clock::SystemClock;
+use patron_kit::clock::{Clock, ManualClock};
 use patron_kit::testing::{self, TestDatabase};
 use patron_tiering::{self as tiering, TieringConfig};
 use serde_json::Value;
@@ -27,6 +27,9 @@ pub struct Suite {
     pub auth: Authenticator,
     pub auth_config: AuthConfig,
     pub db: TestDatabase,
+    /// Every service's clock: it stands at [`testing::test_now`] until a
+    /// test moves it, so no test depends on the machine's date.
+    pub clock: ManualClock,
     shutdown: CancellationToken,
 }
 
@@ -76,6 +79,7 @@ impl Suite {
         let shutdown = CancellationToken::new();
         // One prefix for every service: tiering reads the streams profile writes.
         let cache = testing::cache_config();
+        let clock = testing::test_clock();
 
         let profile_listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -94,7 +98,7 @@ impl Suite {
                 health_interval: Duration::from_millis(100),
                 relay_poll: Duration::from_millis(20),
                 manager_limit: 3,
-                clock: Arc::new(SystemClock),
+                clock: Arc::new(clock.clone()),
             };
             tokio::spawn(profile::serve(config, profile_listener, shutdown.clone()));
             format!("http://{profile_addr}")
@@ -121,7 +125,7 @@ impl Suite {
                 health_interval: Duration::from_millis(100),
                 relay_poll: Duration::from_millis(20),
                 sweep_pause: Duration::from_millis(200),
-                clock: Arc::new(SystemClock),
+                clock: Arc::new(clock.clone()),
             };
             tokio::spawn(tiering::serve(config, tiering_listener, shutdown.clone()));
         }
@@ -154,6 +158,7 @@ impl Suite {
             auth: Authenticator::new(&auth_config),
             auth_config,
             db,
+            clock,
             shutdown,
         };
         if profile_up {
@@ -177,6 +182,38 @@ impl Suite {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the suite did not become ready within 10 s");
+    }
+
+    /// The suite's "now".
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Today in the company's zone (Shanghai) by the suite's clock.
+    pub fn today(&self) -> chrono::NaiveDate {
+        patron_kit::clock::today(&self.clock, chrono_tz::Asia::Shanghai)
+    }
+
+    /// Waits until tiering has applied every event profile has committed so
+    /// far: after it, what tiering shows is what those events made of it.
+    pub async fn wait_for_tiering_to_catch_up(&self) {
+        let mut conn = self.db.admin_connection().await;
+        let mut behind: i64 = 0;
+        for _ in 0..400 {
+            behind = sqlx::query_scalar(
+                "SELECT count(*) FROM profile.outbox o
+                  WHERE NOT EXISTS (SELECT 1 FROM tiering.processed_events p
+                                     WHERE p.consumer_group = 'tiering' AND p.event_id = o.event_id)",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .expect("counting events tiering has not applied");
+            if behind == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("tiering is still {behind} events behind profile after 20 s");
     }
 
     /// A valid token for `role`.

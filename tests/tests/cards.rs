@@ -65,9 +65,7 @@ async fn a_member_qualifies_gets_a_card_earns_points_and_has_the_days_discounts(
         )
         .await;
     assert_eq!(staff.status, 200, "{:?}", staff.body);
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .date_naive();
+    let today = suite.today();
     let created = suite
         .admin(
             Method::POST,
@@ -94,9 +92,10 @@ async fn a_member_qualifies_gets_a_card_earns_points_and_has_the_days_discounts(
     assert_eq!(refused.status, 400, "{:?}", refused.body);
     assert_eq!(refused.error_status(), "FAILED_PRECONDITION");
 
+    let now = suite.now();
     let purchase = |id: &str, yuan: i64| {
         json!({"externalId": id, "kind": "TRANSACTION_KIND_PURCHASE",
-               "occurTime": chrono::Utc::now().to_rfc3339(), "product": "coat",
+               "occurTime": now.to_rfc3339(), "product": "coat",
                "amount": {"currencyCode": "CNY", "amountMinor": (yuan * 100).to_string()}})
     };
     let recorded = suite
@@ -305,7 +304,9 @@ async fn a_member_qualifies_gets_a_card_earns_points_and_has_the_days_discounts(
         .await;
     assert_eq!(east.status, 403, "{:?}", east.body);
 
-    // Renewal is December's business.
+    // Renewal is the renewal month's business (December in retail-store). A
+    // card is never renewable on the day it is issued: one issued in
+    // December already belongs to the next card year.
     let renewed = suite
         .admin(
             Method::POST,
@@ -313,11 +314,36 @@ async fn a_member_qualifies_gets_a_card_earns_points_and_has_the_days_discounts(
             Some(json!({})),
         )
         .await;
-    if today.month() == 12 {
-        assert_eq!(renewed.status, 200, "{:?}", renewed.body);
-        assert_eq!(renewed.body["pointsBalance"], "520");
+    assert_eq!(renewed.status, 400, "{:?}", renewed.body);
+    assert_eq!(renewed.error_status(), "FAILED_PRECONDITION");
+    let valid_through = card.body["validThrough"].clone();
+    let last_year = valid_through["year"].as_i64().unwrap() as i32;
+    assert_eq!(valid_through["month"], 12, "{valid_through}");
+    let expected_year = if today.month() == 12 {
+        today.year() + 1
     } else {
-        assert_eq!(renewed.status, 400, "{:?}", renewed.body);
-        assert_eq!(renewed.error_status(), "FAILED_PRECONDITION");
-    }
+        today.year()
+    };
+    assert_eq!(last_year, expected_year, "issued on {today}");
+
+    // On the first of that December it renews, keeping its points.
+    suite.clock.set(
+        chrono::NaiveDate::from_ymd_opt(last_year, 12, 1)
+            .unwrap()
+            .and_hms_opt(9, 0, 0)
+            .unwrap()
+            .and_local_timezone(chrono_tz::Asia::Shanghai)
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    );
+    let renewed = suite
+        .admin(
+            Method::POST,
+            &format!("/v1/{card_name}:renew"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(renewed.status, 200, "{:?}", renewed.body);
+    assert_eq!(renewed.body["pointsBalance"], "520");
+    assert_eq!(renewed.body["validThrough"]["year"], last_year + 1);
 }

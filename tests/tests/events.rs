@@ -86,10 +86,7 @@ impl Fixture {
     }
 
     async fn unpublished(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            .fetch_one(&self.pool)
-            .await
-            .unwrap()
+        unpublished(&self.pool).await
     }
 
     async fn effects(&self) -> (i64, i64) {
@@ -159,25 +156,35 @@ async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
 #[tokio::test]
 async fn two_relays_publish_every_event_once_in_commit_order() {
     let f = fixture().await;
-    let ids = f.enqueue(300).await;
-
+    // The relays run while the events are being committed, so they race
+    // each other and the writer, not just a full outbox.
+    let writing = CancellationToken::new();
     let mut relays = Vec::new();
     for _ in 0..2 {
         let pool = f.pool.clone();
         let prefix = f.prefix.clone();
+        let writing = writing.clone();
         let mut conn = events::relay_connection(&f.redis_url).unwrap();
         relays.push(tokio::spawn(async move {
             let mut published = 0;
-            // Small batches so the two relays interleave.
-            for _ in 0..400 {
-                published += events::relay_once(&pool, &mut conn, &prefix, 7)
+            loop {
+                let done_writing = writing.is_cancelled();
+                // Small batches so the two relays interleave.
+                let n = events::relay_once(&pool, &mut conn, &prefix, 7)
                     .await
                     .unwrap();
-                tokio::task::yield_now().await;
+                published += n;
+                if n == 0 {
+                    if done_writing && unpublished(&pool).await == 0 {
+                        return published;
+                    }
+                    tokio::task::yield_now().await;
+                }
             }
-            published
         }));
     }
+    let ids = f.enqueue(300).await;
+    writing.cancel();
     let mut total = 0;
     for r in relays {
         total += r.await.unwrap();
@@ -189,6 +196,13 @@ async fn two_relays_publish_every_event_once_in_commit_order() {
         ids,
         "each event once, in commit order"
     );
+}
+
+async fn unpublished(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -290,9 +304,18 @@ async fn a_consumer_killed_mid_batch_is_resumed_without_loss_or_double_effect() 
         .unwrap();
     let stop_b = CancellationToken::new();
     let b_task = tokio::spawn(b.run(stop_b.clone()));
-    wait_until("all 40 effects exist", async || f.effects().await.0 >= 40).await;
-    // Give B time to see the duplicates and any stragglers.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Done when the group has been handed every entry, the three copies
+    // included, and every one is acknowledged.
+    wait_until(
+        "the group read and acknowledged all 43 entries",
+        async || {
+            let groups: redis::streams::StreamInfoGroupsReply =
+                redis.xinfo_groups(&key).await.unwrap();
+            let group = &groups.groups[0];
+            group.lag == Some(0) && group.pending == 0
+        },
+    )
+    .await;
     stop_b.cancel();
     b_task.await.unwrap().unwrap();
 

@@ -328,7 +328,7 @@ async fn transactions_are_on_http_without_gateway_code() {
     let purchase = json!({
         "externalId": "POS-77",
         "kind": "TRANSACTION_KIND_PURCHASE",
-        "occurTime": "2026-10-01T08:00:00Z",
+        "occurTime": (suite.now() - chrono::Duration::days(30)).to_rfc3339(),
         "product": "tea set",
         "quantity": "1.5",
         "amount": {"currencyCode": "CNY", "amountMinor": "128000"}
@@ -345,7 +345,10 @@ async fn transactions_are_on_http_without_gateway_code() {
     let summary = suite
         .admin(
             Method::GET,
-            &format!("/v1/{name}/transactions:summarize?startTime=2026-01-01T00:00:00Z"),
+            &format!(
+                "/v1/{name}/transactions:summarize?startTime={}",
+                (suite.now() - chrono::Duration::days(365)).format("%Y-%m-%dT%H:%M:%SZ")
+            ),
             None,
         )
         .await;

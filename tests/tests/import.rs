@@ -26,6 +26,7 @@ async fn target(suite: &Suite) -> Target {
             .await
             .unwrap(),
         authorization: format!("Bearer {}", suite.token("admin")),
+        clock: std::sync::Arc::new(suite.clock.clone()),
     }
 }
 
@@ -153,7 +154,8 @@ async fn customers_import_good_rows_and_report_bad_ones_by_row_and_column() {
         123_456_750
     );
 
-    // Running the same file again changes nothing.
+    // Running the same file again, later, changes nothing.
+    suite.clock.advance(chrono::Duration::minutes(5));
     let again = run(&suite, Dataset::Customers, &path).await;
     assert_eq!(
         (again.created, again.unchanged, again.rejected),
@@ -268,6 +270,7 @@ async fn transactions_import_once_per_external_id() {
         problems(&report),
         [(4, "档案编号"), (5, "交易时间"), (5, "金额"), (6, "商品")]
     );
+    suite.clock.advance(chrono::Duration::minutes(5));
     let again = run(&suite, Dataset::Transactions, &transactions).await;
     assert_eq!((again.created, again.unchanged), (0, 2), "{again:?}");
 

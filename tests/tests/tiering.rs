@@ -20,6 +20,8 @@ struct Clients {
     transactions: TransactionServiceClient<Channel>,
     tiering: TieringServiceClient<Channel>,
     token: String,
+    /// The suite's "now" when the clients were made.
+    now: chrono::DateTime<chrono::Utc>,
 }
 
 async fn clients(suite: &Suite) -> Clients {
@@ -35,6 +37,7 @@ async fn clients(suite: &Suite) -> Clients {
         transactions: TransactionServiceClient::new(connect(suite.profile_url.clone()).await),
         tiering: TieringServiceClient::new(connect(suite.tiering_url.clone()).await),
         token: suite.token("admin"),
+        now: suite.now(),
     }
 }
 
@@ -72,7 +75,7 @@ impl Clients {
         kind: profile_pb::TransactionKind,
         yuan: i64,
     ) {
-        self.record_at(customer, external_id, kind, yuan, chrono::Utc::now())
+        self.record_at(customer, external_id, kind, yuan, self.now)
             .await
     }
 
@@ -352,7 +355,7 @@ async fn a_downgrade_waits_for_the_periodic_review() {
     // New figures do not undo it before the review.
     c.record(&customer, "T-3", profile_pb::TransactionKind::Purchase, 10)
         .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    suite.wait_for_tiering_to_catch_up().await;
     assert_eq!(c.assignment(&customer).await.unwrap().tier_code, "B");
 }
 
@@ -576,7 +579,8 @@ async fn falling_spend_raises_a_churn_risk_and_exits_feed_the_reasons_report() {
 
     let customer = c.customer("Fading").await;
     let purchase = profile_pb::TransactionKind::Purchase;
-    let months_ago = |n: i64| chrono::Utc::now() - chrono::Duration::days(30 * n);
+    let now = c.now;
+    let months_ago = |n: i64| now - chrono::Duration::days(30 * n);
     c.record_at(&customer, "F-1", purchase, 1_000, months_ago(8))
         .await;
     // Eight months ago 1,000 yuan, nothing since: already falling.

@@ -24,6 +24,24 @@ pub fn redis_url() -> String {
     config::env_or("PATRON_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 }
 
+/// The moment a test's clock starts at: `PATRON_TEST_NOW` (RFC 3339) when
+/// set, so the whole suite can be run at a moment that matters (test.sh runs
+/// it again on 31 December 23:59 and 1 January 00:01 in Shanghai), else an
+/// ordinary fixed day. Never the machine's date: a test that passes today
+/// must pass on any day.
+pub fn test_now() -> chrono::DateTime<chrono::Utc> {
+    const DEFAULT: &str = "2026-06-15T10:00:00+08:00";
+    let raw = config::env_or("PATRON_TEST_NOW", DEFAULT);
+    chrono::DateTime::parse_from_rfc3339(&raw)
+        .unwrap_or_else(|e| panic!("PATRON_TEST_NOW={raw:?} is not an RFC 3339 time: {e}"))
+        .with_timezone(&chrono::Utc)
+}
+
+/// A clock standing at [`test_now`] until the test moves it.
+pub fn test_clock() -> crate::clock::ManualClock {
+    crate::clock::ManualClock::new(test_now())
+}
+
 /// A short random suffix.
 pub fn unique_suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..16].to_owned()

@@ -4,7 +4,7 @@ use std::time::Duration;
 use patron_customer_profile::{ProfileConfig, SCHEMA, serve};
 use patron_kit::auth::Authenticator;
 use patron_kit::cache::CacheConfig;
-use patron_kit::clock::{SharedClock, SystemClock};
+use patron_kit::clock::SharedClock;
 use patron_kit::testing::{self, TestDatabase};
 use patron_proto::common::v1::Date;
 use patron_proto::profile::v1::customer_service_client::CustomerServiceClient;
@@ -36,7 +36,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with_cache(cache: CacheConfig) -> TestApp {
-    spawn_app_with(cache, Arc::new(SystemClock)).await
+    spawn_app_with(cache, Arc::new(testing::test_clock())).await
 }
 
 pub async fn spawn_app_with(cache: CacheConfig, clock: SharedClock) -> TestApp {
@@ -125,6 +125,11 @@ impl TestApp {
             .metadata_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
         request
+    }
+
+    /// The service's "now" (the injected clock, never the machine's).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.config.clock.now()
     }
 
     pub fn admin<T>(&self, message: T) -> Request<T> {

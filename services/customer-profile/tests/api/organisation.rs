@@ -575,7 +575,7 @@ async fn service_records_are_appended_with_who_recorded_them() {
             customer: created.name.clone(),
             service_record: Some(pb::ServiceRecord {
                 service_time: Some(patron_kit::timestamp::to_proto(
-                    chrono::Utc::now() - chrono::Duration::days(days_ago),
+                    app.now() - chrono::Duration::days(days_ago),
                 )),
                 content: content.into(),
                 result: "done".into(),

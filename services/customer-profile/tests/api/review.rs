@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use patron_kit::clock::{Clock, ManualClock};
+use patron_kit::clock::Clock;
 use patron_proto::profile::v1 as pb;
 use tonic::Code;
 
@@ -23,7 +23,7 @@ async fn due(app: &TestApp) -> Vec<String> {
 
 #[tokio::test]
 async fn archives_fall_due_a_year_after_their_last_review() {
-    let clock = ManualClock::new(chrono::Utc::now());
+    let clock = patron_kit::testing::test_clock();
     let app = spawn_app_with(patron_kit::testing::cache_config(), Arc::new(clock.clone())).await;
     let older = app.create(person("Older")).await;
     clock.advance(chrono::Duration::days(10));

@@ -54,7 +54,7 @@ async fn count(app: &TestApp) -> i64 {
 async fn a_transaction_is_recorded_once_per_external_id() {
     let app = spawn_app().await;
     let customer = app.create(person("Buyer")).await;
-    let at = Utc::now() - Duration::days(3);
+    let at = app.now() - Duration::days(3);
 
     let first = record(&app, &customer.name, purchase("POS-1", 1280, at))
         .await
@@ -108,7 +108,7 @@ async fn bad_transactions_name_each_field_and_need_a_live_customer() {
     let bad = pb::Transaction {
         external_id: "has space".into(),
         kind: 0,
-        occur_time: ts(Utc::now() + Duration::days(1)),
+        occur_time: ts(app.now() + Duration::days(1)),
         product: " ".into(),
         quantity: "1.2345".into(),
         amount: Some(Money {
@@ -134,7 +134,7 @@ async fn bad_transactions_name_each_field_and_need_a_live_customer() {
     let missing = pb::Transaction {
         amount: None,
         occur_time: None,
-        ..purchase("X-1", 1, Utc::now())
+        ..purchase("X-1", 1, app.now())
     };
     let err = record(&app, &customer.name, missing).await.unwrap_err();
     assert_eq!(
@@ -144,7 +144,7 @@ async fn bad_transactions_name_each_field_and_need_a_live_customer() {
 
     let unknown = format!("customers/{}", uuid::Uuid::now_v7());
     assert_eq!(
-        record(&app, &unknown, purchase("X-2", 1, Utc::now()))
+        record(&app, &unknown, purchase("X-2", 1, app.now()))
             .await
             .unwrap_err()
             .code(),
@@ -152,7 +152,7 @@ async fn bad_transactions_name_each_field_and_need_a_live_customer() {
     );
     assert_eq!(
         bad_fields(
-            &record(&app, "nobody", purchase("X-3", 1, Utc::now()))
+            &record(&app, "nobody", purchase("X-3", 1, app.now()))
                 .await
                 .unwrap_err()
         ),
@@ -167,7 +167,7 @@ async fn bad_transactions_name_each_field_and_need_a_live_customer() {
         }))
         .await
         .unwrap();
-    let err = record(&app, &customer.name, purchase("X-4", 1, Utc::now()))
+    let err = record(&app, &customer.name, purchase("X-4", 1, app.now()))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
@@ -179,7 +179,7 @@ async fn list_and_sum_over_a_period() {
     let app = spawn_app().await;
     let customer = app.create(person("Regular")).await;
     let other = app.create(person("Someone Else")).await;
-    let now = Utc::now();
+    let now = app.now();
     for (i, days_ago, yuan) in [(1, 400, 5000), (2, 200, 1000), (3, 100, 3000), (4, 10, 200)] {
         record(
             &app,

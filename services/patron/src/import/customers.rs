@@ -78,7 +78,7 @@ impl CustomerImport {
             message,
             columns,
             headers: headers.to_vec(),
-            started: Utc::now(),
+            started: target.clock.now(),
             referrers: HashMap::new(),
         }
     }

@@ -35,6 +35,9 @@ pub struct Target {
     pub channel: Channel,
     /// The `authorization` value, `Bearer …`.
     pub authorization: String,
+    /// The time as the service keeps it: a row whose archive was created
+    /// before this run started is a replay of an earlier import.
+    pub clock: patron_kit::clock::SharedClock,
 }
 
 /// How a file is read.

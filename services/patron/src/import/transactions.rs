@@ -83,7 +83,7 @@ impl TransactionImport {
             defaults: options.defaults.clone(),
             message,
             columns,
-            started: Utc::now(),
+            started: target.clock.now(),
             known: HashMap::new(),
         }
     }
