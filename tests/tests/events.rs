@@ -106,7 +106,7 @@ impl Fixture {
             batch_size: 10,
             block: Duration::from_millis(100),
             claim_idle: Duration::from_millis(300),
-            max_deliveries: 5,
+            max_failures: 5,
         }
     }
 }
@@ -231,6 +231,7 @@ async fn events_wait_while_redis_is_down_and_flow_when_it_returns() {
             stream_prefix: f.prefix.clone(),
             batch_size: 5,
             idle_poll: Duration::from_millis(20),
+            retention: events::Retention::default(),
         },
         shutdown.clone(),
     );

@@ -165,6 +165,16 @@ pub fn cache_config() -> CacheConfig {
     }
 }
 
+/// Events on the tests' Redis under `prefix` (a test's cache prefix, so
+/// producers and consumers of one test meet and no others).
+pub fn events_config(prefix: &str) -> crate::events::EventsConfig {
+    crate::events::EventsConfig {
+        redis_url: redis_url(),
+        stream_prefix: prefix.to_owned(),
+        retention: crate::events::Retention::default(),
+    }
+}
+
 /// A cache pointed at a port nothing listens on: Redis "down".
 pub fn unreachable_cache_config() -> CacheConfig {
     CacheConfig {

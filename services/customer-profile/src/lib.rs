@@ -51,6 +51,8 @@ pub struct ProfileConfig {
     pub listen: SocketAddr,
     pub db: DbConfig,
     pub cache: CacheConfig,
+    /// The events' Redis (may differ from the cache's) and retention.
+    pub events: events::EventsConfig,
     pub auth: AuthConfig,
     /// Keys sealing sensitive fields and their blind indexes.
     pub keys: KeyRing,
@@ -75,6 +77,7 @@ impl ProfileConfig {
             listen: config::env_addr("PATRON_PROFILE_ADDR", "127.0.0.1:50051")?,
             db: DbConfig::for_service(SCHEMA)?,
             cache: CacheConfig::from_env()?,
+            events: events::EventsConfig::from_env()?,
             auth,
             keys,
             zone: patron_kit::clock::zone_from_env()?,
@@ -113,10 +116,11 @@ pub async fn serve(
     let relay = events::spawn_relay(
         pool.clone(),
         events::RelayConfig {
-            redis_url: config.cache.url.clone(),
-            stream_prefix: config.cache.key_prefix.clone(),
+            redis_url: config.events.redis_url.clone(),
+            stream_prefix: config.events.stream_prefix.clone(),
             batch_size: 500,
             idle_poll: config.relay_poll,
+            retention: config.events.retention.clone(),
         },
         shutdown.clone(),
     );

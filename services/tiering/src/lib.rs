@@ -51,6 +51,8 @@ pub struct TieringConfig {
     pub listen: std::net::SocketAddr,
     pub db: DbConfig,
     pub cache: CacheConfig,
+    /// The events' Redis (may differ from the cache's) and retention.
+    pub events: events::EventsConfig,
     pub auth: AuthConfig,
     pub zone: chrono_tz::Tz,
     /// A preset (a shipped one by name, or a file) to store, as a new version
@@ -73,6 +75,7 @@ impl TieringConfig {
             listen: config::env_addr("PATRON_TIERING_ADDR", "127.0.0.1:50052")?,
             db: DbConfig::for_service(SCHEMA)?,
             cache: CacheConfig::from_env()?,
+            events: events::EventsConfig::from_env()?,
             auth,
             zone: patron_kit::clock::zone_from_env()?,
             preset: std::env::var_os("PATRON_TIER_PRESET").map(PathBuf::from),
@@ -111,10 +114,11 @@ pub async fn serve(
     let relay = events::spawn_relay(
         pool.clone(),
         events::RelayConfig {
-            redis_url: config.cache.url.clone(),
-            stream_prefix: config.cache.key_prefix.clone(),
+            redis_url: config.events.redis_url.clone(),
+            stream_prefix: config.events.stream_prefix.clone(),
             batch_size: 500,
             idle_poll: config.relay_poll,
+            retention: config.events.retention.clone(),
         },
         shutdown.clone(),
     );
@@ -202,18 +206,15 @@ pub async fn load_preset(
     Ok(())
 }
 
-/// Consumes profile's transaction events; while Redis is unreachable it
-/// keeps retrying (the events wait in profile's outbox and the stream).
-fn spawn_consumer(
-    config: &TieringConfig,
-    pool: sqlx::PgPool,
-    engine: Engine,
-    shutdown: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    let consumer_config = ConsumerConfig {
-        redis_url: config.cache.url.clone(),
-        stream_prefix: config.cache.key_prefix.clone(),
-        group: "tiering".into(),
+/// The consumer group tiering reads profile's events in.
+pub const CONSUMER_GROUP: &str = "tiering";
+
+/// How tiering reads profile's events (transactions, archives, directory).
+pub fn consumer_config(config: &TieringConfig) -> ConsumerConfig {
+    ConsumerConfig {
+        redis_url: config.events.redis_url.clone(),
+        stream_prefix: config.events.stream_prefix.clone(),
+        group: CONSUMER_GROUP.into(),
         consumer: config.consumer_name.clone(),
         topics: vec![
             profile_events::TRANSACTIONS_TOPIC.into(),
@@ -223,34 +224,18 @@ fn spawn_consumer(
         batch_size: 200,
         block: Duration::from_millis(500),
         claim_idle: Duration::from_secs(30),
-        max_deliveries: 10,
-    };
-    let zone = config.zone;
-    tokio::spawn(async move {
-        let handler = Arc::new(profile_events::ProfileEvents::new(engine, zone));
-        while !shutdown.is_cancelled() {
-            match events::Consumer::connect(consumer_config.clone(), pool.clone(), handler.clone())
-                .await
-            {
-                Ok(consumer) => {
-                    if let Err(e) = consumer.run(shutdown.clone()).await {
-                        tracing::warn!(
-                            error = format!("{e:#}"),
-                            "transaction consumer stopped; restarting"
-                        );
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        "cannot reach Redis for transaction events; retrying"
-                    )
-                }
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
-    })
+        max_failures: 10,
+    }
+}
+
+/// Consumes profile's events; the kit's consumer waits out outages of Redis
+/// and Postgres (the events wait in profile's outbox and the stream).
+fn spawn_consumer(
+    config: &TieringConfig,
+    pool: sqlx::PgPool,
+    engine: Engine,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let handler = Arc::new(profile_events::ProfileEvents::new(engine, config.zone));
+    events::spawn_consumer(consumer_config(config), pool, handler, shutdown)
 }

@@ -57,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
             ..db.service_config(profile::SCHEMA)
         },
         cache: cache.clone(),
+        events: testing::events_config(&cache.key_prefix),
         auth: auth.clone(),
         keys: testing::key_ring(),
         zone: chrono_tz::Asia::Shanghai,
@@ -75,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
             listen: tiering_listener.local_addr()?,
             db: db.service_config(tiering::SCHEMA),
             cache: cache.clone(),
+            events: testing::events_config(&cache.key_prefix),
             auth: auth.clone(),
             zone: chrono_tz::Asia::Shanghai,
             preset: Some("health-chain".into()),

@@ -48,6 +48,7 @@ pub async fn spawn_app_with(cache: CacheConfig, clock: SharedClock) -> TestApp {
         listen: addr,
         db: db.service_config(SCHEMA),
         cache: cache.clone(),
+        events: testing::events_config(&cache.key_prefix),
         auth: auth.clone(),
         keys: testing::key_ring(),
         zone: chrono_tz::Asia::Shanghai,

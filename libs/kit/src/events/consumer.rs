@@ -1,0 +1,461 @@
+//! Consumer groups that apply each event once, count what is the event's
+//! fault apart from what is the infrastructure's, and restart themselves.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use patron_proto::common::v1::EventEnvelope;
+use prost::Message;
+use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{dead_letters, stream_key, topic_of};
+
+/// Applies events inside the consumer's transaction: `handle` for each
+/// event of a transaction, one after another, then `finish` once before it
+/// commits, or `abandon` when it is rolled back instead. The consumer calls
+/// them for one transaction at a time.
+pub trait EventHandler: Send + Sync + 'static {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a EventEnvelope,
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
+
+    /// Work a transaction's events share, done once for all of them (say,
+    /// re-deciding each customer they touched once). Nothing by default.
+    fn finish<'a>(&'a self, _tx: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The transaction is rolled back instead: forget what was gathered for
+    /// `finish`. Nothing by default.
+    fn abandon(&self) {}
+}
+
+/// How a consumer reads.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub redis_url: String,
+    pub stream_prefix: String,
+    /// The consumer group: one per consuming service.
+    pub group: String,
+    /// Stable per process (pod name), so a restarted consumer finds its own
+    /// pending entries.
+    pub consumer: String,
+    pub topics: Vec<String>,
+    pub batch_size: usize,
+    pub block: Duration,
+    /// Entries pending this long with another consumer are taken over.
+    pub claim_idle: Duration,
+    /// Failures of the handler itself after which an event is set aside as
+    /// a dead letter. Outages of Postgres or Redis do not count.
+    pub max_failures: i32,
+}
+
+/// A consumer-group reader applying events through an [`EventHandler`].
+pub struct Consumer {
+    config: ConsumerConfig,
+    pool: PgPool,
+    handler: Arc<dyn EventHandler>,
+    redis: MultiplexedConnection,
+}
+
+/// What happened to one stream entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// Seen before (a redelivery); acknowledged without effect.
+    Duplicate,
+    /// The handler failed; left pending to be retried.
+    Failed,
+    /// Undecodable or failing too often; set aside in `dead_letters`.
+    DeadLettered,
+}
+
+/// An event read from a stream entry.
+struct Delivered {
+    envelope: EventEnvelope,
+    event_id: Uuid,
+    number: Option<i64>,
+}
+
+impl Consumer {
+    /// Connects and creates the groups (at the start of each stream, so a new
+    /// group reads everything still kept). The connection's response timeout
+    /// is longer than a blocking read, so a half-open connection fails the
+    /// consumer instead of stopping it in silence.
+    pub async fn connect(
+        config: ConsumerConfig,
+        pool: PgPool,
+        handler: Arc<dyn EventHandler>,
+    ) -> anyhow::Result<Self> {
+        let client = redis::Client::open(config.redis_url.as_str())?;
+        let redis = client
+            .get_multiplexed_async_connection_with_config(
+                &redis::AsyncConnectionConfig::new()
+                    .set_response_timeout(Some(config.block + Duration::from_secs(5)))
+                    .set_connection_timeout(Some(Duration::from_secs(2))),
+            )
+            .await?;
+        let mut consumer = Self {
+            config,
+            pool,
+            handler,
+            redis,
+        };
+        consumer.create_groups().await?;
+        Ok(consumer)
+    }
+
+    async fn create_groups(&mut self) -> anyhow::Result<()> {
+        for key in self.keys() {
+            let created: redis::RedisResult<()> = self
+                .redis
+                .xgroup_create_mkstream(&key, &self.config.group, "0")
+                .await;
+            if let Err(e) = created
+                && e.code() != Some("BUSYGROUP")
+            {
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.config
+            .topics
+            .iter()
+            .map(|t| stream_key(&self.config.stream_prefix, t))
+            .collect()
+    }
+
+    /// Reads and applies until `shutdown`: first this consumer's own pending
+    /// entries (left by a crash), then new ones, reclaiming idle entries of
+    /// other consumers every few seconds. Returns an error when Redis or
+    /// Postgres fails; [`spawn_consumer`] then starts again after a pause.
+    pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        // A full batch means more may be pending; entries that keep failing
+        // are dead-lettered after `max_failures`, so this ends.
+        while self.poll("0").await? >= self.config.batch_size {}
+        let mut last_claim = tokio::time::Instant::now();
+        while !shutdown.is_cancelled() {
+            if last_claim.elapsed() >= self.config.claim_idle {
+                self.reclaim().await?;
+                last_claim = tokio::time::Instant::now();
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                read = self.poll(">") => { read?; }
+            }
+        }
+        Ok(())
+    }
+
+    /// One XREADGROUP from `id` (`>` new entries, `0` own pending); the
+    /// number of entries read. A missing group means Redis lost its data: the
+    /// groups are made again at the start of the (re-filled) streams.
+    pub async fn poll(&mut self, id: &str) -> anyhow::Result<usize> {
+        let keys = self.keys();
+        let ids = vec![id; keys.len()];
+        let mut options = StreamReadOptions::default()
+            .group(&self.config.group, &self.config.consumer)
+            .count(self.config.batch_size);
+        if id == ">" {
+            options = options.block(self.config.block.as_millis() as usize);
+        }
+        let reply: Option<StreamReadReply> = match self.redis.xread_options(&keys, &ids, &options).await {
+            Ok(reply) => reply,
+            Err(e) if e.code() == Some("NOGROUP") => {
+                tracing::error!(
+                    group = %self.config.group,
+                    "the consumer group is gone: Redis lost its data. Making it again at the start \
+                     of each stream; the producers publish again what was not acknowledged"
+                );
+                self.create_groups().await?;
+                return Ok(0);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut read = 0;
+        for stream in reply.map(|r| r.keys).unwrap_or_default() {
+            read += stream.ids.len();
+            self.apply_batch(&stream.key, &stream.ids).await?;
+        }
+        Ok(read)
+    }
+
+    /// Applies a batch read from one stream in one transaction, with one
+    /// commit and one acknowledgement, when every entry applies; otherwise
+    /// one entry at a time, so a bad entry holds up none of the others.
+    pub async fn apply_batch(&mut self, key: &str, entries: &[StreamId]) -> anyhow::Result<()> {
+        let decoded: Option<Vec<Delivered>> = entries.iter().map(delivered).collect();
+        let Some(decoded) = decoded.filter(|d| d.len() > 1) else {
+            return self.apply_each(key, entries).await;
+        };
+        let topic = topic_of(&self.config.stream_prefix, key).to_owned();
+        let mut tx = self.pool.begin().await?;
+        for event in &decoded {
+            let first = first_time(&mut tx, &self.config.group, &topic, event).await?;
+            if first && let Err(e) = self.handler.handle(&mut tx, &event.envelope).await {
+                self.handler.abandon();
+                tx.rollback().await?;
+                if is_infrastructure(&e) {
+                    return Err(e.context("applying a batch of events"));
+                }
+                tracing::debug!(error = format!("{e:#}"), event = %event.event_id, "batch failed; applying its entries one by one");
+                return self.apply_each(key, entries).await;
+            }
+        }
+        if let Err(e) = self.handler.finish(&mut tx).await {
+            self.handler.abandon();
+            tx.rollback().await?;
+            if is_infrastructure(&e) {
+                return Err(e.context("finishing a batch of events"));
+            }
+            tracing::debug!(error = format!("{e:#}"), "batch failed to finish; applying its entries one by one");
+            return self.apply_each(key, entries).await;
+        }
+        tx.commit().await?;
+        let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+        let _: () = self.redis.xack(key, &self.config.group, &ids).await?;
+        Ok(())
+    }
+
+    async fn apply_each(&mut self, key: &str, entries: &[StreamId]) -> anyhow::Result<()> {
+        for entry in entries {
+            self.apply(key, entry).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes over entries idle longer than `claim_idle` with any consumer.
+    pub async fn reclaim(&mut self) -> anyhow::Result<usize> {
+        let mut claimed_total = 0;
+        for key in self.keys() {
+            let mut cursor = "0-0".to_string();
+            loop {
+                let reply: redis::streams::StreamAutoClaimReply = self
+                    .redis
+                    .xautoclaim_options(
+                        &key,
+                        &self.config.group,
+                        &self.config.consumer,
+                        self.config.claim_idle.as_millis() as u64,
+                        &cursor,
+                        StreamAutoClaimOptions::default().count(self.config.batch_size),
+                    )
+                    .await?;
+                claimed_total += reply.claimed.len();
+                self.apply_batch(&key, &reply.claimed).await?;
+                // Ids deleted from the stream while pending cannot be applied.
+                for gone in &reply.deleted_ids {
+                    let _: redis::RedisResult<()> =
+                        self.redis.xack(&key, &self.config.group, &[gone]).await;
+                }
+                if reply.next_stream_id == "0-0" {
+                    break;
+                }
+                cursor = reply.next_stream_id;
+            }
+        }
+        Ok(claimed_total)
+    }
+
+    /// Applies one entry once, then acknowledges it. The handler's failures
+    /// are counted; an infrastructure failure is returned as an error instead
+    /// (the entry stays pending and the consumer backs off).
+    pub async fn apply(&mut self, key: &str, entry: &StreamId) -> anyhow::Result<Outcome> {
+        let topic = topic_of(&self.config.stream_prefix, key).to_owned();
+        let Some(event) = delivered(entry) else {
+            let raw = match entry.map.get("envelope") {
+                Some(redis::Value::BulkString(b)) => b.clone(),
+                _ => Vec::new(),
+            };
+            dead_letters::set_aside_raw(&self.pool, &self.config.group, &topic, &raw, "the entry holds no decodable envelope with a UUID event id").await?;
+            self.ack(key, entry).await?;
+            return Ok(Outcome::DeadLettered);
+        };
+        let failures = dead_letters::failures(&self.pool, &self.config.group, event.event_id).await?;
+        if failures >= self.config.max_failures {
+            dead_letters::set_aside(
+                &self.pool,
+                &self.config.group,
+                &topic,
+                event.event_id,
+                event.number,
+                &event.envelope.encode_to_vec(),
+                &format!("the handler failed {failures} times"),
+            )
+            .await?;
+            self.ack(key, entry).await?;
+            return Ok(Outcome::DeadLettered);
+        }
+
+        let mut tx = self.pool.begin().await?;
+        let outcome = if first_time(&mut tx, &self.config.group, &topic, &event).await? {
+            let applied = match self.handler.handle(&mut tx, &event.envelope).await {
+                Ok(()) => self.handler.finish(&mut tx).await,
+                failed => failed,
+            };
+            match applied {
+                Ok(()) => Outcome::Applied,
+                Err(e) => {
+                    self.handler.abandon();
+                    tx.rollback().await?;
+                    if is_infrastructure(&e) {
+                        return Err(e.context(format!("applying event {}", event.event_id)));
+                    }
+                    tracing::warn!(error = format!("{e:#}"), event = %event.event_id, kind = %event.envelope.event_type, "event handler failed; will retry");
+                    dead_letters::count_failure(&self.pool, &self.config.group, event.event_id, &format!("{e:#}")).await?;
+                    return Ok(Outcome::Failed);
+                }
+            }
+        } else {
+            Outcome::Duplicate
+        };
+        tx.commit().await?;
+        self.ack(key, entry).await?;
+        Ok(outcome)
+    }
+
+    async fn ack(&mut self, key: &str, entry: &StreamId) -> anyhow::Result<()> {
+        let _: () = self
+            .redis
+            .xack(key, &self.config.group, &[&entry.id])
+            .await?;
+        Ok(())
+    }
+}
+
+fn delivered(entry: &StreamId) -> Option<Delivered> {
+    let envelope = entry_envelope(&entry.map)?;
+    let event_id = Uuid::parse_str(&envelope.event_id).ok()?;
+    Some(Delivered {
+        envelope,
+        event_id,
+        number: entry.get("number"),
+    })
+}
+
+/// Records that `group` processed the event in the consumer's transaction;
+/// false when it already had (a redelivery).
+async fn first_time(
+    tx: &mut PgConnection,
+    group: &str,
+    topic: &str,
+    event: &Delivered,
+) -> anyhow::Result<bool> {
+    Ok(record_processed(tx, group, topic, event.event_id, event.number).await?)
+}
+
+/// Records the event as processed by `group`; false when it already was.
+pub(super) async fn record_processed(
+    tx: &mut PgConnection,
+    group: &str,
+    topic: &str,
+    event_id: Uuid,
+    number: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO processed_events (consumer_group, event_id, topic, number)
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(group)
+    .bind(event_id)
+    .bind(topic)
+    .bind(number)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+fn entry_envelope(map: &HashMap<String, redis::Value>) -> Option<EventEnvelope> {
+    match map.get("envelope")? {
+        redis::Value::BulkString(bytes) => EventEnvelope::decode(bytes.as_slice()).ok(),
+        _ => None,
+    }
+}
+
+/// Whether a failure is the infrastructure's (Postgres or Redis away, a
+/// deadlock or serialization failure to simply retry) rather than the
+/// event's: those are retried with back-off and never counted.
+pub fn is_infrastructure(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        if let Some(e) = cause.downcast_ref::<sqlx::Error>() {
+            return match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                    // Connection exceptions, insufficient resources, operator
+                    // intervention (shutdown), serialization and deadlock.
+                    code.starts_with("08")
+                        || code.starts_with("53")
+                        || code.starts_with("57P")
+                        || code == "40001"
+                        || code == "40P01"
+                }),
+                _ => false,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<redis::RedisError>() {
+            return e.is_io_error() || e.is_timeout() || e.is_connection_dropped();
+        }
+        false
+    })
+}
+
+/// Runs a consumer until `shutdown`, connecting again after any failure with
+/// a back-off that doubles from half a second up to 30 seconds (and starts
+/// over once a consumer ran for a while), so an outage is waited out rather
+/// than hammered or counted against the events.
+pub fn spawn_consumer(
+    config: ConsumerConfig,
+    pool: PgPool,
+    handler: Arc<dyn EventHandler>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        const FIRST: Duration = Duration::from_millis(500);
+        const LONGEST: Duration = Duration::from_secs(30);
+        let mut pause = FIRST;
+        while !shutdown.is_cancelled() {
+            let started = tokio::time::Instant::now();
+            let result = match Consumer::connect(config.clone(), pool.clone(), handler.clone()).await {
+                Ok(consumer) => consumer.run(shutdown.clone()).await,
+                Err(e) => Err(e.context("connecting to the events' Redis")),
+            };
+            match result {
+                Ok(()) => return,
+                Err(e) => {
+                    if started.elapsed() > LONGEST {
+                        pause = FIRST;
+                    }
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        group = %config.group,
+                        retry_in_ms = pause.as_millis() as u64,
+                        "event consumer stopped; starting again"
+                    );
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(LONGEST);
+        }
+    })
+}

@@ -1,0 +1,309 @@
+//! The relay: from the outbox to Redis Streams, in order, numbered per
+//! topic, and published again when Redis lost what it had been given.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sqlx::{PgConnection, PgPool, Row};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{Retention, stream_key, upkeep};
+
+/// How the relay runs.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// The events' Redis (persistent, no eviction).
+    pub redis_url: String,
+    /// First part of stream keys (tests use their own so they stay apart).
+    pub stream_prefix: String,
+    /// Rows published per round.
+    pub batch_size: i64,
+    /// Pause when there was nothing to publish.
+    pub idle_poll: Duration,
+    pub retention: Retention,
+}
+
+/// A Redis connection for publishing, with a response timeout so a hung
+/// Redis fails a round instead of stalling it.
+pub fn relay_connection(url: &str) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(Duration::from_secs(5)))
+        .set_number_of_retries(1);
+    ConnectionManager::new_lazy_with_config(redis::Client::open(url)?, config)
+}
+
+/// The key where Redis keeps the count of a schema's relay rounds.
+pub fn marker_key(prefix: &str, schema: &str) -> String {
+    format!("{prefix}:events:relay:{schema}")
+}
+
+/// Publishes when, and only when, Redis still counts the rounds Postgres
+/// counts: otherwise Redis lost data since the last round and nothing is
+/// added until what it lost is queued again. KEYS[1] is the marker, the
+/// other keys the streams; ARGV: expected rounds, next rounds, then per
+/// entry its stream's key index, event id, number and envelope.
+const PUBLISH: &str = r"
+local found = redis.call('HGET', KEYS[1], 'rounds')
+if not found then found = '0' end
+if found ~= ARGV[1] then return 'lost:' .. found end
+if #ARGV > 2 then
+  for i = 3, #ARGV, 4 do
+    redis.call('XADD', KEYS[tonumber(ARGV[i])], '*',
+      'event_id', ARGV[i + 1], 'number', ARGV[i + 2], 'envelope', ARGV[i + 3])
+  end
+  redis.call('HSET', KEYS[1], 'rounds', ARGV[2])
+end
+return 'ok'
+";
+
+static PUBLISH_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(PUBLISH));
+
+/// Publishes one batch; the number of rows published (0 when another relay
+/// holds the turn, nothing waits, or Redis was found to have lost data and
+/// the unacknowledged rows were queued again). On a Redis failure nothing is
+/// marked.
+pub async fn relay_once(
+    pool: &PgPool,
+    redis: &mut ConnectionManager,
+    prefix: &str,
+    batch_size: i64,
+) -> anyhow::Result<usize> {
+    let mut tx = pool.begin().await?;
+    // One key per schema: services sharing a database relay independently.
+    let my_turn: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox'))",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !my_turn {
+        tx.rollback().await?;
+        return Ok(0);
+    }
+    let (schema, rounds): (String, i64) =
+        sqlx::query_as("SELECT current_schema()::text, rounds FROM outbox_relay")
+            .fetch_one(&mut *tx)
+            .await?;
+    let rows = sqlx::query(
+        "SELECT seq, event_id, topic, envelope, number FROM outbox
+          WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+    )
+    .bind(batch_size)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut batch = Batch::default();
+    for row in &rows {
+        batch.seqs.push(row.try_get("seq")?);
+        batch.ids.push(row.try_get("event_id")?);
+        batch.topics.push(row.try_get("topic")?);
+        batch.envelopes.push(row.try_get("envelope")?);
+        batch.numbers.push(row.try_get("number")?);
+    }
+    number(&mut tx, &mut batch).await?;
+
+    let marker = marker_key(prefix, &schema);
+    let mut invocation = PUBLISH_SCRIPT.prepare_invoke();
+    invocation.key(&marker);
+    let mut streams: Vec<&str> = Vec::new();
+    for topic in &batch.topics {
+        if !streams.contains(&topic.as_str()) {
+            streams.push(topic);
+            invocation.key(stream_key(prefix, topic));
+        }
+    }
+    invocation.arg(rounds).arg(rounds + 1);
+    for i in 0..batch.seqs.len() {
+        let index = 2 + streams.iter().position(|t| *t == batch.topics[i]).unwrap_or(0);
+        invocation
+            .arg(index)
+            .arg(batch.ids[i].to_string())
+            .arg(batch.numbers[i].unwrap_or_default())
+            .arg(batch.envelopes[i].as_slice());
+    }
+    let answer: String = invocation.invoke_async(redis).await?;
+    if let Some(found) = answer.strip_prefix("lost:") {
+        tx.rollback().await?;
+        recover(pool, redis, &marker, found).await?;
+        return Ok(0);
+    }
+    if batch.seqs.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    sqlx::query("UPDATE outbox SET published_at = now() WHERE seq = ANY($1)")
+        .bind(&batch.seqs)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE outbox_relay SET rounds = rounds + 1")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(batch.seqs.len())
+}
+
+#[derive(Default)]
+struct Batch {
+    seqs: Vec<i64>,
+    ids: Vec<Uuid>,
+    topics: Vec<String>,
+    envelopes: Vec<Vec<u8>>,
+    numbers: Vec<Option<i64>>,
+}
+
+/// Gives rows published for the first time the next numbers of their topic,
+/// in outbox order; rows published again keep theirs.
+async fn number(tx: &mut PgConnection, batch: &mut Batch) -> anyhow::Result<()> {
+    let fresh: Vec<usize> = (0..batch.seqs.len())
+        .filter(|&i| batch.numbers[i].is_none())
+        .collect();
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let topics: Vec<&str> = fresh.iter().map(|&i| batch.topics[i].as_str()).collect();
+    let known: Vec<(String, i64)> =
+        sqlx::query_as("SELECT topic, published FROM outbox_topics WHERE topic = ANY($1)")
+            .bind(&topics)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut last: std::collections::BTreeMap<String, i64> = known.into_iter().collect();
+    let (mut seqs, mut numbers) = (Vec::new(), Vec::new());
+    for &i in &fresh {
+        let n = last.entry(batch.topics[i].clone()).or_insert(0);
+        *n += 1;
+        batch.numbers[i] = Some(*n);
+        seqs.push(batch.seqs[i]);
+        numbers.push(*n);
+    }
+    sqlx::query(
+        "UPDATE outbox SET number = u.number
+           FROM unnest($1::bigint[], $2::bigint[]) AS u(seq, number)
+          WHERE outbox.seq = u.seq",
+    )
+    .bind(&seqs)
+    .bind(&numbers)
+    .execute(&mut *tx)
+    .await?;
+    let (topics, published): (Vec<String>, Vec<i64>) = last.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO outbox_topics (topic, published)
+         SELECT * FROM unnest($1::text[], $2::bigint[])
+         ON CONFLICT (topic) DO UPDATE SET published = excluded.published",
+    )
+    .bind(&topics)
+    .bind(&published)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Redis no longer has what was published (its count of rounds is `found`,
+/// not Postgres's): queue again every published row that not every consumer
+/// group had acknowledged, then tell Redis the count. The order matters: the
+/// rows are queued (committed) before the marker is set, so a failure in
+/// between only makes the next round find the loss again.
+async fn recover(
+    pool: &PgPool,
+    redis: &mut ConnectionManager,
+    marker: &str,
+    found: &str,
+) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox'))")
+        .execute(&mut *tx)
+        .await?;
+    let rounds: i64 = sqlx::query_scalar("SELECT rounds FROM outbox_relay")
+        .fetch_one(&mut *tx)
+        .await?;
+    let queued = sqlx::query(
+        "UPDATE outbox o SET published_at = NULL
+           FROM outbox_topics t
+          WHERE o.topic = t.topic AND o.published_at IS NOT NULL AND o.number > t.acknowledged",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE outbox_relay SET recovered = recovered + 1")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    redis::cmd("HSET")
+        .arg(marker)
+        .arg("rounds")
+        .arg(rounds)
+        .query_async::<()>(redis)
+        .await?;
+    tracing::error!(
+        marker,
+        redis_rounds = found,
+        postgres_rounds = rounds,
+        queued,
+        "Redis lost published events (restart without persistence, failover or flush); \
+         publishing again every event a consumer group had not acknowledged"
+    );
+    Ok(())
+}
+
+/// Runs the relay and its upkeep until `shutdown`, then drains what is
+/// already committed.
+pub fn spawn_relay(
+    pool: PgPool,
+    config: RelayConfig,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut redis = match relay_connection(&config.redis_url) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "the Redis URL is unusable; events stay in the outbox");
+                return;
+            }
+        };
+        let mut failing = false;
+        let mut last_upkeep: Option<tokio::time::Instant> = None;
+        loop {
+            let stopping = shutdown.is_cancelled();
+            match relay_once(&pool, &mut redis, &config.stream_prefix, config.batch_size).await {
+                Ok(n) => {
+                    if failing {
+                        tracing::info!("event relay resumed");
+                        failing = false;
+                    }
+                    if n as i64 == config.batch_size {
+                        continue;
+                    }
+                    if stopping {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = format!("{e:#}"), "event relay failed; events wait in the outbox");
+                        failing = true;
+                    }
+                    if stopping {
+                        return;
+                    }
+                }
+            }
+            if !failing && last_upkeep.is_none_or(|t| t.elapsed() >= config.retention.every) {
+                last_upkeep = Some(tokio::time::Instant::now());
+                if let Err(e) =
+                    upkeep::run(&pool, &mut redis, &config.stream_prefix, &config.retention).await
+                {
+                    tracing::warn!(error = format!("{e:#}"), "event upkeep failed; trying again later");
+                }
+            }
+            let pause = if failing {
+                Duration::from_secs(1)
+            } else {
+                config.idle_poll
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    })
+}

@@ -1,0 +1,186 @@
+//! Keeping what events leave behind bounded: streams trimmed to what every
+//! consumer group has acknowledged, and rows forgotten after their windows.
+
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use redis::streams::{StreamInfoGroupsReply, StreamPendingReply, StreamRangeReply};
+use sqlx::PgPool;
+
+use super::{Retention, stream_key};
+
+/// One round of upkeep: trims the streams, then forgets expired rows.
+pub async fn run(
+    pool: &PgPool,
+    redis: &mut ConnectionManager,
+    prefix: &str,
+    retention: &Retention,
+) -> anyhow::Result<()> {
+    trim_streams(pool, redis, prefix).await?;
+    forget_expired(pool, retention).await?;
+    Ok(())
+}
+
+/// For each of this schema's topics: removes the stream entries every group
+/// has acknowledged and remembers the last such number in `outbox_topics`,
+/// so that after a Redis loss only later events are published again. A
+/// stream without groups is left whole: a group that arrives later reads it
+/// from the start.
+pub async fn trim_streams(
+    pool: &PgPool,
+    redis: &mut ConnectionManager,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    let topics: Vec<String> = sqlx::query_scalar("SELECT topic FROM outbox_topics ORDER BY topic")
+        .fetch_all(pool)
+        .await?;
+    for topic in topics {
+        let key = stream_key(prefix, &topic);
+        let Some(boundary) = acknowledged_below(redis, &key).await? else {
+            continue;
+        };
+        let before: StreamRangeReply = redis
+            .xrevrange_count(&key, format!("({boundary}"), "-", 1)
+            .await?;
+        let Some(number) = before.ids.first().and_then(|e| e.get::<i64>("number")) else {
+            continue;
+        };
+        sqlx::query(
+            "UPDATE outbox_topics SET acknowledged = greatest(acknowledged, $2) WHERE topic = $1",
+        )
+        .bind(&topic)
+        .bind(number)
+        .execute(pool)
+        .await?;
+        redis::cmd("XTRIM")
+            .arg(&key)
+            .arg("MINID")
+            .arg(&boundary)
+            .query_async::<()>(redis)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The stream id below which every group of `key` has acknowledged every
+/// entry; `None` when the stream or its groups are missing.
+async fn acknowledged_below(
+    redis: &mut ConnectionManager,
+    key: &str,
+) -> anyhow::Result<Option<String>> {
+    let groups: StreamInfoGroupsReply = match redis.xinfo_groups(key).await {
+        Ok(groups) => groups,
+        Err(e) if e.to_string().contains("no such key") => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut lowest: Option<(u64, u64)> = None;
+    for group in &groups.groups {
+        let below = if group.pending > 0 {
+            let pending: StreamPendingReply = redis.xpending(key, &group.name).await?;
+            match pending {
+                StreamPendingReply::Data(data) => parse_id(&data.start_id),
+                _ => next_id(&group.last_delivered_id),
+            }
+        } else {
+            next_id(&group.last_delivered_id)
+        };
+        let Some(below) = below else { return Ok(None) };
+        lowest = Some(lowest.map_or(below, |l| l.min(below)));
+    }
+    Ok(lowest.map(|(ms, seq)| format!("{ms}-{seq}")))
+}
+
+fn parse_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+/// The smallest id after `id`.
+fn next_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = parse_id(id)?;
+    Some(match seq.checked_add(1) {
+        Some(seq) => (ms, seq),
+        None => (ms + 1, 0),
+    })
+}
+
+/// How many rows each retention window removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Forgotten {
+    pub outbox: u64,
+    pub processed: u64,
+    pub idempotency: u64,
+    pub dead_letters: u64,
+}
+
+/// Removes published outbox rows, processed-event records, idempotency keys
+/// and dead letters older than their windows. A row not yet published is
+/// never removed, however old.
+pub async fn forget_expired(pool: &PgPool, retention: &Retention) -> anyhow::Result<Forgotten> {
+    let seconds = |d: std::time::Duration| d.as_secs_f64();
+    let outbox = sqlx::query(
+        "DELETE FROM outbox
+          WHERE published_at IS NOT NULL AND created_at < now() - make_interval(secs => $1)",
+    )
+    .bind(seconds(retention.outbox))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    let processed = sqlx::query(
+        "DELETE FROM processed_events WHERE processed_at < now() - make_interval(secs => $1)",
+    )
+    .bind(seconds(retention.processed))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    let dead_letters = sqlx::query(
+        "WITH gone AS (DELETE FROM dead_letters
+                        WHERE dead_at < now() - make_interval(secs => $1) RETURNING 1)
+         SELECT count(*) FROM gone",
+    )
+    .bind(seconds(retention.dead_letters))
+    .fetch_one(pool)
+    .await
+    .map(|row| sqlx::Row::get::<i64, _>(&row, 0) as u64)?;
+    sqlx::query("DELETE FROM event_failures WHERE last_failed_at < now() - make_interval(secs => $1)")
+        .bind(seconds(retention.dead_letters))
+        .execute(pool)
+        .await?;
+    // Not every service takes idempotent creates.
+    let has_keys: bool = sqlx::query_scalar("SELECT to_regclass('idempotency_keys') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    let idempotency = if has_keys {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
+        )
+        .bind(seconds(retention.idempotency))
+        .execute(pool)
+        .await?
+        .rows_affected()
+    } else {
+        0
+    };
+    let forgotten = Forgotten {
+        outbox,
+        processed,
+        idempotency,
+        dead_letters,
+    };
+    if forgotten != Forgotten::default() {
+        tracing::info!(?forgotten, "forgot event rows past their retention");
+    }
+    Ok(forgotten)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_after_another() {
+        assert_eq!(next_id("1700000000000-0"), Some((1_700_000_000_000, 1)));
+        assert_eq!(next_id(&format!("5-{}", u64::MAX)), Some((6, 0)));
+        assert_eq!(next_id("0-0"), Some((0, 1)));
+        assert_eq!(next_id("nonsense"), None);
+    }
+}
