@@ -119,12 +119,23 @@ pub async fn active_policy(conn: &mut PgConnection) -> Result<Option<PolicyRow>,
     .await?)
 }
 
+/// Serialises activations (and a start-up's check that none is active)
+/// until the transaction ends. Taken after any policy's lock, never before.
+pub async fn lock_activation(tx: &mut PgConnection) -> Result<(), ServiceError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tier-activation'))")
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Makes a version the active one.
 pub async fn activate(
     tx: &mut PgConnection,
     id: &str,
     version: i32,
     change: Change<'_>,
 ) -> Result<(), ServiceError> {
+    lock_activation(tx).await?;
     sqlx::query(
         "INSERT INTO active_policy (singleton, policy_id, version, activated_at, activated_by)
          VALUES (true, $1, $2, $3, $4)
