@@ -442,7 +442,7 @@ impl TieringService for TieringApi {
         let fingerprint = paging::filter_fingerprint(&["pending", &req.account_manager]);
         let after: Option<(chrono::DateTime<chrono::Utc>, Uuid)> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
-        let rows = store::list_pending(&self.pool, &visible, after, limit + 1).await?;
+        let rows = store::list_pending(&mut conn, &visible, after, limit + 1).await?;
         let (rows, next_page_token) = paging::finish_page(rows, limit, &fingerprint, |r| {
             (r.next_review_at, r.customer_id)
         });
@@ -533,7 +533,7 @@ impl TieringService for TieringApi {
         let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
         let visible = access::visibility(&mut conn, &caller, "").await?;
         let ranking = store::rank_by_spend(
-            &self.pool,
+            &mut conn,
             &visible,
             crate::domain::windows::first_day(window, today),
             today,

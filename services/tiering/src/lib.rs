@@ -120,8 +120,11 @@ pub async fn serve(
         shutdown.clone(),
     );
     let consumer = spawn_consumer(&config, pool.clone(), engine.clone(), shutdown.clone());
+    // The sweep and the points upkeep get a small pool of their own, so a
+    // long batch never takes the connections requests wait for.
+    let background = db::connect_background(&config.db, 2)?;
     let sweep = sweep::spawn(
-        pool.clone(),
+        background.clone(),
         engine.clone(),
         500,
         config.sweep_pause,
@@ -156,6 +159,7 @@ pub async fn serve(
     let _ = consumer.await;
     let _ = sweep.await;
     let _ = relay.await;
+    background.close().await;
     pool.close().await;
     served
 }

@@ -574,7 +574,7 @@ pub async fn list_changes(
 /// Assignments with a downgrade waiting for review, soonest review first,
 /// after the keyset cursor.
 pub async fn list_pending(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     visible: &Visibility,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
@@ -592,7 +592,7 @@ pub async fn list_pending(
     .bind(after_time)
     .bind(after_id)
     .bind(limit);
-    Ok(visible.bind(query).fetch_all(pool).await?)
+    Ok(visible.bind(query).fetch_all(conn).await?)
 }
 
 /// Spend over a period, across customers.
@@ -610,7 +610,7 @@ pub struct SpendRanking {
 /// Ranks customers by net spend from `first_day` (all when `None`) to
 /// `today`, and sums the top `percent` of them (rounded up).
 pub async fn rank_by_spend(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     visible: &Visibility,
     first_day: Option<NaiveDate>,
     today: NaiveDate,
@@ -642,7 +642,7 @@ pub async fn rank_by_spend(
     .bind(today)
     .bind(percent);
     let (customers, total_minor, top_minor): (i64, i64, i64) =
-        visible.bind(totals).fetch_one(pool).await?;
+        visible.bind(totals).fetch_one(&mut *conn).await?;
     let top = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{}
          SELECT customer_id, s FROM ranked WHERE rn <= ceil(n * $3 / 100.0) ORDER BY rn LIMIT $4",
@@ -652,7 +652,7 @@ pub async fn rank_by_spend(
     .bind(today)
     .bind(percent)
     .bind(cap);
-    let top: Vec<(Uuid, i64)> = visible.bind(top).fetch_all(pool).await?;
+    let top: Vec<(Uuid, i64)> = visible.bind(top).fetch_all(&mut *conn).await?;
     Ok(SpendRanking {
         customers,
         total_minor,

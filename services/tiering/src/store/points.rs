@@ -241,7 +241,7 @@ pub async fn entry(
 
 /// An account's entries, newest first, before the cursor.
 pub async fn entries(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     account: Uuid,
     before: Option<i64>,
     limit: i64,
@@ -254,7 +254,7 @@ pub async fn entries(
     .bind(account)
     .bind(before)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?)
 }
 
