@@ -1,6 +1,7 @@
 //! Applies profile's events: TransactionRecorded into per-customer figures
 //! (re-evaluating the customer in the same transaction), CustomerExited into
-//! the churned customers and their reasons, and the archive and directory
+//! the churned customers and their reasons, CustomerDeleted out of
+//! everything tiering works on, and the archive and directory
 //! events into the facts tiering authorises and acts by (manager, unit path,
 //! birthday; where staff sit). The kit's consumer
 //! applies each event once (by its id) and acknowledges after this commits.
@@ -12,8 +13,8 @@ use patron_kit::{events, resource_name, timestamp};
 use patron_proto::common::v1::Date;
 use patron_proto::common::v1::EventEnvelope;
 use patron_proto::profile::v1::{
-    CustomerCreated, CustomerExited, CustomerUpdated, ManagerReassigned, StaffMemberPlaced,
-    TransactionKind, TransactionRecorded,
+    CustomerCreated, CustomerDeleted, CustomerExited, CustomerUpdated, ManagerReassigned,
+    StaffMemberPlaced, TransactionKind, TransactionRecorded,
 };
 use sqlx::PgConnection;
 
@@ -63,6 +64,12 @@ impl EventHandler for ProfileEvents {
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             if self.apply_archive_facts(tx, event).await? {
+                return Ok(());
+            }
+            if let Some(deleted) = events::payload::<CustomerDeleted>(event) {
+                let customer = resource_name::parse("customer", "customers", &deleted.customer)
+                    .map_err(|e| anyhow::anyhow!("CustomerDeleted names no customer: {e}"))?;
+                self.forget(tx, customer, deleted.version).await?;
                 return Ok(());
             }
             if let Some(exited) = events::payload::<CustomerExited>(event) {
@@ -191,6 +198,25 @@ impl EventHandler for ProfileEvents {
 }
 
 impl ProfileEvents {
+    /// A deleted archive leaves the sweep, rankings and lists; its card is
+    /// void, as a leaver's is; the tombstone turns away later events about it.
+    async fn forget(
+        &self,
+        tx: &mut PgConnection,
+        customer: Uuid,
+        version: i64,
+    ) -> anyhow::Result<()> {
+        store::lock_customers(tx, &[customer]).await?;
+        customer_facts::mark_deleted(tx, customer, version, self.engine.clock.now()).await?;
+        store::forget_customer(tx, customer).await?;
+        crate::store::points::void_live_card(tx, customer).await?;
+        self.touched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&customer);
+        Ok(())
+    }
+
     /// Keeps the facts CustomerCreated, CustomerUpdated, ManagerReassigned and
     /// StaffMemberPlaced carry. Whether the event was one of them.
     async fn apply_archive_facts(
@@ -267,5 +293,6 @@ fn archive_facts(
         org_unit_path: org_unit_path.to_vec(),
         birthday_month: known.map(|d| d.month as i16),
         birthday_day: known.map(|d| d.day as i16),
+        deleted: false,
     }
 }

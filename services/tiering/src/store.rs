@@ -162,7 +162,8 @@ pub struct DayEntry {
     pub is_purchase: bool,
 }
 
-/// Adds one transaction to its day's row.
+/// Adds one transaction to its day's row (none for a deleted archive: a late
+/// transaction must not bring it back into rankings and the sweep).
 pub async fn add_to_day(tx: &mut PgConnection, entry: &DayEntry) -> Result<(), ServiceError> {
     let purchases = i32::from(entry.is_purchase);
     let largest = if entry.is_purchase {
@@ -172,7 +173,9 @@ pub async fn add_to_day(tx: &mut PgConnection, entry: &DayEntry) -> Result<(), S
     };
     sqlx::query(
         "INSERT INTO daily_figures (customer_id, day, spend_minor, purchases, largest_minor, volume_milli)
-         VALUES ($1, $2, $3, $4, $5, $6)
+         SELECT $1, $2, $3, $4, $5, $6
+          WHERE NOT EXISTS (SELECT 1 FROM customer_facts f
+                             WHERE f.customer_id = $1 AND f.deleted_at IS NOT NULL)
          ON CONFLICT (customer_id, day) DO UPDATE
             SET spend_minor = daily_figures.spend_minor + EXCLUDED.spend_minor,
                 purchases = daily_figures.purchases + EXCLUDED.purchases,
@@ -679,6 +682,20 @@ pub async fn list_churn_risks(
     .bind(after)
     .bind(limit);
     Ok(visible.bind(query).fetch_all(pool).await?)
+}
+
+/// Takes a deleted archive out of what tiering works on: the sweep, rankings,
+/// pending-downgrade and churn lists read these rows. Its tier history stays.
+pub async fn forget_customer(tx: &mut PgConnection, customer_id: Uuid) -> Result<(), ServiceError> {
+    for table in ["assignments", "daily_figures", "standings"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE customer_id = $1"
+        )))
+        .bind(customer_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Records a customer who left (once).
