@@ -165,6 +165,8 @@ impl TieringApi {
         occasion: Occasion,
     ) -> Result<pb::TierAssignment, ServiceError> {
         let mut tx = self.pool.begin().await?;
+        // The customer's lock before any row of theirs (the lock order in `store`).
+        store::lock_customers(&mut tx, &[customer]).await?;
         if let Some(standing) = standing {
             let change = Change {
                 actor,
