@@ -71,25 +71,85 @@ pub fn with_user(url: &str, user: &str) -> Result<String, String> {
     Ok(format!("postgres://{user}@{host_and_path}"))
 }
 
-/// A pool for the service, with the service's schema as the search path (set
-/// per connection, not on the role, so provisioning never rewrites a role
-/// other databases share). Connections are opened on first use, so a service
-/// starts (and reports NOT_SERVING) while Postgres is down.
+/// Limits every connection carries, so a stuck statement or a transaction a
+/// handler forgot cannot hold locks and a connection for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// `statement_timeout` (`PATRON_DATABASE_STATEMENT_TIMEOUT_MS`, 30 s).
+    pub statement_timeout: Duration,
+    /// `idle_in_transaction_session_timeout`
+    /// (`PATRON_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS`, 60 s).
+    pub idle_in_transaction: Duration,
+}
+
+impl SessionLimits {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            statement_timeout: config::env_millis(
+                "PATRON_DATABASE_STATEMENT_TIMEOUT_MS",
+                Duration::from_secs(30),
+            )?,
+            idle_in_transaction: config::env_millis(
+                "PATRON_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+                Duration::from_secs(60),
+            )?,
+        })
+    }
+}
+
+/// A pool for the service's requests, with the service's schema as the
+/// search path (set per connection, not on the role, so provisioning never
+/// rewrites a role other databases share) and the [`SessionLimits`].
+/// Connections are opened on first use, so a service starts (and reports
+/// NOT_SERVING) while Postgres is down.
 pub fn connect(config: &DbConfig) -> anyhow::Result<PgPool> {
+    pool(config, config.max_connections, "")
+}
+
+/// A small pool of its own for background work (the daily sweep, upkeep,
+/// the event relay and consumer), so a long batch cannot take the
+/// connections requests wait for, nor the other way round.
+pub fn connect_background(config: &DbConfig, max_connections: u32) -> anyhow::Result<PgPool> {
+    pool(config, max_connections.max(1), "-background")
+}
+
+fn pool(config: &DbConfig, max_connections: u32, suffix: &str) -> anyhow::Result<PgPool> {
     check_identifier(&config.schema)?;
+    let limits = SessionLimits::from_env()?;
+    let millis = |d: Duration| d.as_millis().to_string();
     let options = PgConnectOptions::from_str(&config.url)
         .with_context(|| "parsing the database URL")?
-        .options([("search_path", config.schema.as_str())])
-        .application_name(&format!("patron-{}", config.schema));
+        .options([
+            ("search_path", config.schema.clone()),
+            ("statement_timeout", millis(limits.statement_timeout)),
+            (
+                "idle_in_transaction_session_timeout",
+                millis(limits.idle_in_transaction),
+            ),
+        ])
+        .application_name(&format!("patron-{}{suffix}", config.schema));
     Ok(PgPoolOptions::new()
-        .max_connections(config.max_connections)
+        .max_connections(max_connections)
         .acquire_timeout(config.acquire_timeout)
         .connect_lazy_with(options))
 }
 
 /// Applies a service's migrations into its schema.
+/// Runs on a connection of its own without the statement timeout: building
+/// an index on a large table, or waiting for another replica's migration,
+/// may rightly take longer.
 pub async fn migrate(pool: &PgPool, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<()> {
-    migrator.run(pool).await.context("applying migrations")?;
+    // A later option overrides an earlier one of the same name.
+    let options = (*pool.connect_options())
+        .clone()
+        .options([("statement_timeout", "0")]);
+    let unlimited = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(pool.options().get_acquire_timeout())
+        .connect_lazy_with(options);
+    let applied = migrator.run(&unlimited).await;
+    unlimited.close().await;
+    applied.context("applying migrations")?;
     Ok(())
 }
 
@@ -215,6 +275,37 @@ mod tests {
             "postgres://patron_profile@db:5432/patron?sslmode=require"
         );
         assert!(with_user("mysql://x", "y").is_err());
+    }
+
+    #[tokio::test]
+    async fn connections_carry_the_session_limits() {
+        let admin = config::env_or(
+            "PATRON_TEST_ADMIN_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        );
+        let config = DbConfig {
+            url: admin,
+            schema: "public".into(),
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(10),
+        };
+        let defaults = SessionLimits::from_env().unwrap();
+        for pool in [
+            connect(&config).unwrap(),
+            connect_background(&config, 1).unwrap(),
+        ] {
+            let (statement, idle): (String, String) = sqlx::query_as(
+                "SELECT (SELECT setting FROM pg_settings WHERE name = 'statement_timeout'),
+                        (SELECT setting FROM pg_settings
+                          WHERE name = 'idle_in_transaction_session_timeout')",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            let pg = |d: Duration| d.as_millis().to_string();
+            assert_eq!(statement, pg(defaults.statement_timeout));
+            assert_eq!(idle, pg(defaults.idle_in_transaction));
+        }
     }
 
     #[test]

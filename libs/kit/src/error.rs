@@ -154,14 +154,59 @@ impl From<ServiceError> for Status {
 
 impl From<sqlx::Error> for ServiceError {
     fn from(err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &err
+            && let Some(mapped) = from_sqlstate(db.code().as_deref(), db.constraint())
+        {
+            if matches!(mapped, Self::Aborted(_) | Self::Unavailable(_)) {
+                tracing::warn!(error = %err, "retryable database error");
+            }
+            return mapped;
+        }
         match &err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => {
                 tracing::warn!(error = %err, "database unreachable");
                 Self::Unavailable("the database is unavailable; try again".into())
             }
             _ => Self::Internal(err.into()),
         }
     }
+}
+
+/// What a database error with SQLSTATE `code` means to the caller: a
+/// conflict with a concurrent transaction is worth retrying (ABORTED), an
+/// overloaded or restarting database too (UNAVAILABLE), and a broken
+/// constraint is the caller's mistake, named. `None` for our own faults.
+pub fn from_sqlstate(code: Option<&str>, constraint: Option<&str>) -> Option<ServiceError> {
+    let constraint = constraint.unwrap_or("unnamed");
+    let code = code?;
+    Some(match code {
+        "40P01" | "40001" => ServiceError::Aborted(
+            "the change conflicted with a concurrent one and was rolled back; retry it".into(),
+        ),
+        "55P03" => {
+            ServiceError::Aborted("what the change needs is locked by another; retry it".into())
+        }
+        "57014" => ServiceError::Unavailable(
+            "the database took too long to answer and the statement was cancelled; try again"
+                .into(),
+        ),
+        "23505" => ServiceError::AlreadyExists(format!("it already exists ({constraint})")),
+        "23503" => ServiceError::FailedPrecondition(format!(
+            "a record it refers to does not exist, or others still refer to it ({constraint})"
+        )),
+        "23514" => {
+            ServiceError::FailedPrecondition(format!("a value breaks the rule {constraint}"))
+        }
+        // Connection trouble, too many connections, a restarting server.
+        _ if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") => {
+            ServiceError::Unavailable("the database is unavailable; try again".into())
+        }
+        _ => return None,
+    })
 }
 
 /// The name of the unique constraint a database error violated, if that is
@@ -224,6 +269,37 @@ mod tests {
         let mut outer = Violations::new();
         outer.extend_prefixed("customer", inner);
         assert_eq!(outer.iter().next().unwrap().field, "customer.email");
+    }
+
+    #[test]
+    fn database_errors_map_by_sqlstate() {
+        let code = |sqlstate: &str| {
+            from_sqlstate(Some(sqlstate), Some("cards_status_check")).map(|e| e.code())
+        };
+        assert_eq!(code("40P01"), Some(Code::Aborted), "deadlock");
+        assert_eq!(code("40001"), Some(Code::Aborted), "serialization");
+        assert_eq!(code("55P03"), Some(Code::Aborted), "lock not available");
+        assert_eq!(code("57014"), Some(Code::Unavailable), "statement timeout");
+        assert_eq!(code("08006"), Some(Code::Unavailable), "connection failure");
+        assert_eq!(
+            code("53300"),
+            Some(Code::Unavailable),
+            "too many connections"
+        );
+        assert_eq!(code("57P01"), Some(Code::Unavailable), "admin shutdown");
+        assert_eq!(code("23505"), Some(Code::AlreadyExists));
+        assert_eq!(code("23503"), Some(Code::FailedPrecondition));
+        assert_eq!(code("23514"), Some(Code::FailedPrecondition));
+        assert_eq!(code("42P01"), None, "our own fault stays internal");
+        assert!(from_sqlstate(None, None).is_none());
+        let named = from_sqlstate(Some("23514"), Some("cards_status_check")).unwrap();
+        assert!(named.to_string().contains("cards_status_check"));
+        assert!(
+            from_sqlstate(Some("40P01"), None)
+                .unwrap()
+                .to_string()
+                .contains("retry")
+        );
     }
 
     #[test]

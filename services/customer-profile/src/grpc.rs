@@ -368,6 +368,9 @@ impl CustomerApi {
         let found = directory::get_unit(&mut conn, unit).await?.ok_or_else(|| {
             ServiceError::invalid(field, format!("{} does not exist", access::unit_name(unit)))
         })?;
+        // One connection at a time: holding this one while the pool is
+        // asked for another can starve it.
+        drop(conn);
         directory::subtree_ids(&self.pool, &found.path).await
     }
 

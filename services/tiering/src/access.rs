@@ -23,8 +23,8 @@ pub async fn reach(conn: &mut PgConnection, caller: &Caller) -> Result<Reach, Se
     Ok(Reach::of(&caller.roles, &caller.subject, unit))
 }
 
-/// The customer's facts, or PERMISSION_DENIED when the customer is outside
-/// the caller's reach (a customer profile has said nothing of yet is only
+/// The customer's facts, NOT_FOUND when the archive was deleted, or
+/// PERMISSION_DENIED when the customer is outside the caller's reach (a customer profile has said nothing of yet is only
 /// within company-wide reach).
 pub async fn require_customer(
     conn: &mut PgConnection,
@@ -33,6 +33,11 @@ pub async fn require_customer(
 ) -> Result<CustomerFacts, ServiceError> {
     let reach = reach(conn, caller).await?;
     let facts = customer_facts::get(conn, customer).await?;
+    if facts.deleted {
+        return Err(ServiceError::NotFound(format!(
+            "customers/{customer}: the archive was deleted"
+        )));
+    }
     if reach.covers(&facts.org_unit_path, &facts.account_manager) {
         Ok(facts)
     } else {

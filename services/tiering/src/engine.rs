@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::domain::evaluate::{self, Standing};
 use crate::domain::policy::Policy;
 use crate::domain::preset;
-use crate::store::{self, AssignmentRow, ChangeRow, PolicyRow, StandingRow};
+use crate::store::{self, AssignmentRow, ChangeRow, PolicyRow, StandingRow, customer_facts};
 
 /// The stream tier changes go to.
 pub const TOPIC: &str = "tiering.tiers";
@@ -144,7 +144,9 @@ impl Engine {
         self.reevaluate_many(tx, active, &[(customer, occasion)], actor)
             .await?
             .pop()
-            .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("{customer} was not evaluated")))
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("customers/{customer}: the archive was deleted"))
+            })
     }
 
     /// Re-decides many customers in the caller's transaction, each once
@@ -165,6 +167,14 @@ impl Engine {
             .collect();
         let ids: Vec<Uuid> = customers.iter().map(|(id, _)| *id).collect();
         store::lock_customers(tx, &ids).await?;
+        // A deleted archive is tiered no more (read under its lock, so a
+        // deletion applied meanwhile counts).
+        let deleted = customer_facts::deleted_among(tx, &ids).await?;
+        let customers: Vec<&(Uuid, Occasion)> = customers
+            .into_iter()
+            .filter(|(id, _)| !deleted.contains(id))
+            .collect();
+        let ids: Vec<Uuid> = customers.iter().map(|(id, _)| *id).collect();
         let mut currents = store::assignments_of(tx, &ids).await?;
         let standings = store::standings_of(tx, &ids).await?;
         let now = self.clock.now();

@@ -165,6 +165,8 @@ impl TieringApi {
         occasion: Occasion,
     ) -> Result<pb::TierAssignment, ServiceError> {
         let mut tx = self.pool.begin().await?;
+        // The customer's lock before any row of theirs (the lock order in `store`).
+        store::lock_customers(&mut tx, &[customer]).await?;
         if let Some(standing) = standing {
             let change = Change {
                 actor,
@@ -442,7 +444,7 @@ impl TieringService for TieringApi {
         let fingerprint = paging::filter_fingerprint(&["pending", &req.account_manager]);
         let after: Option<(chrono::DateTime<chrono::Utc>, Uuid)> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
-        let rows = store::list_pending(&self.pool, &visible, after, limit + 1).await?;
+        let rows = store::list_pending(&mut conn, &visible, after, limit + 1).await?;
         let (rows, next_page_token) = paging::finish_page(rows, limit, &fingerprint, |r| {
             (r.next_review_at, r.customer_id)
         });
@@ -533,7 +535,7 @@ impl TieringService for TieringApi {
         let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
         let visible = access::visibility(&mut conn, &caller, "").await?;
         let ranking = store::rank_by_spend(
-            &self.pool,
+            &mut conn,
             &visible,
             crate::domain::windows::first_day(window, today),
             today,

@@ -55,8 +55,9 @@ pub struct TieringConfig {
     pub events: events::EventsConfig,
     pub auth: AuthConfig,
     pub zone: chrono_tz::Tz,
-    /// A preset (a shipped one by name, or a file) to store, as a new version
-    /// when it changed, and activate at start-up.
+    /// A preset (a shipped one by name, or a file) that seeds an empty
+    /// installation: stored and activated at start-up only while no policy
+    /// is active.
     pub preset: Option<PathBuf>,
     /// This process's name in the consumer group (the pod name in a cluster).
     pub consumer_name: String,
@@ -108,7 +109,7 @@ pub async fn serve(
     events::install(&pool).await?;
     let engine = Engine::new(config.clock.clone(), config.zone);
     if let Some(path) = &config.preset {
-        load_preset(&pool, path, &engine).await?;
+        seed_preset(&pool, path, &engine).await?;
     }
     let cache = Cache::new(&config.cache);
     let relay = events::spawn_relay(
@@ -123,8 +124,11 @@ pub async fn serve(
         shutdown.clone(),
     );
     let consumer = spawn_consumer(&config, pool.clone(), engine.clone(), shutdown.clone());
+    // The sweep and the points upkeep get a small pool of their own, so a
+    // long batch never takes the connections requests wait for.
+    let background = db::connect_background(&config.db, 2)?;
     let sweep = sweep::spawn(
-        pool.clone(),
+        background.clone(),
         engine.clone(),
         500,
         config.sweep_pause,
@@ -159,17 +163,43 @@ pub async fn serve(
     let _ = consumer.await;
     let _ = sweep.await;
     let _ = relay.await;
+    background.close().await;
     pool.close().await;
     served
 }
 
+/// Seeds an empty installation at start-up: stores and activates the preset
+/// at `path` only while no policy is active. Once one is, changing it is an
+/// administrator's explicit act (the API, or [`load_preset`]); a rollout or
+/// a new replica must not undo it, nor apply every pending downgrade at once.
+pub async fn seed_preset(
+    pool: &sqlx::PgPool,
+    path: &std::path::Path,
+    engine: &Engine,
+) -> anyhow::Result<()> {
+    store_and_activate(pool, path, engine, true).await
+}
+
 /// Stores the preset at `path` as a new version of its policy when its text
-/// changed, and makes the latest version active. Replicas starting together
-/// take turns under the policy's lock, so one version is stored once.
+/// changed, and makes the latest version active: an operator's explicit
+/// act. Replicas take turns under the policy's lock, so one version is
+/// stored once.
 pub async fn load_preset(
     pool: &sqlx::PgPool,
     path: &std::path::Path,
     engine: &Engine,
+) -> anyhow::Result<()> {
+    store_and_activate(pool, path, engine, false).await
+}
+
+/// Stores the preset as `load_preset` does; with `only_if_none_active`,
+/// leaves an installation with an active policy alone (checked under the
+/// lock activations take, so an administrator's concurrent activation wins).
+async fn store_and_activate(
+    pool: &sqlx::PgPool,
+    path: &std::path::Path,
+    engine: &Engine,
+    only_if_none_active: bool,
 ) -> anyhow::Result<()> {
     let text = presets::read(path)?;
     let parsed = domain::preset::parse(&text)
@@ -181,6 +211,16 @@ pub async fn load_preset(
     };
     let mut tx = pool.begin().await?;
     store::lock_policy(&mut tx, id).await?;
+    store::lock_activation(&mut tx).await?;
+    if only_if_none_active && let Some(active) = store::active_policy(&mut tx).await? {
+        tracing::info!(
+            policy = %active.id,
+            version = active.version,
+            file = %path.display(),
+            "the installation already has an active tier policy; the configured preset is left unapplied"
+        );
+        return Ok(());
+    }
     let latest = store::policy(&mut tx, id, None).await?;
     let row = match latest {
         Some(row) if row.preset == text => row,

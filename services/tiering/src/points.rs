@@ -310,7 +310,12 @@ pub async fn expire(
     let accounts = store::claim_expired_accounts(&mut tx, today, 200).await?;
     let mut expired_accounts = 0;
     for account in accounts {
-        store::lock_account(&mut tx, account).await?;
+        // The claimed lots are locked already: wait for no account's lock
+        // (a redemption may hold it and want these lots); a busy account
+        // is left for the next round.
+        if !store::try_lock_account(&mut tx, account).await? {
+            continue;
+        }
         let lots = store::lots(&mut tx, account).await?;
         let expired = points::expired(&lots, today);
         let total: i64 = expired.iter().map(|(_, p)| p).sum();

@@ -1,10 +1,14 @@
 //! Applies profile's events: TransactionRecorded into per-customer figures
 //! (re-evaluating the customer in the same transaction), CustomerExited into
-//! the churned customers and their reasons, and the archive and directory
+//! the churned customers and their reasons, CustomerDeleted out of
+//! everything tiering works on, and the archive and directory
 //! events into the facts tiering authorises and acts by (manager, unit path,
 //! birthday; where staff sit). The kit's consumer
 //! applies each event once (by its id) and acknowledges after this commits.
+//! `handle` only reads an event; `finish` does a transaction's work in the
+//! lock order of `store` (customers' locks first, rows in key order).
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use futures::future::BoxFuture;
 use patron_kit::events::EventHandler;
@@ -12,16 +16,16 @@ use patron_kit::{events, resource_name, timestamp};
 use patron_proto::common::v1::Date;
 use patron_proto::common::v1::EventEnvelope;
 use patron_proto::profile::v1::{
-    CustomerCreated, CustomerExited, CustomerUpdated, ManagerReassigned, StaffMemberPlaced,
-    TransactionKind, TransactionRecorded,
+    CustomerCreated, CustomerDeleted, CustomerExited, CustomerUpdated, ManagerReassigned,
+    StaffMemberPlaced, TransactionKind, TransactionRecorded,
 };
 use sqlx::PgConnection;
 
-use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use uuid::Uuid;
 
+use crate::domain::policy::Policy;
 use crate::engine::{Engine, Occasion};
 use crate::points;
 use crate::store::customer_facts::{self, CustomerFacts};
@@ -40,9 +44,77 @@ pub const ACTOR: &str = "tiering";
 pub struct ProfileEvents {
     pub engine: Engine,
     pub zone: Tz,
-    /// Customers whose figures changed in the transaction being applied:
-    /// `finish` re-decides each once, however many of their events it held.
-    touched: Mutex<BTreeSet<Uuid>>,
+    /// What the transaction's events ask, read by `handle` and done by
+    /// `finish` in the lock order (`store`'s documentation), not in stream
+    /// order: two replicas applying the same customers' events in opposite
+    /// orders would otherwise wait on each other.
+    pending: Mutex<Vec<Work>>,
+}
+
+/// What one event asks of tiering.
+#[derive(Debug, Clone)]
+enum Work {
+    Archive {
+        customer: Uuid,
+        facts: CustomerFacts,
+        version: i64,
+    },
+    Manager {
+        customer: Uuid,
+        manager: String,
+        version: i64,
+    },
+    Staff {
+        staff: String,
+        unit: Option<String>,
+        version: i64,
+    },
+    Exited {
+        customer: Uuid,
+        kind: i16,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    Deleted {
+        customer: Uuid,
+        version: i64,
+    },
+    Transaction {
+        entry: DayEntry,
+        transaction: String,
+        amount_minor: i64,
+        currency: String,
+    },
+}
+
+impl Work {
+    /// The customer whose lock and rows this takes, if any.
+    fn customer(&self) -> Option<Uuid> {
+        match self {
+            Self::Archive { customer, .. }
+            | Self::Manager { customer, .. }
+            | Self::Exited { customer, .. }
+            | Self::Deleted { customer, .. } => Some(*customer),
+            Self::Transaction { entry, .. } => Some(entry.customer_id),
+            Self::Staff { .. } => None,
+        }
+    }
+
+    /// Where this comes in the order work is done: staff rows by id, then
+    /// customers' rows by customer id.
+    fn order_key(&self) -> (Option<Uuid>, &str) {
+        match self {
+            Self::Staff { staff, .. } => (None, staff.as_str()),
+            other => (other.customer(), ""),
+        }
+    }
+}
+
+/// A batch's work in the order it is done: by [`Work::order_key`], each
+/// customer's (and staff member's) events still in stream order.
+fn in_lock_order(mut work: Vec<Work>) -> Vec<Work> {
+    work.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+    work
 }
 
 impl ProfileEvents {
@@ -50,194 +122,116 @@ impl ProfileEvents {
         Self {
             engine,
             zone,
-            touched: Mutex::default(),
+            pending: Mutex::default(),
         }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<Work>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl EventHandler for ProfileEvents {
     fn handle<'a>(
         &'a self,
-        tx: &'a mut PgConnection,
+        _tx: &'a mut PgConnection,
         event: &'a EventEnvelope,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            if self.apply_archive_facts(tx, event).await? {
-                return Ok(());
+            if let Some(work) = self.read(event)? {
+                self.pending().push(work);
             }
-            if let Some(exited) = events::payload::<CustomerExited>(event) {
-                let customer = resource_name::parse("customer", "customers", &exited.customer)
-                    .map_err(|e| anyhow::anyhow!("CustomerExited names no customer: {e}"))?;
-                let at = event
-                    .occurred_at
-                    .as_ref()
-                    .and_then(timestamp::from_proto)
-                    .unwrap_or_else(|| self.engine.clock.now());
-                store::record_churned(tx, customer, exited.kind as i16, &exited.reason, at).await?;
-                // A customer who left holds no VIP card any more (003: revoked).
-                crate::store::points::void_live_card(tx, customer).await?;
-                return Ok(());
-            }
-            // Other events on the streams are not ours to count.
-            let Some(recorded) = events::payload::<TransactionRecorded>(event) else {
-                return Ok(());
-            };
-            let customer = resource_name::parse("customer", "customers", &recorded.customer)
-                .map_err(|e| anyhow::anyhow!("TransactionRecorded names no customer: {e}"))?;
-            let occurred = recorded
-                .occur_time
-                .as_ref()
-                .and_then(timestamp::from_proto)
-                .ok_or_else(|| anyhow::anyhow!("TransactionRecorded without a time"))?;
-            let amount = recorded
-                .amount
-                .as_ref()
-                .map(|m| m.amount_minor)
-                .unwrap_or(0);
-            let is_purchase = recorded.kind == TransactionKind::Purchase as i32;
-            let sign = if is_purchase { 1 } else { -1 };
-            store::add_to_day(
-                tx,
-                &DayEntry {
-                    customer_id: customer,
-                    day: occurred.with_timezone(&self.zone).date_naive(),
-                    amount_minor: sign * amount,
-                    volume_milli: sign * recorded.quantity_milli,
-                    is_purchase,
-                },
-            )
-            .await?;
-            // Points, when the scheme has cards: a registered card earns on
-            // what was actually paid; a refund takes back what its amount earned.
-            // The figures are kept even before a policy is active.
-            let Some(active) = self.engine.active(tx).await? else {
-                return Ok(());
-            };
-            if let Some(rule) = &active.1.points {
-                let exponent = crate::domain::money::exponent(
-                    recorded
-                        .amount
-                        .as_ref()
-                        .map(|m| m.currency_code.as_str())
-                        .unwrap_or("CNY"),
-                );
-                let change = Change {
-                    actor: ACTOR,
-                    at: self.engine.clock.now(),
-                };
-                let today = patron_kit::clock::today(self.engine.clock.as_ref(), self.zone);
-                let day = occurred.with_timezone(&self.zone).date_naive();
-                if is_purchase {
-                    points::award(
-                        tx,
-                        rule,
-                        customer,
-                        &recorded.transaction,
-                        amount,
-                        exponent,
-                        day,
-                        change,
-                    )
-                    .await?;
-                } else {
-                    points::take_back(
-                        tx,
-                        rule,
-                        customer,
-                        &recorded.transaction,
-                        amount,
-                        exponent,
-                        today,
-                        change,
-                    )
-                    .await?;
-                }
-            }
-            self.touched
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(customer);
             Ok(())
         })
     }
 
     fn finish<'a>(&'a self, tx: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let touched =
-                std::mem::take(&mut *self.touched.lock().unwrap_or_else(|e| e.into_inner()));
-            if touched.is_empty() {
+            let work = in_lock_order(std::mem::take(&mut *self.pending()));
+            if work.is_empty() {
                 return Ok(());
             }
-            let Some(active) = self.engine.active(tx).await? else {
-                return Ok(());
-            };
-            let due: Vec<(Uuid, Occasion)> = touched
-                .into_iter()
-                .map(|c| (c, Occasion::Figures))
+            // 1. Every customer's lock, at once, in id order.
+            let customers: Vec<Uuid> = work.iter().filter_map(Work::customer).collect();
+            store::lock_customers(tx, &customers).await?;
+            // 2. Daily figures, one statement in (customer, day) order.
+            let entries: Vec<DayEntry> = work
+                .iter()
+                .filter_map(|w| match w {
+                    Work::Transaction { entry, .. } => Some(*entry),
+                    _ => None,
+                })
                 .collect();
-            self.engine
-                .reevaluate_many(tx, &active, &due, ACTOR)
-                .await?;
+            store::add_to_days(tx, &entries).await?;
+            // 3. The rest, customer after customer.
+            let active = self.engine.active(tx).await?;
+            let mut touched = Vec::new();
+            for w in &work {
+                self.apply(tx, w, active.as_ref().map(|(_, p)| p.as_ref()))
+                    .await?;
+                if let Work::Transaction { entry, .. } = w {
+                    touched.push((entry.customer_id, Occasion::Figures));
+                }
+            }
+            // 4. Each customer whose figures changed re-decided once (the
+            //    figures are kept even before a policy is active).
+            if let Some(active) = active
+                && !touched.is_empty()
+            {
+                self.engine
+                    .reevaluate_many(tx, &active, &touched, ACTOR)
+                    .await?;
+            }
             Ok(())
         })
     }
 
     fn abandon(&self) {
-        self.touched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.pending().clear();
     }
 }
 
 impl ProfileEvents {
-    /// Keeps the facts CustomerCreated, CustomerUpdated, ManagerReassigned and
-    /// StaffMemberPlaced carry. Whether the event was one of them.
-    async fn apply_archive_facts(
-        &self,
-        tx: &mut PgConnection,
-        event: &EventEnvelope,
-    ) -> anyhow::Result<bool> {
-        let at = self.engine.clock.now();
+    /// What `event` asks, if it is one of ours; an error when it is malformed.
+    fn read(&self, event: &EventEnvelope) -> anyhow::Result<Option<Work>> {
         let customer = |name: &str| {
             resource_name::parse("customer", "customers", name)
                 .map_err(|e| anyhow::anyhow!("{} names no customer: {e}", event.event_type))
         };
-        let archive = events::payload::<CustomerCreated>(event)
-            .map(|c| {
-                let facts = archive_facts(
-                    &c.account_manager,
-                    &c.org_unit,
-                    &c.org_unit_path,
-                    c.birthday,
-                );
-                (c.customer, facts, c.version)
-            })
-            .or_else(|| {
-                events::payload::<CustomerUpdated>(event).map(|u| {
-                    let facts = archive_facts(
-                        &u.account_manager,
-                        &u.org_unit,
-                        &u.org_unit_path,
-                        u.birthday,
-                    );
-                    (u.customer, facts, u.version)
-                })
-            });
-        if let Some((name, facts, version)) = archive {
-            let id = customer(&name)?;
-            customer_facts::put_archive(tx, id, &facts, version, at).await?;
-        } else if let Some(reassigned) = events::payload::<ManagerReassigned>(event) {
-            let id = customer(&reassigned.customer)?;
-            customer_facts::put_manager(
-                tx,
-                id,
-                &reassigned.account_manager,
-                reassigned.version,
-                at,
-            )
-            .await?;
-        } else if let Some(placed) = events::payload::<StaffMemberPlaced>(event) {
+        if let Some(c) = events::payload::<CustomerCreated>(event) {
+            let facts = archive_facts(
+                &c.account_manager,
+                &c.org_unit,
+                &c.org_unit_path,
+                c.birthday,
+            );
+            return Ok(Some(Work::Archive {
+                customer: customer(&c.customer)?,
+                facts,
+                version: c.version,
+            }));
+        }
+        if let Some(u) = events::payload::<CustomerUpdated>(event) {
+            let facts = archive_facts(
+                &u.account_manager,
+                &u.org_unit,
+                &u.org_unit_path,
+                u.birthday,
+            );
+            return Ok(Some(Work::Archive {
+                customer: customer(&u.customer)?,
+                facts,
+                version: u.version,
+            }));
+        }
+        if let Some(r) = events::payload::<ManagerReassigned>(event) {
+            return Ok(Some(Work::Manager {
+                customer: customer(&r.customer)?,
+                manager: r.account_manager,
+                version: r.version,
+            }));
+        }
+        if let Some(placed) = events::payload::<StaffMemberPlaced>(event) {
             let staff = placed
                 .staff_member
                 .strip_prefix("staff/")
@@ -246,11 +240,146 @@ impl ProfileEvents {
                 .org_unit
                 .strip_prefix("orgUnits/")
                 .filter(|_| !placed.removed);
-            customer_facts::put_staff(tx, staff, unit, placed.version, at).await?;
-        } else {
-            return Ok(false);
+            return Ok(Some(Work::Staff {
+                staff: staff.to_owned(),
+                unit: unit.map(str::to_owned),
+                version: placed.version,
+            }));
         }
-        Ok(true)
+        if let Some(deleted) = events::payload::<CustomerDeleted>(event) {
+            return Ok(Some(Work::Deleted {
+                customer: customer(&deleted.customer)?,
+                version: deleted.version,
+            }));
+        }
+        if let Some(exited) = events::payload::<CustomerExited>(event) {
+            let at = event
+                .occurred_at
+                .as_ref()
+                .and_then(timestamp::from_proto)
+                .unwrap_or_else(|| self.engine.clock.now());
+            return Ok(Some(Work::Exited {
+                customer: customer(&exited.customer)?,
+                kind: exited.kind as i16,
+                reason: exited.reason,
+                at,
+            }));
+        }
+        // Other events on the streams are not ours to count.
+        let Some(recorded) = events::payload::<TransactionRecorded>(event) else {
+            return Ok(None);
+        };
+        let customer = customer(&recorded.customer)?;
+        let occurred = recorded
+            .occur_time
+            .as_ref()
+            .and_then(timestamp::from_proto)
+            .ok_or_else(|| anyhow::anyhow!("TransactionRecorded without a time"))?;
+        let (amount, currency) = recorded
+            .amount
+            .as_ref()
+            .map_or((0, "CNY"), |m| (m.amount_minor, m.currency_code.as_str()));
+        let is_purchase = recorded.kind == TransactionKind::Purchase as i32;
+        let sign = if is_purchase { 1 } else { -1 };
+        Ok(Some(Work::Transaction {
+            entry: DayEntry {
+                customer_id: customer,
+                day: occurred.with_timezone(&self.zone).date_naive(),
+                amount_minor: sign * amount,
+                volume_milli: sign * recorded.quantity_milli,
+                is_purchase,
+            },
+            transaction: recorded.transaction,
+            amount_minor: amount,
+            currency: currency.to_owned(),
+        }))
+    }
+
+    /// Does one event's work but the daily figures (done for the batch at
+    /// once); the customer's lock is held.
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        work: &Work,
+        active: Option<&Policy>,
+    ) -> anyhow::Result<()> {
+        let at = self.engine.clock.now();
+        match work {
+            Work::Archive {
+                customer,
+                facts,
+                version,
+            } => customer_facts::put_archive(tx, *customer, facts, *version, at).await?,
+            Work::Manager {
+                customer,
+                manager,
+                version,
+            } => customer_facts::put_manager(tx, *customer, manager, *version, at).await?,
+            Work::Staff {
+                staff,
+                unit,
+                version,
+            } => customer_facts::put_staff(tx, staff, unit.as_deref(), *version, at).await?,
+            Work::Exited {
+                customer,
+                kind,
+                reason,
+                at,
+            } => {
+                store::record_churned(tx, *customer, *kind, reason, *at).await?;
+                // A customer who left holds no VIP card any more (003: revoked).
+                store::points::void_live_card(tx, *customer).await?;
+            }
+            Work::Deleted { customer, version } => {
+                // Out of the sweep, rankings and lists; its card void, as a
+                // leaver's is; the tombstone turns away later events.
+                customer_facts::mark_deleted(tx, *customer, *version, at).await?;
+                store::forget_customer(tx, *customer).await?;
+                store::points::void_live_card(tx, *customer).await?;
+            }
+            Work::Transaction {
+                entry,
+                transaction,
+                amount_minor,
+                currency,
+            } => {
+                // Points, when the scheme has cards: a registered card earns
+                // on what was actually paid; a refund takes back what its
+                // amount earned.
+                let Some(rule) = active.and_then(|p| p.points.as_ref()) else {
+                    return Ok(());
+                };
+                let exponent = crate::domain::money::exponent(currency);
+                let change = Change { actor: ACTOR, at };
+                if entry.is_purchase {
+                    points::award(
+                        tx,
+                        rule,
+                        entry.customer_id,
+                        transaction,
+                        *amount_minor,
+                        exponent,
+                        entry.day,
+                        change,
+                    )
+                    .await?;
+                } else {
+                    let today = patron_kit::clock::today(self.engine.clock.as_ref(), self.zone);
+                    points::take_back(
+                        tx,
+                        rule,
+                        entry.customer_id,
+                        transaction,
+                        *amount_minor,
+                        exponent,
+                        today,
+                        change,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -267,5 +396,58 @@ fn archive_facts(
         org_unit_path: org_unit_path.to_vec(),
         birthday_month: known.map(|d| d.month as i16),
         birthday_day: known.map(|d| d.day as i16),
+        deleted: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_is_done_staff_first_then_by_customer_each_in_stream_order() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let manager = |customer, version| Work::Manager {
+            customer,
+            manager: String::new(),
+            version,
+        };
+        let staff = |id: &str| Work::Staff {
+            staff: id.into(),
+            unit: None,
+            version: 1,
+        };
+        let order: Vec<(Option<Uuid>, String, i64)> = in_lock_order(vec![
+            manager(b, 1),
+            staff("zhao"),
+            manager(a, 2),
+            manager(b, 3),
+            staff("li"),
+            Work::Deleted {
+                customer: a,
+                version: 4,
+            },
+        ])
+        .iter()
+        .map(|w| {
+            let version = match w {
+                Work::Manager { version, .. } | Work::Deleted { version, .. } => *version,
+                _ => 0,
+            };
+            let (customer, staff) = w.order_key();
+            (customer, staff.to_owned(), version)
+        })
+        .collect();
+        assert_eq!(
+            order,
+            [
+                (None, "li".into(), 0),
+                (None, "zhao".into(), 0),
+                (Some(a), String::new(), 2),
+                (Some(a), String::new(), 4),
+                (Some(b), String::new(), 1),
+                (Some(b), String::new(), 3),
+            ]
+        );
     }
 }

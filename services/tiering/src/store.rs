@@ -1,5 +1,27 @@
 //! Tiering's SQL: policy versions, daily figures, standings, assignments and
 //! their history. Transactions are opened by the caller.
+//!
+//! # Lock order
+//!
+//! Every transaction takes its locks in this order, and never the other way
+//! round, so no two of them (event consumers, the sweep, API calls, replicas
+//! of each) can wait on each other in a circle:
+//!
+//! 1. a policy's lock (`lock_policy`), then the activation lock
+//!    (`lock_activation`);
+//! 2. the per-customer locks (`lock_customers`: `tier:<id>`), all the
+//!    customers of the transaction at once, in customer-id order, before
+//!    any row of theirs is written;
+//! 3. a points account's lock (`points::lock_account`), one customer after
+//!    another in customer-id order;
+//! 4. row locks (upserts, updates, `FOR UPDATE`), a batch's rows in key
+//!    order (`day_totals` sorts daily figures by customer and day).
+//!
+//! Work claimed with `FOR UPDATE SKIP LOCKED` (the sweep's assignments, the
+//! expiry's point lots) holds row locks before a customer's or account's
+//! lock; such a claim only ever *tries* the later lock (`try_lock_customers`,
+//! `points::try_lock_account`) and skips what another holds, so it never
+//! waits and cannot close a circle.
 
 use std::collections::HashMap;
 
@@ -119,12 +141,23 @@ pub async fn active_policy(conn: &mut PgConnection) -> Result<Option<PolicyRow>,
     .await?)
 }
 
+/// Serialises activations (and a start-up's check that none is active)
+/// until the transaction ends. Taken after any policy's lock, never before.
+pub async fn lock_activation(tx: &mut PgConnection) -> Result<(), ServiceError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tier-activation'))")
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Makes a version the active one.
 pub async fn activate(
     tx: &mut PgConnection,
     id: &str,
     version: i32,
     change: Change<'_>,
 ) -> Result<(), ServiceError> {
+    lock_activation(tx).await?;
     sqlx::query(
         "INSERT INTO active_policy (singleton, policy_id, version, activated_at, activated_by)
          VALUES (true, $1, $2, $3, $4)
@@ -151,29 +184,72 @@ pub struct DayEntry {
     pub is_purchase: bool,
 }
 
-/// Adds one transaction to its day's row.
-pub async fn add_to_day(tx: &mut PgConnection, entry: &DayEntry) -> Result<(), ServiceError> {
-    let purchases = i32::from(entry.is_purchase);
-    let largest = if entry.is_purchase {
-        entry.amount_minor
-    } else {
-        0
-    };
+/// A day's figures of one customer, summed over a batch's transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayTotals {
+    pub customer_id: Uuid,
+    pub day: NaiveDate,
+    pub spend_minor: i64,
+    pub purchases: i32,
+    pub largest_minor: i64,
+    pub volume_milli: i64,
+}
+
+/// A batch's entries summed per (customer, day), in that key order: one
+/// statement may touch a row only once, and every writer taking the rows in
+/// key order is what keeps two consumers from waiting on each other.
+pub fn day_totals(entries: &[DayEntry]) -> Vec<DayTotals> {
+    let mut totals: std::collections::BTreeMap<(Uuid, NaiveDate), DayTotals> =
+        std::collections::BTreeMap::new();
+    for e in entries {
+        let t = totals.entry((e.customer_id, e.day)).or_insert(DayTotals {
+            customer_id: e.customer_id,
+            day: e.day,
+            spend_minor: 0,
+            purchases: 0,
+            largest_minor: 0,
+            volume_milli: 0,
+        });
+        t.spend_minor += e.amount_minor;
+        t.volume_milli += e.volume_milli;
+        if e.is_purchase {
+            t.purchases += 1;
+            t.largest_minor = t.largest_minor.max(e.amount_minor);
+        }
+    }
+    totals.into_values().collect()
+}
+
+/// Adds a batch's transactions to their days' rows, in key order (none for a
+/// deleted archive: a late transaction must not bring it back into rankings
+/// and the sweep). The caller holds the customers' locks.
+pub async fn add_to_days(tx: &mut PgConnection, entries: &[DayEntry]) -> Result<(), ServiceError> {
+    let rows = day_totals(entries);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&DayTotals) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
     sqlx::query(
         "INSERT INTO daily_figures (customer_id, day, spend_minor, purchases, largest_minor, volume_milli)
-         VALUES ($1, $2, $3, $4, $5, $6)
+         SELECT u.customer_id, u.day, u.spend_minor, u.purchases, u.largest_minor, u.volume_milli
+           FROM unnest($1::uuid[], $2::date[], $3::bigint[], $4::int[], $5::bigint[], $6::bigint[])
+                WITH ORDINALITY
+             AS u(customer_id, day, spend_minor, purchases, largest_minor, volume_milli, n)
+          WHERE NOT EXISTS (SELECT 1 FROM customer_facts f
+                             WHERE f.customer_id = u.customer_id AND f.deleted_at IS NOT NULL)
+          ORDER BY u.n
          ON CONFLICT (customer_id, day) DO UPDATE
             SET spend_minor = daily_figures.spend_minor + EXCLUDED.spend_minor,
                 purchases = daily_figures.purchases + EXCLUDED.purchases,
                 largest_minor = GREATEST(daily_figures.largest_minor, EXCLUDED.largest_minor),
                 volume_milli = daily_figures.volume_milli + EXCLUDED.volume_milli",
     )
-    .bind(entry.customer_id)
-    .bind(entry.day)
-    .bind(entry.amount_minor)
-    .bind(purchases)
-    .bind(largest)
-    .bind(entry.volume_milli)
+    .bind(rows.iter().map(|r| r.customer_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.day).collect::<Vec<_>>())
+    .bind(column(|r| r.spend_minor))
+    .bind(rows.iter().map(|r| r.purchases).collect::<Vec<_>>())
+    .bind(column(|r| r.largest_minor))
+    .bind(column(|r| r.volume_milli))
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -394,7 +470,8 @@ impl Visibility {
 
 /// Serialises evaluations of these customers (concurrent events, the daily
 /// sweep and API calls) until the transaction ends; taken in id order, so
-/// two batches never wait on each other in a circle.
+/// two batches never wait on each other in a circle. See the lock order in
+/// this module's documentation.
 pub async fn lock_customers(tx: &mut PgConnection, customers: &[Uuid]) -> Result<(), ServiceError> {
     sqlx::query(
         "SELECT pg_advisory_xact_lock(hashtext('tier:' || id::text))
@@ -404,6 +481,23 @@ pub async fn lock_customers(tx: &mut PgConnection, customers: &[Uuid]) -> Result
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Takes the locks of those of `customers` no one else holds, without
+/// waiting, and returns them (in id order): how the daily sweep claims work
+/// while holding row locks, which must never wait on a customer's lock.
+pub async fn try_lock_customers(
+    tx: &mut PgConnection,
+    customers: &[Uuid],
+) -> Result<Vec<Uuid>, ServiceError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM (SELECT DISTINCT id FROM unnest($1::uuid[]) AS c(id) ORDER BY id) ordered
+          WHERE pg_try_advisory_xact_lock(hashtext('tier:' || id::text))
+          ORDER BY id",
+    )
+    .bind(customers)
+    .fetch_all(&mut *tx)
+    .await?)
 }
 
 /// The assignments of many customers.
@@ -563,7 +657,7 @@ pub async fn list_changes(
 /// Assignments with a downgrade waiting for review, soonest review first,
 /// after the keyset cursor.
 pub async fn list_pending(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     visible: &Visibility,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
@@ -581,7 +675,7 @@ pub async fn list_pending(
     .bind(after_time)
     .bind(after_id)
     .bind(limit);
-    Ok(visible.bind(query).fetch_all(pool).await?)
+    Ok(visible.bind(query).fetch_all(conn).await?)
 }
 
 /// Spend over a period, across customers.
@@ -599,7 +693,7 @@ pub struct SpendRanking {
 /// Ranks customers by net spend from `first_day` (all when `None`) to
 /// `today`, and sums the top `percent` of them (rounded up).
 pub async fn rank_by_spend(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     visible: &Visibility,
     first_day: Option<NaiveDate>,
     today: NaiveDate,
@@ -631,7 +725,7 @@ pub async fn rank_by_spend(
     .bind(today)
     .bind(percent);
     let (customers, total_minor, top_minor): (i64, i64, i64) =
-        visible.bind(totals).fetch_one(pool).await?;
+        visible.bind(totals).fetch_one(&mut *conn).await?;
     let top = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{}
          SELECT customer_id, s FROM ranked WHERE rn <= ceil(n * $3 / 100.0) ORDER BY rn LIMIT $4",
@@ -641,7 +735,7 @@ pub async fn rank_by_spend(
     .bind(today)
     .bind(percent)
     .bind(cap);
-    let top: Vec<(Uuid, i64)> = visible.bind(top).fetch_all(pool).await?;
+    let top: Vec<(Uuid, i64)> = visible.bind(top).fetch_all(&mut *conn).await?;
     Ok(SpendRanking {
         customers,
         total_minor,
@@ -668,6 +762,20 @@ pub async fn list_churn_risks(
     .bind(after)
     .bind(limit);
     Ok(visible.bind(query).fetch_all(pool).await?)
+}
+
+/// Takes a deleted archive out of what tiering works on: the sweep, rankings,
+/// pending-downgrade and churn lists read these rows. Its tier history stays.
+pub async fn forget_customer(tx: &mut PgConnection, customer_id: Uuid) -> Result<(), ServiceError> {
+    for table in ["assignments", "daily_figures", "standings"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE customer_id = $1"
+        )))
+        .bind(customer_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Records a customer who left (once).
@@ -719,4 +827,49 @@ pub async fn holders_by_tier(pool: &PgPool) -> Result<Vec<(String, i64)>, Servic
     )
     .fetch_all(pool)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batchs_days_are_summed_once_each_in_key_order() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+        let entry = |customer_id, d, amount_minor: i64| DayEntry {
+            customer_id,
+            day: day(d),
+            amount_minor,
+            volume_milli: 0,
+            is_purchase: amount_minor > 0,
+        };
+        // In stream order: b before a, a later day before an earlier one.
+        let totals = day_totals(&[
+            entry(b, 2, 500),
+            entry(a, 3, 100),
+            entry(a, 2, 300),
+            entry(b, 2, -200),
+            entry(a, 3, 700),
+        ]);
+        let keys: Vec<(Uuid, NaiveDate)> = totals.iter().map(|t| (t.customer_id, t.day)).collect();
+        assert_eq!(keys, [(a, day(2)), (a, day(3)), (b, day(2))]);
+        assert_eq!(
+            (
+                totals[1].spend_minor,
+                totals[1].purchases,
+                totals[1].largest_minor
+            ),
+            (800, 2, 700)
+        );
+        assert_eq!(
+            (
+                totals[2].spend_minor,
+                totals[2].purchases,
+                totals[2].largest_minor
+            ),
+            (300, 1, 500),
+            "a refund lowers the spend, not the count or the largest"
+        );
+    }
 }

@@ -3,7 +3,9 @@
 //! and customers whose periodic review is due get it (downgrades apply
 //! then). Replicas share the work: each batch claims its rows with
 //! `FOR UPDATE SKIP LOCKED`, and a replica that dies mid-batch releases its
-//! claim when its transaction ends, for another to pick up. Points of past
+//! claim when its transaction ends, for another to pick up. Holding those
+//! rows, it only tries the customers' locks, never waits for them (the lock
+//! order is in `store`). Points of past
 //! years expire in the same loop (003: points last until 31 December), with
 //! warnings ahead of it, and cards not renewed become void.
 
@@ -17,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::engine::{Engine, Occasion};
+use crate::store;
 
 /// The actor sweep changes are recorded under.
 pub const ACTOR: &str = "review";
@@ -51,17 +54,7 @@ pub async fn run_batch(pool: &PgPool, engine: &Engine, batch: i64) -> Result<usi
     .bind(batch)
     .fetch_all(&mut *tx)
     .await?;
-    let mut due: Vec<(Uuid, Occasion)> = claimed
-        .iter()
-        .map(|(customer, next_review_at)| {
-            let occasion = if *next_review_at <= now {
-                Occasion::Review
-            } else {
-                Occasion::Figures
-            };
-            (*customer, occasion)
-        })
-        .collect();
+    let mut candidates: Vec<Uuid> = claimed.iter().map(|(c, _)| *c).collect();
     if (claimed.len() as i64) < batch {
         let untiered: Vec<Uuid> = sqlx::query_scalar(
             "SELECT DISTINCT d.customer_id FROM daily_figures d
@@ -71,8 +64,37 @@ pub async fn run_batch(pool: &PgPool, engine: &Engine, batch: i64) -> Result<usi
         .bind(batch - claimed.len() as i64)
         .fetch_all(&mut *tx)
         .await?;
-        due.extend(untiered.into_iter().map(|c| (c, Occasion::Figures)));
+        candidates.extend(untiered);
     }
+    // The claimed rows are locked already, so the customers' locks are only
+    // tried (see the lock order in `store`): a customer an event or a call
+    // is deciding right now is left for the next batch. Under its lock, a
+    // customer someone decided today meanwhile is done.
+    let free = store::try_lock_customers(&mut tx, &candidates).await?;
+    let free: std::collections::HashSet<Uuid> = sqlx::query_scalar::<_, Uuid>(
+        "SELECT c.id FROM unnest($1::uuid[]) AS c(id)
+          WHERE NOT EXISTS (SELECT 1 FROM assignments a
+                             WHERE a.customer_id = c.id AND a.decided_at >= $2)",
+    )
+    .bind(&free)
+    .bind(start_of_today(engine))
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let review_at: std::collections::HashMap<Uuid, DateTime<Utc>> = claimed.into_iter().collect();
+    let due: Vec<(Uuid, Occasion)> = candidates
+        .iter()
+        .filter(|c| free.contains(c))
+        .map(|customer| {
+            let occasion = if review_at.get(customer).is_some_and(|at| *at <= now) {
+                Occasion::Review
+            } else {
+                Occasion::Figures
+            };
+            (*customer, occasion)
+        })
+        .collect();
     let evaluated = engine
         .reevaluate_many(&mut tx, &active, &due, ACTOR)
         .await?

@@ -413,7 +413,7 @@ impl PointsService for PointsApi {
         let fingerprint = paging::filter_fingerprint(&[&req.card]);
         let before: Option<i64> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
-        let rows = store::entries(&self.pool, card.account, before, limit + 1).await?;
+        let rows = store::entries(&mut conn, card.account, before, limit + 1).await?;
         let (rows, next_page_token) = paging::finish_page(rows, limit, &fingerprint, |r| r.id);
         Ok(Response::new(pb::ListPointsEntriesResponse {
             points_entries: rows.iter().map(entry_view).collect(),

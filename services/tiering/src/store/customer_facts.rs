@@ -1,7 +1,9 @@
 //! What profile's events say that tiering authorises and acts by: each
 //! customer's account manager, org unit (with the units above it) and
-//! birthday, and the unit each staff member sits in. Each part is guarded by
-//! the version it came from, so a late, older event changes nothing.
+//! birthday, and the unit each staff member sits in; whether the archive was
+//! deleted. Each part is guarded by the version it came from, so a late,
+//! older event changes nothing; deletions and staff removals stay as
+//! tombstones for that.
 
 use chrono::{DateTime, Utc};
 use patron_kit::ServiceError;
@@ -16,6 +18,9 @@ pub struct CustomerFacts {
     pub org_unit_path: Vec<String>,
     pub birthday_month: Option<i16>,
     pub birthday_day: Option<i16>,
+    /// Profile deleted the archive: tiering acts on it no more.
+    #[sqlx(default)]
+    pub deleted: bool,
 }
 
 impl CustomerFacts {
@@ -95,13 +100,53 @@ pub async fn put_manager(
     Ok(())
 }
 
+/// Marks the archive deleted (CustomerDeleted): a tombstone no later event
+/// lifts, and as of `version` no older archive event changes the facts.
+pub async fn mark_deleted(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    version: i64,
+    at: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO customer_facts (customer_id, manager_version, facts_version, updated_at, deleted_at)
+         VALUES ($1, $2, $2, $3, $3)
+         ON CONFLICT (customer_id) DO UPDATE SET
+           manager_version = GREATEST(customer_facts.manager_version, $2),
+           facts_version = GREATEST(customer_facts.facts_version, $2),
+           updated_at = $3,
+           deleted_at = COALESCE(customer_facts.deleted_at, $3)",
+    )
+    .bind(customer_id)
+    .bind(version)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Those of `customers` whose archives were deleted.
+pub async fn deleted_among(
+    conn: &mut PgConnection,
+    customers: &[Uuid],
+) -> Result<Vec<Uuid>, ServiceError> {
+    Ok(sqlx::query_scalar(
+        "SELECT customer_id FROM customer_facts
+          WHERE customer_id = ANY($1) AND deleted_at IS NOT NULL",
+    )
+    .bind(customers)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// What is known of a customer; empty facts when profile has said nothing yet.
 pub async fn get(
     conn: &mut PgConnection,
     customer_id: Uuid,
 ) -> Result<CustomerFacts, ServiceError> {
     Ok(sqlx::query_as::<_, CustomerFacts>(
-        "SELECT account_manager, org_unit, org_unit_path, birthday_month, birthday_day
+        "SELECT account_manager, org_unit, org_unit_path, birthday_month, birthday_day,
+                deleted_at IS NOT NULL AS deleted
            FROM customer_facts WHERE customer_id = $1",
     )
     .bind(customer_id)
@@ -110,7 +155,9 @@ pub async fn get(
     .unwrap_or_default())
 }
 
-/// Where a staff member sits as of `version`; `None` when they left.
+/// Where a staff member sits as of `version`; `None` when they left, kept
+/// as a tombstone with its version, so an older placement arriving late is
+/// ignored rather than granting reach again.
 pub async fn put_staff(
     tx: &mut PgConnection,
     staff_id: &str,
@@ -118,31 +165,20 @@ pub async fn put_staff(
     version: i64,
     at: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
-    match unit {
-        Some(unit) => {
-            sqlx::query(
-                "INSERT INTO directory_staff (staff_id, org_unit, version, updated_at)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (staff_id) DO UPDATE SET
-                   org_unit = EXCLUDED.org_unit, version = EXCLUDED.version,
-                   updated_at = EXCLUDED.updated_at
-                 WHERE directory_staff.version < EXCLUDED.version",
-            )
-            .bind(staff_id)
-            .bind(unit)
-            .bind(version)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        None => {
-            sqlx::query("DELETE FROM directory_staff WHERE staff_id = $1 AND version < $2")
-                .bind(staff_id)
-                .bind(version)
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
+    sqlx::query(
+        "INSERT INTO directory_staff (staff_id, org_unit, version, updated_at)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (staff_id) DO UPDATE SET
+           org_unit = EXCLUDED.org_unit, version = EXCLUDED.version,
+           updated_at = EXCLUDED.updated_at
+         WHERE directory_staff.version < EXCLUDED.version",
+    )
+    .bind(staff_id)
+    .bind(unit)
+    .bind(version)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
@@ -151,10 +187,10 @@ pub async fn staff_unit(
     conn: &mut PgConnection,
     staff_id: &str,
 ) -> Result<Option<String>, ServiceError> {
-    Ok(
+    let unit: Option<Option<String>> =
         sqlx::query_scalar("SELECT org_unit FROM directory_staff WHERE staff_id = $1")
             .bind(staff_id)
             .fetch_optional(conn)
-            .await?,
-    )
+            .await?;
+    Ok(unit.flatten())
 }

@@ -125,6 +125,17 @@ pub async fn lock_account(tx: &mut PgConnection, account: Uuid) -> Result<(), Se
     Ok(())
 }
 
+/// Takes an account's lock when no one else holds it, without waiting; for
+/// work claimed with row locks (see the lock order in `store`).
+pub async fn try_lock_account(tx: &mut PgConnection, account: Uuid) -> Result<bool, ServiceError> {
+    Ok(
+        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('points:' || $1::text))")
+            .bind(account)
+            .fetch_one(&mut *tx)
+            .await?,
+    )
+}
+
 pub async fn balance(conn: &mut PgConnection, account: Uuid) -> Result<i64, ServiceError> {
     Ok(sqlx::query_scalar(
         "SELECT COALESCE(sum(points), 0)::bigint FROM point_entries WHERE account = $1",
@@ -241,7 +252,7 @@ pub async fn entry(
 
 /// An account's entries, newest first, before the cursor.
 pub async fn entries(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     account: Uuid,
     before: Option<i64>,
     limit: i64,
@@ -254,7 +265,7 @@ pub async fn entries(
     .bind(account)
     .bind(before)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?)
 }
 
