@@ -282,3 +282,111 @@ impl Suite {
         self.call(method, path, Some(&token), body).await
     }
 }
+
+/// A TCP proxy in front of a datastore, to make it fail as networks do:
+/// cut (every connection closed, new ones refused) or stalled (connections
+/// stay open but no byte passes, as with a half-open connection).
+pub struct Proxy {
+    pub addr: std::net::SocketAddr,
+    state: Arc<ProxyState>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    /// 0 passing, 1 cut, 2 stalled.
+    mode: std::sync::atomic::AtomicU8,
+    links: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Proxy {
+    /// Listens on a port of its own and forwards to `target`.
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let state = Arc::new(ProxyState::default());
+        let accepting = state.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                if accepting.mode.load(std::sync::atomic::Ordering::SeqCst) == 1 {
+                    continue;
+                }
+                let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                    continue;
+                };
+                let link = tokio::spawn(forward(client, server, accepting.clone()));
+                accepting
+                    .links
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(link.abort_handle());
+            }
+        });
+        Self { addr, state }
+    }
+
+    /// Closes every connection and refuses new ones until [`Proxy::restore`].
+    pub fn cut(&self) {
+        self.set(1);
+        for link in self
+            .state
+            .links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            link.abort();
+        }
+    }
+
+    /// Keeps connections open but lets no byte through.
+    pub fn stall(&self) {
+        self.set(2);
+    }
+
+    pub fn restore(&self) {
+        self.set(0);
+    }
+
+    fn set(&self, mode: u8) {
+        self.state
+            .mode
+            .store(mode, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn forward(
+    client: tokio::net::TcpStream,
+    server: tokio::net::TcpStream,
+    state: Arc<ProxyState>,
+) {
+    let (client_read, client_write) = client.into_split();
+    let (server_read, server_write) = server.into_split();
+    tokio::select! {
+        _ = pump(client_read, server_write, &state) => {}
+        _ = pump(server_read, client_write, &state) => {}
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    state: &ProxyState,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(n) = from.read(&mut buffer).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        // Stalled: hold the bytes, as a network that stopped answering.
+        while state.mode.load(std::sync::atomic::Ordering::SeqCst) == 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
+}

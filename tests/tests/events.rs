@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use patron_kit::events::{self, Consumer, ConsumerConfig, EventHandler};
+use patron_kit::events::{self, Consumer, ConsumerConfig, EventHandler, dead_letters, upkeep};
 use patron_kit::testing::{self, TestDatabase};
 use patron_proto::common::v1::EventEnvelope;
 use patron_proto::profile::v1::CustomerCreated;
@@ -19,6 +19,7 @@ const TOPIC: &str = "test.customers";
 
 struct Fixture {
     _db: TestDatabase,
+    db_config: patron_kit::db::DbConfig,
     pool: PgPool,
     prefix: String,
     redis_url: String,
@@ -26,7 +27,8 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let db = TestDatabase::create(&["profile"]).await;
-    let pool = patron_kit::db::connect(&db.service_config("profile")).unwrap();
+    let db_config = db.service_config("profile");
+    let pool = patron_kit::db::connect(&db_config).unwrap();
     events::install(&pool).await.unwrap();
     sqlx::query("CREATE TABLE effects (event_id uuid NOT NULL, customer text NOT NULL)")
         .execute(&pool)
@@ -34,6 +36,7 @@ async fn fixture() -> Fixture {
         .unwrap();
     Fixture {
         _db: db,
+        db_config,
         pool,
         prefix: format!("patron-test-{}", testing::unique_suffix()),
         redis_url: testing::redis_url(),
@@ -96,6 +99,40 @@ impl Fixture {
             .unwrap()
     }
 
+    /// Publishes everything waiting in the outbox.
+    async fn publish_all(&self) {
+        let mut conn = events::relay_connection(&self.redis_url).unwrap();
+        while events::relay_once(&self.pool, &mut conn, &self.prefix, 100)
+            .await
+            .unwrap()
+            > 0
+        {}
+    }
+
+    fn relay_config(&self) -> events::RelayConfig {
+        events::RelayConfig {
+            redis_url: self.redis_url.clone(),
+            stream_prefix: self.prefix.clone(),
+            batch_size: 50,
+            idle_poll: Duration::from_millis(20),
+            retention: events::Retention {
+                every: Duration::from_millis(200),
+                ..events::Retention::default()
+            },
+        }
+    }
+
+    /// Deletes every Redis key of this test, as a Redis that came back
+    /// empty; the number of keys lost.
+    async fn lose_redis_data(&self) -> usize {
+        let mut redis = self.redis().await;
+        let keys: Vec<String> = redis.keys(format!("{}:*", self.prefix)).await.unwrap();
+        if !keys.is_empty() {
+            let _: () = redis.del(&keys).await.unwrap();
+        }
+        keys.len()
+    }
+
     fn consumer_config(&self, name: &str) -> ConsumerConfig {
         ConsumerConfig {
             redis_url: self.redis_url.clone(),
@@ -116,6 +153,15 @@ impl Fixture {
 struct RecordEffect {
     hang_after: Option<usize>,
     applied: AtomicUsize,
+}
+
+impl RecordEffect {
+    fn new() -> Self {
+        Self {
+            hang_after: None,
+            applied: AtomicUsize::new(0),
+        }
+    }
 }
 
 impl EventHandler for RecordEffect {
@@ -358,15 +404,10 @@ impl EventHandler for FailOne {
 }
 
 #[tokio::test]
-async fn an_entry_that_keeps_failing_holds_up_none_of_its_batch_and_is_dead_lettered() {
+async fn an_entry_that_keeps_failing_holds_up_none_of_its_batch_and_is_set_aside_to_replay() {
     let f = fixture().await;
     f.enqueue(25).await;
-    let mut conn = events::relay_connection(&f.redis_url).unwrap();
-    while events::relay_once(&f.pool, &mut conn, &f.prefix, 100)
-        .await
-        .unwrap()
-        > 0
-    {}
+    f.publish_all().await;
     let consumer = Consumer::connect(
         f.consumer_config("pod-a"),
         f.pool.clone(),
@@ -382,19 +423,322 @@ async fn an_entry_that_keeps_failing_holds_up_none_of_its_batch_and_is_dead_lett
         f.effects().await.0 == 24
     })
     .await;
-    let mut redis = f.redis().await;
-    let dead_key = format!("{}:dead", events::stream_key(&f.prefix, TOPIC));
-    wait_until("the poison entry dead-lettered", async || {
-        let len: usize = redis.xlen(&dead_key).await.unwrap_or(0);
-        len == 1
+    wait_until("the poison event set aside", async || {
+        dead_letters::waiting(&f.pool).await.unwrap() == 1
     })
     .await;
     stop.cancel();
     task.await.unwrap().unwrap();
     assert_eq!(f.effects().await, (24, 24));
+    let mut redis = f.redis().await;
     let pending: redis::streams::StreamPendingReply = redis
         .xpending(events::stream_key(&f.prefix, TOPIC), "effects")
         .await
         .unwrap();
     assert_eq!(pending.count(), 0, "everything acknowledged");
+
+    // An admin reads what was set aside and why.
+    let listed = dead_letters::list(&f.pool, false).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].customer, "customers/13");
+    assert_eq!(listed[0].number, Some(14));
+    assert!(
+        listed[0].reason.contains("failed 5 times")
+            && listed[0].reason.contains("cannot apply customers/13"),
+        "{}",
+        listed[0].reason
+    );
+    // Not missed: set aside. Nothing is missing.
+    assert!(dead_letters::missing(&f.pool).await.unwrap().is_empty());
+
+    // Once the cause is fixed, a replay applies it, once.
+    let fixed = RecordEffect::new();
+    let replayed = dead_letters::replay(&f.pool, "effects", &fixed)
+        .await
+        .unwrap();
+    assert_eq!((replayed.applied, replayed.failed.len()), (1, 0));
+    assert_eq!(f.effects().await, (25, 25));
+    assert_eq!(dead_letters::waiting(&f.pool).await.unwrap(), 0);
+    let again = dead_letters::replay(&f.pool, "effects", &fixed)
+        .await
+        .unwrap();
+    assert_eq!(again, dead_letters::Replayed::default());
+}
+
+/// Applies every event, slowly, and reports database failures it met.
+struct SlowEffect {
+    pause: Duration,
+    applied: AtomicUsize,
+}
+
+impl EventHandler for SlowEffect {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a EventEnvelope,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            tokio::time::sleep(self.pause).await;
+            let created: CustomerCreated =
+                events::payload(event).ok_or_else(|| anyhow::anyhow!("not a CustomerCreated"))?;
+            sqlx::query("INSERT INTO effects (event_id, customer) VALUES ($1::uuid, $2)")
+                .bind(&event.event_id)
+                .bind(&created.customer)
+                .execute(&mut *tx)
+                .await?;
+            self.applied.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn every_committed_event_is_consumed_when_redis_loses_its_data_while_a_consumer_is_behind() {
+    let f = fixture().await;
+    let shutdown = CancellationToken::new();
+    let relay = events::spawn_relay(f.pool.clone(), f.relay_config(), shutdown.clone());
+    let handler = Arc::new(SlowEffect {
+        pause: Duration::from_millis(10),
+        applied: AtomicUsize::new(0),
+    });
+    let consumer = events::spawn_consumer(
+        f.consumer_config("pod-a"),
+        f.pool.clone(),
+        handler.clone(),
+        shutdown.clone(),
+    );
+    f.enqueue(150).await;
+    wait_until("the consumer is part-way", async || {
+        f.effects().await.0 >= 40
+    })
+    .await;
+    wait_until("the relay has published the first 150", async || {
+        f.unpublished().await == 0
+    })
+    .await;
+    let consumed_before = f.effects().await.0;
+    // Redis comes back empty (restart without persistence, failover to a
+    // replica that had not caught up, flush): here, every key of this test.
+    let lost = f.lose_redis_data().await;
+    assert!(lost > 0);
+    f.enqueue(150).await;
+    wait_until("all 300 events applied", async || {
+        f.effects().await.0 >= 300
+    })
+    .await;
+    // Let the consumer and relay settle, then check each applied once.
+    wait_until("nothing left to publish", async || {
+        f.unpublished().await == 0
+    })
+    .await;
+    shutdown.cancel();
+    consumer.await.unwrap();
+    relay.await.unwrap();
+    assert_eq!(f.effects().await, (300, 300), "each event applied once");
+    assert!(dead_letters::missing(&f.pool).await.unwrap().is_empty());
+    let (recovered, requeued): (i64, i64) =
+        sqlx::query_as("SELECT recovered, requeued FROM outbox_relay")
+            .fetch_one(&f.pool)
+            .await
+            .unwrap();
+    assert!(recovered >= 1, "the relay noticed the loss");
+    // What every group had acknowledged when the relay last looked is not
+    // sent again; the rest of the first 150 is.
+    let acknowledged: i64 = sqlx::query_scalar("SELECT acknowledged FROM outbox_topics")
+        .fetch_one(&f.pool)
+        .await
+        .unwrap();
+    assert!(
+        requeued > 0 && requeued <= 150,
+        "only what was not acknowledged is published again: {requeued}"
+    );
+    eprintln!(
+        "redis loss: 300 committed, {consumed_before} consumed before the loss, \
+         {requeued} published again, 300 consumed once each ({acknowledged} acknowledged by now)"
+    );
+}
+
+#[tokio::test]
+async fn a_postgres_outage_is_waited_out_without_dead_letters() {
+    let f = fixture().await;
+    f.enqueue(60).await;
+    f.publish_all().await;
+    // The consumer reaches Postgres through a proxy we can cut.
+    let target: std::net::SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    let proxy = patron_suite_tests::Proxy::start(target).await;
+    let url = f
+        .db_config
+        .url
+        .replace(":5432/", &format!(":{}/", proxy.addr.port()));
+    let through_proxy = patron_kit::db::connect(&patron_kit::db::DbConfig {
+        url,
+        acquire_timeout: Duration::from_millis(500),
+        ..f.db_config.clone()
+    })
+    .unwrap();
+    let handler = Arc::new(SlowEffect {
+        pause: Duration::from_millis(20),
+        applied: AtomicUsize::new(0),
+    });
+    let mut config = f.consumer_config("pod-a");
+    config.max_failures = 2;
+    let shutdown = CancellationToken::new();
+    let consumer = events::spawn_consumer(config, through_proxy, handler.clone(), shutdown.clone());
+    wait_until("some applied", async || f.effects().await.0 >= 10).await;
+    proxy.cut();
+    let applied_before = f.effects().await.0;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    proxy.restore();
+    wait_until("all 60 applied", async || f.effects().await.0 >= 60).await;
+    shutdown.cancel();
+    consumer.await.unwrap();
+    assert_eq!(f.effects().await, (60, 60));
+    assert_eq!(
+        dead_letters::waiting(&f.pool).await.unwrap(),
+        0,
+        "no healthy event set aside"
+    );
+    let failures: i64 = sqlx::query_scalar("SELECT count(*) FROM event_failures")
+        .fetch_one(&f.pool)
+        .await
+        .unwrap();
+    assert_eq!(failures, 0, "an outage is not the events' fault");
+    eprintln!(
+        "postgres outage: 60 committed, {applied_before} applied before a 4 s cut, 60 applied once each, 0 dead letters"
+    );
+}
+
+#[tokio::test]
+async fn a_half_open_redis_connection_fails_and_the_consumer_starts_again() {
+    let f = fixture().await;
+    let target: std::net::SocketAddr = "127.0.0.1:6379".parse().unwrap();
+    let proxy = patron_suite_tests::Proxy::start(target).await;
+    let mut config = f.consumer_config("pod-a");
+    config.redis_url = format!("redis://{}", proxy.addr);
+    let handler = Arc::new(RecordEffect::new());
+    let shutdown = CancellationToken::new();
+    let consumer = events::spawn_consumer(config, f.pool.clone(), handler, shutdown.clone());
+    f.enqueue(5).await;
+    f.publish_all().await;
+    wait_until("the first 5 applied", async || f.effects().await.0 == 5).await;
+    // The connection stays open, but nothing comes back: without a response
+    // timeout the consumer would wait for ever.
+    proxy.stall();
+    f.enqueue(5).await;
+    f.publish_all().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.cut();
+    proxy.restore();
+    wait_until("the next 5 applied", async || f.effects().await.0 == 10).await;
+    shutdown.cancel();
+    consumer.await.unwrap();
+    assert_eq!(f.effects().await, (10, 10));
+}
+
+#[tokio::test]
+async fn a_consumer_can_tell_which_events_it_missed() {
+    let f = fixture().await;
+    f.enqueue(10).await;
+    f.publish_all().await;
+    // One entry vanishes from the stream before anyone reads it.
+    let mut redis = f.redis().await;
+    let key = events::stream_key(&f.prefix, TOPIC);
+    let entries: redis::streams::StreamRangeReply = redis.xrange_all(&key).await.unwrap();
+    let _: i64 = redis.xdel(&key, &[&entries.ids[4].id]).await.unwrap();
+    let consumer = Consumer::connect(
+        f.consumer_config("pod-a"),
+        f.pool.clone(),
+        Arc::new(RecordEffect::new()),
+    )
+    .await
+    .unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(consumer.run(stop.clone()));
+    wait_until("9 applied", async || f.effects().await.0 == 9).await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(
+        dead_letters::missing(&f.pool).await.unwrap(),
+        [dead_letters::Missing {
+            group: "effects".into(),
+            topic: TOPIC.into(),
+            count: 1,
+            first: 5,
+        }]
+    );
+    // An operator replays from a point in time; the consumer skips what it
+    // has and applies what it missed.
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(events::replay_since(&f.pool, since).await.unwrap(), 10);
+    f.publish_all().await;
+    let consumer = Consumer::connect(
+        f.consumer_config("pod-a"),
+        f.pool.clone(),
+        Arc::new(RecordEffect::new()),
+    )
+    .await
+    .unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(consumer.run(stop.clone()));
+    wait_until("the missed one applied", async || f.effects().await.0 == 10).await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(f.effects().await, (10, 10));
+    assert!(dead_letters::missing(&f.pool).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn streams_are_trimmed_to_what_every_group_acknowledged_and_old_rows_forgotten() {
+    let f = fixture().await;
+    f.enqueue(20).await;
+    f.publish_all().await;
+    let mut redis = f.redis().await;
+    let key = events::stream_key(&f.prefix, TOPIC);
+    // Two groups: one reads everything, the other stops after 8 (two
+    // batches of 4 committed and acknowledged; it hangs inside the third).
+    for (group, limit) in [("all", None), ("some", Some(8))] {
+        let mut config = f.consumer_config("pod-a");
+        config.group = group.into();
+        config.batch_size = 4;
+        let handler = Arc::new(RecordEffect {
+            hang_after: limit,
+            applied: AtomicUsize::new(0),
+        });
+        let consumer = Consumer::connect(config, f.pool.clone(), handler.clone())
+            .await
+            .unwrap();
+        tokio::spawn(consumer.run(CancellationToken::new()));
+    }
+    let conn = events::relay_connection(&f.redis_url).unwrap();
+    let acknowledged = async || -> i64 {
+        upkeep::trim_streams(&f.pool, &mut conn.clone(), &f.prefix)
+            .await
+            .unwrap();
+        sqlx::query_scalar("SELECT acknowledged FROM outbox_topics")
+            .fetch_one(&f.pool)
+            .await
+            .unwrap()
+    };
+    wait_until("both groups acknowledged the first 8", async || {
+        acknowledged().await == 8
+    })
+    .await;
+    let left: usize = redis.xlen(&key).await.unwrap();
+    assert_eq!(left, 12, "only what both groups acknowledged is trimmed");
+    assert_eq!(acknowledged().await, 8, "the slow group holds the rest");
+
+    // Past their retention, published rows and processed records go; rows
+    // never published stay whatever their age.
+    f.enqueue(3).await;
+    let none = events::Retention {
+        outbox: Duration::ZERO,
+        processed: Duration::ZERO,
+        idempotency: Duration::ZERO,
+        dead_letters: Duration::ZERO,
+        every: Duration::ZERO,
+    };
+    let forgotten = upkeep::forget_expired(&f.pool, &none).await.unwrap();
+    assert_eq!(forgotten.outbox, 20);
+    assert!(forgotten.processed >= 20);
+    assert_eq!(f.unpublished().await, 3);
 }

@@ -113,8 +113,11 @@ pub async fn serve(
     let protection = Protection::new(config.keys.clone());
     seal_legacy_rows(&pool, &protection).await?;
     let cache = Cache::new(&config.cache);
+    // The relay has connections of its own: a burst of requests never holds
+    // up events, nor the other way round.
+    let events_pool = db::connect_background(&config.db, 2)?;
     let relay = events::spawn_relay(
-        pool.clone(),
+        events_pool.clone(),
         events::RelayConfig {
             redis_url: config.events.redis_url.clone(),
             stream_prefix: config.events.stream_prefix.clone(),
@@ -189,6 +192,7 @@ pub async fn serve(
     monitor.abort();
     // The relay drains what committed before the stop, then ends.
     let _ = relay.await;
+    events_pool.close().await;
     pool.close().await;
     served
 }

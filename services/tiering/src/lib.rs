@@ -112,8 +112,11 @@ pub async fn serve(
         seed_preset(&pool, path, &engine).await?;
     }
     let cache = Cache::new(&config.cache);
+    // The relay and the consumer get connections of their own, so a burst of
+    // requests never holds up events, nor the other way round.
+    let events_pool = db::connect_background(&config.db, 3)?;
     let relay = events::spawn_relay(
-        pool.clone(),
+        events_pool.clone(),
         events::RelayConfig {
             redis_url: config.events.redis_url.clone(),
             stream_prefix: config.events.stream_prefix.clone(),
@@ -123,7 +126,12 @@ pub async fn serve(
         },
         shutdown.clone(),
     );
-    let consumer = spawn_consumer(&config, pool.clone(), engine.clone(), shutdown.clone());
+    let consumer = spawn_consumer(
+        &config,
+        events_pool.clone(),
+        engine.clone(),
+        shutdown.clone(),
+    );
     // The sweep and the points upkeep get a small pool of their own, so a
     // long batch never takes the connections requests wait for.
     let background = db::connect_background(&config.db, 2)?;
@@ -164,6 +172,7 @@ pub async fn serve(
     let _ = sweep.await;
     let _ = relay.await;
     background.close().await;
+    events_pool.close().await;
     pool.close().await;
     served
 }

@@ -171,7 +171,11 @@ impl Consumer {
         if id == ">" {
             options = options.block(self.config.block.as_millis() as usize);
         }
-        let reply: Option<StreamReadReply> = match self.redis.xread_options(&keys, &ids, &options).await {
+        let reply: Option<StreamReadReply> = match self
+            .redis
+            .xread_options(&keys, &ids, &options)
+            .await
+        {
             Ok(reply) => reply,
             Err(e) if e.code() == Some("NOGROUP") => {
                 tracing::error!(
@@ -220,7 +224,10 @@ impl Consumer {
             if is_infrastructure(&e) {
                 return Err(e.context("finishing a batch of events"));
             }
-            tracing::debug!(error = format!("{e:#}"), "batch failed to finish; applying its entries one by one");
+            tracing::debug!(
+                error = format!("{e:#}"),
+                "batch failed to finish; applying its entries one by one"
+            );
             return self.apply_each(key, entries).await;
         }
         tx.commit().await?;
@@ -279,11 +286,19 @@ impl Consumer {
                 Some(redis::Value::BulkString(b)) => b.clone(),
                 _ => Vec::new(),
             };
-            dead_letters::set_aside_raw(&self.pool, &self.config.group, &topic, &raw, "the entry holds no decodable envelope with a UUID event id").await?;
+            dead_letters::set_aside_raw(
+                &self.pool,
+                &self.config.group,
+                &topic,
+                &raw,
+                "the entry holds no decodable envelope with a UUID event id",
+            )
+            .await?;
             self.ack(key, entry).await?;
             return Ok(Outcome::DeadLettered);
         };
-        let failures = dead_letters::failures(&self.pool, &self.config.group, event.event_id).await?;
+        let failures =
+            dead_letters::failures(&self.pool, &self.config.group, event.event_id).await?;
         if failures >= self.config.max_failures {
             dead_letters::set_aside(
                 &self.pool,
@@ -314,7 +329,13 @@ impl Consumer {
                         return Err(e.context(format!("applying event {}", event.event_id)));
                     }
                     tracing::warn!(error = format!("{e:#}"), event = %event.event_id, kind = %event.envelope.event_type, "event handler failed; will retry");
-                    dead_letters::count_failure(&self.pool, &self.config.group, event.event_id, &format!("{e:#}")).await?;
+                    dead_letters::count_failure(
+                        &self.pool,
+                        &self.config.group,
+                        event.event_id,
+                        &format!("{e:#}"),
+                    )
+                    .await?;
                     return Ok(Outcome::Failed);
                 }
             }
@@ -433,10 +454,11 @@ pub fn spawn_consumer(
         let mut pause = FIRST;
         while !shutdown.is_cancelled() {
             let started = tokio::time::Instant::now();
-            let result = match Consumer::connect(config.clone(), pool.clone(), handler.clone()).await {
-                Ok(consumer) => consumer.run(shutdown.clone()).await,
-                Err(e) => Err(e.context("connecting to the events' Redis")),
-            };
+            let result =
+                match Consumer::connect(config.clone(), pool.clone(), handler.clone()).await {
+                    Ok(consumer) => consumer.run(shutdown.clone()).await,
+                    Err(e) => Err(e.context("connecting to the events' Redis")),
+                };
             match result {
                 Ok(()) => return,
                 Err(e) => {

@@ -91,7 +91,12 @@ pub async fn set_aside_raw(
     raw: &[u8],
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    tracing::error!(group, topic, reason, "setting an undecodable entry aside as a dead letter");
+    tracing::error!(
+        group,
+        topic,
+        reason,
+        "setting an undecodable entry aside as a dead letter"
+    );
     sqlx::query(
         "INSERT INTO dead_letters (consumer_group, topic, envelope, reason) VALUES ($1, $2, $3, $4)",
     )
@@ -191,7 +196,8 @@ pub async fn replay(
         };
         let Ok(envelope) = EventEnvelope::decode(row.try_get::<Vec<u8>, _>("envelope")?.as_slice())
         else {
-            done.failed.push((id, "the envelope does not decode".into()));
+            done.failed
+                .push((id, "the envelope does not decode".into()));
             continue;
         };
         let topic: String = row.try_get("topic")?;

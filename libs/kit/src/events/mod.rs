@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS outbox_topics (
 CREATE TABLE IF NOT EXISTS outbox_relay (
     one        boolean PRIMARY KEY DEFAULT true CHECK (one),
     rounds     bigint  NOT NULL DEFAULT 0,
-    recovered  bigint  NOT NULL DEFAULT 0
+    recovered  bigint  NOT NULL DEFAULT 0,
+    requeued   bigint  NOT NULL DEFAULT 0
 );
 INSERT INTO outbox_relay (one) VALUES (true) ON CONFLICT DO NOTHING;
 CREATE TABLE IF NOT EXISTS processed_events (
@@ -185,7 +186,8 @@ impl EventsConfig {
             .unwrap_or_else(|| config::env_or("PATRON_REDIS_URL", "redis://127.0.0.1:6379"));
         let defaults = Retention::default();
         let days = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
-            config::env_parse(name, default.as_secs() / 86_400).map(|d| Duration::from_secs(d * 86_400))
+            config::env_parse(name, default.as_secs() / 86_400)
+                .map(|d| Duration::from_secs(d * 86_400))
         };
         let retention = Retention {
             outbox: days("PATRON_RETENTION_OUTBOX_DAYS", defaults.outbox)?,

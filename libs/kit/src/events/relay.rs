@@ -115,7 +115,10 @@ pub async fn relay_once(
     }
     invocation.arg(rounds).arg(rounds + 1);
     for i in 0..batch.seqs.len() {
-        let index = 2 + streams.iter().position(|t| *t == batch.topics[i]).unwrap_or(0);
+        let index = 2 + streams
+            .iter()
+            .position(|t| *t == batch.topics[i])
+            .unwrap_or(0);
         invocation
             .arg(index)
             .arg(batch.ids[i].to_string())
@@ -224,7 +227,8 @@ async fn recover(
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    sqlx::query("UPDATE outbox_relay SET recovered = recovered + 1")
+    sqlx::query("UPDATE outbox_relay SET recovered = recovered + 1, requeued = requeued + $1")
+        .bind(queued as i64)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -279,7 +283,10 @@ pub fn spawn_relay(
                 }
                 Err(e) => {
                     if !failing {
-                        tracing::warn!(error = format!("{e:#}"), "event relay failed; events wait in the outbox");
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "event relay failed; events wait in the outbox"
+                        );
                         failing = true;
                     }
                     if stopping {
@@ -292,7 +299,10 @@ pub fn spawn_relay(
                 if let Err(e) =
                     upkeep::run(&pool, &mut redis, &config.stream_prefix, &config.retention).await
                 {
-                    tracing::warn!(error = format!("{e:#}"), "event upkeep failed; trying again later");
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "event upkeep failed; trying again later"
+                    );
                 }
             }
             let pause = if failing {

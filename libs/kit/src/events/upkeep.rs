@@ -141,10 +141,12 @@ pub async fn forget_expired(pool: &PgPool, retention: &Retention) -> anyhow::Res
     .fetch_one(pool)
     .await
     .map(|row| sqlx::Row::get::<i64, _>(&row, 0) as u64)?;
-    sqlx::query("DELETE FROM event_failures WHERE last_failed_at < now() - make_interval(secs => $1)")
-        .bind(seconds(retention.dead_letters))
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "DELETE FROM event_failures WHERE last_failed_at < now() - make_interval(secs => $1)",
+    )
+    .bind(seconds(retention.dead_letters))
+    .execute(pool)
+    .await?;
     // Not every service takes idempotent creates.
     let has_keys: bool = sqlx::query_scalar("SELECT to_regclass('idempotency_keys') IS NOT NULL")
         .fetch_one(pool)
