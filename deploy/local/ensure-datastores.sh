@@ -66,8 +66,11 @@ ensure_redis() {
   fi
   say "starting Redis on port $REDIS_PORT"
   as_root mkdir -p /var/lib/redis /var/log/redis
+  # Events travel through this Redis too: it must keep what it is given
+  # across a restart (append-only file) and never evict a stream.
   as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" \
-    --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/patron.log
+    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
+    --dir /var/lib/redis --logfile /var/log/redis/patron.log
   for _ in $(seq 1 40); do redis_up && return; sleep 0.25; done
   say "Redis did not come up on port $REDIS_PORT"; exit 1
 }

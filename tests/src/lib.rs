@@ -16,6 +16,31 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// How the suite runs customer-profile on `listen` with `db`.
+pub fn profile_config(
+    listen: std::net::SocketAddr,
+    db: patron_kit::db::DbConfig,
+    cache: &patron_kit::cache::CacheConfig,
+    auth: &AuthConfig,
+    clock: &ManualClock,
+) -> ProfileConfig {
+    ProfileConfig {
+        listen,
+        db,
+        cache: cache.clone(),
+        events: testing::events_config(&cache.key_prefix),
+        auth: auth.clone(),
+        keys: testing::key_ring(),
+        zone: chrono_tz::Asia::Shanghai,
+        archive_prefix: "A".into(),
+        review_period: Duration::from_secs(365 * 24 * 3600),
+        health_interval: Duration::from_millis(100),
+        relay_poll: Duration::from_millis(20),
+        manager_limit: 3,
+        clock: Arc::new(clock.clone()),
+    }
+}
+
 /// A running suite.
 pub struct Suite {
     pub base_url: String,
@@ -86,21 +111,13 @@ impl Suite {
             .expect("bind profile");
         let profile_addr = profile_listener.local_addr().expect("profile addr");
         let upstream = if profile_up {
-            let config = ProfileConfig {
-                listen: profile_addr,
-                db: db.service_config(profile::SCHEMA),
-                cache: cache.clone(),
-                events: testing::events_config(&cache.key_prefix),
-                auth: auth_config.clone(),
-                keys: testing::key_ring(),
-                zone: chrono_tz::Asia::Shanghai,
-                archive_prefix: "A".into(),
-                review_period: Duration::from_secs(365 * 24 * 3600),
-                health_interval: Duration::from_millis(100),
-                relay_poll: Duration::from_millis(20),
-                manager_limit: 3,
-                clock: Arc::new(clock.clone()),
-            };
+            let config = profile_config(
+                profile_addr,
+                db.service_config(profile::SCHEMA),
+                &cache,
+                &auth_config,
+                &clock,
+            );
             tokio::spawn(profile::serve(config, profile_listener, shutdown.clone()));
             format!("http://{profile_addr}")
         } else {

@@ -7,7 +7,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+pub use sqlx::postgres::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::config::{self, ConfigError};
@@ -139,6 +140,8 @@ fn pool(config: &DbConfig, max_connections: u32, suffix: &str) -> anyhow::Result
 /// an index on a large table, or waiting for another replica's migration,
 /// may rightly take longer.
 pub async fn migrate(pool: &PgPool, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<()> {
+    let patience = config::env_secs("PATRON_DATABASE_WAIT_SECS", Duration::from_secs(300))?;
+    wait_for_database(pool, patience).await?;
     // A later option overrides an earlier one of the same name.
     let options = (*pool.connect_options())
         .clone()
@@ -151,6 +154,39 @@ pub async fn migrate(pool: &PgPool, migrator: &sqlx::migrate::Migrator) -> anyho
     unlimited.close().await;
     applied.context("applying migrations")?;
     Ok(())
+}
+
+/// Waits until Postgres answers, at most `patience`: a service (or its
+/// migration step) started while the database is away waits for it rather
+/// than exiting and being restarted in a loop.
+pub async fn wait_for_database(pool: &PgPool, patience: Duration) -> anyhow::Result<()> {
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(250);
+    let mut said = false;
+    loop {
+        match sqlx::query("SELECT 1").execute(pool).await {
+            Ok(_) => {
+                if said {
+                    tracing::info!("the database answers; starting");
+                }
+                return Ok(());
+            }
+            Err(e) if started.elapsed() >= patience => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "the database did not answer within {} s (PATRON_DATABASE_WAIT_SECS)",
+                    patience.as_secs()
+                )));
+            }
+            Err(e) => {
+                if !said {
+                    tracing::warn!(error = %e, "waiting for the database");
+                    said = true;
+                }
+            }
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
 }
 
 /// Connects with `config`, applies `migrator`, and disconnects: what a

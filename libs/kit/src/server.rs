@@ -26,6 +26,14 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// dependency answers, so a degraded service is visible though it still serves.
 pub const POSTGRES_HEALTH: &str = "patron.dependency.postgres";
 pub const REDIS_HEALTH: &str = "patron.dependency.redis";
+/// Readiness: SERVING while the service can do its work (Postgres answers).
+/// The service names follow it too. The empty name is liveness: SERVING from
+/// start to stop whatever the dependencies do, so an outage of the database
+/// makes pods unready, never restarted.
+pub const READINESS_HEALTH: &str = "patron.readiness";
+/// NOT_SERVING while some consumed event waits in `dead_letters` for an
+/// admin (`patron events status <service>` lists them).
+pub const DEAD_LETTERS_HEALTH: &str = "patron.events.dead-letters";
 
 /// A token cancelled on SIGINT or SIGTERM.
 pub fn shutdown_on_signal() -> CancellationToken {
@@ -58,9 +66,29 @@ pub fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
-/// Keeps `grpc.health.v1` in step with the dependencies: the services named
-/// are SERVING while Postgres answers; Redis being down only marks the Redis
-/// entry, since the services still work without it.
+/// Every health entry a service has, before its first check: the process
+/// is alive, nothing else is known yet. Set before serving, so no entry ever
+/// answers NOT_FOUND.
+pub async fn initial_health(reporter: &HealthReporter, services: &[String]) {
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    for name in services.iter().map(String::as_str).chain([
+        POSTGRES_HEALTH,
+        REDIS_HEALTH,
+        DEAD_LETTERS_HEALTH,
+        READINESS_HEALTH,
+    ]) {
+        reporter
+            .set_service_status(name, ServingStatus::NotServing)
+            .await;
+    }
+}
+
+/// Keeps `grpc.health.v1` in step with the dependencies: the dependency
+/// entries first, then readiness and the services named, SERVING while
+/// Postgres answers (Redis being down only marks its entry: the services work
+/// without it). Liveness (the empty name) stays SERVING until `shutdown`.
 pub fn spawn_health_monitor(
     reporter: HealthReporter,
     services: Vec<String>,
@@ -71,25 +99,46 @@ pub fn spawn_health_monitor(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
+        let mut dead_letters_seen = 0;
+        let readiness: Vec<&str> = services
+            .iter()
+            .map(String::as_str)
+            .chain([READINESS_HEALTH])
+            .collect();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => {
-                    for name in services.iter().map(String::as_str).chain([""]) {
-                        reporter.set_service_status(name, ServingStatus::NotServing).await;
+                    for name in readiness.iter().chain(&[""]) {
+                        reporter.set_service_status(*name, ServingStatus::NotServing).await;
                     }
                     return;
                 }
                 _ = ticker.tick() => {}
             }
             let (pg_ok, redis_ok) = tokio::join!(db::ping(&pool), cache.probe());
-            let serving = status(pg_ok);
-            for name in services.iter().map(String::as_str).chain([""]) {
-                reporter.set_service_status(name, serving).await;
-            }
-            reporter.set_service_status(POSTGRES_HEALTH, serving).await;
+            reporter
+                .set_service_status(POSTGRES_HEALTH, status(pg_ok))
+                .await;
             reporter
                 .set_service_status(REDIS_HEALTH, status(redis_ok))
                 .await;
+            if pg_ok && let Ok(waiting) = crate::events::dead_letters::waiting(&pool).await {
+                if waiting != dead_letters_seen {
+                    if waiting > 0 {
+                        tracing::warn!(
+                            waiting,
+                            "consumed events wait as dead letters; see `patron events status`"
+                        );
+                    }
+                    dead_letters_seen = waiting;
+                }
+                reporter
+                    .set_service_status(DEAD_LETTERS_HEALTH, status(waiting == 0))
+                    .await;
+            }
+            for name in &readiness {
+                reporter.set_service_status(*name, status(pg_ok)).await;
+            }
         }
     })
 }

@@ -129,9 +129,11 @@ pub async fn serve(
     );
 
     let (reporter, health) = tonic_health::server::health_reporter();
+    let names: Vec<String> = SERVICE_NAMES.iter().map(|s| s.to_string()).collect();
+    server::initial_health(&reporter, &names).await;
     let monitor = server::spawn_health_monitor(
         reporter,
-        SERVICE_NAMES.iter().map(|s| s.to_string()).collect(),
+        names,
         pool.clone(),
         cache.clone(),
         config.health_interval,

@@ -160,7 +160,8 @@ async fn readiness(State(gw): State<Arc<Gateway>>) -> Response {
                 )
             }
         };
-        let serving = check("").await;
+        let serving = check(patron_kit::server::READINESS_HEALTH).await;
+        let dead_letters = check(patron_kit::server::DEAD_LETTERS_HEALTH).await;
         let postgres = check(patron_kit::server::POSTGRES_HEALTH).await;
         let redis = check(patron_kit::server::REDIS_HEALTH).await;
         ready &= serving;
@@ -171,6 +172,7 @@ async fn readiness(State(gw): State<Arc<Gateway>>) -> Response {
                 "serving": serving,
                 "postgres": if postgres { "up" } else { "down" },
                 "redis": if redis { "up" } else { "down" },
+                "deadLetters": if !postgres { "unknown" } else if dead_letters { "none" } else { "waiting" },
             }),
         );
     }

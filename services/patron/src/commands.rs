@@ -1,4 +1,5 @@
-//! The sub-commands: `up`, `serve`, `migrate`, `provision`, `token` and `import`.
+//! The sub-commands: `up`, `serve`, `migrate`, `provision`, `token`, `import`
+//! and `events`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -58,6 +59,11 @@ enum Command {
         #[arg(long, default_value_t = 480)]
         ttl_minutes: u64,
     },
+    /// Look after a service's events: status, replays, dead letters.
+    Events {
+        #[command(subcommand)]
+        action: crate::events_admin::EventsAction,
+    },
     /// Load customers or transactions from a CSV file or an Excel workbook
     /// through the customer-profile API. Rejected rows are listed (row,
     /// column, reason) in a report beside the file; re-running a file
@@ -108,6 +114,7 @@ const SCHEMAS: &[&str] = &[profile::SCHEMA, tiering::SCHEMA];
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Events { action } => crate::events_admin::run(action).await,
         Command::Import {
             kind,
             file,

@@ -143,9 +143,11 @@ pub async fn serve(
         shutdown.clone(),
     );
     let (reporter, health) = tonic_health::server::health_reporter();
+    let names: Vec<String> = SERVICE_NAMES.iter().map(|s| s.to_string()).collect();
+    server::initial_health(&reporter, &names).await;
     let monitor = server::spawn_health_monitor(
         reporter,
-        SERVICE_NAMES.iter().map(|s| s.to_string()).collect(),
+        names,
         pool.clone(),
         cache,
         config.health_interval,
@@ -275,6 +277,19 @@ pub fn consumer_config(config: &TieringConfig) -> ConsumerConfig {
         claim_idle: Duration::from_secs(30),
         max_failures: 10,
     }
+}
+
+/// Applies tiering's dead letters again (`patron events replay-dead-letters
+/// tiering`), once their cause is fixed.
+pub async fn replay_dead_letters(
+    config: &TieringConfig,
+) -> anyhow::Result<events::dead_letters::Replayed> {
+    let pool = db::connect(&config.db)?;
+    let engine = Engine::new(config.clock.clone(), config.zone);
+    let handler = profile_events::ProfileEvents::new(engine, config.zone);
+    let done = events::dead_letters::replay(&pool, CONSUMER_GROUP, &handler).await?;
+    pool.close().await;
+    Ok(done)
 }
 
 /// Consumes profile's events; the kit's consumer waits out outages of Redis

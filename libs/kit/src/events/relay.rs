@@ -317,3 +317,46 @@ pub fn spawn_relay(
         }
     })
 }
+
+/// Where a schema's outbox stands, for an operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxStatus {
+    /// Rows waiting to be published.
+    pub waiting: i64,
+    /// Published rows still kept (replayable).
+    pub published: i64,
+    pub rounds: i64,
+    /// Times Redis was found to have lost published events.
+    pub recovered: i64,
+    /// Events published again after those losses.
+    pub requeued: i64,
+    /// Per topic: the last number given, and the last every group acknowledged.
+    pub topics: Vec<(String, i64, i64)>,
+}
+
+/// The outbox's status in this schema.
+pub async fn status(pool: &PgPool) -> Result<OutboxStatus, sqlx::Error> {
+    let (waiting, published): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE published_at IS NULL),
+                count(*) FILTER (WHERE published_at IS NOT NULL)
+           FROM outbox",
+    )
+    .fetch_one(pool)
+    .await?;
+    let (rounds, recovered, requeued): (i64, i64, i64) =
+        sqlx::query_as("SELECT rounds, recovered, requeued FROM outbox_relay")
+            .fetch_one(pool)
+            .await?;
+    let topics =
+        sqlx::query_as("SELECT topic, published, acknowledged FROM outbox_topics ORDER BY topic")
+            .fetch_all(pool)
+            .await?;
+    Ok(OutboxStatus {
+        waiting,
+        published,
+        rounds,
+        recovered,
+        requeued,
+        topics,
+    })
+}
