@@ -175,3 +175,51 @@ async fn two_replicas_sweeping_at_once_evaluate_each_customer_once() {
         .unwrap();
     assert_eq!(stale, 0);
 }
+
+#[tokio::test]
+async fn a_customer_that_cannot_be_decided_is_set_aside_and_the_rest_move_on() {
+    let f = fixture().await;
+    let customers: Vec<Uuid> = (0..12).map(|_| Uuid::now_v7()).collect();
+    for c in &customers {
+        f.purchase(*c, 300).await;
+    }
+    // One customer's figures cannot be summed: two days that together pass
+    // what a bigint holds (as an overflowed amount once made them).
+    let poison = customers[5];
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+    sqlx::query(
+        "INSERT INTO daily_figures (customer_id, day, spend_minor, purchases)
+         VALUES ($1, $2, $3, 1), ($1, $4, $3, 1)
+         ON CONFLICT (customer_id, day) DO UPDATE SET spend_minor = excluded.spend_minor",
+    )
+    .bind(poison)
+    .bind(today)
+    .bind(i64::MAX)
+    .bind(today - Duration::days(1))
+    .execute(&f.pool)
+    .await
+    .unwrap();
+    f.clock.advance(Duration::days(1));
+
+    // One batch holds them all: it fails, and the sweep does not claim the
+    // same batch for ever. Everyone else is decided today.
+    assert_eq!(f.sweep_all().await, 11);
+    let stale: Vec<Uuid> =
+        sqlx::query_scalar("SELECT customer_id FROM assignments WHERE decided_at < $1")
+            .bind(f.clock.now() - Duration::hours(1))
+            .fetch_all(&f.pool)
+            .await
+            .unwrap();
+    assert_eq!(stale, [poison]);
+    let set_aside = sweep::set_aside_on(&f.pool, today + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(set_aside.len(), 1);
+    assert_eq!(set_aside[0].0, poison);
+    assert!(
+        set_aside[0].1.contains("out of range"),
+        "{}",
+        set_aside[0].1
+    );
+    assert_eq!(f.sweep_all().await, 0, "set aside for the rest of the day");
+}
