@@ -61,12 +61,12 @@ impl CustomerApi {
     }
 
     /// The customer as a caller without the sensitive-read permission sees
-    /// it: what the cache holds.
-    async fn load_masked(&self, id: Uuid) -> Result<pb::Customer, ServiceError> {
+    /// it, with its version: what the cache holds.
+    async fn load_masked(&self, id: Uuid) -> Result<(pb::Customer, i64), ServiceError> {
         let row = store::get(&self.pool, id)
             .await?
             .ok_or_else(|| not_found(id))?;
-        self.view(&row, false)
+        Ok((self.view(&row, false)?, row.version))
     }
 
     /// A stored row as the wire resource, with its sensitive fields in the
@@ -728,7 +728,9 @@ impl CustomerService for CustomerApi {
         self.record_update(&mut tx, &before, &merged, &updated, changed_fields, change)
             .await?;
         tx.commit().await.map_err(ServiceError::from)?;
-        self.cache.invalidate(&self.cache_key(id)).await;
+        self.cache
+            .invalidate(&self.cache_key(id), updated.version)
+            .await;
         tracing::info!(customer = %id, version = updated.version, "customer updated");
         Ok(Response::new(
             self.show_one(&caller, "UpdateCustomer", &purpose, &updated)
@@ -759,7 +761,9 @@ impl CustomerService for CustomerApi {
         self.record_update(&mut tx, &before, &after, &reviewed, changed, change)
             .await?;
         tx.commit().await.map_err(ServiceError::from)?;
-        self.cache.invalidate(&self.cache_key(id)).await;
+        self.cache
+            .invalidate(&self.cache_key(id), reviewed.version)
+            .await;
         Ok(Response::new(
             self.show_one(&caller, "MarkCustomerReviewed", &purpose, &reviewed)
                 .await?,
@@ -862,7 +866,9 @@ impl CustomerService for CustomerApi {
         };
         events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
         tx.commit().await.map_err(ServiceError::from)?;
-        self.cache.invalidate(&self.cache_key(id)).await;
+        self.cache
+            .invalidate(&self.cache_key(id), event.version)
+            .await;
         tracing::info!(customer = %id, "customer deleted");
         Ok(Response::new(()))
     }
