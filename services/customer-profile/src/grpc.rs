@@ -558,16 +558,13 @@ impl CustomerService for CustomerApi {
         caller.require(Permission::ReadCustomers)?;
         let purpose = purpose(&request);
         let id = resource_name::parse("name", COLLECTION, &request.get_ref().name)?;
+        // Reach is decided from the record's current manager and unit: the
+        // cached copy may serve the body, but may lag a reassignment.
+        self.access.require_customer(&caller, id).await?;
         let (mut customer, outcome) = self
             .cache
             .get_or_load(&self.cache_key(id), || self.load_masked(id))
             .await?;
-        let reach = self.access.reach(&caller).await?;
-        let unit = customer
-            .org_unit
-            .strip_prefix("orgUnits/")
-            .unwrap_or_default();
-        access::ensure_covers(&caller, &reach, id, unit, &customer.account_manager)?;
         // The cache holds the masked view only; the clear values come from
         // the sealed column, for callers allowed to see them.
         if caller.can(Permission::ReadSensitive) {
