@@ -3,15 +3,42 @@
 //! invalidate after their transaction commits. Redis is an accelerator, never a
 //! store of record: when it fails, reads fall through to Postgres, writes still
 //! succeed, and the cache steps aside until a health probe finds it back.
+//!
+//! Two ways a stale copy could outlive a write are closed here, in Redis
+//! scripts, so that they hold across every replica sharing the cache:
+//!
+//! - **A late put.** A reader that loaded version 1 before a writer committed
+//!   version 2 must not put version 1 back after the writer's invalidation.
+//!   Each entry is the record's version and the epoch it was read under, then
+//!   the bytes (`<version>:<epoch>:<protobuf>`); invalidation deletes it and
+//!   leaves a floor (`<key>:floor`, the new version, living as long as an
+//!   entry would), and a put is refused below the floor or below the version
+//!   already held.
+//! - **A missed invalidation.** A write while Redis is marked down cannot
+//!   invalidate. Remembering the keys to flush would not reach replicas that
+//!   never saw the outage, and checking every hit against the store's version
+//!   would cost the query the cache exists to save. So the process notes that
+//!   it missed one, and before it resumes caching bumps an epoch
+//!   (`<prefix>:epoch`).
+//!   Reads ignore entries of an older epoch, on every replica, including ones
+//!   that never saw the outage; a put carries the epoch its reader saw before
+//!   loading, so a load begun before the bump is not cached after it. This
+//!   drops the whole cache once per outage in which a write happened, which
+//!   is cheap next to serving a stale archive. A process that dies before
+//!   Redis returns takes its note with it: its stale entries then last at most
+//!   their TTL, as before.
+//!
+//! Callers authorise from the store, never from a cached copy: the cache may
+//! serve a body, not a decision.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use rand::Rng;
-use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
 
 use crate::config::{self, ConfigError};
 
@@ -62,6 +89,8 @@ struct Inner {
     ttl: Duration,
     op_timeout: Duration,
     available: AtomicBool,
+    /// An invalidation could not reach Redis since the last epoch bump.
+    missed: AtomicBool,
 }
 
 impl std::fmt::Debug for Cache {
@@ -94,6 +123,7 @@ impl Cache {
         Self {
             inner: Arc::new(Inner {
                 available: AtomicBool::new(connection.is_some()),
+                missed: AtomicBool::new(false),
                 connection,
                 prefix: config.key_prefix.clone(),
                 ttl: config.ttl,
@@ -109,7 +139,7 @@ impl Cache {
 
     /// Whether the cache is in use (the last operation or probe succeeded).
     pub fn is_available(&self) -> bool {
-        self.inner.available.load(Ordering::Relaxed)
+        self.inner.available.load(Ordering::SeqCst)
     }
 
     fn usable(&self) -> Option<ConnectionManager> {
@@ -121,7 +151,7 @@ impl Cache {
     }
 
     fn mark_failed(&self, op: &str, error: &dyn std::fmt::Display) {
-        if self.inner.available.swap(false, Ordering::Relaxed) {
+        if self.inner.available.swap(false, Ordering::SeqCst) {
             tracing::warn!(%error, op, "Redis failed; serving from Postgres until it is back");
         }
     }
@@ -144,41 +174,9 @@ impl Cache {
         }
     }
 
-    /// The cached value at `key`, if any. An entry that no longer decodes is
-    /// dropped and counts as a miss.
-    pub async fn get<M: prost::Message + Default>(&self, key: &str) -> Option<M> {
-        let bytes: Option<Vec<u8>> = self
-            .run("GET", |mut c| async move { c.get(key).await })
-            .await
-            .flatten();
-        let bytes = bytes?;
-        match M::decode(bytes.as_slice()) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                tracing::warn!(key, error = %e, "dropping a cache entry that does not decode");
-                self.invalidate(key).await;
-                None
-            }
-        }
-    }
-
-    /// Stores `value` at `key` with the configured TTL.
-    pub async fn put<M: prost::Message>(&self, key: &str, value: &M) {
-        let ttl = jittered(self.inner.ttl);
-        let bytes = value.encode_to_vec();
-        self.run("SET", |mut c| async move {
-            c.set_ex::<_, _, ()>(key, bytes, ttl.as_secs().max(1)).await
-        })
-        .await;
-    }
-
-    /// Drops `key`; call after the write's transaction has committed.
-    pub async fn invalidate(&self, key: &str) {
-        self.run("DEL", |mut c| async move { c.del::<_, ()>(key).await })
-            .await;
-    }
-
-    /// Cache-aside read: the cached value, or `load`'s (then cached).
+    /// Cache-aside read: the cached value, or `load`'s (then cached). `load`
+    /// returns the value with the version the store holds, which orders it
+    /// against the entries and floors of other readers and writers.
     pub async fn get_or_load<M, E, Fut>(
         &self,
         key: &str,
@@ -186,15 +184,19 @@ impl Cache {
     ) -> Result<(M, CacheOutcome), E>
     where
         M: prost::Message + Default,
-        Fut: Future<Output = Result<M, E>>,
+        Fut: Future<Output = Result<(M, i64), E>>,
     {
         let was_available = self.is_available();
-        if let Some(hit) = self.get::<M>(key).await {
-            return Ok((hit, CacheOutcome::Hit));
-        }
-        let value = load().await?;
-        if self.is_available() {
-            self.put(key, &value).await;
+        // The epoch is read before loading: a load begun before an outage's
+        // epoch bump must not be cached after it.
+        let epoch = match self.read::<M>(key).await {
+            Some((_, Some(hit))) => return Ok((hit, CacheOutcome::Hit)),
+            Some((epoch, None)) => Some(epoch),
+            None => None,
+        };
+        let (value, version) = load().await?;
+        if let Some(epoch) = epoch {
+            self.put(key, &value, version, epoch).await;
         }
         let outcome = if was_available && self.is_available() {
             CacheOutcome::Miss
@@ -204,21 +206,91 @@ impl Cache {
         Ok((value, outcome))
     }
 
-    /// Asks Redis whether it is there, and resumes caching if it is.
+    /// The current epoch and the value at `key` if it was cached under it;
+    /// `None` when Redis is not in use. An entry that no longer decodes is
+    /// dropped and counts as a miss.
+    async fn read<M: prost::Message + Default>(&self, key: &str) -> Option<(i64, Option<M>)> {
+        let epoch_key = self.epoch_key();
+        let (epoch, bytes): (i64, Option<Vec<u8>>) = self
+            .run("GET", |mut c| async move {
+                READ.key(key).key(epoch_key).invoke_async(&mut c).await
+            })
+            .await?;
+        let Some(bytes) = bytes else {
+            return Some((epoch, None));
+        };
+        match M::decode(bytes.as_slice()) {
+            Ok(m) => Some((epoch, Some(m))),
+            Err(e) => {
+                tracing::warn!(key, error = %e, "dropping a cache entry that does not decode");
+                self.run("DEL", |mut c| async move { c.del::<_, ()>(key).await })
+                    .await;
+                Some((epoch, None))
+            }
+        }
+    }
+
+    /// Stores `value`, `version` of its record as read under `epoch`, unless
+    /// the epoch moved on, a floor forbids it or the entry holds as new.
+    async fn put<M: prost::Message>(&self, key: &str, value: &M, version: i64, epoch: i64) {
+        let ttl = jittered(self.inner.ttl).as_millis().max(1) as u64;
+        let keys = [key.to_owned(), floor_key(key), self.epoch_key()];
+        let bytes = value.encode_to_vec();
+        let stored: Option<bool> = self
+            .run("SET", |mut c| async move {
+                PUT.key(&keys)
+                    .arg(version)
+                    .arg(epoch)
+                    .arg(bytes)
+                    .arg(ttl)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await;
+        if stored == Some(false) {
+            tracing::debug!(key, version, "a put older than the cache's was refused");
+        }
+    }
+
+    /// Drops `key` and refuses puts older than `version`, the record's
+    /// version after the write; call after the write's transaction has
+    /// committed. When Redis cannot be reached the miss is noted, and the
+    /// cache resumes only after bumping the epoch.
+    pub async fn invalidate(&self, key: &str, version: i64) {
+        let ttl = self.inner.ttl.as_millis().max(1) as u64;
+        let keys = [key.to_owned(), floor_key(key)];
+        let done: Option<()> = self
+            .run("DEL", |mut c| async move {
+                INVALIDATE
+                    .key(&keys)
+                    .arg(version)
+                    .arg(ttl)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await;
+        if done.is_none() {
+            // Noted before marking down, so that a probe resuming meanwhile
+            // either bumps for this miss or is undone here (see `probe`).
+            self.inner.missed.store(true, Ordering::SeqCst);
+            self.inner.available.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Asks Redis whether it is there, and resumes caching if it is, after
+    /// bumping the epoch when an invalidation was missed meanwhile.
     pub async fn probe(&self) -> bool {
         let Some(conn) = self.inner.connection.clone() else {
             return false;
         };
-        let ok = tokio::time::timeout(
-            self.inner.op_timeout.max(Duration::from_millis(500)),
-            async move {
-                let mut conn = conn;
-                redis::cmd("PING").query_async::<String>(&mut conn).await
-            },
-        )
-        .await
-        .is_ok_and(|r| r.is_ok());
-        let was = self.inner.available.swap(ok, Ordering::Relaxed);
+        let ok = self.ping(conn.clone()).await && self.bump_epoch_if_missed(conn).await;
+        let was = self.inner.available.swap(ok, Ordering::SeqCst);
+        // A write that missed after the bump either marks the cache down
+        // after this swap, or its note is seen here.
+        if ok && self.inner.missed.load(Ordering::SeqCst) {
+            self.inner.available.store(false, Ordering::SeqCst);
+            return false;
+        }
         if ok && !was {
             tracing::info!("Redis is back; caching resumes");
         } else if !ok && was {
@@ -226,7 +298,97 @@ impl Cache {
         }
         ok
     }
+
+    async fn ping(&self, mut conn: ConnectionManager) -> bool {
+        let limit = self.inner.op_timeout.max(Duration::from_millis(500));
+        tokio::time::timeout(limit, redis::cmd("PING").query_async::<String>(&mut conn))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Moves every replica off the entries cached before a missed
+    /// invalidation; false when the bump could not be made.
+    async fn bump_epoch_if_missed(&self, mut conn: ConnectionManager) -> bool {
+        if !self.inner.missed.swap(false, Ordering::SeqCst) {
+            return true;
+        }
+        let bump = conn.incr::<_, _, i64>(self.epoch_key(), 1);
+        match tokio::time::timeout(self.inner.op_timeout, bump).await {
+            Ok(Ok(epoch)) => {
+                tracing::info!(
+                    epoch,
+                    "an invalidation was missed; entries cached before are ignored"
+                );
+                true
+            }
+            _ => {
+                self.inner.missed.store(true, Ordering::SeqCst);
+                false
+            }
+        }
+    }
+
+    fn epoch_key(&self) -> String {
+        format!("{}:epoch", self.inner.prefix)
+    }
 }
+
+fn floor_key(key: &str) -> String {
+    format!("{key}:floor")
+}
+
+/// KEYS: entry, epoch. The current epoch, and the entry's bytes if it was
+/// cached under it (anything else there, such as an older format, is a miss).
+static READ: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local epoch = tonumber(redis.call('GET', KEYS[2]) or '0')
+local held = redis.call('GET', KEYS[1])
+if held then
+  local e, rest = string.match(held, '^%d+:(%d+):()')
+  if e and tonumber(e) == epoch then return {epoch, string.sub(held, rest)} end
+end
+return {epoch, false}
+",
+    )
+});
+
+/// KEYS: entry, floor, epoch; ARGV: version, epoch read under, bytes, TTL in
+/// ms. 1 when stored, 0 when refused.
+static PUT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local v = tonumber(ARGV[1])
+local epoch = tonumber(redis.call('GET', KEYS[3]) or '0')
+if tonumber(ARGV[2]) ~= epoch then return 0 end
+if v < tonumber(redis.call('GET', KEYS[2]) or ARGV[1]) then return 0 end
+local held = redis.call('GET', KEYS[1])
+if held then
+  local hv, he = string.match(held, '^(%d+):(%d+):')
+  if he and tonumber(he) == epoch and tonumber(hv) >= v then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2] .. ':' .. ARGV[3], 'PX', ARGV[4])
+return 1
+",
+    )
+});
+
+/// KEYS: entry, floor; ARGV: the version written, the floor's TTL in ms.
+/// The floor only rises.
+static INVALIDATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('DEL', KEYS[1])
+local floor = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tonumber(ARGV[1]) > floor then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+else
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+return 1
+",
+    )
+});
 
 fn jittered(ttl: Duration) -> Duration {
     let spread = ttl.as_millis() as u64 / 10;
@@ -258,5 +420,131 @@ mod tests {
             op_timeout: Duration::from_millis(50),
         });
         assert_eq!(cache.key("profile", "v1", "abc"), "patron:profile:v1:abc");
+    }
+
+    use patron_proto::profile::v1::Customer;
+    use std::convert::Infallible;
+
+    /// A cache on the tests' Redis under a prefix of its own.
+    fn test_config() -> CacheConfig {
+        CacheConfig {
+            url: config::env_or("PATRON_TEST_REDIS_URL", "redis://127.0.0.1:6379"),
+            key_prefix: format!("patron-test-{}", uuid::Uuid::new_v4().simple()),
+            ttl: Duration::from_secs(60),
+            op_timeout: Duration::from_millis(500),
+        }
+    }
+
+    fn named(name: &str) -> Customer {
+        Customer {
+            display_name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    async fn loaded(name: &str, version: i64) -> Result<(Customer, i64), Infallible> {
+        Ok((named(name), version))
+    }
+
+    /// What `cache` answers for `key`, loading `fallback` on a miss.
+    async fn read(cache: &Cache, key: &str, fallback: (&str, i64)) -> (String, CacheOutcome) {
+        let (c, outcome) = cache
+            .get_or_load(key, || loaded(fallback.0, fallback.1))
+            .await
+            .unwrap();
+        (c.display_name, outcome)
+    }
+
+    #[tokio::test]
+    async fn a_put_older_than_an_invalidation_is_refused() {
+        let cache = Cache::new(&test_config());
+        let key = cache.key("t", "v1", "race");
+        // The reader misses and loads version 1; before it puts, a writer
+        // commits version 2 and invalidates.
+        let (first, _) = cache
+            .get_or_load(&key, || async {
+                cache.invalidate(&key, 2).await;
+                loaded("one", 1).await
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            first.display_name, "one",
+            "the reader still gets what it loaded"
+        );
+        assert_eq!(
+            read(&cache, &key, ("two", 2)).await,
+            ("two".into(), CacheOutcome::Miss),
+            "version 1 was not put back"
+        );
+        assert_eq!(
+            read(&cache, &key, ("unused", 2)).await,
+            ("two".into(), CacheOutcome::Hit)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_older_version_never_replaces_a_newer_one() {
+        let cache = Cache::new(&test_config());
+        let key = cache.key("t", "v1", "order");
+        // A slow reader of version 1 puts after a quick reader of version 2.
+        cache
+            .get_or_load(&key, || async {
+                read(&cache, &key, ("two", 2)).await;
+                loaded("one", 1).await
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            read(&cache, &key, ("unused", 2)).await,
+            ("two".into(), CacheOutcome::Hit)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_missed_while_redis_was_down_is_not_served_once_it_is_back() {
+        let config = test_config();
+        // Two replicas; only the writer notices the outage.
+        let (writer, reader) = (Cache::new(&config), Cache::new(&config));
+        let key = writer.key("t", "v1", "outage");
+        assert_eq!(
+            read(&reader, &key, ("one", 1)).await,
+            ("one".into(), CacheOutcome::Miss)
+        );
+        writer.inner.available.store(false, Ordering::SeqCst);
+        writer.invalidate(&key, 2).await;
+        assert!(!writer.is_available());
+        assert!(writer.probe().await, "Redis is back");
+        assert_eq!(
+            read(&reader, &key, ("two", 2)).await,
+            ("two".into(), CacheOutcome::Miss),
+            "the replica that never saw the outage drops version 1"
+        );
+        assert_eq!(
+            read(&writer, &key, ("unused", 2)).await,
+            ("two".into(), CacheOutcome::Hit)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_load_begun_before_an_outage_is_not_cached_after_it() {
+        let config = test_config();
+        let (writer, reader) = (Cache::new(&config), Cache::new(&config));
+        let key = writer.key("t", "v1", "straddle");
+        // The reader loads version 1 while the writer, cut off, writes
+        // version 2 and then finds Redis back.
+        reader
+            .get_or_load(&key, || async {
+                writer.inner.available.store(false, Ordering::SeqCst);
+                writer.invalidate(&key, 2).await;
+                assert!(writer.probe().await);
+                loaded("one", 1).await
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            read(&reader, &key, ("two", 2)).await,
+            ("two".into(), CacheOutcome::Miss)
+        );
     }
 }

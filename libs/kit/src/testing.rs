@@ -183,6 +183,96 @@ pub fn unreachable_cache_config() -> CacheConfig {
     }
 }
 
+/// A TCP relay to the tests' Redis that a test cuts and restores, to see what
+/// a service does while Redis is unreachable and after it comes back. Cutting
+/// drops every open connection and refuses new ones. (A real outage of the
+/// shared Redis would disturb every other test running.)
+pub struct RedisRelay {
+    url: String,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl RedisRelay {
+    /// A relay, up, on a port of its own.
+    pub async fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("binding the Redis relay: {e}"));
+        let local = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("the Redis relay's address: {e}"));
+        let real = redis_url();
+        let (scheme, rest) = real.split_once("://").unwrap_or(("redis", real.as_str()));
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (user, target) = authority
+            .rsplit_once('@')
+            .map_or(("", authority), |(u, h)| (u, h));
+        let url = match user {
+            "" => format!("{scheme}://{local}/{path}"),
+            user => format!("{scheme}://{user}@{local}/{path}"),
+        };
+        let target = target.to_owned();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(tokio::task::JoinSet::new()));
+        let accept = tokio::spawn({
+            let (up, links) = (up.clone(), links.clone());
+            async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if !up.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    let target = target.clone();
+                    let mut links = links.lock().unwrap_or_else(|e| e.into_inner());
+                    links.spawn(async move {
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                }
+            }
+        });
+        Self {
+            url,
+            up,
+            links,
+            accept,
+        }
+    }
+
+    /// A cache (under a prefix of its own) reaching Redis through the relay.
+    pub fn cache_config(&self) -> CacheConfig {
+        CacheConfig {
+            url: self.url.clone(),
+            ..cache_config()
+        }
+    }
+
+    /// Redis becomes unreachable through the relay.
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .abort_all();
+    }
+
+    /// Redis is reachable through the relay again.
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for RedisRelay {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,12 +61,12 @@ impl CustomerApi {
     }
 
     /// The customer as a caller without the sensitive-read permission sees
-    /// it: what the cache holds.
-    async fn load_masked(&self, id: Uuid) -> Result<pb::Customer, ServiceError> {
+    /// it, with its version: what the cache holds.
+    async fn load_masked(&self, id: Uuid) -> Result<(pb::Customer, i64), ServiceError> {
         let row = store::get(&self.pool, id)
             .await?
             .ok_or_else(|| not_found(id))?;
-        self.view(&row, false)
+        Ok((self.view(&row, false)?, row.version))
     }
 
     /// A stored row as the wire resource, with its sensitive fields in the
@@ -558,16 +558,13 @@ impl CustomerService for CustomerApi {
         caller.require(Permission::ReadCustomers)?;
         let purpose = purpose(&request);
         let id = resource_name::parse("name", COLLECTION, &request.get_ref().name)?;
+        // Reach is decided from the record's current manager and unit: the
+        // cached copy may serve the body, but may lag a reassignment.
+        self.access.require_customer(&caller, id).await?;
         let (mut customer, outcome) = self
             .cache
             .get_or_load(&self.cache_key(id), || self.load_masked(id))
             .await?;
-        let reach = self.access.reach(&caller).await?;
-        let unit = customer
-            .org_unit
-            .strip_prefix("orgUnits/")
-            .unwrap_or_default();
-        access::ensure_covers(&caller, &reach, id, unit, &customer.account_manager)?;
         // The cache holds the masked view only; the clear values come from
         // the sealed column, for callers allowed to see them.
         if caller.can(Permission::ReadSensitive) {
@@ -728,7 +725,9 @@ impl CustomerService for CustomerApi {
         self.record_update(&mut tx, &before, &merged, &updated, changed_fields, change)
             .await?;
         tx.commit().await.map_err(ServiceError::from)?;
-        self.cache.invalidate(&self.cache_key(id)).await;
+        self.cache
+            .invalidate(&self.cache_key(id), updated.version)
+            .await;
         tracing::info!(customer = %id, version = updated.version, "customer updated");
         Ok(Response::new(
             self.show_one(&caller, "UpdateCustomer", &purpose, &updated)
@@ -759,7 +758,9 @@ impl CustomerService for CustomerApi {
         self.record_update(&mut tx, &before, &after, &reviewed, changed, change)
             .await?;
         tx.commit().await.map_err(ServiceError::from)?;
-        self.cache.invalidate(&self.cache_key(id)).await;
+        self.cache
+            .invalidate(&self.cache_key(id), reviewed.version)
+            .await;
         Ok(Response::new(
             self.show_one(&caller, "MarkCustomerReviewed", &purpose, &reviewed)
                 .await?,
@@ -862,7 +863,9 @@ impl CustomerService for CustomerApi {
         };
         events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
         tx.commit().await.map_err(ServiceError::from)?;
-        self.cache.invalidate(&self.cache_key(id)).await;
+        self.cache
+            .invalidate(&self.cache_key(id), event.version)
+            .await;
         tracing::info!(customer = %id, "customer deleted");
         Ok(Response::new(()))
     }

@@ -83,7 +83,9 @@ impl CustomerApi {
         };
         events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
         tx.commit().await?;
-        self.cache.invalidate(&self.cache_key(id)).await;
+        self.cache
+            .invalidate(&self.cache_key(id), assigned.version)
+            .await;
         tracing::info!(customer = %id, from = %row.account_manager, to = %requested, "account manager assigned");
         self.show_one(&caller, "AssignAccountManager", &purpose, &assigned)
             .await
@@ -148,7 +150,9 @@ impl CustomerApi {
         };
         events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
         tx.commit().await?;
-        self.cache.invalidate(&self.cache_key(id)).await;
+        self.cache
+            .invalidate(&self.cache_key(id), exited.version)
+            .await;
         tracing::info!(customer = %id, kind = ?checked.kind, "customer exited");
         self.show_one(&caller, "ExitCustomer", &purpose, &exited)
             .await
@@ -212,7 +216,9 @@ impl CustomerApi {
         self.record_update(&mut tx, &before, &after, &updated, changed, change)
             .await?;
         tx.commit().await?;
-        self.cache.invalidate(&self.cache_key(id)).await;
+        self.cache
+            .invalidate(&self.cache_key(id), updated.version)
+            .await;
         self.show_one(&caller, "AddServiceRecord", &purpose, &updated)
             .await
     }

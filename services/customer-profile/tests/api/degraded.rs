@@ -79,3 +79,35 @@ async fn with_redis_up_health_reports_every_dependency_serving() {
     wait_for(&app, POSTGRES_HEALTH, ServingStatus::Serving).await;
     assert_eq!(status_of(&app, "").await, ServingStatus::Serving);
 }
+
+#[tokio::test]
+async fn a_write_while_redis_is_unreachable_is_read_once_it_is_back() {
+    let relay = testing::RedisRelay::start().await;
+    let app = spawn_app_with_cache(relay.cache_config()).await;
+    wait_for(&app, REDIS_HEALTH, ServingStatus::Serving).await;
+    let created = app.create(person("Outage")).await;
+    assert_eq!(app.get(&created.name).await.unwrap(), created, "now cached");
+
+    relay.cut();
+    wait_for(&app, REDIS_HEALTH, ServingStatus::NotServing).await;
+    let updated = app
+        .client
+        .clone()
+        .update_customer(app.admin(pb::UpdateCustomerRequest {
+            customer: Some(pb::Customer {
+                name: created.name.clone(),
+                notes: "written while Redis was away".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["notes".into()],
+            }),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+
+    relay.restore();
+    wait_for(&app, REDIS_HEALTH, ServingStatus::Serving).await;
+    assert_eq!(app.get(&created.name).await.unwrap(), updated);
+}

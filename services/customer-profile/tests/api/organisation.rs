@@ -748,3 +748,51 @@ async fn org_units_form_a_checked_hierarchy() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn a_manager_reassigned_away_is_refused_even_while_a_copy_is_cached() {
+    let app = spawn_app().await;
+    org(&app).await;
+    app.add_staff("mgr-a", "sh-1", 0).await;
+    app.add_staff("mgr-b", "sh-1", 0).await;
+    let created = customer_in(&app, "Moved On", "sh-1", "mgr-a").await;
+    get_as(&app, "mgr-a", "account_manager", &created.name)
+        .await
+        .unwrap();
+
+    // Keep the copy cached while mgr-a managed the customer, and put it back
+    // after the reassignment, as a lagging cache (another replica's late
+    // write, a missed invalidation) would.
+    let id = created.name.trim_start_matches("customers/");
+    let key = format!("{}:profile:v1:{id}", app.cache.key_prefix);
+    let mut redis = redis::Client::open(app.cache.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let copy: Vec<u8> = redis::cmd("DUMP")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assign(&app, &created.name, "mgr-b", "rebalancing")
+        .await
+        .unwrap();
+    redis::cmd("RESTORE")
+        .arg(&key)
+        .arg(60_000)
+        .arg(copy)
+        .arg("REPLACE")
+        .query_async::<()>(&mut redis)
+        .await
+        .unwrap();
+
+    let err = get_as(&app, "mgr-a", "account_manager", &created.name)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let read = get_as(&app, "mgr-b", "account_manager", &created.name)
+        .await
+        .unwrap();
+    assert_eq!(read.name, created.name);
+}
