@@ -564,16 +564,10 @@ async fn a_postgres_outage_is_waited_out_without_dead_letters() {
     f.enqueue(60).await;
     f.publish_all().await;
     // The consumer reaches Postgres through a proxy we can cut.
-    let target: std::net::SocketAddr = "127.0.0.1:5432".parse().unwrap();
-    let proxy = patron_suite_tests::Proxy::start(target).await;
-    let url = f
-        .db_config
-        .url
-        .replace(":5432/", &format!(":{}/", proxy.addr.port()));
+    let proxy = testing::TcpProxy::to_postgres().await;
     let through_proxy = patron_kit::db::connect(&patron_kit::db::DbConfig {
-        url,
         acquire_timeout: Duration::from_millis(500),
-        ..f.db_config.clone()
+        ..proxy.db_config(f.db_config.clone())
     })
     .unwrap();
     let handler = Arc::new(SlowEffect {
@@ -611,10 +605,9 @@ async fn a_postgres_outage_is_waited_out_without_dead_letters() {
 #[tokio::test]
 async fn a_half_open_redis_connection_fails_and_the_consumer_starts_again() {
     let f = fixture().await;
-    let target: std::net::SocketAddr = "127.0.0.1:6379".parse().unwrap();
-    let proxy = patron_suite_tests::Proxy::start(target).await;
+    let proxy = testing::TcpProxy::to_redis().await;
     let mut config = f.consumer_config("pod-a");
-    config.redis_url = format!("redis://{}", proxy.addr);
+    config.redis_url = proxy.url_through(&f.redis_url);
     let handler = Arc::new(RecordEffect::new());
     let shutdown = CancellationToken::new();
     let consumer = events::spawn_consumer(config, f.pool.clone(), handler, shutdown.clone());

@@ -8,7 +8,7 @@ use std::time::Duration;
 use patron_customer_profile as profile;
 use patron_kit::server::{DEAD_LETTERS_HEALTH, POSTGRES_HEALTH, READINESS_HEALTH, REDIS_HEALTH};
 use patron_kit::testing::{self, TestDatabase};
-use patron_suite_tests::{Proxy, profile_config};
+use patron_suite_tests::profile_config;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
@@ -52,11 +52,8 @@ async fn wait_for(
 #[tokio::test]
 async fn a_service_waits_for_postgres_and_an_outage_makes_it_unready_not_dead() {
     let db = TestDatabase::create(&[profile::SCHEMA]).await;
-    let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
-    let mut db_config = db.service_config(profile::SCHEMA);
-    db_config.url = db_config
-        .url
-        .replace(":5432/", &format!(":{}/", proxy.addr.port()));
+    let proxy = testing::TcpProxy::to_postgres().await;
+    let mut db_config = proxy.db_config(db.service_config(profile::SCHEMA));
     db_config.acquire_timeout = Duration::from_millis(500);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

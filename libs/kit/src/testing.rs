@@ -183,99 +183,191 @@ pub fn unreachable_cache_config() -> CacheConfig {
     }
 }
 
-/// A TCP relay to the tests' Redis that a test cuts and restores, to see what
-/// a service does while Redis is unreachable and after it comes back. Cutting
-/// drops every open connection and refuses new ones. (A real outage of the
-/// shared Redis would disturb every other test running.)
-pub struct RedisRelay {
-    url: String,
-    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+/// A TCP proxy in front of the tests' Redis or PostgreSQL, to make it fail
+/// as networks do without disturbing the other tests that share it: cut
+/// (every open connection dropped, new ones refused) or stalled (connections
+/// stay open but no byte passes, as with a half-open connection).
+pub struct TcpProxy {
+    addr: std::net::SocketAddr,
+    /// 0 passing, 1 cut, 2 stalled.
+    mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
     links: std::sync::Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
     accept: tokio::task::JoinHandle<()>,
 }
 
-impl RedisRelay {
-    /// A relay, up, on a port of its own.
-    pub async fn start() -> Self {
+const PASSING: u8 = 0;
+const CUT: u8 = 1;
+const STALLED: u8 = 2;
+
+impl TcpProxy {
+    /// A proxy, passing, on a port of its own, to `target` (`host:port`).
+    pub async fn start(target: &str) -> Self {
         use std::sync::atomic::Ordering;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .unwrap_or_else(|e| panic!("binding the Redis relay: {e}"));
-        let local = listener
+            .unwrap_or_else(|e| panic!("binding the proxy: {e}"));
+        let addr = listener
             .local_addr()
-            .unwrap_or_else(|e| panic!("the Redis relay's address: {e}"));
-        let real = redis_url();
-        let (scheme, rest) = real.split_once("://").unwrap_or(("redis", real.as_str()));
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let (user, target) = authority
-            .rsplit_once('@')
-            .map_or(("", authority), |(u, h)| (u, h));
-        let url = match user {
-            "" => format!("{scheme}://{local}/{path}"),
-            user => format!("{scheme}://{user}@{local}/{path}"),
-        };
+            .unwrap_or_else(|e| panic!("the proxy's address: {e}"));
         let target = target.to_owned();
-        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let mode = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(PASSING));
         let links = std::sync::Arc::new(std::sync::Mutex::new(tokio::task::JoinSet::new()));
         let accept = tokio::spawn({
-            let (up, links) = (up.clone(), links.clone());
+            let (mode, links) = (mode.clone(), links.clone());
             async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
-                    if !up.load(Ordering::SeqCst) {
+                while let Ok((inbound, _)) = listener.accept().await {
+                    if mode.load(Ordering::SeqCst) == CUT {
                         continue;
                     }
-                    let target = target.clone();
+                    let (target, mode) = (target.clone(), mode.clone());
                     let mut links = links.lock().unwrap_or_else(|e| e.into_inner());
                     links.spawn(async move {
-                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
-                            let _ =
-                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        if let Ok(outbound) = tokio::net::TcpStream::connect(&target).await {
+                            let (in_read, in_write) = inbound.into_split();
+                            let (out_read, out_write) = outbound.into_split();
+                            tokio::select! {
+                                _ = pump(in_read, out_write, &mode) => {}
+                                _ = pump(out_read, in_write, &mode) => {}
+                            }
                         }
                     });
                 }
             }
         });
         Self {
-            url,
-            up,
+            addr,
+            mode,
             links,
             accept,
         }
     }
 
-    /// A cache (under a prefix of its own) reaching Redis through the relay.
+    /// A proxy to the tests' Redis.
+    pub async fn to_redis() -> Self {
+        let (_, _, target) = split_url(&redis_url());
+        Self::start(&target).await
+    }
+
+    /// A proxy to the tests' PostgreSQL.
+    pub async fn to_postgres() -> Self {
+        let (_, _, target) = split_url(&admin_url());
+        Self::start(&target).await
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// `url` (redis:// or postgres://) with its host and port this proxy's.
+    pub fn url_through(&self, url: &str) -> String {
+        let (prefix, rest, _) = split_url(url);
+        format!("{prefix}{}{rest}", self.addr)
+    }
+
+    /// A cache (under a prefix of its own) reaching Redis through the proxy.
     pub fn cache_config(&self) -> CacheConfig {
         CacheConfig {
-            url: self.url.clone(),
+            url: self.url_through(&redis_url()),
             ..cache_config()
         }
     }
 
-    /// Redis becomes unreachable through the relay.
+    /// `config` reaching its database through the proxy.
+    pub fn db_config(&self, config: DbConfig) -> DbConfig {
+        DbConfig {
+            url: self.url_through(&config.url),
+            ..config
+        }
+    }
+
+    /// Every open connection dropped, new ones refused, until [`Self::restore`].
     pub fn cut(&self) {
-        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.mode.store(CUT, std::sync::atomic::Ordering::SeqCst);
         self.links
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .abort_all();
     }
 
-    /// Redis is reachable through the relay again.
+    /// Connections stay open but no byte passes, until [`Self::restore`].
+    pub fn stall(&self) {
+        self.mode
+            .store(STALLED, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Passing again.
     pub fn restore(&self) {
-        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.mode
+            .store(PASSING, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
-impl Drop for RedisRelay {
+impl Drop for TcpProxy {
     fn drop(&mut self) {
         self.cut();
         self.accept.abort();
     }
 }
 
+/// Copies bytes one way; while stalled it holds them, as a network that
+/// stopped answering.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mode: &std::sync::atomic::AtomicU8,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    while let Ok(n @ 1..) = from.read(&mut buffer).await {
+        while mode.load(std::sync::atomic::Ordering::SeqCst) == STALLED {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A URL split around its `host:port`: what comes before it (scheme and
+/// user), what comes after (path and query), and the `host:port` itself.
+fn split_url(url: &str) -> (String, String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, tail) = rest
+        .find(['/', '?'])
+        .map_or((rest, ""), |i| rest.split_at(i));
+    let (user, host) = authority
+        .rsplit_once('@')
+        .map_or((String::new(), authority), |(u, h)| (format!("{u}@"), h));
+    (
+        format!("{scheme}://{user}"),
+        tail.to_owned(),
+        host.to_owned(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_are_split_around_their_host() {
+        assert_eq!(
+            split_url("postgres://patron_profile@127.0.0.1:5432/db?x=1"),
+            (
+                "postgres://patron_profile@".to_owned(),
+                "/db?x=1".to_owned(),
+                "127.0.0.1:5432".to_owned()
+            )
+        );
+        assert_eq!(
+            split_url("redis://127.0.0.1:6379"),
+            (
+                "redis://".to_owned(),
+                String::new(),
+                "127.0.0.1:6379".to_owned()
+            )
+        );
+    }
 
     #[test]
     fn database_is_swapped() {

@@ -82,7 +82,7 @@ async fn with_redis_up_health_reports_every_dependency_serving() {
 
 #[tokio::test]
 async fn a_write_while_redis_is_unreachable_is_read_once_it_is_back() {
-    let relay = testing::RedisRelay::start().await;
+    let relay = testing::TcpProxy::to_redis().await;
     let app = spawn_app_with_cache(relay.cache_config()).await;
     wait_for(&app, REDIS_HEALTH, ServingStatus::Serving).await;
     let created = app.create(person("Outage")).await;
