@@ -99,6 +99,23 @@ impl Fixture {
             .unwrap()
     }
 
+    /// Runs a consumer of group "effects" until `effects` events have
+    /// effects, then stops it.
+    async fn consume_until(&self, what: &str, effects: i64) {
+        let consumer = Consumer::connect(
+            self.consumer_config("pod-a"),
+            self.pool.clone(),
+            Arc::new(RecordEffect::new()),
+        )
+        .await
+        .unwrap();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(consumer.run(stop.clone()));
+        wait_until(what, async || self.effects().await.0 == effects).await;
+        stop.cancel();
+        task.await.unwrap().unwrap();
+    }
+
     /// Publishes everything waiting in the outbox.
     async fn publish_all(&self) {
         let mut conn = events::relay_connection(&self.redis_url).unwrap();
@@ -638,18 +655,7 @@ async fn a_consumer_can_tell_which_events_it_missed() {
     let key = events::stream_key(&f.prefix, TOPIC);
     let entries: redis::streams::StreamRangeReply = redis.xrange_all(&key).await.unwrap();
     let _: i64 = redis.xdel(&key, &[&entries.ids[4].id]).await.unwrap();
-    let consumer = Consumer::connect(
-        f.consumer_config("pod-a"),
-        f.pool.clone(),
-        Arc::new(RecordEffect::new()),
-    )
-    .await
-    .unwrap();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(consumer.run(stop.clone()));
-    wait_until("9 applied", async || f.effects().await.0 == 9).await;
-    stop.cancel();
-    task.await.unwrap().unwrap();
+    f.consume_until("9 applied", 9).await;
     assert_eq!(
         dead_letters::missing(&f.pool).await.unwrap(),
         [dead_letters::Missing {
@@ -664,18 +670,7 @@ async fn a_consumer_can_tell_which_events_it_missed() {
     let since = chrono::Utc::now() - chrono::Duration::hours(1);
     assert_eq!(events::replay_since(&f.pool, since).await.unwrap(), 10);
     f.publish_all().await;
-    let consumer = Consumer::connect(
-        f.consumer_config("pod-a"),
-        f.pool.clone(),
-        Arc::new(RecordEffect::new()),
-    )
-    .await
-    .unwrap();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(consumer.run(stop.clone()));
-    wait_until("the missed one applied", async || f.effects().await.0 == 10).await;
-    stop.cancel();
-    task.await.unwrap().unwrap();
+    f.consume_until("the missed one applied", 10).await;
     assert_eq!(f.effects().await, (10, 10));
     assert!(dead_letters::missing(&f.pool).await.unwrap().is_empty());
 }

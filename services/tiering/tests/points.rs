@@ -5,7 +5,6 @@
 //! in December with unrenewed cards void after it, staff adjustments, and
 //! staff reaching only their own customers and their unit's subtree.
 
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, TimeZone, Utc};
@@ -13,16 +12,16 @@ use patron_kit::auth::{Authenticator, Caller};
 use patron_kit::clock::{Clock, ManualClock};
 use patron_kit::events::EventHandler;
 use patron_kit::testing::{self, TestDatabase};
-use patron_kit::{db, events, timestamp};
+use patron_kit::timestamp;
 use patron_proto::common::v1::{EventEnvelope, Money};
 use patron_proto::profile::v1::{TransactionKind, TransactionRecorded};
 use patron_proto::tiering::v1 as pb;
 use patron_proto::tiering::v1::points_service_server::PointsService;
 use patron_tiering::engine::Engine;
 use patron_tiering::grpc::points::PointsApi;
+use patron_tiering::load_preset;
 use patron_tiering::profile_events::ProfileEvents;
 use patron_tiering::store::Change;
-use patron_tiering::{MIGRATOR, SCHEMA, load_preset};
 use prost::{Message, Name};
 use sqlx::PgPool;
 use tonic::{Code, Request};
@@ -31,6 +30,8 @@ use uuid::Uuid;
 fn date(year: i32, month: i32, day: i32) -> patron_proto::common::v1::Date {
     patron_proto::common::v1::Date { year, month, day }
 }
+
+mod common;
 
 struct Fixture {
     _db: TestDatabase,
@@ -42,15 +43,12 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let db = TestDatabase::create(&[SCHEMA]).await;
-    let pool = db::connect(&db.service_config(SCHEMA)).unwrap();
-    db::migrate(&pool, &MIGRATOR).await.unwrap();
-    events::install(&pool).await.unwrap();
-    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 4, 0, 0).unwrap());
-    let engine = Engine::new(Arc::new(clock.clone()), chrono_tz::Asia::Shanghai);
-    load_preset(&pool, std::path::Path::new("retail-store"), &engine)
-        .await
-        .unwrap();
+    let common::Fixture {
+        _db: db,
+        pool,
+        clock,
+        engine,
+    } = common::with_preset("retail-store").await;
     let auth = Authenticator::new(&testing::auth_config());
     let token = auth.mint(
         "clerk",

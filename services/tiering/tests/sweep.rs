@@ -2,46 +2,20 @@
 //! windows move past old purchases, reviews apply downgrades, and two
 //! replicas sweeping at once evaluate each customer once.
 
-use std::sync::Arc;
-
-use chrono::{Duration, TimeZone, Utc};
-use patron_kit::clock::{Clock, ManualClock};
+use chrono::Duration;
+use patron_kit::clock::Clock;
 use patron_kit::events::EventHandler;
-use patron_kit::testing::TestDatabase;
-use patron_kit::{db, events, timestamp};
+use patron_kit::timestamp;
 use patron_proto::common::v1::{EventEnvelope, Money};
 use patron_proto::profile::v1::{TransactionKind, TransactionRecorded};
-use patron_tiering::engine::Engine;
 use patron_tiering::profile_events::ProfileEvents;
-use patron_tiering::{MIGRATOR, SCHEMA, load_preset, store, sweep};
+use patron_tiering::{store, sweep};
 use prost::{Message, Name};
-use sqlx::PgPool;
 use uuid::Uuid;
 
-struct Fixture {
-    _db: TestDatabase,
-    pool: PgPool,
-    clock: ManualClock,
-    engine: Engine,
-}
+mod common;
 
-async fn fixture() -> Fixture {
-    let db = TestDatabase::create(&[SCHEMA]).await;
-    let pool = db::connect(&db.service_config(SCHEMA)).unwrap();
-    db::migrate(&pool, &MIGRATOR).await.unwrap();
-    events::install(&pool).await.unwrap();
-    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 4, 0, 0).unwrap());
-    let engine = Engine::new(Arc::new(clock.clone()), chrono_tz::Asia::Shanghai);
-    load_preset(&pool, std::path::Path::new("health-chain"), &engine)
-        .await
-        .unwrap();
-    Fixture {
-        _db: db,
-        pool,
-        clock,
-        engine,
-    }
-}
+use common::{Fixture, fixture};
 
 impl Fixture {
     /// Applies a purchase as the event consumer would.
