@@ -7,6 +7,48 @@ use std::path::PathBuf;
 
 use prost::Message;
 
+/// `impl Event` for every message the contract gives a topic (the
+/// `patron.common.v1.topic` option), and a constant per topic.
+fn event_impls(descriptor_bytes: &[u8]) -> Result<String, Box<dyn std::error::Error>> {
+    let pool = prost_reflect::DescriptorPool::decode(descriptor_bytes)?;
+    let option = pool
+        .get_extension_by_name("patron.common.v1.topic")
+        .ok_or("the contract lost its patron.common.v1.topic option")?;
+    let mut impls = String::new();
+    let mut topics = std::collections::BTreeSet::new();
+    for message in pool.all_messages() {
+        let options = message.options();
+        if !options.has_extension(&option) {
+            continue;
+        }
+        let topic = options.get_extension(&option);
+        let topic = topic
+            .as_str()
+            .ok_or("a topic option that is not a string")?;
+        let rust_path = message
+            .full_name()
+            .strip_prefix("patron.")
+            .ok_or("an event outside the patron package")?
+            .replace('.', "::");
+        impls.push_str(&format!(
+            "impl crate::Event for crate::{rust_path} {{\n    const TOPIC: crate::Topic = crate::Topic({topic:?});\n}}\n"
+        ));
+        topics.insert(topic.to_owned());
+    }
+    let mut out = String::from(
+        "/// Every topic the contract names.\npub mod topics {\n    use crate::Topic;\n",
+    );
+    for topic in &topics {
+        let constant = topic.to_ascii_uppercase().replace(['.', '-'], "_");
+        out.push_str(&format!(
+            "    pub const {constant}: Topic = Topic({topic:?});\n"
+        ));
+    }
+    out.push_str("}\n");
+    out.push_str(&impls);
+    Ok(out)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let proto_root = manifest.join("../../proto");
@@ -42,6 +84,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .build_client(true)
         .compile_fds_with_config(fds, config)?;
+
+    std::fs::write(
+        out_dir.join("patron_events.rs"),
+        event_impls(&descriptor_bytes)?,
+    )?;
 
     println!("cargo:rerun-if-changed={}", proto_root.display());
     Ok(())

@@ -15,7 +15,8 @@ use redis::AsyncCommands;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-const TOPIC: &str = "test.customers";
+/// The topic the contract gives `CustomerCreated`, the event these tests send.
+const TOPIC: &str = events::topics::PROFILE_CUSTOMERS.name();
 
 struct Fixture {
     _db: TestDatabase,
@@ -54,7 +55,7 @@ impl Fixture {
                 version: 1,
                 ..Default::default()
             };
-            let id = events::enqueue(&mut tx, TOPIC, &event.customer, &event, chrono::Utc::now())
+            let id = events::enqueue(&mut tx, &event.customer, &event, chrono::Utc::now())
                 .await
                 .unwrap();
             tx.commit().await.unwrap();
@@ -156,7 +157,7 @@ impl Fixture {
             stream_prefix: self.prefix.clone(),
             group: "effects".into(),
             consumer: name.into(),
-            topics: vec![TOPIC.into()],
+            topics: vec![events::topics::PROFILE_CUSTOMERS],
             batch_size: 10,
             block: Duration::from_millis(100),
             claim_idle: Duration::from_millis(300),

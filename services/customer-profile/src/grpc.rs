@@ -34,7 +34,6 @@ pub mod transactions;
 
 const COLLECTION: &str = "customers";
 /// The stream this service's customer events go to.
-pub const TOPIC: &str = "profile.customers";
 /// Scope of create request ids in the idempotency table.
 const CREATE_SCOPE: &str = "CreateCustomer";
 
@@ -357,7 +356,7 @@ impl CustomerApi {
             org_unit: access::unit_name(&updated.org_unit_id),
             org_unit_path: unit_path(tx, &updated.org_unit_id).await?,
         };
-        events::enqueue(tx, TOPIC, &name, &event, change.at).await?;
+        events::enqueue(tx, &name, &event, change.at).await?;
         Ok(())
     }
 
@@ -541,7 +540,7 @@ impl CustomerService for CustomerApi {
         let changes = audit_changes(&pb::Customer::default(), &stored)?;
         audit_store::record_change(&mut tx, id, &caller.subject, change.at, "CREATE", &changes)
             .await?;
-        events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
+        events::enqueue(&mut tx, &name, &event, change.at).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         tracing::info!(customer = %row.id, archive_number = %row.archive_number, "customer created");
         Ok(Response::new(
@@ -861,7 +860,7 @@ impl CustomerService for CustomerApi {
             archive_number: row.archive_number,
             version: row.version + 1,
         };
-        events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
+        events::enqueue(&mut tx, &name, &event, change.at).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         self.cache
             .invalidate(&self.cache_key(id), event.version)

@@ -19,8 +19,6 @@ use crate::domain::policy::Policy;
 use crate::domain::preset;
 use crate::store::{self, AssignmentRow, ChangeRow, PolicyRow, StandingRow, customer_facts};
 
-/// The stream tier changes go to.
-pub const TOPIC: &str = "tiering.tiers";
 
 /// What a re-evaluation needs besides the database.
 #[derive(Clone)]
@@ -204,11 +202,11 @@ impl Engine {
         {
             let name = resource_name::format("customers", row.customer_id);
             if let Some(event) = churn_raised {
-                events.push(TOPIC, &name, &event, now);
+                events.push(&name, &event, now);
             }
             if let Some((change, event)) = change {
                 changes.push((row.customer_id, change));
-                events.push(TOPIC, &name, &event, now);
+                events.push(&name, &event, now);
             }
         }
         store::insert_changes(tx, &changes).await?;

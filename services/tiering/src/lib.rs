@@ -22,7 +22,7 @@ use patron_kit::cache::{Cache, CacheConfig};
 use patron_kit::clock::{SharedClock, SystemClock};
 use patron_kit::config::{self, ConfigError};
 use patron_kit::db::{self, DbConfig};
-use patron_kit::events::{self, ConsumerConfig};
+use patron_kit::events::{self, ConsumerConfig, topics};
 use patron_kit::server;
 use patron_proto::tiering::v1::points_service_server::PointsServiceServer;
 use patron_proto::tiering::v1::tiering_service_server::TieringServiceServer;
@@ -268,9 +268,9 @@ pub fn consumer_config(config: &TieringConfig) -> ConsumerConfig {
         group: CONSUMER_GROUP.into(),
         consumer: config.consumer_name.clone(),
         topics: vec![
-            profile_events::TRANSACTIONS_TOPIC.into(),
-            profile_events::CUSTOMERS_TOPIC.into(),
-            profile_events::DIRECTORY_TOPIC.into(),
+            topics::PROFILE_TRANSACTIONS,
+            topics::PROFILE_CUSTOMERS,
+            topics::PROFILE_DIRECTORY,
         ],
         batch_size: 200,
         block: Duration::from_millis(500),

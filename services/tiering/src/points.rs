@@ -15,8 +15,6 @@ use crate::engine::Engine;
 use crate::store::Change;
 use crate::store::points::{self as store, CardRow, EntryRow, LOST, REGISTERED, RENEWED, VOID};
 
-/// The stream PointsExpiring goes to.
-pub const TOPIC: &str = "tiering.points";
 
 /// Awards the points of a purchase to the customer's registered card, once
 /// per transaction. Unregistered cards are discount cards only and earn none;
@@ -282,7 +280,7 @@ pub async fn warn_expiring(
             points: *points,
             expires_on: Some(date(*expires_on)),
         };
-        events::enqueue(&mut tx, TOPIC, &event.customer, &event, change.at).await?;
+        events::enqueue(&mut tx, &event.customer, &event, change.at).await?;
     }
     tx.commit().await?;
     Ok(due.len())

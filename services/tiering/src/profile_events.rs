@@ -31,13 +31,6 @@ use crate::points;
 use crate::store::customer_facts::{self, CustomerFacts};
 use crate::store::{self, Change, DayEntry};
 
-/// The stream profile publishes transactions to.
-pub const TRANSACTIONS_TOPIC: &str = "profile.transactions";
-/// The stream profile publishes archive changes (exits among them) to.
-pub const CUSTOMERS_TOPIC: &str = "profile.customers";
-/// The stream profile publishes where staff sit to.
-pub const DIRECTORY_TOPIC: &str = "profile.directory";
-
 /// The actor tier changes made on new figures are recorded under.
 pub const ACTOR: &str = "tiering";
 

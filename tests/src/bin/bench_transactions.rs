@@ -125,8 +125,10 @@ async fn main() -> anyhow::Result<()> {
     let customers = Arc::new(customers);
 
     // Commit → stream latency: read the stream as the events arrive.
-    let stream =
-        patron_kit::events::stream_key(&cache.key_prefix, profile::grpc::transactions::TOPIC);
+    let stream = patron_kit::events::stream_key(
+        &cache.key_prefix,
+        patron_kit::events::topics::PROFILE_TRANSACTIONS.name(),
+    );
     let mut reader = redis::Client::open(cache.url.as_str())?
         .get_multiplexed_async_connection_with_config(
             &redis::AsyncConnectionConfig::new().set_response_timeout(None),

@@ -49,7 +49,8 @@ pub struct ConsumerConfig {
     /// Stable per process (pod name), so a restarted consumer finds its own
     /// pending entries.
     pub consumer: String,
-    pub topics: Vec<String>,
+    /// The contract's topics to read (`patron_proto::topics`).
+    pub topics: Vec<patron_proto::Topic>,
     pub batch_size: usize,
     pub block: Duration,
     /// Entries pending this long with another consumer are taken over.
@@ -133,7 +134,7 @@ impl Consumer {
         self.config
             .topics
             .iter()
-            .map(|t| stream_key(&self.config.stream_prefix, t))
+            .map(|t| stream_key(&self.config.stream_prefix, t.name()))
             .collect()
     }
 

@@ -36,6 +36,8 @@ use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+pub use patron_proto::{Event, Topic, topics};
+
 pub use consumer::{Consumer, ConsumerConfig, EventHandler, Outcome, spawn_consumer};
 pub use relay::{RelayConfig, relay_connection, relay_once, spawn_relay};
 
@@ -212,16 +214,16 @@ impl EventsConfig {
     }
 }
 
-/// Writes `event` to the outbox inside the caller's transaction.
-pub async fn enqueue<M: Message + prost::Name>(
+/// Writes `event` to the outbox, on the topic the contract gives it, inside
+/// the caller's transaction.
+pub async fn enqueue<M: Event>(
     tx: &mut PgConnection,
-    topic: &str,
     customer: &str,
     event: &M,
     occurred_at: DateTime<Utc>,
 ) -> Result<Uuid, ServiceError> {
     let mut batch = EventBatch::default();
-    let event_id = batch.push(topic, customer, event, occurred_at);
+    let event_id = batch.push(customer, event, occurred_at);
     batch.write(tx).await?;
     Ok(event_id)
 }
@@ -236,10 +238,9 @@ pub struct EventBatch {
 }
 
 impl EventBatch {
-    /// Adds an event; returns its id.
-    pub fn push<M: Message + prost::Name>(
+    /// Adds an event (to its contract's topic); returns its id.
+    pub fn push<M: Event>(
         &mut self,
-        topic: &str,
         customer: &str,
         event: &M,
         occurred_at: DateTime<Utc>,
@@ -260,7 +261,7 @@ impl EventBatch {
             payload: event.encode_to_vec(),
         };
         self.ids.push(event_id);
-        self.topics.push(topic.to_owned());
+        self.topics.push(M::TOPIC.name().to_owned());
         self.envelopes.push(envelope.encode_to_vec());
         event_id
     }

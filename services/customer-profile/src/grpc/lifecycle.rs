@@ -7,7 +7,7 @@ use patron_kit::{ServiceError, Violations, clock, etag, events, resource_name, t
 use patron_proto::profile::v1 as pb;
 use tonic::Request;
 
-use super::{COLLECTION, CustomerApi, TOPIC, audit_changes, profile_json, purpose, refusal};
+use super::{COLLECTION, CustomerApi, audit_changes, profile_json, purpose, refusal};
 use crate::domain::assignment::{self, Assignment, Refusal};
 use crate::domain::{exit, service_record};
 use crate::protection::Protection;
@@ -81,7 +81,7 @@ impl CustomerApi {
             assigned_by: caller.subject.clone(),
             version: assigned.version,
         };
-        events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
+        events::enqueue(&mut tx, &name, &event, change.at).await?;
         tx.commit().await?;
         self.cache
             .invalidate(&self.cache_key(id), assigned.version)
@@ -148,7 +148,7 @@ impl CustomerApi {
             account_manager: exited.account_manager.clone(),
             version: exited.version,
         };
-        events::enqueue(&mut tx, TOPIC, &name, &event, change.at).await?;
+        events::enqueue(&mut tx, &name, &event, change.at).await?;
         tx.commit().await?;
         self.cache
             .invalidate(&self.cache_key(id), exited.version)

@@ -104,8 +104,6 @@ impl OrganizationApi {
     }
 }
 
-/// The stream of directory changes other services authorise by.
-pub const DIRECTORY_TOPIC: &str = "profile.directory";
 
 /// Publishes where a staff member now sits (`None`: they left), in the
 /// transaction of the change.
@@ -122,7 +120,7 @@ async fn publish_placement(
         removed: unit.is_none(),
         version,
     };
-    events::enqueue(tx, DIRECTORY_TOPIC, &event.staff_member, &event, change.at).await?;
+    events::enqueue(tx, &event.staff_member, &event, change.at).await?;
     Ok(())
 }
 

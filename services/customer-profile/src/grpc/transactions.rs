@@ -17,8 +17,6 @@ use crate::domain::transaction::{Quantity, check_external_id, check_occurred_at}
 use crate::store::Change;
 use crate::store::transactions::{self as store, Recorded, TransactionRow};
 
-/// The stream transaction events go to.
-pub const TOPIC: &str = "profile.transactions";
 
 /// The transaction API's state.
 #[derive(Clone)]
@@ -237,7 +235,7 @@ impl TransactionService for TransactionApi {
             }),
             channel: stored.channel.clone(),
         };
-        events::enqueue(&mut tx, TOPIC, &req.parent, &event, now).await?;
+        events::enqueue(&mut tx, &req.parent, &event, now).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         Ok(Response::new(to_wire(&stored)))
     }

@@ -311,7 +311,10 @@ async fn each_change_publishes_its_event_and_a_refused_one_publishes_none() {
         .await
         .unwrap();
 
-    let key = events::stream_key(&app.cache.key_prefix, patron_customer_profile::grpc::TOPIC);
+    let key = events::stream_key(
+        &app.cache.key_prefix,
+        events::topics::PROFILE_CUSTOMERS.name(),
+    );
     let mut redis = redis::Client::open(app.cache.url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()
