@@ -15,6 +15,9 @@ the schemas cannot see, within each render:
   evicted (minAvailable below the replicas);
 - a workload scaled by a HorizontalPodAutoscaler sets no `replicas` of its own
   (the autoscaler owns the count), and the autoscaler's target exists;
+- every service URL in a ConfigMap (`http://name:port`) names a headless
+  Service of the render with that port, so the gateway, which resolves the
+  name to every address, reaches every ready pod and not one ClusterIP;
 - every image names a tag other than `latest` (the default pull policy of
   `latest` is Always, which cannot start an image loaded into a local node).
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -242,6 +246,33 @@ def check_images(templates: list[PodTemplate]) -> list[str]:
     return problems
 
 
+def check_service_urls(objects: list[dict]) -> list[str]:
+    services = {
+        (namespace_of(o), o["metadata"]["name"]): o for o in objects if o.get("kind") == "Service"
+    }
+    problems = []
+    for config in (o for o in objects if o.get("kind") == "ConfigMap"):
+        for key, value in (config.get("data") or {}).items():
+            match = re.fullmatch(r"https?://([a-z0-9-]+)(?::(\d+))?/?", str(value))
+            if not key.endswith("_URL") or not match:
+                continue
+            host, port = match.group(1), int(match.group(2) or 80)
+            service = services.get((namespace_of(config), host))
+            where = f"{name_of(config)} {key}"
+            if service is None:
+                problems.append(f"{where}: {value} names no Service of the render")
+                continue
+            spec = service.get("spec") or {}
+            if spec.get("clusterIP") != "None":
+                problems.append(
+                    f"{where}: Service/{host} is not headless (clusterIP: None), so one "
+                    "connection to it reaches one pod"
+                )
+            if not any(p.get("port") == port for p in spec.get("ports") or []):
+                problems.append(f"{where}: Service/{host} has no port {port}")
+    return problems
+
+
 def check_render(objects: list[dict]) -> list[str]:
     templates = pod_templates(objects)
     autoscalers = {}
@@ -259,6 +290,7 @@ def check_render(objects: list[dict]) -> list[str]:
         elif kind == "PodDisruptionBudget":
             problems += check_disruption_budget(obj, templates, autoscalers)
     problems += check_autoscalers(objects, autoscalers)
+    problems += check_service_urls(objects)
     problems += check_images(templates)
     return problems
 
