@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every check and every test: formatting, clippy with warnings as errors, proto
-# lint, then unit and integration tests against a real PostgreSQL and Redis.
+# lint, the Kubernetes manifests, then unit and integration tests against a
+# real PostgreSQL and Redis, and schemathesis against the running gateway.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -19,8 +20,19 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== buf lint"
 (cd proto && "$root/deploy/local/buf.sh" lint)
+echo "== Kubernetes manifests (kubectl kustomize, kubernetes-validate, selectors)"
+venv=$(deploy/local/venv.sh)
+if ! command -v kubectl >/dev/null; then
+  echo "[patron] installing kubectl (it renders the kustomizations)" >&2
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null
+  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null; fi
+fi
+"$venv/bin/python" deploy/k8s/check.py --self-test
+"$venv/bin/python" deploy/k8s/check.py
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== schemathesis against the gateway"
+deploy/local/schemathesis.sh
 # The services take the date from the injected clock, so the suite can be run
 # at the moments where dates turn: the last minute of a year, the first of the
 # next (in the company's zone, Shanghai) and a leap day.

@@ -160,6 +160,7 @@ impl Suite {
                 ("profile".to_string(), upstream),
                 ("tiering".to_string(), tiering_url.clone()),
             ]),
+            resolve_interval: Duration::from_secs(5),
             call_timeout: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
         };

@@ -260,6 +260,54 @@ async fn malformed_http_is_refused_before_any_service_sees_it() {
 }
 
 #[tokio::test]
+async fn routes_of_services_not_deployed_answer_503_and_are_not_published() {
+    let suite = Suite::start().await;
+    // complaint and scheduling are sketched in proto/ with one route each,
+    // and no upstream serves them.
+    for path in ["/v1/complaints/2611-0042", "/v1/tasks/t-1"] {
+        let with_token = suite.admin(Method::GET, path, None).await;
+        assert_eq!(
+            (with_token.status, with_token.error_status()),
+            (503, "UNAVAILABLE"),
+            "{path}"
+        );
+        // Whatever is sent: no token, a bad token, a body of any kind.
+        let anonymous = suite.call(Method::GET, path, None, None).await;
+        assert_eq!(
+            (anonymous.status, anonymous.error_status()),
+            (503, "UNAVAILABLE")
+        );
+        let odd = suite
+            .http
+            .get(format!("{}{path}?x=%00", suite.base_url))
+            .bearer_auth("not-a-token")
+            .body("\u{0}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(odd.status().as_u16(), 503, "{path}");
+    }
+
+    let doc = suite.call(Method::GET, "/openapi.json", None, None).await;
+    let paths: Vec<&String> = doc.body["paths"].as_object().unwrap().keys().collect();
+    assert!(paths.iter().any(|p| p.starts_with("/v1/customers")));
+    assert!(paths.iter().any(|p| p.starts_with("/v1/tierPolicies")));
+    for unbuilt in ["/v1/complaints", "/v1/tasks"] {
+        assert!(
+            !paths.iter().any(|p| p.starts_with(unbuilt)),
+            "{unbuilt} is published: {paths:?}"
+        );
+    }
+    let schemas = doc.body["components"]["schemas"].as_object().unwrap();
+    assert!(
+        !schemas
+            .keys()
+            .any(|k| k.starts_with("patron.complaint.") || k.starts_with("patron.scheduling.")),
+        "schemas of unbuilt services are published"
+    );
+}
+
+#[tokio::test]
 async fn a_service_that_is_down_is_unavailable_not_an_error_of_the_caller() {
     let suite = Suite::start_with(false).await;
     let reply = suite.admin(Method::GET, "/v1/customers", None).await;

@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod path_template;
 pub mod routes;
 pub mod transcode;
+pub mod upstream;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -27,7 +28,7 @@ use patron_kit::server::REQUEST_ID;
 use patron_kit::telemetry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
@@ -45,9 +46,15 @@ pub const AREAS: &[&str] = &["profile", "tiering", "complaint", "scheduling"];
 pub struct GatewayConfig {
     pub listen: SocketAddr,
     pub auth: AuthConfig,
-    /// Service address per area, e.g. `profile` → `http://127.0.0.1:50051`.
-    /// Areas absent here answer 503: the service is not deployed.
+    /// Service address per area, e.g. `profile` → `http://127.0.0.1:50051`
+    /// (or several URLs separated by commas). Each URL's host is resolved to
+    /// every address it has and calls are balanced over them all. Areas
+    /// absent here answer 503 (the service is not deployed) and their routes
+    /// are left out of the OpenAPI document.
     pub upstreams: BTreeMap<String, String>,
+    /// How often the upstreams' names are resolved again, so replicas that
+    /// come and go behind a headless Service are found.
+    pub resolve_interval: Duration,
     /// Deadline of each call to a service.
     pub call_timeout: Duration,
     /// Largest accepted request body.
@@ -69,6 +76,10 @@ impl GatewayConfig {
             listen: config::env_addr("PATRON_GATEWAY_ADDR", "127.0.0.1:8080")?,
             auth,
             upstreams,
+            resolve_interval: config::env_secs(
+                "PATRON_GATEWAY_RESOLVE_SECS",
+                Duration::from_secs(5),
+            )?,
             call_timeout: config::env_millis("PATRON_GATEWAY_TIMEOUT_MS", Duration::from_secs(10))?,
             max_body_bytes: config::env_parse("PATRON_GATEWAY_MAX_BODY_BYTES", 1024 * 1024)?,
         })
@@ -90,18 +101,26 @@ fn area_of(route: &Route) -> &str {
     package.split('.').nth(1).unwrap_or_default()
 }
 
-/// The router, for embedding and tests.
+/// The router, for embedding and tests. Must be called within a Tokio
+/// runtime (each upstream's addresses are kept up to date by a task).
 pub fn router(config: &GatewayConfig) -> anyhow::Result<Router> {
     let routes =
         routes::collect(patron_kit::descriptors::pool(), "patron.").map_err(anyhow::Error::msg)?;
     let mut channels = BTreeMap::new();
     for (area, url) in &config.upstreams {
-        let endpoint = Endpoint::from_shared(url.clone())?
-            .connect_timeout(Duration::from_secs(2))
-            .tcp_nodelay(true);
-        channels.insert(area.clone(), endpoint.connect_lazy());
+        let channel =
+            upstream::balanced_channel(url, upstream::system_resolver(), config.resolve_interval)
+                .map_err(|e| anyhow::anyhow!("PATRON_{}_URL: {e}", area.to_ascii_uppercase()))?;
+        channels.insert(area.clone(), channel);
     }
-    let openapi = openapi::document(&routes);
+    // Only what can be called is published: the routes of services not
+    // deployed (not built yet, or not configured) stay out of the document.
+    let published: Vec<Route> = routes
+        .iter()
+        .filter(|r| channels.contains_key(area_of(r)))
+        .cloned()
+        .collect();
+    let openapi = openapi::document(&published);
     let gateway = Arc::new(Gateway {
         routes,
         channels,
@@ -262,6 +281,16 @@ async fn handle(
         }
     };
 
+    // A service not deployed answers the same to everyone, whatever was sent.
+    let area = area_of(route);
+    let Some(channel) = gw.channels.get(area) else {
+        return error_response(
+            Code::Unavailable,
+            &format!("the {area} service is not deployed"),
+            &[],
+        );
+    };
+
     // Authenticate before reading the body or touching a service.
     let authorization = headers
         .get(header::AUTHORIZATION)
@@ -308,15 +337,6 @@ async fn handle(
                 .collect();
             return error_response(Code::InvalidArgument, &bad.message, &violations);
         }
-    };
-
-    let area = area_of(route);
-    let Some(channel) = gw.channels.get(area) else {
-        return error_response(
-            Code::Unavailable,
-            &format!("the {area} service is not deployed"),
-            &[],
-        );
     };
 
     match call(
