@@ -15,6 +15,7 @@ pub mod etag;
 pub mod events;
 pub mod fieldmask;
 pub mod idempotency;
+pub mod incoming;
 pub mod paging;
 pub mod resource_name;
 pub mod server;
