@@ -156,3 +156,45 @@ async fn an_error_body_carries_the_status_it_is_sent_with() {
     let body: serde_json::Value = not_json.json().await.unwrap();
     assert_eq!(body["error"]["code"], 415);
 }
+
+#[tokio::test]
+async fn the_openapi_document_and_the_gateway_agree() {
+    let suite = Suite::start().await;
+    let doc: serde_json::Value = suite
+        .http
+        .get(format!("{}/openapi.json", suite.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let customer = &doc["components"]["schemas"]["patron.profile.v1.Customer"];
+    let mut required: Vec<String> = customer["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("customer.{}", r.as_str().unwrap()))
+        .collect();
+    required.sort();
+    assert_eq!(required, ["customer.displayName", "customer.kind"]);
+    // What the document requires, the gateway refuses without (in proto names).
+    let missing = suite
+        .admin(Method::POST, "/v1/customers", Some(json!({})))
+        .await;
+    let mut fields = missing.violation_fields();
+    fields.sort();
+    assert_eq!(fields, ["customer.display_name", "customer.kind"]);
+    // What the document forbids (a field not in the schema), it refuses.
+    assert_eq!(customer["additionalProperties"], false);
+    let unknown = suite
+        .admin(
+            Method::POST,
+            "/v1/customers",
+            Some(json!({"kind": "CUSTOMER_KIND_PERSON", "displayName": "x", "colour": "red"})),
+        )
+        .await;
+    assert_eq!(unknown.status, 400);
+    let param = &doc["paths"]["/v1/customers/{name}"]["get"]["parameters"][0];
+    assert_eq!(param["schema"]["pattern"], "^[^/]+$");
+}
