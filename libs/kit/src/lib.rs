@@ -15,10 +15,13 @@ pub mod etag;
 pub mod events;
 pub mod fieldmask;
 pub mod idempotency;
+pub mod incoming;
+pub mod money;
 pub mod paging;
 pub mod resource_name;
 pub mod server;
 pub mod telemetry;
+pub mod text;
 pub mod timestamp;
 
 #[cfg(feature = "testing")]

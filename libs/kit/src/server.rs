@@ -9,15 +9,17 @@ use http::HeaderName;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tonic::Code;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+use tower_http::classify::GrpcFailureClass;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::cache::Cache;
-use crate::{db, telemetry};
+use crate::{db, incoming, telemetry};
 
 /// The metadata key carrying a request's id end to end.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -151,6 +153,49 @@ fn status(ok: bool) -> ServingStatus {
     }
 }
 
+/// How loudly a failed call is logged: a caller's mistake (a bad argument, a
+/// missing record, a stale etag, a refused token…) is the service working as
+/// it should and must not page anyone; only faults of ours are errors.
+pub fn failure_level(code: Code) -> tracing::Level {
+    match code {
+        Code::InvalidArgument
+        | Code::NotFound
+        | Code::AlreadyExists
+        | Code::FailedPrecondition
+        | Code::Aborted
+        | Code::OutOfRange
+        | Code::PermissionDenied
+        | Code::Unauthenticated
+        | Code::ResourceExhausted
+        | Code::Cancelled => tracing::Level::INFO,
+        Code::Unavailable | Code::DeadlineExceeded => tracing::Level::WARN,
+        Code::Ok => tracing::Level::DEBUG,
+        Code::Unknown | Code::Unimplemented | Code::Internal | Code::DataLoss => {
+            tracing::Level::ERROR
+        }
+    }
+}
+
+fn log_failure(class: GrpcFailureClass, latency: Duration, _span: &tracing::Span) {
+    let latency_ms = latency.as_millis() as u64;
+    match class {
+        GrpcFailureClass::Status(status) => {
+            let code = Code::from_i32(status.code_raw());
+            let message = status.message().unwrap_or_default();
+            match failure_level(code) {
+                tracing::Level::ERROR => {
+                    tracing::error!(?code, message, latency_ms, "call failed")
+                }
+                tracing::Level::WARN => {
+                    tracing::warn!(?code, message, latency_ms, "call failed")
+                }
+                _ => tracing::info!(?code, message, latency_ms, "call refused"),
+            }
+        }
+        other => tracing::error!(failure = %other, latency_ms, "call failed"),
+    }
+}
+
 /// Serves `routes` (plus health and reflection) on `listener` until
 /// `shutdown` is cancelled, then lets in-flight calls finish.
 pub async fn serve(
@@ -168,19 +213,22 @@ pub async fn serve(
     let layers = tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(
-            TraceLayer::new_for_grpc().make_span_with(|req: &http::Request<_>| {
-                let id = req
-                    .headers()
-                    .get(REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                let span =
-                    tracing::info_span!("grpc", method = %req.uri().path(), request_id = %id);
-                telemetry::adopt_parent(&span, req.headers());
-                span
-            }),
+            TraceLayer::new_for_grpc()
+                .make_span_with(|req: &http::Request<_>| {
+                    let id = req
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    let span =
+                        tracing::info_span!("grpc", method = %req.uri().path(), request_id = %id);
+                    telemetry::adopt_parent(&span, req.headers());
+                    span
+                })
+                .on_failure(log_failure),
         )
         .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(incoming::ScreenLayer)
         .into_inner();
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "gRPC listening");
@@ -196,4 +244,28 @@ pub async fn serve(
         .await?;
     tracing::info!(%addr, "gRPC stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callers_mistakes_are_not_errors() {
+        for code in [
+            Code::InvalidArgument,
+            Code::NotFound,
+            Code::AlreadyExists,
+            Code::FailedPrecondition,
+            Code::Aborted,
+            Code::PermissionDenied,
+            Code::Unauthenticated,
+            Code::ResourceExhausted,
+        ] {
+            assert!(failure_level(code) > tracing::Level::WARN, "{code:?}");
+        }
+        assert_eq!(failure_level(Code::Internal), tracing::Level::ERROR);
+        assert_eq!(failure_level(Code::Unknown), tracing::Level::ERROR);
+        assert_eq!(failure_level(Code::Unavailable), tracing::Level::WARN);
+    }
 }

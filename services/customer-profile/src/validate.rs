@@ -122,7 +122,7 @@ pub fn customer(
             org.end_customer_units.len(),
         );
         for (i, unit) in org.end_customer_units.iter().enumerate() {
-            if unit.name.trim().is_empty() {
+            if patron_kit::text::is_blank(&unit.name) {
                 v.add(
                     &format!("organization.end_customer_units[{i}].name"),
                     "is required",
@@ -149,7 +149,7 @@ pub fn customer(
         v.items("family_members", c.family_members.len());
     }
     for (i, member) in c.family_members.iter().enumerate() {
-        if member.relation.trim().is_empty() {
+        if patron_kit::text::is_blank(&member.relation) {
             v.add(
                 &format!("family_members[{i}].relation"),
                 "is required (spouse, child, parent…)",
@@ -167,7 +167,7 @@ pub fn customer(
         v.items("contact_persons", c.contact_persons.len());
     }
     for (i, person) in c.contact_persons.iter().enumerate() {
-        if person.name.trim().is_empty() {
+        if patron_kit::text::is_blank(&person.name) {
             v.add(&format!("contact_persons[{i}].name"), "is required");
         }
         if !person.email.is_empty() {
@@ -236,7 +236,10 @@ pub fn customer(
     }
 
     v.items("product_attributes", c.product_attributes.len());
-    if c.product_attributes.keys().any(|k| k.trim().is_empty()) {
+    if c.product_attributes
+        .keys()
+        .any(|k| patron_kit::text::is_blank(k))
+    {
         v.add("product_attributes", "keys must not be empty");
     }
     v.text("notes", &c.notes);

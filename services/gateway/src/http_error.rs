@@ -54,7 +54,18 @@ pub fn code_name(code: Code) -> &'static str {
 
 /// An error response for `code` with `message` and optional field violations.
 pub fn error_response(code: Code, message: &str, violations: &[(String, String)]) -> Response {
-    let status = http_status(code);
+    error_response_as(http_status(code), code, message, violations)
+}
+
+/// An error response answered with `status`, which need not be the one
+/// `code` maps to (405, 413, 415 have no gRPC code of their own); the body's
+/// `code` is always the status the response carries.
+pub fn error_response_as(
+    status: StatusCode,
+    code: Code,
+    message: &str,
+    violations: &[(String, String)],
+) -> Response {
     let mut error = json!({
         "code": status.as_u16(),
         "status": code_name(code),
@@ -116,5 +127,22 @@ mod tests {
         for (code, http) in cases {
             assert_eq!(http_status(code).as_u16(), http, "{code:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_body_code_is_the_status_answered() {
+        let response = error_response_as(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Code::ResourceExhausted,
+            "too big",
+            &[],
+        );
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"]["code"], 413);
+        assert_eq!(json["error"]["status"], "RESOURCE_EXHAUSTED");
     }
 }

@@ -34,7 +34,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 use tracing::Instrument;
 
-use crate::http_error::error_response;
+use crate::http_error::{error_response, error_response_as};
 use crate::routes::{Lookup, Route};
 use crate::transcode::DynamicCodec;
 
@@ -261,12 +261,12 @@ async fn handle(
                 .map(Method::as_str)
                 .collect::<Vec<_>>()
                 .join(", ");
-            let mut resp = error_response(
+            let mut resp = error_response_as(
+                StatusCode::METHOD_NOT_ALLOWED,
                 Code::Unimplemented,
                 &format!("{method} is not allowed here; use {list}"),
                 &[],
             );
-            *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
             if let Ok(v) = HeaderValue::from_str(&list) {
                 resp.headers_mut().insert(header::ALLOW, v);
             }
@@ -303,13 +303,12 @@ async fn handle(
         Ok(b) => b,
         Err(_) => {
             let limit = gw.max_body_bytes;
-            let mut resp = error_response(
-                Code::InvalidArgument,
+            return error_response_as(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Code::ResourceExhausted,
                 &format!("the body is larger than {limit} bytes"),
                 &[],
             );
-            *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-            return resp;
         }
     };
     if !bytes.is_empty()
@@ -318,13 +317,12 @@ async fn handle(
             .and_then(|v| v.to_str().ok())
         && !ct.starts_with("application/json")
     {
-        let mut resp = error_response(
+        return error_response_as(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::InvalidArgument,
             "send the body as application/json",
             &[],
         );
-        *resp.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
-        return resp;
     }
 
     let message = match transcode::request_message(route, &bindings, uri.query(), &bytes) {

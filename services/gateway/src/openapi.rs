@@ -49,6 +49,8 @@ struct PathParam {
     name: String,
     field_path: String,
     pattern: String,
+    /// What the parameter's value must match.
+    regex: String,
 }
 
 fn openapi_path(route: &Route) -> (String, Vec<PathParam>) {
@@ -81,10 +83,18 @@ fn openapi_path(route: &Route) -> (String, Vec<PathParam>) {
                     })
                     .collect::<Vec<_>>()
                     .join("/");
+                // The one segment this parameter stands for: `*` is one path
+                // segment, `**` the rest of the path.
+                let regex = if matches!(seg, Segment::Rest) {
+                    "^.+$"
+                } else {
+                    "^[^/]+$"
+                };
                 params.push(PathParam {
                     name,
                     field_path: var.field_path.clone(),
                     pattern,
+                    regex: regex.to_owned(),
                 });
             }
             (Segment::Single | Segment::Rest, None) => out.push_str("{segment}"),
@@ -107,7 +117,7 @@ fn operation(route: &Route, path_params: &[PathParam], schemas: &mut Schemas) ->
                 "name": p.name,
                 "in": "path",
                 "required": true,
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "pattern": p.regex},
                 "description": format!("Fills `{}`, which has the form `{}`.", p.field_path, p.pattern),
             })
         })
@@ -144,11 +154,27 @@ fn operation(route: &Route, path_params: &[PathParam], schemas: &mut Schemas) ->
         op["summary"] = Json::String(doc.lines().next().unwrap_or_default().to_owned());
         op["description"] = Json::String(doc);
     }
+    // An update's body carries only the fields its mask names: nothing in it
+    // is required.
+    schemas.partial = input.get_field_by_name("update_mask").is_some();
     let body_schema = match route.body.as_str() {
         "" => None,
-        "*" => Some(schemas.message(&input)),
+        "*" => {
+            let schema = schemas.message(&input);
+            // Fields the path fills are not the body's to give.
+            let bound: Vec<&str> = path_params
+                .iter()
+                .map(|p| p.field_path.split('.').next().unwrap_or(""))
+                .collect();
+            if bound.is_empty() {
+                Some(schema)
+            } else {
+                Some(schemas.without(&input, &bound))
+            }
+        }
         field => input.get_field_by_name(field).map(|f| schemas.field(&f)),
     };
+    schemas.partial = false;
     if let Some(schema) = body_schema {
         op["requestBody"] =
             json!({"required": true, "content": {"application/json": {"schema": schema}}});
@@ -218,6 +244,8 @@ fn is_string_wkt(m: &MessageDescriptor) -> bool {
 struct Schemas {
     done: Map<String, Json>,
     in_progress: BTreeSet<String>,
+    /// Schemas for an update's body: named `…Update`, nothing required.
+    partial: bool,
 }
 
 impl Schemas {
@@ -226,9 +254,14 @@ impl Schemas {
         if let Some(wkt) = well_known(m) {
             return wkt;
         }
-        let name = m.full_name().to_owned();
+        let name = if self.partial {
+            format!("{}Update", m.full_name())
+        } else {
+            m.full_name().to_owned()
+        };
         if !self.done.contains_key(&name) && self.in_progress.insert(name.clone()) {
             let mut properties = Map::new();
+            let mut required = Vec::new();
             for field in m.fields() {
                 let mut schema = self.field(&field);
                 let behaviours = field_behaviors(&field);
@@ -243,6 +276,9 @@ impl Schemas {
                 }
                 if behaviours.contains(&FieldBehavior::Required) {
                     notes.push("Required.");
+                    if !self.partial && !behaviours.contains(&FieldBehavior::OutputOnly) {
+                        required.push(Json::String(field.json_name().to_owned()));
+                    }
                 }
                 if behaviours.contains(&FieldBehavior::Immutable) {
                     notes.push("Cannot change after creation.");
@@ -257,7 +293,15 @@ impl Schemas {
                 }
                 properties.insert(field.json_name().to_owned(), schema);
             }
-            let mut schema = json!({"type": "object", "properties": properties});
+            // The gateway refuses fields a message does not have; so does the document.
+            let mut schema = json!({
+                "type": "object",
+                "properties": properties,
+                "additionalProperties": false,
+            });
+            if !required.is_empty() {
+                schema["required"] = Json::Array(required);
+            }
             if let Some(doc) = message_comment(m) {
                 schema["description"] = Json::String(doc);
             }
@@ -265,6 +309,30 @@ impl Schemas {
             self.in_progress.remove(&name);
         }
         json!({"$ref": format!("#/components/schemas/{name}")})
+    }
+
+    /// `m`'s schema inline, without the fields named in `fields`.
+    fn without(&mut self, m: &MessageDescriptor, fields: &[&str]) -> Json {
+        let mut schema = self.message(m);
+        if let Some(name) = schema["$ref"]
+            .as_str()
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|n| self.done.get(n))
+        {
+            schema = name.clone();
+        }
+        let json_names: Vec<String> = fields
+            .iter()
+            .filter_map(|f| m.get_field_by_name(f))
+            .map(|f| f.json_name().to_owned())
+            .collect();
+        if let Some(props) = schema["properties"].as_object_mut() {
+            props.retain(|k, _| !json_names.contains(k));
+        }
+        if let Some(required) = schema["required"].as_array_mut() {
+            required.retain(|r| !json_names.iter().any(|n| r == n.as_str()));
+        }
+        schema
     }
 
     /// The schema of one field, repeated and map fields included.
@@ -458,6 +526,39 @@ mod tests {
         ] {
             assert!(paths[path][verb].is_object(), "{verb} {path}");
         }
+    }
+
+    #[test]
+    fn the_document_says_what_the_gateway_does() {
+        let doc = doc();
+        let customer = &doc["components"]["schemas"]["patron.profile.v1.Customer"];
+        let required: Vec<&str> = customer["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        assert_eq!(required, ["kind", "displayName"]);
+        assert_eq!(customer["additionalProperties"], false);
+        // An update sends only what its mask names.
+        let patch = &doc["paths"]["/v1/customers/{customer_name}"]["patch"];
+        let body = &patch["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(
+            body["$ref"],
+            "#/components/schemas/patron.profile.v1.CustomerUpdate"
+        );
+        let update = &doc["components"]["schemas"]["patron.profile.v1.CustomerUpdate"];
+        assert!(update["required"].is_null());
+        assert_eq!(update["additionalProperties"], false);
+        // A body of the whole request leaves out what the path fills.
+        let assign = &doc["paths"]["/v1/customers/{name}:assignAccountManager"]["post"];
+        let body = &assign["requestBody"]["content"]["application/json"]["schema"];
+        assert!(body["properties"]["name"].is_null(), "{body}");
+        assert!(body["properties"]["accountManager"].is_object(), "{body}");
+        // Path parameters carry their patterns.
+        let param = &patch["parameters"][0];
+        assert_eq!(param["in"], "path");
+        assert_eq!(param["schema"]["pattern"], "^[^/]+$");
     }
 
     #[test]

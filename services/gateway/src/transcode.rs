@@ -93,15 +93,62 @@ pub fn request_message(
     }
 
     let options = DeserializeOptions::new().deny_unknown_fields(true);
-    DynamicMessage::deserialize_with_options(input, Json::Object(json), &options).map_err(|e| {
+    // Tracked, so a value that does not fit its field (`"amountMinor": "abc"`,
+    // `"month": "March"`, a time `2026-13-45T00:00:00Z`) is named.
+    let mut track = serde_path_to_error::Track::new();
+    let tracked = serde_path_to_error::Deserializer::new(Json::Object(json), &mut track);
+    DynamicMessage::deserialize_with_options(input.clone(), tracked, &options).map_err(|e| {
+        let path = track.path();
+        let field = proto_field_path(&input, &path);
         BadRequest::new(
-            None,
+            field.as_deref(),
             format!(
-                "the request does not fit {}: {e}",
-                route.method.input().name()
+                "the request does not fit {}: {}",
+                route.method.input().name(),
+                serde_path_to_error::Error::new(path, e)
             ),
         )
     })
+}
+
+/// The proto field path (`transaction.amount.amount_minor`, `items[2].name`)
+/// of a JSON path into a request of type `message`, or `None` for the whole.
+fn proto_field_path(
+    message: &MessageDescriptor,
+    path: &serde_path_to_error::Path,
+) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    let mut current = Some(message.clone());
+    // A map's entries are keyed by their JSON key, not by a field.
+    let mut in_map: Option<FieldDescriptor> = None;
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } => {
+                if let Some(map_field) = in_map.take() {
+                    out.push_str(&format!("[{}]", Json::from(key.as_str())));
+                    current = map_field.kind().as_message().and_then(|entry| {
+                        entry.map_entry_value_field().kind().as_message().cloned()
+                    });
+                    continue;
+                }
+                let field = current.as_ref().and_then(|m| {
+                    m.get_field_by_json_name(key)
+                        .or_else(|| m.get_field_by_name(key))
+                });
+                let name = field.as_ref().map_or(key.as_str(), |f| f.name());
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(name);
+                current = field.as_ref().and_then(|f| f.kind().as_message().cloned());
+                in_map = field.filter(FieldDescriptor::is_map);
+            }
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn parse_object(body: &[u8]) -> Result<Map<String, Json>, BadRequest> {
@@ -418,5 +465,46 @@ mod tests {
         assert!(build(Method::POST, "/v1/customers", None, "{not json").is_err());
         assert!(build(Method::POST, "/v1/customers", None, r#"{"noSuchField": 1}"#).is_err());
         assert!(build(Method::GET, "/v1/customers", None, r#"{"x": 1}"#).is_err());
+    }
+
+    #[test]
+    fn values_that_do_not_fit_name_their_field() {
+        let field = |path: &str, body: &str| {
+            build(Method::POST, path, None, body)
+                .unwrap_err()
+                .field
+                .unwrap_or_default()
+        };
+        let tx = "/v1/customers/abc/transactions";
+        assert_eq!(
+            field(
+                tx,
+                r#"{"amount": {"currencyCode": "CNY", "amountMinor": "abc"}}"#
+            ),
+            "transaction.amount.amount_minor"
+        );
+        assert_eq!(
+            field(tx, r#"{"amount": {"amountMinor": ""}}"#),
+            "transaction.amount.amount_minor"
+        );
+        assert_eq!(
+            field(tx, r#"{"occurTime": "2026-13-45T00:00:00Z"}"#),
+            "transaction.occur_time"
+        );
+        assert_eq!(
+            field(
+                "/v1/customers",
+                r#"{"person": {"birthday": {"year": 1980, "month": "March"}}}"#
+            ),
+            "customer.person.birthday.month"
+        );
+        assert_eq!(
+            field("/v1/customers", r#"{"familyMembers": [{}, {"name": 5}]}"#),
+            "customer.family_members[1].name"
+        );
+        assert_eq!(
+            field("/v1/customers", r#"{"productAttributes": {"k": 5}}"#),
+            "customer.product_attributes[\"k\"]"
+        );
     }
 }

@@ -349,14 +349,18 @@ impl TieringService for TieringApi {
                 rank.map(|r| r as i32)
             }
         };
-        let arrears = standing
-            .arrears
-            .as_ref()
-            .map(|m| m.amount_minor)
-            .unwrap_or(0);
-        if arrears < 0 {
-            violations.add("standing.arrears.amount_minor", "must not be negative");
-        }
+        let arrears = match standing.arrears.as_ref() {
+            None => 0,
+            Some(m) => {
+                match patron_kit::money::Money::non_negative(&m.currency_code, m.amount_minor) {
+                    Ok(money) => money.amount_minor,
+                    Err(why) => {
+                        violations.add("standing.arrears", why);
+                        0
+                    }
+                }
+            }
+        };
         if standing.bad_records < 0 {
             violations.add("standing.bad_records", "must not be negative");
         }

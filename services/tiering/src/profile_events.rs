@@ -272,6 +272,12 @@ impl ProfileEvents {
             .amount
             .as_ref()
             .map_or((0, "CNY"), |m| (m.amount_minor, m.currency_code.as_str()));
+        // Profile refuses amounts beyond the bound; one recorded before it
+        // was enforced cannot be counted and must not stall the stream.
+        if patron_kit::money::bounded(amount).is_err() {
+            tracing::warn!(transaction = %recorded.transaction, amount, "transaction amount beyond the money bound; not counted");
+            return Ok(None);
+        }
         let is_purchase = recorded.kind == TransactionKind::Purchase as i32;
         let sign = if is_purchase { 1 } else { -1 };
         Ok(Some(Work::Transaction {

@@ -198,7 +198,8 @@ pub struct DayTotals {
 /// A batch's entries summed per (customer, day), in that key order: one
 /// statement may touch a row only once, and every writer taking the rows in
 /// key order is what keeps two consumers from waiting on each other.
-pub fn day_totals(entries: &[DayEntry]) -> Vec<DayTotals> {
+/// Sums are checked: `None` when a day's figures would overflow.
+pub fn day_totals(entries: &[DayEntry]) -> Option<Vec<DayTotals>> {
     let mut totals: std::collections::BTreeMap<(Uuid, NaiveDate), DayTotals> =
         std::collections::BTreeMap::new();
     for e in entries {
@@ -210,21 +211,23 @@ pub fn day_totals(entries: &[DayEntry]) -> Vec<DayTotals> {
             largest_minor: 0,
             volume_milli: 0,
         });
-        t.spend_minor += e.amount_minor;
-        t.volume_milli += e.volume_milli;
+        t.spend_minor = t.spend_minor.checked_add(e.amount_minor)?;
+        t.volume_milli = t.volume_milli.checked_add(e.volume_milli)?;
         if e.is_purchase {
-            t.purchases += 1;
+            t.purchases = t.purchases.checked_add(1)?;
             t.largest_minor = t.largest_minor.max(e.amount_minor);
         }
     }
-    totals.into_values().collect()
+    Some(totals.into_values().collect())
 }
 
 /// Adds a batch's transactions to their days' rows, in key order (none for a
 /// deleted archive: a late transaction must not bring it back into rankings
 /// and the sweep). The caller holds the customers' locks.
 pub async fn add_to_days(tx: &mut PgConnection, entries: &[DayEntry]) -> Result<(), ServiceError> {
-    let rows = day_totals(entries);
+    let rows = day_totals(entries).ok_or_else(|| {
+        ServiceError::internal(anyhow::anyhow!("a day's figures overflow in this batch"))
+    })?;
     if rows.is_empty() {
         return Ok(());
     }
@@ -851,7 +854,8 @@ mod tests {
             entry(a, 2, 300),
             entry(b, 2, -200),
             entry(a, 3, 700),
-        ]);
+        ])
+        .unwrap();
         let keys: Vec<(Uuid, NaiveDate)> = totals.iter().map(|t| (t.customer_id, t.day)).collect();
         assert_eq!(keys, [(a, day(2)), (a, day(3)), (b, day(2))]);
         assert_eq!(

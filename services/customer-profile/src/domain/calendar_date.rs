@@ -15,8 +15,8 @@ impl CalendarDate {
     /// Checks a (year, month, day) triple; year 0 means unknown. Without a
     /// year, 29 February is allowed (a leap-day birthday).
     pub fn new(year: i32, month: i32, day: i32) -> Result<Self, &'static str> {
-        if !(0..=9999).contains(&year) {
-            return Err("year must be between 1 and 9999, or 0 when unknown");
+        if year != 0 && patron_kit::timestamp::check_year(year).is_err() {
+            return Err("year must be between 1900 and 2200, or 0 when unknown");
         }
         let (Ok(month), Ok(day)) = (u32::try_from(month), u32::try_from(day)) else {
             return Err("is not a calendar date");

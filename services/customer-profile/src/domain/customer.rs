@@ -67,7 +67,8 @@ impl DisplayName {
     pub const MAX_CHARS: usize = 200;
 
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let s = raw.trim();
+        // Invisible characters (a zero-width space, a BOM) are as blank as spaces.
+        let s = patron_kit::text::trim(raw);
         if s.is_empty() {
             return Err("is required");
         }

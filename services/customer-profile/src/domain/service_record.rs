@@ -23,9 +23,13 @@ pub fn check(
         Some(t) if t > now + CLOCK_SKEW => {
             bad.push(("service_time", "lies in the future".to_owned()))
         }
-        Some(_) => {}
+        Some(t) => {
+            if let Err(why) = patron_kit::timestamp::check_plausible(t) {
+                bad.push(("service_time", why.to_owned()));
+            }
+        }
     }
-    if content.trim().is_empty() {
+    if patron_kit::text::is_blank(content) {
         bad.push(("content", "is required".to_owned()));
     }
     for (field, text) in [("content", content), ("result", result)] {

@@ -70,7 +70,7 @@ fn parse_staff_name(field: &str, name: &str) -> Result<String, ServiceError> {
 
 /// A display name: trimmed, 1–200 characters.
 fn display_name(violations: &mut Violations, field: &str, raw: &str) -> String {
-    let name = raw.trim();
+    let name = patron_kit::text::trim(raw);
     if name.is_empty() {
         violations.add(field, "is required");
     } else if name.chars().count() > 200 {

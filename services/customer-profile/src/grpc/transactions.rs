@@ -98,7 +98,7 @@ fn parse(
             }
         },
     };
-    let product = t.product.trim();
+    let product = patron_kit::text::trim(&t.product);
     if product.is_empty() {
         bad("product", "is required");
     } else if product.chars().count() > 200 {
@@ -140,7 +140,7 @@ fn parse(
             quantity_milli: quantity.milli(),
             unit: t.unit.trim().to_owned(),
             amount_minor: amount.amount_minor,
-            currency: String::from_utf8_lossy(&amount.currency).into_owned(),
+            currency: amount.currency.code().to_owned(),
             payment_method: t.payment_method as i16,
             channel: t.channel.trim().to_owned(),
             order_number: t.order_number.trim().to_owned(),
@@ -285,17 +285,26 @@ impl TransactionService for TransactionApi {
                 amount_minor,
             })
         };
+        let mut totals = Vec::with_capacity(sums.len());
+        for s in &sums {
+            // Amounts are bounded, so this cannot overflow for any real
+            // history; it is checked all the same rather than wrapping.
+            let net = s.purchased.checked_sub(s.refunded).ok_or_else(|| {
+                ServiceError::internal(anyhow::anyhow!(
+                    "the net of {} overflows for {customer_id}",
+                    s.currency
+                ))
+            })?;
+            totals.push(pb::CurrencyTotals {
+                purchased: money(&s.currency, s.purchased),
+                refunded: money(&s.currency, s.refunded),
+                net: money(&s.currency, net),
+                largest_purchase: money(&s.currency, s.largest_purchase),
+            });
+        }
         Ok(Response::new(pb::TransactionSummary {
             parent: req.parent,
-            totals: sums
-                .iter()
-                .map(|s| pb::CurrencyTotals {
-                    purchased: money(&s.currency, s.purchased),
-                    refunded: money(&s.currency, s.refunded),
-                    net: money(&s.currency, s.purchased - s.refunded),
-                    largest_purchase: money(&s.currency, s.largest_purchase),
-                })
-                .collect(),
+            totals,
             purchase_count: sums.iter().map(|s| s.purchases).sum(),
             refund_count: sums.iter().map(|s| s.refunds).sum(),
             first_time: sums

@@ -7,6 +7,7 @@ mod audit;
 mod consent;
 mod create_and_get;
 mod degraded;
+mod edge;
 mod lookups;
 mod organisation;
 mod protection;

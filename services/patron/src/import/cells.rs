@@ -5,7 +5,7 @@
 //! reported against its column.
 
 use chrono::{NaiveDate, NaiveDateTime, TimeZone};
-use patron_kit::descriptors;
+use patron_kit::{descriptors, money};
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value};
 
 /// How cells without a currency or a zone are read.
@@ -331,16 +331,9 @@ fn parse_date(text: &str) -> Result<(i32, i32, i32), String> {
     Ok((year, month, day))
 }
 
-/// Minor units per major unit, by currency (two unless listed).
-fn exponent(currency: &str) -> u32 {
-    match currency {
-        "JPY" | "KRW" | "VND" | "CLP" | "ISK" => 0,
-        "BHD" | "KWD" | "OMR" | "JOD" | "TND" => 3,
-        _ => 2,
-    }
-}
-
-/// `1234.50`, `1,234.50`, `¥1234.5`, `CNY 1234.50` or `1234.50 USD`.
+/// `1234.50`, `1,234.50`, `¥1234.5`, `CNY 1234.50` or `1234.50 USD`: the
+/// kit's money, so a cell is refused for what the service would refuse
+/// (a code that is not ISO 4217, an amount beyond the bound).
 fn parse_money(text: &str, default_currency: &str) -> Result<(String, i64), String> {
     let bad = |why: &str| format!("{text:?} is not an amount of money: {why}");
     let mut rest = text.trim().replace([',', '，', '¥', '￥', ' '], "");
@@ -356,32 +349,20 @@ fn parse_money(text: &str, default_currency: &str) -> Result<(String, i64), Stri
         rest = rest.replace(&letters, "");
         currency = upper;
     }
-    let negative = rest.starts_with('-');
-    let digits = rest.trim_start_matches('-');
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    let places = exponent(&currency) as usize;
-    if whole.is_empty() && fraction.is_empty()
-        || !whole.chars().all(|c| c.is_ascii_digit())
-        || !fraction.chars().all(|c| c.is_ascii_digit())
-    {
-        return Err(bad("expected digits"));
-    }
-    if fraction.len() > places {
-        return Err(bad(&format!("{currency} has {places} decimal places")));
-    }
-    let scaled = format!("{whole}{fraction:0<places$}");
-    let minor: i64 = scaled
-        .trim_start_matches('0')
-        .parse()
-        .or_else(|e: std::num::ParseIntError| {
-            if scaled.chars().all(|c| c == '0') {
-                Ok(0)
-            } else {
-                Err(e)
-            }
-        })
-        .map_err(|_| bad("too large"))?;
-    Ok((currency, if negative { -minor } else { minor }))
+    let currency = money::Currency::parse(&currency).map_err(bad)?;
+    let minor = money::parse_major(&rest, currency.digits()).map_err(|why| {
+        if why.ends_with("too large") {
+            bad("too large")
+        } else if why.contains("decimal places") {
+            bad(&format!(
+                "{currency} has {} decimal places",
+                currency.digits()
+            ))
+        } else {
+            bad("expected digits")
+        }
+    })?;
+    Ok((currency.code().to_owned(), minor))
 }
 
 /// RFC 3339, or a local `YYYY-MM-DD[ HH:MM[:SS]]` in the company's zone.
@@ -543,6 +524,11 @@ mod tests {
         assert_eq!(parse_money("1500 JPY", "CNY"), Ok(("JPY".into(), 1_500)));
         assert!(parse_money("1.5 JPY", "CNY").is_err());
         assert!(parse_money("12 US", "CNY").is_err());
+        assert!(parse_money("12 XYZ", "CNY").is_err(), "not ISO 4217");
+        assert!(
+            parse_money("92233720368547758.07", "CNY").is_err(),
+            "beyond the money bound"
+        );
         let t = parse_time("2026-03-08 14:30", chrono_tz::Asia::Shanghai).unwrap();
         assert_eq!(t.to_rfc3339(), "2026-03-08T06:30:00+00:00");
         assert_eq!(
