@@ -104,7 +104,9 @@ async fn tokens_are_checked_at_the_gateway() {
     let expired = suite.token_with(|c| c.exp = c.iat - 3600);
     let wrong_audience = suite.token_with(|c| c.aud = "another-system".into());
     let wrong_issuer = suite.token_with(|c| c.iss = "someone-else".into());
+    let not_yet = suite.token_with(|c| c.nbf = Some(c.iat + 3600));
     for (what, token) in [
+        ("not valid for another hour", not_yet.as_str()),
         ("bad signature", forged.as_str()),
         ("expired", expired.as_str()),
         ("wrong audience", wrong_audience.as_str()),
@@ -124,6 +126,11 @@ async fn tokens_are_checked_at_the_gateway() {
     assert_eq!(refused.error_status(), "PERMISSION_DENIED");
     let allowed = suite.call(Method::GET, path, Some(&viewer), None).await;
     assert_eq!(allowed.status, 200, "the token reached the service");
+    // RFC 7519 lets `aud` be an array; ours among several is accepted by the
+    // gateway and the service alike.
+    let several = suite.token_with(|c| c.aud = vec!["crm".to_owned(), "patron".to_owned()].into());
+    let reply = suite.call(Method::GET, path, Some(&several), None).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
 
     let stranger = suite.token("intern");
     assert_eq!(

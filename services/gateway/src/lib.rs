@@ -266,7 +266,7 @@ async fn handle(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if let Err(e) = gw.authenticator.verify_header(authorization) {
+    if let Err(e) = gw.authenticator.verify_header(authorization).await {
         return error_response(Code::Unauthenticated, &e.to_string(), &[]);
     }
 
