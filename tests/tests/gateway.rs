@@ -485,3 +485,51 @@ async fn the_organisation_and_a_customers_life_over_http() {
         ["reason", "written_request_reference"]
     );
 }
+
+#[tokio::test]
+async fn the_access_purpose_header_reaches_the_audit() {
+    let suite = Suite::start().await;
+    let created = suite
+        .admin(Method::POST, "/v1/customers", Some(wang_li()))
+        .await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    let name = created.body["name"].as_str().unwrap().to_owned();
+
+    let read = suite
+        .http
+        .get(format!("{}/v1/{name}", suite.base_url))
+        .bearer_auth(suite.token("admin"))
+        .header("x-access-purpose", "complaint follow-up")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+
+    let records = suite
+        .admin(
+            Method::GET,
+            &format!("/v1/accessRecords?customer={name}"),
+            None,
+        )
+        .await;
+    assert_eq!(records.status, 200, "{:?}", records.body);
+    let newest = &records.body["accessRecords"][0];
+    assert_eq!(newest["method"], "GetCustomer", "{:?}", records.body);
+    assert_eq!(newest["purpose"], "complaint follow-up");
+
+    // And the OpenAPI document says so.
+    let doc = suite.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(
+        doc.body["components"]["parameters"]["AccessPurpose"]["name"],
+        "x-access-purpose"
+    );
+    let get = &doc.body["paths"]["/v1/customers/{name}"]["get"];
+    assert!(
+        get["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["$ref"] == "#/components/parameters/AccessPurpose"),
+        "{get}"
+    );
+}

@@ -37,6 +37,14 @@ use crate::http_error::error_response;
 use crate::routes::{Lookup, Route};
 use crate::transcode::DynamicCodec;
 
+/// Request headers passed on to the service as metadata of the same name:
+/// the purpose a caller gives for reading sensitive data, recorded in the
+/// access audit. Values that are not visible ASCII are not forwarded.
+pub const FORWARDED_HEADERS: &[&str] = &[ACCESS_PURPOSE];
+
+/// The header (and gRPC metadata) naming why sensitive data is read.
+pub const ACCESS_PURPOSE: &str = "x-access-purpose";
+
 /// The areas (proto packages `patron.<area>.v1`) the gateway can route to.
 pub const AREAS: &[&str] = &["profile", "tiering", "complaint", "scheduling"];
 
@@ -325,6 +333,7 @@ async fn handle(
         route,
         message,
         authorization,
+        headers,
         request_id,
     )
     .await
@@ -351,6 +360,7 @@ async fn call(
     route: &Route,
     message: prost_reflect::DynamicMessage,
     authorization: Option<&str>,
+    headers: &HeaderMap,
     request_id: &str,
 ) -> Result<prost_reflect::DynamicMessage, Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
@@ -368,6 +378,14 @@ async fn call(
     }
     if let Ok(id) = request_id.parse() {
         metadata.insert(REQUEST_ID, id);
+    }
+    for name in FORWARDED_HEADERS {
+        if let Some(value) = headers
+            .get(*name)
+            .and_then(|v| tonic::metadata::AsciiMetadataValue::try_from(v.as_bytes()).ok())
+        {
+            metadata.insert(*name, value);
+        }
     }
     let mut trace_headers = HeaderMap::new();
     telemetry::inject_current(&mut trace_headers);
