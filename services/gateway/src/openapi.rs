@@ -456,7 +456,8 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| p["name"].as_str().unwrap())
+            // Shared parameters (x-access-purpose) are references.
+            .filter_map(|p| p["name"].as_str())
             .collect();
         assert_eq!(
             list_params,
