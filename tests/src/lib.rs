@@ -252,8 +252,9 @@ impl Suite {
         let mut claims = Claims {
             sub: "staff-9".into(),
             iss: self.auth_config.issuer.clone(),
-            aud: self.auth_config.audience.clone(),
+            aud: self.auth_config.audience.clone().into(),
             iat: now,
+            nbf: None,
             exp: now + 600,
             roles: vec!["admin".into()],
         };

@@ -104,7 +104,9 @@ async fn tokens_are_checked_at_the_gateway() {
     let expired = suite.token_with(|c| c.exp = c.iat - 3600);
     let wrong_audience = suite.token_with(|c| c.aud = "another-system".into());
     let wrong_issuer = suite.token_with(|c| c.iss = "someone-else".into());
+    let not_yet = suite.token_with(|c| c.nbf = Some(c.iat + 3600));
     for (what, token) in [
+        ("not valid for another hour", not_yet.as_str()),
         ("bad signature", forged.as_str()),
         ("expired", expired.as_str()),
         ("wrong audience", wrong_audience.as_str()),
@@ -124,6 +126,11 @@ async fn tokens_are_checked_at_the_gateway() {
     assert_eq!(refused.error_status(), "PERMISSION_DENIED");
     let allowed = suite.call(Method::GET, path, Some(&viewer), None).await;
     assert_eq!(allowed.status, 200, "the token reached the service");
+    // RFC 7519 lets `aud` be an array; ours among several is accepted by the
+    // gateway and the service alike.
+    let several = suite.token_with(|c| c.aud = vec!["crm".to_owned(), "patron".to_owned()].into());
+    let reply = suite.call(Method::GET, path, Some(&several), None).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
 
     let stranger = suite.token("intern");
     assert_eq!(
@@ -524,5 +531,53 @@ async fn the_organisation_and_a_customers_life_over_http() {
     assert_eq!(
         missing_reason.violation_fields(),
         ["reason", "written_request_reference"]
+    );
+}
+
+#[tokio::test]
+async fn the_access_purpose_header_reaches_the_audit() {
+    let suite = Suite::start().await;
+    let created = suite
+        .admin(Method::POST, "/v1/customers", Some(wang_li()))
+        .await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    let name = created.body["name"].as_str().unwrap().to_owned();
+
+    let read = suite
+        .http
+        .get(format!("{}/v1/{name}", suite.base_url))
+        .bearer_auth(suite.token("admin"))
+        .header("x-access-purpose", "complaint follow-up")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+
+    let records = suite
+        .admin(
+            Method::GET,
+            &format!("/v1/accessRecords?customer={name}"),
+            None,
+        )
+        .await;
+    assert_eq!(records.status, 200, "{:?}", records.body);
+    let newest = &records.body["accessRecords"][0];
+    assert_eq!(newest["method"], "GetCustomer", "{:?}", records.body);
+    assert_eq!(newest["purpose"], "complaint follow-up");
+
+    // And the OpenAPI document says so.
+    let doc = suite.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(
+        doc.body["components"]["parameters"]["AccessPurpose"]["name"],
+        "x-access-purpose"
+    );
+    let get = &doc.body["paths"]["/v1/customers/{name}"]["get"];
+    assert!(
+        get["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["$ref"] == "#/components/parameters/AccessPurpose"),
+        "{get}"
     );
 }

@@ -751,4 +751,38 @@ async fn falling_spend_raises_a_churn_risk_and_exits_feed_the_reasons_report() {
     assert_eq!((b.churned, b.base, b.target_percent.as_str()), (1, 1, ""));
     let a = report.rates.iter().find(|r| r.tier_code == "A").unwrap();
     assert_eq!((a.base, a.rate_percent.as_str()), (0, ""), "nobody held A");
+
+    // The report counts only customers the caller reaches: li.na sees her
+    // customer's exit, zhao neither the count nor the written reason.
+    let own = suite
+        .call(
+            Method::GET,
+            "/v1/churnReport",
+            Some(&manager_token("li.na")),
+            None,
+        )
+        .await;
+    assert_eq!(own.status, 200, "{:?}", own.body);
+    assert_eq!(own.body["churned"], 1, "{:?}", own.body);
+    let outside = suite
+        .call(
+            Method::GET,
+            "/v1/churnReport",
+            Some(&manager_token("zhao")),
+            None,
+        )
+        .await;
+    assert_eq!(outside.status, 200, "{:?}", outside.body);
+    assert_eq!(outside.body["churned"], 0, "{:?}", outside.body);
+    assert_eq!(
+        outside.body["reasons"],
+        serde_json::json!([]),
+        "{:?}",
+        outside.body
+    );
+    assert!(
+        !outside.body.to_string().contains("competitor"),
+        "{:?}",
+        outside.body
+    );
 }

@@ -71,6 +71,36 @@ pub fn env_addr(name: &str, default: &str) -> Result<SocketAddr, ConfigError> {
     })
 }
 
+/// `url` with any password hidden (`postgres://user:***@host/db`, and a
+/// `password=` query parameter), for messages, logs and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let authority_start = scheme_end + 3;
+        let authority_end = out[authority_start..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| authority_start + i);
+        if let Some(at) = out[authority_start..authority_end].rfind('@') {
+            let userinfo = authority_start..authority_start + at;
+            if let Some(colon) = out[userinfo.clone()].find(':') {
+                out.replace_range(authority_start + colon + 1..userinfo.end, "***");
+            }
+        }
+    }
+    if let Some(query_start) = out.find('?') {
+        let (head, query) = out.split_at(query_start + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
+}
+
 /// A value that must never be printed: its `Debug` and `Display` are redacted.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
@@ -107,6 +137,26 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?} {s}"), "Secret(***) ***");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn urls_lose_their_passwords() {
+        assert_eq!(
+            redact_url("postgres://patron:s3cr:et@db:5432/patron?sslmode=require"),
+            "postgres://patron:***@db:5432/patron?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://db/patron?user=x&password=hunter2"),
+            "postgres://db/patron?user=x&password=***"
+        );
+        assert_eq!(
+            redact_url("redis://:hunter2@cache:6379/0"),
+            "redis://:***@cache:6379/0"
+        );
+        assert_eq!(
+            redact_url("postgres://patron@127.0.0.1:5432/patron"),
+            "postgres://patron@127.0.0.1:5432/patron"
+        );
     }
 
     #[test]

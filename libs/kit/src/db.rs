@@ -13,8 +13,9 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::config::{self, ConfigError};
 
-/// Where and as whom a service connects.
-#[derive(Debug, Clone)]
+/// Where and as whom a service connects. Its `Debug` hides the URL's
+/// password.
+#[derive(Clone)]
 pub struct DbConfig {
     /// Connection URL; its user is the service's role.
     pub url: String,
@@ -23,6 +24,17 @@ pub struct DbConfig {
     pub max_connections: u32,
     /// How long a request waits for a connection before UNAVAILABLE.
     pub acquire_timeout: Duration,
+}
+
+impl std::fmt::Debug for DbConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbConfig")
+            .field("url", &config::redact_url(&self.url))
+            .field("schema", &self.schema)
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
 }
 
 /// The database URL used when `PATRON_DATABASE_URL` is unset.
@@ -67,7 +79,7 @@ pub fn with_user(url: &str, user: &str) -> Result<String, String> {
     let rest = url
         .strip_prefix("postgres://")
         .or_else(|| url.strip_prefix("postgresql://"))
-        .ok_or_else(|| format!("{url:?} is not a postgres:// URL"))?;
+        .ok_or_else(|| format!("{:?} is not a postgres:// URL", config::redact_url(url)))?;
     let host_and_path = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
     Ok(format!("postgres://{user}@{host_and_path}"))
 }
@@ -221,9 +233,12 @@ fn check_identifier(name: &str) -> anyhow::Result<()> {
 pub async fn provision(admin_url: &str, database: &str, schemas: &[&str]) -> anyhow::Result<()> {
     check_identifier(database)?;
     let admin = PgConnectOptions::from_str(admin_url).context("parsing the admin database URL")?;
-    let mut conn = PgConnection::connect_with(&admin)
-        .await
-        .with_context(|| format!("connecting as administrator to {admin_url}"))?;
+    let mut conn = PgConnection::connect_with(&admin).await.with_context(|| {
+        format!(
+            "connecting as administrator to {}",
+            config::redact_url(admin_url)
+        )
+    })?;
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(database)
@@ -311,6 +326,37 @@ mod tests {
             "postgres://patron_profile@db:5432/patron?sslmode=require"
         );
         assert!(with_user("mysql://x", "y").is_err());
+        let refused = with_user("mysql://root:hunter2@db/patron", "y").unwrap_err();
+        assert!(!refused.contains("hunter2"), "{refused}");
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let config = DbConfig {
+            url: "postgres://patron_profile:hunter2@db:5432/patron".into(),
+            schema: "profile".into(),
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(1),
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("patron_profile:***@db"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_administrator_connection_does_not_show_the_password() {
+        // A port nobody listens on: the connection fails, the message names
+        // where without the password.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("postgres://postgres:hunter2@127.0.0.1:{port}/postgres");
+        let err = provision(&url, "patron_nowhere", &[]).await.unwrap_err();
+        let shown = format!("{err:#} {err:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres:***@127.0.0.1"), "{shown}");
     }
 
     #[tokio::test]

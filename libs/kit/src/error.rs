@@ -104,6 +104,14 @@ impl ServiceError {
         Self::InvalidArgument(v)
     }
 
+    /// NOT_FOUND for the resource `name` (e.g. `customers/{id}`). The one
+    /// answer both for a resource that does not exist and for one outside
+    /// the caller's reach, word for word, so a caller cannot learn which ids
+    /// exist. PERMISSION_DENIED stays for what a role may not do at all.
+    pub fn not_found(name: impl std::fmt::Display) -> Self {
+        Self::NotFound(name.to_string())
+    }
+
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         Self::Internal(cause.into())
     }

@@ -129,7 +129,11 @@ impl Drop for TestDatabase {
 /// Token settings with a fresh random signing key.
 pub fn auth_config() -> AuthConfig {
     AuthConfig {
-        signing_secret: Secret::new(format!("test-{}-{}", unique_suffix(), unique_suffix())),
+        keys: crate::auth::VerificationKeys::Shared(Secret::new(format!(
+            "test-{}-{}",
+            unique_suffix(),
+            unique_suffix()
+        ))),
         issuer: "patron".into(),
         audience: "patron".into(),
         leeway: Duration::from_secs(5),

@@ -31,9 +31,8 @@ impl AccessControl {
         Ok(Reach::of(&caller.roles, &caller.subject, subtree))
     }
 
-    /// Checks that `caller` reaches the customer `id`: PERMISSION_DENIED
-    /// when it is outside their reach, NOT_FOUND when a caller with less than
-    /// company-wide reach names a customer that does not exist. (Company-wide
+    /// Checks that `caller` reaches the customer `id`: NOT_FOUND, the same
+    /// answer, when it is outside their reach or does not exist. (Company-wide
     /// callers skip the look-up; the call itself finds out.)
     pub async fn require_customer(&self, caller: &Caller, id: Uuid) -> Result<(), ServiceError> {
         self.check_customer(caller, id, false).await
@@ -59,7 +58,7 @@ impl AccessControl {
         if reach == Reach::Company {
             return Ok(());
         }
-        let not_found = || ServiceError::NotFound(format!("customer {}", customer_name(id)));
+        let not_found = || ServiceError::not_found(customer_name(id));
         let (unit, manager, deleted) = store::placement_of(&self.pool, id)
             .await?
             .ok_or_else(not_found)?;
@@ -70,8 +69,9 @@ impl AccessControl {
     }
 }
 
-/// PERMISSION_DENIED unless `reach` covers the customer `id` in `unit`
-/// managed by `manager`.
+/// NOT_FOUND, as if it did not exist, unless `reach` covers the customer
+/// `id` in `unit` managed by `manager`: a caller cannot tell a customer
+/// outside their reach from a missing one.
 pub fn ensure_covers(
     caller: &Caller,
     reach: &Reach,
@@ -82,11 +82,8 @@ pub fn ensure_covers(
     if reach.covers(unit, manager) {
         Ok(())
     } else {
-        Err(ServiceError::PermissionDenied(format!(
-            "{} may not act on {}: it is neither their own customer nor in their unit's subtree",
-            caller.subject,
-            customer_name(id)
-        )))
+        tracing::debug!(caller = %caller.subject, customer = %id, "outside the caller's reach");
+        Err(ServiceError::not_found(customer_name(id)))
     }
 }
 

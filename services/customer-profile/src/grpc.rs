@@ -231,10 +231,7 @@ impl CustomerApi {
 }
 
 fn not_found(id: Uuid) -> ServiceError {
-    ServiceError::NotFound(format!(
-        "customer {}",
-        resource_name::format(COLLECTION, id)
-    ))
+    ServiceError::not_found(resource_name::format(COLLECTION, id))
 }
 
 /// A stored row's readable part as the wire resource. Columns are

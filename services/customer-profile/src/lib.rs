@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use patron_kit::auth::{self, AuthConfig, Authenticator};
+use patron_kit::auth::{AuthConfig, Authenticator};
 use patron_kit::cache::{Cache, CacheConfig};
 use patron_kit::clock::{SharedClock, SystemClock};
 use patron_kit::config::{self, ConfigError};
@@ -158,38 +158,28 @@ pub async fn serve(
         clock: config.clock.clone(),
         access: access.clone(),
     };
-    let interceptor = auth::interceptor(authenticator);
-    let routes = Routes::new(CustomerServiceServer::with_interceptor(
-        api,
-        interceptor.clone(),
-    ))
-    .add_service(TransactionServiceServer::with_interceptor(
-        transactions,
-        interceptor.clone(),
-    ))
-    .add_service(AuditServiceServer::with_interceptor(
-        grpc::audit::AuditApi {
-            pool: pool.clone(),
-            access: access.clone(),
-        },
-        interceptor.clone(),
-    ))
-    .add_service(ConsentServiceServer::with_interceptor(
-        grpc::consent::ConsentApi {
-            pool: pool.clone(),
-            clock: config.clock.clone(),
-            access,
-        },
-        interceptor.clone(),
-    ))
-    .add_service(OrganizationServiceServer::with_interceptor(
-        grpc::organisation::OrganizationApi {
-            pool: pool.clone(),
-            clock: config.clock.clone(),
-            manager_limit: config.manager_limit,
-        },
-        interceptor,
-    ));
+    let routes = Routes::new(authenticator.guard(CustomerServiceServer::new(api)))
+        .add_service(authenticator.guard(TransactionServiceServer::new(transactions)))
+        .add_service(
+            authenticator.guard(AuditServiceServer::new(grpc::audit::AuditApi {
+                pool: pool.clone(),
+                access: access.clone(),
+            })),
+        )
+        .add_service(
+            authenticator.guard(ConsentServiceServer::new(grpc::consent::ConsentApi {
+                pool: pool.clone(),
+                clock: config.clock.clone(),
+                access,
+            })),
+        )
+        .add_service(authenticator.guard(OrganizationServiceServer::new(
+            grpc::organisation::OrganizationApi {
+                pool: pool.clone(),
+                clock: config.clock.clone(),
+                manager_limit: config.manager_limit,
+            },
+        )));
     let served = server::serve(listener, routes, health, shutdown).await;
     monitor.abort();
     // The relay drains what committed before the stop, then ends.

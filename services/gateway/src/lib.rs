@@ -38,6 +38,14 @@ use crate::http_error::{error_response, error_response_as};
 use crate::routes::{Lookup, Route};
 use crate::transcode::DynamicCodec;
 
+/// Request headers passed on to the service as metadata of the same name:
+/// the purpose a caller gives for reading sensitive data, recorded in the
+/// access audit. Values that are not visible ASCII are not forwarded.
+pub const FORWARDED_HEADERS: &[&str] = &[ACCESS_PURPOSE];
+
+/// The header (and gRPC metadata) naming why sensitive data is read.
+pub const ACCESS_PURPOSE: &str = "x-access-purpose";
+
 /// The areas (proto packages `patron.<area>.v1`) the gateway can route to.
 pub const AREAS: &[&str] = &["profile", "tiering", "complaint", "scheduling"];
 
@@ -295,7 +303,7 @@ async fn handle(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if let Err(e) = gw.authenticator.verify_header(authorization) {
+    if let Err(e) = gw.authenticator.verify_header(authorization).await {
         return error_response(Code::Unauthenticated, &e.to_string(), &[]);
     }
 
@@ -343,6 +351,7 @@ async fn handle(
         route,
         message,
         authorization,
+        headers,
         request_id,
     )
     .await
@@ -369,6 +378,7 @@ async fn call(
     route: &Route,
     message: prost_reflect::DynamicMessage,
     authorization: Option<&str>,
+    headers: &HeaderMap,
     request_id: &str,
 ) -> Result<prost_reflect::DynamicMessage, Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
@@ -386,6 +396,14 @@ async fn call(
     }
     if let Ok(id) = request_id.parse() {
         metadata.insert(REQUEST_ID, id);
+    }
+    for name in FORWARDED_HEADERS {
+        if let Some(value) = headers
+            .get(*name)
+            .and_then(|v| tonic::metadata::AsciiMetadataValue::try_from(v.as_bytes()).ok())
+        {
+            metadata.insert(*name, value);
+        }
     }
     let mut trace_headers = HeaderMap::new();
     telemetry::inject_current(&mut trace_headers);

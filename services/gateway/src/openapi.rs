@@ -39,7 +39,22 @@ pub fn document(routes: &[Route]) -> Json {
         "components": {
             "schemas": components,
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "parameters": {"AccessPurpose": access_purpose_parameter()},
         },
+    })
+}
+
+/// `x-access-purpose`, forwarded to the service: why the caller reads
+/// sensitive data, recorded with each read in the access audit.
+fn access_purpose_parameter() -> Json {
+    json!({
+        "name": crate::ACCESS_PURPOSE,
+        "in": "header",
+        "required": false,
+        "schema": {"type": "string", "maxLength": 200},
+        "description": "Why the caller reads sensitive customer data (e.g. `complaint follow-up`); \
+                        recorded with every read that returns sensitive fields in the clear \
+                        (GET /v1/{name}/accessAudits). Visible ASCII; at most 200 characters are kept.",
     })
 }
 
@@ -135,6 +150,13 @@ fn operation(route: &Route, path_params: &[PathParam], schemas: &mut Schemas) ->
         }
     }
 
+    if method
+        .parent_service()
+        .package_name()
+        .starts_with("patron.profile.")
+    {
+        parameters.push(json!({"$ref": "#/components/parameters/AccessPurpose"}));
+    }
     let mut op = json!({
         "operationId": format!("{}_{}", method.parent_service().name(), method.name()),
         "tags": [method.parent_service().name()],
@@ -502,7 +524,8 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| p["name"].as_str().unwrap())
+            // Shared parameters (x-access-purpose) are references.
+            .filter_map(|p| p["name"].as_str())
             .collect();
         assert_eq!(
             list_params,

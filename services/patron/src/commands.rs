@@ -126,12 +126,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let token = match token {
                 Some(token) => token,
-                None => Authenticator::new(&AuthConfig::from_env(secrets::jwt_secret()?)?).mint(
-                    "patron-import",
-                    &["admin".to_owned()],
-                    chrono::Utc::now(),
-                    Duration::from_secs(12 * 3600),
-                ),
+                None => Authenticator::new(&AuthConfig::shared_from_env(secrets::jwt_secret()?)?)
+                    .mint(
+                        "patron-import",
+                        &["admin".to_owned()],
+                        chrono::Utc::now(),
+                        Duration::from_secs(12 * 3600),
+                    ),
             };
             let channel = tonic::transport::Endpoint::from_shared(target.clone())
                 .with_context(|| format!("{target:?} is not a URL"))?
@@ -192,7 +193,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             roles,
             ttl_minutes,
         } => {
-            let auth = Authenticator::new(&AuthConfig::from_env(secrets::jwt_secret()?)?);
+            let auth = Authenticator::new(&AuthConfig::shared_from_env(secrets::jwt_secret()?)?);
             println!(
                 "{}",
                 auth.mint(
@@ -233,7 +234,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Service::Gateway => "patron-gateway",
             })?;
             let shutdown = server::shutdown_on_signal();
-            let auth = AuthConfig::from_env(secrets::jwt_secret()?)?;
+            let auth = AuthConfig::from_env(secrets::jwt_secret)?;
             let result = match service {
                 Service::Profile => run_profile(auth, shutdown).await,
                 Service::Tiering => run_tiering(auth, shutdown).await,
@@ -247,7 +248,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up => {
             let telemetry = telemetry::init("patron")?;
             let shutdown = server::shutdown_on_signal();
-            let auth = AuthConfig::from_env(secrets::jwt_secret()?)?;
+            let auth = AuthConfig::from_env(secrets::jwt_secret)?;
             let profile_config =
                 profile::ProfileConfig::from_env(auth.clone(), secrets::key_ring()?)?;
             let mut tiering_config = tiering::TieringConfig::from_env(auth.clone())?;

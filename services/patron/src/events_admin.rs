@@ -56,7 +56,7 @@ pub async fn run(action: EventsAction) -> anyhow::Result<()> {
                 anyhow::bail!("customer-profile consumes no events, so it has no dead letters")
             }
             EventService::Tiering => {
-                let auth = patron_kit::auth::AuthConfig::from_env(crate::secrets::jwt_secret()?)?;
+                let auth = patron_kit::auth::AuthConfig::from_env(crate::secrets::jwt_secret)?;
                 let config = tiering::TieringConfig::from_env(auth)?;
                 let done = tiering::replay_dead_letters(&config).await?;
                 println!(

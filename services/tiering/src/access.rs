@@ -1,8 +1,8 @@
 //! Whose customers a caller reaches in tiering, worked out from the caller's
 //! roles and what profile's events told tiering of the directory (where each
 //! staff member sits) and of each archive (its unit path and manager). The
-//! rules are in `domain::reach`; calls outside reach answer PERMISSION_DENIED
-//! and lists show only what the caller reaches.
+//! rules are in `domain::reach`; a customer outside reach answers NOT_FOUND
+//! as a missing one does, and lists show only what the caller reaches.
 
 use patron_kit::ServiceError;
 use patron_kit::auth::Caller;
@@ -23,9 +23,10 @@ pub async fn reach(conn: &mut PgConnection, caller: &Caller) -> Result<Reach, Se
     Ok(Reach::of(&caller.roles, &caller.subject, unit))
 }
 
-/// The customer's facts, NOT_FOUND when the archive was deleted, or
-/// PERMISSION_DENIED when the customer is outside the caller's reach (a customer profile has said nothing of yet is only
-/// within company-wide reach).
+/// The customer's facts; NOT_FOUND, word for word the same, when the
+/// archive was deleted or the customer is outside the caller's reach (a
+/// customer profile has said nothing of yet is only within company-wide
+/// reach), so a caller cannot tell which ids exist.
 pub async fn require_customer(
     conn: &mut PgConnection,
     caller: &Caller,
@@ -33,18 +34,15 @@ pub async fn require_customer(
 ) -> Result<CustomerFacts, ServiceError> {
     let reach = reach(conn, caller).await?;
     let facts = customer_facts::get(conn, customer).await?;
+    let name = format!("customers/{customer}");
     if facts.deleted {
-        return Err(ServiceError::NotFound(format!(
-            "customers/{customer}: the archive was deleted"
-        )));
+        return Err(ServiceError::not_found(name));
     }
     if reach.covers(&facts.org_unit_path, &facts.account_manager) {
         Ok(facts)
     } else {
-        Err(ServiceError::PermissionDenied(format!(
-            "{} may not act on customers/{customer}: it is neither their own customer nor in their unit's subtree",
-            caller.subject
-        )))
+        tracing::debug!(caller = %caller.subject, %name, "outside the caller's reach");
+        Err(ServiceError::not_found(name))
     }
 }
 

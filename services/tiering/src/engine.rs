@@ -142,9 +142,7 @@ impl Engine {
         self.reevaluate_many(tx, active, &[(customer, occasion)], actor)
             .await?
             .pop()
-            .ok_or_else(|| {
-                ServiceError::NotFound(format!("customers/{customer}: the archive was deleted"))
-            })
+            .ok_or_else(|| ServiceError::not_found(format!("customers/{customer}")))
     }
 
     /// Re-decides many customers in the caller's transaction, each once

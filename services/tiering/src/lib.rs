@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use patron_kit::auth::{self, AuthConfig, Authenticator};
+use patron_kit::auth::{AuthConfig, Authenticator};
 use patron_kit::cache::{Cache, CacheConfig};
 use patron_kit::clock::{SharedClock, SystemClock};
 use patron_kit::config::{self, ConfigError};
@@ -153,21 +153,17 @@ pub async fn serve(
         config.health_interval,
         shutdown.clone(),
     );
-    let interceptor = auth::interceptor(Authenticator::new(&config.auth));
-    let routes = Routes::new(TieringServiceServer::with_interceptor(
-        grpc::TieringApi {
+    let auth = Authenticator::new(&config.auth);
+    let routes = Routes::new(auth.guard(TieringServiceServer::new(grpc::TieringApi {
+        pool: pool.clone(),
+        engine: engine.clone(),
+    })))
+    .add_service(
+        auth.guard(PointsServiceServer::new(grpc::points::PointsApi {
             pool: pool.clone(),
             engine: engine.clone(),
-        },
-        interceptor.clone(),
-    ))
-    .add_service(PointsServiceServer::with_interceptor(
-        grpc::points::PointsApi {
-            pool: pool.clone(),
-            engine: engine.clone(),
-        },
-        interceptor,
-    ));
+        })),
+    );
     let served = server::serve(listener, routes, health, shutdown).await;
     monitor.abort();
     let _ = consumer.await;

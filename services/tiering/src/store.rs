@@ -806,30 +806,36 @@ pub async fn record_churned(
 /// (kind, tier, reason, count) of customers who left in the period.
 pub async fn churn_counts(
     pool: &PgPool,
+    visible: &Visibility,
     start: Option<DateTime<Utc>>,
     end: Option<DateTime<Utc>>,
 ) -> Result<Vec<(i16, Option<String>, String, i64)>, ServiceError> {
-    Ok(sqlx::query_as(
+    let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT kind, tier, reason, count(*) FROM churned_customers
           WHERE ($1::timestamptz IS NULL OR exited_at >= $1) AND ($2::timestamptz IS NULL OR exited_at < $2)
+            AND {}
           GROUP BY kind, tier, reason",
-    )
+        Visibility::condition(3)
+    )))
     .bind(start)
-    .bind(end)
-    .fetch_all(pool)
-    .await?)
+    .bind(end);
+    Ok(visible.bind(query).fetch_all(pool).await?)
 }
 
-/// Customers holding each tier now, leavers excluded.
-pub async fn holders_by_tier(pool: &PgPool) -> Result<Vec<(String, i64)>, ServiceError> {
-    Ok(sqlx::query_as(
+/// Customers the caller sees holding each tier now, leavers excluded.
+pub async fn holders_by_tier(
+    pool: &PgPool,
+    visible: &Visibility,
+) -> Result<Vec<(String, i64)>, ServiceError> {
+    let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT tier, count(*) FROM assignments a
           WHERE tier IS NOT NULL
             AND NOT EXISTS (SELECT 1 FROM churned_customers c WHERE c.customer_id = a.customer_id)
+            AND {}
           GROUP BY tier",
-    )
-    .fetch_all(pool)
-    .await?)
+        Visibility::condition(1)
+    )));
+    Ok(visible.bind(query).fetch_all(pool).await?)
 }
 
 #[cfg(test)]

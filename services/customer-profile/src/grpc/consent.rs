@@ -99,7 +99,7 @@ impl ConsentService for ConsentApi {
         };
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         if !store::lock_live_customer(&mut tx, id).await? {
-            return Err(ServiceError::NotFound(format!("customer {}", req.parent)).into());
+            return Err(ServiceError::not_found(&req.parent).into());
         }
         consents::record(&mut tx, id, &row).await?;
         tx.commit().await.map_err(ServiceError::from)?;
@@ -115,9 +115,7 @@ impl ConsentService for ConsentApi {
         let id = customer_id("parent", &request.get_ref().parent)?;
         self.access.require_customer(&caller, id).await?;
         if store::get(&self.pool, id).await?.is_none() {
-            return Err(
-                ServiceError::NotFound(format!("customer {}", request.get_ref().parent)).into(),
-            );
+            return Err(ServiceError::not_found(&request.get_ref().parent).into());
         }
         let rows = consents::current(&self.pool, id).await?;
         Ok(Response::new(pb::ListConsentsResponse {
@@ -142,7 +140,7 @@ impl ConsentService for ConsentApi {
         };
         let row = store::get(&self.pool, id)
             .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("customer {}", req.customer)))?;
+            .ok_or_else(|| ServiceError::not_found(&req.customer))?;
         let archive: pb::Customer = descriptors::from_json(&row.profile)?;
         let declines = archive
             .soft_facts

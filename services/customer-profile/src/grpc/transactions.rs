@@ -196,7 +196,7 @@ impl TransactionService for TransactionApi {
 
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         if !crate::store::lock_live_customer(&mut tx, customer_id).await? {
-            return Err(ServiceError::NotFound(format!("customer {}", req.parent)).into());
+            return Err(ServiceError::not_found(&req.parent).into());
         }
         let stored = match store::insert(
             &mut tx,
@@ -213,8 +213,10 @@ impl TransactionService for TransactionApi {
                 return Ok(Response::new(to_wire(&existing)));
             }
             Recorded::Existing(_) => {
+                // Word for word the same whoever's record holds the id: the
+                // answer says nothing of it, nor whether it is this customer's.
                 return Err(ServiceError::AlreadyExists(format!(
-                    "external id {} is already recorded with other details",
+                    "external id {} cannot be used for this transaction: a retry must repeat the first request exactly, and a new transaction needs an external id of its own",
                     row.external_id
                 ))
                 .into());

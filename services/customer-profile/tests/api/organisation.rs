@@ -110,7 +110,24 @@ async fn an_account_manager_sees_only_their_own_customers() {
     let denied = get_as(&app, "mgr-a", "account_manager", &theirs.name)
         .await
         .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    // Outside reach is told apart from missing by nothing, not even the words.
+    assert_eq!(denied.code(), Code::NotFound, "{denied:?}");
+    let missing = get_as(
+        &app,
+        "mgr-a",
+        "account_manager",
+        "customers/01a235c2-e524-735e-915f-bbc07dfec85f",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    assert_eq!(
+        denied.message().replace(&theirs.name, "customers/ID"),
+        missing.message().replace(
+            "customers/01a235c2-e524-735e-915f-bbc07dfec85f",
+            "customers/ID"
+        )
+    );
     assert_eq!(
         list_as(&app, "mgr-a", "account_manager", Default::default()).await,
         ["Mine"]
@@ -134,7 +151,7 @@ async fn an_account_manager_sees_only_their_own_customers() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(err.code(), Code::NotFound);
     let err = TransactionServiceClient::new(app.channel.clone())
         .list_transactions(app.as_staff(
             "mgr-a",
@@ -146,7 +163,7 @@ async fn an_account_manager_sees_only_their_own_customers() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(err.code(), Code::NotFound);
     let err = ConsentServiceClient::new(app.channel.clone())
         .check_contact_permission(app.as_staff(
             "mgr-a",
@@ -159,7 +176,7 @@ async fn an_account_manager_sees_only_their_own_customers() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(err.code(), Code::NotFound);
 
     // A manager opening an archive becomes its manager.
     let opened = app
@@ -199,7 +216,7 @@ async fn a_supervisor_sees_their_units_subtree_and_nothing_else() {
             .await
             .unwrap_err()
             .code(),
-        Code::PermissionDenied
+        Code::NotFound
     );
     assert_eq!(
         list_as(&app, "sup-east", "supervisor", Default::default()).await,
@@ -237,7 +254,7 @@ async fn a_supervisor_sees_their_units_subtree_and_nothing_else() {
             .await
             .unwrap_err()
             .code(),
-        Code::PermissionDenied
+        Code::NotFound
     );
 
     // A supervisor cannot move a customer out of their reach, nor open one there.

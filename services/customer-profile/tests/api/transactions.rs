@@ -90,6 +90,19 @@ async fn a_transaction_is_recorded_once_per_external_id() {
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
     assert_eq!(count(&app).await, 1);
+    // Another customer's record of the id answers the same words, which
+    // tell nothing of that record.
+    let other = app.create(person("Someone Else")).await;
+    let elsewhere = record(&app, &other.name, purchase("POS-1", 1280, at))
+        .await
+        .unwrap_err();
+    assert_eq!(elsewhere.code(), Code::AlreadyExists);
+    assert_eq!(elsewhere.message(), err.message());
+    assert!(
+        !elsewhere.message().contains("recorded") && !elsewhere.message().contains("details"),
+        "{}",
+        elsewhere.message()
+    );
 
     let mut conn = app.db.admin_connection().await;
     let events: i64 = sqlx::query_scalar(

@@ -22,6 +22,7 @@ impl TieringApi {
     /// leavers by tier.
     async fn churn_rates(
         &self,
+        visible: &store::Visibility,
         leavers: &std::collections::HashMap<String, i32>,
     ) -> Result<Vec<pb::ChurnRate>, ServiceError> {
         let mut conn = self.pool.acquire().await?;
@@ -29,7 +30,7 @@ impl TieringApi {
             return Ok(Vec::new());
         };
         drop(conn);
-        let holders: BTreeMap<String, i64> = store::holders_by_tier(&self.pool)
+        let holders: BTreeMap<String, i64> = store::holders_by_tier(&self.pool, visible)
             .await?
             .into_iter()
             .collect();
@@ -78,12 +79,17 @@ impl TieringApi {
         })
     }
 
-    /// GetChurnReport.
+    /// GetChurnReport: counted over the customers the caller reaches, so
+    /// nobody learns company-wide figures or other units' exit reasons.
     pub(super) async fn churn_report(
         &self,
         request: Request<pb::GetChurnReportRequest>,
     ) -> Result<pb::ChurnReport, ServiceError> {
-        auth::caller(&request)?.require(Permission::ReadCustomers)?;
+        let caller = auth::caller(&request)?;
+        caller.require(Permission::ReadCustomers)?;
+        let mut conn = self.pool.acquire().await?;
+        let visible = access::visibility(&mut conn, &caller, "").await?;
+        drop(conn);
         let req = request.into_inner();
         let mut violations = Violations::new();
         let mut instant = |field: &str, t: Option<&prost_types::Timestamp>| {
@@ -103,7 +109,7 @@ impl TieringApi {
             violations.add("end_time", "must be after start_time");
         }
         violations.into_result()?;
-        let counts = store::churn_counts(&self.pool, start, end).await?;
+        let counts = store::churn_counts(&self.pool, &visible, start, end).await?;
         let mut report = pb::ChurnReport::default();
         let mut reasons: BTreeMap<String, i32> = BTreeMap::new();
         for (kind, tier, reason, count) in counts {
@@ -123,7 +129,7 @@ impl TieringApi {
             .collect();
         reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
         report.reasons = reasons;
-        report.rates = self.churn_rates(&report.by_tier).await?;
+        report.rates = self.churn_rates(&visible, &report.by_tier).await?;
         Ok(report)
     }
 }

@@ -114,8 +114,15 @@ impl PointsApi {
         let number = card_number(field, name)?;
         let card = store::card(conn, &number)
             .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("card {name}")))?;
-        access::require_customer(conn, caller, card.customer_id).await?;
+            .ok_or_else(|| ServiceError::not_found(name))?;
+        // A card outside reach is as missing as one that never existed, and
+        // names nothing of its customer.
+        access::require_customer(conn, caller, card.customer_id)
+            .await
+            .map_err(|e| match e {
+                ServiceError::NotFound(_) => ServiceError::not_found(name),
+                other => other,
+            })?;
         Ok(card)
     }
 
