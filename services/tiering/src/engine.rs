@@ -19,7 +19,6 @@ use crate::domain::policy::Policy;
 use crate::domain::preset;
 use crate::store::{self, AssignmentRow, ChangeRow, PolicyRow, StandingRow, customer_facts};
 
-
 /// What a re-evaluation needs besides the database.
 #[derive(Clone)]
 pub struct Engine {

@@ -15,7 +15,6 @@ use crate::engine::Engine;
 use crate::store::Change;
 use crate::store::points::{self as store, CardRow, EntryRow, LOST, REGISTERED, RENEWED, VOID};
 
-
 /// Awards the points of a purchase to the customer's registered card, once
 /// per transaction. Unregistered cards are discount cards only and earn none;
 /// a card past its year earns nothing either.

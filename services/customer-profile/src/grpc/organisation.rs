@@ -104,7 +104,6 @@ impl OrganizationApi {
     }
 }
 
-
 /// Publishes where a staff member now sits (`None`: they left), in the
 /// transaction of the change.
 async fn publish_placement(

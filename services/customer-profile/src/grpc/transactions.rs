@@ -17,7 +17,6 @@ use crate::domain::transaction::{Quantity, check_external_id, check_occurred_at}
 use crate::store::Change;
 use crate::store::transactions::{self as store, Recorded, TransactionRow};
 
-
 /// The transaction API's state.
 #[derive(Clone)]
 pub struct TransactionApi {
