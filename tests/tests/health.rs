@@ -120,3 +120,67 @@ async fn a_service_waits_for_postgres_and_an_outage_makes_it_unready_not_dead() 
     shutdown.cancel();
     served.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn reflection_lists_what_the_port_serves_in_both_versions() {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let suite = patron_suite_tests::Suite::start().await;
+    let channel = tonic::transport::Endpoint::from_shared(suite.tiering_url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut listed = Vec::new();
+    let request = v1::ServerReflectionRequest {
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+        ..Default::default()
+    };
+    let mut replies = v1::server_reflection_client::ServerReflectionClient::new(channel.clone())
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    while let Some(reply) = replies.message().await.unwrap() {
+        if let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+            reply.message_response
+        {
+            listed.extend(list.service.into_iter().map(|s| s.name));
+        }
+    }
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "patron.tiering.v1.PointsService",
+            "patron.tiering.v1.TieringService",
+        ]
+    );
+
+    // Older clients (Python's grpcio-reflection, older grpcurl) speak
+    // v1alpha, and can describe health.
+    let request = v1alpha::ServerReflectionRequest {
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "grpc.health.v1.Health".into(),
+            ),
+        ),
+        ..Default::default()
+    };
+    let mut replies = v1alpha::server_reflection_client::ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = replies.message().await.unwrap().unwrap();
+    assert!(
+        matches!(
+            reply.message_response,
+            Some(v1alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(_))
+        ),
+        "{reply:?}"
+    );
+}

@@ -196,19 +196,44 @@ fn log_failure(class: GrpcFailureClass, latency: Duration, _span: &tracing::Span
     }
 }
 
+/// The gRPC health service's name, listed by reflection beside a port's own.
+pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+
+/// What reflection lists on a port that serves `services`: those, health,
+/// and the reflection service itself (`reflection`, v1 or v1alpha).
+fn reflection_builder<'b>(
+    services: &[&str],
+    reflection: &str,
+) -> tonic_reflection::server::Builder<'b> {
+    services
+        .iter()
+        .copied()
+        .chain([HEALTH_SERVICE, reflection])
+        .fold(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(patron_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+            |builder, name| builder.with_service_name(name),
+        )
+}
+
 /// Serves `routes` (plus health and reflection) on `listener` until
-/// `shutdown` is cancelled, then lets in-flight calls finish.
+/// `shutdown` is cancelled, then lets in-flight calls finish. Reflection,
+/// in both its versions (v1, and v1alpha that older clients speak), lists
+/// the port's own `services` and health, not every service of the suite.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     health: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
+    services: &[&str],
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(patron_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let reflection =
+        reflection_builder(services, "grpc.reflection.v1.ServerReflection").build_v1()?;
+    let reflection_alpha =
+        reflection_builder(services, "grpc.reflection.v1alpha.ServerReflection").build_v1alpha()?;
     let request_id = HeaderName::from_static(REQUEST_ID);
     let layers = tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
@@ -237,6 +262,7 @@ pub async fn serve(
         .add_routes(routes)
         .add_service(health)
         .add_service(reflection)
+        .add_service(reflection_alpha)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown.cancelled_owned(),

@@ -180,7 +180,7 @@ pub async fn serve(
                 manager_limit: config.manager_limit,
             },
         )));
-    let served = server::serve(listener, routes, health, shutdown).await;
+    let served = server::serve(listener, routes, health, SERVICE_NAMES, shutdown).await;
     monitor.abort();
     // The relay drains what committed before the stop, then ends.
     let _ = relay.await;

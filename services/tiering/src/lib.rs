@@ -164,7 +164,7 @@ pub async fn serve(
             engine: engine.clone(),
         })),
     );
-    let served = server::serve(listener, routes, health, shutdown).await;
+    let served = server::serve(listener, routes, health, SERVICE_NAMES, shutdown).await;
     monitor.abort();
     let _ = consumer.await;
     let _ = sweep.await;
