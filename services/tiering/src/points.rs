@@ -143,6 +143,16 @@ pub async fn redeem(
     apply_request(tx, card, -wanted, request, today, change).await
 }
 
+/// Locks the card's points account, then reads the card again under that
+/// lock: a loss or renewal that committed after the caller read its copy is
+/// seen before any point moves.
+async fn lock_and_reread(tx: &mut PgConnection, card: &CardRow) -> Result<CardRow, ServiceError> {
+    store::lock_account(tx, card.account).await?;
+    store::card(tx, &card.number)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("cards/{}", card.number)))
+}
+
 /// A change of points someone asked for, applied once per request id.
 pub struct PointsRequest<'a> {
     /// The ledger's reason code: `redeemed`, or `adjusted` by staff.
@@ -164,7 +174,7 @@ pub async fn apply_request(
     today: NaiveDate,
     change: Change<'_>,
 ) -> Result<EntryRow, ServiceError> {
-    store::lock_account(tx, card.account).await?;
+    let card = &lock_and_reread(tx, card).await?;
     let reference = request.request_id.to_string();
     if let Some(done) = store::entry(tx, card.account, request.reason, &reference).await? {
         return Ok(done);
@@ -209,7 +219,8 @@ pub async fn succeed(
     issued_at: chrono::DateTime<chrono::Utc>,
     valid_through: NaiveDate,
 ) -> Result<CardRow, ServiceError> {
-    store::lock_account(tx, old.account).await?;
+    let old = &lock_and_reread(tx, old).await?;
+    require_live(old)?;
     let number = store::number_or_next(tx, number).await?;
     store::set_status(tx, &old.number, status, None, Some(&number)).await?;
     store::insert_card(

@@ -923,3 +923,62 @@ async fn an_abandoned_transaction_leaves_nothing_to_re_decide() {
         "the rolled-back batch's customer is not decided by the next one"
     );
 }
+
+#[tokio::test]
+async fn a_redemption_that_read_the_card_before_its_loss_spends_nothing() {
+    let f = fixture().await;
+    let customer = Uuid::now_v7();
+    let card = f.card(customer, true).await;
+    f.transaction(customer, "t1", TransactionKind::Purchase, 20_000)
+        .await;
+    let number = card.name.trim_start_matches("cards/").to_owned();
+    // A redemption reads the card (live, registered)…
+    let mut conn = f.pool.acquire().await.unwrap();
+    let read = patron_tiering::store::points::card(&mut conn, &number)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    // …then the loss commits before it takes the account's lock.
+    f.api
+        .report_card_lost(f.request(pb::ReportCardLostRequest {
+            name: card.name.clone(),
+            replacement_number: String::new(),
+        }))
+        .await
+        .unwrap();
+    let mut tx = f.pool.begin().await.unwrap();
+    let refused = patron_tiering::points::redeem(
+        &mut tx,
+        &read,
+        100,
+        "tea set",
+        Uuid::now_v7(),
+        chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
+        Change {
+            actor: "clerk",
+            at: f.clock.now(),
+        },
+    )
+    .await
+    .unwrap_err();
+    tx.rollback().await.unwrap();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused}");
+    assert!(refused.to_string().contains("reported lost"), "{refused}");
+    // A loss that raced another loss is refused the same way.
+    let mut tx = f.pool.begin().await.unwrap();
+    let again = patron_tiering::points::succeed(
+        &mut tx,
+        &read,
+        patron_tiering::store::points::LOST,
+        "",
+        f.clock.now(),
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+    )
+    .await
+    .unwrap_err();
+    tx.rollback().await.unwrap();
+    assert_eq!(again.code(), Code::FailedPrecondition, "{again}");
+    // No point was spent: the ledger and the lots still hold all 200.
+    assert_eq!(f.books().await, (200, 200));
+}
