@@ -43,7 +43,7 @@ use redis::{AsyncCommands, Script};
 use crate::config::{self, ConfigError};
 
 /// Where the cache is and how it behaves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CacheConfig {
     pub url: String,
     /// First part of every key; tests use their own so they never collide.
@@ -53,6 +53,17 @@ pub struct CacheConfig {
     pub ttl: Duration,
     /// How long one cache operation may take before it counts as a failure.
     pub op_timeout: Duration,
+}
+
+impl std::fmt::Debug for CacheConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheConfig")
+            .field("url", &config::RedactedUrl(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .field("ttl", &self.ttl)
+            .field("op_timeout", &self.op_timeout)
+            .finish()
+    }
 }
 
 impl CacheConfig {

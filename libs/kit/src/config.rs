@@ -73,6 +73,15 @@ pub fn env_addr(name: &str, default: &str) -> Result<SocketAddr, ConfigError> {
 
 /// `url` with any password hidden (`postgres://user:***@host/db`, and a
 /// `password=` query parameter), for messages, logs and `Debug`.
+/// Shows a URL in `Debug` output without its password.
+pub struct RedactedUrl<'a>(pub &'a str);
+
+impl std::fmt::Debug for RedactedUrl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact_url(self.0))
+    }
+}
+
 pub fn redact_url(url: &str) -> String {
     let mut out = url.to_owned();
     if let Some(scheme_end) = out.find("://") {

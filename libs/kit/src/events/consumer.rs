@@ -40,7 +40,7 @@ pub trait EventHandler: Send + Sync + 'static {
 }
 
 /// How a consumer reads.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsumerConfig {
     pub redis_url: String,
     pub stream_prefix: String,
@@ -58,6 +58,18 @@ pub struct ConsumerConfig {
     /// Failures of the handler itself after which an event is set aside as
     /// a dead letter. Outages of Postgres or Redis do not count.
     pub max_failures: i32,
+}
+
+impl std::fmt::Debug for ConsumerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerConfig")
+            .field("redis_url", &crate::config::RedactedUrl(&self.redis_url))
+            .field("stream_prefix", &self.stream_prefix)
+            .field("group", &self.group)
+            .field("consumer", &self.consumer)
+            .field("topics", &self.topics)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A consumer-group reader applying events through an [`EventHandler`].

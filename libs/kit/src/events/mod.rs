@@ -137,7 +137,7 @@ pub fn topic_of<'a>(prefix: &str, key: &'a str) -> &'a str {
 }
 
 /// Where events travel and how long what they leave behind is kept.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EventsConfig {
     /// The Redis holding the streams. It needs persistence (AOF) and
     /// `maxmemory-policy noeviction`; it may be another deployment than the
@@ -146,6 +146,16 @@ pub struct EventsConfig {
     /// First part of stream keys (tests use their own so they stay apart).
     pub stream_prefix: String,
     pub retention: Retention,
+}
+
+impl std::fmt::Debug for EventsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventsConfig")
+            .field("redis_url", &config::RedactedUrl(&self.redis_url))
+            .field("stream_prefix", &self.stream_prefix)
+            .field("retention", &self.retention)
+            .finish()
+    }
 }
 
 /// How long what the events leave behind is kept.
@@ -337,6 +347,25 @@ mod tests {
             payload::<patron_proto::profile::v1::CustomerDeleted>(&envelope),
             None
         );
+    }
+
+    #[test]
+    fn configurations_never_show_a_redis_password() {
+        let events = EventsConfig {
+            redis_url: "redis://:hunter2@events:6379".into(),
+            stream_prefix: "patron".into(),
+            retention: Retention::default(),
+        };
+        let cache = crate::cache::CacheConfig {
+            url: "redis://user:hunter2@cache:6379/0".into(),
+            key_prefix: "patron".into(),
+            ttl: std::time::Duration::from_secs(1),
+            op_timeout: std::time::Duration::from_secs(1),
+        };
+        for shown in [format!("{events:?}"), format!("{cache:?}")] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("6379"), "{shown}");
+        }
     }
 
     #[test]

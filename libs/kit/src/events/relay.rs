@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{Retention, stream_key, upkeep};
 
 /// How the relay runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RelayConfig {
     /// The events' Redis (persistent, no eviction).
     pub redis_url: String,
@@ -22,6 +22,18 @@ pub struct RelayConfig {
     /// Pause when there was nothing to publish.
     pub idle_poll: Duration,
     pub retention: Retention,
+}
+
+impl std::fmt::Debug for RelayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayConfig")
+            .field("redis_url", &crate::config::RedactedUrl(&self.redis_url))
+            .field("stream_prefix", &self.stream_prefix)
+            .field("batch_size", &self.batch_size)
+            .field("idle_poll", &self.idle_poll)
+            .field("retention", &self.retention)
+            .finish()
+    }
 }
 
 /// A Redis connection for publishing, with a response timeout so a hung
