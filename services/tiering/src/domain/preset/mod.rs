@@ -1,0 +1,447 @@
+//! Preset files: one TOML file per company scheme, with a section per
+//! service keyed by the same tier codes. This module reads the whole file,
+//! checks the `[tiering]` section into a [`Policy`], and keeps the other
+//! sections as they are for the services that own them. A file with any
+//! problem is refused as a whole, each problem naming its field.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::money;
+use check::Checker;
+
+mod check;
+mod values;
+
+use super::policy::Policy;
+pub use values::{credit_rank, parse_window};
+
+/// A checked preset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preset {
+    pub policy: Policy,
+    /// The document the scheme comes from, e.g. `003`.
+    pub source: String,
+    /// Sections for other services (`complaint`, `scheduling`…), kept as JSON.
+    pub other_sections: BTreeMap<String, serde_json::Value>,
+}
+
+/// Why a preset was refused: every problem, by field path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .problems.iter().map(|(f, r)| format!("{f}: {r}")).collect::<Vec<_>>().join("; "))]
+pub struct PresetError {
+    pub problems: Vec<(String, String)>,
+}
+
+impl PresetError {
+    fn one(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            problems: vec![(field.into(), reason.into())],
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct File {
+    preset: Header,
+    tiering: Option<Section>,
+    #[serde(flatten)]
+    others: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    id: String,
+    title: String,
+    #[serde(default = "default_currency")]
+    currency: String,
+    #[serde(default)]
+    source: String,
+}
+
+fn default_currency() -> String {
+    "CNY".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Section {
+    tiers: Vec<TierSpec>,
+    #[serde(default)]
+    rules: Vec<RuleSpec>,
+    scorecard: Option<ScorecardSpec>,
+    fallback: Option<String>,
+    #[serde(default = "default_downgrades")]
+    downgrades: String,
+    #[serde(default = "default_review_months")]
+    review_months: u32,
+    /// The window conditions use unless they name one.
+    #[serde(default = "default_window")]
+    window: String,
+    #[serde(default)]
+    regional_coefficients: BTreeMap<String, f64>,
+    #[serde(default)]
+    benefits: BTreeMap<String, BenefitsSpec>,
+    activity: Option<ActivitySpec>,
+    churn: Option<ChurnSpec>,
+    /// Highest acceptable churn in percent, `all` and per tier (002 §7).
+    #[serde(default)]
+    churn_targets_percent: BTreeMap<String, Number>,
+    points: Option<PointsSpec>,
+}
+
+/// Membership cards and points (003 第七、十一、十六、十七条); a policy
+/// without this section issues no cards.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PointsSpec {
+    #[serde(default = "default_per_yuan")]
+    per_yuan: i64,
+    #[serde(default = "default_expiry_warning_days")]
+    expiry_warning_days: u32,
+    #[serde(default = "default_registration_days")]
+    registration_days: u32,
+    #[serde(default = "default_renewal_month")]
+    renewal_month: u32,
+}
+
+fn default_per_yuan() -> i64 {
+    1
+}
+
+fn default_expiry_warning_days() -> u32 {
+    30
+}
+
+fn default_registration_days() -> u32 {
+    30
+}
+
+fn default_renewal_month() -> u32 {
+    12
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChurnSpec {
+    months: u32,
+    falling_below_percent: u32,
+    #[serde(default = "yes")]
+    dormant_is_risk: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivitySpec {
+    dormant_after_days: i64,
+    #[serde(default = "default_activity_window")]
+    window: String,
+    #[serde(default)]
+    min_purchases: i64,
+    min_spend: Option<Number>,
+}
+
+fn default_activity_window() -> String {
+    "6 months".into()
+}
+
+fn default_downgrades() -> String {
+    "at_review".into()
+}
+
+fn default_review_months() -> u32 {
+    12
+}
+
+fn default_window() -> String {
+    "calendar_year".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TierSpec {
+    code: String,
+    #[serde(default)]
+    name: String,
+    owner_level: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    tier: String,
+    #[serde(default)]
+    description: String,
+    any: Option<Vec<ConditionSpec>>,
+    all: Option<Vec<ConditionSpec>>,
+    #[serde(default)]
+    designated: bool,
+    /// Whether regional coefficients scale this rule's thresholds.
+    #[serde(default)]
+    regional: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConditionSpec {
+    figure: String,
+    window: Option<String>,
+    at_least: Option<Number>,
+    at_most: Option<Number>,
+    below: Option<Number>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScorecardSpec {
+    indicators: Vec<IndicatorSpec>,
+    grades: Vec<GradeSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndicatorSpec {
+    name: String,
+    figure: String,
+    window: Option<String>,
+    weight: u32,
+    bands: Vec<BandSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BandSpec {
+    at_least: Option<Number>,
+    at_most: Option<Number>,
+    points: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GradeSpec {
+    tier: String,
+    min_score: u32,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BenefitsSpec {
+    price_level: Option<String>,
+    credit_allowance: Option<Number>,
+    #[serde(default)]
+    priority_order: bool,
+    #[serde(default)]
+    priority_production: bool,
+    #[serde(default)]
+    priority_delivery: bool,
+    #[serde(default)]
+    progress_feedback: bool,
+    visiting_level: Option<String>,
+    #[serde(default)]
+    free_support_staff: u32,
+    member_discount_percent: Option<u32>,
+    birthday_discount_percent: Option<u32>,
+}
+
+/// A number as a preset writes it: `1200`, `0.85` or `"1,200.50"`.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum Number {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Number {
+    fn text(&self) -> String {
+        match self {
+            Number::Int(i) => i.to_string(),
+            Number::Float(f) => f.to_string(),
+            Number::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// Reads and checks a preset file's text.
+pub fn parse(text: &str) -> Result<Preset, PresetError> {
+    let file: File = toml::from_str(text).map_err(|e| {
+        let place = e
+            .span()
+            .map(|s| {
+                let line = text[..s.start.min(text.len())].lines().count().max(1);
+                format!("line {line}")
+            })
+            .unwrap_or_else(|| "file".into());
+        PresetError::one(place, e.message().to_owned())
+    })?;
+    let Some(section) = file.tiering else {
+        return Err(PresetError::one("tiering", "the section is missing"));
+    };
+    let mut checker = Checker {
+        problems: Vec::new(),
+        exponent: money::exponent(&file.preset.currency),
+        currency: file.preset.currency.clone(),
+    };
+    checker.check_header(&file.preset);
+    let policy = checker.policy(&file.preset, section);
+    if !checker.problems.is_empty() {
+        return Err(PresetError {
+            problems: checker.problems,
+        });
+    }
+    let other_sections = file
+        .others
+        .into_iter()
+        .map(|(name, value)| {
+            serde_json::to_value(value)
+                .map(|json| (name.clone(), json))
+                .map_err(|e| PresetError::one(name, e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Preset {
+        policy,
+        source: file.preset.source,
+        other_sections,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::policy::{Downgrades, Shape, Window};
+
+    const MINIMAL: &str = r#"
+[preset]
+id = "mini"
+title = "Minimal"
+
+[tiering]
+tiers = [{ code = "A" }, { code = "B" }]
+fallback = "B"
+
+[[tiering.rules]]
+tier = "A"
+any = [{ figure = "spend", at_least = "1,200" }, { figure = "visits", at_least = 12, window = "6 months" }]
+
+[complaint]
+deadline_hours = { A = 24 }
+"#;
+
+    #[test]
+    fn a_good_file_becomes_a_policy_and_keeps_other_sections() {
+        let preset = parse(MINIMAL).unwrap();
+        let p = &preset.policy;
+        assert_eq!(p.id, "mini");
+        assert_eq!(p.currency, "CNY");
+        assert_eq!(p.downgrades, Downgrades::AtReview);
+        let Shape::Any(conditions) = &p.rules[0].shape else {
+            panic!("any");
+        };
+        assert_eq!(conditions[0].threshold, 120_000);
+        assert_eq!(
+            conditions[0].window,
+            Window::CalendarYear,
+            "the default window"
+        );
+        assert_eq!(conditions[1].window, Window::RollingMonths(6));
+        assert_eq!(
+            preset.other_sections["complaint"]["deadline_hours"]["A"],
+            24
+        );
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        parse(text)
+            .unwrap_err()
+            .problems
+            .into_iter()
+            .map(|(field, _)| field)
+            .collect()
+    }
+
+    #[test]
+    fn every_problem_is_named_and_nothing_is_half_accepted() {
+        let bad = MINIMAL
+            .replace(
+                "fallback = \"B\"",
+                "fallback = \"Z\"\ndowngrades = \"sometimes\"",
+            )
+            .replace("figure = \"visits\"", "figure = \"smiles\"")
+            .replace("\"1,200\"", "\"12.345\"");
+        assert_eq!(
+            problems(&bad),
+            [
+                "tiering.rules[0].any[0]",
+                "tiering.rules[0].any[1].figure",
+                "tiering.fallback",
+                "tiering.downgrades",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_broken_toml_say_where() {
+        let typo = MINIMAL.replace("at_least = \"1,200\"", "atleast = \"1,200\"");
+        let err = parse(&typo).unwrap_err();
+        assert!(err.problems[0].0.starts_with("line "), "{err}");
+        assert!(err.to_string().contains("atleast"), "{err}");
+        assert_eq!(problems("[preset"), ["line 1"]);
+        assert_eq!(
+            problems("[preset]\nid = \"x\"\ntitle = \"x\"\n"),
+            ["tiering"]
+        );
+    }
+
+    #[test]
+    fn points_and_churn_targets_are_checked_with_the_rest() {
+        let with = MINIMAL.replace(
+            "[complaint]",
+            "[tiering.points]\nper_yuan = 2\n\n[tiering.churn_targets_percent]\nall = 3.5\nA = \"2\"\n\n[complaint]",
+        );
+        let policy = parse(&with).unwrap().policy;
+        let points = policy.points.unwrap();
+        assert_eq!(
+            (
+                points.per_major_unit,
+                points.registration_days,
+                points.renewal_month,
+                points.expiry_warning_days
+            ),
+            (2, 30, 12, 30),
+            "003's figures unless the file says otherwise"
+        );
+        assert_eq!(policy.churn_targets["all"], 350);
+        assert_eq!(policy.churn_targets["A"], 200);
+        assert!(parse(MINIMAL).unwrap().policy.points.is_none(), "no cards");
+
+        let bad = MINIMAL.replace(
+            "[complaint]",
+            "[tiering.points]\nper_yuan = 0\nrenewal_month = 13\nregistration_days = 0\n\n[tiering.churn_targets_percent]\nZ = 1\nA = 120\n\n[complaint]",
+        );
+        assert_eq!(
+            problems(&bad),
+            [
+                "tiering.churn_targets_percent.A",
+                "tiering.churn_targets_percent.Z",
+                "tiering.points.per_yuan",
+                "tiering.points.registration_days",
+                "tiering.points.renewal_month",
+            ]
+        );
+    }
+
+    #[test]
+    fn rules_need_exactly_one_shape_and_known_tiers() {
+        let both = MINIMAL.replace("tier = \"A\"\nany", "tier = \"Q\"\ndesignated = true\nany");
+        assert_eq!(
+            problems(&both),
+            ["tiering.rules[0].tier", "tiering.rules[0]"]
+        );
+    }
+}
