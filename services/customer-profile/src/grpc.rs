@@ -7,9 +7,7 @@ use patron_kit::auth::{self, Permission};
 use patron_kit::cache::Cache;
 use patron_kit::clock::{self, SharedClock};
 use patron_kit::idempotency::{self, Claim};
-use patron_kit::{
-    ServiceError, descriptors, etag, events, fieldmask, paging, resource_name, timestamp,
-};
+use patron_kit::{ServiceError, etag, events, fieldmask, paging, resource_name};
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::customer_service_server::CustomerService;
 use sqlx::PgPool;
@@ -17,20 +15,25 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::access::{self, AccessControl};
-use crate::domain::assignment::{self, Refusal};
-use crate::domain::change_diff;
-use crate::domain::organisation::{COMPANY_UNIT, Reach};
-use crate::protection::{self, Protection};
-use crate::store::audit::{self as audit_store, Access};
+use crate::domain::organisation::Reach;
+use crate::protection::Protection;
+use crate::store::audit as audit_store;
 use crate::store::organisation::{self as directory, AssignmentRecord};
 use crate::store::{self, Change, CustomerFilter, CustomerRow};
 use crate::validate;
+use change_audit::audit_changes;
+use placement::placement_unit;
+use view::{profile_json, purpose};
 
 pub mod audit;
+mod change_audit;
 pub mod consent;
 mod lifecycle;
 pub mod organisation;
+mod placement;
+mod publish;
 pub mod transactions;
+mod view;
 
 const COLLECTION: &str = "customers";
 /// The stream this service's customer events go to.
@@ -57,143 +60,6 @@ pub struct CustomerApi {
 impl CustomerApi {
     fn cache_key(&self, id: Uuid) -> String {
         self.cache.key("profile", "v1", &id.to_string())
-    }
-
-    /// The customer as a caller without the sensitive-read permission sees
-    /// it, with its version: what the cache holds.
-    async fn load_masked(&self, id: Uuid) -> Result<(pb::Customer, i64), ServiceError> {
-        let row = store::get(&self.pool, id)
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        Ok((self.view(&row, false)?, row.version))
-    }
-
-    /// A stored row as the wire resource, with its sensitive fields in the
-    /// clear when `unmasked`, masked otherwise.
-    fn view(&self, row: &CustomerRow, unmasked: bool) -> Result<pb::Customer, ServiceError> {
-        // Rows from before sealing carry their sensitive fields in the JSON.
-        let (mut customer, legacy) = Protection::split(&readable(row)?);
-        let sensitive = match &row.sensitive {
-            Some(sealed) => self.protection.open(row.id, sealed)?,
-            None => legacy,
-        };
-        if unmasked {
-            Protection::merge(&mut customer, sensitive);
-        } else {
-            Protection::merge(&mut customer, Protection::mask(&sensitive));
-        }
-        Ok(customer)
-    }
-}
-
-/// The purpose a caller gives for reading sensitive data (`x-access-purpose`).
-fn purpose<T>(request: &Request<T>) -> String {
-    request
-        .metadata()
-        .get("x-access-purpose")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .chars()
-        .take(200)
-        .collect()
-}
-
-/// The change audit entry between two versions: each changed field with its
-/// values, except sensitive ones, which are recorded as changed without values.
-fn audit_changes(
-    before: &pb::Customer,
-    after: &pb::Customer,
-) -> Result<serde_json::Value, ServiceError> {
-    let owned = |c: &pb::Customer| {
-        let mut c = c.clone();
-        c.name.clear();
-        c.etag.clear();
-        c.create_time = None;
-        c.update_time = None;
-        c.created_by.clear();
-        c.updated_by.clear();
-        c
-    };
-    let before = descriptors::to_json_proto_names(&owned(before))?;
-    let after = descriptors::to_json_proto_names(&owned(after))?;
-    let changes: Vec<serde_json::Value> = change_diff::diff(&before, &after)
-        .into_iter()
-        .map(|c| {
-            if protection::is_sensitive_path(&c.field) {
-                serde_json::json!({"field": c.field, "sensitive": true})
-            } else {
-                serde_json::json!({"field": c.field, "before": c.before, "after": c.after})
-            }
-        })
-        .collect();
-    Ok(serde_json::Value::Array(changes))
-}
-
-impl CustomerApi {
-    /// `rows` as `caller` may see them: in the clear with the sensitive-read
-    /// permission (and then recorded in the access audit), masked otherwise.
-    async fn show(
-        &self,
-        caller: &auth::Caller,
-        method: &str,
-        purpose: &str,
-        rows: &[&CustomerRow],
-    ) -> Result<Vec<pb::Customer>, ServiceError> {
-        let unmasked = caller.can(Permission::ReadSensitive);
-        let customers = rows
-            .iter()
-            .map(|row| self.view(row, unmasked))
-            .collect::<Result<Vec<_>, _>>()?;
-        if unmasked {
-            let shown: Vec<&pb::Customer> = customers.iter().collect();
-            self.audit_reveal(caller, method, purpose, &shown).await?;
-        }
-        Ok(customers)
-    }
-
-    /// One row as [`show`](Self::show) would show it.
-    async fn show_one(
-        &self,
-        caller: &auth::Caller,
-        method: &str,
-        purpose: &str,
-        row: &CustomerRow,
-    ) -> Result<pb::Customer, ServiceError> {
-        let mut shown = self.show(caller, method, purpose, &[row]).await?;
-        shown
-            .pop()
-            .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no customer shown")))
-    }
-
-    /// Writes the access audit for customers returned unmasked; a read that
-    /// cannot be audited fails rather than go unrecorded.
-    async fn audit_reveal(
-        &self,
-        caller: &auth::Caller,
-        method: &str,
-        purpose: &str,
-        customers: &[&pb::Customer],
-    ) -> Result<(), ServiceError> {
-        let reads: Vec<Access> = customers
-            .iter()
-            .filter_map(|c| {
-                let fields = protection::present_fields(c);
-                let id = resource_name::parse("name", COLLECTION, &c.name).ok()?;
-                (!fields.is_empty()).then_some(Access {
-                    customer_id: id,
-                    fields,
-                })
-            })
-            .collect();
-        audit_store::record_access(
-            &self.pool,
-            &reads,
-            &caller.subject,
-            self.clock.now(),
-            purpose,
-            method,
-        )
-        .await
     }
 }
 
@@ -234,98 +100,9 @@ fn not_found(id: Uuid) -> ServiceError {
     ServiceError::not_found(resource_name::format(COLLECTION, id))
 }
 
-/// A stored row's readable part as the wire resource. Columns are
-/// authoritative for the fields they hold; the JSON holds the rest.
-fn readable(row: &CustomerRow) -> Result<pb::Customer, ServiceError> {
-    let mut c: pb::Customer = descriptors::from_json(&row.profile)?;
-    c.name = resource_name::format(COLLECTION, row.id);
-    c.archive_number = row.archive_number.clone();
-    c.kind = i32::from(row.kind);
-    c.display_name = row.display_name.clone();
-    c.account_manager = row.account_manager.clone();
-    c.create_time = Some(timestamp::to_proto(row.created_at));
-    c.update_time = Some(timestamp::to_proto(row.updated_at));
-    c.created_by = row.created_by.clone();
-    c.updated_by = row.updated_by.clone();
-    c.etag = etag::format(row.version);
-    c.last_review_time = row.last_reviewed_at.map(timestamp::to_proto);
-    c.org_unit = access::unit_name(&row.org_unit_id);
-    c.exit = row.exited_at.map(|at| pb::CustomerExit {
-        kind: row.exit_kind.map(i32::from).unwrap_or_default(),
-        reason: row.exit_reason.clone().unwrap_or_default(),
-        written_request_reference: row.exit_reference.clone().unwrap_or_default(),
-        exit_time: Some(timestamp::to_proto(at)),
-        recorded_by: row.exited_by.clone().unwrap_or_default(),
-    });
-    Ok(c)
-}
-
-/// The JSON stored for a customer: everything but the service-owned fields.
-fn profile_json(c: &pb::Customer) -> Result<serde_json::Value, ServiceError> {
-    let mut facts = c.clone();
-    facts.name.clear();
-    facts.archive_number.clear();
-    facts.create_time = None;
-    facts.update_time = None;
-    facts.created_by.clear();
-    facts.updated_by.clear();
-    facts.etag.clear();
-    facts.last_review_time = None;
-    // Columns hold these.
-    facts.account_manager.clear();
-    facts.org_unit.clear();
-    facts.exit = None;
-    descriptors::to_json(&facts)
-}
-
 fn non_empty(s: &str) -> Option<String> {
     let t = s.trim();
     (!t.is_empty()).then(|| t.to_owned())
-}
-
-/// The unit a new archive goes to: the one asked for (which must exist), or
-/// the creating staff member's own, or the company.
-async fn placement_unit(
-    tx: &mut sqlx::PgConnection,
-    requested: Option<String>,
-    creator: &str,
-) -> Result<String, ServiceError> {
-    match requested {
-        Some(unit) => {
-            directory::get_unit(tx, &unit).await?.ok_or_else(|| {
-                ServiceError::invalid(
-                    "customer.org_unit",
-                    format!(
-                        "names no org unit: {} does not exist",
-                        access::unit_name(&unit)
-                    ),
-                )
-            })?;
-            Ok(unit)
-        }
-        None => Ok(directory::get_staff(tx, creator)
-            .await?
-            .map(|s| s.org_unit_id)
-            .unwrap_or_else(|| COMPANY_UNIT.to_owned())),
-    }
-}
-
-/// A person's birthday, carried on archive events for the services that
-/// act on it (birthday discounts, care).
-fn birthday_of(customer: &pb::Customer) -> Option<patron_proto::common::v1::Date> {
-    customer.person.as_ref().and_then(|p| p.birthday)
-}
-
-/// The ids of the units from the company down to `unit`, carried on archive
-/// events so other services can tell whose subtree an archive is in.
-async fn unit_path(tx: &mut sqlx::PgConnection, unit: &str) -> Result<Vec<String>, ServiceError> {
-    let row = directory::get_unit(tx, unit).await?.ok_or_else(|| {
-        ServiceError::internal(anyhow::anyhow!("the archive's unit {unit} is missing"))
-    })?;
-    Ok(crate::domain::organisation::path_ids(&row.path)
-        .into_iter()
-        .map(str::to_owned)
-        .collect())
 }
 
 impl CustomerApi {
@@ -344,15 +121,7 @@ impl CustomerApi {
         audit_store::record_change(tx, updated.id, change.actor, change.at, "UPDATE", &changes)
             .await?;
         let name = resource_name::format(COLLECTION, updated.id);
-        let event = pb::CustomerUpdated {
-            customer: name.clone(),
-            changed_fields,
-            version: updated.version,
-            account_manager: updated.account_manager.clone(),
-            birthday: birthday_of(after),
-            org_unit: access::unit_name(&updated.org_unit_id),
-            org_unit_path: unit_path(tx, &updated.org_unit_id).await?,
-        };
+        let event = publish::updated(tx, &name, updated, after, changed_fields).await?;
         events::enqueue(tx, &name, &event, change.at).await?;
         Ok(())
     }
@@ -368,49 +137,6 @@ impl CustomerApi {
         // asked for another can starve it.
         drop(conn);
         directory::subtree_ids(&self.pool, &found.path).await
-    }
-
-    /// Checks, under the manager's lock, that `manager` is a staff member the
-    /// caller reaches who can take one more customer. The lock is held until
-    /// the transaction ends, so concurrent assignments to one manager queue
-    /// and each counts the ones before it.
-    async fn take_on(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        reach: &Reach,
-        manager: &str,
-        field: &str,
-    ) -> Result<(), ServiceError> {
-        let own_limit = directory::lock_staff(tx, manager).await?.ok_or_else(|| {
-            ServiceError::invalid(field, format!("{manager} is not in the staff directory"))
-        })?;
-        if !matches!(reach, Reach::Company) {
-            let staff = directory::get_staff(tx, manager).await?;
-            let in_reach = staff.is_some_and(|s| {
-                reach.covers_unit(&s.org_unit_id) || reach.manager_filter() == Some(manager)
-            });
-            if !in_reach {
-                return Err(ServiceError::PermissionDenied(format!(
-                    "{manager} works outside the caller's unit"
-                )));
-            }
-        }
-        let limit = assignment::limit_of(own_limit, self.manager_limit);
-        let managed = directory::count_managed(tx, manager).await?;
-        assignment::check_capacity(manager, managed, limit).map_err(refusal)
-    }
-}
-
-/// An assignment refusal as the caller learns it.
-fn refusal(refusal: Refusal) -> ServiceError {
-    match refusal {
-        Refusal::Invalid(field, why) => ServiceError::invalid(field, why),
-        Refusal::AtLimit { manager, limit } => ServiceError::FailedPrecondition(format!(
-            "{manager} already manages {limit} customers, their limit; reassign one first or raise the limit"
-        )),
-        Refusal::Exited => ServiceError::FailedPrecondition(
-            "the customer has left; an exited customer takes no manager".into(),
-        ),
     }
 }
 
@@ -523,17 +249,7 @@ impl CustomerService for CustomerApi {
         }
         let name = resource_name::format(COLLECTION, row.id);
         let stored = self.view(&row, true)?;
-        let event = pb::CustomerCreated {
-            customer: name.clone(),
-            archive_number: row.archive_number.clone(),
-            kind: i32::from(row.kind),
-            display_name: row.display_name.clone(),
-            account_manager: row.account_manager.clone(),
-            version: row.version,
-            birthday: birthday_of(&stored),
-            org_unit: access::unit_name(&row.org_unit_id),
-            org_unit_path: unit_path(&mut tx, &row.org_unit_id).await?,
-        };
+        let event = publish::created(&mut tx, &name, &row, &stored).await?;
         let changes = audit_changes(&pb::Customer::default(), &stored)?;
         audit_store::record_change(&mut tx, id, &caller.subject, change.at, "CREATE", &changes)
             .await?;

@@ -7,7 +7,10 @@ use patron_kit::{ServiceError, Violations, clock, etag, events, resource_name, t
 use patron_proto::profile::v1 as pb;
 use tonic::Request;
 
-use super::{COLLECTION, CustomerApi, audit_changes, profile_json, purpose, refusal};
+use super::change_audit::audit_changes;
+use super::placement::refusal;
+use super::view::{profile_json, purpose};
+use super::{COLLECTION, CustomerApi};
 use crate::domain::assignment::{self, Assignment, Refusal};
 use crate::domain::{exit, service_record};
 use crate::protection::Protection;
