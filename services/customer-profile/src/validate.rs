@@ -27,7 +27,7 @@ pub fn customer(
     c: &pb::Customer,
     today: NaiveDate,
 ) -> Result<ValidCustomer, Violations> {
-    let mut v = Checker {
+    let mut v = PrefixedViolations {
         prefix,
         violations: Violations::new(),
     };
@@ -57,7 +57,7 @@ pub fn customer(
 
     let mut id_card: Option<IdCardNumber> = None;
     let mut phones: Vec<PhoneNumber> = Vec::new();
-    let mut add_phone = |v: &mut Checker, field: &str, raw: &str| {
+    let mut add_phone = |v: &mut PrefixedViolations, field: &str, raw: &str| {
         if raw.is_empty() {
             return;
         }
@@ -262,7 +262,7 @@ pub fn customer(
         v.parse("account_manager", check_staff_id(&c.account_manager));
     }
 
-    let Checker { violations, .. } = v;
+    let PrefixedViolations { violations, .. } = v;
     match (kind, display_name) {
         (Some(kind), Some(display_name)) if violations.is_empty() => Ok(ValidCustomer {
             kind,
@@ -277,12 +277,13 @@ pub fn customer(
     }
 }
 
-struct Checker<'a> {
+/// The violations found so far, each field named under a path prefix.
+struct PrefixedViolations<'a> {
     prefix: &'a str,
     violations: Violations,
 }
 
-impl Checker<'_> {
+impl PrefixedViolations<'_> {
     fn add(&mut self, field: &str, description: &str) {
         self.violations
             .add(format!("{}.{field}", self.prefix), description);

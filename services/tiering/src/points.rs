@@ -1,7 +1,7 @@
 //! The points ledger's operations, each inside the caller's transaction and
 //! under the account's lock: awards from purchases, take-backs on refunds,
 //! redemptions, staff adjustments, the yearly expiry and its warning, and
-//! voiding the cards not renewed. Rules are in `domain::points`.
+//! voiding the cards not renewed. Rules are in `domain::points_rules`.
 
 use chrono::NaiveDate;
 use patron_kit::{ServiceError, clock, events};
@@ -10,10 +10,10 @@ use patron_proto::tiering::v1::PointsExpiring;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::points::{self, PointsRule};
+use crate::domain::points_rules::{self, PointsRule};
 use crate::engine::Engine;
 use crate::store::Change;
-use crate::store::points::{self as store, CardRow, EntryRow, LOST, REGISTERED, RENEWED, VOID};
+use crate::store::cards::{self as store, CardRow, EntryRow, LOST, REGISTERED, RENEWED, VOID};
 
 /// Awards the points of a purchase to the customer's registered card, once
 /// per transaction. Unregistered cards are discount cards only and earn none;
@@ -35,7 +35,7 @@ pub async fn award(
     if card.status != REGISTERED || day > card.valid_through {
         return Ok(());
     }
-    let earned = points::earned(paid_minor, exponent, rule.per_major_unit);
+    let earned = points_rules::earned(paid_minor, exponent, rule.per_major_unit);
     if earned == 0 {
         return Ok(());
     }
@@ -44,7 +44,7 @@ pub async fn award(
         .await?
         .is_some()
     {
-        store::add_lot(tx, card.account, day, points::expires_on(day), earned).await?;
+        store::add_lot(tx, card.account, day, points_rules::expires_on(day), earned).await?;
     }
     Ok(())
 }
@@ -64,13 +64,13 @@ pub async fn take_back(
     let Some(card) = store::live_card(tx, customer).await? else {
         return Ok(());
     };
-    let wanted = points::earned(refunded_minor, exponent, rule.per_major_unit);
+    let wanted = points_rules::earned(refunded_minor, exponent, rule.per_major_unit);
     if wanted == 0 {
         return Ok(());
     }
     store::lock_account(tx, card.account).await?;
     let lots = store::lots(tx, card.account).await?;
-    let (takes, _unrecovered) = points::reverse(&lots, wanted, today);
+    let (takes, _unrecovered) = points_rules::reverse(&lots, wanted, today);
     let taken: i64 = takes.iter().map(|(_, t)| t).sum();
     if taken == 0 {
         return Ok(());
@@ -181,10 +181,17 @@ pub async fn apply_request(
     }
     require_usable(card, today)?;
     if points > 0 {
-        store::add_lot(tx, card.account, today, points::expires_on(today), points).await?;
+        store::add_lot(
+            tx,
+            card.account,
+            today,
+            points_rules::expires_on(today),
+            points,
+        )
+        .await?;
     } else {
         let lots = store::lots(tx, card.account).await?;
-        let takes = points::allocate(&lots, -points, today).map_err(|s| {
+        let takes = points_rules::allocate(&lots, -points, today).map_err(|s| {
             ServiceError::FailedPrecondition(format!(
                 "{} points are needed for {}; the card has {}",
                 s.wanted, request.note, s.available
@@ -325,7 +332,7 @@ pub async fn expire(
             continue;
         }
         let lots = store::lots(&mut tx, account).await?;
-        let expired = points::expired(&lots, today);
+        let expired = points_rules::expired(&lots, today);
         let total: i64 = expired.iter().map(|(_, p)| p).sum();
         let (Some(first), Some(card)) = (
             expired.iter().map(|(id, _)| *id).min(),

@@ -327,14 +327,14 @@ impl ProfileEvents {
             } => {
                 store::record_churned(tx, *customer, *kind, reason, *at).await?;
                 // A customer who left holds no VIP card any more (003: revoked).
-                store::points::void_live_card(tx, *customer).await?;
+                store::cards::void_live_card(tx, *customer).await?;
             }
             Work::Deleted { customer, version } => {
                 // Out of the sweep, rankings and lists; its card void, as a
                 // leaver's is; the tombstone turns away later events.
                 customer_facts::mark_deleted(tx, *customer, *version, at).await?;
                 store::forget_customer(tx, *customer).await?;
-                store::points::void_live_card(tx, *customer).await?;
+                store::cards::void_live_card(tx, *customer).await?;
             }
             Work::Transaction {
                 entry,

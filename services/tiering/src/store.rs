@@ -12,7 +12,7 @@
 //! 2. the per-customer locks (`lock_customers`: `tier:<id>`), all the
 //!    customers of the transaction at once, in customer-id order, before
 //!    any row of theirs is written;
-//! 3. a points account's lock (`points::lock_account`), one customer after
+//! 3. a points account's lock (`cards::lock_account`), one customer after
 //!    another in customer-id order;
 //! 4. row locks (upserts, updates, `FOR UPDATE`), a batch's rows in key
 //!    order (`day_totals` sorts daily figures by customer and day).
@@ -20,7 +20,7 @@
 //! Work claimed with `FOR UPDATE SKIP LOCKED` (the sweep's assignments, the
 //! expiry's point lots) holds row locks before a customer's or account's
 //! lock; such a claim only ever *tries* the later lock (`try_lock_customers`,
-//! `points::try_lock_account`) and skips what another holds, so it never
+//! `cards::try_lock_account`) and skips what another holds, so it never
 //! waits and cannot close a circle.
 
 use chrono::{DateTime, Utc};
@@ -29,11 +29,11 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 mod assignments;
+pub mod cards;
 mod changes;
 mod churn;
 pub mod customer_facts;
 mod figures;
-pub mod points;
 mod policies;
 mod rankings;
 mod reach;

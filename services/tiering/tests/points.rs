@@ -934,7 +934,7 @@ async fn a_redemption_that_read_the_card_before_its_loss_spends_nothing() {
     let number = card.name.trim_start_matches("cards/").to_owned();
     // A redemption reads the card (live, registered)…
     let mut conn = f.pool.acquire().await.unwrap();
-    let read = patron_tiering::store::points::card(&mut conn, &number)
+    let read = patron_tiering::store::cards::card(&mut conn, &number)
         .await
         .unwrap()
         .unwrap();
@@ -970,7 +970,7 @@ async fn a_redemption_that_read_the_card_before_its_loss_spends_nothing() {
     let again = patron_tiering::points::succeed(
         &mut tx,
         &read,
-        patron_tiering::store::points::LOST,
+        patron_tiering::store::cards::LOST,
         "",
         f.clock.now(),
         chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),

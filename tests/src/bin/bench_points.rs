@@ -14,7 +14,7 @@ use patron_kit::testing::TestDatabase;
 use patron_kit::{db, events};
 use patron_tiering::engine::Engine;
 use patron_tiering::store::Change;
-use patron_tiering::store::points::{self as store, CardRow, REGISTERED};
+use patron_tiering::store::cards::{self as store, CardRow, REGISTERED};
 use patron_tiering::{MIGRATOR, SCHEMA};
 use uuid::Uuid;
 
@@ -124,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
                 register_by: today,
                 registered_at: Some(change.at),
                 replaced_by: None,
-                valid_through: patron_tiering::domain::points::expires_on(today),
+                valid_through: patron_tiering::domain::points_rules::expires_on(today),
             },
         )
         .await?;
@@ -143,7 +143,7 @@ async fn main() -> anyhow::Result<()> {
                 &mut tx,
                 card.account,
                 today,
-                patron_tiering::domain::points::expires_on(today),
+                patron_tiering::domain::points_rules::expires_on(today),
                 points,
             )
             .await?;

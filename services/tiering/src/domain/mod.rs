@@ -6,7 +6,7 @@ pub mod churn_rate;
 pub mod discounts;
 pub mod evaluate;
 pub mod money;
-pub mod points;
+pub mod points_rules;
 pub mod policy;
 pub mod preset;
 pub mod reach;

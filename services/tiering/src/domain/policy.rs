@@ -274,7 +274,7 @@ pub struct Policy {
     /// code or `all` (002 §7: 3.5% overall, 2% for diamond and gold).
     pub churn_targets: BTreeMap<String, i64>,
     /// Membership cards and points; `None` when the scheme has no cards.
-    pub points: Option<super::points::PointsRule>,
+    pub points: Option<super::points_rules::PointsRule>,
 }
 
 impl Policy {

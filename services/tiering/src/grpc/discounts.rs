@@ -11,7 +11,7 @@ use super::{TieringApi, parse_customer_child};
 use crate::access;
 use crate::domain::discounts::{self, CardHeld, Discount, DiscountFacts};
 use crate::points::date;
-use crate::store::{self, points as cards};
+use crate::store::{self, cards};
 
 const SUFFIX: &str = "discountEligibility";
 

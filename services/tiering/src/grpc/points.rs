@@ -10,10 +10,10 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::access;
-use crate::domain::points::PointsRule;
+use crate::domain::points_rules::PointsRule;
 use crate::engine::Engine;
 use crate::points::{self, date, require_live};
-use crate::store::points::{self as store, CardRow, EntryRow, ISSUED, LOST, REGISTERED, RENEWED};
+use crate::store::cards::{self as store, CardRow, EntryRow, ISSUED, LOST, REGISTERED, RENEWED};
 use crate::store::{self as tiers, Change};
 
 /// The API's state.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::values::{credit_rank, parse_window};
 use super::{BenefitsSpec, ConditionSpec, Header, Number, ScorecardSpec, Section};
 use crate::domain::money;
-use crate::domain::points::PointsRule;
+use crate::domain::points_rules::PointsRule;
 use crate::domain::policy::{
     ActivityRule, Benefits, Comparison, Condition, Downgrades, Figure, Indicator, Policy, Rule,
     Scorecard, Shape, Tier, Window,
@@ -16,13 +16,13 @@ use crate::domain::policy::{
 /// The org levels a tier may be owned by.
 const ORG_LEVELS: &[&str] = &["company", "region", "city", "branch"];
 
-pub(super) struct Checker {
+pub(super) struct SectionChecker {
     pub(super) problems: Vec<(String, String)>,
     pub(super) exponent: u32,
     pub(super) currency: String,
 }
 
-impl Checker {
+impl SectionChecker {
     fn bad(&mut self, field: impl Into<String>, reason: impl Into<String>) {
         self.problems.push((field.into(), reason.into()));
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::money;
-use check::Checker;
+use check::SectionChecker;
 
 mod check;
 mod values;
@@ -283,7 +283,7 @@ pub fn parse(text: &str) -> Result<Preset, PresetError> {
     let Some(section) = file.tiering else {
         return Err(PresetError::one("tiering", "the section is missing"));
     };
-    let mut checker = Checker {
+    let mut checker = SectionChecker {
         problems: Vec::new(),
         exponent: money::exponent(&file.preset.currency),
         currency: file.preset.currency.clone(),

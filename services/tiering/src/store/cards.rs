@@ -8,7 +8,7 @@ use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::Change;
-use crate::domain::points::Lot;
+use crate::domain::points_rules::Lot;
 
 pub const ISSUED: i16 = 1;
 pub const REGISTERED: i16 = 2;
