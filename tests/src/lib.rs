@@ -174,7 +174,7 @@ impl Suite {
             base_url: format!("http://{gateway_addr}"),
             profile_url,
             tiering_url,
-            http: reqwest::Client::new(),
+            http: patron_kit::tls::http_client(Duration::from_secs(30)),
             auth: Authenticator::new(&auth_config),
             auth_config,
             db,

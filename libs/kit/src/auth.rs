@@ -622,39 +622,13 @@ mod jwks {
         fetching: Mutex<Option<Instant>>,
     }
 
-    /// An HTTP client for the provider's keys: https with the web's root
-    /// certificates (ring as the TLS provider, as sqlx's TLS uses), or http
-    /// for a provider on a private network or in a test.
-    fn jwks_client(timeout: Duration) -> reqwest::Client {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-        let builder = reqwest::Client::builder().timeout(timeout);
-        let builder = match tls {
-            Ok(tls) => builder.tls_backend_preconfigured(tls),
-            Err(e) => {
-                tracing::error!(error = %e, "no TLS for the JWKS fetch; only http:// providers work");
-                builder
-            }
-        };
-        builder.build().unwrap_or_else(|e| {
-            tracing::error!(error = %e, "the JWKS client could not be built as configured");
-            reqwest::Client::new()
-        })
-    }
-
     impl KeyCache {
         pub(super) fn new(config: &JwksConfig) -> Self {
             Self {
                 url: config.url.clone(),
                 refresh: config.refresh,
                 min_refetch: config.min_refetch,
-                client: jwks_client(config.fetch_timeout),
+                client: crate::tls::http_client(config.fetch_timeout),
                 fetched: RwLock::new(Fetched::default()),
                 fetching: Mutex::new(None),
             }

@@ -23,6 +23,7 @@ pub mod server;
 pub mod telemetry;
 pub mod text;
 pub mod timestamp;
+pub mod tls;
 
 #[cfg(feature = "testing")]
 pub mod testing;
