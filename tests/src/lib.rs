@@ -25,19 +25,11 @@ pub fn profile_config(
     clock: &ManualClock,
 ) -> ProfileConfig {
     ProfileConfig {
-        listen,
-        db,
-        cache: cache.clone(),
-        events: testing::events_config(&cache.key_prefix),
-        auth: auth.clone(),
+        common: testing::common_config(listen, db, cache, auth, Arc::new(clock.clone())),
         keys: testing::key_ring(),
-        zone: chrono_tz::Asia::Shanghai,
         archive_prefix: "A".into(),
         review_period: Duration::from_secs(365 * 24 * 3600),
-        health_interval: Duration::from_millis(100),
-        relay_poll: Duration::from_millis(20),
         manager_limit: 3,
-        clock: Arc::new(clock.clone()),
     }
 }
 
@@ -133,18 +125,16 @@ impl Suite {
         let tiering_url = format!("http://{tiering_addr}");
         if profile_up {
             let config = TieringConfig {
-                listen: tiering_addr,
-                db: db.service_config(tiering::SCHEMA),
-                cache: cache.clone(),
-                events: testing::events_config(&cache.key_prefix),
-                auth: auth_config.clone(),
-                zone: chrono_tz::Asia::Shanghai,
+                common: testing::common_config(
+                    tiering_addr,
+                    db.service_config(tiering::SCHEMA),
+                    &cache,
+                    &auth_config,
+                    Arc::new(clock.clone()),
+                ),
                 preset: Some("health-chain".into()),
                 consumer_name: "suite".into(),
-                health_interval: Duration::from_millis(100),
-                relay_poll: Duration::from_millis(20),
                 sweep_pause: Duration::from_millis(200),
-                clock: Arc::new(clock.clone()),
             };
             tokio::spawn(tiering::serve(config, tiering_listener, shutdown.clone()));
         }

@@ -1,7 +1,7 @@
 //! The service kit: one way, shared by every Patron service, to configure,
 //! log and trace, reach Postgres and Redis, authenticate callers, report
 //! errors, page, apply update masks, check etags, make creates idempotent,
-//! tell the time and run a gRPC server.
+//! tell the time, run a gRPC server, and start and stop a service (`runtime`).
 
 pub mod auth;
 pub mod cache;
@@ -19,6 +19,7 @@ pub mod incoming;
 pub mod money;
 pub mod paging;
 pub mod resource_name;
+pub mod runtime;
 pub mod server;
 pub mod telemetry;
 pub mod text;

@@ -349,6 +349,29 @@ fn split_url(url: &str) -> (String, String, String) {
     )
 }
 
+/// A service's common settings as the tests run it: listening on `listen`,
+/// events beside `cache`, the company in Shanghai, quick health checks and
+/// relay.
+pub fn common_config(
+    listen: std::net::SocketAddr,
+    db: DbConfig,
+    cache: &CacheConfig,
+    auth: &AuthConfig,
+    clock: crate::clock::SharedClock,
+) -> crate::runtime::CommonConfig {
+    crate::runtime::CommonConfig {
+        listen,
+        db,
+        cache: cache.clone(),
+        events: events_config(&cache.key_prefix),
+        auth: auth.clone(),
+        zone: chrono_tz::Asia::Shanghai,
+        health_interval: Duration::from_millis(100),
+        relay_poll: Duration::from_millis(20),
+        clock,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

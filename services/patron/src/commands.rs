@@ -1,20 +1,21 @@
 //! The sub-commands: `up`, `serve`, `migrate`, `provision`, `token`, `import`
 //! and `events`.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::builder::PossibleValuesParser;
 use clap::{Parser, Subcommand, ValueEnum};
 use patron::import;
-use patron_customer_profile as profile;
-use patron_gateway as gateway;
 use patron_kit::auth::{AuthConfig, Authenticator};
 use patron_kit::{config, db, server, telemetry};
-use patron_tiering as tiering;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use crate::services::{self, SERVICES};
 
 use crate::secrets;
 
@@ -34,9 +35,15 @@ enum Command {
     /// Run every service and the gateway in this process, each on its own port.
     Up,
     /// Run one service (as one pod in a cluster would).
-    Serve { service: Service },
+    Serve {
+        #[arg(value_parser = PossibleValuesParser::new(services::names()))]
+        service: String,
+    },
     /// Apply one service's database migrations, then exit.
-    Migrate { service: Service },
+    Migrate {
+        #[arg(value_parser = PossibleValuesParser::new(services::names()))]
+        service: String,
+    },
     /// Create the database, each service's role and schema (needs an administrator URL).
     Provision {
         /// An administrator connection (superuser or CREATEDB + CREATEROLE).
@@ -101,16 +108,6 @@ enum ImportKind {
     Customers,
     Transactions,
 }
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Service {
-    Profile,
-    Tiering,
-    Gateway,
-}
-
-/// Schemas of the services built so far.
-const SCHEMAS: &[&str] = &[profile::SCHEMA, tiering::SCHEMA];
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -208,40 +205,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Provision { admin_url } => {
             let _telemetry = telemetry::init("patron")?;
             let database = database_name()?;
-            db::provision(&admin_url, &database, SCHEMAS).await?;
-            tracing::info!(%database, schemas = ?SCHEMAS, "database, roles and schemas are in place");
+            let schemas: Vec<&str> = SERVICES
+                .iter()
+                .filter_map(|s| s.schema.map(|(schema, _)| schema))
+                .collect();
+            db::provision(&admin_url, &database, &schemas).await?;
+            tracing::info!(%database, ?schemas, "database, roles and schemas are in place");
             Ok(())
         }
         Command::Migrate { service } => {
             let _telemetry = telemetry::init("patron")?;
-            match service {
-                Service::Profile => {
-                    profile::migrate(&db::DbConfig::for_service(profile::SCHEMA)?).await?
+            let service = services::named(&service)?;
+            match service.schema {
+                Some((schema, migrator)) => {
+                    db::migrate_once(&db::DbConfig::for_service(schema)?, migrator).await?
                 }
-                Service::Tiering => {
-                    tiering::migrate(&db::DbConfig::for_service(tiering::SCHEMA)?).await?
-                }
-                Service::Gateway => {
-                    tracing::info!("the gateway keeps no state; nothing to migrate")
-                }
+                None => tracing::info!("the {} keeps no state; nothing to migrate", service.name),
             }
             Ok(())
         }
         Command::Serve { service } => {
-            let telemetry = telemetry::init(match service {
-                Service::Profile => "patron-customer-profile",
-                Service::Tiering => "patron-tiering",
-                Service::Gateway => "patron-gateway",
-            })?;
+            let service = services::named(&service)?;
+            let telemetry = telemetry::init(service.process)?;
             let shutdown = server::shutdown_on_signal();
             let auth = AuthConfig::from_env(secrets::jwt_secret)?;
-            let result = match service {
-                Service::Profile => run_profile(auth, shutdown).await,
-                Service::Tiering => run_tiering(auth, shutdown).await,
-                Service::Gateway => {
-                    run_gateway(gateway::GatewayConfig::from_env(auth)?, shutdown).await
-                }
+            let context = services::Context {
+                auth,
+                up: false,
+                upstreams: BTreeMap::new(),
             };
+            let result = async {
+                let configured = (service.configure)(&context)?;
+                let listener = bind(configured.listen).await?;
+                (configured.serve)(listener, shutdown).await
+            }
+            .await;
             telemetry.shutdown();
             result
         }
@@ -249,79 +247,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let telemetry = telemetry::init("patron")?;
             let shutdown = server::shutdown_on_signal();
             let auth = AuthConfig::from_env(secrets::jwt_secret)?;
-            let profile_config =
-                profile::ProfileConfig::from_env(auth.clone(), secrets::key_ring()?)?;
-            let mut tiering_config = tiering::TieringConfig::from_env(auth.clone())?;
-            if tiering_config.preset.is_none() {
-                tiering_config.preset = Some(default_preset());
+            let mut context = services::Context {
+                auth,
+                up: true,
+                upstreams: BTreeMap::new(),
+            };
+            let mut configured = Vec::new();
+            for service in SERVICES {
+                let one = (service.configure)(&context)?;
+                context.upstreams.insert(service.name, one.listen);
+                configured.push(one);
             }
-            let mut gateway_config = gateway::GatewayConfig::from_env(auth)?;
-            gateway_config
-                .upstreams
-                .entry("profile".into())
-                .or_insert_with(|| format!("http://{}", profile_config.listen));
-            gateway_config
-                .upstreams
-                .entry("tiering".into())
-                .or_insert_with(|| format!("http://{}", tiering_config.listen));
-            let profile_listener = bind(profile_config.listen).await?;
-            let tiering_listener = bind(tiering_config.listen).await?;
-            let gateway_listener = bind(gateway_config.listen).await?;
+            let mut listeners = Vec::new();
+            for one in &configured {
+                listeners.push(bind(one.listen).await?);
+            }
+            // The gateway (last) first: it is where callers come in.
+            let mut described: Vec<&str> = configured.iter().map(|c| c.describe.as_str()).collect();
+            described.rotate_right(1);
             println!(
-                "Patron is up: gateway http://{} (OpenAPI at /openapi.json), customer-profile gRPC {}, \
-                 tiering gRPC {} (preset {}).\nGet a token with `patron token`; stop with Ctrl-C.",
-                gateway_config.listen,
-                profile_config.listen,
-                tiering_config.listen,
-                tiering_config
-                    .preset
-                    .as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
+                "Patron is up: {}.\nGet a token with `patron token`; stop with Ctrl-C.",
+                described.join(", ")
             );
-            let (a, b, c) = tokio::join!(
-                stop_all_on_error(
-                    profile::serve(profile_config, profile_listener, shutdown.clone()),
-                    &shutdown
-                ),
-                stop_all_on_error(
-                    tiering::serve(tiering_config, tiering_listener, shutdown.clone()),
-                    &shutdown
-                ),
-                stop_all_on_error(
-                    gateway::serve(gateway_config, gateway_listener, shutdown.clone()),
-                    &shutdown
-                ),
-            );
+            let results = futures::future::join_all(configured.into_iter().zip(listeners).map(
+                |(one, listener)| {
+                    stop_all_on_error((one.serve)(listener, shutdown.clone()), &shutdown)
+                },
+            ))
+            .await;
             telemetry.shutdown();
-            a.and(b).and(c)
+            results
+                .into_iter()
+                .collect::<anyhow::Result<Vec<()>>>()
+                .map(drop)
         }
     }
-}
-
-async fn run_profile(auth: AuthConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = profile::ProfileConfig::from_env(auth, secrets::key_ring()?)?;
-    let listener = bind(config.listen).await?;
-    profile::serve(config, listener, shutdown).await
-}
-
-async fn run_tiering(auth: AuthConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = tiering::TieringConfig::from_env(auth)?;
-    let listener = bind(config.listen).await?;
-    tiering::serve(config, listener, shutdown).await
-}
-
-/// The preset `patron up` runs with when `PATRON_TIER_PRESET` is not set.
-fn default_preset() -> PathBuf {
-    PathBuf::from("health-chain")
-}
-
-async fn run_gateway(
-    config: gateway::GatewayConfig,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let listener = bind(config.listen).await?;
-    gateway::serve(config, listener, shutdown).await
 }
 
 /// Runs `task`; if it fails, stops the others too rather than leave half a suite.

@@ -5,6 +5,7 @@
 mod commands;
 mod events_admin;
 mod secrets;
+mod services;
 
 use clap::Parser;
 

@@ -17,13 +17,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use patron_kit::auth::{AuthConfig, Authenticator};
-use patron_kit::cache::{Cache, CacheConfig};
-use patron_kit::clock::{SharedClock, SystemClock};
+use patron_kit::auth::AuthConfig;
 use patron_kit::config::{self, ConfigError};
 use patron_kit::db::{self, DbConfig};
 use patron_kit::events::{self, ConsumerConfig, topics};
-use patron_kit::server;
+use patron_kit::runtime::{Boot, CommonConfig};
 use patron_proto::tiering::v1::points_service_server::PointsServiceServer;
 use patron_proto::tiering::v1::tiering_service_server::TieringServiceServer;
 use tokio::net::TcpListener;
@@ -48,24 +46,17 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Everything the service needs to run.
 #[derive(Clone)]
 pub struct TieringConfig {
-    pub listen: std::net::SocketAddr,
-    pub db: DbConfig,
-    pub cache: CacheConfig,
-    /// The events' Redis (may differ from the cache's) and retention.
-    pub events: events::EventsConfig,
-    pub auth: AuthConfig,
-    pub zone: chrono_tz::Tz,
+    /// What every service has: address, database, cache, events, auth,
+    /// zone, clock, health and relay pace.
+    pub common: CommonConfig,
     /// A preset (a shipped one by name, or a file) that seeds an empty
     /// installation: stored and activated at start-up only while no policy
     /// is active.
     pub preset: Option<PathBuf>,
     /// This process's name in the consumer group (the pod name in a cluster).
     pub consumer_name: String,
-    pub health_interval: Duration,
-    pub relay_poll: Duration,
     /// Pause of the daily sweep once every customer is evaluated for today.
     pub sweep_pause: Duration,
-    pub clock: SharedClock,
 }
 
 impl TieringConfig {
@@ -73,21 +64,10 @@ impl TieringConfig {
     /// `HOSTNAME`, and the kit's variables).
     pub fn from_env(auth: AuthConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            listen: config::env_addr("PATRON_TIERING_ADDR", "127.0.0.1:50052")?,
-            db: DbConfig::for_service(SCHEMA)?,
-            cache: CacheConfig::from_env()?,
-            events: events::EventsConfig::from_env()?,
-            auth,
-            zone: patron_kit::clock::zone_from_env()?,
+            common: CommonConfig::from_env(SCHEMA, "PATRON_TIERING_ADDR", "127.0.0.1:50052", auth)?,
             preset: std::env::var_os("PATRON_TIER_PRESET").map(PathBuf::from),
             consumer_name: config::env_or("HOSTNAME", "tiering-1"),
-            health_interval: config::env_millis(
-                "PATRON_HEALTH_INTERVAL_MS",
-                Duration::from_secs(2),
-            )?,
-            relay_poll: config::env_millis("PATRON_RELAY_POLL_MS", Duration::from_millis(100))?,
             sweep_pause: config::env_millis("PATRON_SWEEP_PAUSE_MS", Duration::from_secs(60))?,
-            clock: Arc::new(SystemClock),
         })
     }
 }
@@ -104,75 +84,44 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let pool = db::connect(&config.db)?;
-    db::migrate(&pool, &MIGRATOR).await?;
-    events::install(&pool).await?;
-    let engine = Engine::new(config.clock.clone(), config.zone);
+    let boot = Boot::migrate(&config.common, &MIGRATOR).await?;
+    let engine = Engine::new(config.common.clock.clone(), config.common.zone);
     if let Some(path) = &config.preset {
-        seed_preset(&pool, path, &engine).await?;
+        seed_preset(&boot.pool, path, &engine).await?;
     }
-    let cache = Cache::new(&config.cache);
-    // The relay and the consumer get connections of their own, so a burst of
-    // requests never holds up events, nor the other way round.
-    let events_pool = db::connect_background(&config.db, 3)?;
-    let relay = events::spawn_relay(
-        events_pool.clone(),
-        events::RelayConfig {
-            redis_url: config.events.redis_url.clone(),
-            stream_prefix: config.events.stream_prefix.clone(),
-            batch_size: 500,
-            idle_poll: config.relay_poll,
-            retention: config.events.retention.clone(),
-        },
-        shutdown.clone(),
-    );
+    // The relay and the consumer share the events pool.
+    let mut runtime = boot.start(3, shutdown.clone())?;
     let consumer = spawn_consumer(
         &config,
-        events_pool.clone(),
+        runtime.events_pool.clone(),
         engine.clone(),
         shutdown.clone(),
     );
+    runtime.spawned(consumer);
     // The sweep and the points upkeep get a small pool of their own, so a
     // long batch never takes the connections requests wait for.
-    let background = db::connect_background(&config.db, 2)?;
+    let background = db::connect_background(&config.common.db, 2)?;
     let sweep = sweep::spawn(
         background.clone(),
         engine.clone(),
         500,
         config.sweep_pause,
-        shutdown.clone(),
+        shutdown,
     );
-    let (reporter, health) = tonic_health::server::health_reporter();
-    let names: Vec<String> = SERVICE_NAMES.iter().map(|s| s.to_string()).collect();
-    server::initial_health(&reporter, &names).await;
-    let monitor = server::spawn_health_monitor(
-        reporter,
-        names,
-        pool.clone(),
-        cache,
-        config.health_interval,
-        shutdown.clone(),
-    );
-    let auth = Authenticator::new(&config.auth);
-    let routes = Routes::new(auth.guard(TieringServiceServer::new(grpc::TieringApi {
+    runtime.spawned(sweep);
+    runtime.owns(background);
+    let pool = &runtime.pool;
+    let routes = Routes::new(runtime.guard(TieringServiceServer::new(grpc::TieringApi {
         pool: pool.clone(),
         engine: engine.clone(),
     })))
     .add_service(
-        auth.guard(PointsServiceServer::new(grpc::points::PointsApi {
+        runtime.guard(PointsServiceServer::new(grpc::points::PointsApi {
             pool: pool.clone(),
-            engine: engine.clone(),
+            engine,
         })),
     );
-    let served = server::serve(listener, routes, health, SERVICE_NAMES, shutdown).await;
-    monitor.abort();
-    let _ = consumer.await;
-    let _ = sweep.await;
-    let _ = relay.await;
-    background.close().await;
-    events_pool.close().await;
-    pool.close().await;
-    served
+    runtime.serve(listener, routes, SERVICE_NAMES).await
 }
 
 /// Seeds an empty installation at start-up: stores and activates the preset
@@ -259,8 +208,8 @@ pub const CONSUMER_GROUP: &str = "tiering";
 /// How tiering reads profile's events (transactions, archives, directory).
 pub fn consumer_config(config: &TieringConfig) -> ConsumerConfig {
     ConsumerConfig {
-        redis_url: config.events.redis_url.clone(),
-        stream_prefix: config.events.stream_prefix.clone(),
+        redis_url: config.common.events.redis_url.clone(),
+        stream_prefix: config.common.events.stream_prefix.clone(),
         group: CONSUMER_GROUP.into(),
         consumer: config.consumer_name.clone(),
         topics: vec![
@@ -280,9 +229,9 @@ pub fn consumer_config(config: &TieringConfig) -> ConsumerConfig {
 pub async fn replay_dead_letters(
     config: &TieringConfig,
 ) -> anyhow::Result<events::dead_letters::Replayed> {
-    let pool = db::connect(&config.db)?;
-    let engine = Engine::new(config.clock.clone(), config.zone);
-    let handler = profile_events::ProfileEvents::new(engine, config.zone);
+    let pool = db::connect(&config.common.db)?;
+    let engine = Engine::new(config.common.clock.clone(), config.common.zone);
+    let handler = profile_events::ProfileEvents::new(engine, config.common.zone);
     let done = events::dead_letters::replay(&pool, CONSUMER_GROUP, &handler).await?;
     pool.close().await;
     Ok(done)
@@ -296,6 +245,9 @@ fn spawn_consumer(
     engine: Engine,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    let handler = Arc::new(profile_events::ProfileEvents::new(engine, config.zone));
+    let handler = Arc::new(profile_events::ProfileEvents::new(
+        engine,
+        config.common.zone,
+    ));
     events::spawn_consumer(consumer_config(config), pool, handler, shutdown)
 }

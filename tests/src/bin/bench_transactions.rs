@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use patron_customer_profile::{self as profile, ProfileConfig};
 use patron_kit::auth::Authenticator;
 use patron_kit::clock::SystemClock;
+use patron_kit::runtime::CommonConfig;
 use patron_kit::testing::{self, TestDatabase};
 use patron_proto::common::v1::{EventEnvelope, Money};
 use patron_proto::profile::v1 as pb;
@@ -50,41 +51,34 @@ async fn main() -> anyhow::Result<()> {
     let cache = testing::cache_config();
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let config = ProfileConfig {
-        listen: addr,
-        db: patron_kit::db::DbConfig {
-            max_connections: 20,
-            ..db.service_config(profile::SCHEMA)
-        },
-        cache: cache.clone(),
-        events: testing::events_config(&cache.key_prefix),
-        auth: auth.clone(),
-        keys: testing::key_ring(),
-        zone: chrono_tz::Asia::Shanghai,
-        archive_prefix: "B".into(),
-        review_period: Duration::from_secs(365 * 24 * 3600),
+    let db_config = patron_kit::db::DbConfig {
+        max_connections: 20,
+        ..db.service_config(profile::SCHEMA)
+    };
+    let common = |listen, db| CommonConfig {
         health_interval: Duration::from_secs(2),
         relay_poll: Duration::from_millis(10),
+        ..testing::common_config(listen, db, &cache, &auth, Arc::new(SystemClock))
+    };
+    let config = ProfileConfig {
+        common: common(addr, db_config),
+        keys: testing::key_ring(),
+        archive_prefix: "B".into(),
+        review_period: Duration::from_secs(365 * 24 * 3600),
         manager_limit: 3,
-        clock: Arc::new(SystemClock),
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(profile::serve(config, listener, shutdown.clone()));
     let tiering_listener = TcpListener::bind("127.0.0.1:0").await?;
     tokio::spawn(tiering::serve(
         tiering::TieringConfig {
-            listen: tiering_listener.local_addr()?,
-            db: db.service_config(tiering::SCHEMA),
-            cache: cache.clone(),
-            events: testing::events_config(&cache.key_prefix),
-            auth: auth.clone(),
-            zone: chrono_tz::Asia::Shanghai,
+            common: common(
+                tiering_listener.local_addr()?,
+                db.service_config(tiering::SCHEMA),
+            ),
             preset: Some("health-chain".into()),
             consumer_name: "bench".into(),
-            health_interval: Duration::from_secs(2),
-            relay_poll: Duration::from_millis(10),
             sweep_pause: Duration::from_secs(3600),
-            clock: Arc::new(SystemClock),
         },
         tiering_listener,
         shutdown.clone(),

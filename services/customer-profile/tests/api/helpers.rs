@@ -45,19 +45,11 @@ pub async fn spawn_app_with(cache: CacheConfig, clock: SharedClock) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = ProfileConfig {
-        listen: addr,
-        db: db.service_config(SCHEMA),
-        cache: cache.clone(),
-        events: testing::events_config(&cache.key_prefix),
-        auth: auth.clone(),
+        common: testing::common_config(addr, db.service_config(SCHEMA), &cache, &auth, clock),
         keys: testing::key_ring(),
-        zone: chrono_tz::Asia::Shanghai,
         archive_prefix: "T".into(),
         review_period: Duration::from_secs(365 * 24 * 3600),
-        health_interval: Duration::from_millis(100),
-        relay_poll: Duration::from_millis(20),
         manager_limit: 3,
-        clock,
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(serve(config.clone(), listener, shutdown.clone()));
@@ -92,11 +84,11 @@ impl TestApp {
     ) -> CustomerServiceClient<Channel> {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let config = ProfileConfig {
-            listen: addr,
+        let mut config = ProfileConfig {
             keys,
             ..self.config.clone()
         };
+        config.common.listen = addr;
         tokio::spawn(serve(config, listener, self.shutdown.clone()));
         let channel = Channel::from_shared(format!("http://{addr}"))
             .unwrap()
@@ -130,7 +122,7 @@ impl TestApp {
 
     /// The service's "now" (the injected clock, never the machine's).
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.config.clock.now()
+        self.config.common.clock.now()
     }
 
     pub fn admin<T>(&self, message: T) -> Request<T> {

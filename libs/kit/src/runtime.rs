@@ -1,0 +1,202 @@
+//! One runtime for every service: the start-up and shut-down steps each
+//! Patron service shares, built in one place and run until stopped.
+//!
+//! A service's `serve` reads:
+//!
+//! ```text
+//! let boot = Boot::migrate(&config.common, &MIGRATOR).await?;   // pool, wait, migrate, outbox
+//! // ... the service's own start-up work on `boot.pool` ...
+//! let mut runtime = boot.start(2, shutdown);                     // cache, events pool, relay
+//! // ... background tasks (`runtime.spawned`), pools (`runtime.owns`) ...
+//! let routes = Routes::new(runtime.guard(MyServer::new(api)));   // behind the authenticator
+//! runtime.serve(listener, routes, SERVICE_NAMES).await           // health, serve, join, close
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+
+use crate::auth::{AuthConfig, Authenticator, Guarded};
+use crate::cache::{Cache, CacheConfig};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{self, ConfigError};
+use crate::db::{self, DbConfig};
+use crate::{events, server};
+
+/// The settings every service has: where it listens, its database, cache,
+/// events and callers' tokens, the company's zone, its clock and the pace of
+/// its health checks and event relay.
+#[derive(Clone)]
+pub struct CommonConfig {
+    pub listen: SocketAddr,
+    pub db: DbConfig,
+    pub cache: CacheConfig,
+    /// The events' Redis (may differ from the cache's) and retention.
+    pub events: events::EventsConfig,
+    pub auth: AuthConfig,
+    pub zone: chrono_tz::Tz,
+    pub health_interval: Duration,
+    /// Pause of the event relay when the outbox is empty.
+    pub relay_poll: Duration,
+    pub clock: SharedClock,
+}
+
+impl CommonConfig {
+    /// From the environment: the address in `listen_var` (`default_listen`
+    /// when unset), the database role and schema `schema`, and the kit's
+    /// variables (`PATRON_HEALTH_INTERVAL_MS`, `PATRON_RELAY_POLL_MS`, ...).
+    pub fn from_env(
+        schema: &str,
+        listen_var: &str,
+        default_listen: &str,
+        auth: AuthConfig,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen: config::env_addr(listen_var, default_listen)?,
+            db: DbConfig::for_service(schema)?,
+            cache: CacheConfig::from_env()?,
+            events: events::EventsConfig::from_env()?,
+            auth,
+            zone: crate::clock::zone_from_env()?,
+            health_interval: config::env_millis(
+                "PATRON_HEALTH_INTERVAL_MS",
+                Duration::from_secs(2),
+            )?,
+            relay_poll: config::env_millis("PATRON_RELAY_POLL_MS", Duration::from_millis(100))?,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// A service's database, migrated and with the outbox installed: where the
+/// service does its own start-up work before events flow.
+pub struct Boot {
+    pub config: CommonConfig,
+    pub pool: PgPool,
+}
+
+impl Boot {
+    /// Connects, waits for Postgres, applies `migrator` and installs the
+    /// outbox tables.
+    pub async fn migrate(
+        config: &CommonConfig,
+        migrator: &sqlx::migrate::Migrator,
+    ) -> anyhow::Result<Self> {
+        let pool = db::connect(&config.db)?;
+        db::migrate(&pool, migrator).await?;
+        events::install(&pool).await?;
+        Ok(Self {
+            config: config.clone(),
+            pool,
+        })
+    }
+
+    /// Makes the cache and the events pool (`events_connections` of its
+    /// own: a burst of requests never holds up events, nor the other way
+    /// round) and starts the relay.
+    pub fn start(
+        self,
+        events_connections: u32,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Runtime> {
+        let Self { config, pool } = self;
+        let cache = Cache::new(&config.cache);
+        let events_pool = db::connect_background(&config.db, events_connections)?;
+        let relay = events::spawn_relay(
+            events_pool.clone(),
+            events::RelayConfig {
+                redis_url: config.events.redis_url.clone(),
+                stream_prefix: config.events.stream_prefix.clone(),
+                batch_size: 500,
+                idle_poll: config.relay_poll,
+                retention: config.events.retention.clone(),
+            },
+            shutdown.clone(),
+        );
+        let authenticator = Authenticator::new(&config.auth);
+        Ok(Runtime {
+            config,
+            pool,
+            events_pool,
+            cache,
+            authenticator,
+            shutdown,
+            relay,
+            tasks: Vec::new(),
+            pools: Vec::new(),
+        })
+    }
+}
+
+/// A running service's shared parts, until [`Runtime::serve`] ends it.
+pub struct Runtime {
+    pub config: CommonConfig,
+    /// The pool for requests.
+    pub pool: PgPool,
+    /// The pool the relay (and the service's consumers) use.
+    pub events_pool: PgPool,
+    pub cache: Cache,
+    pub authenticator: Authenticator,
+    pub shutdown: CancellationToken,
+    relay: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
+    pools: Vec<PgPool>,
+}
+
+impl Runtime {
+    /// `service` behind the authenticator.
+    pub fn guard<S>(&self, service: S) -> Guarded<S> {
+        self.authenticator.guard(service)
+    }
+
+    /// A background task (a consumer, a sweep) that ends on shutdown and is
+    /// waited for, in the order given, before the relay.
+    pub fn spawned(&mut self, task: JoinHandle<()>) {
+        self.tasks.push(task);
+    }
+
+    /// A pool of the service's own (background work), closed at the end.
+    pub fn owns(&mut self, pool: PgPool) {
+        self.pools.push(pool);
+    }
+
+    /// Sets up health for `services`, serves `routes` on `listener` until
+    /// shutdown, then waits for the background tasks and the relay (which
+    /// drains what committed before the stop) and closes the pools.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        routes: Routes,
+        services: &[&str],
+    ) -> anyhow::Result<()> {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        let names: Vec<String> = services.iter().map(|s| s.to_string()).collect();
+        server::initial_health(&reporter, &names).await;
+        let monitor = server::spawn_health_monitor(
+            reporter,
+            names,
+            self.pool.clone(),
+            self.cache.clone(),
+            self.config.health_interval,
+            self.shutdown.clone(),
+        );
+        let served = server::serve(listener, routes, health, services, self.shutdown).await;
+        monitor.abort();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let _ = self.relay.await;
+        for pool in self.pools.iter().rev() {
+            pool.close().await;
+        }
+        self.events_pool.close().await;
+        self.pool.close().await;
+        served
+    }
+}

@@ -1,0 +1,126 @@
+//! The one list of what `patron` runs: `up`, `serve`, `migrate` and
+//! `provision` iterate [`SERVICES`], so adding a service is one entry.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+
+use patron_customer_profile as profile;
+use patron_gateway as gateway;
+use patron_kit::auth::AuthConfig;
+use patron_tiering as tiering;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::secrets;
+
+/// A service started (or to be started) until its shutdown token is cancelled.
+pub type Running = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// How `patron` runs the service.
+pub struct Service {
+    /// Its name on the command line (`patron serve NAME`) and as the
+    /// gateway's upstream.
+    pub name: &'static str,
+    /// Its name in logs and traces when it runs alone.
+    pub process: &'static str,
+    /// Its database schema and migrations, for stateful services.
+    pub schema: Option<(&'static str, &'static sqlx::migrate::Migrator)>,
+    /// Its configuration from the environment.
+    pub configure: fn(&Context) -> anyhow::Result<Configured>,
+}
+
+/// What configuring a service may depend on.
+pub struct Context {
+    pub auth: AuthConfig,
+    /// Set by `patron up`: everything runs in this process.
+    pub up: bool,
+    /// The addresses of the services configured before this one.
+    pub upstreams: BTreeMap<&'static str, SocketAddr>,
+}
+
+/// A configured service, ready to run on a listener.
+pub struct Configured {
+    pub listen: SocketAddr,
+    /// How `patron up` describes it.
+    pub describe: String,
+    pub serve: Box<dyn FnOnce(TcpListener, CancellationToken) -> Running + Send>,
+}
+
+/// Every service, the gateway last (it needs the others' addresses).
+pub const SERVICES: &[Service] = &[
+    Service {
+        name: "profile",
+        process: "patron-customer-profile",
+        schema: Some((profile::SCHEMA, &profile::MIGRATOR)),
+        configure: |cx| {
+            let config = profile::ProfileConfig::from_env(cx.auth.clone(), secrets::key_ring()?)?;
+            let listen = config.common.listen;
+            Ok(Configured {
+                listen,
+                describe: format!("customer-profile gRPC {listen}"),
+                serve: Box::new(move |l, s| Box::pin(profile::serve(config, l, s))),
+            })
+        },
+    },
+    Service {
+        name: "tiering",
+        process: "patron-tiering",
+        schema: Some((tiering::SCHEMA, &tiering::MIGRATOR)),
+        configure: |cx| {
+            let mut config = tiering::TieringConfig::from_env(cx.auth.clone())?;
+            if cx.up && config.preset.is_none() {
+                config.preset = Some(default_preset());
+            }
+            let listen = config.common.listen;
+            let preset = (config.preset.as_deref())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            Ok(Configured {
+                listen,
+                describe: format!("tiering gRPC {listen} (preset {preset})"),
+                serve: Box::new(move |l, s| Box::pin(tiering::serve(config, l, s))),
+            })
+        },
+    },
+    Service {
+        name: "gateway",
+        process: "patron-gateway",
+        schema: None,
+        configure: |cx| {
+            let mut config = gateway::GatewayConfig::from_env(cx.auth.clone())?;
+            for (name, addr) in &cx.upstreams {
+                config
+                    .upstreams
+                    .entry((*name).into())
+                    .or_insert_with(|| format!("http://{addr}"));
+            }
+            let listen = config.listen;
+            Ok(Configured {
+                listen,
+                describe: format!("gateway http://{listen} (OpenAPI at /openapi.json)"),
+                serve: Box::new(move |l, s| Box::pin(gateway::serve(config, l, s))),
+            })
+        },
+    },
+];
+
+/// The service called `name` on the command line.
+pub fn named(name: &str) -> anyhow::Result<&'static Service> {
+    SERVICES
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| anyhow::anyhow!("no service is called {name:?}"))
+}
+
+/// The names `patron serve` and `patron migrate` accept.
+pub fn names() -> Vec<&'static str> {
+    SERVICES.iter().map(|s| s.name).collect()
+}
+
+/// The preset `patron up` runs with when `PATRON_TIER_PRESET` is not set.
+fn default_preset() -> PathBuf {
+    PathBuf::from("health-chain")
+}
