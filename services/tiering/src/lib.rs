@@ -7,7 +7,7 @@ pub mod access;
 pub mod domain;
 pub mod engine;
 pub mod grpc;
-pub mod points;
+pub mod ledger;
 pub mod presets;
 pub mod profile_events;
 pub mod store;

@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::domain::policy::Policy;
 use crate::engine::{Engine, Occasion};
-use crate::points;
+use crate::ledger;
 use crate::store::customer_facts::{self, CustomerFacts};
 use crate::store::{self, Change, DayEntry};
 
@@ -351,7 +351,7 @@ impl ProfileEvents {
                 let exponent = crate::domain::money::exponent(currency);
                 let change = Change { actor: ACTOR, at };
                 if entry.is_purchase {
-                    points::award(
+                    ledger::award(
                         tx,
                         rule,
                         entry.customer_id,
@@ -364,7 +364,7 @@ impl ProfileEvents {
                     .await?;
                 } else {
                     let today = patron_kit::clock::today(self.engine.clock.as_ref(), self.zone);
-                    points::take_back(
+                    ledger::take_back(
                         tx,
                         rule,
                         entry.customer_id,

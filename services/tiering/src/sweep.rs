@@ -243,7 +243,7 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while !shutdown.is_cancelled() {
-            if let Err(e) = crate::points::daily_upkeep(&pool, &engine).await {
+            if let Err(e) = crate::ledger::daily_upkeep(&pool, &engine).await {
                 tracing::warn!(error = %e, "points and cards upkeep failed; retrying later");
             }
             let idle = match run_batch(&pool, &engine, batch).await {

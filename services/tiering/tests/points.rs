@@ -417,7 +417,7 @@ async fn a_reissued_card_keeps_its_points_until_they_expire_on_31_december() {
     };
     let new_year = chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
     assert_eq!(
-        patron_tiering::points::expire(&f.pool, new_year, change)
+        patron_tiering::ledger::expire(&f.pool, new_year, change)
             .await
             .unwrap(),
         0,
@@ -425,7 +425,7 @@ async fn a_reissued_card_keeps_its_points_until_they_expire_on_31_december() {
     );
     let next_year = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
     assert_eq!(
-        patron_tiering::points::expire(&f.pool, next_year, change)
+        patron_tiering::ledger::expire(&f.pool, next_year, change)
             .await
             .unwrap(),
         1
@@ -483,7 +483,7 @@ async fn cards_are_renewed_in_december_and_unrenewed_cards_are_void_after_it() {
 
     // After December the card nobody renewed is void; the renewed one works.
     f.set_day(2027, 1, 1);
-    patron_tiering::points::daily_upkeep(&f.pool, &f.engine)
+    patron_tiering::ledger::daily_upkeep(&f.pool, &f.engine)
         .await
         .unwrap();
     assert_eq!(f.get(&other.name).await.status, pb::CardStatus::Void as i32);
@@ -518,7 +518,7 @@ async fn points_about_to_expire_are_warned_of_once_the_policys_days_ahead() {
         .await;
 
     f.set_day(2026, 11, 30);
-    patron_tiering::points::daily_upkeep(&f.pool, &f.engine)
+    patron_tiering::ledger::daily_upkeep(&f.pool, &f.engine)
         .await
         .unwrap();
     assert!(
@@ -527,11 +527,11 @@ async fn points_about_to_expire_are_warned_of_once_the_policys_days_ahead() {
     );
 
     f.set_day(2026, 12, 1);
-    patron_tiering::points::daily_upkeep(&f.pool, &f.engine)
+    patron_tiering::ledger::daily_upkeep(&f.pool, &f.engine)
         .await
         .unwrap();
     f.set_day(2026, 12, 2);
-    patron_tiering::points::daily_upkeep(&f.pool, &f.engine)
+    patron_tiering::ledger::daily_upkeep(&f.pool, &f.engine)
         .await
         .unwrap();
     let warnings = f.expiry_warnings().await;
@@ -948,7 +948,7 @@ async fn a_redemption_that_read_the_card_before_its_loss_spends_nothing() {
         .await
         .unwrap();
     let mut tx = f.pool.begin().await.unwrap();
-    let refused = patron_tiering::points::redeem(
+    let refused = patron_tiering::ledger::redeem(
         &mut tx,
         &read,
         100,
@@ -967,7 +967,7 @@ async fn a_redemption_that_read_the_card_before_its_loss_spends_nothing() {
     assert!(refused.to_string().contains("reported lost"), "{refused}");
     // A loss that raced another loss is refused the same way.
     let mut tx = f.pool.begin().await.unwrap();
-    let again = patron_tiering::points::succeed(
+    let again = patron_tiering::ledger::succeed(
         &mut tx,
         &read,
         patron_tiering::store::cards::LOST,

@@ -159,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
         let card = numbers[(i * 7919) % numbers.len()].clone();
         async move {
             let mut tx = pool.begin().await.expect("begin");
-            let outcome = patron_tiering::points::redeem(
+            let outcome = patron_tiering::ledger::redeem(
                 &mut tx,
                 &card,
                 wanted(i),

@@ -10,7 +10,7 @@ use tonic::Request;
 use super::{TieringApi, parse_customer_child};
 use crate::access;
 use crate::domain::discounts::{self, CardHeld, Discount, DiscountFacts};
-use crate::points::date;
+use crate::ledger::date;
 use crate::store::{self, cards};
 
 const SUFFIX: &str = "discountEligibility";

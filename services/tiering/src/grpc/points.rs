@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::access;
 use crate::domain::points_rules::PointsRule;
 use crate::engine::Engine;
-use crate::points::{self, date, require_live};
+use crate::ledger::{self, date, require_live};
 use crate::store::cards::{self as store, CardRow, EntryRow, ISSUED, LOST, REGISTERED, RENEWED};
 use crate::store::{self as tiers, Change};
 
@@ -146,13 +146,13 @@ impl PointsApi {
         };
         let mut tx = self.pool.begin().await?;
         let card = self.load(&mut tx, caller, "card", card).await?;
-        let request = points::PointsRequest {
+        let request = ledger::PointsRequest {
             reason,
             note,
             request_id,
         };
         let (today, change) = (self.today(), self.change(caller));
-        let entry = points::apply_request(&mut tx, &card, points, request, today, change).await?;
+        let entry = ledger::apply_request(&mut tx, &card, points, request, today, change).await?;
         tx.commit().await?;
         Ok(entry)
     }
@@ -287,7 +287,7 @@ impl PointsService for PointsApi {
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         let lost = self.load(&mut tx, &caller, "name", &req.name).await?;
         require_live(&lost)?;
-        let replacement = points::succeed(
+        let replacement = ledger::succeed(
             &mut tx,
             &lost,
             LOST,
@@ -357,7 +357,7 @@ impl PointsService for PointsApi {
             .into());
         }
         // The new card is the coming year's.
-        let renewed = points::succeed(
+        let renewed = ledger::succeed(
             &mut tx,
             &old,
             RENEWED,
