@@ -166,18 +166,41 @@ impl Fixture {
     }
 }
 
-/// Records one effect row per event; optionally hangs (a consumer stuck or
-/// about to be killed) once it has applied `hang_after` events.
+/// Records one effect row per event. Optionally it pauses before each (a
+/// consumer that falls behind), hangs once it has applied `hang_after`
+/// events (a consumer stuck or about to be killed), or always fails on one
+/// customer's event (a poison event).
+#[derive(Default)]
 struct RecordEffect {
     hang_after: Option<usize>,
+    pause: Duration,
+    poison: Option<String>,
     applied: AtomicUsize,
 }
 
 impl RecordEffect {
     fn new() -> Self {
+        Self::default()
+    }
+
+    fn hanging_after(applied: usize) -> Self {
         Self {
-            hang_after: None,
-            applied: AtomicUsize::new(0),
+            hang_after: Some(applied),
+            ..Self::default()
+        }
+    }
+
+    fn pausing(pause: Duration) -> Self {
+        Self {
+            pause,
+            ..Self::default()
+        }
+    }
+
+    fn failing_on(customer: &str) -> Self {
+        Self {
+            poison: Some(customer.to_owned()),
+            ..Self::default()
         }
     }
 }
@@ -194,8 +217,12 @@ impl EventHandler for RecordEffect {
             {
                 futures::future::pending::<()>().await;
             }
+            tokio::time::sleep(self.pause).await;
             let created: CustomerCreated =
                 events::payload(event).ok_or_else(|| anyhow::anyhow!("not a CustomerCreated"))?;
+            if self.poison.as_ref() == Some(&created.customer) {
+                anyhow::bail!("cannot apply {}", created.customer);
+            }
             sqlx::query("INSERT INTO effects (event_id, customer) VALUES ($1::uuid, $2)")
                 .bind(&event.event_id)
                 .bind(&created.customer)
@@ -322,10 +349,7 @@ async fn a_consumer_killed_mid_batch_is_resumed_without_loss_or_double_effect() 
     // Consumer A applies 15 events, then hangs inside the 16th; we kill it.
     // A batch commits whole (10 entries here): the first is in, the second
     // was cut off mid-way and left nothing.
-    let handler_a = Arc::new(RecordEffect {
-        hang_after: Some(15),
-        applied: AtomicUsize::new(0),
-    });
+    let handler_a = Arc::new(RecordEffect::hanging_after(15));
     let a = Consumer::connect(
         f.consumer_config("pod-a"),
         f.pool.clone(),
@@ -360,10 +384,7 @@ async fn a_consumer_killed_mid_batch_is_resumed_without_loss_or_double_effect() 
     }
 
     // Consumer B takes over A's pending entries and reads the rest.
-    let handler_b = Arc::new(RecordEffect {
-        hang_after: None,
-        applied: AtomicUsize::new(0),
-    });
+    let handler_b = Arc::new(RecordEffect::new());
     let b = Consumer::connect(f.consumer_config("pod-b"), f.pool.clone(), handler_b)
         .await
         .unwrap();
@@ -394,33 +415,6 @@ async fn a_consumer_killed_mid_batch_is_resumed_without_loss_or_double_effect() 
     assert_eq!(pending.count(), 0, "everything acknowledged");
 }
 
-/// Applies every event but one, which always fails.
-struct FailOne {
-    poison: String,
-}
-
-impl EventHandler for FailOne {
-    fn handle<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        event: &'a EventEnvelope,
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            let created: CustomerCreated =
-                events::payload(event).ok_or_else(|| anyhow::anyhow!("not a CustomerCreated"))?;
-            if created.customer == self.poison {
-                anyhow::bail!("cannot apply {}", created.customer);
-            }
-            sqlx::query("INSERT INTO effects (event_id, customer) VALUES ($1::uuid, $2)")
-                .bind(&event.event_id)
-                .bind(&created.customer)
-                .execute(&mut *tx)
-                .await?;
-            Ok(())
-        })
-    }
-}
-
 #[tokio::test]
 async fn an_entry_that_keeps_failing_holds_up_none_of_its_batch_and_is_set_aside_to_replay() {
     let f = fixture().await;
@@ -429,9 +423,7 @@ async fn an_entry_that_keeps_failing_holds_up_none_of_its_batch_and_is_set_aside
     let consumer = Consumer::connect(
         f.consumer_config("pod-a"),
         f.pool.clone(),
-        Arc::new(FailOne {
-            poison: "customers/13".into(),
-        }),
+        Arc::new(RecordEffect::failing_on("customers/13")),
     )
     .await
     .unwrap();
@@ -483,42 +475,12 @@ async fn an_entry_that_keeps_failing_holds_up_none_of_its_batch_and_is_set_aside
     assert_eq!(again, dead_letters::Replayed::default());
 }
 
-/// Applies every event, slowly, and reports database failures it met.
-struct SlowEffect {
-    pause: Duration,
-    applied: AtomicUsize,
-}
-
-impl EventHandler for SlowEffect {
-    fn handle<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        event: &'a EventEnvelope,
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            tokio::time::sleep(self.pause).await;
-            let created: CustomerCreated =
-                events::payload(event).ok_or_else(|| anyhow::anyhow!("not a CustomerCreated"))?;
-            sqlx::query("INSERT INTO effects (event_id, customer) VALUES ($1::uuid, $2)")
-                .bind(&event.event_id)
-                .bind(&created.customer)
-                .execute(&mut *tx)
-                .await?;
-            self.applied.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        })
-    }
-}
-
 #[tokio::test]
 async fn every_committed_event_is_consumed_when_redis_loses_its_data_while_a_consumer_is_behind() {
     let f = fixture().await;
     let shutdown = CancellationToken::new();
     let relay = events::spawn_relay(f.pool.clone(), f.relay_config(), shutdown.clone());
-    let handler = Arc::new(SlowEffect {
-        pause: Duration::from_millis(10),
-        applied: AtomicUsize::new(0),
-    });
+    let handler = Arc::new(RecordEffect::pausing(Duration::from_millis(10)));
     let consumer = events::spawn_consumer(
         f.consumer_config("pod-a"),
         f.pool.clone(),
@@ -588,10 +550,7 @@ async fn a_postgres_outage_is_waited_out_without_dead_letters() {
         ..proxy.db_config(f.db_config.clone())
     })
     .unwrap();
-    let handler = Arc::new(SlowEffect {
-        pause: Duration::from_millis(20),
-        applied: AtomicUsize::new(0),
-    });
+    let handler = Arc::new(RecordEffect::pausing(Duration::from_millis(20)));
     let mut config = f.consumer_config("pod-a");
     config.max_failures = 2;
     let shutdown = CancellationToken::new();
@@ -691,7 +650,7 @@ async fn streams_are_trimmed_to_what_every_group_acknowledged_and_old_rows_forgo
         config.batch_size = 4;
         let handler = Arc::new(RecordEffect {
             hang_after: limit,
-            applied: AtomicUsize::new(0),
+            ..RecordEffect::default()
         });
         let consumer = Consumer::connect(config, f.pool.clone(), handler.clone())
             .await

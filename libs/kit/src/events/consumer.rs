@@ -92,11 +92,11 @@ pub enum Outcome {
     DeadLettered,
 }
 
-/// An event read from a stream entry.
-struct Delivered {
-    envelope: EventEnvelope,
-    event_id: Uuid,
-    number: Option<i64>,
+/// An event read from a stream entry (or a dead letter).
+pub(super) struct Delivered {
+    pub(super) envelope: EventEnvelope,
+    pub(super) event_id: Uuid,
+    pub(super) number: Option<i64>,
 }
 
 impl Consumer {
@@ -219,27 +219,22 @@ impl Consumer {
         };
         let topic = topic_of(&self.config.stream_prefix, key).to_owned();
         let mut tx = self.pool.begin().await?;
-        for event in &decoded {
-            let first = first_time(&mut tx, &self.config.group, &topic, event).await?;
-            if first && let Err(e) = self.handler.handle(&mut tx, &event.envelope).await {
-                self.handler.abandon();
-                tx.rollback().await?;
-                if is_infrastructure(&e) {
-                    return Err(e.context("applying a batch of events"));
-                }
-                tracing::debug!(error = format!("{e:#}"), event = %event.event_id, "batch failed; applying its entries one by one");
-                return self.apply_each(key, entries).await;
-            }
-        }
-        if let Err(e) = self.handler.finish(&mut tx).await {
-            self.handler.abandon();
+        let applied = apply_events(
+            &mut tx,
+            self.handler.as_ref(),
+            &self.config.group,
+            &topic,
+            &decoded,
+        )
+        .await;
+        if let Err(e) = applied {
             tx.rollback().await?;
             if is_infrastructure(&e) {
-                return Err(e.context("finishing a batch of events"));
+                return Err(e.context("applying a batch of events"));
             }
             tracing::debug!(
                 error = format!("{e:#}"),
-                "batch failed to finish; applying its entries one by one"
+                "batch failed; applying its entries one by one"
             );
             return self.apply_each(key, entries).await;
         }
@@ -328,32 +323,32 @@ impl Consumer {
         }
 
         let mut tx = self.pool.begin().await?;
-        let outcome = if first_time(&mut tx, &self.config.group, &topic, &event).await? {
-            let applied = match self.handler.handle(&mut tx, &event.envelope).await {
-                Ok(()) => self.handler.finish(&mut tx).await,
-                failed => failed,
-            };
-            match applied {
-                Ok(()) => Outcome::Applied,
-                Err(e) => {
-                    self.handler.abandon();
-                    tx.rollback().await?;
-                    if is_infrastructure(&e) {
-                        return Err(e.context(format!("applying event {}", event.event_id)));
-                    }
-                    tracing::warn!(error = format!("{e:#}"), event = %event.event_id, kind = %event.envelope.event_type, "event handler failed; will retry");
-                    dead_letters::count_failure(
-                        &self.pool,
-                        &self.config.group,
-                        event.event_id,
-                        &format!("{e:#}"),
-                    )
-                    .await?;
-                    return Ok(Outcome::Failed);
+        let applied = apply_events(
+            &mut tx,
+            self.handler.as_ref(),
+            &self.config.group,
+            &topic,
+            std::slice::from_ref(&event),
+        )
+        .await;
+        let outcome = match applied {
+            Ok(1) => Outcome::Applied,
+            Ok(_) => Outcome::Duplicate,
+            Err(e) => {
+                tx.rollback().await?;
+                if is_infrastructure(&e) {
+                    return Err(e.context(format!("applying event {}", event.event_id)));
                 }
+                tracing::warn!(error = format!("{e:#}"), event = %event.event_id, kind = %event.envelope.event_type, "event handler failed; will retry");
+                dead_letters::count_failure(
+                    &self.pool,
+                    &self.config.group,
+                    event.event_id,
+                    &format!("{e:#}"),
+                )
+                .await?;
+                return Ok(Outcome::Failed);
             }
-        } else {
-            Outcome::Duplicate
         };
         tx.commit().await?;
         self.ack(key, entry).await?;
@@ -381,13 +376,33 @@ fn delivered(entry: &StreamId) -> Option<Delivered> {
 
 /// Records that `group` processed the event in the consumer's transaction;
 /// false when it already had (a redelivery).
-async fn first_time(
+/// Applies, in the caller's transaction, each of `events` that `group` has
+/// not processed yet, then the handler's `finish`; the number applied (the
+/// rest were redeliveries). On an error the handler has been told to
+/// `abandon` what it gathered, and the caller rolls the transaction back.
+pub(super) async fn apply_events(
     tx: &mut PgConnection,
+    handler: &dyn EventHandler,
     group: &str,
     topic: &str,
-    event: &Delivered,
-) -> anyhow::Result<bool> {
-    Ok(record_processed(tx, group, topic, event.event_id, event.number).await?)
+    events: &[Delivered],
+) -> anyhow::Result<usize> {
+    let applied = async {
+        let mut applied = 0;
+        for event in events {
+            if record_processed(tx, group, topic, event.event_id, event.number).await? {
+                handler.handle(tx, &event.envelope).await?;
+                applied += 1;
+            }
+        }
+        handler.finish(tx).await?;
+        Ok(applied)
+    }
+    .await;
+    if applied.is_err() {
+        handler.abandon();
+    }
+    applied
 }
 
 /// Records the event as processed by `group`; false when it already was.

@@ -9,7 +9,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use super::EventHandler;
-use super::consumer::record_processed;
+use super::consumer::{Delivered, apply_events};
 
 /// How often the handler of `group` has failed on `event_id`.
 pub async fn failures(pool: &PgPool, group: &str, event_id: Uuid) -> Result<i32, sqlx::Error> {
@@ -201,23 +201,28 @@ pub async fn replay(
             continue;
         };
         let topic: String = row.try_get("topic")?;
+        let event = Delivered {
+            envelope,
+            event_id,
+            number: row.try_get("number")?,
+        };
         let mut tx = pool.begin().await?;
-        let first =
-            record_processed(&mut tx, group, &topic, event_id, row.try_get("number")?).await?;
-        if first {
-            let applied = match handler.handle(&mut tx, &envelope).await {
-                Ok(()) => handler.finish(&mut tx).await,
-                failed => failed,
-            };
-            if let Err(e) = applied {
-                handler.abandon();
+        match apply_events(
+            &mut tx,
+            handler,
+            group,
+            &topic,
+            std::slice::from_ref(&event),
+        )
+        .await
+        {
+            Ok(1) => done.applied += 1,
+            Ok(_) => done.duplicates += 1,
+            Err(e) => {
                 tx.rollback().await?;
                 done.failed.push((id, format!("{e:#}")));
                 continue;
             }
-            done.applied += 1;
-        } else {
-            done.duplicates += 1;
         }
         sqlx::query("UPDATE dead_letters SET replayed_at = now() WHERE id = $1")
             .bind(id)
