@@ -269,6 +269,22 @@ impl Suite {
         if let Some(body) = body {
             request = request.json(&body);
         }
+        Self::reply(request).await
+    }
+
+    /// POSTs `body` as it is, with `content_type`, as an administrator: a
+    /// body that is not JSON, or too big, which [`Suite::call`] cannot send.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: String) -> Reply {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .bearer_auth(self.token("admin"))
+            .header("content-type", content_type)
+            .body(body);
+        Self::reply(request).await
+    }
+
+    async fn reply(request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("the gateway answers");
         let status = response.status().as_u16();
         let headers = response.headers().clone();

@@ -124,36 +124,27 @@ async fn json_that_does_not_fit_names_the_field() {
 #[tokio::test]
 async fn an_error_body_carries_the_status_it_is_sent_with() {
     let suite = Suite::start().await;
-    let token = suite.token("admin");
     let wrong_method = suite.admin(Method::PUT, "/v1/customers/abc", None).await;
     assert_eq!(wrong_method.status, 405);
     assert_eq!(wrong_method.body["error"]["code"], 405);
 
     let too_big = suite
-        .http
-        .post(format!("{}/v1/customers", suite.base_url))
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body(format!("{{\"notes\": \"{}\"}}", "x".repeat(100 * 1024)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(too_big.status().as_u16(), 413);
-    let body: serde_json::Value = too_big.json().await.unwrap();
+        .post_raw(
+            "/v1/customers",
+            "application/json",
+            format!("{{\"notes\": \"{}\"}}", "x".repeat(100 * 1024)),
+        )
+        .await;
+    assert_eq!(too_big.status, 413);
+    let body = &too_big.body;
     assert_eq!(body["error"]["code"], 413);
     assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED");
 
     let not_json = suite
-        .http
-        .post(format!("{}/v1/customers", suite.base_url))
-        .bearer_auth(&token)
-        .header("content-type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(not_json.status().as_u16(), 415);
-    let body: serde_json::Value = not_json.json().await.unwrap();
+        .post_raw("/v1/customers", "text/plain", "{}".into())
+        .await;
+    assert_eq!(not_json.status, 415);
+    let body = &not_json.body;
     assert_eq!(body["error"]["code"], 415);
 }
 
