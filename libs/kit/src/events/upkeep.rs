@@ -103,6 +103,24 @@ fn next_id(id: &str) -> Option<(u64, u64)> {
     })
 }
 
+/// Deletes the rows of `table` whose `older` time (after any condition
+/// written before it) lies more than `window` ago; how many. The names are
+/// this module's constants, never input.
+async fn forget_older(
+    pool: &PgPool,
+    table: &str,
+    older: &str,
+    window: std::time::Duration,
+) -> Result<u64, sqlx::Error> {
+    let statement =
+        format!("DELETE FROM {table} WHERE {older} < now() - make_interval(secs => $1)");
+    Ok(sqlx::query(sqlx::AssertSqlSafe(statement))
+        .bind(window.as_secs_f64())
+        .execute(pool)
+        .await?
+        .rows_affected())
+}
+
 /// How many rows each retention window removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Forgotten {
@@ -116,49 +134,41 @@ pub struct Forgotten {
 /// and dead letters older than their windows. A row not yet published is
 /// never removed, however old.
 pub async fn forget_expired(pool: &PgPool, retention: &Retention) -> anyhow::Result<Forgotten> {
-    let seconds = |d: std::time::Duration| d.as_secs_f64();
-    let outbox = sqlx::query(
-        "DELETE FROM outbox
-          WHERE published_at IS NOT NULL AND created_at < now() - make_interval(secs => $1)",
+    let outbox = forget_older(
+        pool,
+        "outbox",
+        "published_at IS NOT NULL AND created_at",
+        retention.outbox,
     )
-    .bind(seconds(retention.outbox))
-    .execute(pool)
-    .await?
-    .rows_affected();
-    let processed = sqlx::query(
-        "DELETE FROM processed_events WHERE processed_at < now() - make_interval(secs => $1)",
+    .await?;
+    let processed = forget_older(
+        pool,
+        "processed_events",
+        "processed_at",
+        retention.processed,
     )
-    .bind(seconds(retention.processed))
-    .execute(pool)
-    .await?
-    .rows_affected();
-    let dead_letters = sqlx::query(
-        "WITH gone AS (DELETE FROM dead_letters
-                        WHERE dead_at < now() - make_interval(secs => $1) RETURNING 1)
-         SELECT count(*) FROM gone",
+    .await?;
+    let dead_letters =
+        forget_older(pool, "dead_letters", "dead_at", retention.dead_letters).await?;
+    forget_older(
+        pool,
+        "event_failures",
+        "last_failed_at",
+        retention.dead_letters,
     )
-    .bind(seconds(retention.dead_letters))
-    .fetch_one(pool)
-    .await
-    .map(|row| sqlx::Row::get::<i64, _>(&row, 0) as u64)?;
-    sqlx::query(
-        "DELETE FROM event_failures WHERE last_failed_at < now() - make_interval(secs => $1)",
-    )
-    .bind(seconds(retention.dead_letters))
-    .execute(pool)
     .await?;
     // Not every service takes idempotent creates.
     let has_keys: bool = sqlx::query_scalar("SELECT to_regclass('idempotency_keys') IS NOT NULL")
         .fetch_one(pool)
         .await?;
     let idempotency = if has_keys {
-        sqlx::query(
-            "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
+        forget_older(
+            pool,
+            "idempotency_keys",
+            "created_at",
+            retention.idempotency,
         )
-        .bind(seconds(retention.idempotency))
-        .execute(pool)
         .await?
-        .rows_affected()
     } else {
         0
     };
