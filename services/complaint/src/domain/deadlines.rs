@@ -120,7 +120,7 @@ pub fn next_alarm(due: DateTime<Utc>, warned: bool, level: i32, pace: Escalation
 /// `handler_path` is the handler's unit path from the company down.
 pub fn escalation_unit(handler_path: &[String], level: i32) -> Option<&str> {
     let up = usize::try_from(level.max(1) - 1).unwrap_or(0);
-    let index = handler_path.len().checked_sub(1 + up).unwrap_or(0);
+    let index = handler_path.len().saturating_sub(1 + up);
     handler_path.get(index).map(String::as_str)
 }
 
