@@ -551,6 +551,38 @@ mod tests {
         assert!(fields.contains(&"complaint.calendar.working_days"));
     }
 
+    /// Each shipped preset's section reads, keyed by that preset's tiers.
+    #[test]
+    fn every_shipped_preset_has_a_good_complaint_section() {
+        let shipped = [
+            include_str!("../../../../deploy/presets/health-chain.toml"),
+            include_str!("../../../../deploy/presets/industrial-b2b.toml"),
+            include_str!("../../../../deploy/presets/postal-key-accounts.toml"),
+            include_str!("../../../../deploy/presets/retail-store.toml"),
+            include_str!("../../../../deploy/presets/telecom-vip.toml"),
+        ];
+        for text in shipped {
+            let file: toml::Table = toml::from_str(text).unwrap();
+            let tiers: Vec<String> = file["tiering"]["tiers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["code"].as_str().unwrap().to_owned())
+                .collect();
+            let id = file["preset"]["id"].as_str().unwrap();
+            let policy = parse(&file["complaint"], &tiers, SHANGHAI, 100)
+                .unwrap_or_else(|e| panic!("{id}: {e}"));
+            for tier in &tiers {
+                let accept = policy.limit(tier, State::Received).unwrap();
+                let fallback = policy.limit("", State::Received).unwrap();
+                assert!(
+                    accept.work <= fallback.work,
+                    "{id}: {tier} is no slower than the default"
+                );
+            }
+        }
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("8h"), Some(Duration::hours(8)));
