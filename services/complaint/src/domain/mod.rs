@@ -4,6 +4,7 @@
 
 pub mod calendar;
 pub mod deadlines;
+pub mod handling;
 pub mod numbering;
 pub mod policy;
 pub mod repeat;
