@@ -14,7 +14,7 @@ use crate::access;
 use crate::domain::evaluate;
 use crate::domain::{check_policy_id, preset};
 use crate::engine::{self, Engine, Occasion};
-use crate::store::customer_facts::CustomerFacts;
+use patron_kit::directory::CustomerFacts;
 use crate::store::{self, AssignmentRow, Change, PolicyRow, StandingRow};
 
 mod churn;

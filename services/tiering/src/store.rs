@@ -32,11 +32,9 @@ mod assignments;
 pub mod cards;
 mod changes;
 mod churn;
-pub mod customer_facts;
 mod figures;
 mod policies;
 mod rankings;
-mod reach;
 mod standings;
 
 pub use assignments::{
@@ -51,7 +49,7 @@ pub use policies::{
     lock_policy, policy,
 };
 pub use rankings::{SpendRanking, rank_by_spend};
-pub use reach::Visibility;
+pub use patron_kit::directory::Visibility;
 pub use standings::{StandingRow, put_standing, standings_of};
 
 /// Who made a change, and when.
