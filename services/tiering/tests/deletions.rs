@@ -5,6 +5,7 @@
 
 use chrono::Duration;
 use patron_kit::clock::Clock;
+use patron_kit::directory::store as customer_facts;
 use patron_kit::events::EventHandler;
 use patron_kit::timestamp;
 use patron_proto::common::v1::{EventEnvelope, Money};
@@ -12,7 +13,6 @@ use patron_proto::profile::v1::{
     CustomerDeleted, StaffMemberPlaced, TransactionKind, TransactionRecorded,
 };
 use patron_tiering::profile_events::ProfileEvents;
-use patron_kit::directory::store as customer_facts;
 use patron_tiering::store::{self, Visibility};
 use patron_tiering::sweep;
 use prost::{Message, Name};

@@ -744,9 +744,9 @@ async fn staff_reach_their_own_customers_and_their_units_subtree_only() {
 
 #[tokio::test]
 async fn archive_facts_from_profile_keep_the_newest_version() {
+    use patron_kit::directory::store as customer_facts;
     use patron_proto::common::v1::Date;
     use patron_proto::profile::v1::{CustomerCreated, CustomerUpdated, ManagerReassigned};
-    use patron_kit::directory::store as customer_facts;
 
     let f = fixture().await;
     let customer = Uuid::now_v7();
@@ -915,7 +915,10 @@ async fn an_abandoned_transaction_leaves_nothing_to_re_decide() {
     let event = f.purchase_event(customer, "t1", TransactionKind::Purchase, 150_000);
     let mut tx = f.pool.begin().await.unwrap();
     let mut abandoned = handler.begin();
-    handler.handle(&mut abandoned, &mut tx, &event).await.unwrap();
+    handler
+        .handle(&mut abandoned, &mut tx, &event)
+        .await
+        .unwrap();
     // Rolled back: the batch goes with its transaction.
     drop(abandoned);
     tx.rollback().await.unwrap();

@@ -40,7 +40,10 @@ impl Fixture {
         let handler = ProfileEvents::new(self.engine.clone(), chrono_tz::Asia::Shanghai);
         let mut tx = self.pool.begin().await.unwrap();
         let mut batch = handler.begin();
-        handler.handle(&mut batch, &mut tx, &envelope).await.unwrap();
+        handler
+            .handle(&mut batch, &mut tx, &envelope)
+            .await
+            .unwrap();
         handler.finish(batch, &mut tx).await.unwrap();
         tx.commit().await.unwrap();
     }

@@ -147,7 +147,11 @@ impl ProfileFact {
 
     /// Writes what this says into the projection, unless a later event
     /// already said more; `at` stamps the rows.
-    pub async fn apply(&self, tx: &mut PgConnection, at: DateTime<Utc>) -> Result<(), ServiceError> {
+    pub async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        at: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
         match self {
             Self::Archive {
                 customer,

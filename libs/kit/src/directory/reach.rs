@@ -115,7 +115,10 @@ mod tests {
             assert!(reach.covers(&["company", "east"], ""));
             assert!(reach.covers(&["company", "east", "sh"], "someone"));
             assert!(!reach.covers(&["company", "west"], ""));
-            assert!(!reach.covers(&["company", "west"], "sup"), "supervising is not managing");
+            assert!(
+                !reach.covers(&["company", "west"], "sup"),
+                "supervising is not managing"
+            );
             assert!(!reach.covers(&["company"], ""), "not above their unit");
             assert!(reach.covers_unit(&["company", "east", "sh"]));
             assert!(!reach.covers_unit(&["company"]));
@@ -154,7 +157,10 @@ mod tests {
         assert!(both.covers(&["company", "east"], "zhao"));
         assert!(both.covers(&["company", "west"], "li.na"));
         assert!(!both.covers(&["company", "west"], "zhao"));
-        assert!(Reach::needs_directory(&strings(&["account_manager", "viewer"])));
+        assert!(Reach::needs_directory(&strings(&[
+            "account_manager",
+            "viewer"
+        ])));
     }
 
     #[test]

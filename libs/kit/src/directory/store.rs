@@ -248,13 +248,17 @@ pub async fn staff_placement(
     conn: &mut PgConnection,
     staff_id: &str,
 ) -> Result<Option<StaffPlacement>, ServiceError> {
-    let row: Option<(Option<String>, Vec<String>)> = sqlx::query_as(
-        "SELECT org_unit, org_unit_path FROM directory_staff WHERE staff_id = $1",
-    )
-    .bind(staff_id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.and_then(|(unit, unit_path)| Some(StaffPlacement { unit: unit?, unit_path })))
+    let row: Option<(Option<String>, Vec<String>)> =
+        sqlx::query_as("SELECT org_unit, org_unit_path FROM directory_staff WHERE staff_id = $1")
+            .bind(staff_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.and_then(|(unit, unit_path)| {
+        Some(StaffPlacement {
+            unit: unit?,
+            unit_path,
+        })
+    }))
 }
 
 /// The unit id a staff member sits in, when the directory knows them.

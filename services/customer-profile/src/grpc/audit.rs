@@ -50,9 +50,7 @@ impl AuditApi {
             Some(s) => Some(directory::unit_path(&mut conn, &s.org_unit_id).await?),
             None => None,
         };
-        if actor == caller.subject
-            || staff_unit_path.is_some_and(|path| reach.covers_unit(&path))
-        {
+        if actor == caller.subject || staff_unit_path.is_some_and(|path| reach.covers_unit(&path)) {
             Ok(())
         } else {
             Err(ServiceError::PermissionDenied(format!(

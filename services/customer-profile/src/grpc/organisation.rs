@@ -120,7 +120,12 @@ async fn publish_placement(
         removed: unit.is_none(),
         version,
         org_unit_path: unit
-            .map(|u| org::path_ids(&u.path).into_iter().map(str::to_owned).collect())
+            .map(|u| {
+                org::path_ids(&u.path)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default(),
     };
     events::enqueue(tx, &event.staff_member, &event, change.at).await?;
