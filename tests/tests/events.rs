@@ -206,8 +206,14 @@ impl RecordEffect {
 }
 
 impl EventHandler for RecordEffect {
+    /// Each event's effect is written as it is handled: nothing to gather.
+    type Batch = ();
+
+    fn begin(&self) {}
+
     fn handle<'a>(
         &'a self,
+        _batch: &'a mut (),
         tx: &'a mut PgConnection,
         event: &'a EventEnvelope,
     ) -> BoxFuture<'a, anyhow::Result<()>> {

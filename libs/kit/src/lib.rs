@@ -10,6 +10,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod descriptors;
+pub mod directory;
 pub mod error;
 pub mod etag;
 pub mod events;

@@ -1,10 +1,12 @@
 //! Authorisation by the organisation: works out a caller's reach (their roles
 //! plus their place in the staff directory) and checks calls on one customer
-//! against it. The rules themselves are in `domain::organisation`.
+//! against it. The rule itself is the kit's (`patron_kit::directory::Reach`),
+//! decided here on profile's own directory: the caller's unit from `staff`,
+//! a customer's unit path from `org_units`.
 
 use patron_kit::ServiceError;
 use patron_kit::auth::Caller;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::organisation::Reach;
@@ -23,12 +25,29 @@ impl AccessControl {
     /// The customers `caller` may see. Reads the directory only for roles
     /// whose reach depends on the caller's unit.
     pub async fn reach(&self, caller: &Caller) -> Result<Reach, ServiceError> {
-        let subtree = if Reach::needs_directory(&caller.roles) {
-            organisation::subtree_of_staff(&self.pool, &caller.subject).await?
+        let unit = if Reach::needs_directory(&caller.roles) {
+            organisation::unit_of_staff(&self.pool, &caller.subject).await?
         } else {
             None
         };
-        Ok(Reach::of(&caller.roles, &caller.subject, subtree))
+        Ok(Reach::of(&caller.roles, &caller.subject, unit))
+    }
+
+    /// How a list narrows to what `reach` covers: the customers of the
+    /// units of the reached subtree (the units whose path holds the
+    /// caller's), or managed by the caller.
+    pub async fn list_filter(&self, reach: &Reach) -> Result<ReachFilter, ServiceError> {
+        let units = match reach {
+            Reach::Company => None,
+            Reach::Limited { unit: None, .. } => Some(Vec::new()),
+            Reach::Limited {
+                unit: Some(unit), ..
+            } => Some(organisation::subtree_of_unit(&self.pool, unit).await?),
+        };
+        Ok(ReachFilter {
+            units,
+            manager: reach.manager().map(str::to_owned),
+        })
     }
 
     /// Checks that `caller` reaches the customer `id`: NOT_FOUND, the same
@@ -59,27 +78,27 @@ impl AccessControl {
             return Ok(());
         }
         let not_found = || ServiceError::not_found(customer_name(id));
-        let (unit, manager, deleted) = store::placement_of(&self.pool, id)
+        let (unit_path, manager, deleted) = store::placement_of(&self.pool, id)
             .await?
             .ok_or_else(not_found)?;
         if deleted && !deleted_too {
             return Err(not_found());
         }
-        ensure_covers(caller, &reach, id, &unit, &manager)
+        ensure_covers(caller, &reach, id, &unit_path, &manager)
     }
 }
 
 /// NOT_FOUND, as if it did not exist, unless `reach` covers the customer
-/// `id` in `unit` managed by `manager`: a caller cannot tell a customer
-/// outside their reach from a missing one.
+/// `id` placed on `unit_path` and managed by `manager`: a caller cannot tell
+/// a customer outside their reach from a missing one.
 pub fn ensure_covers(
     caller: &Caller,
     reach: &Reach,
     id: Uuid,
-    unit: &str,
+    unit_path: &[String],
     manager: &str,
 ) -> Result<(), ServiceError> {
-    if reach.covers(unit, manager) {
+    if reach.covers(unit_path, manager) {
         Ok(())
     } else {
         tracing::debug!(caller = %caller.subject, customer = %id, "outside the caller's reach");
@@ -87,12 +106,10 @@ pub fn ensure_covers(
     }
 }
 
-/// How a list narrows to what `reach` covers.
-pub fn list_filter(reach: &Reach) -> ReachFilter {
-    ReachFilter {
-        units: reach.unit_filter(),
-        manager: reach.manager_filter().map(str::to_owned),
-    }
+/// The path of `unit` (unit ids from the company down to it), which the
+/// reach rule decides by.
+pub async fn unit_path(conn: &mut PgConnection, unit: &str) -> Result<Vec<String>, ServiceError> {
+    organisation::unit_path(conn, unit).await
 }
 
 fn customer_name(id: Uuid) -> String {

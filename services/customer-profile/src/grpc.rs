@@ -91,7 +91,8 @@ impl CustomerApi {
             row.version,
             &resource_name::format(COLLECTION, id),
         )?;
-        access::ensure_covers(caller, &reach, id, &row.org_unit_id, &row.account_manager)?;
+        let unit_path = access::unit_path(&mut tx, &row.org_unit_id).await?;
+        access::ensure_covers(caller, &reach, id, &unit_path, &row.account_manager)?;
         Ok((reach, tx, row))
     }
 }
@@ -186,14 +187,15 @@ impl CustomerService for CustomerApi {
             }
         }
         let unit = placement_unit(&mut tx, requested_unit, &caller.subject).await?;
+        let unit_path = access::unit_path(&mut tx, &unit).await?;
         // A manager opening an archive outside their unit's reach takes it on.
         if valid.account_manager.is_empty()
-            && !reach.covers(&unit, "")
-            && reach.manager_filter() == Some(caller.subject.as_str())
+            && !reach.covers(&unit_path, "")
+            && reach.manager() == Some(caller.subject.as_str())
         {
             valid.account_manager = caller.subject.clone();
         }
-        if !reach.covers(&unit, &valid.account_manager) {
+        if !reach.covers(&unit_path, &valid.account_manager) {
             return Err(ServiceError::PermissionDenied(format!(
                 "{} may not open archives in {} for {}",
                 caller.subject,
@@ -338,7 +340,10 @@ impl CustomerService for CustomerApi {
             account_manager: non_empty(&req.account_manager),
             within_units,
         };
-        let reach = access::list_filter(&self.access.reach(&caller).await?);
+        let reach = self
+            .access
+            .list_filter(&self.access.reach(&caller).await?)
+            .await?;
         let fingerprint = paging::filter_fingerprint(&[
             filter.archive_number.as_deref().unwrap_or(""),
             filter.display_name_contains.as_deref().unwrap_or(""),
@@ -397,7 +402,8 @@ impl CustomerService for CustomerApi {
         } else {
             let unit = access::parse_unit_name("customer.org_unit", &merged.org_unit)?;
             placement_unit(&mut tx, Some(unit.clone()), &caller.subject).await?;
-            if !reach.covers(&unit, &row.account_manager) {
+            let unit_path = access::unit_path(&mut tx, &unit).await?;
+            if !reach.covers(&unit_path, &row.account_manager) {
                 return Err(ServiceError::PermissionDenied(format!(
                     "{} may not move customers to {}",
                     caller.subject,
@@ -493,7 +499,10 @@ impl CustomerService for CustomerApi {
         let after: Option<(chrono::DateTime<chrono::Utc>, Uuid)> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
         let cutoff = crate::domain::review::due_cutoff(self.clock.now(), self.review_period);
-        let reach = access::list_filter(&self.access.reach(&caller).await?);
+        let reach = self
+            .access
+            .list_filter(&self.access.reach(&caller).await?)
+            .await?;
         let rows = store::list_due_for_review(
             &self.pool,
             cutoff,

@@ -238,18 +238,29 @@ pub async fn set_exit(
     .await?)
 }
 
-/// Where an archive sits, who manages it, and whether it was deleted, to
-/// authorise a call on it.
+/// Where an archive sits (its unit's path: unit ids from the company down),
+/// who manages it, and whether it was deleted, to authorise a call on it.
 pub async fn placement_of(
     pool: &PgPool,
     id: Uuid,
-) -> Result<Option<(String, String, bool)>, ServiceError> {
-    Ok(sqlx::query_as(
-        "SELECT org_unit_id, account_manager, deleted_at IS NOT NULL FROM customers WHERE id = $1",
+) -> Result<Option<(Vec<String>, String, bool)>, ServiceError> {
+    let row: Option<(Option<String>, String, bool)> = sqlx::query_as(
+        "SELECT u.path, c.account_manager, c.deleted_at IS NOT NULL
+           FROM customers c LEFT JOIN org_units u ON u.id = c.org_unit_id
+          WHERE c.id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
-    .await?)
+    .await?;
+    Ok(row.map(|(path, manager, deleted)| {
+        let path = path.as_deref().map_or_else(Vec::new, |p| {
+            crate::domain::organisation::path_ids(p)
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        });
+        (path, manager, deleted)
+    }))
 }
 
 /// Records a review of a locked archive and bumps its version.

@@ -17,7 +17,8 @@ use uuid::Uuid;
 use crate::domain::evaluate::{self, Standing};
 use crate::domain::policy::Policy;
 use crate::domain::preset;
-use crate::store::{self, AssignmentRow, ChangeRow, PolicyRow, StandingRow, customer_facts};
+use crate::store::{self, AssignmentRow, ChangeRow, PolicyRow, StandingRow};
+use patron_kit::directory::store as customer_facts;
 
 /// What a re-evaluation needs besides the database.
 #[derive(Clone)]

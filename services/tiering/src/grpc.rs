@@ -14,8 +14,8 @@ use crate::access;
 use crate::domain::evaluate;
 use crate::domain::{check_policy_id, preset};
 use crate::engine::{self, Engine, Occasion};
-use crate::store::customer_facts::CustomerFacts;
 use crate::store::{self, AssignmentRow, Change, PolicyRow, StandingRow};
+use patron_kit::directory::CustomerFacts;
 
 mod churn;
 mod discounts;

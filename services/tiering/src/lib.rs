@@ -85,6 +85,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let boot = Boot::migrate(&config.common, &MIGRATOR).await?;
+    // What profile's events say of customers and the directory.
+    patron_kit::directory::install(&boot.pool).await?;
     let engine = Engine::new(config.common.clock.clone(), config.common.zone);
     if let Some(path) = &config.preset {
         seed_preset(&boot.pool, path, &engine).await?;

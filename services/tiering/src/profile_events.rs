@@ -1,9 +1,10 @@
 //! Applies profile's events: TransactionRecorded into per-customer figures
 //! (re-evaluating the customer in the same transaction), CustomerExited into
 //! the churned customers and their reasons, CustomerDeleted out of
-//! everything tiering works on, and the archive and directory
-//! events into the facts tiering authorises and acts by (manager, unit path,
-//! birthday; where staff sit). The kit's consumer
+//! everything tiering works on, and the archive and directory events into
+//! the kit's projection tiering authorises and acts by
+//! (`patron_kit::directory`: manager, unit path, birthday; where staff sit).
+//! The kit's consumer
 //! applies each event once (by its id) and acknowledges after this commits.
 //! `handle` only reads an event; `finish` does a transaction's work in the
 //! lock order of `store` (customers' locks first, rows in key order).
@@ -11,24 +12,17 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use futures::future::BoxFuture;
+use patron_kit::directory::ProfileFact;
 use patron_kit::events::EventHandler;
 use patron_kit::{events, resource_name, timestamp};
-use patron_proto::common::v1::Date;
 use patron_proto::common::v1::EventEnvelope;
-use patron_proto::profile::v1::{
-    CustomerCreated, CustomerDeleted, CustomerExited, CustomerUpdated, ManagerReassigned,
-    StaffMemberPlaced, TransactionKind, TransactionRecorded,
-};
+use patron_proto::profile::v1::{CustomerExited, TransactionKind, TransactionRecorded};
 use sqlx::PgConnection;
-
-use std::sync::Mutex;
-
 use uuid::Uuid;
 
 use crate::domain::policy::Policy;
 use crate::engine::{Engine, Occasion};
 use crate::ledger;
-use crate::store::customer_facts::{self, CustomerFacts};
 use crate::store::{self, Change, DayEntry};
 
 /// The actor tier changes made on new figures are recorded under.
@@ -37,41 +31,31 @@ pub const ACTOR: &str = "tiering";
 pub struct ProfileEvents {
     pub engine: Engine,
     pub zone: Tz,
-    /// What the transaction's events ask, read by `handle` and done by
-    /// `finish` in the lock order (`store`'s documentation), not in stream
-    /// order: two replicas applying the same customers' events in opposite
-    /// orders would otherwise wait on each other.
-    pending: Mutex<Vec<Work>>,
 }
+
+/// What one transaction's events ask, read by `handle` and done by `finish`
+/// in the lock order (`store`'s documentation), not in stream order: two
+/// replicas applying the same customers' events in opposite orders would
+/// otherwise wait on each other.
+#[derive(Debug, Default)]
+pub struct Pending(Vec<Work>);
 
 /// What one event asks of tiering.
 #[derive(Debug, Clone)]
 enum Work {
-    Archive {
-        customer: Uuid,
-        facts: CustomerFacts,
-        version: i64,
-    },
-    Manager {
-        customer: Uuid,
-        manager: String,
-        version: i64,
-    },
-    Staff {
-        staff: String,
-        unit: Option<String>,
-        version: i64,
-    },
-    Exited {
+    /// What the kit's projection keeps (manager, unit path, birthday, exit
+    /// and deletion marks, where staff sit).
+    Directory(ProfileFact),
+    /// Tiering's own reaction to an exit: the churn record, the card void.
+    Churned {
         customer: Uuid,
         kind: i16,
         reason: String,
         at: DateTime<Utc>,
     },
-    Deleted {
-        customer: Uuid,
-        version: i64,
-    },
+    /// Tiering's own reaction to a deletion, after the projection's
+    /// tombstone: out of everything tiering works on.
+    Forget { customer: Uuid },
     Transaction {
         entry: DayEntry,
         transaction: String,
@@ -84,12 +68,9 @@ impl Work {
     /// The customer whose lock and rows this takes, if any.
     fn customer(&self) -> Option<Uuid> {
         match self {
-            Self::Archive { customer, .. }
-            | Self::Manager { customer, .. }
-            | Self::Exited { customer, .. }
-            | Self::Deleted { customer, .. } => Some(*customer),
+            Self::Directory(fact) => fact.customer(),
+            Self::Churned { customer, .. } | Self::Forget { customer } => Some(*customer),
             Self::Transaction { entry, .. } => Some(entry.customer_id),
-            Self::Staff { .. } => None,
         }
     }
 
@@ -97,7 +78,7 @@ impl Work {
     /// customers' rows by customer id.
     fn order_key(&self) -> (Option<Uuid>, &str) {
         match self {
-            Self::Staff { staff, .. } => (None, staff.as_str()),
+            Self::Directory(fact) => (fact.customer(), fact.staff().unwrap_or("")),
             other => (other.customer(), ""),
         }
     }
@@ -112,35 +93,36 @@ fn in_lock_order(mut work: Vec<Work>) -> Vec<Work> {
 
 impl ProfileEvents {
     pub fn new(engine: Engine, zone: Tz) -> Self {
-        Self {
-            engine,
-            zone,
-            pending: Mutex::default(),
-        }
-    }
-
-    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<Work>> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+        Self { engine, zone }
     }
 }
 
 impl EventHandler for ProfileEvents {
+    type Batch = Pending;
+
+    fn begin(&self) -> Pending {
+        Pending::default()
+    }
+
     fn handle<'a>(
         &'a self,
+        batch: &'a mut Pending,
         _tx: &'a mut PgConnection,
         event: &'a EventEnvelope,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            if let Some(work) = self.read(event)? {
-                self.pending().push(work);
-            }
+            batch.0.extend(self.read(event)?);
             Ok(())
         })
     }
 
-    fn finish<'a>(&'a self, tx: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
+    fn finish<'a>(
+        &'a self,
+        batch: Pending,
+        tx: &'a mut PgConnection,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let work = in_lock_order(std::mem::take(&mut *self.pending()));
+            let work = in_lock_order(batch.0);
             if work.is_empty() {
                 return Ok(());
             }
@@ -178,91 +160,38 @@ impl EventHandler for ProfileEvents {
             Ok(())
         })
     }
-
-    fn abandon(&self) {
-        self.pending().clear();
-    }
 }
 
 impl ProfileEvents {
-    /// What `event` asks, if it is one of ours; an error when it is malformed.
-    fn read(&self, event: &EventEnvelope) -> anyhow::Result<Option<Work>> {
-        let customer = |name: &str| {
-            resource_name::parse("customer", "customers", name)
-                .map_err(|e| anyhow::anyhow!("{} names no customer: {e}", event.event_type))
-        };
-        if let Some(c) = events::payload::<CustomerCreated>(event) {
-            let facts = archive_facts(
-                &c.account_manager,
-                &c.org_unit,
-                &c.org_unit_path,
-                c.birthday,
-            );
-            return Ok(Some(Work::Archive {
-                customer: customer(&c.customer)?,
-                facts,
-                version: c.version,
-            }));
-        }
-        if let Some(u) = events::payload::<CustomerUpdated>(event) {
-            let facts = archive_facts(
-                &u.account_manager,
-                &u.org_unit,
-                &u.org_unit_path,
-                u.birthday,
-            );
-            return Ok(Some(Work::Archive {
-                customer: customer(&u.customer)?,
-                facts,
-                version: u.version,
-            }));
-        }
-        if let Some(r) = events::payload::<ManagerReassigned>(event) {
-            return Ok(Some(Work::Manager {
-                customer: customer(&r.customer)?,
-                manager: r.account_manager,
-                version: r.version,
-            }));
-        }
-        if let Some(placed) = events::payload::<StaffMemberPlaced>(event) {
-            let staff = placed
-                .staff_member
-                .strip_prefix("staff/")
-                .ok_or_else(|| anyhow::anyhow!("StaffMemberPlaced names no staff member"))?;
-            let unit = placed
-                .org_unit
-                .strip_prefix("orgUnits/")
-                .filter(|_| !placed.removed);
-            return Ok(Some(Work::Staff {
-                staff: staff.to_owned(),
-                unit: unit.map(str::to_owned),
-                version: placed.version,
-            }));
-        }
-        if let Some(deleted) = events::payload::<CustomerDeleted>(event) {
-            return Ok(Some(Work::Deleted {
-                customer: customer(&deleted.customer)?,
-                version: deleted.version,
-            }));
-        }
-        if let Some(exited) = events::payload::<CustomerExited>(event) {
-            let at = event
-                .occurred_at
-                .as_ref()
-                .and_then(timestamp::from_proto)
-                .unwrap_or_else(|| self.engine.clock.now());
-            return Ok(Some(Work::Exited {
-                customer: customer(&exited.customer)?,
-                kind: exited.kind as i16,
-                reason: exited.reason,
-                at,
-            }));
+    /// What `event` asks, in order, if it is one of ours; an error when it
+    /// is malformed.
+    fn read(&self, event: &EventEnvelope) -> anyhow::Result<Vec<Work>> {
+        if let Some(fact) = ProfileFact::read(event)? {
+            let reaction = match &fact {
+                ProfileFact::Exited { customer, at, .. } => {
+                    let exited = events::payload::<CustomerExited>(event).unwrap_or_default();
+                    Some(Work::Churned {
+                        customer: *customer,
+                        kind: exited.kind as i16,
+                        reason: exited.reason,
+                        at: at.unwrap_or_else(|| self.engine.clock.now()),
+                    })
+                }
+                ProfileFact::Deleted { customer, .. } => Some(Work::Forget {
+                    customer: *customer,
+                }),
+                _ => None,
+            };
+            return Ok(std::iter::once(Work::Directory(fact))
+                .chain(reaction)
+                .collect());
         }
         // Other events on the streams are not ours to count.
         let Some(recorded) = events::payload::<TransactionRecorded>(event) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        let customer = customer(&recorded.customer)?;
+        let customer = resource_name::parse("customer", "customers", &recorded.customer)
+            .map_err(|e| anyhow::anyhow!("{} names no customer: {e}", event.event_type))?;
         let occurred = recorded
             .occur_time
             .as_ref()
@@ -276,11 +205,11 @@ impl ProfileEvents {
         // was enforced cannot be counted and must not stall the stream.
         if patron_kit::money::bounded(amount).is_err() {
             tracing::warn!(transaction = %recorded.transaction, amount, "transaction amount beyond the money bound; not counted");
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let is_purchase = recorded.kind == TransactionKind::Purchase as i32;
         let sign = if is_purchase { 1 } else { -1 };
-        Ok(Some(Work::Transaction {
+        Ok(vec![Work::Transaction {
             entry: DayEntry {
                 customer_id: customer,
                 day: occurred.with_timezone(&self.zone).date_naive(),
@@ -291,7 +220,7 @@ impl ProfileEvents {
             transaction: recorded.transaction,
             amount_minor: amount,
             currency: currency.to_owned(),
-        }))
+        }])
     }
 
     /// Does one event's work but the daily figures (done for the batch at
@@ -304,22 +233,8 @@ impl ProfileEvents {
     ) -> anyhow::Result<()> {
         let at = self.engine.clock.now();
         match work {
-            Work::Archive {
-                customer,
-                facts,
-                version,
-            } => customer_facts::put_archive(tx, *customer, facts, *version, at).await?,
-            Work::Manager {
-                customer,
-                manager,
-                version,
-            } => customer_facts::put_manager(tx, *customer, manager, *version, at).await?,
-            Work::Staff {
-                staff,
-                unit,
-                version,
-            } => customer_facts::put_staff(tx, staff, unit.as_deref(), *version, at).await?,
-            Work::Exited {
+            Work::Directory(fact) => fact.apply(tx, at).await?,
+            Work::Churned {
                 customer,
                 kind,
                 reason,
@@ -329,10 +244,9 @@ impl ProfileEvents {
                 // A customer who left holds no VIP card any more (003: revoked).
                 store::cards::void_live_card(tx, *customer).await?;
             }
-            Work::Deleted { customer, version } => {
+            Work::Forget { customer } => {
                 // Out of the sweep, rankings and lists; its card void, as a
-                // leaver's is; the tombstone turns away later events.
-                customer_facts::mark_deleted(tx, *customer, *version, at).await?;
+                // leaver's is; the projection's tombstone turns away later events.
                 store::forget_customer(tx, *customer).await?;
                 store::cards::void_live_card(tx, *customer).await?;
             }
@@ -382,39 +296,28 @@ impl ProfileEvents {
     }
 }
 
-fn archive_facts(
-    manager: &str,
-    org_unit: &str,
-    org_unit_path: &[String],
-    birthday: Option<Date>,
-) -> CustomerFacts {
-    let known = birthday.filter(|d| (1..=12).contains(&d.month) && (1..=31).contains(&d.day));
-    CustomerFacts {
-        account_manager: manager.to_owned(),
-        org_unit: org_unit.to_owned(),
-        org_unit_path: org_unit_path.to_vec(),
-        birthday_month: known.map(|d| d.month as i16),
-        birthday_day: known.map(|d| d.day as i16),
-        deleted: false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn work_is_done_staff_first_then_by_customer_each_in_stream_order() {
+        // (A deletion's forgetting, version 5 here, follows its tombstone.)
         let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let manager = |customer, version| Work::Manager {
-            customer,
-            manager: String::new(),
-            version,
+        let manager = |customer, version| {
+            Work::Directory(ProfileFact::Manager {
+                customer,
+                manager: String::new(),
+                version,
+            })
         };
-        let staff = |id: &str| Work::Staff {
-            staff: id.into(),
-            unit: None,
-            version: 1,
+        let staff = |id: &str| {
+            Work::Directory(ProfileFact::Staff {
+                staff: id.into(),
+                unit: None,
+                unit_path: Vec::new(),
+                version: 1,
+            })
         };
         let order: Vec<(Option<Uuid>, String, i64)> = in_lock_order(vec![
             manager(b, 1),
@@ -422,15 +325,19 @@ mod tests {
             manager(a, 2),
             manager(b, 3),
             staff("li"),
-            Work::Deleted {
+            Work::Directory(ProfileFact::Deleted {
                 customer: a,
                 version: 4,
-            },
+            }),
+            Work::Forget { customer: a },
         ])
         .iter()
         .map(|w| {
             let version = match w {
-                Work::Manager { version, .. } | Work::Deleted { version, .. } => *version,
+                Work::Directory(
+                    ProfileFact::Manager { version, .. } | ProfileFact::Deleted { version, .. },
+                ) => *version,
+                Work::Forget { .. } => 5,
                 _ => 0,
             };
             let (customer, staff) = w.order_key();
@@ -444,6 +351,7 @@ mod tests {
                 (None, "zhao".into(), 0),
                 (Some(a), String::new(), 2),
                 (Some(a), String::new(), 4),
+                (Some(a), String::new(), 5),
                 (Some(b), String::new(), 1),
                 (Some(b), String::new(), 3),
             ]

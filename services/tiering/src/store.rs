@@ -32,11 +32,9 @@ mod assignments;
 pub mod cards;
 mod changes;
 mod churn;
-pub mod customer_facts;
 mod figures;
 mod policies;
 mod rankings;
-mod reach;
 mod standings;
 
 pub use assignments::{
@@ -46,12 +44,12 @@ pub use assignments::{
 pub use changes::{ChangeRow, insert_changes, list_changes};
 pub use churn::{churn_counts, record_churned};
 pub use figures::{DayEntry, DayTotals, add_to_days, day_totals, figures_of};
+pub use patron_kit::directory::Visibility;
 pub use policies::{
     PolicyRow, activate, active_policy, insert_policy, latest_policies, lock_activation,
     lock_policy, policy,
 };
 pub use rankings::{SpendRanking, rank_by_spend};
-pub use reach::Visibility;
 pub use standings::{StandingRow, put_standing, standings_of};
 
 /// Who made a change, and when.

@@ -5,6 +5,7 @@
 
 use chrono::Duration;
 use patron_kit::clock::Clock;
+use patron_kit::directory::store as customer_facts;
 use patron_kit::events::EventHandler;
 use patron_kit::timestamp;
 use patron_proto::common::v1::{EventEnvelope, Money};
@@ -12,7 +13,7 @@ use patron_proto::profile::v1::{
     CustomerDeleted, StaffMemberPlaced, TransactionKind, TransactionRecorded,
 };
 use patron_tiering::profile_events::ProfileEvents;
-use patron_tiering::store::{self, Visibility, customer_facts};
+use patron_tiering::store::{self, Visibility};
 use patron_tiering::sweep;
 use prost::{Message, Name};
 use uuid::Uuid;
@@ -34,8 +35,9 @@ impl Fixture {
     async fn apply(&self, envelope: &EventEnvelope) {
         let handler = ProfileEvents::new(self.engine.clone(), chrono_tz::Asia::Shanghai);
         let mut tx = self.pool.begin().await.unwrap();
-        handler.handle(&mut tx, envelope).await.unwrap();
-        handler.finish(&mut tx).await.unwrap();
+        let mut batch = handler.begin();
+        handler.handle(&mut batch, &mut tx, envelope).await.unwrap();
+        handler.finish(batch, &mut tx).await.unwrap();
         tx.commit().await.unwrap();
     }
 
@@ -144,6 +146,11 @@ async fn a_staff_removal_outlives_an_older_placement_arriving_late() {
         },
         removed,
         version,
+        org_unit_path: if removed {
+            Vec::new()
+        } else {
+            vec!["company".into(), "east".into()]
+        },
     };
     let unit = || async {
         let mut conn = f.pool.acquire().await.unwrap();

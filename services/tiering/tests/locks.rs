@@ -64,22 +64,27 @@ async fn two_consumers_applying_the_same_customers_in_opposite_orders_queue() {
     let (a, b) = (f.replica(), f.replica());
     let mut ta = f.pool.begin().await.unwrap();
     let mut tb = f.pool.begin().await.unwrap();
+    let (mut batch_a, mut batch_b) = (a.begin(), b.begin());
     // Replica a reads the first customer's event, replica b the second's...
-    a.handle(&mut ta, &f.purchase(first)).await.unwrap();
-    b.handle(&mut tb, &f.purchase(second)).await.unwrap();
+    a.handle(&mut batch_a, &mut ta, &f.purchase(first))
+        .await
+        .unwrap();
+    b.handle(&mut batch_b, &mut tb, &f.purchase(second))
+        .await
+        .unwrap();
     // ...then each the other's: in stream order, each held a row the other
     // wanted next.
     let (ea, eb) = (f.purchase(second), f.purchase(first));
     let (ra, rb) = tokio::join!(
         async {
-            a.handle(&mut ta, &ea).await?;
-            a.finish(&mut ta).await?;
+            a.handle(&mut batch_a, &mut ta, &ea).await?;
+            a.finish(batch_a, &mut ta).await?;
             ta.commit().await?;
             anyhow::Ok(())
         },
         async {
-            b.handle(&mut tb, &eb).await?;
-            b.finish(&mut tb).await?;
+            b.handle(&mut batch_b, &mut tb, &eb).await?;
+            b.finish(batch_b, &mut tb).await?;
             tb.commit().await?;
             anyhow::Ok(())
         }
@@ -103,11 +108,12 @@ async fn the_sweep_never_waits_for_a_customer_someone_is_deciding() {
     let customer = Uuid::now_v7();
     let replica = f.replica();
     let mut tx = f.pool.begin().await.unwrap();
+    let mut batch = replica.begin();
     replica
-        .handle(&mut tx, &f.purchase(customer))
+        .handle(&mut batch, &mut tx, &f.purchase(customer))
         .await
         .unwrap();
-    replica.finish(&mut tx).await.unwrap();
+    replica.finish(batch, &mut tx).await.unwrap();
     tx.commit().await.unwrap();
     f.clock.advance(Duration::days(1));
 

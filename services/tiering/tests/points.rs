@@ -145,10 +145,11 @@ impl Fixture {
     async fn apply_all(&self, envelopes: &[EventEnvelope]) {
         let handler = ProfileEvents::new(self.engine.clone(), chrono_tz::Asia::Shanghai);
         let mut tx = self.pool.begin().await.unwrap();
+        let mut batch = handler.begin();
         for envelope in envelopes {
-            handler.handle(&mut tx, envelope).await.unwrap();
+            handler.handle(&mut batch, &mut tx, envelope).await.unwrap();
         }
-        handler.finish(&mut tx).await.unwrap();
+        handler.finish(batch, &mut tx).await.unwrap();
         tx.commit().await.unwrap();
     }
 
@@ -657,6 +658,7 @@ async fn staff_reach_their_own_customers_and_their_units_subtree_only() {
             org_unit: format!("orgUnits/{unit}"),
             removed: false,
             version: 1,
+            org_unit_path: vec!["company".into(), unit.into()],
         };
         f.apply(&event(
             StaffMemberPlaced::full_name(),
@@ -709,6 +711,11 @@ async fn staff_reach_their_own_customers_and_their_units_subtree_only() {
         },
         removed,
         version,
+        org_unit_path: if removed {
+            Vec::new()
+        } else {
+            vec!["company".into(), unit.into()]
+        },
     };
     f.apply(&event(
         StaffMemberPlaced::full_name(),
@@ -737,9 +744,9 @@ async fn staff_reach_their_own_customers_and_their_units_subtree_only() {
 
 #[tokio::test]
 async fn archive_facts_from_profile_keep_the_newest_version() {
+    use patron_kit::directory::store as customer_facts;
     use patron_proto::common::v1::Date;
     use patron_proto::profile::v1::{CustomerCreated, CustomerUpdated, ManagerReassigned};
-    use patron_tiering::store::customer_facts;
 
     let f = fixture().await;
     let customer = Uuid::now_v7();
@@ -802,7 +809,7 @@ async fn archive_facts_from_profile_keep_the_newest_version() {
     ))
     .await;
     let mut conn = f.pool.acquire().await.unwrap();
-    let facts = customer_facts::get(&mut conn, customer).await.unwrap();
+    let facts = customer_facts::customer(&mut conn, customer).await.unwrap();
     assert_eq!(facts.account_manager, "b");
     assert_eq!(facts.birthday(), Some((4, 1)));
     assert_eq!(facts.org_unit, "orgUnits/east");
@@ -812,7 +819,7 @@ async fn archive_facts_from_profile_keep_the_newest_version() {
         reassigned(4, "").encode_to_vec(),
     ))
     .await;
-    let facts = customer_facts::get(&mut conn, customer).await.unwrap();
+    let facts = customer_facts::customer(&mut conn, customer).await.unwrap();
     assert_eq!(facts.account_manager, "", "released");
     assert_eq!(facts.birthday(), Some((4, 1)));
 }
@@ -907,12 +914,17 @@ async fn an_abandoned_transaction_leaves_nothing_to_re_decide() {
     let handler = ProfileEvents::new(f.engine.clone(), chrono_tz::Asia::Shanghai);
     let event = f.purchase_event(customer, "t1", TransactionKind::Purchase, 150_000);
     let mut tx = f.pool.begin().await.unwrap();
-    handler.handle(&mut tx, &event).await.unwrap();
-    handler.abandon();
+    let mut abandoned = handler.begin();
+    handler
+        .handle(&mut abandoned, &mut tx, &event)
+        .await
+        .unwrap();
+    // Rolled back: the batch goes with its transaction.
+    drop(abandoned);
     tx.rollback().await.unwrap();
 
     let mut tx = f.pool.begin().await.unwrap();
-    handler.finish(&mut tx).await.unwrap();
+    handler.finish(handler.begin(), &mut tx).await.unwrap();
     tx.commit().await.unwrap();
     let mut conn = f.pool.acquire().await.unwrap();
     assert!(

@@ -39,8 +39,12 @@ impl Fixture {
         };
         let handler = ProfileEvents::new(self.engine.clone(), chrono_tz::Asia::Shanghai);
         let mut tx = self.pool.begin().await.unwrap();
-        handler.handle(&mut tx, &envelope).await.unwrap();
-        handler.finish(&mut tx).await.unwrap();
+        let mut batch = handler.begin();
+        handler
+            .handle(&mut batch, &mut tx, &envelope)
+            .await
+            .unwrap();
+        handler.finish(batch, &mut tx).await.unwrap();
         tx.commit().await.unwrap();
     }
 

@@ -17,26 +17,35 @@ use uuid::Uuid;
 
 use super::{dead_letters, stream_key, topic_of};
 
-/// Applies events inside the consumer's transaction: `handle` for each
-/// event of a transaction, one after another, then `finish` once before it
-/// commits, or `abandon` when it is rolled back instead. The consumer calls
-/// them for one transaction at a time.
+/// Applies events inside the consumer's transaction. For each transaction
+/// the consumer makes a fresh [`Batch`](Self::Batch) with `begin`, calls
+/// `handle` for each of its events, one after another, then `finish` once
+/// before it commits. What a batch gathers lives in that value, not on the
+/// shared handler: when the transaction is rolled back instead, the batch is
+/// dropped with it and nothing it gathered can leak into the next one.
 pub trait EventHandler: Send + Sync + 'static {
+    /// What one transaction's events gather for `finish`; `()` for none.
+    type Batch: Send;
+
+    /// A new, empty batch for one transaction.
+    fn begin(&self) -> Self::Batch;
+
     fn handle<'a>(
         &'a self,
+        batch: &'a mut Self::Batch,
         tx: &'a mut PgConnection,
         event: &'a EventEnvelope,
     ) -> BoxFuture<'a, anyhow::Result<()>>;
 
     /// Work a transaction's events share, done once for all of them (say,
     /// re-deciding each customer they touched once). Nothing by default.
-    fn finish<'a>(&'a self, _tx: &'a mut PgConnection) -> BoxFuture<'a, anyhow::Result<()>> {
+    fn finish<'a>(
+        &'a self,
+        _batch: Self::Batch,
+        _tx: &'a mut PgConnection,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async { Ok(()) })
     }
-
-    /// The transaction is rolled back instead: forget what was gathered for
-    /// `finish`. Nothing by default.
-    fn abandon(&self) {}
 }
 
 /// How a consumer reads.
@@ -73,10 +82,10 @@ impl std::fmt::Debug for ConsumerConfig {
 }
 
 /// A consumer-group reader applying events through an [`EventHandler`].
-pub struct Consumer {
+pub struct Consumer<H> {
     config: ConsumerConfig,
     pool: PgPool,
-    handler: Arc<dyn EventHandler>,
+    handler: Arc<H>,
     redis: MultiplexedConnection,
 }
 
@@ -99,7 +108,7 @@ pub(super) struct Delivered {
     pub(super) number: Option<i64>,
 }
 
-impl Consumer {
+impl<H: EventHandler> Consumer<H> {
     /// Connects and creates the groups (at the start of each stream, so a new
     /// group reads everything still kept). The connection's response timeout
     /// is longer than a blocking read, so a half-open connection fails the
@@ -107,7 +116,7 @@ impl Consumer {
     pub async fn connect(
         config: ConsumerConfig,
         pool: PgPool,
-        handler: Arc<dyn EventHandler>,
+        handler: Arc<H>,
     ) -> anyhow::Result<Self> {
         let client = redis::Client::open(config.redis_url.as_str())?;
         let redis = client
@@ -374,35 +383,28 @@ fn delivered(entry: &StreamId) -> Option<Delivered> {
     })
 }
 
-/// Records that `group` processed the event in the consumer's transaction;
-/// false when it already had (a redelivery).
 /// Applies, in the caller's transaction, each of `events` that `group` has
-/// not processed yet, then the handler's `finish`; the number applied (the
-/// rest were redeliveries). On an error the handler has been told to
-/// `abandon` what it gathered, and the caller rolls the transaction back.
-pub(super) async fn apply_events(
+/// not processed yet, gathering into a batch of their own, then the
+/// handler's `finish`; the number applied (the rest were redeliveries). On
+/// an error the batch is already dropped, and the caller rolls the
+/// transaction back.
+pub(super) async fn apply_events<H: EventHandler>(
     tx: &mut PgConnection,
-    handler: &dyn EventHandler,
+    handler: &H,
     group: &str,
     topic: &str,
     events: &[Delivered],
 ) -> anyhow::Result<usize> {
-    let applied = async {
-        let mut applied = 0;
-        for event in events {
-            if record_processed(tx, group, topic, event.event_id, event.number).await? {
-                handler.handle(tx, &event.envelope).await?;
-                applied += 1;
-            }
+    let mut batch = handler.begin();
+    let mut applied = 0;
+    for event in events {
+        if record_processed(tx, group, topic, event.event_id, event.number).await? {
+            handler.handle(&mut batch, tx, &event.envelope).await?;
+            applied += 1;
         }
-        handler.finish(tx).await?;
-        Ok(applied)
     }
-    .await;
-    if applied.is_err() {
-        handler.abandon();
-    }
-    applied
+    handler.finish(batch, tx).await?;
+    Ok(applied)
 }
 
 /// Records the event as processed by `group`; false when it already was.
@@ -470,10 +472,10 @@ pub fn is_infrastructure(error: &anyhow::Error) -> bool {
 /// a back-off that doubles from half a second up to 30 seconds (and starts
 /// over once a consumer ran for a while), so an outage is waited out rather
 /// than hammered or counted against the events.
-pub fn spawn_consumer(
+pub fn spawn_consumer<H: EventHandler>(
     config: ConsumerConfig,
     pool: PgPool,
-    handler: Arc<dyn EventHandler>,
+    handler: Arc<H>,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

@@ -175,10 +175,10 @@ pub struct Replayed {
 /// Applies `group`'s waiting dead letters through `handler`, each in a
 /// transaction of its own and once (the processed-event record decides), and
 /// marks each replayed. Those that fail again stay waiting.
-pub async fn replay(
+pub async fn replay<H: EventHandler>(
     pool: &PgPool,
     group: &str,
-    handler: &dyn EventHandler,
+    handler: &H,
 ) -> Result<Replayed, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, topic, event_id, number, envelope FROM dead_letters

@@ -3,8 +3,6 @@
 //! located by a materialised path of slugs from the company down, so "is this
 //! unit inside that one" is a prefix test.
 
-use std::collections::HashSet;
-
 /// The id of the company unit every deployment starts with.
 pub const COMPANY_UNIT: &str = "company";
 
@@ -100,82 +98,11 @@ pub fn is_within(path: &str, root_path: &str) -> bool {
     path.starts_with(root_path)
 }
 
-pub use patron_kit::auth::{RoleReach, reach_of_role};
-
-/// Which customers a caller may see and act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reach {
-    Company,
-    /// Customers in one of `units`, or managed by `manager`.
-    Limited {
-        units: HashSet<String>,
-        manager: Option<String>,
-    },
-}
-
-impl Reach {
-    /// A caller's reach from their roles, their staff id, and the units of
-    /// their own unit's subtree (`None` when they are not in the directory).
-    pub fn of(roles: &[String], staff_id: &str, subtree: Option<Vec<String>>) -> Self {
-        let reaches: Vec<RoleReach> = roles.iter().map(|r| reach_of_role(r)).collect();
-        if reaches.contains(&RoleReach::Company) {
-            return Reach::Company;
-        }
-        let units = if reaches.contains(&RoleReach::UnitSubtree) {
-            subtree.unwrap_or_default().into_iter().collect()
-        } else {
-            HashSet::new()
-        };
-        let manager = reaches
-            .contains(&RoleReach::OwnCustomers)
-            .then(|| staff_id.to_owned());
-        Reach::Limited { units, manager }
-    }
-
-    /// Whether the roles need the caller's place in the directory to work
-    /// out the reach (so the directory is only read when it matters).
-    pub fn needs_directory(roles: &[String]) -> bool {
-        let reaches: Vec<RoleReach> = roles.iter().map(|r| reach_of_role(r)).collect();
-        !reaches.contains(&RoleReach::Company) && reaches.contains(&RoleReach::UnitSubtree)
-    }
-
-    /// Whether a customer in `unit` managed by `account_manager` is within reach.
-    pub fn covers(&self, unit: &str, account_manager: &str) -> bool {
-        match self {
-            Reach::Company => true,
-            Reach::Limited { units, manager } => {
-                units.contains(unit)
-                    || manager
-                        .as_deref()
-                        .is_some_and(|m| !account_manager.is_empty() && m == account_manager)
-            }
-        }
-    }
-
-    /// Whether a unit (its staff, and customers placed there) is within reach.
-    pub fn covers_unit(&self, unit: &str) -> bool {
-        match self {
-            Reach::Company => true,
-            Reach::Limited { units, .. } => units.contains(unit),
-        }
-    }
-
-    /// The units to narrow a list to, `None` for the whole company.
-    pub fn unit_filter(&self) -> Option<Vec<String>> {
-        match self {
-            Reach::Company => None,
-            Reach::Limited { units, .. } => Some(units.iter().cloned().collect()),
-        }
-    }
-
-    /// The manager whose customers a list also includes.
-    pub fn manager_filter(&self) -> Option<&str> {
-        match self {
-            Reach::Company => None,
-            Reach::Limited { manager, .. } => manager.as_deref(),
-        }
-    }
-}
+/// Which customers a caller may see and act on: the kit's one rule, which
+/// every service decides by. Profile gives it the caller's unit from its own
+/// staff table and a customer's (or unit's) path from `org_units`, so "in
+/// the caller's subtree" is "the caller's unit is on the path".
+pub use patron_kit::directory::Reach;
 
 #[cfg(test)]
 mod tests {
@@ -183,10 +110,6 @@ mod tests {
 
     fn roles(r: &[&str]) -> Vec<String> {
         r.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn subtree(ids: &[&str]) -> Option<Vec<String>> {
-        Some(ids.iter().map(|s| s.to_string()).collect())
     }
 
     #[test]
@@ -249,56 +172,63 @@ mod tests {
         );
     }
 
+    // Profile's cases of the reach rule, with its units as paths: east
+    // under the company, sh under east, west beside it.
+    const SH: [&str; 3] = ["company", "east", "sh"];
+    const EAST: [&str; 2] = ["company", "east"];
+    const WEST: [&str; 2] = ["company", "west"];
+    const COMPANY: [&str; 1] = [COMPANY_UNIT];
+
+    fn unit(id: &str) -> Option<String> {
+        Some(id.to_owned())
+    }
+
     #[test]
     fn admins_reach_the_company() {
         let r = Reach::of(&roles(&["viewer", "admin"]), "a", None);
         assert_eq!(r, Reach::Company);
-        assert!(r.covers("anything", ""));
-        assert!(r.covers_unit("anything"));
-        assert_eq!(r.unit_filter(), None);
+        assert!(r.covers(&["anything"], ""));
+        assert!(r.covers_unit(&["anything"]));
+        assert_eq!(r.unit(), None);
         assert!(!Reach::needs_directory(&roles(&["admin", "supervisor"])));
     }
 
     #[test]
     fn supervisors_reach_their_subtree() {
         assert!(Reach::needs_directory(&roles(&["supervisor"])));
-        let r = Reach::of(&roles(&["supervisor"]), "sup", subtree(&["east", "sh"]));
-        assert!(r.covers("sh", "someone"));
-        assert!(r.covers("east", ""));
-        assert!(!r.covers("west", "sup"), "supervising is not managing");
-        assert!(r.covers_unit("sh"));
-        assert!(!r.covers_unit("company"));
+        let r = Reach::of(&roles(&["supervisor"]), "sup", unit("east"));
+        assert!(r.covers(&SH, "someone"));
+        assert!(r.covers(&EAST, ""));
+        assert!(!r.covers(&WEST, "sup"), "supervising is not managing");
+        assert!(r.covers_unit(&SH));
+        assert!(!r.covers_unit(&COMPANY));
     }
 
     #[test]
     fn managers_reach_their_own_customers() {
         assert!(!Reach::needs_directory(&roles(&["account_manager"])));
-        let r = Reach::of(&roles(&["account_manager"]), "mgr-1", subtree(&["sh"]));
-        assert!(r.covers("west", "mgr-1"));
-        assert!(!r.covers("sh", "mgr-2"), "their unit is not theirs to see");
-        assert!(!r.covers("sh", ""));
-        assert_eq!(r.manager_filter(), Some("mgr-1"));
+        let r = Reach::of(&roles(&["account_manager"]), "mgr-1", unit("sh"));
+        assert!(r.covers(&WEST, "mgr-1"));
+        assert!(!r.covers(&SH, "mgr-2"), "their unit is not theirs to see");
+        assert!(!r.covers(&SH, ""));
+        assert_eq!(r.manager(), Some("mgr-1"));
     }
 
     #[test]
     fn roles_combine() {
-        let r = Reach::of(
-            &roles(&["account_manager", "viewer"]),
-            "mgr-1",
-            subtree(&["sh"]),
-        );
-        assert!(r.covers("sh", "mgr-2"));
-        assert!(r.covers("west", "mgr-1"));
-        assert!(!r.covers("west", "mgr-2"));
+        let r = Reach::of(&roles(&["account_manager", "viewer"]), "mgr-1", unit("sh"));
+        assert!(r.covers(&SH, "mgr-2"));
+        assert!(r.covers(&WEST, "mgr-1"));
+        assert!(!r.covers(&WEST, "mgr-2"));
     }
 
     #[test]
     fn staff_outside_the_directory_and_unknown_roles_reach_nothing() {
         let r = Reach::of(&roles(&["supervisor"]), "ghost", None);
-        assert!(!r.covers("company", ""));
-        let r = Reach::of(&roles(&["root"]), "x", subtree(&["company"]));
-        assert!(!r.covers("company", "x"));
-        assert_eq!(r.manager_filter(), None);
-        assert!(!r.covers("company", ""), "no manager matches an empty one");
+        assert!(!r.covers(&COMPANY, ""));
+        let r = Reach::of(&roles(&["root"]), "x", unit("company"));
+        assert!(!r.covers(&COMPANY, "x"));
+        assert_eq!(r.manager(), None);
+        assert!(!r.covers(&COMPANY, ""), "no manager matches an empty one");
     }
 }

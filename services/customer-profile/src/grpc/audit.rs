@@ -36,7 +36,7 @@ impl AuditApi {
             return self.access.require_customer_record(caller, id).await;
         }
         let reach = self.access.reach(caller).await?;
-        if reach == Reach::Company || reach.covers_unit(COMPANY_UNIT) {
+        if reach == Reach::Company || reach.covers_unit(&[COMPANY_UNIT]) {
             return Ok(());
         }
         let Some(actor) = actor else {
@@ -46,10 +46,11 @@ impl AuditApi {
             )));
         };
         let mut conn = self.pool.acquire().await?;
-        let staff_unit = directory::get_staff(&mut conn, actor)
-            .await?
-            .map(|s| s.org_unit_id);
-        if actor == caller.subject || staff_unit.is_some_and(|unit| reach.covers_unit(&unit)) {
+        let staff_unit_path = match directory::get_staff(&mut conn, actor).await? {
+            Some(s) => Some(directory::unit_path(&mut conn, &s.org_unit_id).await?),
+            None => None,
+        };
+        if actor == caller.subject || staff_unit_path.is_some_and(|path| reach.covers_unit(&path)) {
             Ok(())
         } else {
             Err(ServiceError::PermissionDenied(format!(

@@ -104,20 +104,29 @@ impl OrganizationApi {
     }
 }
 
-/// Publishes where a staff member now sits (`None`: they left), in the
-/// transaction of the change.
+/// Publishes where a staff member now sits (`None`: they left), with the
+/// unit's path so consumers know the chain above them, in the transaction
+/// of the change.
 async fn publish_placement(
     tx: &mut sqlx::PgConnection,
     staff_id: &str,
-    unit: Option<&str>,
+    unit: Option<&OrgUnitRow>,
     version: i64,
     change: Change<'_>,
 ) -> Result<(), ServiceError> {
     let event = pb::StaffMemberPlaced {
         staff_member: staff_name(staff_id),
-        org_unit: unit.map(unit_name).unwrap_or_default(),
+        org_unit: unit.map(|u| unit_name(&u.id)).unwrap_or_default(),
         removed: unit.is_none(),
         version,
+        org_unit_path: unit
+            .map(|u| {
+                org::path_ids(&u.path)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     events::enqueue(tx, &event.staff_member, &event, change.at).await?;
     Ok(())
@@ -337,7 +346,7 @@ impl OrganizationService for OrganizationApi {
         publish_placement(
             &mut tx,
             &created.id,
-            Some(&unit.id),
+            Some(&unit),
             created.version,
             self.change(&caller.subject),
         )
@@ -442,7 +451,7 @@ impl OrganizationService for OrganizationApi {
         publish_placement(
             &mut tx,
             &id,
-            Some(&unit.id),
+            Some(&unit),
             updated.version,
             self.change(&caller.subject),
         )

@@ -52,10 +52,13 @@ impl CustomerApi {
             ServiceError::invalid(field, format!("{manager} is not in the staff directory"))
         })?;
         if !matches!(reach, Reach::Company) {
-            let staff = directory::get_staff(tx, manager).await?;
-            let in_reach = staff.is_some_and(|s| {
-                reach.covers_unit(&s.org_unit_id) || reach.manager_filter() == Some(manager)
-            });
+            let in_reach = match directory::get_staff(tx, manager).await? {
+                Some(s) => {
+                    reach.manager() == Some(manager)
+                        || reach.covers_unit(&access::unit_path(tx, &s.org_unit_id).await?)
+                }
+                None => false,
+            };
             if !in_reach {
                 return Err(ServiceError::PermissionDenied(format!(
                     "{manager} works outside the caller's unit"

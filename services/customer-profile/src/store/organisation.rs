@@ -38,25 +38,42 @@ const STAFF_COLUMNS: &str =
      (SELECT count(*) FROM customers c
        WHERE c.account_manager = s.id AND c.deleted_at IS NULL AND c.exited_at IS NULL) AS managed";
 
-/// The ids of the units in a staff member's unit's subtree, their own unit
-/// included; `None` when they are not in the directory.
-pub async fn subtree_of_staff(
-    pool: &PgPool,
-    staff_id: &str,
-) -> Result<Option<Vec<String>>, ServiceError> {
-    let rows: Vec<(Option<String>,)> = sqlx::query_as(
-        "SELECT u.id FROM staff s
-           JOIN org_units home ON home.id = s.org_unit_id
-           LEFT JOIN org_units u ON u.path LIKE home.path || '%'
-          WHERE s.id = $1",
+/// The unit a staff member sits in; `None` when they are not in the
+/// directory.
+pub async fn unit_of_staff(pool: &PgPool, staff_id: &str) -> Result<Option<String>, ServiceError> {
+    Ok(
+        sqlx::query_scalar("SELECT org_unit_id FROM staff WHERE id = $1")
+            .bind(staff_id)
+            .fetch_optional(pool)
+            .await?,
     )
-    .bind(staff_id)
+}
+
+/// The ids of the units in `unit`'s subtree, itself included: what a list
+/// narrows to for a caller reaching that subtree.
+pub async fn subtree_of_unit(pool: &PgPool, unit: &str) -> Result<Vec<String>, ServiceError> {
+    Ok(sqlx::query_scalar(
+        "SELECT u.id FROM org_units home JOIN org_units u ON u.path LIKE home.path || '%'
+          WHERE home.id = $1",
+    )
+    .bind(unit)
     .fetch_all(pool)
-    .await?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(rows.into_iter().filter_map(|(id,)| id).collect()))
+    .await?)
+}
+
+/// The ids of the units from the company down to `unit` (itself included),
+/// which the reach rule decides by; empty when there is no such unit.
+pub async fn unit_path(conn: &mut PgConnection, unit: &str) -> Result<Vec<String>, ServiceError> {
+    let path: Option<String> = sqlx::query_scalar("SELECT path FROM org_units WHERE id = $1")
+        .bind(unit)
+        .fetch_optional(conn)
+        .await?;
+    Ok(path.map_or_else(Vec::new, |p| {
+        crate::domain::organisation::path_ids(&p)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }))
 }
 
 pub async fn get_unit(

@@ -9,7 +9,6 @@ pub mod money;
 pub mod points_rules;
 pub mod policy;
 pub mod preset;
-pub mod reach;
 pub mod windows;
 
 /// A policy id: 1–63 lower-case letters, digits and dashes.

@@ -8,7 +8,7 @@ use patron_kit::ServiceError;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::reach::Visibility;
+use patron_kit::directory::Visibility;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct AssignmentRow {

@@ -5,7 +5,7 @@ use patron_kit::ServiceError;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::reach::Visibility;
+use patron_kit::directory::Visibility;
 
 /// Records a customer who left (once).
 pub async fn record_churned(

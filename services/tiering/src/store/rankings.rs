@@ -5,7 +5,7 @@ use patron_kit::ServiceError;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::reach::Visibility;
+use patron_kit::directory::Visibility;
 
 /// Spend over a period, across customers.
 #[derive(Debug, Clone, Default)]

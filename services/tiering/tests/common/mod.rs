@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use patron_kit::clock::ManualClock;
 use patron_kit::testing::TestDatabase;
-use patron_kit::{db, events};
+use patron_kit::{db, directory, events};
 use patron_tiering::engine::Engine;
 use patron_tiering::{MIGRATOR, SCHEMA, load_preset};
 use sqlx::PgPool;
@@ -25,6 +25,7 @@ pub async fn with_preset(preset: &str) -> Fixture {
     let pool = db::connect(&db.service_config(SCHEMA)).unwrap();
     db::migrate(&pool, &MIGRATOR).await.unwrap();
     events::install(&pool).await.unwrap();
+    directory::install(&pool).await.unwrap();
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 4, 0, 0).unwrap());
     let engine = Engine::new(Arc::new(clock.clone()), chrono_tz::Asia::Shanghai);
     load_preset(&pool, std::path::Path::new(preset), &engine)

@@ -1,0 +1,71 @@
+//! What every service other than profile knows of the organisation and of
+//! where customers sit: a projection of profile's events kept in the
+//! service's own schema (each customer's manager, unit and unit path,
+//! birthday, exited and deleted marks; each staff member's unit and that
+//! unit's path), and the one rule of who reaches which customer.
+//!
+//! - [`install`] creates the tables, as [`crate::events::install`] creates
+//!   the outbox: after the service's migrations, idempotently.
+//! - [`apply`] reads profile's events and writes them into the tables, in
+//!   the consumer's transaction.
+//! - [`store`] answers from the tables: a customer's facts, a staff member's
+//!   placement, a manager's customers, a caller's reach, and the reach rule
+//!   as SQL for lists ([`store::Visibility`]).
+//! - [`reach`] is the rule itself, with no I/O; profile decides by it from
+//!   its own directory.
+
+pub mod apply;
+pub mod reach;
+pub mod store;
+
+use sqlx::PgPool;
+
+pub use apply::{ProfileFact, apply_event};
+pub use reach::Reach;
+pub use store::{CustomerFacts, StaffPlacement, Visibility};
+
+/// The projection's tables. Tiering created the first two by its own
+/// migrations (0006, 0007) before the kit kept them: same names and shape,
+/// so its databases keep working; what came later is added here.
+pub const TABLES: &str = "
+-- Each customer as profile's events describe them. Each part keeps the
+-- archive version it came from, so an older event arriving late changes nothing.
+CREATE TABLE IF NOT EXISTS customer_facts (
+    customer_id      uuid        PRIMARY KEY,
+    account_manager  text        NOT NULL DEFAULT '',
+    manager_version  bigint      NOT NULL DEFAULT 0,
+    org_unit         text        NOT NULL DEFAULT '',
+    -- Unit ids from the company down to the archive's own.
+    org_unit_path    text[]      NOT NULL DEFAULT '{}',
+    birthday_month   smallint,
+    birthday_day     smallint,
+    facts_version    bigint      NOT NULL DEFAULT 0,
+    updated_at       timestamptz NOT NULL,
+    deleted_at       timestamptz
+);
+ALTER TABLE customer_facts ADD COLUMN IF NOT EXISTS deleted_at timestamptz;
+ALTER TABLE customer_facts ADD COLUMN IF NOT EXISTS exited_at timestamptz;
+ALTER TABLE customer_facts ADD COLUMN IF NOT EXISTS exit_version bigint NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS customer_facts_manager_idx ON customer_facts (account_manager, customer_id);
+CREATE INDEX IF NOT EXISTS customer_facts_units_idx ON customer_facts USING gin (org_unit_path);
+-- Where each staff member sits; a removed one keeps the row without a unit,
+-- with the removal's version, so an older placement grants no reach again.
+CREATE TABLE IF NOT EXISTS directory_staff (
+    staff_id    text        PRIMARY KEY,
+    org_unit    text,
+    version     bigint      NOT NULL,
+    updated_at  timestamptz NOT NULL
+);
+-- Unit ids from the company down to the staff member's unit.
+ALTER TABLE directory_staff ADD COLUMN IF NOT EXISTS org_unit_path text[] NOT NULL DEFAULT '{}';";
+
+/// Creates the projection's tables if missing. Replicas starting together
+/// take turns: concurrent `CREATE TABLE IF NOT EXISTS` can collide.
+pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.directory-install'))")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(TABLES).execute(&mut *tx).await?;
+    tx.commit().await
+}
