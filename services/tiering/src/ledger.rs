@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::domain::points_rules::{self, PointsRule};
 use crate::engine::Engine;
-use crate::store::Change;
 use crate::store::cards::{self as store, CardRow, EntryRow, LOST, REGISTERED, RENEWED, VOID};
+use patron_vocab::Change;
 
 /// Awards the points of a purchase to the customer's registered card, once
 /// per transaction. Unregistered cards are discount cards only and earn none;

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 use crate::engine::Engine;
-use crate::store::Change;
+use patron_vocab::Change;
 
 /// The schema (and role `patron_tiering`) this service owns.
 pub const SCHEMA: &str = "tiering";

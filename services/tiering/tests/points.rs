@@ -21,7 +21,7 @@ use patron_tiering::engine::Engine;
 use patron_tiering::grpc::points::PointsApi;
 use patron_tiering::load_preset;
 use patron_tiering::profile_events::ProfileEvents;
-use patron_tiering::store::Change;
+use patron_vocab::Change;
 use prost::{Message, Name};
 use sqlx::PgPool;
 use tonic::{Code, Request};

@@ -100,7 +100,7 @@ pub fn is_within(path: &str, root_path: &str) -> bool {
     path.starts_with(root_path)
 }
 
-pub use patron_kit::auth::{RoleReach, reach_of_role};
+use patron_vocab::roles::{RoleReach, reach_of_role};
 
 /// Which customers a caller may see and act on.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -290,10 +290,10 @@ fn describe(policy: &Policy, check: &Check) -> String {
 /// A figure's value as people read it: money in major units, volume in units.
 pub fn format_value(policy: &Policy, figure: Figure, value: i64) -> String {
     if figure.is_money() {
-        let exponent = super::money::exponent(&policy.currency);
-        super::money::format_minor(value, exponent)
+        let exponent = patron_vocab::money::digits_or_default(&policy.currency);
+        patron_vocab::money::format_minor(value, exponent)
     } else if figure == Figure::Volume {
-        super::money::format_minor(value, 3)
+        patron_vocab::money::format_minor(value, 3)
     } else {
         value.to_string()
     }

@@ -5,7 +5,6 @@ pub mod churn;
 pub mod churn_rate;
 pub mod discounts;
 pub mod evaluate;
-pub mod money;
 pub mod points_rules;
 pub mod policy;
 pub mod preset;

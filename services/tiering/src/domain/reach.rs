@@ -1,11 +1,11 @@
 //! Whose customers a caller reaches in tiering: the organisation's rule, as
 //! profile applies it. Each role reaches the company, the customers of the
 //! staff member's unit subtree, or the customers they manage
-//! (`patron_kit::auth::reach_of_role`); roles combine. Tiering learns where
+//! (`patron_vocab::roles::reach_of_role`); roles combine. Tiering learns where
 //! staff sit and where archives are from profile's events, so the subtree
 //! test is "the staff member's unit is on the archive's unit path".
 
-use patron_kit::auth::{RoleReach, reach_of_role};
+use patron_vocab::roles::{RoleReach, reach_of_role};
 
 /// Which customers a caller may see and act on.
 #[derive(Debug, Clone, PartialEq, Eq)]

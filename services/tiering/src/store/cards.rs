@@ -7,8 +7,8 @@ use patron_kit::ServiceError;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::Change;
 use crate::domain::points_rules::Lot;
+use patron_vocab::Change;
 
 pub const ISSUED: i16 = 1;
 pub const REGISTERED: i16 = 2;
