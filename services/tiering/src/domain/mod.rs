@@ -9,6 +9,7 @@ pub mod points_rules;
 pub mod policy;
 pub mod preset;
 pub mod reach;
+pub mod tier_decision;
 pub mod windows;
 
 /// A policy id: 1–63 lower-case letters, digits and dashes.
