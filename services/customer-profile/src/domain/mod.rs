@@ -12,6 +12,7 @@ pub mod exit;
 pub mod identity_card;
 pub mod masking;
 pub mod organisation;
+pub mod placement;
 pub mod review;
 pub mod service_record;
 pub mod transaction;
