@@ -10,6 +10,7 @@ use patron_kit::idempotency::{self, Claim};
 use patron_kit::{ServiceError, etag, events, fieldmask, paging, resource_name};
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::customer_service_server::CustomerService;
+use patron_vocab::Change;
 use patron_vocab::roles::Permission;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -23,7 +24,6 @@ use crate::store::organisation::{self as directory, AssignmentRecord};
 use crate::store::{self, CustomerFilter, CustomerRow};
 use crate::validate;
 use change_audit::audit_changes;
-use patron_vocab::Change;
 use placement::placement_unit;
 use view::{profile_json, purpose};
 

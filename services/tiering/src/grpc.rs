@@ -6,6 +6,7 @@ use patron_kit::{ServiceError, Violations, paging, resource_name, timestamp};
 use patron_proto::common::v1::Money;
 use patron_proto::tiering::v1 as pb;
 use patron_proto::tiering::v1::tiering_service_server::TieringService;
+use patron_vocab::Change;
 use patron_vocab::roles::Permission;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -17,11 +18,10 @@ use crate::domain::{check_policy_id, preset};
 use crate::engine::{self, Engine, Occasion};
 use crate::store::customer_facts::CustomerFacts;
 use crate::store::{self, AssignmentRow, PolicyRow, StandingRow};
-use patron_vocab::Change;
 
 mod churn;
 mod discounts;
-pub mod points;
+pub mod points_service;
 
 const POLICIES: &str = "tierPolicies";
 

@@ -23,6 +23,7 @@ use sqlx::PgConnection;
 
 use std::sync::Mutex;
 
+use patron_vocab::Change;
 use uuid::Uuid;
 
 use crate::domain::policy::Policy;
@@ -30,7 +31,6 @@ use crate::engine::{Engine, Occasion};
 use crate::ledger;
 use crate::store::customer_facts::{self, CustomerFacts};
 use crate::store::{self, DayEntry};
-use patron_vocab::Change;
 
 /// The actor tier changes made on new figures are recorded under.
 pub const ACTOR: &str = "tiering";

@@ -18,7 +18,7 @@ use patron_proto::profile::v1::{TransactionKind, TransactionRecorded};
 use patron_proto::tiering::v1 as pb;
 use patron_proto::tiering::v1::points_service_server::PointsService;
 use patron_tiering::engine::Engine;
-use patron_tiering::grpc::points::PointsApi;
+use patron_tiering::grpc::points_service::PointsApi;
 use patron_tiering::load_preset;
 use patron_tiering::profile_events::ProfileEvents;
 use patron_vocab::Change;

@@ -5,6 +5,7 @@
 use patron_kit::auth;
 use patron_kit::{ServiceError, Violations, clock, etag, events, resource_name, timestamp};
 use patron_proto::profile::v1 as pb;
+use patron_vocab::Change;
 use patron_vocab::roles::Permission;
 use tonic::Request;
 
@@ -18,7 +19,6 @@ use crate::protection::Protection;
 use crate::store::organisation::{self as directory, AssignmentRecord};
 use crate::store::{self, audit as audit_store};
 use crate::validate;
-use patron_vocab::Change;
 
 impl CustomerApi {
     /// AssignAccountManager.

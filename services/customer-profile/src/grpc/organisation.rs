@@ -5,6 +5,7 @@ use patron_kit::auth;
 use patron_kit::{ServiceError, Violations, etag, events, fieldmask, paging, timestamp};
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::organization_service_server::OrganizationService;
+use patron_vocab::Change;
 use patron_vocab::roles::Permission;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -13,7 +14,6 @@ use crate::access::{parse_unit_name, unit_name};
 use crate::domain::assignment::limit_of;
 use crate::domain::organisation::{self as org, OrgUnitKind};
 use crate::store::organisation::{self as store, OrgUnitRow, StaffRow};
-use patron_vocab::Change;
 
 const STAFF: &str = "staff";
 

@@ -8,6 +8,7 @@ use patron_kit::{ServiceError, Violations, events, paging, resource_name, timest
 use patron_proto::common::v1::Money as WireMoney;
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::transaction_service_server::TransactionService;
+use patron_vocab::Change;
 use patron_vocab::roles::Permission;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -15,7 +16,6 @@ use uuid::Uuid;
 
 use crate::domain::transaction::{Quantity, check_external_id, check_occurred_at};
 use crate::store::transactions::{self as store, Recorded, TransactionRow};
-use patron_vocab::Change;
 use patron_vocab::money::Money;
 
 /// The transaction API's state.

@@ -4,11 +4,11 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use patron_kit::ServiceError;
+use patron_vocab::Change;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::points_rules::Lot;
-use patron_vocab::Change;
 
 pub const ISSUED: i16 = 1;
 pub const REGISTERED: i16 = 2;

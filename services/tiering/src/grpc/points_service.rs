@@ -5,6 +5,7 @@ use patron_kit::auth::{self, Caller};
 use patron_kit::{ServiceError, Violations, clock, idempotency, paging, resource_name, timestamp};
 use patron_proto::tiering::v1 as pb;
 use patron_proto::tiering::v1::points_service_server::PointsService;
+use patron_vocab::Change;
 use patron_vocab::roles::Permission;
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
@@ -15,8 +16,7 @@ use crate::domain::points_rules::PointsRule;
 use crate::engine::Engine;
 use crate::ledger::{self, date, require_live};
 use crate::store::cards::{self as store, CardRow, EntryRow, ISSUED, LOST, REGISTERED, RENEWED};
-use crate::store::{self as tiers};
-use patron_vocab::Change;
+use crate::store as tiers;
 
 /// The API's state.
 #[derive(Clone)]
