@@ -15,8 +15,8 @@ use crate::access;
 use crate::domain::points_rules::PointsRule;
 use crate::engine::Engine;
 use crate::ledger::{self, date, require_live};
-use crate::store::cards::{self as store, CardRow, EntryRow, ISSUED, LOST, REGISTERED, RENEWED};
 use crate::store as tiers;
+use crate::store::cards::{self as store, CardRow, EntryRow, ISSUED, LOST, REGISTERED, RENEWED};
 
 /// The API's state.
 #[derive(Clone)]
