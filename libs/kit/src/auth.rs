@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use patron_vocab::roles::{Permission, permissions_of};
 use serde::{Deserialize, Serialize};
 use tonic::body::Body;
 use tonic::server::NamedService;
@@ -166,92 +167,6 @@ impl From<Vec<String>> for Audience {
     }
 }
 
-/// Something a caller may be allowed to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Permission {
-    ReadCustomers,
-    EditCustomers,
-    DeleteCustomers,
-    ReadSensitive,
-    /// List the change and access audit trails.
-    ReadAudit,
-    /// Name or change a customer's responsible account manager.
-    AssignManagers,
-    /// Record a customer's exit (VIP status revoked, or a voluntary exit).
-    ExitCustomers,
-    /// Keep the organisation directory: org units and staff.
-    AdministerStaff,
-    /// Store and activate policies (tier rules and the like).
-    EditPolicies,
-    /// Set a customer's tier by hand, with a reason.
-    OverrideTiers,
-    /// Add or take a card's points by hand, with a reason.
-    AdjustPoints,
-}
-
-/// The roles the suite knows and what each grants. A role not listed grants
-/// nothing, so a typo in a token fails closed.
-pub fn permissions_of(role: &str) -> &'static [Permission] {
-    use Permission::*;
-    match role {
-        "admin" => &[
-            ReadCustomers,
-            EditCustomers,
-            DeleteCustomers,
-            ReadSensitive,
-            ReadAudit,
-            AssignManagers,
-            ExitCustomers,
-            AdministerStaff,
-            EditPolicies,
-            OverrideTiers,
-            AdjustPoints,
-        ],
-        "supervisor" => &[
-            ReadCustomers,
-            EditCustomers,
-            DeleteCustomers,
-            ReadSensitive,
-            ReadAudit,
-            AssignManagers,
-            ExitCustomers,
-            OverrideTiers,
-            AdjustPoints,
-        ],
-        "account_manager" => &[ReadCustomers, EditCustomers],
-        "customer_service" => &[ReadCustomers, EditCustomers],
-        "auditor" => &[ReadCustomers, ReadAudit],
-        "viewer" => &[ReadCustomers],
-        _ => &[],
-    }
-}
-
-/// How far a role reaches among customers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoleReach {
-    /// Every customer of the company.
-    Company,
-    /// The customers of the staff member's unit and the units below it.
-    UnitSubtree,
-    /// The customers the staff member manages.
-    OwnCustomers,
-    /// None.
-    Nothing,
-}
-
-/// The reach each role grants. Admins administer the whole company;
-/// supervisors and the staff who serve customers work within their unit; an
-/// account manager works with their own customers. Unknown roles reach
-/// nothing, so a typo fails closed.
-pub fn reach_of_role(role: &str) -> RoleReach {
-    match role {
-        "admin" => RoleReach::Company,
-        "supervisor" | "customer_service" | "auditor" | "viewer" => RoleReach::UnitSubtree,
-        "account_manager" => RoleReach::OwnCustomers,
-        _ => RoleReach::Nothing,
-    }
-}
-
 /// A verified caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -295,7 +210,7 @@ impl Caller {
                 } else {
                     self.roles.join(", ")
                 },
-                describe(permission)
+                permission.describe()
             )))
         }
     }
@@ -303,22 +218,6 @@ impl Caller {
     /// The `authorization` value to forward on this caller's behalf.
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.token.expose())
-    }
-}
-
-fn describe(permission: Permission) -> &'static str {
-    match permission {
-        Permission::ReadCustomers => "read customers",
-        Permission::EditCustomers => "create or edit customers",
-        Permission::DeleteCustomers => "delete customers",
-        Permission::ReadSensitive => "read sensitive customer data",
-        Permission::ReadAudit => "read the audit trails",
-        Permission::AssignManagers => "assign account managers",
-        Permission::ExitCustomers => "record customers' exits",
-        Permission::AdministerStaff => "administer org units and staff",
-        Permission::EditPolicies => "store or activate policies",
-        Permission::OverrideTiers => "override customers' tiers",
-        Permission::AdjustPoints => "adjust customers' points by hand",
     }
 }
 
@@ -852,12 +751,5 @@ mod tests {
             AuthError::WrongAudience
         );
         assert!(Audience::from(vec!["x".to_owned(), "patron".to_owned()]).contains("patron"));
-    }
-
-    #[test]
-    fn unknown_roles_grant_nothing() {
-        assert!(permissions_of("root").is_empty());
-        assert!(permissions_of("Admin").is_empty());
-        assert!(permissions_of("admin").contains(&Permission::DeleteCustomers));
     }
 }

@@ -17,13 +17,11 @@ pub mod events;
 pub mod fieldmask;
 pub mod idempotency;
 pub mod incoming;
-pub mod money;
 pub mod paging;
 pub mod resource_name;
 pub mod runtime;
 pub mod server;
 pub mod telemetry;
-pub mod text;
 pub mod timestamp;
 pub mod tls;
 

@@ -1,27 +1,7 @@
-//! Conversions between chrono times and protobuf timestamps, and the range
-//! of years a date or time of the suite's business may fall in.
+//! Conversions between chrono times and protobuf timestamps. (The years a
+//! business date may fall in are `patron_vocab::calendar`'s.)
 
-use std::ops::RangeInclusive;
-
-use chrono::{DateTime, Datelike, Utc};
-
-/// Years a transaction, a service or a birthday can plausibly lie in. Year 1
-/// or 9999 is a typing slip or a default, never a fact about a customer.
-pub const PLAUSIBLE_YEARS: RangeInclusive<i32> = 1900..=2200;
-
-/// `Ok` when `year` lies in [`PLAUSIBLE_YEARS`].
-pub fn check_year(year: i32) -> Result<(), &'static str> {
-    if PLAUSIBLE_YEARS.contains(&year) {
-        Ok(())
-    } else {
-        Err("year must be between 1900 and 2200")
-    }
-}
-
-/// `Ok` when `t` lies in a plausible year.
-pub fn check_plausible(t: DateTime<Utc>) -> Result<(), &'static str> {
-    check_year(t.year())
-}
+use chrono::{DateTime, Utc};
 
 /// The protobuf form of `t`.
 pub fn to_proto(t: DateTime<Utc>) -> prost_types::Timestamp {
@@ -53,13 +33,5 @@ mod tests {
             }),
             None
         );
-    }
-
-    #[test]
-    fn plausible_years() {
-        assert!(check_year(1900).is_ok() && check_year(2200).is_ok());
-        assert!(check_year(1).is_err() && check_year(1899).is_err() && check_year(2201).is_err());
-        let year_one = DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z").unwrap();
-        assert!(check_plausible(year_one.into()).is_err());
     }
 }

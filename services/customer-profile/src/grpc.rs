@@ -3,13 +3,15 @@
 //! live in `domain`, SQL in `store`.
 
 use chrono_tz::Tz;
-use patron_kit::auth::{self, Permission};
+use patron_kit::auth;
 use patron_kit::cache::Cache;
 use patron_kit::clock::{self, SharedClock};
 use patron_kit::idempotency::{self, Claim};
 use patron_kit::{ServiceError, etag, events, fieldmask, paging, resource_name};
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::customer_service_server::CustomerService;
+use patron_vocab::Change;
+use patron_vocab::roles::Permission;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -19,7 +21,7 @@ use crate::domain::organisation::Reach;
 use crate::protection::Protection;
 use crate::store::audit as audit_store;
 use crate::store::organisation::{self as directory, AssignmentRecord};
-use crate::store::{self, Change, CustomerFilter, CustomerRow};
+use crate::store::{self, CustomerFilter, CustomerRow};
 use crate::validate;
 use change_audit::audit_changes;
 use placement::placement_unit;

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use patron_kit::ServiceError;
 use patron_kit::error::unique_violation;
+use patron_vocab::Change;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -47,13 +48,6 @@ pub struct CustomerRow {
     pub created_by: String,
     pub updated_at: DateTime<Utc>,
     pub updated_by: String,
-}
-
-/// Who made a change, and when.
-#[derive(Debug, Clone, Copy)]
-pub struct Change<'a> {
-    pub actor: &'a str,
-    pub at: DateTime<Utc>,
 }
 
 /// Inserts a new archive, assigning the next archive number when none was given.

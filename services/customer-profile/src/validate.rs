@@ -8,12 +8,12 @@ use patron_proto::common::v1::{Date, Money as WireMoney};
 use patron_proto::profile::v1 as pb;
 
 use crate::domain::archive_number::ArchiveNumber;
-use crate::domain::calendar_date::CalendarDate;
 use crate::domain::contact::{PhoneNumber, check_email};
 use crate::domain::customer::{CustomerKind, DisplayName, KindSection, ValidCustomer};
 use crate::domain::identity_card::IdCardNumber;
-use crate::domain::money::Money;
 use crate::domain::organisation::check_staff_id;
+use patron_vocab::calendar::CalendarDate;
+use patron_vocab::money::Money;
 
 /// Longest free-text field, in characters.
 const MAX_TEXT: usize = 2000;
@@ -122,7 +122,7 @@ pub fn customer(
             org.end_customer_units.len(),
         );
         for (i, unit) in org.end_customer_units.iter().enumerate() {
-            if patron_kit::text::is_blank(&unit.name) {
+            if patron_vocab::text::is_blank(&unit.name) {
                 v.add(
                     &format!("organization.end_customer_units[{i}].name"),
                     "is required",
@@ -149,7 +149,7 @@ pub fn customer(
         v.items("family_members", c.family_members.len());
     }
     for (i, member) in c.family_members.iter().enumerate() {
-        if patron_kit::text::is_blank(&member.relation) {
+        if patron_vocab::text::is_blank(&member.relation) {
             v.add(
                 &format!("family_members[{i}].relation"),
                 "is required (spouse, child, parent…)",
@@ -167,7 +167,7 @@ pub fn customer(
         v.items("contact_persons", c.contact_persons.len());
     }
     for (i, person) in c.contact_persons.iter().enumerate() {
-        if patron_kit::text::is_blank(&person.name) {
+        if patron_vocab::text::is_blank(&person.name) {
             v.add(&format!("contact_persons[{i}].name"), "is required");
         }
         if !person.email.is_empty() {
@@ -238,7 +238,7 @@ pub fn customer(
     v.items("product_attributes", c.product_attributes.len());
     if c.product_attributes
         .keys()
-        .any(|k| patron_kit::text::is_blank(k))
+        .any(|k| patron_vocab::text::is_blank(k))
     {
         v.add("product_attributes", "keys must not be empty");
     }

@@ -4,78 +4,77 @@
 
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use patron_customer_profile as profile;
+use clap::builder::PossibleValuesParser;
 use patron_kit::db;
 use patron_kit::db::PgPool;
 use patron_kit::events::{self, dead_letters};
-use patron_tiering as tiering;
 
-/// The services whose events an operator looks after.
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum EventService {
-    Profile,
-    Tiering,
-}
-
-impl EventService {
-    fn schema(self) -> &'static str {
-        match self {
-            Self::Profile => profile::SCHEMA,
-            Self::Tiering => tiering::SCHEMA,
-        }
-    }
-}
+use crate::services::{self, Service};
 
 #[derive(Subcommand)]
 pub enum EventsAction {
     /// The outbox (waiting, published, what Redis lost), each topic's numbers
     /// and what every consumer group acknowledged, dead letters and missed
     /// events.
-    Status { service: EventService },
+    Status {
+        #[arg(value_parser = PossibleValuesParser::new(services::names_with_events()))]
+        service: String,
+    },
     /// Publish again every kept event of the service created at or after a
     /// moment (RFC 3339); consumers skip what they already applied.
     Replay {
-        service: EventService,
+        #[arg(value_parser = PossibleValuesParser::new(services::names_with_events()))]
+        service: String,
         #[arg(long)]
         since: DateTime<Utc>,
     },
     /// Apply the service's dead letters again, once their cause is fixed.
-    ReplayDeadLetters { service: EventService },
+    ReplayDeadLetters {
+        #[arg(value_parser = PossibleValuesParser::new(services::names_with_events()))]
+        service: String,
+    },
 }
 
 pub async fn run(action: EventsAction) -> anyhow::Result<()> {
     match action {
-        EventsAction::Status { service } => status(&pool(service)?).await,
+        EventsAction::Status { service } => status(&pool(services::named(&service)?)?).await,
         EventsAction::Replay { service, since } => {
-            let queued = events::replay_since(&pool(service)?, since).await?;
+            let pool = pool(services::named(&service)?)?;
+            let queued = events::replay_since(&pool, since).await?;
             println!("{queued} events queued to be published again");
             Ok(())
         }
-        EventsAction::ReplayDeadLetters { service } => match service {
-            EventService::Profile => {
-                anyhow::bail!("customer-profile consumes no events, so it has no dead letters")
+        EventsAction::ReplayDeadLetters { service } => {
+            let service = services::named(&service)?;
+            let Some(replay) = service.replay_dead_letters else {
+                anyhow::bail!(
+                    "{} consumes no events, so it has no dead letters",
+                    service.title()
+                )
+            };
+            let auth = patron_kit::auth::AuthConfig::from_env(crate::secrets::jwt_secret)?;
+            let done = replay(auth).await?;
+            println!(
+                "{} applied, {} already applied, {} still failing",
+                done.applied,
+                done.duplicates,
+                done.failed.len()
+            );
+            for (id, error) in &done.failed {
+                println!("  dead letter {id}: {error}");
             }
-            EventService::Tiering => {
-                let auth = patron_kit::auth::AuthConfig::from_env(crate::secrets::jwt_secret)?;
-                let config = tiering::TieringConfig::from_env(auth)?;
-                let done = tiering::replay_dead_letters(&config).await?;
-                println!(
-                    "{} applied, {} already applied, {} still failing",
-                    done.applied,
-                    done.duplicates,
-                    done.failed.len()
-                );
-                for (id, error) in &done.failed {
-                    println!("  dead letter {id}: {error}");
-                }
-                Ok(())
-            }
-        },
+            Ok(())
+        }
     }
 }
 
-fn pool(service: EventService) -> anyhow::Result<PgPool> {
-    db::connect(&db::DbConfig::for_service(service.schema())?)
+/// The service's own database schema, where its outbox and its consumers'
+/// bookkeeping live.
+fn pool(service: &Service) -> anyhow::Result<PgPool> {
+    let Some((schema, _)) = service.schema else {
+        anyhow::bail!("{} keeps no events", service.title())
+    };
+    db::connect(&db::DbConfig::for_service(schema)?)
 }
 
 async fn status(pool: &PgPool) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
-//! The one list of what `patron` runs: `up`, `serve`, `migrate` and
-//! `provision` iterate [`SERVICES`], so adding a service is one entry.
+//! The one list of what `patron` runs: `up`, `serve`, `migrate`,
+//! `provision` and `events` iterate [`SERVICES`], so adding a service is one
+//! entry.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -10,6 +11,7 @@ use std::pin::Pin;
 use patron_customer_profile as profile;
 use patron_gateway as gateway;
 use patron_kit::auth::AuthConfig;
+use patron_kit::events::dead_letters;
 use patron_tiering as tiering;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +32,22 @@ pub struct Service {
     pub schema: Option<(&'static str, &'static sqlx::migrate::Migrator)>,
     /// Its configuration from the environment.
     pub configure: fn(&Context) -> anyhow::Result<Configured>,
+    /// For a service that consumes events: how its dead letters are applied
+    /// again (`patron events replay-dead-letters NAME`).
+    pub replay_dead_letters: Option<ReplayDeadLetters>,
+}
+
+/// Applies a consuming service's dead letters again, configured from the
+/// environment with the given token settings.
+pub type ReplayDeadLetters =
+    fn(AuthConfig) -> Pin<Box<dyn Future<Output = anyhow::Result<dead_letters::Replayed>> + Send>>;
+
+impl Service {
+    /// Its name in operators' messages: the process name without the suite's
+    /// prefix (`customer-profile`).
+    pub fn title(&self) -> &'static str {
+        self.process.strip_prefix("patron-").unwrap_or(self.process)
+    }
 }
 
 /// What configuring a service may depend on.
@@ -64,6 +82,7 @@ pub const SERVICES: &[Service] = &[
                 serve: Box::new(move |l, s| Box::pin(profile::serve(config, l, s))),
             })
         },
+        replay_dead_letters: None,
     },
     Service {
         name: "tiering",
@@ -84,6 +103,12 @@ pub const SERVICES: &[Service] = &[
                 serve: Box::new(move |l, s| Box::pin(tiering::serve(config, l, s))),
             })
         },
+        replay_dead_letters: Some(|auth| {
+            Box::pin(async move {
+                let config = tiering::TieringConfig::from_env(auth)?;
+                tiering::replay_dead_letters(&config).await
+            })
+        }),
     },
     Service {
         name: "gateway",
@@ -104,6 +129,7 @@ pub const SERVICES: &[Service] = &[
                 serve: Box::new(move |l, s| Box::pin(gateway::serve(config, l, s))),
             })
         },
+        replay_dead_letters: None,
     },
 ];
 
@@ -118,6 +144,16 @@ pub fn named(name: &str) -> anyhow::Result<&'static Service> {
 /// The names `patron serve` and `patron migrate` accept.
 pub fn names() -> Vec<&'static str> {
     SERVICES.iter().map(|s| s.name).collect()
+}
+
+/// The names `patron events` accepts: the services with a database, and so
+/// an outbox.
+pub fn names_with_events() -> Vec<&'static str> {
+    SERVICES
+        .iter()
+        .filter(|s| s.schema.is_some())
+        .map(|s| s.name)
+        .collect()
 }
 
 /// The preset `patron up` runs with when `PATRON_TIER_PRESET` is not set.

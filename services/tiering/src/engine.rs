@@ -5,7 +5,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::Months;
 use chrono_tz::Tz;
 use patron_kit::clock::{self, SharedClock};
 use patron_kit::events::EventBatch;
@@ -17,6 +16,7 @@ use uuid::Uuid;
 use crate::domain::evaluate::{self, Standing};
 use crate::domain::policy::Policy;
 use crate::domain::preset;
+use crate::domain::tier_decision::{self, HeldTier, PinnedTier, TierDecision};
 use crate::store::{self, AssignmentRow, ChangeRow, PolicyRow, StandingRow};
 use patron_kit::directory::store as customer_facts;
 
@@ -39,23 +39,9 @@ struct Inputs<'a> {
     figures: crate::domain::evaluate::Figures,
 }
 
-/// Why a re-evaluation runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Occasion {
-    /// New figures (a transaction, a standing change, a request).
-    Figures,
-    /// The periodic review, when downgrades take effect (and overrides end).
-    Review,
-    /// A staff member set the tier by hand.
-    Override(Override),
-}
-
-/// A tier set by hand, with why (audited in the tier history).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Override {
-    pub tier: String,
-    pub reason: String,
-}
+// The occasions of a decision are the tier rule's words; callers name them
+// through the engine that applies it.
+pub use crate::domain::tier_decision::{Occasion, Override};
 
 /// A stored policy, read back into the engine's form.
 pub fn policy_of(row: &PolicyRow) -> Result<Policy, ServiceError> {
@@ -221,7 +207,9 @@ struct Decided {
     change: Option<(ChangeRow, pb::TierChanged)>,
 }
 
-/// Decides one customer from what was read for them (no I/O).
+/// Decides one customer from what was read for them (no I/O): the tier
+/// rule decides, and this maps its decision onto the assignment row, the
+/// history row and the events.
 fn decide(
     (active, policy): (&PolicyRow, &Policy),
     customer: Uuid,
@@ -249,51 +237,27 @@ fn decide(
         })
         .unwrap_or_default();
 
-    let review_due = current.as_ref().is_none_or(|c| c.next_review_at <= now);
-    // A new policy version is a new scheme: it applies in full at once.
-    let policy_changed = current
-        .as_ref()
-        .is_some_and(|c| c.policy_id != active.id || c.policy_version != active.version);
-    let at_review = *occasion == Occasion::Review || review_due || policy_changed;
-    let before = current.as_ref().and_then(|c| c.tier.clone());
-    // A tier set by hand holds until the next review.
-    let pinned = match &occasion {
-        Occasion::Override(o) => Some((o.tier.clone(), o.reason.clone(), actor.to_owned())),
-        _ if at_review => None,
-        _ => current.as_ref().and_then(|c| {
-            Some((
-                c.override_tier.clone()?,
-                c.override_reason.clone().unwrap_or_default(),
-                c.override_by.clone().unwrap_or_default(),
-            ))
-        }),
-    };
-    let effective = match &pinned {
-        Some((tier, ..)) => Some(tier.clone()),
-        None => evaluate::effective_tier(
-            policy,
-            before.as_deref(),
-            decision.tier.as_deref(),
-            at_review,
-        ),
-    };
-    let pending = (effective != decision.tier)
-        .then(|| decision.tier.clone())
-        .flatten();
+    let held = current.as_ref().map(|c| held_tier(c, active));
+    let TierDecision {
+        tier: effective,
+        pending,
+        pinned,
+        next_review_at,
+        change: change_reason,
+    } = tier_decision::decide_tier(
+        policy,
+        held.as_ref(),
+        decision.tier.as_deref(),
+        occasion,
+        actor,
+        now,
+    );
+    let before = held.and_then(|h| h.tier);
     let explanation = match &pinned {
-        Some((tier, reason, by)) => {
+        Some(PinnedTier { tier, reason, by }) => {
             format!("{tier}: set by {by} ({reason}); the figures earn {earned}")
         }
         None => earned,
-    };
-    // A new tier holds for a full period: an upgrade, like a review,
-    // starts the period again.
-    let upgraded = policy.rank(effective.as_deref()) < policy.rank(before.as_deref());
-    let next_review_at = match &current {
-        Some(c) if !at_review && !upgraded => c.next_review_at,
-        _ => now
-            .checked_add_months(Months::new(policy.review_months))
-            .unwrap_or(now),
     };
     let checks = serde_json::Value::Array(
         decision
@@ -324,9 +288,9 @@ fn decide(
         version: 0,
         activity: activity.as_ref().map(|(a, _)| a.name().to_owned()),
         activity_reason: activity.map(|(_, why)| why),
-        override_tier: pinned.as_ref().map(|(t, ..)| t.clone()),
-        override_reason: pinned.as_ref().map(|(_, r, _)| r.clone()),
-        override_by: pinned.as_ref().map(|(.., by)| by.clone()),
+        override_tier: pinned.as_ref().map(|p| p.tier.clone()),
+        override_reason: pinned.as_ref().map(|p| p.reason.clone()),
+        override_by: pinned.as_ref().map(|p| p.by.clone()),
         churn_reasons: churn_reasons.clone(),
         account_manager: String::new(),
     };
@@ -338,16 +302,8 @@ fn decide(
         tier_code: effective.clone().unwrap_or_default(),
         reasons: churn_reasons,
     });
-    let change = (effective != before).then(|| {
-        let reason = if matches!(occasion, Occasion::Override(_)) {
-            "override"
-        } else if upgraded {
-            "upgrade"
-        } else if *occasion == Occasion::Review {
-            "review"
-        } else {
-            "downgrade"
-        };
+    let change = change_reason.map(|reason| {
+        let reason = reason.as_str();
         let change = ChangeRow {
             id: 0,
             from_tier: before.clone(),
@@ -374,5 +330,21 @@ fn decide(
         row,
         churn_raised,
         change,
+    }
+}
+
+/// A stored assignment as the tier rule reads it, against the policy
+/// version deciding now.
+fn held_tier(row: &AssignmentRow, active: &PolicyRow) -> HeldTier {
+    HeldTier {
+        tier: row.tier.clone(),
+        next_review_at: row.next_review_at,
+        same_policy: row.policy_id == active.id && row.policy_version == active.version,
+        // A pin without a tier is no pin; its reason and author may be unset.
+        pinned: row.override_tier.clone().map(|tier| PinnedTier {
+            tier,
+            reason: row.override_reason.clone().unwrap_or_default(),
+            by: row.override_by.clone().unwrap_or_default(),
+        }),
     }
 }

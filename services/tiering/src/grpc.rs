@@ -1,11 +1,13 @@
 //! The TieringService gRPC API: policies in and out, assignments and their
 //! history, standings. Decisions are made by `engine`; rules are in `domain`.
 
-use patron_kit::auth::{self, Permission};
+use patron_kit::auth;
 use patron_kit::{ServiceError, Violations, paging, resource_name, timestamp};
 use patron_proto::common::v1::Money;
 use patron_proto::tiering::v1 as pb;
 use patron_proto::tiering::v1::tiering_service_server::TieringService;
+use patron_vocab::Change;
+use patron_vocab::roles::Permission;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -14,12 +16,12 @@ use crate::access;
 use crate::domain::evaluate;
 use crate::domain::{check_policy_id, preset};
 use crate::engine::{self, Engine, Occasion};
-use crate::store::{self, AssignmentRow, Change, PolicyRow, StandingRow};
+use crate::store::{self, AssignmentRow, PolicyRow, StandingRow};
 use patron_kit::directory::CustomerFacts;
 
 mod churn;
 mod discounts;
-pub mod points;
+pub mod points_service;
 
 const POLICIES: &str = "tierPolicies";
 
@@ -352,7 +354,7 @@ impl TieringService for TieringApi {
         let arrears = match standing.arrears.as_ref() {
             None => 0,
             Some(m) => {
-                match patron_kit::money::Money::non_negative(&m.currency_code, m.amount_minor) {
+                match patron_vocab::money::Money::non_negative(&m.currency_code, m.amount_minor) {
                     Ok(money) => money.amount_minor,
                     Err(why) => {
                         violations.add("standing.arrears", why);

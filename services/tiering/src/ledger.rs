@@ -7,12 +7,12 @@ use chrono::NaiveDate;
 use patron_kit::{ServiceError, clock, events};
 use patron_proto::common::v1::Date;
 use patron_proto::tiering::v1::PointsExpiring;
+use patron_vocab::Change;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::points_rules::{self, PointsRule};
 use crate::engine::Engine;
-use crate::store::Change;
 use crate::store::cards::{self as store, CardRow, EntryRow, LOST, REGISTERED, RENEWED, VOID};
 
 /// Awards the points of a purchase to the customer's registered card, once

@@ -24,12 +24,12 @@ use patron_kit::events::{self, ConsumerConfig, topics};
 use patron_kit::runtime::{Boot, CommonConfig};
 use patron_proto::tiering::v1::points_service_server::PointsServiceServer;
 use patron_proto::tiering::v1::tiering_service_server::TieringServiceServer;
+use patron_vocab::Change;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 use crate::engine::Engine;
-use crate::store::Change;
 
 /// The schema (and role `patron_tiering`) this service owns.
 pub const SCHEMA: &str = "tiering";
@@ -118,7 +118,7 @@ pub async fn serve(
         engine: engine.clone(),
     })))
     .add_service(
-        runtime.guard(PointsServiceServer::new(grpc::points::PointsApi {
+        runtime.guard(PointsServiceServer::new(grpc::points_service::PointsApi {
             pool: pool.clone(),
             engine,
         })),

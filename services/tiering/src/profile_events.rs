@@ -18,12 +18,14 @@ use patron_kit::{events, resource_name, timestamp};
 use patron_proto::common::v1::EventEnvelope;
 use patron_proto::profile::v1::{CustomerExited, TransactionKind, TransactionRecorded};
 use sqlx::PgConnection;
+
+use patron_vocab::Change;
 use uuid::Uuid;
 
 use crate::domain::policy::Policy;
 use crate::engine::{Engine, Occasion};
 use crate::ledger;
-use crate::store::{self, Change, DayEntry};
+use crate::store::{self, DayEntry};
 
 /// The actor tier changes made on new figures are recorded under.
 pub const ACTOR: &str = "tiering";
@@ -203,7 +205,7 @@ impl ProfileEvents {
             .map_or((0, "CNY"), |m| (m.amount_minor, m.currency_code.as_str()));
         // Profile refuses amounts beyond the bound; one recorded before it
         // was enforced cannot be counted and must not stall the stream.
-        if patron_kit::money::bounded(amount).is_err() {
+        if patron_vocab::money::bounded(amount).is_err() {
             tracing::warn!(transaction = %recorded.transaction, amount, "transaction amount beyond the money bound; not counted");
             return Ok(Vec::new());
         }
@@ -262,7 +264,7 @@ impl ProfileEvents {
                 let Some(rule) = active.and_then(|p| p.points.as_ref()) else {
                     return Ok(());
                 };
-                let exponent = crate::domain::money::exponent(currency);
+                let exponent = patron_vocab::money::digits_or_default(currency);
                 let change = Change { actor: ACTOR, at };
                 if entry.is_purchase {
                     ledger::award(

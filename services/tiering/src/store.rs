@@ -23,7 +23,6 @@
 //! `cards::try_lock_account`) and skips what another holds, so it never
 //! waits and cannot close a circle.
 
-use chrono::{DateTime, Utc};
 use patron_kit::ServiceError;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -51,13 +50,6 @@ pub use policies::{
 };
 pub use rankings::{SpendRanking, rank_by_spend};
 pub use standings::{StandingRow, put_standing, standings_of};
-
-/// Who made a change, and when.
-#[derive(Debug, Clone, Copy)]
-pub struct Change<'a> {
-    pub actor: &'a str,
-    pub at: DateTime<Utc>,
-}
 
 /// Takes a deleted archive out of what tiering works on: the sweep, rankings,
 /// pending-downgrade and churn lists read these rows. Its tier history stays.

@@ -11,9 +11,10 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use patron_kit::ServiceError;
 use patron_kit::clock;
+use patron_vocab::calendar;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -27,11 +28,7 @@ pub const ACTOR: &str = "review";
 /// The start of the company's day, as an instant.
 fn start_of_today(engine: &Engine) -> DateTime<Utc> {
     let today = clock::today(engine.clock.as_ref(), engine.zone);
-    today
-        .and_hms_opt(0, 0, 0)
-        .and_then(|t| engine.zone.from_local_datetime(&t).earliest())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| engine.clock.now())
+    calendar::start_of_day(today, &engine.zone).unwrap_or_else(|| engine.clock.now())
 }
 
 /// Re-evaluates one batch: customers tiered before today, then customers

@@ -13,9 +13,9 @@ use patron_kit::clock::{self, SystemClock};
 use patron_kit::testing::TestDatabase;
 use patron_kit::{db, events};
 use patron_tiering::engine::Engine;
-use patron_tiering::store::Change;
 use patron_tiering::store::cards::{self as store, CardRow, REGISTERED};
 use patron_tiering::{MIGRATOR, SCHEMA};
+use patron_vocab::Change;
 use uuid::Uuid;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

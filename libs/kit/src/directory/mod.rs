@@ -11,17 +11,17 @@
 //! - [`store`] answers from the tables: a customer's facts, a staff member's
 //!   placement, a manager's customers, a caller's reach, and the reach rule
 //!   as SQL for lists ([`store::Visibility`]).
-//! - [`reach`] is the rule itself, with no I/O; profile decides by it from
+//! - the rule itself, with no I/O, is `patron_vocab::reach` (re-exported
+//!   here as [`Reach`]); profile decides by it from
 //!   its own directory.
 
 pub mod apply;
-pub mod reach;
 pub mod store;
 
 use sqlx::PgPool;
 
 pub use apply::{ProfileFact, apply_event};
-pub use reach::Reach;
+pub use patron_vocab::reach::{self, Reach};
 pub use store::{CustomerFacts, StaffPlacement, Visibility};
 
 /// The projection's tables. Tiering created the first two by its own

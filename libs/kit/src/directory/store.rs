@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use super::reach::Reach;
 use crate::auth::Caller;
 use crate::error::ServiceError;
+use patron_vocab::Reach;
 
 /// What profile said of a customer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, FromRow)]

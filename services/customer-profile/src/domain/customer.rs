@@ -68,7 +68,7 @@ impl DisplayName {
 
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         // Invisible characters (a zero-width space, a BOM) are as blank as spaces.
-        let s = patron_kit::text::trim(raw);
+        let s = patron_vocab::text::trim(raw);
         if s.is_empty() {
             return Err("is required");
         }

@@ -4,7 +4,6 @@
 
 pub mod archive_number;
 pub mod assignment;
-pub mod calendar_date;
 pub mod change_diff;
 pub mod consent;
 pub mod contact;
@@ -12,8 +11,8 @@ pub mod customer;
 pub mod exit;
 pub mod identity_card;
 pub mod masking;
-pub mod money;
 pub mod organisation;
+pub mod placement;
 pub mod review;
 pub mod service_record;
 pub mod transaction;

@@ -102,7 +102,7 @@ pub fn is_within(path: &str, root_path: &str) -> bool {
 /// every service decides by. Profile gives it the caller's unit from its own
 /// staff table and a customer's (or unit's) path from `org_units`, so "in
 /// the caller's subtree" is "the caller's unit is on the path".
-pub use patron_kit::directory::Reach;
+pub use patron_vocab::Reach;
 
 #[cfg(test)]
 mod tests {

@@ -24,12 +24,12 @@ pub fn check(
             bad.push(("service_time", "lies in the future".to_owned()))
         }
         Some(t) => {
-            if let Err(why) = patron_kit::timestamp::check_plausible(t) {
+            if let Err(why) = patron_vocab::calendar::check_plausible(t) {
                 bad.push(("service_time", why.to_owned()));
             }
         }
     }
-    if patron_kit::text::is_blank(content) {
+    if patron_vocab::text::is_blank(content) {
         bad.push(("content", "is required".to_owned()));
     }
     for (field, text) in [("content", content), ("result", result)] {

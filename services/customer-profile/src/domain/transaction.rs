@@ -59,7 +59,7 @@ pub const FUTURE_TOLERANCE_MINUTES: i64 = 5;
 
 /// A transaction may not have happened in the future (beyond clock skew).
 pub fn check_occurred_at(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), &'static str> {
-    patron_kit::timestamp::check_plausible(at)?;
+    patron_vocab::calendar::check_plausible(at)?;
     if at > now + Duration::minutes(FUTURE_TOLERANCE_MINUTES) {
         return Err("must not be in the future");
     }

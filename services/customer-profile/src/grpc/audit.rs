@@ -1,10 +1,11 @@
 //! The AuditService gRPC API: the change and access trails, listed per
 //! customer and per staff member, never altered.
 
-use patron_kit::auth::{self, Caller, Permission};
+use patron_kit::auth::{self, Caller};
 use patron_kit::{ServiceError, paging, resource_name, timestamp};
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::audit_service_server::AuditService;
+use patron_vocab::roles::Permission;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;

@@ -2,11 +2,12 @@
 //! contact this customer on this channel for this purpose now?" for the
 //! other services. The rules are in `domain::consent`.
 
-use patron_kit::auth::{self, Permission};
+use patron_kit::auth;
 use patron_kit::clock::SharedClock;
 use patron_kit::{ServiceError, Violations, descriptors, resource_name, timestamp};
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::consent_service_server::ConsentService;
+use patron_vocab::roles::Permission;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;

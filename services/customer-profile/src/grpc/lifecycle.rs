@@ -2,9 +2,11 @@
 //! one transaction with its audit entry and event: naming the responsible
 //! manager, recording an exit, adding a service record.
 
-use patron_kit::auth::{self, Permission};
+use patron_kit::auth;
 use patron_kit::{ServiceError, Violations, clock, etag, events, resource_name, timestamp};
 use patron_proto::profile::v1 as pb;
+use patron_vocab::Change;
+use patron_vocab::roles::Permission;
 use tonic::Request;
 
 use super::change_audit::audit_changes;
@@ -15,7 +17,7 @@ use crate::domain::assignment::{self, Assignment, Refusal};
 use crate::domain::{exit, service_record};
 use crate::protection::Protection;
 use crate::store::organisation::{self as directory, AssignmentRecord};
-use crate::store::{self, Change, audit as audit_store};
+use crate::store::{self, audit as audit_store};
 use crate::validate;
 
 impl CustomerApi {

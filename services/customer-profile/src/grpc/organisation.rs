@@ -1,17 +1,18 @@
 //! The OrganizationService gRPC API: org units and the staff directory.
 //! Anyone signed in may read them; only staff administrators change them.
 
-use patron_kit::auth::{self, Permission};
+use patron_kit::auth;
 use patron_kit::{ServiceError, Violations, etag, events, fieldmask, paging, timestamp};
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::organization_service_server::OrganizationService;
+use patron_vocab::Change;
+use patron_vocab::roles::Permission;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use crate::access::{parse_unit_name, unit_name};
 use crate::domain::assignment::limit_of;
 use crate::domain::organisation::{self as org, OrgUnitKind};
-use crate::store::Change;
 use crate::store::organisation::{self as store, OrgUnitRow, StaffRow};
 
 const STAFF: &str = "staff";
@@ -70,7 +71,7 @@ fn parse_staff_name(field: &str, name: &str) -> Result<String, ServiceError> {
 
 /// A display name: trimmed, 1–200 characters.
 fn display_name(violations: &mut Violations, field: &str, raw: &str) -> String {
-    let name = patron_kit::text::trim(raw);
+    let name = patron_vocab::text::trim(raw);
     if name.is_empty() {
         violations.add(field, "is required");
     } else if name.chars().count() > 200 {

@@ -1,12 +1,15 @@
-//! Where an archive sits and who may manage it: the unit a new archive goes
-//! to, and the check that a manager can take one more customer.
+//! Where an archive sits and who may manage it, read from the directory:
+//! the unit a new archive goes to, and the check that a manager can take one
+//! more customer. The rules are `domain::placement`'s; this reads what they
+//! need and says their refusals to the caller.
 
 use patron_kit::ServiceError;
 
 use super::CustomerApi;
 use crate::access;
-use crate::domain::assignment::{self, Refusal};
-use crate::domain::organisation::{COMPANY_UNIT, Reach};
+use crate::domain::assignment::Refusal;
+use crate::domain::organisation::Reach;
+use crate::domain::placement::{self, PlacementRefusal};
 use crate::store::organisation as directory;
 
 /// The unit a new archive goes to: the one asked for (which must exist), or
@@ -16,24 +19,19 @@ pub(super) async fn placement_unit(
     requested: Option<String>,
     creator: &str,
 ) -> Result<String, ServiceError> {
-    match requested {
-        Some(unit) => {
-            directory::get_unit(tx, &unit).await?.ok_or_else(|| {
-                ServiceError::invalid(
-                    "customer.org_unit",
-                    format!(
-                        "names no org unit: {} does not exist",
-                        access::unit_name(&unit)
-                    ),
-                )
-            })?;
-            Ok(unit)
-        }
-        None => Ok(directory::get_staff(tx, creator)
-            .await?
-            .map(|s| s.org_unit_id)
-            .unwrap_or_else(|| COMPANY_UNIT.to_owned())),
-    }
+    // Only what the rule will read is looked up: the unit asked for, or
+    // else the creator's own.
+    let (requested_exists, creator_unit) = match &requested {
+        Some(unit) => (directory::get_unit(tx, unit).await?.is_some(), None),
+        None => (
+            false,
+            directory::get_staff(tx, creator)
+                .await?
+                .map(|s| s.org_unit_id),
+        ),
+    };
+    placement::unit_for_new_archive(requested, requested_exists, creator_unit)
+        .map_err(|r| placement_refusal(r, "customer.org_unit"))
 }
 
 impl CustomerApi {
@@ -48,26 +46,43 @@ impl CustomerApi {
         manager: &str,
         field: &str,
     ) -> Result<(), ServiceError> {
-        let own_limit = directory::lock_staff(tx, manager).await?.ok_or_else(|| {
-            ServiceError::invalid(field, format!("{manager} is not in the staff directory"))
-        })?;
+        let refuse = |r| placement_refusal(r, field);
+        let Some(own_limit) = directory::lock_staff(tx, manager).await? else {
+            return Err(refuse(PlacementRefusal::NotInDirectory {
+                manager: manager.to_owned(),
+            }));
+        };
+        // The company reaches everyone: the manager's unit is not read then.
         if !matches!(reach, Reach::Company) {
-            let in_reach = match directory::get_staff(tx, manager).await? {
-                Some(s) => {
-                    reach.manager() == Some(manager)
-                        || reach.covers_unit(&access::unit_path(tx, &s.org_unit_id).await?)
-                }
-                None => false,
+            let path = match directory::get_staff(tx, manager).await? {
+                Some(s) => Some(access::unit_path(tx, &s.org_unit_id).await?),
+                None => None,
             };
-            if !in_reach {
-                return Err(ServiceError::PermissionDenied(format!(
-                    "{manager} works outside the caller's unit"
-                )));
-            }
+            placement::check_reach(reach, manager, path.as_deref()).map_err(refuse)?;
         }
-        let limit = assignment::limit_of(own_limit, self.manager_limit);
         let managed = directory::count_managed(tx, manager).await?;
-        assignment::check_capacity(manager, managed, limit).map_err(refusal)
+        placement::check_capacity(manager, own_limit, self.manager_limit, managed).map_err(refuse)
+    }
+}
+
+/// A placement refusal as the caller learns it; `field` names the manager
+/// or unit asked for.
+fn placement_refusal(refused: PlacementRefusal, field: &str) -> ServiceError {
+    match refused {
+        PlacementRefusal::NoSuchUnit { unit } => ServiceError::invalid(
+            field,
+            format!(
+                "names no org unit: {} does not exist",
+                access::unit_name(&unit)
+            ),
+        ),
+        PlacementRefusal::NotInDirectory { manager } => {
+            ServiceError::invalid(field, format!("{manager} is not in the staff directory"))
+        }
+        PlacementRefusal::OutsideReach { manager } => {
+            ServiceError::PermissionDenied(format!("{manager} works outside the caller's unit"))
+        }
+        PlacementRefusal::Assignment(r) => refusal(r),
     }
 }
 

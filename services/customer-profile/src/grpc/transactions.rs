@@ -2,20 +2,21 @@
 //! (applied once per external id), listing and summing them.
 
 use chrono::{DateTime, Utc};
-use patron_kit::auth::{self, Permission};
+use patron_kit::auth;
 use patron_kit::clock::SharedClock;
 use patron_kit::{ServiceError, Violations, events, paging, resource_name, timestamp};
 use patron_proto::common::v1::Money as WireMoney;
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::transaction_service_server::TransactionService;
+use patron_vocab::Change;
+use patron_vocab::roles::Permission;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::domain::money::Money;
 use crate::domain::transaction::{Quantity, check_external_id, check_occurred_at};
-use crate::store::Change;
 use crate::store::transactions::{self as store, Recorded, TransactionRow};
+use patron_vocab::money::Money;
 
 /// The transaction API's state.
 #[derive(Clone)]
@@ -97,7 +98,7 @@ fn parse(
             }
         },
     };
-    let product = patron_kit::text::trim(&t.product);
+    let product = patron_vocab::text::trim(&t.product);
     if product.is_empty() {
         bad("product", "is required");
     } else if product.chars().count() > 200 {

@@ -2,9 +2,10 @@
 //! (and back), masked unless the caller may read sensitive data, with the
 //! access audit of every unmasked read.
 
-use patron_kit::auth::{self, Permission};
+use patron_kit::auth;
 use patron_kit::{ServiceError, descriptors, etag, resource_name, timestamp};
 use patron_proto::profile::v1 as pb;
+use patron_vocab::roles::Permission;
 use tonic::Request;
 use uuid::Uuid;
 

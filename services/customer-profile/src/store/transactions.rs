@@ -5,7 +5,7 @@ use patron_kit::ServiceError;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::Change;
+use patron_vocab::Change;
 
 const COLUMNS: &str = "id, customer_id, external_id, kind, occurred_at, product, quantity_milli, unit, \
                        amount_minor, currency, payment_method, channel, order_number, created_at, created_by";

@@ -1,10 +1,10 @@
 //! The edge holds: whatever a caller sends, a mistake is a 400-class status
 //! naming the field, never an internal error and never a stored oddity.
 
-use patron_kit::money::MAX_AMOUNT_MINOR;
 use patron_proto::common::v1::{Date, Money};
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::transaction_service_client::TransactionServiceClient;
+use patron_vocab::money::MAX_AMOUNT_MINOR;
 use tonic::Code;
 
 use crate::helpers::*;

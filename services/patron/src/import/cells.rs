@@ -5,7 +5,8 @@
 //! reported against its column.
 
 use chrono::{NaiveDate, NaiveDateTime, TimeZone};
-use patron_kit::{descriptors, money};
+use patron_kit::descriptors;
+use patron_vocab::{calendar, money};
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value};
 
 /// How cells without a currency or a zone are read.
@@ -325,9 +326,10 @@ fn parse_date(text: &str) -> Result<(i32, i32, i32), String> {
         [m, d] => (0, *m, *d),
         _ => return Err(bad()),
     };
-    // A leap year stands in for an unknown one, so 02-29 is allowed.
-    let check_year = if year == 0 { 2000 } else { year };
-    NaiveDate::from_ymd_opt(check_year, month as u32, day as u32).ok_or_else(bad)?;
+    // Year 0 is unknown; a leap year stands in for it, so 02-29 is allowed.
+    if !calendar::date_exists(year, month as u32, day as u32) {
+        return Err(bad());
+    }
     Ok((year, month, day))
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::policy::{Comparison, Condition, Downgrades, Figure, Policy, Scorecard, Shape, Window};
+use super::policy::{Comparison, Condition, Figure, Policy, Scorecard, Shape, Window};
 
 /// A customer's figures, as the store measured them today. A figure that
 /// is absent is unknown (no credit grade on file, say): conditions on it do
@@ -229,22 +229,6 @@ pub fn shortfall(
         .collect()
 }
 
-/// The tier that takes effect: upgrades at once; downgrades at once or only
-/// at the periodic review, as the policy says.
-pub fn effective_tier(
-    policy: &Policy,
-    current: Option<&str>,
-    decided: Option<&str>,
-    at_review: bool,
-) -> Option<String> {
-    let is_downgrade = policy.rank(decided) > policy.rank(current);
-    if is_downgrade && policy.downgrades == Downgrades::AtReview && !at_review {
-        current.map(str::to_owned)
-    } else {
-        decided.map(str::to_owned)
-    }
-}
-
 /// The decision in words, e.g. `A: spend this calendar year 1,250.00 ≥ 1,200.00
 /// (rule "A by visits or spend", policy health-chain)`.
 pub fn explain(policy: &Policy, decision: &Decision) -> String {
@@ -290,10 +274,10 @@ fn describe(policy: &Policy, check: &Check) -> String {
 /// A figure's value as people read it: money in major units, volume in units.
 pub fn format_value(policy: &Policy, figure: Figure, value: i64) -> String {
     if figure.is_money() {
-        let exponent = super::money::exponent(&policy.currency);
-        super::money::format_minor(value, exponent)
+        let exponent = patron_vocab::money::digits_or_default(&policy.currency);
+        patron_vocab::money::format_minor(value, exponent)
     } else if figure == Figure::Volume {
-        super::money::format_minor(value, 3)
+        patron_vocab::money::format_minor(value, 3)
     } else {
         value.to_string()
     }
@@ -302,7 +286,7 @@ pub fn format_value(policy: &Policy, figure: Figure, value: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::policy::{Benefits, Indicator, Rule, Tier};
+    use crate::domain::policy::{Benefits, Downgrades, Indicator, Rule, Tier};
 
     fn policy(downgrades: Downgrades) -> Policy {
         let tier = |code: &str| Tier {
@@ -454,36 +438,6 @@ mod tests {
         );
         assert_eq!(scale(1_000_001, 850), 850_001);
         assert_eq!(scale(3, 500), 2, "half rounds up");
-    }
-
-    #[test]
-    fn downgrades_wait_for_the_review_when_the_policy_says_so() {
-        let now = policy(Downgrades::Immediately);
-        let later = policy(Downgrades::AtReview);
-        assert_eq!(
-            effective_tier(&later, Some("B"), Some("A"), false).as_deref(),
-            Some("A")
-        );
-        assert_eq!(
-            effective_tier(&later, Some("A"), Some("C"), false).as_deref(),
-            Some("A")
-        );
-        assert_eq!(
-            effective_tier(&later, Some("A"), Some("C"), true).as_deref(),
-            Some("C")
-        );
-        assert_eq!(
-            effective_tier(&now, Some("A"), Some("C"), false).as_deref(),
-            Some("C")
-        );
-        assert_eq!(
-            effective_tier(&later, Some("A"), None, false).as_deref(),
-            Some("A")
-        );
-        assert_eq!(
-            effective_tier(&later, None, Some("C"), false).as_deref(),
-            Some("C")
-        );
     }
 
     #[test]

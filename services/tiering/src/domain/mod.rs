@@ -5,10 +5,10 @@ pub mod churn;
 pub mod churn_rate;
 pub mod discounts;
 pub mod evaluate;
-pub mod money;
 pub mod points_rules;
 pub mod policy;
 pub mod preset;
+pub mod tier_decision;
 pub mod windows;
 
 /// A policy id: 1–63 lower-case letters, digits and dashes.

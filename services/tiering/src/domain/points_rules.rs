@@ -3,7 +3,8 @@
 //! first and never below zero. The balance is always the ledger's sum; these
 //! are the rules the ledger applies, without I/O.
 
-use chrono::{Datelike, Days, Months, NaiveDate};
+use chrono::{Datelike, Days, NaiveDate};
+use patron_vocab::calendar::last_day_of_month;
 
 /// A scheme's cards and points, from its preset's `[tiering.points]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,12 +63,6 @@ impl PointsRule {
         (self.expiry_warning_days > 0)
             .then(|| today + Days::new(u64::from(self.expiry_warning_days)))
     }
-}
-
-fn last_day_of_month(year: i32, month: u32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(year, month, 1)?
-        .checked_add_months(Months::new(1))?
-        .pred_opt()
 }
 
 /// Points for an amount actually paid: `per_major_unit` points per yuan

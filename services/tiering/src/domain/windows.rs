@@ -1,6 +1,7 @@
 //! Which days a window covers, ending today (in the company's zone).
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::{Datelike, NaiveDate};
+use patron_vocab::calendar::first_day_of_months_ending;
 
 use super::policy::Window;
 
@@ -8,9 +9,7 @@ use super::policy::Window;
 pub fn first_day(window: Window, today: NaiveDate) -> Option<NaiveDate> {
     match window {
         // "Within six months" of 15 August counts from 16 February.
-        Window::RollingMonths(n) => today
-            .checked_sub_months(Months::new(n))
-            .and_then(|d| d.succ_opt()),
+        Window::RollingMonths(n) => first_day_of_months_ending(today, n),
         Window::CalendarYear => NaiveDate::from_ymd_opt(today.year(), 1, 1),
         Window::Lifetime | Window::Now => None,
     }

@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use patron_kit::auth::{self, Permission};
+use patron_kit::auth;
 use patron_kit::{ServiceError, Violations, paging, timestamp};
 use patron_proto::tiering::v1 as pb;
+use patron_vocab::roles::Permission;
 use tonic::Request;
 use uuid::Uuid;
 

@@ -2,9 +2,10 @@
 //! prices a purchase. The rules are in `domain::discounts`.
 
 use chrono::NaiveDate;
-use patron_kit::auth::{self, Permission};
+use patron_kit::auth;
 use patron_kit::{ServiceError, clock};
 use patron_proto::tiering::v1 as pb;
+use patron_vocab::roles::Permission;
 use tonic::Request;
 
 use super::{TieringApi, parse_customer_child};

@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use patron_kit::ServiceError;
+use patron_vocab::Change;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::Change;
 use crate::domain::points_rules::Lot;
 
 pub const ISSUED: i16 = 1;

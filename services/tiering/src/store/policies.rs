@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use patron_kit::ServiceError;
 use sqlx::{FromRow, PgConnection, PgPool};
 
-use super::Change;
+use patron_vocab::Change;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct PolicyRow {

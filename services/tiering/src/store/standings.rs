@@ -6,7 +6,7 @@ use patron_kit::ServiceError;
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use super::Change;
+use patron_vocab::Change;
 
 #[derive(Debug, Clone, Default, FromRow)]
 pub struct StandingRow {

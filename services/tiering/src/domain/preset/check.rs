@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 
 use super::values::{credit_rank, parse_window};
 use super::{BenefitsSpec, ConditionSpec, Header, Number, ScorecardSpec, Section};
-use crate::domain::money;
 use crate::domain::points_rules::PointsRule;
 use crate::domain::policy::{
     ActivityRule, Benefits, Comparison, Condition, Downgrades, Figure, Indicator, Policy, Rule,
     Scorecard, Shape, Tier, Window,
 };
+use patron_vocab::money;
 
 /// The org levels a tier may be owned by.
 const ORG_LEVELS: &[&str] = &["company", "region", "city", "branch"];

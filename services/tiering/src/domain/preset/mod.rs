@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::money;
 use check::SectionChecker;
+use patron_vocab::money;
 
 mod check;
 mod values;
@@ -285,7 +285,7 @@ pub fn parse(text: &str) -> Result<Preset, PresetError> {
     };
     let mut checker = SectionChecker {
         problems: Vec::new(),
-        exponent: money::exponent(&file.preset.currency),
+        exponent: money::digits_or_default(&file.preset.currency),
         currency: file.preset.currency.clone(),
     };
     checker.check_header(&file.preset);

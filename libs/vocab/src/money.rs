@@ -81,6 +81,13 @@ impl fmt::Display for Currency {
     }
 }
 
+/// Minor units per major unit of the currency `code` names, as a power of
+/// ten; 2 for a code that is not a currency, as figures recorded before codes
+/// were checked are read.
+pub fn digits_or_default(code: &str) -> u32 {
+    Currency::parse(code).map_or(2, |c| c.digits())
+}
+
 /// `minor` when its size is within [`MAX_AMOUNT_MINOR`].
 pub fn bounded(minor: i64) -> Result<i64, &'static str> {
     if minor.unsigned_abs() <= MAX_AMOUNT_MINOR as u64 {
@@ -196,6 +203,13 @@ mod tests {
         for bad in ["XYZ", "cny", "", "CN", "CNYY", "XTS", "XXX", "XAU"] {
             assert!(Currency::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn unknown_codes_read_as_two_digits() {
+        assert_eq!(digits_or_default("JPY"), 0);
+        assert_eq!(digits_or_default("KWD"), 3);
+        assert_eq!(digits_or_default("???"), 2);
     }
 
     #[test]

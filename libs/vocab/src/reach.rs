@@ -5,7 +5,7 @@
 //! from the company down to it, itself included), so "inside the caller's
 //! subtree" is "the caller's unit is on the path".
 
-use crate::auth::{RoleReach, reach_of_role};
+use crate::roles::{RoleReach, reach_of_role};
 
 /// Which customers (and units) a caller may see and act on.
 #[derive(Debug, Clone, PartialEq, Eq)]

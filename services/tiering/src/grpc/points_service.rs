@@ -1,10 +1,12 @@
 //! The PointsService gRPC API: membership cards and their points.
 
 use chrono::NaiveDate;
-use patron_kit::auth::{self, Caller, Permission};
+use patron_kit::auth::{self, Caller};
 use patron_kit::{ServiceError, Violations, clock, idempotency, paging, resource_name, timestamp};
 use patron_proto::tiering::v1 as pb;
 use patron_proto::tiering::v1::points_service_server::PointsService;
+use patron_vocab::Change;
+use patron_vocab::roles::Permission;
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -13,8 +15,8 @@ use crate::access;
 use crate::domain::points_rules::PointsRule;
 use crate::engine::Engine;
 use crate::ledger::{self, date, require_live};
+use crate::store as tiers;
 use crate::store::cards::{self as store, CardRow, EntryRow, ISSUED, LOST, REGISTERED, RENEWED};
-use crate::store::{self as tiers, Change};
 
 /// The API's state.
 #[derive(Clone)]
