@@ -222,7 +222,22 @@ pub fn permissions_of(role: &str) -> &'static [Permission] {
         "customer_service" => &[ReadCustomers, EditCustomers],
         "auditor" => &[ReadCustomers, ReadAudit],
         "viewer" => &[ReadCustomers],
-        _ => &[],
+        _ => service_role(role).map_or(&[], |(permissions, _)| permissions),
+    }
+}
+
+/// The roles of services calling another with their own identity
+/// (`calls::ServiceIdentity`: subject and role `service:<name>`), kept apart
+/// from the staff roles: each grants only what that service needs, and
+/// reaches the whole company (a service acts for no one unit).
+pub fn service_role(role: &str) -> Option<(&'static [Permission], RoleReach)> {
+    use Permission::*;
+    match role {
+        // A complaint about a customer it has not heard of yet.
+        "service:complaint" => Some((&[ReadCustomers], RoleReach::Company)),
+        // Whom to contact, and whether they may be contacted.
+        "service:scheduling" => Some((&[ReadCustomers], RoleReach::Company)),
+        _ => None,
     }
 }
 
@@ -248,7 +263,7 @@ pub fn reach_of_role(role: &str) -> RoleReach {
         "admin" => RoleReach::Company,
         "supervisor" | "customer_service" | "auditor" | "viewer" => RoleReach::UnitSubtree,
         "account_manager" => RoleReach::OwnCustomers,
-        _ => RoleReach::Nothing,
+        _ => service_role(role).map_or(RoleReach::Nothing, |(_, reach)| reach),
     }
 }
 
