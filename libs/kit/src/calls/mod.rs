@@ -183,23 +183,26 @@ impl ServiceChannel {
         if left.is_zero() {
             return Err(expired());
         }
-        let mut request = Request::new(message);
-        request.set_timeout(left);
-        let authorization = self.identity.authorization().await?;
-        let value = MetadataValue::try_from(authorization)
-            .map_err(|_| Status::internal("the service's token is not a header value"))?;
-        request.metadata_mut().insert("authorization", value);
-        let mut trace = http::HeaderMap::new();
-        crate::telemetry::inject_current(&mut trace);
-        if let Some(parent) = trace
-            .get("traceparent")
-            .and_then(|v| MetadataValue::try_from(v.as_bytes()).ok())
-        {
-            request.metadata_mut().insert("traceparent", parent);
-        }
+        let sent = async {
+            let mut request = Request::new(message);
+            request.set_timeout(left);
+            let authorization = self.identity.authorization().await?;
+            let value = MetadataValue::try_from(authorization)
+                .map_err(|_| Status::internal("the service's token is not a header value"))?;
+            request.metadata_mut().insert("authorization", value);
+            let mut trace = http::HeaderMap::new();
+            crate::telemetry::inject_current(&mut trace);
+            if let Some(parent) = trace
+                .get("traceparent")
+                .and_then(|v| MetadataValue::try_from(v.as_bytes()).ok())
+            {
+                request.metadata_mut().insert("traceparent", parent);
+            }
+            send(self.channel.clone(), request).await
+        };
         // The callee stops at grpc-timeout; this stops waiting on a callee
-        // (or a network) that does not answer at all.
-        match tokio::time::timeout(left, send(self.channel.clone(), request)).await {
+        // (or a network, or the identity provider) that does not answer.
+        match tokio::time::timeout(left, sent).await {
             Err(_) => Err(expired()),
             // tonic's own timeout answers CANCELLED; past the deadline it is this.
             Ok(Err(status)) if status.code() == Code::Cancelled && Instant::now() >= deadline => {
