@@ -1,10 +1,12 @@
 //! The service kit: one way, shared by every Patron service, to configure,
 //! log and trace, reach Postgres and Redis, authenticate callers, report
 //! errors, page, apply update masks, check etags, make creates idempotent,
-//! tell the time, run a gRPC server, and start and stop a service (`runtime`).
+//! tell the time, run a gRPC server, start and stop a service (`runtime`), and
+//! call another service with its own identity (`calls`).
 
 pub mod auth;
 pub mod cache;
+pub mod calls;
 pub mod clock;
 pub mod config;
 pub mod crypto;

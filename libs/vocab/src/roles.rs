@@ -25,6 +25,11 @@ pub enum Permission {
     OverrideTiers,
     /// Add or take a card's points by hand, with a reason.
     AdjustPoints,
+    /// Receive complaints and move them through their workflow (sign-off is
+    /// further bounded by the policy's authority amounts).
+    HandleComplaints,
+    /// Record a customer's satisfaction with a closed complaint.
+    RecordSurveys,
 }
 
 /// The roles the suite knows and what each grants. A role not listed grants
@@ -44,6 +49,8 @@ pub fn permissions_of(role: &str) -> &'static [Permission] {
             EditPolicies,
             OverrideTiers,
             AdjustPoints,
+            HandleComplaints,
+            RecordSurveys,
         ],
         "supervisor" => &[
             ReadCustomers,
@@ -55,12 +62,36 @@ pub fn permissions_of(role: &str) -> &'static [Permission] {
             ExitCustomers,
             OverrideTiers,
             AdjustPoints,
+            HandleComplaints,
+            RecordSurveys,
         ],
-        "account_manager" => &[ReadCustomers, EditCustomers],
-        "customer_service" => &[ReadCustomers, EditCustomers],
+        // An account manager takes complaints that reach them (channel
+        // "via the account manager") and works their own customers'.
+        "account_manager" => &[ReadCustomers, EditCustomers, HandleComplaints],
+        "customer_service" => &[
+            ReadCustomers,
+            EditCustomers,
+            HandleComplaints,
+            RecordSurveys,
+        ],
         "auditor" => &[ReadCustomers, ReadAudit],
         "viewer" => &[ReadCustomers],
-        _ => &[],
+        _ => service_role(role).map_or(&[], |(permissions, _)| permissions),
+    }
+}
+
+/// The roles of services calling another with their own identity (subject
+/// and role `service:<name>`), kept apart from the staff roles: each grants
+/// only what that service needs, and reaches the whole company (a service
+/// acts for no one unit).
+pub fn service_role(role: &str) -> Option<(&'static [Permission], RoleReach)> {
+    use Permission::*;
+    match role {
+        // A complaint about a customer it has not heard of yet.
+        "service:complaint" => Some((&[ReadCustomers], RoleReach::Company)),
+        // Whom to contact, and whether they may be contacted.
+        "service:scheduling" => Some((&[ReadCustomers], RoleReach::Company)),
+        _ => None,
     }
 }
 
@@ -86,7 +117,7 @@ pub fn reach_of_role(role: &str) -> RoleReach {
         "admin" => RoleReach::Company,
         "supervisor" | "customer_service" | "auditor" | "viewer" => RoleReach::UnitSubtree,
         "account_manager" => RoleReach::OwnCustomers,
-        _ => RoleReach::Nothing,
+        _ => service_role(role).map_or(RoleReach::Nothing, |(_, reach)| reach),
     }
 }
 
@@ -106,6 +137,8 @@ impl Permission {
             Permission::EditPolicies => "store or activate policies",
             Permission::OverrideTiers => "override customers' tiers",
             Permission::AdjustPoints => "adjust customers' points by hand",
+            Permission::HandleComplaints => "handle complaints",
+            Permission::RecordSurveys => "record complaint surveys",
         }
     }
 }
@@ -128,5 +161,16 @@ mod tests {
         assert_eq!(reach_of_role("account_manager"), RoleReach::OwnCustomers);
         assert_eq!(reach_of_role("Admin"), RoleReach::Nothing);
         assert_eq!(reach_of_role(""), RoleReach::Nothing);
+    }
+
+    #[test]
+    fn a_service_reads_customers_company_wide_and_does_nothing_else() {
+        assert_eq!(
+            permissions_of("service:complaint"),
+            [Permission::ReadCustomers]
+        );
+        assert_eq!(reach_of_role("service:complaint"), RoleReach::Company);
+        assert!(permissions_of("service:unknown").is_empty());
+        assert_eq!(reach_of_role("service:unknown"), RoleReach::Nothing);
     }
 }

@@ -9,7 +9,6 @@ pub mod openapi;
 pub mod path_template;
 pub mod routes;
 pub mod transcode;
-pub mod upstream;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,6 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, heade
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use patron_kit::auth::{AuthConfig, Authenticator};
+use patron_kit::calls::balance;
 use patron_kit::config::{self, ConfigError};
 use patron_kit::server::REQUEST_ID;
 use patron_kit::telemetry;
@@ -117,7 +117,7 @@ pub fn router(config: &GatewayConfig) -> anyhow::Result<Router> {
     let mut channels = BTreeMap::new();
     for (area, url) in &config.upstreams {
         let channel =
-            upstream::balanced_channel(url, upstream::system_resolver(), config.resolve_interval)
+            balance::balanced_channel(url, balance::system_resolver(), config.resolve_interval)
                 .map_err(|e| anyhow::anyhow!("PATRON_{}_URL: {e}", area.to_ascii_uppercase()))?;
         channels.insert(area.clone(), channel);
     }

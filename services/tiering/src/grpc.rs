@@ -228,7 +228,7 @@ impl TieringService for TieringApi {
         )
         .await?;
         if req.activate {
-            store::activate(&mut tx, &row.id, row.version, change).await?;
+            store::activate(&mut tx, &row, change).await?;
             row.active = true;
         }
         tx.commit().await.map_err(ServiceError::from)?;
@@ -286,7 +286,7 @@ impl TieringService for TieringApi {
             actor: &caller.subject,
             at: self.engine.clock.now(),
         };
-        store::activate(&mut tx, &id, req.version, change).await?;
+        store::activate(&mut tx, &row, change).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         row.active = true;
         Ok(Response::new(policy_view(&row)?))

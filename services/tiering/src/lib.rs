@@ -197,7 +197,7 @@ async fn store_and_activate(
         }
     };
     if !row.active {
-        store::activate(&mut tx, id, row.version, change).await?;
+        store::activate(&mut tx, &row, change).await?;
     }
     tx.commit().await?;
     tracing::info!(policy = %id, version = row.version, file = %path.display(), "tier preset loaded and active");

@@ -1,49 +1,7 @@
-//! The presets shipped with Patron (`deploy/presets/`), compiled in so the
-//! binary can run any of them by name; a path to a file of the company's
-//! own works too.
+//! The presets shipped with Patron, which `patron_presets` keeps for every
+//! service; tested here against tiering's rules.
 
-use std::path::Path;
-
-/// (name, text) of every shipped preset.
-pub const BUILT_IN: &[(&str, &str)] = &[
-    (
-        "health-chain",
-        include_str!("../../../deploy/presets/health-chain.toml"),
-    ),
-    (
-        "retail-store",
-        include_str!("../../../deploy/presets/retail-store.toml"),
-    ),
-    (
-        "industrial-b2b",
-        include_str!("../../../deploy/presets/industrial-b2b.toml"),
-    ),
-    (
-        "postal-key-accounts",
-        include_str!("../../../deploy/presets/postal-key-accounts.toml"),
-    ),
-    (
-        "telecom-vip",
-        include_str!("../../../deploy/presets/telecom-vip.toml"),
-    ),
-];
-
-/// The text of a preset given by name (a shipped one) or by path.
-pub fn read(name_or_path: &Path) -> anyhow::Result<String> {
-    if let Some(name) = name_or_path.to_str()
-        && let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name)
-    {
-        return Ok((*text).to_owned());
-    }
-    std::fs::read_to_string(name_or_path).map_err(|e| {
-        let names: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
-        anyhow::anyhow!(
-            "the tier preset {} is neither a shipped preset ({}) nor a readable file: {e}",
-            name_or_path.display(),
-            names.join(", ")
-        )
-    })
-}
+pub use patron_presets::{BUILT_IN, read};
 
 #[cfg(test)]
 mod tests {

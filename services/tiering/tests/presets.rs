@@ -9,8 +9,11 @@ use chrono::{TimeZone, Utc};
 use patron_kit::clock::ManualClock;
 use patron_kit::db;
 use patron_kit::testing::TestDatabase;
+use patron_proto::common::v1::EventEnvelope;
+use patron_proto::tiering::v1::PolicyActivated;
 use patron_tiering::engine::Engine;
 use patron_tiering::{MIGRATOR, SCHEMA, load_preset, seed_preset, store};
+use prost::Message;
 use sqlx::PgPool;
 
 async fn active(pool: &PgPool) -> Option<(String, i32)> {
@@ -26,6 +29,8 @@ async fn a_restart_keeps_the_administrators_activation() {
     let db = TestDatabase::create(&[SCHEMA]).await;
     let pool = db::connect(&db.service_config(SCHEMA)).unwrap();
     db::migrate(&pool, &MIGRATOR).await.unwrap();
+    // As the service starts: activations publish through the outbox.
+    patron_kit::events::install(&pool).await.unwrap();
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 4, 0, 0).unwrap());
     let engine = Engine::new(Arc::new(clock), chrono_tz::Asia::Shanghai);
 
@@ -60,6 +65,8 @@ async fn a_refused_preset_still_stops_the_start() {
     let db = TestDatabase::create(&[SCHEMA]).await;
     let pool = db::connect(&db.service_config(SCHEMA)).unwrap();
     db::migrate(&pool, &MIGRATOR).await.unwrap();
+    // As the service starts: activations publish through the outbox.
+    patron_kit::events::install(&pool).await.unwrap();
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 4, 0, 0).unwrap());
     let engine = Engine::new(Arc::new(clock), chrono_tz::Asia::Shanghai);
     seed_preset(&pool, Path::new("health-chain"), &engine)
@@ -70,4 +77,70 @@ async fn a_refused_preset_still_stops_the_start() {
     let refused = seed_preset(&pool, &bad, &engine).await;
     std::fs::remove_file(&bad).unwrap();
     assert!(refused.is_err(), "a misconfigured preset is reported");
+}
+
+/// The PolicyActivated events in the outbox, oldest first.
+async fn activations(pool: &PgPool) -> Vec<(EventEnvelope, PolicyActivated)> {
+    let envelopes: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT envelope FROM outbox WHERE topic = 'tiering.policies' ORDER BY seq",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    envelopes
+        .iter()
+        .map(|bytes| {
+            let envelope = EventEnvelope::decode(bytes.as_slice()).unwrap();
+            let event = patron_kit::events::payload::<PolicyActivated>(&envelope)
+                .expect("a PolicyActivated");
+            (envelope, event)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_activation_publishes_the_whole_preset() {
+    let db = TestDatabase::create(&[SCHEMA]).await;
+    let pool = db::connect(&db.service_config(SCHEMA)).unwrap();
+    db::migrate(&pool, &MIGRATOR).await.unwrap();
+    patron_kit::events::install(&pool).await.unwrap();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 4, 0, 0).unwrap());
+    let engine = Engine::new(Arc::new(clock), chrono_tz::Asia::Shanghai);
+
+    seed_preset(&pool, Path::new("health-chain"), &engine)
+        .await
+        .unwrap();
+    load_preset(&pool, Path::new("telecom-vip"), &engine)
+        .await
+        .unwrap();
+    // Already active: nothing is activated, nothing published.
+    load_preset(&pool, Path::new("telecom-vip"), &engine)
+        .await
+        .unwrap();
+    seed_preset(&pool, Path::new("health-chain"), &engine)
+        .await
+        .unwrap();
+
+    let published = activations(&pool).await;
+    let seen: Vec<(&str, i32)> = published
+        .iter()
+        .map(|(_, e)| (e.policy.as_str(), e.version))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("tierPolicies/health-chain", 1),
+            ("tierPolicies/telecom-vip", 1)
+        ]
+    );
+    let (envelope, telecom) = &published[1];
+    assert_eq!(envelope.customer, "", "about no customer");
+    assert_eq!(
+        telecom.preset_text,
+        patron_presets::read(Path::new("telecom-vip")).unwrap()
+    );
+    // Other services read their own sections from it.
+    let preset = patron_presets::parse(&telecom.preset_text).unwrap();
+    assert_eq!(preset.header.title, telecom.title);
+    assert!(preset.has_section("scheduling"));
 }

@@ -1,7 +1,8 @@
 //! Policy versions, and which one is active.
 
 use chrono::{DateTime, Utc};
-use patron_kit::ServiceError;
+use patron_kit::{ServiceError, events};
+use patron_proto::tiering::v1::PolicyActivated;
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use patron_vocab::Change;
@@ -112,11 +113,12 @@ pub async fn lock_activation(tx: &mut PgConnection) -> Result<(), ServiceError> 
     Ok(())
 }
 
-/// Makes a version the active one.
+/// Makes `policy` (a stored version) the active one, and publishes
+/// `PolicyActivated` with the whole preset in the same transaction, so the
+/// other services learn the active policy exactly when it changes.
 pub async fn activate(
     tx: &mut PgConnection,
-    id: &str,
-    version: i32,
+    policy: &PolicyRow,
     change: Change<'_>,
 ) -> Result<(), ServiceError> {
     lock_activation(tx).await?;
@@ -126,11 +128,19 @@ pub async fn activate(
          ON CONFLICT (singleton) DO UPDATE
             SET policy_id = $1, version = $2, activated_at = $3, activated_by = $4",
     )
-    .bind(id)
-    .bind(version)
+    .bind(&policy.id)
+    .bind(policy.version)
     .bind(change.at)
     .bind(change.actor)
     .execute(&mut *tx)
     .await?;
+    let event = PolicyActivated {
+        policy: format!("tierPolicies/{}", policy.id),
+        version: policy.version,
+        title: policy.title.clone(),
+        preset_text: policy.preset.clone(),
+    };
+    // About no customer: the envelope's customer stays empty.
+    events::enqueue(tx, "", &event, change.at).await?;
     Ok(())
 }

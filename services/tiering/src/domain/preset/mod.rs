@@ -1,8 +1,8 @@
-//! Preset files: one TOML file per company scheme, with a section per
-//! service keyed by the same tier codes. This module reads the whole file,
-//! checks the `[tiering]` section into a [`Policy`], and keeps the other
-//! sections as they are for the services that own them. A file with any
-//! problem is refused as a whole, each problem naming its field.
+//! The `[tiering]` section of a preset file (read through `patron_presets`,
+//! which every service reads its own section with): checked into a
+//! [`Policy`], with the other sections kept as they are for the services
+//! that own them. A file with any problem is refused as a whole, each
+//! problem naming its field.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +15,7 @@ mod check;
 mod values;
 
 use super::policy::Policy;
+pub use patron_presets::{Header, PresetError};
 pub use values::{credit_rank, parse_window};
 
 /// A checked preset.
@@ -25,44 +26,6 @@ pub struct Preset {
     pub source: String,
     /// Sections for other services (`complaint`, `scheduling`…), kept as JSON.
     pub other_sections: BTreeMap<String, serde_json::Value>,
-}
-
-/// Why a preset was refused: every problem, by field path.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", .problems.iter().map(|(f, r)| format!("{f}: {r}")).collect::<Vec<_>>().join("; "))]
-pub struct PresetError {
-    pub problems: Vec<(String, String)>,
-}
-
-impl PresetError {
-    fn one(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            problems: vec![(field.into(), reason.into())],
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct File {
-    preset: Header,
-    tiering: Option<Section>,
-    #[serde(flatten)]
-    others: BTreeMap<String, toml::Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Header {
-    id: String,
-    title: String,
-    #[serde(default = "default_currency")]
-    currency: String,
-    #[serde(default)]
-    source: String,
-}
-
-fn default_currency() -> String {
-    "CNY".into()
 }
 
 #[derive(Deserialize)]
@@ -270,34 +233,21 @@ impl Number {
 
 /// Reads and checks a preset file's text.
 pub fn parse(text: &str) -> Result<Preset, PresetError> {
-    let file: File = toml::from_str(text).map_err(|e| {
-        let place = e
-            .span()
-            .map(|s| {
-                let line = text[..s.start.min(text.len())].lines().count().max(1);
-                format!("line {line}")
-            })
-            .unwrap_or_else(|| "file".into());
-        PresetError::one(place, e.message().to_owned())
-    })?;
-    let Some(section) = file.tiering else {
-        return Err(PresetError::one("tiering", "the section is missing"));
-    };
+    let file = patron_presets::parse(text)?;
+    let section: Section = file.section(patron_presets::TIERS_SECTION)?;
+    let header = &file.header;
     let mut checker = SectionChecker {
         problems: Vec::new(),
-        exponent: money::digits_or_default(&file.preset.currency),
-        currency: file.preset.currency.clone(),
+        exponent: money::digits_or_default(&header.currency),
+        currency: header.currency.clone(),
     };
-    checker.check_header(&file.preset);
-    let policy = checker.policy(&file.preset, section);
-    if !checker.problems.is_empty() {
-        return Err(PresetError {
-            problems: checker.problems,
-        });
-    }
+    checker.check_header(header);
+    let policy = checker.policy(header, section);
+    PresetError::check(checker.problems)?;
     let other_sections = file
-        .others
-        .into_iter()
+        .sections()
+        .iter()
+        .filter(|(name, _)| *name != patron_presets::TIERS_SECTION)
         .map(|(name, value)| {
             serde_json::to_value(value)
                 .map(|json| (name.clone(), json))
@@ -306,7 +256,7 @@ pub fn parse(text: &str) -> Result<Preset, PresetError> {
         .collect::<Result<_, _>>()?;
     Ok(Preset {
         policy,
-        source: file.preset.source,
+        source: header.source.clone(),
         other_sections,
     })
 }

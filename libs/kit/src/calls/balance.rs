@@ -1,6 +1,7 @@
-//! Where the gateway's calls to one service go: every address the service's
-//! name resolves to, re-resolved every few seconds, with each call sent to
-//! the less loaded of two addresses picked at random (tonic's balancer).
+//! Where calls to one service go (the gateway's, and one service's calls to
+//! another): every address the service's name resolves to, re-resolved every
+//! few seconds, with each call sent to the less loaded of two addresses
+//! picked at random (tonic's balancer).
 //!
 //! One HTTP/2 connection to a Kubernetes ClusterIP would carry every call to
 //! whichever pod it first reached, leaving the other replicas idle; a headless

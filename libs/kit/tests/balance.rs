@@ -1,11 +1,12 @@
-//! The gateway spreads a service's calls over every address its name
-//! resolves to, and follows the addresses as they change.
+//! Calls to a service (the gateway's, and services' calls to each other) are
+//! spread over every address its name resolves to, following the addresses
+//! as they change.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use patron_gateway::upstream::{self, Resolver};
+use patron_kit::calls::balance::{self as upstream, Resolver};
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::pb::HealthCheckRequest;
