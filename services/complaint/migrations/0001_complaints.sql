@@ -118,3 +118,12 @@ CREATE TABLE active_policy (
     preset        text        NOT NULL,
     activated_at  timestamptz NOT NULL
 );
+
+-- Each customer's tier as tiering announced it (TierChanged); a complaint
+-- takes its deadlines from the tier at intake. An older announcement
+-- arriving late changes nothing.
+CREATE TABLE customer_tiers (
+    customer_id  uuid        PRIMARY KEY,
+    tier         text        NOT NULL,
+    changed_at   timestamptz NOT NULL
+);

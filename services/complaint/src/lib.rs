@@ -1,4 +1,170 @@
 //! complaint: customers' complaints from intake to sign-off (DOMAIN.md §3).
-//! The rules are in `domain`.
+//! `serve` is what the `patron` binary calls; the rules are in `domain`,
+//! the use cases in `complaints`, the SQL in `store`, the wire in `grpc`.
+//! Runs as many replicas as load needs: they share only PostgreSQL (serials,
+//! claims of deadline alarms) and Redis (events).
 
+pub mod complaints;
+pub mod customers;
+pub mod deadline_job;
 pub mod domain;
+pub mod grpc;
+pub mod incoming;
+pub mod policy_source;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use patron_kit::auth::AuthConfig;
+use patron_kit::config::{self, ConfigError};
+use patron_kit::db::{self, DbConfig};
+use patron_kit::events::{self, ConsumerConfig};
+use patron_kit::runtime::{Boot, CommonConfig};
+use patron_proto::complaint::v1::complaint_service_server::ComplaintServiceServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+
+/// The schema (and role `patron_complaint`) this service owns.
+pub const SCHEMA: &str = "complaint";
+
+/// The gRPC service names this service answers for.
+pub const SERVICE_NAMES: &[&str] = &["patron.complaint.v1.ComplaintService"];
+
+/// This service's migrations, compiled in.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Everything the service needs to run.
+#[derive(Clone)]
+pub struct ComplaintConfig {
+    /// What every service has: address, database, cache, events, auth,
+    /// zone, clock, health and relay pace.
+    pub common: CommonConfig,
+    /// The preset whose `[complaint]` section applies until tiering
+    /// announces an active policy (the same setting tiering seeds from).
+    pub preset: Option<PathBuf>,
+    /// This process's name in the consumer group (the pod name in a cluster).
+    pub consumer_name: String,
+    /// How often the deadline job looks for alarms.
+    pub deadline_poll: Duration,
+    /// Where customer-profile answers, for customers not yet heard of.
+    pub profile: customers::ProfileConfig,
+}
+
+impl ComplaintConfig {
+    /// From the environment (`PATRON_COMPLAINT_ADDR`, `PATRON_TIER_PRESET`,
+    /// `PATRON_PROFILE_URL`, `HOSTNAME`, `PATRON_DEADLINE_POLL_MS`, and the
+    /// kit's variables).
+    pub fn from_env(auth: AuthConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonConfig::from_env(
+                SCHEMA,
+                "PATRON_COMPLAINT_ADDR",
+                "127.0.0.1:50053",
+                auth,
+            )?,
+            preset: std::env::var_os("PATRON_TIER_PRESET").map(PathBuf::from),
+            consumer_name: config::env_or("HOSTNAME", "complaint-1"),
+            deadline_poll: config::env_millis("PATRON_DEADLINE_POLL_MS", Duration::from_secs(5))?,
+            profile: customers::ProfileConfig::from_env()?,
+        })
+    }
+}
+
+/// Applies the migrations (what `patron migrate complaint` runs).
+pub async fn migrate(config: &DbConfig) -> anyhow::Result<()> {
+    db::migrate_once(config, &MIGRATOR).await
+}
+
+/// How the complaint service reads the others' events.
+pub fn consumer_config(config: &ComplaintConfig) -> ConsumerConfig {
+    ConsumerConfig {
+        redis_url: config.common.events.redis_url.clone(),
+        stream_prefix: config.common.events.stream_prefix.clone(),
+        group: incoming::CONSUMER_GROUP.into(),
+        consumer: config.consumer_name.clone(),
+        topics: incoming::TOPICS.to_vec(),
+        batch_size: 200,
+        block: Duration::from_millis(500),
+        claim_idle: Duration::from_secs(30),
+        max_failures: 10,
+    }
+}
+
+/// The configured preset's policy, refused at start-up when malformed.
+fn configured_policy(
+    config: &ComplaintConfig,
+) -> anyhow::Result<Option<policy_source::LoadedPolicy>> {
+    let Some(path) = &config.preset else {
+        return Ok(None);
+    };
+    let text = patron_presets::read(path)?;
+    let loaded = policy_source::read_preset(&text, config.common.zone)
+        .map_err(|e| anyhow::anyhow!("the preset {} is refused: {e}", path.display()))?;
+    Ok(Some(loaded))
+}
+
+/// Migrates, then serves on `listener`, consumes the others' events and
+/// runs the deadline job until `shutdown` is cancelled.
+pub async fn serve(
+    config: ComplaintConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let configured = configured_policy(&config)?;
+    let boot = Boot::migrate(&config.common, &MIGRATOR).await?;
+    patron_kit::directory::install(&boot.pool).await?;
+    let mut runtime = boot.start(3, shutdown.clone())?;
+    let clock = config.common.clock.clone();
+    let policies =
+        policy_source::Policies::new(runtime.pool.clone(), config.common.zone, configured);
+    let consumer = events::spawn_consumer(
+        consumer_config(&config),
+        runtime.events_pool.clone(),
+        Arc::new(incoming::IncomingEvents),
+        shutdown.clone(),
+    );
+    runtime.spawned(consumer);
+    let background = db::connect_background(&config.common.db, 2)?;
+    let deadlines = deadline_job::spawn(
+        background.clone(),
+        policies.clone(),
+        clock.clone(),
+        config.deadline_poll,
+        shutdown,
+    );
+    runtime.spawned(deadlines);
+    runtime.owns(background);
+    let complaints = complaints::Complaints {
+        pool: runtime.pool.clone(),
+        clock,
+        zone: config.common.zone,
+        policies,
+        customers: customers::Customers::new(
+            runtime.pool.clone(),
+            &config.profile,
+            &config.common.auth,
+        )?,
+    };
+    let routes = Routes::new(
+        runtime.guard(ComplaintServiceServer::new(grpc::ComplaintApi {
+            complaints,
+        })),
+    );
+    runtime.serve(listener, routes, SERVICE_NAMES).await
+}
+
+/// Applies the complaint service's dead letters again, once their cause is
+/// fixed.
+pub async fn replay_dead_letters(
+    config: &ComplaintConfig,
+) -> anyhow::Result<events::dead_letters::Replayed> {
+    let pool = db::connect(&config.common.db)?;
+    let done =
+        events::dead_letters::replay(&pool, incoming::CONSUMER_GROUP, &incoming::IncomingEvents)
+            .await?;
+    pool.close().await;
+    Ok(done)
+}

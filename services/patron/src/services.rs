@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 
+use patron_complaint as complaint;
 use patron_customer_profile as profile;
 use patron_gateway as gateway;
 use patron_kit::auth::AuthConfig;
@@ -107,6 +108,36 @@ pub const SERVICES: &[Service] = &[
             Box::pin(async move {
                 let config = tiering::TieringConfig::from_env(auth)?;
                 tiering::replay_dead_letters(&config).await
+            })
+        }),
+    },
+    Service {
+        name: "complaint",
+        process: "patron-complaint",
+        schema: Some((complaint::SCHEMA, &complaint::MIGRATOR)),
+        configure: |cx| {
+            let mut config = complaint::ComplaintConfig::from_env(cx.auth.clone())?;
+            if cx.up {
+                if config.preset.is_none() {
+                    config.preset = Some(default_preset());
+                }
+                if std::env::var_os("PATRON_PROFILE_URL").is_none()
+                    && let Some(profile) = cx.upstreams.get("profile")
+                {
+                    config.profile.url = format!("http://{profile}");
+                }
+            }
+            let listen = config.common.listen;
+            Ok(Configured {
+                listen,
+                describe: format!("complaint gRPC {listen}"),
+                serve: Box::new(move |l, s| Box::pin(complaint::serve(config, l, s))),
+            })
+        },
+        replay_dead_letters: Some(|auth| {
+            Box::pin(async move {
+                let config = complaint::ComplaintConfig::from_env(auth)?;
+                complaint::replay_dead_letters(&config).await
             })
         }),
     },

@@ -162,6 +162,15 @@ pub async fn customer(
     conn: &mut PgConnection,
     customer_id: Uuid,
 ) -> Result<CustomerFacts, ServiceError> {
+    Ok(known_customer(conn, customer_id).await?.unwrap_or_default())
+}
+
+/// A customer's facts, or `None` when no event about them has arrived yet
+/// (a service that must not refuse a real customer then asks profile).
+pub async fn known_customer(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+) -> Result<Option<CustomerFacts>, ServiceError> {
     Ok(sqlx::query_as::<_, CustomerFacts>(
         "SELECT account_manager, org_unit, org_unit_path, birthday_month, birthday_day,
                 deleted_at IS NOT NULL AS deleted, exited_at IS NOT NULL AS exited
@@ -169,8 +178,7 @@ pub async fn customer(
     )
     .bind(customer_id)
     .fetch_optional(conn)
-    .await?
-    .unwrap_or_default())
+    .await?)
 }
 
 /// Those of `customers` whose archives were deleted.

@@ -1,0 +1,484 @@
+//! The complaint use cases: intake, steps, pauses, hand-overs and surveys.
+//! Each runs in one transaction that locks the complaint, lets the domain
+//! decide, writes the row, its timeline and finished stage, and puts the
+//! events in the outbox, so a step and its events commit together.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use patron_kit::auth::Caller;
+use patron_kit::clock::SharedClock;
+use patron_kit::directory::{self, Reach};
+use patron_kit::events::EventBatch;
+use patron_kit::idempotency::{self, Claim};
+use patron_kit::{ServiceError, resource_name, timestamp};
+use patron_proto::complaint::v1 as pb;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::customers::{Customers, KnownCustomer};
+use crate::domain::handling::{Handling, MoveFacts, Outcome, Refusal};
+use crate::domain::numbering::NumberingMonth;
+use crate::domain::repeat;
+use crate::domain::workflow::{Move, State};
+use crate::grpc::intake::Intake;
+use crate::grpc::view;
+use crate::policy_source::{LoadedPolicy, Policies};
+use crate::store::complaints::{self, ComplaintRow, NewComplaint};
+use crate::store::unit_handlers;
+
+/// What every use case shares.
+#[derive(Clone)]
+pub struct Complaints {
+    pub pool: PgPool,
+    pub clock: SharedClock,
+    pub zone: Tz,
+    pub policies: Policies,
+    pub customers: Customers,
+}
+
+/// A refusal of the domain as the caller learns it: a sign-off above one's
+/// authority is not theirs to give; everything else is the complaint's state.
+pub fn refused(refusal: Refusal) -> ServiceError {
+    match refusal {
+        Refusal::AboveAuthority { .. } => ServiceError::PermissionDenied(refusal.to_string()),
+        other => ServiceError::FailedPrecondition(other.to_string()),
+    }
+}
+
+/// What a step adds beyond the move.
+#[derive(Debug, Clone, Default)]
+pub struct StepInput {
+    pub note: String,
+    pub investigation: Option<serde_json::Value>,
+    pub resolution: Option<serde_json::Value>,
+    pub root_cause: Option<String>,
+    pub loss: Option<(i64, String)>,
+    pub expected_version: Option<i64>,
+}
+
+impl Complaints {
+    /// The caller's reach, from the service's copy of the directory.
+    pub async fn reach(&self, caller: &Caller) -> Result<Reach, ServiceError> {
+        let mut conn = self.pool.acquire().await?;
+        directory::store::reach_of(&mut conn, caller).await
+    }
+
+    /// Receives a complaint: numbered in its month, flagged as a repeat,
+    /// given to its unit's handler, on the clock of its customer's tier.
+    pub async fn receive(
+        &self,
+        caller: &Caller,
+        intake: Intake,
+        request_id: Option<Uuid>,
+        fingerprint: &[u8],
+    ) -> Result<Uuid, ServiceError> {
+        let customer_name = resource_name::format("customers", intake.customer_id);
+        let customer = self
+            .customers
+            .find(intake.customer_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(&customer_name))?;
+        if !self
+            .reach(caller)
+            .await?
+            .covers(&customer.org_unit_path, &customer.account_manager)
+        {
+            return Err(ServiceError::not_found(&customer_name));
+        }
+        let loaded = self.policies.current().await?;
+        let now = self.clock.now();
+        let id = resource_name::new_id();
+        let mut tx = self.pool.begin().await?;
+        if let Some(request_id) = request_id
+            && let Claim::Replay(existing) =
+                idempotency::claim(&mut tx, "complaints", request_id, fingerprint, id).await?
+        {
+            tx.commit().await?;
+            return Ok(existing);
+        }
+        let month = NumberingMonth::of(now, self.zone);
+        let serial = complaints::next_serial(&mut tx, &month.key()).await?;
+        let window = loaded.policy.repeat_window_days;
+        let since = repeat::window_start(now, self.zone, window);
+        let repeat_of = complaints::latest_of_customer_since(&mut tx, intake.customer_id, since)
+            .await?
+            .filter(|(_, at)| repeat::is_repeat(*at, now, self.zone, window))
+            .map(|(id, _)| id);
+        let handler = unit_handlers::nearest(&mut tx, &customer.org_unit_path)
+            .await?
+            .unwrap_or_default();
+        let handler_unit_path = handler_path(&mut tx, &handler, &customer).await?;
+        let handling = Handling::received(now, &customer.tier, &loaded.policy);
+        let new = NewComplaint {
+            id,
+            number: month.number(serial),
+            customer_id: intake.customer_id,
+            channel: intake.channel.to_owned(),
+            order_number: intake.order_number,
+            item: intake.item,
+            quantity_milli: intake.quantity_milli,
+            quantity_unit: intake.quantity_unit,
+            quantity_undetermined: intake.quantity_undetermined,
+            delivery_date: intake.delivery_date,
+            demand: intake.demand.to_owned(),
+            reason: intake.reason,
+            description: intake.description,
+            attachments: intake.attachments,
+            org_unit: customer.org_unit.clone(),
+            org_unit_path: customer.org_unit_path.clone(),
+            account_manager: customer.account_manager.clone(),
+            customer_exited: customer.exited,
+            handler: handler.clone(),
+            handler_unit_path,
+            repeat_of,
+            received_at: now,
+        };
+        let alarm = handling.next_alarm(&loaded.policy).map(|a| a.at());
+        complaints::insert(&mut tx, &new, &handling, alarm).await?;
+        let mut note = format!("received by {} ({})", caller.subject, new.channel);
+        if !handler.is_empty() {
+            note.push_str(&format!("; handler staff/{handler}"));
+        }
+        if customer.exited {
+            note.push_str("; the customer had exited");
+        }
+        let received = crate::domain::handling::Step {
+            kind: "received",
+            from: None,
+            to: Some(State::Received),
+            note,
+        };
+        complaints::append_timeline(&mut tx, id, &[received], &caller.subject, now).await?;
+        let event = pb::ComplaintReceived {
+            complaint: view::complaint_name(id),
+            complaint_number: new.number.clone(),
+            customer: customer_name.clone(),
+            tier: customer.tier.clone(),
+            repeat_of: repeat_of.map(view::complaint_name).unwrap_or_default(),
+            receive_time: Some(timestamp::to_proto(now)),
+        };
+        patron_kit::events::enqueue(&mut tx, &customer_name, &event, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Locks a complaint the caller reaches, checking the etag they sent.
+    async fn lock_reached(
+        &self,
+        tx: &mut PgConnection,
+        caller: &Caller,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<ComplaintRow, ServiceError> {
+        let name = view::complaint_name(id);
+        let reach = directory::store::reach_of(&mut *tx, caller).await?;
+        let row = complaints::lock(tx, id)
+            .await?
+            .filter(|row| reach.covers(&row.org_unit_path, &row.account_manager))
+            .ok_or_else(|| ServiceError::not_found(&name))?;
+        patron_kit::etag::check(expected_version, row.version, &name)?;
+        Ok(row)
+    }
+
+    /// Moves a complaint one step.
+    pub async fn advance(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        attempted: Move,
+        input: StepInput,
+    ) -> Result<(), ServiceError> {
+        let loaded = self.policies.current().await?;
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let mut row = self
+            .lock_reached(&mut tx, caller, id, input.expected_version)
+            .await?;
+        let mut handling = row.handling();
+        check_step_input(&row, attempted, &input, &loaded)?;
+        let facts = MoveFacts {
+            loss_minor: input.loss.as_ref().map(|(minor, _)| *minor),
+            authority: loaded.policy.authority.of(&caller.roles),
+        };
+        let outcome = handling
+            .advance(attempted, now, &loaded.policy, facts, &input.note)
+            .map_err(refused)?;
+        if let Some(investigation) = input.investigation {
+            row.investigation = Some(investigation);
+        }
+        if attempted == Move::Resolve {
+            row.resolution = input.resolution;
+            row.root_cause = input.root_cause;
+            row.loss_currency = input.loss.map(|(_, currency)| currency);
+        }
+        if attempted == Move::FindNotValid {
+            row.not_valid_reason = input.note.clone();
+        }
+        self.write_outcome(&mut tx, &mut row, &handling, &outcome, caller, &loaded, now)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stops the clock, or starts it again (`reason` is `None`).
+    pub async fn pause_or_resume(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        reason: Option<&str>,
+        note: &str,
+        expected_version: Option<i64>,
+    ) -> Result<(), ServiceError> {
+        let loaded = self.policies.current().await?;
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let mut row = self
+            .lock_reached(&mut tx, caller, id, expected_version)
+            .await?;
+        let mut handling = row.handling();
+        let outcome = match reason {
+            Some(reason) => handling.pause(reason, now, &loaded.policy),
+            None => handling.resume(now, &loaded.policy, note),
+        }
+        .map_err(refused)?;
+        self.write_outcome(&mut tx, &mut row, &handling, &outcome, caller, &loaded, now)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Hands an open complaint to another handler.
+    pub async fn assign(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        handler: &str,
+        note: &str,
+        expected_version: Option<i64>,
+    ) -> Result<(), ServiceError> {
+        let loaded = self.policies.current().await?;
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let mut row = self
+            .lock_reached(&mut tx, caller, id, expected_version)
+            .await?;
+        let state = State::parse(&row.state).unwrap_or(State::Received);
+        if !state.is_open() {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "a complaint that is {state} has no handler to change; reopen it first"
+            )));
+        }
+        let placement = directory::store::staff_placement(&mut tx, handler)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("staff/{handler}")))?;
+        let before = std::mem::replace(&mut row.handler, handler.to_owned());
+        row.handler_unit_path = placement.unit_path;
+        let handling = row.handling();
+        let from = if before.is_empty() {
+            "nobody".to_owned()
+        } else {
+            format!("staff/{before}")
+        };
+        let outcome = Outcome {
+            steps: vec![crate::domain::handling::Step {
+                kind: "assigned",
+                from: None,
+                to: None,
+                note: format!("from {from} to staff/{handler}{}", note_suffix(note)),
+            }],
+            ..Outcome::default()
+        };
+        self.write_outcome(&mut tx, &mut row, &handling, &outcome, caller, &loaded, now)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records the customer's satisfaction with a closed complaint, once.
+    pub async fn record_survey(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        score: i16,
+        comment: &str,
+    ) -> Result<(), ServiceError> {
+        let loaded = self.policies.current().await?;
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let mut row = self.lock_reached(&mut tx, caller, id, None).await?;
+        let state = State::parse(&row.state).unwrap_or(State::Received);
+        if state != State::Closed {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "a complaint that is {state} cannot be surveyed; surveys follow closing"
+            )));
+        }
+        if row.survey_score.is_some() {
+            return Err(ServiceError::FailedPrecondition(
+                "the complaint's survey is already recorded; it is taken once".into(),
+            ));
+        }
+        row.survey_score = Some(score);
+        row.survey_comment = Some(comment.to_owned());
+        row.survey_by = Some(caller.subject.clone());
+        row.survey_at = Some(now);
+        let handling = row.handling();
+        let outcome = Outcome {
+            steps: vec![crate::domain::handling::Step {
+                kind: "survey",
+                from: None,
+                to: None,
+                note: format!("satisfaction {score} of 5{}", note_suffix(comment)),
+            }],
+            ..Outcome::default()
+        };
+        self.write_outcome(&mut tx, &mut row, &handling, &outcome, caller, &loaded, now)
+            .await?;
+        let customer = resource_name::format("customers", row.customer_id);
+        let event = pb::ComplaintSurveyed {
+            complaint: view::complaint_name(id),
+            customer: customer.clone(),
+            score: i32::from(score),
+            record_time: Some(timestamp::to_proto(now)),
+        };
+        patron_kit::events::enqueue(&mut tx, &customer, &event, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes a step's result: the row, the next alarm, the timeline, the
+    /// finished stage, and the events of a move.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_outcome(
+        &self,
+        tx: &mut PgConnection,
+        row: &mut ComplaintRow,
+        handling: &Handling,
+        outcome: &Outcome,
+        caller: &Caller,
+        loaded: &LoadedPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        row.apply(handling);
+        let alarm = handling.next_alarm(&loaded.policy).map(|a| a.at());
+        row.version = complaints::update(tx, row, alarm, now).await?;
+        complaints::append_timeline(tx, row.id, &outcome.steps, &caller.subject, now).await?;
+        if let Some(stage) = &outcome.finished {
+            complaints::insert_stage(tx, row.id, stage).await?;
+        }
+        let Some((from, to)) = outcome.moved else {
+            return Ok(());
+        };
+        let customer = resource_name::format("customers", row.customer_id);
+        let mut batch = EventBatch::default();
+        batch.push(
+            &customer,
+            &pb::ComplaintStateChanged {
+                complaint: view::complaint_name(row.id),
+                customer: customer.clone(),
+                from_state: view::state_to_wire(from) as i32,
+                to_state: view::state_to_wire(to) as i32,
+                actor: caller.subject.clone(),
+            },
+            now,
+        );
+        if !to.is_open() {
+            batch.push(
+                &customer,
+                &pb::ComplaintClosed {
+                    complaint: view::complaint_name(row.id),
+                    customer: customer.clone(),
+                    outcome: view::state_to_wire(to) as i32,
+                    on_time: !handling.overdue,
+                    root_cause: row.root_cause.clone().unwrap_or_default(),
+                    satisfaction: row.survey_score.map(i32::from).unwrap_or(0),
+                },
+                now,
+            );
+        }
+        batch.write(tx).await
+    }
+}
+
+fn note_suffix(note: &str) -> String {
+    if note.is_empty() {
+        String::new()
+    } else {
+        format!(": {note}")
+    }
+}
+
+/// The handler's unit path (escalation climbs it); the customer's when the
+/// complaint has no handler yet or the directory does not know them.
+async fn handler_path(
+    tx: &mut PgConnection,
+    handler: &str,
+    customer: &KnownCustomer,
+) -> Result<Vec<String>, ServiceError> {
+    if handler.is_empty() {
+        return Ok(customer.org_unit_path.clone());
+    }
+    Ok(directory::store::staff_placement(tx, handler)
+        .await?
+        .map(|p| p.unit_path)
+        .filter(|path| !path.is_empty())
+        .unwrap_or_else(|| customer.org_unit_path.clone()))
+}
+
+/// What each move needs given: a reason where the documents ask for one, a
+/// resolution with a known root cause and the policy's currency.
+fn check_step_input(
+    row: &ComplaintRow,
+    attempted: Move,
+    input: &StepInput,
+    loaded: &LoadedPolicy,
+) -> Result<(), ServiceError> {
+    let mut v = patron_kit::Violations::new();
+    let needs_note = matches!(
+        attempted,
+        Move::FindNotValid | Move::SendBack | Move::Reopen
+    );
+    if needs_note && patron_vocab::text::is_blank(&input.note) {
+        v.add("note", format!("is required to {}", attempted.name()));
+    }
+    if attempted == Move::Resolve {
+        if input.resolution.is_none() {
+            v.add("resolution", "is required to resolve");
+        }
+        match &input.root_cause {
+            Some(cause) if loaded.policy.root_causes.contains(cause) => {}
+            Some(cause) => v.add(
+                "resolution.root_cause",
+                format!(
+                    "{cause:?} is not one of the policy's root causes: {}",
+                    loaded.policy.root_causes.join(", ")
+                ),
+            ),
+            None => v.add(
+                "resolution.root_cause",
+                format!(
+                    "is required: one of {}",
+                    loaded.policy.root_causes.join(", ")
+                ),
+            ),
+        }
+        if let Some((_, currency)) = &input.loss
+            && *currency != loaded.currency
+        {
+            v.add(
+                "resolution.loss_amount.currency_code",
+                format!("must be the policy's currency, {}", loaded.currency),
+            );
+        }
+        let investigated = input.investigation.as_ref().or(row.investigation.as_ref());
+        let cause = investigated
+            .and_then(|i| i["cause"].as_str())
+            .filter(|c| !patron_vocab::text::is_blank(c));
+        if cause.is_none() {
+            v.add(
+                "investigation.cause",
+                "is required to resolve: what caused the problem (调查)",
+            );
+        }
+    }
+    v.into_result()
+}

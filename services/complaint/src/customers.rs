@@ -1,0 +1,157 @@
+//! Who a complaint is about. The service knows customers from profile's
+//! events (the kit's directory projection) and their tier from tiering's;
+//! a customer it has not heard of yet is asked of customer-profile over
+//! gRPC with the service's own identity, so a late event never refuses a
+//! real customer, and one that does not exist is refused.
+
+use patron_kit::auth::AuthConfig;
+use patron_kit::calls::{ServiceChannel, ServiceIdentity};
+use patron_kit::config::ConfigError;
+use patron_kit::{ServiceError, directory};
+use patron_proto::profile::v1::customer_service_client::CustomerServiceClient;
+use patron_proto::profile::v1::organization_service_client::OrganizationServiceClient;
+use patron_proto::profile::v1::{GetCustomerRequest, GetOrgUnitRequest};
+use sqlx::PgPool;
+use tonic::Code;
+use uuid::Uuid;
+
+use crate::store::customer_tiers;
+
+/// What a complaint needs of its customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownCustomer {
+    pub account_manager: String,
+    /// The unit id (not the resource name).
+    pub org_unit: String,
+    pub org_unit_path: Vec<String>,
+    pub exited: bool,
+    /// Empty when tiering has not tiered them.
+    pub tier: String,
+}
+
+/// How the service reaches customer-profile.
+#[derive(Clone, Debug)]
+pub struct ProfileConfig {
+    /// `PATRON_PROFILE_URL` (one URL or several, comma-separated).
+    pub url: String,
+}
+
+impl ProfileConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            url: patron_kit::config::env_or("PATRON_PROFILE_URL", "http://127.0.0.1:50051"),
+        })
+    }
+}
+
+/// Finds customers: the projection first, then customer-profile.
+#[derive(Clone)]
+pub struct Customers {
+    pool: PgPool,
+    profile: ServiceChannel,
+}
+
+impl Customers {
+    /// `auth` verifies tokens and, in the shared-secret mode, signs the
+    /// service's own.
+    pub fn new(pool: PgPool, profile: &ProfileConfig, auth: &AuthConfig) -> anyhow::Result<Self> {
+        let identity = ServiceIdentity::from_env("complaint", auth)?;
+        let profile = ServiceChannel::balanced(
+            &profile.url,
+            identity,
+            patron_kit::calls::CallPolicy::from_env()?,
+            std::time::Duration::from_secs(5),
+        )?;
+        Ok(Self { pool, profile })
+    }
+
+    /// The customer, or `None` when they do not exist or were deleted.
+    pub async fn find(&self, id: Uuid) -> Result<Option<KnownCustomer>, ServiceError> {
+        let mut conn = self.pool.acquire().await?;
+        let tier = customer_tiers::tier_of(&mut conn, id).await?;
+        if let Some(facts) = directory::store::known_customer(&mut conn, id).await? {
+            if facts.deleted {
+                return Ok(None);
+            }
+            return Ok(Some(KnownCustomer {
+                account_manager: facts.account_manager,
+                org_unit: facts.org_unit,
+                org_unit_path: facts.org_unit_path,
+                exited: facts.exited,
+                tier,
+            }));
+        }
+        drop(conn);
+        self.ask_profile(id, tier).await
+    }
+
+    async fn ask_profile(
+        &self,
+        id: Uuid,
+        tier: String,
+    ) -> Result<Option<KnownCustomer>, ServiceError> {
+        let name = format!("customers/{id}");
+        let asked = self
+            .profile
+            .call(
+                GetCustomerRequest { name: name.clone() },
+                |channel, request| async move {
+                    CustomerServiceClient::new(channel)
+                        .get_customer(request)
+                        .await
+                },
+            )
+            .await;
+        let customer = match asked {
+            Ok(customer) => customer,
+            Err(status) if status.code() == Code::NotFound => return Ok(None),
+            Err(status) => return Err(unavailable(&name, status)),
+        };
+        let org_unit = customer
+            .org_unit
+            .strip_prefix("orgUnits/")
+            .unwrap_or(&customer.org_unit)
+            .to_owned();
+        let org_unit_path = if org_unit.is_empty() {
+            Vec::new()
+        } else {
+            let unit = self
+                .profile
+                .call(
+                    GetOrgUnitRequest {
+                        name: customer.org_unit.clone(),
+                    },
+                    |channel, request| async move {
+                        OrganizationServiceClient::new(channel)
+                            .get_org_unit(request)
+                            .await
+                    },
+                )
+                .await
+                .map_err(|status| unavailable(&customer.org_unit, status))?;
+            let mut path: Vec<String> = unit
+                .ancestors
+                .iter()
+                .map(|a| a.strip_prefix("orgUnits/").unwrap_or(a).to_owned())
+                .collect();
+            path.push(org_unit.clone());
+            path
+        };
+        Ok(Some(KnownCustomer {
+            account_manager: customer.account_manager,
+            org_unit,
+            org_unit_path,
+            exited: customer.exit.is_some(),
+            tier,
+        }))
+    }
+}
+
+/// customer-profile could not say: the caller may try again.
+fn unavailable(name: &str, status: tonic::Status) -> ServiceError {
+    tracing::warn!(%name, code = ?status.code(), error = %status.message(), "customer-profile did not answer about a customer");
+    ServiceError::Unavailable(format!(
+        "customer-profile could not be asked about {name} ({}); try again",
+        status.message()
+    ))
+}
