@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use patron_complaint::{self as complaint, ComplaintConfig};
 use patron_customer_profile::{self as profile, ProfileConfig};
 use patron_gateway::GatewayConfig;
 use patron_kit::auth::{AuthConfig, Authenticator, Claims};
@@ -33,6 +34,28 @@ pub fn profile_config(
     }
 }
 
+/// How the suite runs a complaint instance on `listen` with `db`, asking
+/// the customer-profile at `profile_url` about customers it has not heard of.
+pub fn complaint_config(
+    listen: std::net::SocketAddr,
+    db: patron_kit::db::DbConfig,
+    cache: &patron_kit::cache::CacheConfig,
+    auth: &AuthConfig,
+    clock: &ManualClock,
+    profile_url: &str,
+    consumer_name: &str,
+) -> ComplaintConfig {
+    ComplaintConfig {
+        common: testing::common_config(listen, db, cache, auth, Arc::new(clock.clone())),
+        preset: Some("health-chain".into()),
+        consumer_name: consumer_name.into(),
+        deadline_poll: Duration::from_millis(100),
+        profile: complaint::customers::ProfileConfig {
+            url: profile_url.to_owned(),
+        },
+    }
+}
+
 /// A running suite.
 pub struct Suite {
     pub base_url: String,
@@ -40,6 +63,8 @@ pub struct Suite {
     pub profile_url: String,
     /// tiering's gRPC address.
     pub tiering_url: String,
+    /// complaint's gRPC address (the first instance).
+    pub complaint_url: String,
     pub http: reqwest::Client,
     pub auth: Authenticator,
     pub auth_config: AuthConfig,
@@ -47,6 +72,7 @@ pub struct Suite {
     /// Every service's clock: it stands at [`testing::test_now`] until a
     /// test moves it, so no test depends on the machine's date.
     pub clock: ManualClock,
+    cache: patron_kit::cache::CacheConfig,
     shutdown: CancellationToken,
 }
 
@@ -91,7 +117,7 @@ impl Suite {
     /// The suite; with `profile_up` false, the gateway points at a port where
     /// nothing listens, as when the service is down.
     pub async fn start_with(profile_up: bool) -> Self {
-        let db = TestDatabase::create(&[profile::SCHEMA, tiering::SCHEMA]).await;
+        let db = TestDatabase::create(&[profile::SCHEMA, tiering::SCHEMA, complaint::SCHEMA]).await;
         let auth_config = testing::auth_config();
         let shutdown = CancellationToken::new();
         // One prefix for every service: tiering reads the streams profile writes.
@@ -139,6 +165,26 @@ impl Suite {
             tokio::spawn(tiering::serve(config, tiering_listener, shutdown.clone()));
         }
 
+        let complaint_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind complaint");
+        let complaint_url = format!(
+            "http://{}",
+            complaint_listener.local_addr().expect("complaint addr")
+        );
+        if profile_up {
+            let config = complaint_config(
+                complaint_listener.local_addr().expect("complaint addr"),
+                db.service_config(complaint::SCHEMA),
+                &cache,
+                &auth_config,
+                &clock,
+                &profile_url,
+                "suite-1",
+            );
+            tokio::spawn(complaint::serve(config, complaint_listener, shutdown.clone()));
+        }
+
         let gateway_listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind gateway");
@@ -149,6 +195,7 @@ impl Suite {
             upstreams: BTreeMap::from([
                 ("profile".to_string(), upstream),
                 ("tiering".to_string(), tiering_url.clone()),
+                ("complaint".to_string(), complaint_url.clone()),
             ]),
             resolve_interval: Duration::from_secs(5),
             call_timeout: Duration::from_secs(10),
@@ -164,11 +211,13 @@ impl Suite {
             base_url: format!("http://{gateway_addr}"),
             profile_url,
             tiering_url,
+            complaint_url,
             http: patron_kit::tls::http_client(Duration::from_secs(30)),
             auth: Authenticator::new(&auth_config),
             auth_config,
             db,
             clock,
+            cache,
             shutdown,
         };
         if profile_up {
@@ -194,6 +243,28 @@ impl Suite {
         panic!("the suite did not become ready within 10 s");
     }
 
+    /// Starts one more complaint instance on the suite's database, as a
+    /// second replica would run; its gRPC address. It stops with the suite.
+    pub async fn start_complaint_replica(&self, name: &str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind complaint replica");
+        let addr = listener.local_addr().expect("replica addr");
+        let config = complaint_config(
+            addr,
+            self.db.service_config(complaint::SCHEMA),
+            &self.cache,
+            &self.auth_config,
+            &self.clock,
+            &self.profile_url,
+            name,
+        );
+        tokio::spawn(complaint::serve(config, listener, self.shutdown.clone()));
+        let url = format!("http://{addr}");
+        wait_until_serving(&url).await;
+        url
+    }
+
     /// The suite's "now".
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
@@ -207,23 +278,55 @@ impl Suite {
     /// Waits until tiering has applied every event profile has committed so
     /// far: after it, what tiering shows is what those events made of it.
     pub async fn wait_for_tiering_to_catch_up(&self) {
+        self.wait_for_group("tiering", "tiering", &[("profile", None)])
+            .await;
+    }
+
+    /// Waits until complaint has applied every event of the topics it reads
+    /// that profile and tiering have committed so far (where customers and
+    /// staff sit, tiers, the policy in force).
+    pub async fn wait_for_complaint_to_catch_up(&self) {
+        let topics = ["profile.customers", "profile.directory", "tiering.tiers", "tiering.policies"];
+        self.wait_for_group(
+            "complaint",
+            "complaint",
+            &[("profile", Some(&topics[..])), ("tiering", Some(&topics[..]))],
+        )
+        .await;
+    }
+
+    /// Waits until consumer `group` (its processed events in `schema`) has
+    /// applied every event in the outboxes of `sources` (schema, and the
+    /// topics it reads there: `None` for all).
+    async fn wait_for_group(&self, group: &str, schema: &str, sources: &[(&str, Option<&[&str]>)]) {
         let mut conn = self.db.admin_connection().await;
         let mut behind: i64 = 0;
         for _ in 0..400 {
-            behind = sqlx::query_scalar(
-                "SELECT count(*) FROM profile.outbox o
-                  WHERE NOT EXISTS (SELECT 1 FROM tiering.processed_events p
-                                     WHERE p.consumer_group = 'tiering' AND p.event_id = o.event_id)",
-            )
-            .fetch_one(&mut conn)
-            .await
-            .expect("counting events tiering has not applied");
+            behind = 0;
+            for (source, topics) in sources {
+                let topics: Vec<String> = topics
+                    .map(|t| t.iter().map(|s| s.to_string()).collect())
+                    .unwrap_or_default();
+                let sql = format!(
+                    "SELECT count(*) FROM {source}.outbox o
+                      WHERE (cardinality($2::text[]) = 0 OR o.topic = ANY($2))
+                        AND NOT EXISTS (SELECT 1 FROM {schema}.processed_events p
+                                         WHERE p.consumer_group = $1 AND p.event_id = o.event_id)"
+                );
+                let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(group)
+                    .bind(&topics)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("counting events a group has not applied");
+                behind += count;
+            }
             if behind == 0 {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("tiering is still {behind} events behind profile after 20 s");
+        panic!("{group} is still {behind} events behind after 20 s");
     }
 
     /// A valid token for `role`.
@@ -306,4 +409,28 @@ impl Suite {
         let token = self.token("admin");
         self.call(method, path, Some(&token), body).await
     }
+}
+
+/// Waits until the gRPC server at `url` reports itself ready.
+pub async fn wait_until_serving(url: &str) {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    for _ in 0..200 {
+        if let Ok(channel) = tonic::transport::Endpoint::from_shared(url.to_owned())
+            .expect("a URL")
+            .connect()
+            .await
+        {
+            let answer = HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: "patron.readiness".into(),
+                })
+                .await;
+            if answer.is_ok_and(|a| a.into_inner().status == 1) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} did not become ready within 10 s");
 }
