@@ -182,7 +182,11 @@ impl Suite {
                 &profile_url,
                 "suite-1",
             );
-            tokio::spawn(complaint::serve(config, complaint_listener, shutdown.clone()));
+            tokio::spawn(complaint::serve(
+                config,
+                complaint_listener,
+                shutdown.clone(),
+            ));
         }
 
         let gateway_listener = TcpListener::bind("127.0.0.1:0")
@@ -286,11 +290,19 @@ impl Suite {
     /// that profile and tiering have committed so far (where customers and
     /// staff sit, tiers, the policy in force).
     pub async fn wait_for_complaint_to_catch_up(&self) {
-        let topics = ["profile.customers", "profile.directory", "tiering.tiers", "tiering.policies"];
+        let topics = [
+            "profile.customers",
+            "profile.directory",
+            "tiering.tiers",
+            "tiering.policies",
+        ];
         self.wait_for_group(
             "complaint",
             "complaint",
-            &[("profile", Some(&topics[..])), ("tiering", Some(&topics[..]))],
+            &[
+                ("profile", Some(&topics[..])),
+                ("tiering", Some(&topics[..])),
+            ],
         )
         .await;
     }

@@ -89,6 +89,17 @@ ALTER TABLE processed_events ADD COLUMN IF NOT EXISTS number bigint;
 CREATE INDEX IF NOT EXISTS processed_events_numbers_idx
     ON processed_events (consumer_group, topic, number);
 CREATE INDEX IF NOT EXISTS processed_events_age_idx ON processed_events (processed_at);
+-- Request ids of creates already applied (AIP-155, `crate::idempotency`),
+-- so any service's creates can be retried; profile's migration made the
+-- same table before the kit kept it.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    scope        text        NOT NULL,
+    request_id   uuid        NOT NULL,
+    fingerprint  bytea       NOT NULL,
+    resource_id  uuid        NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (scope, request_id)
+);
 -- How often a consumer's handler failed on an event (not deliveries: an
 -- outage re-delivers without the handler being at fault).
 CREATE TABLE IF NOT EXISTS event_failures (
