@@ -20,10 +20,9 @@ use crate::domain::handling::{Handling, MoveFacts, Outcome, Refusal};
 use crate::domain::numbering::NumberingMonth;
 use crate::domain::repeat;
 use crate::domain::workflow::{Move, State};
-use crate::grpc::intake::Intake;
 use crate::grpc::view;
 use crate::policy_source::{LoadedPolicy, Policies};
-use crate::store::complaints::{self, ComplaintRow, NewComplaint};
+use crate::store::complaints::{self, ComplaintRow, IntakeFields, NewComplaint};
 use crate::store::unit_handlers;
 
 /// What every use case shares.
@@ -68,7 +67,7 @@ impl Complaints {
     pub async fn receive(
         &self,
         caller: &Caller,
-        intake: Intake,
+        intake: IntakeFields,
         request_id: Option<Uuid>,
         fingerprint: &[u8],
     ) -> Result<Uuid, ServiceError> {
@@ -112,18 +111,7 @@ impl Complaints {
         let new = NewComplaint {
             id,
             number: month.number(serial),
-            customer_id: intake.customer_id,
-            channel: intake.channel.to_owned(),
-            order_number: intake.order_number,
-            item: intake.item,
-            quantity_milli: intake.quantity_milli,
-            quantity_unit: intake.quantity_unit,
-            quantity_undetermined: intake.quantity_undetermined,
-            delivery_date: intake.delivery_date,
-            demand: intake.demand.to_owned(),
-            reason: intake.reason,
-            description: intake.description,
-            attachments: intake.attachments,
+            intake,
             org_unit: customer.org_unit.clone(),
             org_unit_path: customer.org_unit_path.clone(),
             account_manager: customer.account_manager.clone(),
@@ -135,7 +123,7 @@ impl Complaints {
         };
         let alarm = handling.next_alarm(&loaded.policy).map(|a| a.at());
         complaints::insert(&mut tx, &new, &handling, alarm).await?;
-        let mut note = format!("received by {} ({})", caller.subject, new.channel);
+        let mut note = format!("received by {} ({})", caller.subject, new.intake.channel);
         if !handler.is_empty() {
             note.push_str(&format!("; handler staff/{handler}"));
         }
@@ -279,15 +267,10 @@ impl Complaints {
         } else {
             format!("staff/{before}")
         };
-        let outcome = Outcome {
-            steps: vec![crate::domain::handling::Step {
-                kind: "assigned",
-                from: None,
-                to: None,
-                note: format!("from {from} to staff/{handler}{}", note_suffix(note)),
-            }],
-            ..Outcome::default()
-        };
+        let outcome = Outcome::noted(
+            "assigned",
+            format!("from {from} to staff/{handler}{}", note_suffix(note)),
+        );
         self.write_outcome(&mut tx, &mut row, &handling, &outcome, caller, &loaded, now)
             .await?;
         tx.commit().await?;
@@ -322,18 +305,13 @@ impl Complaints {
         row.survey_by = Some(caller.subject.clone());
         row.survey_at = Some(now);
         let handling = row.handling();
-        let outcome = Outcome {
-            steps: vec![crate::domain::handling::Step {
-                kind: "survey",
-                from: None,
-                to: None,
-                note: format!("satisfaction {score} of 5{}", note_suffix(comment)),
-            }],
-            ..Outcome::default()
-        };
+        let outcome = Outcome::noted(
+            "survey",
+            format!("satisfaction {score} of 5{}", note_suffix(comment)),
+        );
         self.write_outcome(&mut tx, &mut row, &handling, &outcome, caller, &loaded, now)
             .await?;
-        let customer = resource_name::format("customers", row.customer_id);
+        let customer = resource_name::format("customers", row.intake.customer_id);
         let event = pb::ComplaintSurveyed {
             complaint: view::complaint_name(id),
             customer: customer.clone(),
@@ -368,7 +346,7 @@ impl Complaints {
         let Some((from, to)) = outcome.moved else {
             return Ok(());
         };
-        let customer = resource_name::format("customers", row.customer_id);
+        let customer = resource_name::format("customers", row.intake.customer_id);
         let mut batch = EventBatch::default();
         batch.push(
             &customer,

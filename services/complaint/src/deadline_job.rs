@@ -56,7 +56,8 @@ pub async fn run_once(
                     due_at,
                 } = fired
                 {
-                    let customer = patron_kit::resource_name::format("customers", row.customer_id);
+                    let customer =
+                        patron_kit::resource_name::format("customers", row.intake.customer_id);
                     let event = pb::ComplaintEscalated {
                         complaint: view::complaint_name(row.id),
                         customer: customer.clone(),

@@ -71,6 +71,21 @@ pub struct Outcome {
     pub moved: Option<(State, State)>,
 }
 
+impl Outcome {
+    /// A change that moves nothing and says so on the timeline.
+    pub fn noted(kind: &'static str, note: String) -> Self {
+        Self {
+            steps: vec![Step {
+                kind,
+                from: None,
+                to: None,
+                note,
+            }],
+            ..Self::default()
+        }
+    }
+}
+
 /// What the deadline job did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fired {
@@ -276,15 +291,7 @@ impl Handling {
             since: now,
         });
         self.due_at = None;
-        Ok(Outcome {
-            steps: vec![Step {
-                kind: "paused",
-                from: None,
-                to: None,
-                note: reason.to_owned(),
-            }],
-            ..Outcome::default()
-        })
+        Ok(Outcome::noted("paused", reason.to_owned()))
     }
 
     /// Starts the clock again.

@@ -8,6 +8,7 @@ use patron_vocab::text;
 use uuid::Uuid;
 
 use super::view;
+use crate::store::complaints::IntakeFields;
 
 /// The longest free text a field takes.
 const MAX_TEXT: usize = 10_000;
@@ -15,23 +16,6 @@ const MAX_TEXT: usize = 10_000;
 const MAX_SHORT: usize = 200;
 /// References a complaint may carry.
 const MAX_ATTACHMENTS: usize = 20;
-
-/// A checked intake.
-#[derive(Debug, Clone)]
-pub struct Intake {
-    pub customer_id: Uuid,
-    pub channel: &'static str,
-    pub demand: &'static str,
-    pub order_number: String,
-    pub item: String,
-    pub quantity_milli: Option<i64>,
-    pub quantity_unit: String,
-    pub quantity_undetermined: bool,
-    pub delivery_date: Option<NaiveDate>,
-    pub reason: String,
-    pub description: String,
-    pub attachments: serde_json::Value,
-}
 
 fn short(v: &mut Violations, field: &str, value: &str) -> String {
     if value.chars().count() > MAX_SHORT {
@@ -49,7 +33,7 @@ fn long(v: &mut Violations, field: &str, value: &str) -> String {
 
 /// Checks `complaint` as given to CreateComplaint (`complaint.` names the
 /// fields).
-pub fn read(complaint: Option<&pb::Complaint>) -> Result<Intake, ServiceError> {
+pub fn read(complaint: Option<&pb::Complaint>) -> Result<IntakeFields, ServiceError> {
     let Some(c) = complaint else {
         return Err(ServiceError::invalid("complaint", "is required"));
     };
@@ -162,10 +146,10 @@ pub fn read(complaint: Option<&pb::Complaint>) -> Result<Intake, ServiceError> {
     let item = short(&mut v, "complaint.item", &c.item);
     let reason = long(&mut v, "complaint.reason", &c.reason);
     v.into_result()?;
-    Ok(Intake {
+    Ok(IntakeFields {
         customer_id,
-        channel,
-        demand,
+        channel: channel.to_owned(),
+        demand: demand.to_owned(),
         order_number,
         item,
         quantity_milli,

@@ -138,24 +138,24 @@ pub fn complaint(row: &ComplaintRow, timeline: &[&TimelineRow]) -> pb::Complaint
     pb::Complaint {
         name: complaint_name(row.id),
         complaint_number: row.number.clone(),
-        customer: resource_name::format("customers", row.customer_id),
+        customer: resource_name::format("customers", row.intake.customer_id),
         state: stored_state(Some(&row.state)),
-        description: row.description.clone(),
+        description: row.intake.description.clone(),
         receive_time: Some(timestamp::to_proto(row.received_at)),
-        channel: channel_of(&row.channel),
-        order_number: row.order_number.clone(),
-        item: row.item.clone(),
-        quantity: (row.quantity_milli.is_some() || row.quantity_undetermined).then(|| {
-            pb::Quantity {
-                amount_milli: row.quantity_milli.unwrap_or(0),
-                unit: row.quantity_unit.clone(),
-                not_yet_determined: row.quantity_undetermined,
-            }
-        }),
-        delivery_date: row.delivery_date.map(date),
-        demand: demand_of(&row.demand),
-        reason: row.reason.clone(),
-        attachments: serde_json::from_value(row.attachments.clone())
+        channel: channel_of(&row.intake.channel),
+        order_number: row.intake.order_number.clone(),
+        item: row.intake.item.clone(),
+        quantity: (row.intake.quantity_milli.is_some() || row.intake.quantity_undetermined).then(
+            || pb::Quantity {
+                amount_milli: row.intake.quantity_milli.unwrap_or(0),
+                unit: row.intake.quantity_unit.clone(),
+                not_yet_determined: row.intake.quantity_undetermined,
+            },
+        ),
+        delivery_date: row.intake.delivery_date.map(date),
+        demand: demand_of(&row.intake.demand),
+        reason: row.intake.reason.clone(),
+        attachments: serde_json::from_value(row.intake.attachments.clone())
             .map(|list: Vec<serde_json::Value>| {
                 list.iter()
                     .map(|a| pb::Attachment {

@@ -10,11 +10,10 @@ use crate::domain::deadlines::StageClock;
 use crate::domain::handling::{FinishedStage, Handling, Pause, Step};
 use crate::domain::workflow::State;
 
-/// What intake writes once.
-#[derive(Debug, Clone)]
-pub struct NewComplaint {
-    pub id: Uuid,
-    pub number: String,
+/// What the customer told the company, as checked at intake and never
+/// changed after.
+#[derive(Debug, Clone, FromRow)]
+pub struct IntakeFields {
     pub customer_id: Uuid,
     pub channel: String,
     pub order_number: String,
@@ -27,6 +26,14 @@ pub struct NewComplaint {
     pub reason: String,
     pub description: String,
     pub attachments: serde_json::Value,
+}
+
+/// What intake writes once.
+#[derive(Debug, Clone)]
+pub struct NewComplaint {
+    pub id: Uuid,
+    pub number: String,
+    pub intake: IntakeFields,
     pub org_unit: String,
     pub org_unit_path: Vec<String>,
     pub account_manager: String,
@@ -42,18 +49,8 @@ pub struct NewComplaint {
 pub struct ComplaintRow {
     pub id: Uuid,
     pub number: String,
-    pub customer_id: Uuid,
-    pub channel: String,
-    pub order_number: String,
-    pub item: String,
-    pub quantity_milli: Option<i64>,
-    pub quantity_unit: String,
-    pub quantity_undetermined: bool,
-    pub delivery_date: Option<NaiveDate>,
-    pub demand: String,
-    pub reason: String,
-    pub description: String,
-    pub attachments: serde_json::Value,
+    #[sqlx(flatten)]
+    pub intake: IntakeFields,
     pub tier: String,
     pub org_unit: String,
     pub org_unit_path: Vec<String>,
@@ -203,18 +200,18 @@ pub async fn insert(
     )
     .bind(new.id)
     .bind(&new.number)
-    .bind(new.customer_id)
-    .bind(&new.channel)
-    .bind(&new.order_number)
-    .bind(&new.item)
-    .bind(new.quantity_milli)
-    .bind(&new.quantity_unit)
-    .bind(new.quantity_undetermined)
-    .bind(new.delivery_date)
-    .bind(&new.demand)
-    .bind(&new.reason)
-    .bind(&new.description)
-    .bind(&new.attachments)
+    .bind(new.intake.customer_id)
+    .bind(&new.intake.channel)
+    .bind(&new.intake.order_number)
+    .bind(&new.intake.item)
+    .bind(new.intake.quantity_milli)
+    .bind(&new.intake.quantity_unit)
+    .bind(new.intake.quantity_undetermined)
+    .bind(new.intake.delivery_date)
+    .bind(&new.intake.demand)
+    .bind(&new.intake.reason)
+    .bind(&new.intake.description)
+    .bind(&new.intake.attachments)
     .bind(&handling.tier)
     .bind(&new.org_unit)
     .bind(&new.org_unit_path)

@@ -51,6 +51,21 @@ const IN_SCOPE: &str = "($4 OR ($5::text IS NOT NULL AND c.org_unit_path @> ARRA
                             OR ($6::text IS NOT NULL AND c.account_manager = $6))
                         AND ($7::text IS NULL OR c.org_unit_path @> ARRAY[$7::text])";
 
+/// Binds `scope` as $1 … $7, in the order the statements name them.
+fn scoped<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    scope: &'q Scope,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    query
+        .bind(scope.from)
+        .bind(scope.to)
+        .bind(scope.now)
+        .bind(scope.reach.company)
+        .bind(&scope.reach.unit)
+        .bind(&scope.reach.manager)
+        .bind(&scope.unit)
+}
+
 pub async fn totals(pool: &PgPool, scope: &Scope) -> Result<Totals, ServiceError> {
     let sql = format!(
         "SELECT
@@ -69,14 +84,7 @@ pub async fn totals(pool: &PgPool, scope: &Scope) -> Result<Totals, ServiceError
          FROM complaints c
          WHERE {IN_SCOPE}"
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(scope.from)
-        .bind(scope.to)
-        .bind(scope.now)
-        .bind(scope.reach.company)
-        .bind(&scope.reach.unit)
-        .bind(&scope.reach.manager)
-        .bind(&scope.unit)
+    Ok(scoped(sqlx::query_as(sqlx::AssertSqlSafe(sql)), scope)
         .fetch_one(pool)
         .await?)
 }
@@ -92,14 +100,7 @@ pub async fn stages(pool: &PgPool, scope: &Scope) -> Result<Vec<StageRow>, Servi
           WHERE s.ended_at >= $1 AND s.ended_at < $2 AND $3::timestamptz IS NOT NULL AND {IN_SCOPE}
           GROUP BY s.stage"
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(scope.from)
-        .bind(scope.to)
-        .bind(scope.now)
-        .bind(scope.reach.company)
-        .bind(&scope.reach.unit)
-        .bind(&scope.reach.manager)
-        .bind(&scope.unit)
+    Ok(scoped(sqlx::query_as(sqlx::AssertSqlSafe(sql)), scope)
         .fetch_all(pool)
         .await?)
 }
@@ -117,14 +118,7 @@ pub async fn root_causes(
             AND $3::timestamptz IS NOT NULL AND {IN_SCOPE}
           GROUP BY c.root_cause ORDER BY count(*) DESC, c.root_cause LIMIT $8"
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(scope.from)
-        .bind(scope.to)
-        .bind(scope.now)
-        .bind(scope.reach.company)
-        .bind(&scope.reach.unit)
-        .bind(&scope.reach.manager)
-        .bind(&scope.unit)
+    Ok(scoped(sqlx::query_as(sqlx::AssertSqlSafe(sql)), scope)
         .bind(limit)
         .fetch_all(pool)
         .await?)
