@@ -108,22 +108,3 @@ CREATE TABLE unit_handlers (
     set_by    text        NOT NULL,
     set_at    timestamptz NOT NULL
 );
-
--- The tier policy in force, as tiering announced it (PolicyActivated): the
--- whole preset text, of which this service reads its [complaint] section.
-CREATE TABLE active_policy (
-    singleton     boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
-    policy_id     text        NOT NULL,
-    version       integer     NOT NULL,
-    preset        text        NOT NULL,
-    activated_at  timestamptz NOT NULL
-);
-
--- Each customer's tier as tiering announced it (TierChanged); a complaint
--- takes its deadlines from the tier at intake. An older announcement
--- arriving late changes nothing.
-CREATE TABLE customer_tiers (
-    customer_id  uuid        PRIMARY KEY,
-    tier         text        NOT NULL,
-    changed_at   timestamptz NOT NULL
-);

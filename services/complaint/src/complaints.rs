@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use patron_kit::auth::Caller;
 use patron_kit::clock::SharedClock;
+use patron_kit::directory::announced::Loaded;
 use patron_kit::directory::{self, Reach};
 use patron_kit::events::EventBatch;
 use patron_kit::idempotency::{self, Claim};
@@ -21,7 +22,7 @@ use crate::domain::numbering::NumberingMonth;
 use crate::domain::repeat;
 use crate::domain::workflow::{Move, State};
 use crate::grpc::view;
-use crate::policy_source::{LoadedPolicy, Policies};
+use crate::policy_source::{ComplaintSection, Policies};
 use crate::store::complaints::{self, ComplaintRow, IntakeFields, NewComplaint};
 use crate::store::unit_handlers;
 
@@ -97,7 +98,7 @@ impl Complaints {
         }
         let month = NumberingMonth::of(now, self.zone);
         let serial = complaints::next_serial(&mut tx, &month.key()).await?;
-        let window = loaded.policy.repeat_window_days;
+        let window = loaded.value.policy.repeat_window_days;
         let since = repeat::window_start(now, self.zone, window);
         let repeat_of = complaints::latest_of_customer_since(&mut tx, intake.customer_id, since)
             .await?
@@ -107,7 +108,7 @@ impl Complaints {
             .await?
             .unwrap_or_default();
         let handler_unit_path = handler_path(&mut tx, &handler, &customer).await?;
-        let handling = Handling::received(now, &customer.tier, &loaded.policy);
+        let handling = Handling::received(now, &customer.tier, &loaded.value.policy);
         let new = NewComplaint {
             id,
             number: month.number(serial),
@@ -121,7 +122,7 @@ impl Complaints {
             repeat_of,
             received_at: now,
         };
-        let alarm = handling.next_alarm(&loaded.policy).map(|a| a.at());
+        let alarm = handling.next_alarm(&loaded.value.policy).map(|a| a.at());
         complaints::insert(&mut tx, &new, &handling, alarm).await?;
         let mut note = format!("received by {} ({})", caller.subject, new.intake.channel);
         if !handler.is_empty() {
@@ -186,10 +187,10 @@ impl Complaints {
         check_step_input(&row, attempted, &input, &loaded)?;
         let facts = MoveFacts {
             loss_minor: input.loss.as_ref().map(|(minor, _)| *minor),
-            authority: loaded.policy.authority.of(&caller.roles),
+            authority: loaded.value.policy.authority.of(&caller.roles),
         };
         let outcome = handling
-            .advance(attempted, now, &loaded.policy, facts, &input.note)
+            .advance(attempted, now, &loaded.value.policy, facts, &input.note)
             .map_err(refused)?;
         if let Some(investigation) = input.investigation {
             row.investigation = Some(investigation);
@@ -225,8 +226,8 @@ impl Complaints {
             .await?;
         let mut handling = row.handling();
         let outcome = match reason {
-            Some(reason) => handling.pause(reason, now, &loaded.policy),
-            None => handling.resume(now, &loaded.policy, note),
+            Some(reason) => handling.pause(reason, now, &loaded.value.policy),
+            None => handling.resume(now, &loaded.value.policy, note),
         }
         .map_err(refused)?;
         self.write_outcome(&mut tx, &mut row, &handling, &outcome, caller, &loaded, now)
@@ -333,11 +334,11 @@ impl Complaints {
         handling: &Handling,
         outcome: &Outcome,
         caller: &Caller,
-        loaded: &LoadedPolicy,
+        loaded: &Loaded<ComplaintSection>,
         now: DateTime<Utc>,
     ) -> Result<(), ServiceError> {
         row.apply(handling);
-        let alarm = handling.next_alarm(&loaded.policy).map(|a| a.at());
+        let alarm = handling.next_alarm(&loaded.value.policy).map(|a| a.at());
         row.version = complaints::update(tx, row, alarm, now).await?;
         complaints::append_timeline(tx, row.id, &outcome.steps, &caller.subject, now).await?;
         if let Some(stage) = &outcome.finished {
@@ -408,7 +409,7 @@ fn check_step_input(
     row: &ComplaintRow,
     attempted: Move,
     input: &StepInput,
-    loaded: &LoadedPolicy,
+    loaded: &Loaded<ComplaintSection>,
 ) -> Result<(), ServiceError> {
     let mut v = patron_kit::Violations::new();
     let needs_note = matches!(
@@ -423,28 +424,28 @@ fn check_step_input(
             v.add("resolution", "is required to resolve");
         }
         match &input.root_cause {
-            Some(cause) if loaded.policy.root_causes.contains(cause) => {}
+            Some(cause) if loaded.value.policy.root_causes.contains(cause) => {}
             Some(cause) => v.add(
                 "resolution.root_cause",
                 format!(
                     "{cause:?} is not one of the policy's root causes: {}",
-                    loaded.policy.root_causes.join(", ")
+                    loaded.value.policy.root_causes.join(", ")
                 ),
             ),
             None => v.add(
                 "resolution.root_cause",
                 format!(
                     "is required: one of {}",
-                    loaded.policy.root_causes.join(", ")
+                    loaded.value.policy.root_causes.join(", ")
                 ),
             ),
         }
         if let Some((_, currency)) = &input.loss
-            && *currency != loaded.currency
+            && *currency != loaded.value.currency
         {
             v.add(
                 "resolution.loss_amount.currency_code",
-                format!("must be the policy's currency, {}", loaded.currency),
+                format!("must be the policy's currency, {}", loaded.value.currency),
             );
         }
         let investigated = input.investigation.as_ref().or(row.investigation.as_ref());

@@ -15,8 +15,6 @@ use sqlx::PgPool;
 use tonic::Code;
 use uuid::Uuid;
 
-use crate::store::customer_tiers;
-
 /// What a complaint needs of its customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownCustomer {
@@ -68,7 +66,7 @@ impl Customers {
     /// The customer, or `None` when they do not exist or were deleted.
     pub async fn find(&self, id: Uuid) -> Result<Option<KnownCustomer>, ServiceError> {
         let mut conn = self.pool.acquire().await?;
-        let tier = customer_tiers::tier_of(&mut conn, id).await?;
+        let tier = directory::announced::tier_of(&mut conn, id).await?;
         if let Some(facts) = directory::store::known_customer(&mut conn, id).await? {
             if facts.deleted {
                 return Ok(None);

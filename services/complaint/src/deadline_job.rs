@@ -33,7 +33,7 @@ pub async fn run_once(
     loop {
         let now = clock.now();
         let loaded = policies.current().await?;
-        let policy = &loaded.policy;
+        let policy = &loaded.value.policy;
         let mut tx = pool.begin().await?;
         let rows = complaints::lock_due_alarms(&mut tx, now, batch).await?;
         let claimed = rows.len() as i64;

@@ -1,19 +1,15 @@
-//! What the complaint service learns from the others' events: where
-//! customers and staff sit (profile's archive and directory events, into the
-//! kit's projection), each customer's tier (tiering's TierChanged) and the
-//! policy in force (tiering's PolicyActivated).
+//! What the complaint service learns from the others' events, all kept by
+//! the kit: where customers and staff sit (profile's archive and directory
+//! events), each customer's tier and the policy in force (tiering's
+//! TierChanged and PolicyActivated).
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use patron_kit::events::{self, EventHandler};
-use patron_kit::{directory, resource_name, timestamp};
+use patron_kit::events::EventHandler;
+use patron_kit::{directory, timestamp};
 use patron_proto::common::v1::EventEnvelope;
-use patron_proto::tiering::v1::{PolicyActivated, TierChanged};
 use patron_proto::{Topic, topics};
-use prost::Name;
 use sqlx::PgConnection;
-
-use crate::store;
 
 /// The topics the complaint service reads.
 pub const TOPICS: [Topic; 4] = [
@@ -35,35 +31,8 @@ impl IncomingEvents {
             .as_ref()
             .and_then(timestamp::from_proto)
             .unwrap_or_else(Utc::now);
-        if directory::apply_event(tx, event, at).await? {
-            return Ok(());
-        }
-        if event.event_type == TierChanged::full_name() {
-            let Some(changed) = events::payload::<TierChanged>(event) else {
-                return Ok(());
-            };
-            let Ok(customer) = resource_name::parse("customer", "customers", &changed.customer)
-            else {
-                tracing::warn!(customer = %changed.customer, "TierChanged names no customer; skipped");
-                return Ok(());
-            };
-            store::customer_tiers::keep(tx, customer, &changed.to_tier_code, at).await?;
-        } else if event.event_type == PolicyActivated::full_name() {
-            let Some(activated) = events::payload::<PolicyActivated>(event) else {
-                return Ok(());
-            };
-            let row = store::policy::ActivePolicyRow {
-                policy_id: activated
-                    .policy
-                    .trim_start_matches("tierPolicies/")
-                    .to_owned(),
-                version: activated.version,
-                preset: activated.preset_text,
-                activated_at: at,
-            };
-            if store::policy::keep(tx, &row).await? {
-                tracing::info!(policy = %row.policy_id, version = row.version, "complaint policy follows the activated tier policy");
-            }
+        if !directory::apply_event(tx, event, at).await? {
+            directory::announced::apply_event(tx, event, at).await?;
         }
         Ok(())
     }

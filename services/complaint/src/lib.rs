@@ -93,17 +93,13 @@ pub fn consumer_config(config: &ComplaintConfig) -> ConsumerConfig {
     }
 }
 
-/// The configured preset's policy, refused at start-up when malformed.
-fn configured_policy(
-    config: &ComplaintConfig,
-) -> anyhow::Result<Option<policy_source::LoadedPolicy>> {
-    let Some(path) = &config.preset else {
-        return Ok(None);
-    };
-    let text = patron_presets::read(path)?;
-    let loaded = policy_source::read_preset(&text, config.common.zone)
-        .map_err(|e| anyhow::anyhow!("the preset {} is refused: {e}", path.display()))?;
-    Ok(Some(loaded))
+/// The configured preset's text, when there is one.
+fn configured_preset(config: &ComplaintConfig) -> anyhow::Result<Option<String>> {
+    config
+        .preset
+        .as_ref()
+        .map(|path| patron_presets::read(path).map_err(anyhow::Error::from))
+        .transpose()
 }
 
 /// Migrates, then serves on `listener`, consumes the others' events and
@@ -113,13 +109,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let configured = configured_policy(&config)?;
+    let configured = configured_preset(&config)?;
     let boot = Boot::migrate(&config.common, &MIGRATOR).await?;
     patron_kit::directory::install(&boot.pool).await?;
     let mut runtime = boot.start(3, shutdown.clone())?;
     let clock = config.common.clock.clone();
-    let policies =
-        policy_source::Policies::new(runtime.pool.clone(), config.common.zone, configured);
+    let policies = policy_source::policies(
+        runtime.pool.clone(),
+        config.common.zone,
+        configured.as_deref(),
+    )
+    .map_err(|e| anyhow::anyhow!("the configured preset is refused: {e}"))?;
     let consumer = events::spawn_consumer(
         consumer_config(&config),
         runtime.events_pool.clone(),

@@ -15,6 +15,7 @@
 //!   here as [`Reach`]); profile decides by it from
 //!   its own directory.
 
+pub mod announced;
 pub mod apply;
 pub mod store;
 
@@ -57,7 +58,23 @@ CREATE TABLE IF NOT EXISTS directory_staff (
     updated_at  timestamptz NOT NULL
 );
 -- Unit ids from the company down to the staff member's unit.
-ALTER TABLE directory_staff ADD COLUMN IF NOT EXISTS org_unit_path text[] NOT NULL DEFAULT '{}';";
+ALTER TABLE directory_staff ADD COLUMN IF NOT EXISTS org_unit_path text[] NOT NULL DEFAULT '{}';
+-- Each customer's tier as tiering announced it (TierChanged), for services
+-- other than tiering; an older announcement arriving late changes nothing.
+CREATE TABLE IF NOT EXISTS customer_tiers (
+    customer_id  uuid        PRIMARY KEY,
+    tier         text        NOT NULL,
+    changed_at   timestamptz NOT NULL
+);
+-- The tier policy in force as tiering announced it (PolicyActivated): the
+-- whole preset, of which each service reads its own section.
+CREATE TABLE IF NOT EXISTS announced_policy (
+    singleton     boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
+    policy_id     text        NOT NULL,
+    version       integer     NOT NULL,
+    preset        text        NOT NULL,
+    activated_at  timestamptz NOT NULL
+);";
 
 /// Creates the projection's tables if missing. Replicas starting together
 /// take turns: concurrent `CREATE TABLE IF NOT EXISTS` can collide.

@@ -454,7 +454,7 @@ impl ComplaintService for ComplaintApi {
             &totals,
             &stages,
             &causes,
-            &loaded.policy,
+            &loaded.value.policy,
         )))
     }
 }
