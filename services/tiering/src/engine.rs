@@ -3,6 +3,7 @@
 //! and when the tier in effect changes, its history row and TierChanged
 //! event, all in that same transaction.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono_tz::Tz;
@@ -13,6 +14,7 @@ use patron_proto::tiering::v1 as pb;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::churn::ComplaintHistory;
 use crate::domain::evaluate::{self, Standing};
 use crate::domain::policy::Policy;
 use crate::domain::preset;
@@ -37,6 +39,7 @@ struct Inputs<'a> {
     current: Option<AssignmentRow>,
     standing: Option<&'a StandingRow>,
     figures: crate::domain::evaluate::Figures,
+    complaints: ComplaintHistory,
 }
 
 // The occasions of a decision are the tier rule's words; callers name them
@@ -163,6 +166,7 @@ impl Engine {
         let today = clock::today(self.clock.as_ref(), self.zone);
         let mut figures_of =
             store::figures_of(tx, &ids, &policy.figures_needed(), today, &standings).await?;
+        let mut complaints_of = self.complaint_histories(tx, policy, &ids, now).await?;
         let decided: Vec<Decided> = customers
             .iter()
             .map(|(customer, occasion)| {
@@ -170,8 +174,17 @@ impl Engine {
                     current: currents.remove(customer),
                     standing: standings.get(customer),
                     figures: figures_of.remove(customer).unwrap_or_default(),
+                    complaints: complaints_of.remove(customer).unwrap_or_default(),
                 };
-                decide((active, policy), *customer, occasion, actor, inputs, now)
+                decide(
+                    (active, policy),
+                    *customer,
+                    occasion,
+                    actor,
+                    inputs,
+                    now,
+                    today,
+                )
             })
             .collect();
         let rows: Vec<&AssignmentRow> = decided.iter().map(|d| &d.row).collect();
@@ -199,6 +212,41 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The complaints the churn rule looks at, on the company's days; none
+    /// read when the policy's churn rule uses no complaints.
+    async fn complaint_histories(
+        &self,
+        tx: &mut PgConnection,
+        policy: &Policy,
+        ids: &[Uuid],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<HashMap<Uuid, ComplaintHistory>, ServiceError> {
+        let Some(rule) = policy.churn.as_ref().and_then(|c| c.complaints) else {
+            return Ok(HashMap::new());
+        };
+        // A day more than the window, whatever the zone; the rule keeps
+        // only the window's days.
+        let since = now - chrono::Duration::days(i64::from(rule.window_days) + 1);
+        let day = |at: chrono::DateTime<chrono::Utc>| at.with_timezone(&self.zone).date_naive();
+        Ok(store::complaints_of(tx, ids, since)
+            .await?
+            .into_iter()
+            .map(|(customer, rows)| {
+                let history = ComplaintHistory {
+                    received: rows.received.into_iter().map(day).collect(),
+                    scores: rows
+                        .scores
+                        .into_iter()
+                        .filter_map(|(score, at)| Some((u8::try_from(score).ok()?, day(at))))
+                        .collect(),
+                };
+                (customer, history)
+            })
+            .collect())
+    }
+}
+
 /// One customer's decision, to be recorded: the assignment, a churn risk
 /// newly raised, and a change of tier with its event.
 struct Decided {
@@ -219,8 +267,10 @@ fn decide(
         current,
         standing: standing_row,
         figures,
+        complaints,
     }: Inputs<'_>,
     now: chrono::DateTime<chrono::Utc>,
+    today: chrono::NaiveDate,
 ) -> Decided {
     let standing = standing_of(standing_row);
     let decision = evaluate::evaluate(policy, &figures, &standing);
@@ -233,7 +283,14 @@ fn decide(
         .churn
         .as_ref()
         .map(|rule| {
-            crate::domain::churn::assess(policy, rule, &figures, activity.as_ref().map(|(a, _)| *a))
+            crate::domain::churn::assess(
+                policy,
+                rule,
+                &figures,
+                activity.as_ref().map(|(a, _)| *a),
+                &complaints,
+                today,
+            )
         })
         .unwrap_or_default();
 

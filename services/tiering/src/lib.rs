@@ -4,6 +4,7 @@
 //! rules are in `domain`, the SQL in `store`, decisions in `engine`.
 
 pub mod access;
+pub mod complaint_events;
 pub mod domain;
 pub mod engine;
 pub mod grpc;
@@ -207,18 +208,23 @@ async fn store_and_activate(
 /// The consumer group tiering reads profile's events in.
 pub const CONSUMER_GROUP: &str = "tiering";
 
-/// How tiering reads profile's events (transactions, archives, directory).
+/// The topics tiering reads: profile's (transactions, archives, directory)
+/// and complaint's (complaints and surveys, for the churn early warning).
+pub const TOPICS: &[events::Topic] = &[
+    topics::PROFILE_TRANSACTIONS,
+    topics::PROFILE_CUSTOMERS,
+    topics::PROFILE_DIRECTORY,
+    topics::COMPLAINT_COMPLAINTS,
+];
+
+/// How tiering reads its events ([`TOPICS`]).
 pub fn consumer_config(config: &TieringConfig) -> ConsumerConfig {
     ConsumerConfig {
         redis_url: config.common.events.redis_url.clone(),
         stream_prefix: config.common.events.stream_prefix.clone(),
         group: CONSUMER_GROUP.into(),
         consumer: config.consumer_name.clone(),
-        topics: vec![
-            topics::PROFILE_TRANSACTIONS,
-            topics::PROFILE_CUSTOMERS,
-            topics::PROFILE_DIRECTORY,
-        ],
+        topics: TOPICS.to_vec(),
         batch_size: 200,
         block: Duration::from_millis(500),
         claim_idle: Duration::from_secs(30),

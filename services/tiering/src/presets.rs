@@ -16,6 +16,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn complaints_warn_of_churn_where_the_documents_speak_of_them() {
+        use crate::domain::churn::ComplaintRule;
+        // 000, 001 and 002 tie complaints and satisfaction to keeping
+        // customers; the thresholds are the company's choice.
+        let watched = ComplaintRule {
+            window_days: 90,
+            at_least: Some(2),
+            satisfaction_at_most: Some(2),
+        };
+        for name in ["industrial-b2b", "postal-key-accounts", "telecom-vip"] {
+            let churn = policy(name).churn.unwrap();
+            assert_eq!(churn.complaints, Some(watched), "{name}");
+        }
+        let industrial = policy("industrial-b2b").churn.unwrap();
+        assert!(industrial.falling_spend.is_some() && industrial.dormant_is_risk);
+        assert!(policy("telecom-vip").churn.unwrap().falling_spend.is_none());
+        for name in ["health-chain", "retail-store"] {
+            assert_eq!(
+                policy(name).churn,
+                None,
+                "{name}: no churn warning in this preset"
+            );
+        }
+    }
+
     use crate::domain::evaluate::{Figures, Standing, evaluate};
     use crate::domain::policy::{Figure, Window};
 

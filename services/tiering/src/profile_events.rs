@@ -3,7 +3,9 @@
 //! the churned customers and their reasons, CustomerDeleted out of
 //! everything tiering works on, and the archive and directory events into
 //! the kit's projection tiering authorises and acts by
-//! (`patron_kit::directory`: manager, unit path, birthday; where staff sit).
+//! (`patron_kit::directory`: manager, unit path, birthday; where staff sit);
+//! and complaint's received and surveyed complaints (`complaint_events`)
+//! into the churn early warning, re-deciding the customer.
 //! The kit's consumer
 //! applies each event once (by its id) and acknowledges after this commits.
 //! `handle` only reads an event; `finish` does a transaction's work in the
@@ -22,6 +24,7 @@ use sqlx::PgConnection;
 use patron_vocab::Change;
 use uuid::Uuid;
 
+use crate::complaint_events::ComplaintFact;
 use crate::domain::policy::Policy;
 use crate::engine::{Engine, Occasion};
 use crate::ledger;
@@ -64,6 +67,8 @@ enum Work {
         amount_minor: i64,
         currency: String,
     },
+    /// A complaint or survey score, kept for the churn early warning.
+    Complaint(ComplaintFact),
 }
 
 impl Work {
@@ -73,6 +78,7 @@ impl Work {
             Self::Directory(fact) => fact.customer(),
             Self::Churned { customer, .. } | Self::Forget { customer } => Some(*customer),
             Self::Transaction { entry, .. } => Some(entry.customer_id),
+            Self::Complaint(fact) => Some(fact.customer()),
         }
     }
 
@@ -146,8 +152,13 @@ impl EventHandler for ProfileEvents {
             for w in &work {
                 self.apply(tx, w, active.as_ref().map(|(_, p)| p.as_ref()))
                     .await?;
-                if let Work::Transaction { entry, .. } = w {
-                    touched.push((entry.customer_id, Occasion::Figures));
+                match w {
+                    Work::Transaction { entry, .. } => {
+                        touched.push((entry.customer_id, Occasion::Figures));
+                    }
+                    // Its churn reasons may change.
+                    Work::Complaint(fact) => touched.push((fact.customer(), Occasion::Figures)),
+                    _ => {}
                 }
             }
             // 4. Each customer whose figures changed re-decided once (the
@@ -187,6 +198,9 @@ impl ProfileEvents {
             return Ok(std::iter::once(Work::Directory(fact))
                 .chain(reaction)
                 .collect());
+        }
+        if let Some(fact) = ComplaintFact::read(event)? {
+            return Ok(vec![Work::Complaint(fact)]);
         }
         // Other events on the streams are not ours to count.
         let Some(recorded) = events::payload::<TransactionRecorded>(event) else {
@@ -246,6 +260,7 @@ impl ProfileEvents {
                 // A customer who left holds no VIP card any more (003: revoked).
                 store::cards::void_live_card(tx, *customer).await?;
             }
+            Work::Complaint(fact) => fact.apply(tx).await?,
             Work::Forget { customer } => {
                 // Out of the sweep, rankings and lists; its card void, as a
                 // leaver's is; the projection's tombstone turns away later events.

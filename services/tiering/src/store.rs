@@ -31,6 +31,7 @@ mod assignments;
 pub mod cards;
 mod changes;
 mod churn;
+mod complaints;
 mod figures;
 mod policies;
 mod rankings;
@@ -42,6 +43,7 @@ pub use assignments::{
 };
 pub use changes::{ChangeRow, insert_changes, list_changes};
 pub use churn::{churn_counts, record_churned};
+pub use complaints::{ComplaintRows, complaints_of, record_complaint, record_score};
 pub use figures::{DayEntry, DayTotals, add_to_days, day_totals, figures_of};
 pub use patron_kit::directory::Visibility;
 pub use policies::{
@@ -52,9 +54,16 @@ pub use rankings::{SpendRanking, rank_by_spend};
 pub use standings::{StandingRow, put_standing, standings_of};
 
 /// Takes a deleted archive out of what tiering works on: the sweep, rankings,
-/// pending-downgrade and churn lists read these rows. Its tier history stays.
+/// pending-downgrade and churn lists read these rows (and its complaints).
+/// Its tier history stays.
 pub async fn forget_customer(tx: &mut PgConnection, customer_id: Uuid) -> Result<(), ServiceError> {
-    for table in ["assignments", "daily_figures", "standings"] {
+    for table in [
+        "assignments",
+        "daily_figures",
+        "standings",
+        "complaints_received",
+        "complaint_scores",
+    ] {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE customer_id = $1"
         )))

@@ -306,7 +306,8 @@ impl Policy {
             .chain(
                 self.churn
                     .iter()
-                    .flat_map(|c| [(Figure::Spend, c.recent()), (Figure::Spend, c.both())]),
+                    .flat_map(|c| &c.falling_spend)
+                    .flat_map(|f| [(Figure::Spend, f.recent()), (Figure::Spend, f.both())]),
             )
             .chain(self.activity.iter().flat_map(|a| {
                 [

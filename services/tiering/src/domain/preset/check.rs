@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::values::{credit_rank, parse_window};
-use super::{BenefitsSpec, ConditionSpec, Header, Number, ScorecardSpec, Section};
+use super::{BenefitsSpec, ChurnSpec, ConditionSpec, Header, Number, ScorecardSpec, Section};
+use crate::domain::churn::{ChurnRule, ComplaintRule, FallingSpend};
 use crate::domain::points_rules::PointsRule;
 use crate::domain::policy::{
     ActivityRule, Benefits, Comparison, Condition, Downgrades, Figure, Indicator, Policy, Rule,
@@ -179,19 +180,7 @@ impl SectionChecker {
                     .unwrap_or(0),
             }
         });
-        let churn = s.churn.as_ref().map(|c| {
-            if !(1..=30).contains(&c.months) {
-                self.bad("tiering.churn.months", "must be 1 to 30");
-            }
-            if !(1..=100).contains(&c.falling_below_percent) {
-                self.bad("tiering.churn.falling_below_percent", "must be 1 to 100");
-            }
-            crate::domain::churn::ChurnRule {
-                months: c.months,
-                falling_below_percent: c.falling_below_percent,
-                dormant_is_risk: c.dormant_is_risk,
-            }
-        });
+        let churn = s.churn.as_ref().map(|c| self.churn(c));
         let mut churn_targets = BTreeMap::new();
         for (key, n) in &s.churn_targets_percent {
             let field = format!("tiering.churn_targets_percent.{key}");
@@ -241,6 +230,96 @@ impl SectionChecker {
             downgrades,
             review_months: s.review_months,
             regional_coefficients,
+        }
+    }
+
+    /// `[tiering.churn]`: each reason used only when its settings are given.
+    fn churn(&mut self, c: &ChurnSpec) -> ChurnRule {
+        const FIELD: &str = "tiering.churn";
+        let falling_spend = match (c.months, c.falling_below_percent) {
+            (Some(months), Some(below_percent)) => {
+                if !(1..=30).contains(&months) {
+                    self.bad(format!("{FIELD}.months"), "must be 1 to 30");
+                }
+                if !(1..=100).contains(&below_percent) {
+                    self.bad(format!("{FIELD}.falling_below_percent"), "must be 1 to 100");
+                }
+                Some(FallingSpend {
+                    months,
+                    below_percent,
+                })
+            }
+            (Some(_), None) => {
+                self.bad(
+                    format!("{FIELD}.falling_below_percent"),
+                    "is required with months",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.bad(
+                    format!("{FIELD}.months"),
+                    "is required with falling_below_percent",
+                );
+                None
+            }
+            (None, None) => None,
+        };
+        let at_least = c.complaints_at_least.and_then(|n| {
+            let n = u32::try_from(n).ok().filter(|n| (1..=1000).contains(n));
+            if n.is_none() {
+                self.bad(format!("{FIELD}.complaints_at_least"), "must be 1 to 1000");
+            }
+            n
+        });
+        let satisfaction_at_most = c.satisfaction_at_most.and_then(|n| {
+            // 5, the top score, would count every survey as a risk.
+            let n = u8::try_from(n).ok().filter(|n| (1..=4).contains(n));
+            if n.is_none() {
+                self.bad(
+                    format!("{FIELD}.satisfaction_at_most"),
+                    "must be 1 to 4 (scores are 1 to 5)",
+                );
+            }
+            n
+        });
+        let uses_complaints = c.complaints_at_least.is_some() || c.satisfaction_at_most.is_some();
+        let window_field = format!("{FIELD}.complaint_window_days");
+        let window_days = match c.complaint_window_days {
+            Some(days) if !uses_complaints => {
+                self.bad(
+                    window_field,
+                    "applies only with complaints_at_least or satisfaction_at_most",
+                );
+                u32::try_from(days).ok()
+            }
+            Some(days) => {
+                let days = u32::try_from(days).ok().filter(|d| (1..=366).contains(d));
+                if days.is_none() {
+                    self.bad(window_field, "must be 1 to 366");
+                }
+                days
+            }
+            None if uses_complaints => {
+                self.bad(
+                    window_field,
+                    "is required with complaints_at_least or satisfaction_at_most",
+                );
+                None
+            }
+            None => None,
+        };
+        let complaints = window_days
+            .filter(|_| uses_complaints)
+            .map(|window_days| ComplaintRule {
+                window_days,
+                at_least,
+                satisfaction_at_most,
+            });
+        ChurnRule {
+            falling_spend,
+            dormant_is_risk: c.dormant_is_risk,
+            complaints,
         }
     }
 

@@ -89,10 +89,16 @@ fn default_renewal_month() -> u32 {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ChurnSpec {
-    months: u32,
-    falling_below_percent: u32,
+    /// Falling spend: both or neither.
+    months: Option<u32>,
+    falling_below_percent: Option<u32>,
     #[serde(default = "yes")]
     dormant_is_risk: bool,
+    /// Complaints (complaint's events): signed, so a negative value is
+    /// refused by name rather than by line.
+    complaints_at_least: Option<i64>,
+    satisfaction_at_most: Option<i64>,
+    complaint_window_days: Option<i64>,
 }
 
 fn yes() -> bool {
@@ -383,6 +389,115 @@ deadline_hours = { A = 24 }
                 "tiering.points.registration_days",
                 "tiering.points.renewal_month",
             ]
+        );
+    }
+
+    #[test]
+    fn churn_reasons_are_each_optional_and_checked_by_name() {
+        use crate::domain::churn::{ChurnRule, ComplaintRule, FallingSpend};
+        let churn = |keys: &str| {
+            MINIMAL.replace(
+                "[complaint]",
+                &format!("[tiering.churn]\n{keys}\n\n[complaint]"),
+            )
+        };
+        let rule = |keys: &str| parse(&churn(keys)).unwrap().policy.churn.unwrap();
+        assert_eq!(
+            rule("months = 6\nfalling_below_percent = 50"),
+            ChurnRule {
+                falling_spend: Some(FallingSpend {
+                    months: 6,
+                    below_percent: 50
+                }),
+                dormant_is_risk: true,
+                complaints: None,
+            },
+            "no complaint keys, no complaint reasons"
+        );
+        assert_eq!(
+            rule(
+                "complaints_at_least = 3\nsatisfaction_at_most = 2\ncomplaint_window_days = 30\ndormant_is_risk = false"
+            ),
+            ChurnRule {
+                falling_spend: None,
+                dormant_is_risk: false,
+                complaints: Some(ComplaintRule {
+                    window_days: 30,
+                    at_least: Some(3),
+                    satisfaction_at_most: Some(2),
+                }),
+            },
+            "complaints without falling spend"
+        );
+        assert_eq!(
+            rule("satisfaction_at_most = 1\ncomplaint_window_days = 90")
+                .complaints
+                .unwrap(),
+            ComplaintRule {
+                window_days: 90,
+                at_least: None,
+                satisfaction_at_most: Some(1),
+            }
+        );
+        for (keys, field) in [
+            ("months = 6", "tiering.churn.falling_below_percent"),
+            ("falling_below_percent = 50", "tiering.churn.months"),
+            (
+                "complaints_at_least = 3",
+                "tiering.churn.complaint_window_days",
+            ),
+            (
+                "satisfaction_at_most = 2",
+                "tiering.churn.complaint_window_days",
+            ),
+            (
+                "complaint_window_days = 30",
+                "tiering.churn.complaint_window_days",
+            ),
+            (
+                "complaints_at_least = 0\ncomplaint_window_days = 30",
+                "tiering.churn.complaints_at_least",
+            ),
+            (
+                "complaints_at_least = -2\ncomplaint_window_days = 30",
+                "tiering.churn.complaints_at_least",
+            ),
+            (
+                "satisfaction_at_most = 5\ncomplaint_window_days = 30",
+                "tiering.churn.satisfaction_at_most",
+            ),
+            (
+                "satisfaction_at_most = 0\ncomplaint_window_days = 30",
+                "tiering.churn.satisfaction_at_most",
+            ),
+            (
+                "complaints_at_least = 3\ncomplaint_window_days = 0",
+                "tiering.churn.complaint_window_days",
+            ),
+            (
+                "complaints_at_least = 3\ncomplaint_window_days = 400",
+                "tiering.churn.complaint_window_days",
+            ),
+        ] {
+            assert_eq!(problems(&churn(keys)), [field], "{keys}");
+        }
+        assert_eq!(
+            problems(&churn(
+                "complaints_at_least = 0\nsatisfaction_at_most = 9\ncomplaint_window_days = -1"
+            )),
+            [
+                "tiering.churn.complaints_at_least",
+                "tiering.churn.satisfaction_at_most",
+                "tiering.churn.complaint_window_days",
+            ],
+            "every problem at once"
+        );
+        let typo = churn("complaints_atleast = 3\ncomplaint_window_days = 30");
+        assert!(
+            parse(&typo)
+                .unwrap_err()
+                .to_string()
+                .contains("complaints_atleast")
         );
     }
 
