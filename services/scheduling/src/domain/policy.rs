@@ -534,7 +534,10 @@ pub fn parse(preset: &Preset) -> Result<SchedulingPolicy, PolicyError> {
     let mut cadence = BTreeMap::new();
     for (tier, rules) in &raw.cadence {
         if !tiers.contains(tier) {
-            problems.add(format!("scheduling.cadence.{tier}"), not_a_tier(tier, tiers));
+            problems.add(
+                format!("scheduling.cadence.{tier}"),
+                not_a_tier(tier, tiers),
+            );
         }
         let checked = rules
             .iter()
@@ -727,11 +730,15 @@ fn check_rule(
 fn check_new_customers(raw: &RawNew, problems: &mut Problems) -> NewCustomers {
     let field = "scheduling.new_customers";
     let every = problems.interval(format!("{field}.every"), &raw.every);
-    let never_more_than = problems.interval(format!("{field}.never_more_than"), &raw.never_more_than);
+    let never_more_than =
+        problems.interval(format!("{field}.never_more_than"), &raw.never_more_than);
     if every.days().1 > never_more_than.days().0 {
         problems.add(
             format!("{field}.every"),
-            format!("must not be longer than never_more_than ({:?})", raw.never_more_than),
+            format!(
+                "must not be longer than never_more_than ({:?})",
+                raw.never_more_than
+            ),
         );
     }
     let channel = problems.channel(format!("{field}.channel"), &raw.channel);
@@ -958,16 +965,28 @@ owners = [
     #[test]
     fn every_problem_is_named_by_field() {
         let bad = GOOD
-            .replace("every = \"2 months\"\nchannel = \"visit\"", "every = \"bimonthly\"\nchannel = \"pigeon\"")
+            .replace(
+                "every = \"2 months\"\nchannel = \"visit\"",
+                "every = \"bimonthly\"\nchannel = \"pigeon\"",
+            )
             .replace("per = \"month\"", "per = \"fortnight\"")
             .replace("role = \"sales_manager\"", "role = \"sales manger\"")
             .replace("[[scheduling.cadence.B]]", "[[scheduling.cadence.Z]]")
             .replace("in_person_at_least = 0.5", "in_person_at_least = 1.5")
             .replace("count = 10", "count = 0")
-            .replace("never_more_than = \"7 days\"", "never_more_than = \"1 day\"")
-            .replace("settled_after = { days = 30, contacts = 10 }", "settled_after = {}")
+            .replace(
+                "never_more_than = \"7 days\"",
+                "never_more_than = \"1 day\"",
+            )
+            .replace(
+                "settled_after = { days = 30, contacts = 10 }",
+                "settled_after = {}",
+            )
             .replace("{ from = 10000000", "{ from = 20000000")
-            .replace("after_signing = \"coordinator\"", "after_signing = \"intern\"")
+            .replace(
+                "after_signing = \"coordinator\"",
+                "after_signing = \"intern\"",
+            )
             .replace("horizon = \"4 weeks\"", "horizon = \"2 years\"");
         let err = read(&bad).unwrap_err();
         let fields = fields(&err);
@@ -992,13 +1011,22 @@ owners = [
     #[test]
     fn a_rule_says_one_frequency_and_who_makes_it() {
         let bad = GOOD
-            .replace("at_least = 2\nper = \"month\"", "every = \"1 month\"\nat_least = 2")
+            .replace(
+                "at_least = 2\nper = \"month\"",
+                "every = \"1 month\"\nat_least = 2",
+            )
             .replace(
                 "every = \"1 month\"\nchannel = \"phone\"\nrole = \"sales_manager\"",
                 "every = \"1 month\"\nper = \"month\"\nchannel = \"phone\"",
             )
-            .replace("also = [\"visit\"]\nrole = \"responsible_leader\"", "role = \"responsible_leader\"")
-            .replace("at_least = 1\nper = \"quarter\"", "at_least = 100\nper = \"quarter\"");
+            .replace(
+                "also = [\"visit\"]\nrole = \"responsible_leader\"",
+                "role = \"responsible_leader\"",
+            )
+            .replace(
+                "at_least = 1\nper = \"quarter\"",
+                "at_least = 100\nper = \"quarter\"",
+            );
         let err = read(&bad).unwrap_err();
         let fields = fields(&err);
         for expected in [
@@ -1014,17 +1042,77 @@ owners = [
 
     #[test]
     fn unknown_keys_are_refused_by_their_path() {
-        let err = read(&GOOD.replace("every = \"2 months\"\nchannel", "evry = \"2 months\"\nchannel"))
-            .unwrap_err();
+        let err = read(&GOOD.replace(
+            "every = \"2 months\"\nchannel",
+            "evry = \"2 months\"\nchannel",
+        ))
+        .unwrap_err();
         assert_eq!(err.problems.len(), 1, "{err}");
         let (field, reason) = &err.problems[0];
         assert_eq!(field, "scheduling.cadence.A[0].evry");
-        assert!(reason.contains("evry") && reason.contains("(line "), "{reason}");
+        assert!(
+            reason.contains("evry") && reason.contains("(line "),
+            "{reason}"
+        );
 
         let err = read(&GOOD.replace("horizon =", "planning_horizon =")).unwrap_err();
         assert!(err.to_string().contains("planning_horizon"), "{err}");
         let err = read(&GOOD.replace("[scheduling]\n", "[not_scheduling]\n")).unwrap_err();
         assert!(err.to_string().contains("scheduling"), "{err}");
+    }
+
+    /// Each shipped preset's section reads, keyed by that preset's tiers,
+    /// and says what its document says.
+    #[test]
+    fn every_shipped_preset_has_a_good_scheduling_section() {
+        for (name, text) in patron_presets::BUILT_IN {
+            let preset = patron_presets::parse(text).unwrap();
+            let policy = parse(&preset).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(policy.horizon, Interval::Months(1), "{name}");
+            let covered = preset
+                .tier_codes()
+                .iter()
+                .filter(|t| !policy.rules_for(Some(t), None).is_empty())
+                .count();
+            let has_top = policy.top_customers.is_some();
+            assert!(
+                covered > 0 || has_top,
+                "{name}: some customers have a cadence"
+            );
+        }
+        let policy = |name| {
+            parse(&patron_presets::parse(patron_presets::shipped::shipped(name).unwrap()).unwrap())
+                .unwrap()
+        };
+
+        let health = policy("health-chain");
+        let roles: Vec<&str> = health.cadence["A"]
+            .iter()
+            .map(|r| r.role.as_str())
+            .collect();
+        assert_eq!(roles, ["store_manager", "sales_manager"]);
+        assert_eq!(
+            health.cadence["B"][0].alternative.unwrap().channel,
+            Channel::Visit
+        );
+
+        let industrial = policy("industrial-b2b");
+        assert_eq!(industrial.visitor("A"), Some("senior_management"));
+        assert_eq!(industrial.cadence["C"][1].role, "middle_management");
+        assert!(industrial.large_projects.is_some());
+
+        let telecom = policy("telecom-vip");
+        assert_eq!(
+            telecom.cadence["silver"][0].frequency,
+            Frequency::AtLeast {
+                times: 1,
+                per: CalendarPeriod::Quarter
+            }
+        );
+
+        let postal = policy("postal-key-accounts");
+        assert_eq!(postal.top_customers.as_ref().unwrap().count, 10);
+        assert!(postal.new_customers.is_some());
     }
 
     #[test]
@@ -1036,7 +1124,10 @@ owners = [
             assert_eq!(Interval::parse(bad), None, "{bad}");
         }
         let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
-        assert_eq!(Interval::Months(1).after(day(2027, 1, 31)), day(2027, 2, 28));
+        assert_eq!(
+            Interval::Months(1).after(day(2027, 1, 31)),
+            day(2027, 2, 28)
+        );
         assert_eq!(Interval::Weeks(1).after(day(2027, 12, 28)), day(2028, 1, 4));
         assert_eq!(
             CalendarPeriod::Quarter.containing(day(2027, 8, 15)),
