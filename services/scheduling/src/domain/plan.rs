@@ -377,7 +377,12 @@ mod tests {
             role: Some("sales_manager".into()),
             rule: None,
         };
-        let tasks = plan(&policy, customer("B"), &[visit.clone()], day(2027, 3, 12));
+        let tasks = plan(
+            &policy,
+            customer("B"),
+            std::slice::from_ref(&visit),
+            day(2027, 3, 12),
+        );
         assert_eq!(tasks, [], "nothing due before the horizon's end");
         let tasks = plan(&policy, customer("B"), &[visit], day(2027, 4, 20));
         assert_eq!(tasks.len(), 1);
