@@ -280,8 +280,8 @@ mod tests {
             .1;
         let parsed = preset::parse(text).unwrap();
         assert_eq!(
-            parsed.other_sections["scheduling"]["contact_at_least"]["silver"],
-            "quarterly"
+            parsed.other_sections["scheduling"]["cadence"]["silver"][0]["per"],
+            "quarter"
         );
         assert_eq!(
             parsed.policy.churn_targets,
