@@ -1,0 +1,3 @@
+//! The scheduling service: who is contacted, by whom and when.
+
+pub mod domain;
