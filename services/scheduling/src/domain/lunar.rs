@@ -57,7 +57,7 @@ impl LunarMonthDay {
         let date = Date::try_new_chinese_traditional(year, month, self.day)
             .or_else(|_| Date::try_new_chinese_traditional(year, month, self.day.min(29)))
             .ok()?;
-        let iso = date.to_iso();
+        let iso = date.to_calendar(icu_calendar::Iso);
         NaiveDate::from_ymd_opt(
             iso.year().extended_year(),
             u32::from(iso.month().ordinal),
