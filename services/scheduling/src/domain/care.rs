@@ -424,7 +424,7 @@ pub fn care_tasks(
             }
         }
     }
-    tasks.sort_by(|a, b| (a.due, a.date, a.occasion).cmp(&(b.due, b.date, b.occasion)));
+    tasks.sort_by_key(|t| (t.due, t.date, t.occasion));
     tasks
 }
 
@@ -687,5 +687,41 @@ mod tests {
             &care,
         );
         assert_eq!(wedding.due, day(2026, 5, 4), "the section says today");
+    }
+
+    /// Each shipped preset's `[scheduling.care]` and
+    /// `[scheduling.contact_windows]` read through these types, keyed by
+    /// that preset's tiers.
+    #[test]
+    fn every_shipped_preset_has_good_care_and_window_sections() {
+        use crate::domain::contact_window::WindowSection;
+        let shipped = [
+            include_str!("../../../../deploy/presets/health-chain.toml"),
+            include_str!("../../../../deploy/presets/industrial-b2b.toml"),
+            include_str!("../../../../deploy/presets/postal-key-accounts.toml"),
+            include_str!("../../../../deploy/presets/retail-store.toml"),
+            include_str!("../../../../deploy/presets/telecom-vip.toml"),
+        ];
+        for text in shipped {
+            let file: toml::Table = toml::from_str(text).unwrap();
+            let id = file["preset"]["id"].as_str().unwrap();
+            let tiers: Vec<String> = file["tiering"]["tiers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["code"].as_str().unwrap().to_owned())
+                .collect();
+            let care = CareSection::from_toml(&file["scheduling"]["care"], &tiers)
+                .unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert_eq!(care.festivals.len(), 3, "{id}: all three festivals");
+            let top = tiers.first().map(String::as_str);
+            assert!(
+                care.gift(top, Occasion::MidAutumn).is_some(),
+                "{id}: a Mid-Autumn gift for the top tier"
+            );
+            let windows = WindowSection::from_toml(&file["scheduling"]["contact_windows"])
+                .unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert_eq!(windows, WindowSection::default(), "{id}: 001's hours");
+        }
     }
 }

@@ -262,13 +262,20 @@ mod tests {
             && h.direction == Direction::ToCover));
 
         // A new task for wang's customer during the leave is li's.
-        let (assignee, record) = assign_new_task("new", "wang", day(5, 5), &[l.clone()], at(5, 5));
+        let (assignee, record) =
+            assign_new_task("new", "wang", day(5, 5), std::slice::from_ref(&l), at(5, 5));
         assert_eq!(assignee, "li");
         let mut records = out.clone();
         records.extend(record);
         // After the leave, wang's own again, with no record.
         assert_eq!(
-            assign_new_task("later", "wang", day(5, 9), &[l.clone()], at(5, 9)),
+            assign_new_task(
+                "later",
+                "wang",
+                day(5, 9),
+                std::slice::from_ref(&l),
+                at(5, 9)
+            ),
             ("wang".to_owned(), None)
         );
 
