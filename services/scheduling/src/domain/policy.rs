@@ -54,6 +54,8 @@
 //! ]
 //! ```
 
+use super::care::CareSection;
+use super::contact_window::WindowSection;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -340,6 +342,10 @@ pub struct SchedulingPolicy {
     pub top_customers: Option<TopCustomers>,
     pub new_customers: Option<NewCustomers>,
     pub large_projects: Option<LargeProjects>,
+    /// Care tasks: lead days, family events, festivals, gifts.
+    pub care: CareSection,
+    /// When customers welcome contact.
+    pub contact_windows: WindowSection,
 }
 
 impl SchedulingPolicy {
@@ -384,6 +390,11 @@ struct Section {
     new_customers: Option<RawNew>,
     #[serde(default)]
     large_projects: Option<RawProjects>,
+    /// Read by `care` and `contact_window`, which check their own parts.
+    #[serde(default)]
+    care: Option<toml::Value>,
+    #[serde(default)]
+    contact_windows: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -590,6 +601,21 @@ pub fn parse(preset: &Preset) -> Result<SchedulingPolicy, PolicyError> {
         .as_ref()
         .map(|projects| check_large_projects(projects, digits, &mut problems));
 
+    let care = match &raw.care {
+        None => CareSection::default(),
+        Some(value) => CareSection::from_toml(value, tiers).unwrap_or_else(|e| {
+            problems.0.extend(e.problems);
+            CareSection::default()
+        }),
+    };
+    let contact_windows = match &raw.contact_windows {
+        None => WindowSection::default(),
+        Some(value) => WindowSection::from_toml(value).unwrap_or_else(|e| {
+            problems.0.extend(e.problems);
+            WindowSection::default()
+        }),
+    };
+
     if !problems.0.is_empty() {
         return Err(PolicyError {
             problems: problems.0,
@@ -602,6 +628,8 @@ pub fn parse(preset: &Preset) -> Result<SchedulingPolicy, PolicyError> {
         top_customers,
         new_customers,
         large_projects,
+        care,
+        contact_windows,
     })
 }
 
