@@ -96,6 +96,16 @@ impl Complaints {
             tx.commit().await?;
             return Ok(existing);
         }
+        let handler = unit_handlers::nearest(&mut tx, &customer.org_unit_path)
+            .await?
+            .unwrap_or_default();
+        let handler_unit_path = handler_path(&mut tx, &handler, &customer).await?;
+        let handling = Handling::received(now, &customer.tier, &loaded.value.policy);
+        // The month's serial row stays locked from here until the commit, and
+        // every intake of the month on every replica queues on it: what needs
+        // no serial (the handler) is read above, so the lock is held for the
+        // writes only. The repeat lookup stays behind the lock: an intake
+        // queued behind another of the same customer sees it committed.
         let month = NumberingMonth::of(now, self.zone);
         let serial = complaints::next_serial(&mut tx, &month.key()).await?;
         let window = loaded.value.policy.repeat_window_days;
@@ -104,11 +114,6 @@ impl Complaints {
             .await?
             .filter(|(_, at)| repeat::is_repeat(*at, now, self.zone, window))
             .map(|(id, _)| id);
-        let handler = unit_handlers::nearest(&mut tx, &customer.org_unit_path)
-            .await?
-            .unwrap_or_default();
-        let handler_unit_path = handler_path(&mut tx, &handler, &customer).await?;
-        let handling = Handling::received(now, &customer.tier, &loaded.value.policy);
         let new = NewComplaint {
             id,
             number: month.number(serial),
