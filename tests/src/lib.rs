@@ -72,7 +72,7 @@ pub fn scheduling_config(
         common: testing::common_config(listen, db, cache, auth, Arc::new(clock.clone())),
         preset: Some("health-chain".into()),
         consumer_name: consumer_name.into(),
-        generation_poll: Duration::from_millis(100),
+        generation_poll: Duration::from_millis(250),
         profile: scheduling::profile::ProfileConfig {
             url: profile_url.to_owned(),
         },

@@ -186,14 +186,27 @@ async fn plan_customer(
         today,
         until,
     );
+    // A rule with an overdue open task keeps it as its first contact due:
+    // the plan's first task of that rule (due today at the latest) is it.
+    let mut overdue = tasks::overdue_rules(&mut *tx, id, today).await?;
+    let planned: Vec<&plan::Task> = planned
+        .iter()
+        .filter(|t| {
+            if let Some(at) = overdue.iter().position(|r| *r == t.rule) {
+                overdue.swap_remove(at);
+                return false;
+            }
+            true
+        })
+        .collect();
     let keep: Vec<(String, NaiveDate)> = planned
         .iter()
         .map(|t| (t.rule.clone(), t.due))
         .collect();
-    tasks::cancel_unplanned(&mut *tx, id, &keep).await?;
+    tasks::cancel_unplanned(&mut *tx, id, today, &keep).await?;
     let domain_leaves: Vec<leave::Leave> = active_leaves.iter().map(LeaveRow::leave).collect();
     let mut created = 0;
-    for task in &planned {
+    for task in planned {
         let task_id = resource_name::new_id();
         let manager = &customer.account_manager;
         let (assignee, handover) =

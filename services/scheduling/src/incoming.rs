@@ -51,6 +51,7 @@ impl IncomingEvents {
             let Some(customer) = fact.customer() else {
                 return Ok(());
             };
+            tasks::lock_planning(tx, customer).await?;
             match &fact {
                 ProfileFact::Archive { .. } => {
                     tasks::ensure_planning(tx, customer, local_day(at, self.zone), now).await?;
@@ -72,8 +73,9 @@ impl IncomingEvents {
         if let Some(changed) = events::payload::<TierChanged>(event)
             && let Ok(customer) = resource_name::parse("customer", "customers", &changed.customer)
         {
-            tasks::cancel_open(tx, customer, Some(today)).await?;
+            // The planning row first, as everywhere (see `lock_planning`).
             tasks::replan(tx, customer, local_day(at, self.zone), now).await?;
+            tasks::cancel_open(tx, customer, Some(today)).await?;
         }
         Ok(())
     }

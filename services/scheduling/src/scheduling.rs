@@ -129,6 +129,11 @@ impl Scheduling {
         let name = resource_name::format("tasks", id);
         let today = self.today();
         let mut tx = self.pool.begin().await?;
+        let customer = tasks::get(&mut tx, id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(&name))?
+            .customer_id;
+        tasks::lock_planning(&mut tx, customer).await?;
         let task = tasks::lock(&mut tx, id)
             .await?
             .ok_or_else(|| ServiceError::not_found(&name))?;
@@ -184,6 +189,9 @@ impl Scheduling {
         }
         self.reached_customer(&mut tx, caller, contact.customer_id)
             .await?;
+        // The planning row first (the cadence counts from this contact), as
+        // the generation job takes it before the customer's tasks.
+        tasks::replan(&mut tx, contact.customer_id, self.today(), now).await?;
         if let Some(task_id) = contact.task_id {
             let name = resource_name::format("tasks", task_id);
             let task = tasks::lock(&mut tx, task_id)
@@ -214,7 +222,6 @@ impl Scheduling {
             created_at: now,
         };
         tasks::insert_log(&mut tx, &log).await?;
-        tasks::replan(&mut tx, contact.customer_id, self.today(), now).await?;
         tx.commit().await?;
         Ok(id)
     }

@@ -87,11 +87,41 @@ pub async fn insert_planned(
     Ok(done.rows_affected() == 1)
 }
 
-/// Cancels a customer's open generated tasks that the plan no longer has
-/// (a contact moved the cadence on): `keep` holds (rule key, planned day).
+/// Locks a customer's planning row. Every change to a customer's tasks
+/// takes it first, as the generation job does, so the two never wait on
+/// each other in opposite orders.
+pub async fn lock_planning(tx: &mut PgConnection, customer_id: Uuid) -> Result<(), ServiceError> {
+    sqlx::query("SELECT 1 FROM planning WHERE customer_id = $1 FOR UPDATE")
+        .bind(customer_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// The rules of a customer's open tasks planned before `today`: an overdue
+/// task stands for its rule's first due contact, so it is not planned again.
+pub async fn overdue_rules(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    today: NaiveDate,
+) -> Result<Vec<String>, ServiceError> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT rule_key FROM tasks
+          WHERE customer_id = $1 AND state = 'open' AND planned_date < $2",
+    )
+    .bind(customer_id)
+    .bind(today)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+/// Cancels a customer's open generated tasks planned from `today` on that
+/// the plan no longer has (a contact moved the cadence on): `keep` holds
+/// (rule key, planned day).
 pub async fn cancel_unplanned(
     tx: &mut PgConnection,
     customer_id: Uuid,
+    today: NaiveDate,
     keep: &[(String, NaiveDate)],
 ) -> Result<u64, ServiceError> {
     let rules: Vec<&str> = keep.iter().map(|(r, _)| r.as_str()).collect();
@@ -99,12 +129,14 @@ pub async fn cancel_unplanned(
     let done = sqlx::query(
         "UPDATE tasks SET state = 'cancelled', version = version + 1
           WHERE customer_id = $1 AND state = 'open' AND kind IN ('cadence', 'new_customer')
+            AND planned_date >= $4
             AND (rule_key, planned_date) NOT IN
                 (SELECT k.rule_key, k.day FROM unnest($2::text[], $3::date[]) AS k(rule_key, day))",
     )
     .bind(customer_id)
     .bind(&rules)
     .bind(&days)
+    .bind(today)
     .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected())
