@@ -159,7 +159,9 @@ async fn get(suite: &Suite, token: &str, path: &str) -> Reply {
 }
 
 async fn post(suite: &Suite, token: &str, path: &str, body: Value) -> Reply {
-    suite.call(Method::POST, path, Some(token), Some(body)).await
+    suite
+        .call(Method::POST, path, Some(token), Some(body))
+        .await
 }
 
 fn date_query(field: &str, d: NaiveDate) -> String {
@@ -373,7 +375,10 @@ async fn a_leave_hands_tasks_over_and_back() {
     let leave = json!({"staffMember": "staff/li.na", "standIn": "staff/wang.lead",
                        "startDate": wire_date(today), "endDate": wire_date(end)});
     let li = manager_token(&suite, "li.na");
-    assert_eq!(post(&suite, &li, "/v1/leaves", leave.clone()).await.status, 403);
+    assert_eq!(
+        post(&suite, &li, "/v1/leaves", leave.clone()).await.status,
+        403
+    );
     let supervisor = suite.token("supervisor");
     let created = post(&suite, &supervisor, "/v1/leaves", leave.clone()).await;
     assert_eq!(created.status, 200, "{:?}", created.body);
@@ -382,7 +387,12 @@ async fn a_leave_hands_tasks_over_and_back() {
     assert!(handovers.iter().all(|h| h["toStaff"] == "staff/wang.lead"));
     let lead = manager_token(&suite, "wang.lead");
     let covered = get(&suite, &lead, "/v1/tasks?assignee=staff/wang.lead").await;
-    assert_eq!(covered.body["tasks"].as_array().unwrap().len(), 2, "{:?}", covered.body);
+    assert_eq!(
+        covered.body["tasks"].as_array().unwrap().len(),
+        2,
+        "{:?}",
+        covered.body
+    );
     // An overlapping leave is refused.
     let overlapping = post(&suite, &supervisor, "/v1/leaves", leave).await;
     assert_eq!(overlapping.error_status(), "FAILED_PRECONDITION");
@@ -396,7 +406,9 @@ async fn a_leave_hands_tasks_over_and_back() {
     );
     let mut listed = Value::Null;
     for _ in 0..200 {
-        listed = get(&suite, &supervisor, "/v1/leaves?staffMember=staff/li.na").await.body;
+        listed = get(&suite, &supervisor, "/v1/leaves?staffMember=staff/li.na")
+            .await
+            .body;
         if listed["leaves"][0]["handovers"].as_array().map(Vec::len) == Some(4) {
             break;
         }
@@ -404,9 +416,17 @@ async fn a_leave_hands_tasks_over_and_back() {
     }
     let all = listed["leaves"][0]["handovers"].as_array().unwrap();
     assert_eq!(all.len(), 4, "{listed:?}");
-    assert!(all[2..].iter().all(|h| h["fromStaff"] == "staff/wang.lead"
-        && h["toStaff"] == "staff/li.na"));
-    let back = get(&suite, &li, "/v1/tasks?assignee=staff/li.na&state=TASK_STATE_OPEN").await;
+    assert!(
+        all[2..]
+            .iter()
+            .all(|h| h["fromStaff"] == "staff/wang.lead" && h["toStaff"] == "staff/li.na")
+    );
+    let back = get(
+        &suite,
+        &li,
+        "/v1/tasks?assignee=staff/li.na&state=TASK_STATE_OPEN",
+    )
+    .await;
     let names: BTreeSet<&str> = back.body["tasks"]
         .as_array()
         .unwrap()
@@ -414,7 +434,11 @@ async fn a_leave_hands_tasks_over_and_back() {
         .filter_map(|t| t["name"].as_str())
         .collect();
     for h in &handovers {
-        assert!(names.contains(h["task"].as_str().unwrap()), "{:?}", back.body);
+        assert!(
+            names.contains(h["task"].as_str().unwrap()),
+            "{:?}",
+            back.body
+        );
     }
 }
 
@@ -424,9 +448,8 @@ async fn marketing_is_never_allowed_when_refused_or_unknown() {
     place(&suite, "li.na").await;
     let customer = customer(&suite, "王丽", "li.na", "A").await;
     let li = manager_token(&suite, "li.na");
-    let path = format!(
-        "/v1/{customer}/nextContactTime?channel=CONTACT_CHANNEL_PHONE&marketing=true"
-    );
+    let path =
+        format!("/v1/{customer}/nextContactTime?channel=CONTACT_CHANNEL_PHONE&marketing=true");
     let consent = |status: &str| {
         json!({"channel": "CONTACT_CHANNEL_PHONE", "purpose": "CONTACT_PURPOSE_MARKETING",
                "status": status, "source": "signed form"})
@@ -452,7 +475,11 @@ async fn marketing_is_never_allowed_when_refused_or_unknown() {
         .await;
     assert_eq!(withdrawn.status, 200, "{:?}", withdrawn.body);
     let denied = get(&suite, &li, &path).await;
-    assert_eq!(denied.body["permission"], "CONTACT_PERMISSION_DENIED", "{:?}", denied.body);
+    assert_eq!(
+        denied.body["permission"], "CONTACT_PERMISSION_DENIED",
+        "{:?}",
+        denied.body
+    );
 
     // A replica whose customer-profile is down answers "unknown".
     let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -465,10 +492,9 @@ async fn marketing_is_never_allowed_when_refused_or_unknown() {
         channel: pb::ContactChannel::Phone as i32,
         marketing: true,
     });
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {li}").parse().unwrap(),
-    );
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {li}").parse().unwrap());
     let answer = client
         .get_next_contact_time(request)
         .await

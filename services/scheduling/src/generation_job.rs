@@ -82,10 +82,8 @@ pub async fn run_once(
             .filter(|l| l.leave().covers(today))
             .collect();
         for customer in &claimed {
-            pass.created += plan_customer(
-                &mut tx, policy, customer, &active, today, until, now, zone,
-            )
-            .await?;
+            pass.created +=
+                plan_customer(&mut tx, policy, customer, &active, today, until, now, zone).await?;
             tasks::mark_planned(&mut tx, customer.customer_id, until, now).await?;
             pass.planned += 1;
         }
@@ -199,10 +197,7 @@ async fn plan_customer(
             true
         })
         .collect();
-    let keep: Vec<(String, NaiveDate)> = planned
-        .iter()
-        .map(|t| (t.rule.clone(), t.due))
-        .collect();
+    let keep: Vec<(String, NaiveDate)> = planned.iter().map(|t| (t.rule.clone(), t.due)).collect();
     tasks::cancel_unplanned(&mut *tx, id, today, &keep).await?;
     let domain_leaves: Vec<leave::Leave> = active_leaves.iter().map(LeaveRow::leave).collect();
     let mut created = 0;

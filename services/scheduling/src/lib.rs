@@ -167,12 +167,9 @@ pub async fn replay_dead_letters(
     config: &SchedulingConfig,
 ) -> anyhow::Result<events::dead_letters::Replayed> {
     let pool = db::connect(&config.common.db)?;
-    let done = events::dead_letters::replay(
-        &pool,
-        incoming::CONSUMER_GROUP,
-        &incoming_events(config),
-    )
-    .await?;
+    let done =
+        events::dead_letters::replay(&pool, incoming::CONSUMER_GROUP, &incoming_events(config))
+            .await?;
     pool.close().await;
     Ok(done)
 }

@@ -471,7 +471,11 @@ impl SchedulingService for SchedulingApi {
         let caller = auth::caller(&request)?;
         require_any(&caller, Permission::AssignManagers)?;
         let req = request.into_inner();
-        let name = req.project.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+        let name = req
+            .project
+            .as_ref()
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
         let id = resource_name::parse("project.name", "projects", &name)?;
         let (input, expected) = self.project_input(req.project.as_ref(), false)?;
         (self.scheduling)

@@ -98,7 +98,10 @@ pub async fn list(pool: &PgPool, staff: Option<&str>) -> Result<Vec<LeaveRow>, S
 }
 
 /// Leaves that end on or after `day` (those that can still clash or cover).
-pub async fn not_over(tx: &mut PgConnection, day: NaiveDate) -> Result<Vec<LeaveRow>, ServiceError> {
+pub async fn not_over(
+    tx: &mut PgConnection,
+    day: NaiveDate,
+) -> Result<Vec<LeaveRow>, ServiceError> {
     Ok(sqlx::query_as::<_, LeaveRow>(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM leaves WHERE end_date >= $1"
     )))
@@ -109,7 +112,10 @@ pub async fn not_over(tx: &mut PgConnection, day: NaiveDate) -> Result<Vec<Leave
 
 /// Leaves that have started but not been handed over, or have ended but not
 /// been handed back, claimed.
-pub async fn claim_due(tx: &mut PgConnection, today: NaiveDate) -> Result<Vec<LeaveRow>, ServiceError> {
+pub async fn claim_due(
+    tx: &mut PgConnection,
+    today: NaiveDate,
+) -> Result<Vec<LeaveRow>, ServiceError> {
     Ok(sqlx::query_as::<_, LeaveRow>(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM leaves
           WHERE (NOT handed_over AND start_date <= $1 AND end_date >= $1)

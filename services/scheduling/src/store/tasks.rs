@@ -35,7 +35,8 @@ pub struct TaskRow {
     pub version: i64,
 }
 
-const TASK_COLUMNS: &str = "t.id, t.customer_id, t.kind, t.rule_key, t.rule, t.role, t.channel, t.tier,
+const TASK_COLUMNS: &str =
+    "t.id, t.customer_id, t.kind, t.rule_key, t.rule, t.role, t.channel, t.tier,
     t.assignee, t.handed_over_from, t.due_date, t.planned_date, t.latest_date, t.state,
     t.snooze_reason, t.contact_log_id, t.done_on, t.created_at, t.version";
 
