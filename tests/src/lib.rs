@@ -72,7 +72,7 @@ pub fn scheduling_config(
         common: testing::common_config(listen, db, cache, auth, Arc::new(clock.clone())),
         preset: Some("health-chain".into()),
         consumer_name: consumer_name.into(),
-        generation_poll: Duration::from_millis(250),
+        generation_poll: Duration::from_millis(500),
         profile: scheduling::profile::ProfileConfig {
             url: profile_url.to_owned(),
         },
@@ -437,7 +437,14 @@ impl Suite {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("{group} is still {behind} events behind after 20 s");
+        let failures: Vec<(i32, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT failures, last_error FROM {schema}.event_failures WHERE consumer_group = $1"
+        )))
+        .bind(group)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default();
+        panic!("{group} is still {behind} events behind after 20 s; failures: {failures:?}");
     }
 
     /// A valid token for `role`.

@@ -215,6 +215,126 @@ async fn replicas_create_each_task_once_and_a_tier_change_replans() {
     .await
     .unwrap();
     assert_eq!(cancelled as usize, planned.len());
+
+    // A new manager takes the open tasks; an exit cancels them.
+    place(&suite, "zhao.min").await;
+    let reassigned = suite
+        .admin(
+            Method::POST,
+            &format!("/v1/{customer}:assignAccountManager"),
+            Some(json!({"accountManager": "zhao.min", "reason": "li.na moved to the west"})),
+        )
+        .await;
+    assert_eq!(reassigned.status, 200, "{:?}", reassigned.body);
+    suite.wait_for_scheduling_to_catch_up().await;
+    let assignees: Vec<String> = sqlx::query_scalar(
+        "SELECT assignee FROM scheduling.tasks WHERE customer_id = $1 AND state = 'open'",
+    )
+    .bind(customer_id(&customer))
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(!assignees.is_empty());
+    assert!(assignees.iter().all(|a| a == "zhao.min"), "{assignees:?}");
+    let exited = suite
+        .admin(
+            Method::POST,
+            &format!("/v1/{customer}:exit"),
+            Some(json!({"kind": "EXIT_KIND_VOLUNTARY", "reason": "moving abroad",
+                        "writtenRequestReference": "letter 2026-114"})),
+        )
+        .await;
+    assert_eq!(exited.status, 200, "{:?}", exited.body);
+    suite.wait_for_scheduling_to_catch_up().await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(open_tasks(&suite, &customer).await.is_empty(), "an exit cancels every task");
+}
+
+#[tokio::test]
+async fn a_large_projects_owner_follows_amount_and_signing() {
+    let suite = Suite::start().await;
+    let industrial = patron_tiering::presets::BUILT_IN
+        .iter()
+        .find(|(name, _)| *name == "industrial-b2b")
+        .unwrap()
+        .1;
+    let activated = suite
+        .admin(
+            Method::POST,
+            "/v1/tierPolicies",
+            Some(json!({"preset": industrial, "activate": true})),
+        )
+        .await;
+    assert_eq!(activated.status, 200, "{:?}", activated.body);
+    let created = suite
+        .admin(
+            Method::POST,
+            "/v1/customers",
+            Some(json!({"kind": "CUSTOMER_KIND_ORGANIZATION", "displayName": "华东钢铁"})),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    let customer = created.body["name"].as_str().unwrap().to_owned();
+    suite.wait_for_scheduling_to_catch_up().await;
+    let yuan = |y: i64| json!({"currencyCode": "CNY", "amountMinor": (y * 100).to_string()});
+    let project = |amount: i64| {
+        json!({"customer": customer, "title": "cold-rolling line", "amount": yuan(amount)})
+    };
+
+    // Every replica reads the announced policy within a few seconds.
+    let mut first = None;
+    for _ in 0..100 {
+        let answer = suite
+            .admin(Method::POST, "/v1/projects", Some(project(5_000_000)))
+            .await;
+        if answer.status == 200 {
+            first = Some(answer);
+            break;
+        }
+        assert_eq!(answer.error_status(), "FAILED_PRECONDITION", "{:?}", answer.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first = first.expect("the industrial policy tracks large projects");
+    assert_eq!(first.body["ownerRole"], "quoter");
+    let name = first.body["name"].as_str().unwrap().to_owned();
+
+    let below = suite
+        .admin(Method::POST, "/v1/projects", Some(project(4_999_999)))
+        .await;
+    assert_eq!(below.status, 400, "{:?}", below.body);
+    let manager = suite.token("account_manager");
+    let refused = post(&suite, &manager, "/v1/projects", project(6_000_000)).await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+
+    let update = |amount: i64, signed: bool, etag: &Value| {
+        json!({"amount": yuan(amount), "signed": signed, "etag": etag})
+    };
+    let signed = suite
+        .admin(
+            Method::PATCH,
+            &format!("/v1/{name}"),
+            Some(update(5_000_000, true, &first.body["etag"])),
+        )
+        .await;
+    assert_eq!(signed.status, 200, "{:?}", signed.body);
+    assert_eq!(signed.body["ownerRole"], "coordinator");
+    let bigger = suite
+        .admin(
+            Method::PATCH,
+            &format!("/v1/{name}"),
+            Some(update(15_000_000, true, &signed.body["etag"])),
+        )
+        .await;
+    assert_eq!(bigger.body["ownerRole"], "vice_president", "{:?}", bigger.body);
+    assert_eq!(bigger.body["ownerHistory"].as_array().unwrap().len(), 3);
+    let stale = suite
+        .admin(
+            Method::PATCH,
+            &format!("/v1/{name}"),
+            Some(update(9_000_000, true, &signed.body["etag"])),
+        )
+        .await;
+    assert_eq!(stale.status, 409, "{:?}", stale.body);
 }
 
 #[tokio::test]
