@@ -444,7 +444,36 @@ impl Suite {
         .fetch_all(&mut conn)
         .await
         .unwrap_or_default();
-        panic!("{group} is still {behind} events behind after 20 s; failures: {failures:?}");
+        let waiting: Vec<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT usename::text, wait_event_type, left(query, 120) FROM pg_stat_activity
+              WHERE datname = current_database() AND state <> 'idle'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default();
+        let mut lagging = Vec::new();
+        for (source, topics) in sources {
+            let topics: Vec<String> = topics
+                .map(|t| t.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_default();
+            let sql = format!(
+                "SELECT o.topic || ' at ' || o.created_at::text || ' published '
+                        || coalesce(o.published_at::text, 'not yet') FROM {source}.outbox o
+                  WHERE (cardinality($2::text[]) = 0 OR o.topic = ANY($2)) AND NOT EXISTS (SELECT 1 FROM {schema}.processed_events p
+                                     WHERE p.consumer_group = $1 AND p.event_id = o.event_id)"
+            );
+            let found: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(group)
+                .bind(&topics)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_default();
+            lagging.extend(found);
+        }
+        panic!(
+            "{group} is still {behind} events behind after 20 s; failures: {failures:?}; \
+             not applied: {lagging:?}; busy: {waiting:?}"
+        );
     }
 
     /// A valid token for `role`.

@@ -240,14 +240,19 @@ async fn replicas_create_each_task_once_and_a_tier_change_replans() {
         .admin(
             Method::POST,
             &format!("/v1/{customer}:exit"),
-            Some(json!({"kind": "EXIT_KIND_VOLUNTARY", "reason": "moving abroad",
-                        "writtenRequestReference": "letter 2026-114"})),
+            Some(
+                json!({"kind": "EXIT_KIND_VOLUNTARY", "reason": "moving abroad",
+                        "writtenRequestReference": "letter 2026-114"}),
+            ),
         )
         .await;
     assert_eq!(exited.status, 200, "{:?}", exited.body);
     suite.wait_for_scheduling_to_catch_up().await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert!(open_tasks(&suite, &customer).await.is_empty(), "an exit cancels every task");
+    assert!(
+        open_tasks(&suite, &customer).await.is_empty(),
+        "an exit cancels every task"
+    );
 }
 
 #[tokio::test]
@@ -277,9 +282,7 @@ async fn a_large_projects_owner_follows_amount_and_signing() {
     let customer = created.body["name"].as_str().unwrap().to_owned();
     suite.wait_for_scheduling_to_catch_up().await;
     let yuan = |y: i64| json!({"currencyCode": "CNY", "amountMinor": (y * 100).to_string()});
-    let project = |amount: i64| {
-        json!({"customer": customer, "title": "cold-rolling line", "amount": yuan(amount)})
-    };
+    let project = |amount: i64| json!({"customer": customer, "title": "cold-rolling line", "amount": yuan(amount)});
 
     // Every replica reads the announced policy within a few seconds.
     let mut first = None;
@@ -291,7 +294,12 @@ async fn a_large_projects_owner_follows_amount_and_signing() {
             first = Some(answer);
             break;
         }
-        assert_eq!(answer.error_status(), "FAILED_PRECONDITION", "{:?}", answer.body);
+        assert_eq!(
+            answer.error_status(),
+            "FAILED_PRECONDITION",
+            "{:?}",
+            answer.body
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let first = first.expect("the industrial policy tracks large projects");
@@ -306,9 +314,7 @@ async fn a_large_projects_owner_follows_amount_and_signing() {
     let refused = post(&suite, &manager, "/v1/projects", project(6_000_000)).await;
     assert_eq!(refused.status, 403, "{:?}", refused.body);
 
-    let update = |amount: i64, signed: bool, etag: &Value| {
-        json!({"amount": yuan(amount), "signed": signed, "etag": etag})
-    };
+    let update = |amount: i64, signed: bool, etag: &Value| json!({"amount": yuan(amount), "signed": signed, "etag": etag});
     let signed = suite
         .admin(
             Method::PATCH,
@@ -325,7 +331,11 @@ async fn a_large_projects_owner_follows_amount_and_signing() {
             Some(update(15_000_000, true, &signed.body["etag"])),
         )
         .await;
-    assert_eq!(bigger.body["ownerRole"], "vice_president", "{:?}", bigger.body);
+    assert_eq!(
+        bigger.body["ownerRole"], "vice_president",
+        "{:?}",
+        bigger.body
+    );
     assert_eq!(bigger.body["ownerHistory"].as_array().unwrap().len(), 3);
     let stale = suite
         .admin(
