@@ -25,9 +25,9 @@ patron="$target_dir/debug/patron"
 
 rm -rf "$out"
 mkdir -p "$out"
-read -r gateway_port profile_port tiering_port complaint_port < <("$venv/bin/python" - <<'PY'
+read -r gateway_port profile_port tiering_port complaint_port scheduling_port < <("$venv/bin/python" - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(4)]
+socks = [socket.socket() for _ in range(5)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))
@@ -43,6 +43,7 @@ export PATRON_GATEWAY_ADDR="127.0.0.1:$gateway_port"
 export PATRON_PROFILE_ADDR="127.0.0.1:$profile_port"
 export PATRON_TIERING_ADDR="127.0.0.1:$tiering_port"
 export PATRON_COMPLAINT_ADDR="127.0.0.1:$complaint_port"
+export PATRON_SCHEDULING_ADDR="127.0.0.1:$scheduling_port"
 unset PATRON_PROFILE_URL PATRON_TIERING_URL PATRON_COMPLAINT_URL PATRON_SCHEDULING_URL
 "$patron" provision >"$out/provision.log" 2>&1
 

@@ -12,6 +12,7 @@ use patron_gateway::GatewayConfig;
 use patron_kit::auth::{AuthConfig, Authenticator, Claims};
 use patron_kit::clock::{Clock, ManualClock};
 use patron_kit::testing::{self, TestDatabase};
+use patron_scheduling::{self as scheduling, SchedulingConfig};
 use patron_tiering::{self as tiering, TieringConfig};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -56,6 +57,28 @@ pub fn complaint_config(
     }
 }
 
+/// How the suite runs a scheduling instance on `listen` with `db`, asking
+/// the customer-profile at `profile_url` for contact permissions.
+pub fn scheduling_config(
+    listen: std::net::SocketAddr,
+    db: patron_kit::db::DbConfig,
+    cache: &patron_kit::cache::CacheConfig,
+    auth: &AuthConfig,
+    clock: &ManualClock,
+    profile_url: &str,
+    consumer_name: &str,
+) -> SchedulingConfig {
+    SchedulingConfig {
+        common: testing::common_config(listen, db, cache, auth, Arc::new(clock.clone())),
+        preset: Some("health-chain".into()),
+        consumer_name: consumer_name.into(),
+        generation_poll: Duration::from_millis(500),
+        profile: scheduling::profile::ProfileConfig {
+            url: profile_url.to_owned(),
+        },
+    }
+}
+
 /// A running suite.
 pub struct Suite {
     pub base_url: String,
@@ -65,6 +88,8 @@ pub struct Suite {
     pub tiering_url: String,
     /// complaint's gRPC address (the first instance).
     pub complaint_url: String,
+    /// scheduling's gRPC address (the first instance).
+    pub scheduling_url: String,
     pub http: reqwest::Client,
     pub auth: Authenticator,
     pub auth_config: AuthConfig,
@@ -117,7 +142,13 @@ impl Suite {
     /// The suite; with `profile_up` false, the gateway points at a port where
     /// nothing listens, as when the service is down.
     pub async fn start_with(profile_up: bool) -> Self {
-        let db = TestDatabase::create(&[profile::SCHEMA, tiering::SCHEMA, complaint::SCHEMA]).await;
+        let db = TestDatabase::create(&[
+            profile::SCHEMA,
+            tiering::SCHEMA,
+            complaint::SCHEMA,
+            scheduling::SCHEMA,
+        ])
+        .await;
         let auth_config = testing::auth_config();
         let shutdown = CancellationToken::new();
         // One prefix for every service: tiering reads the streams profile writes.
@@ -189,6 +220,28 @@ impl Suite {
             ));
         }
 
+        let scheduling_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind scheduling");
+        let scheduling_addr = scheduling_listener.local_addr().expect("scheduling addr");
+        let scheduling_url = format!("http://{scheduling_addr}");
+        if profile_up {
+            let config = scheduling_config(
+                scheduling_addr,
+                db.service_config(scheduling::SCHEMA),
+                &cache,
+                &auth_config,
+                &clock,
+                &profile_url,
+                "suite-1",
+            );
+            tokio::spawn(scheduling::serve(
+                config,
+                scheduling_listener,
+                shutdown.clone(),
+            ));
+        }
+
         let gateway_listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind gateway");
@@ -200,6 +253,7 @@ impl Suite {
                 ("profile".to_string(), upstream),
                 ("tiering".to_string(), tiering_url.clone()),
                 ("complaint".to_string(), complaint_url.clone()),
+                ("scheduling".to_string(), scheduling_url.clone()),
             ]),
             resolve_interval: Duration::from_secs(5),
             call_timeout: Duration::from_secs(10),
@@ -216,6 +270,7 @@ impl Suite {
             profile_url,
             tiering_url,
             complaint_url,
+            scheduling_url,
             http: patron_kit::tls::http_client(Duration::from_secs(30)),
             auth: Authenticator::new(&auth_config),
             auth_config,
@@ -269,6 +324,29 @@ impl Suite {
         url
     }
 
+    /// Starts one more scheduling instance on the suite's database, as a
+    /// second replica would run, asking the customer-profile at
+    /// `profile_url`; its gRPC address. It stops with the suite.
+    pub async fn start_scheduling_replica(&self, name: &str, profile_url: &str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind scheduling replica");
+        let addr = listener.local_addr().expect("replica addr");
+        let config = scheduling_config(
+            addr,
+            self.db.service_config(scheduling::SCHEMA),
+            &self.cache,
+            &self.auth_config,
+            &self.clock,
+            profile_url,
+            name,
+        );
+        tokio::spawn(scheduling::serve(config, listener, self.shutdown.clone()));
+        let url = format!("http://{addr}");
+        wait_until_serving(&url).await;
+        url
+    }
+
     /// The suite's "now".
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
@@ -299,6 +377,27 @@ impl Suite {
         self.wait_for_group(
             "complaint",
             "complaint",
+            &[
+                ("profile", Some(&topics[..])),
+                ("tiering", Some(&topics[..])),
+            ],
+        )
+        .await;
+    }
+
+    /// Waits until scheduling has applied every event of the topics it reads
+    /// that profile and tiering have committed so far (where customers and
+    /// staff sit, tiers, the policy in force).
+    pub async fn wait_for_scheduling_to_catch_up(&self) {
+        let topics = [
+            "profile.customers",
+            "profile.directory",
+            "tiering.tiers",
+            "tiering.policies",
+        ];
+        self.wait_for_group(
+            "scheduling",
+            "scheduling",
             &[
                 ("profile", Some(&topics[..])),
                 ("tiering", Some(&topics[..])),
@@ -338,7 +437,43 @@ impl Suite {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("{group} is still {behind} events behind after 20 s");
+        let failures: Vec<(i32, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT failures, last_error FROM {schema}.event_failures WHERE consumer_group = $1"
+        )))
+        .bind(group)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default();
+        let waiting: Vec<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT usename::text, wait_event_type, left(query, 120) FROM pg_stat_activity
+              WHERE datname = current_database() AND state <> 'idle'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default();
+        let mut lagging = Vec::new();
+        for (source, topics) in sources {
+            let topics: Vec<String> = topics
+                .map(|t| t.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_default();
+            let sql = format!(
+                "SELECT o.topic || ' at ' || o.created_at::text || ' published '
+                        || coalesce(o.published_at::text, 'not yet') FROM {source}.outbox o
+                  WHERE (cardinality($2::text[]) = 0 OR o.topic = ANY($2)) AND NOT EXISTS (SELECT 1 FROM {schema}.processed_events p
+                                     WHERE p.consumer_group = $1 AND p.event_id = o.event_id)"
+            );
+            let found: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(group)
+                .bind(&topics)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_default();
+            lagging.extend(found);
+        }
+        panic!(
+            "{group} is still {behind} events behind after 20 s; failures: {failures:?}; \
+             not applied: {lagging:?}; busy: {waiting:?}"
+        );
     }
 
     /// A valid token for `role`.

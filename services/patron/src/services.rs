@@ -13,6 +13,7 @@ use patron_customer_profile as profile;
 use patron_gateway as gateway;
 use patron_kit::auth::AuthConfig;
 use patron_kit::events::dead_letters;
+use patron_scheduling as scheduling;
 use patron_tiering as tiering;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -138,6 +139,36 @@ pub const SERVICES: &[Service] = &[
             Box::pin(async move {
                 let config = complaint::ComplaintConfig::from_env(auth)?;
                 complaint::replay_dead_letters(&config).await
+            })
+        }),
+    },
+    Service {
+        name: "scheduling",
+        process: "patron-scheduling",
+        schema: Some((scheduling::SCHEMA, &scheduling::MIGRATOR)),
+        configure: |cx| {
+            let mut config = scheduling::SchedulingConfig::from_env(cx.auth.clone())?;
+            if cx.up {
+                if config.preset.is_none() {
+                    config.preset = Some(default_preset());
+                }
+                if std::env::var_os("PATRON_PROFILE_URL").is_none()
+                    && let Some(profile) = cx.upstreams.get("profile")
+                {
+                    config.profile.url = format!("http://{profile}");
+                }
+            }
+            let listen = config.common.listen;
+            Ok(Configured {
+                listen,
+                describe: format!("scheduling gRPC {listen}"),
+                serve: Box::new(move |l, s| Box::pin(scheduling::serve(config, l, s))),
+            })
+        },
+        replay_dead_letters: Some(|auth| {
+            Box::pin(async move {
+                let config = scheduling::SchedulingConfig::from_env(auth)?;
+                scheduling::replay_dead_letters(&config).await
             })
         }),
     },

@@ -1,5 +1,175 @@
-//! scheduling: who is contacted, by whom and when (DOMAIN.md §4). The rules
-//! are in `domain`; the service around them (store, generation job, gRPC)
-//! is not built yet.
+//! scheduling: who is contacted, by whom and when (DOMAIN.md §4).
+//! `serve` is what the `patron` binary calls; the rules are in `domain`,
+//! the use cases in `scheduling`, the SQL in `store`, the wire in `grpc`.
+//! Runs as many replicas as load needs: they share only PostgreSQL (claims
+//! of customers to plan, of leaves to hand back) and Redis (events).
 
 pub mod domain;
+pub mod generation_job;
+pub mod grpc;
+pub mod incoming;
+pub mod policy_source;
+pub mod profile;
+pub mod scheduling;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use patron_kit::auth::AuthConfig;
+use patron_kit::config::{self, ConfigError};
+use patron_kit::db::{self, DbConfig};
+use patron_kit::events::{self, ConsumerConfig};
+use patron_kit::runtime::{Boot, CommonConfig};
+use patron_proto::scheduling::v1::scheduling_service_server::SchedulingServiceServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+
+/// The schema (and role `patron_scheduling`) this service owns.
+pub const SCHEMA: &str = "scheduling";
+
+/// The gRPC service names this service answers for.
+pub const SERVICE_NAMES: &[&str] = &["patron.scheduling.v1.SchedulingService"];
+
+/// This service's migrations, compiled in.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Everything the service needs to run.
+#[derive(Clone)]
+pub struct SchedulingConfig {
+    /// What every service has: address, database, cache, events, auth,
+    /// zone, clock, health and relay pace.
+    pub common: CommonConfig,
+    /// The preset whose `[scheduling]` section applies until tiering
+    /// announces an active policy (the same setting tiering seeds from).
+    pub preset: Option<PathBuf>,
+    /// This process's name in the consumer group (the pod name in a cluster).
+    pub consumer_name: String,
+    /// How often the generation job looks for customers to plan.
+    pub generation_poll: Duration,
+    /// Where customer-profile answers (contact permissions).
+    pub profile: profile::ProfileConfig,
+}
+
+impl SchedulingConfig {
+    /// From the environment (`PATRON_SCHEDULING_ADDR`, `PATRON_TIER_PRESET`,
+    /// `PATRON_PROFILE_URL`, `HOSTNAME`, `PATRON_GENERATION_POLL_MS`, and
+    /// the kit's variables).
+    pub fn from_env(auth: AuthConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonConfig::from_env(
+                SCHEMA,
+                "PATRON_SCHEDULING_ADDR",
+                "127.0.0.1:50054",
+                auth,
+            )?,
+            preset: std::env::var_os("PATRON_TIER_PRESET").map(PathBuf::from),
+            consumer_name: config::env_or("HOSTNAME", "scheduling-1"),
+            generation_poll: config::env_millis(
+                "PATRON_GENERATION_POLL_MS",
+                Duration::from_secs(30),
+            )?,
+            profile: profile::ProfileConfig::from_env()?,
+        })
+    }
+}
+
+/// Applies the migrations (what `patron migrate scheduling` runs).
+pub async fn migrate(config: &DbConfig) -> anyhow::Result<()> {
+    db::migrate_once(config, &MIGRATOR).await
+}
+
+/// How the scheduling service reads the others' events.
+pub fn consumer_config(config: &SchedulingConfig) -> ConsumerConfig {
+    ConsumerConfig {
+        redis_url: config.common.events.redis_url.clone(),
+        stream_prefix: config.common.events.stream_prefix.clone(),
+        group: incoming::CONSUMER_GROUP.into(),
+        consumer: config.consumer_name.clone(),
+        topics: incoming::TOPICS.to_vec(),
+        batch_size: 200,
+        block: Duration::from_millis(500),
+        claim_idle: Duration::from_secs(30),
+        max_failures: 10,
+    }
+}
+
+/// The configured preset's text, when there is one.
+fn configured_preset(config: &SchedulingConfig) -> anyhow::Result<Option<String>> {
+    config
+        .preset
+        .as_ref()
+        .map(|path| patron_presets::read(path).map_err(anyhow::Error::from))
+        .transpose()
+}
+
+/// How the consumer reacts to events (it needs the clock for "today").
+fn incoming_events(config: &SchedulingConfig) -> incoming::IncomingEvents {
+    incoming::IncomingEvents {
+        clock: config.common.clock.clone(),
+        zone: config.common.zone,
+    }
+}
+
+/// Migrates, then serves on `listener`, consumes the others' events and
+/// runs the generation job until `shutdown` is cancelled.
+pub async fn serve(
+    config: SchedulingConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let configured = configured_preset(&config)?;
+    let boot = Boot::migrate(&config.common, &MIGRATOR).await?;
+    patron_kit::directory::install(&boot.pool).await?;
+    let mut runtime = boot.start(3, shutdown.clone())?;
+    let clock = config.common.clock.clone();
+    let zone = config.common.zone;
+    let policies = policy_source::policies(runtime.pool.clone(), configured.as_deref())
+        .map_err(|e| anyhow::anyhow!("the configured preset is refused: {e}"))?;
+    let consumer = events::spawn_consumer(
+        consumer_config(&config),
+        runtime.events_pool.clone(),
+        Arc::new(incoming_events(&config)),
+        shutdown.clone(),
+    );
+    runtime.spawned(consumer);
+    let background = db::connect_background(&config.common.db, 2)?;
+    let generation = generation_job::spawn(
+        background.clone(),
+        policies.clone(),
+        clock.clone(),
+        zone,
+        config.generation_poll,
+        shutdown,
+    );
+    runtime.spawned(generation);
+    runtime.owns(background);
+    let scheduling = scheduling::Scheduling {
+        pool: runtime.pool.clone(),
+        clock,
+        zone,
+        policies,
+        profile: profile::Profile::new(&config.profile, &config.common.auth)?,
+    };
+    let routes = Routes::new(
+        runtime.guard(SchedulingServiceServer::new(grpc::SchedulingApi {
+            scheduling,
+        })),
+    );
+    runtime.serve(listener, routes, SERVICE_NAMES).await
+}
+
+/// Applies the scheduling service's dead letters again, once their cause is
+/// fixed.
+pub async fn replay_dead_letters(
+    config: &SchedulingConfig,
+) -> anyhow::Result<events::dead_letters::Replayed> {
+    let pool = db::connect(&config.common.db)?;
+    let done =
+        events::dead_letters::replay(&pool, incoming::CONSUMER_GROUP, &incoming_events(config))
+            .await?;
+    pool.close().await;
+    Ok(done)
+}

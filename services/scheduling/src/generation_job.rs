@@ -1,0 +1,359 @@
+//! The generation job: plans each customer's contacts over the policy's
+//! horizon, hands a manager's tasks to their stand-in when a leave starts
+//! and back when it has ended, and announces tasks that fell overdue.
+//! Every replica runs it; each pass claims its customers (the `planning`
+//! rows) and leaves with `FOR UPDATE SKIP LOCKED`, so none is handled by two
+//! replicas at once, and every planned task is inserted with
+//! `ON CONFLICT DO NOTHING` on (customer, rule, planned day), so a task is
+//! created once however often its customer is planned.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use patron_kit::clock::SharedClock;
+use patron_kit::directory::announced;
+use patron_kit::{ServiceError, events, resource_name};
+use patron_proto::common::v1::Date;
+use patron_proto::scheduling::v1 as pb;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::domain::leave::{self, TaskRef};
+use crate::domain::plan::{self, Contact, Customer};
+use crate::domain::policy::{Channel, NEW_CUSTOMER_RULE, SchedulingPolicy};
+use crate::policy_source::Policies;
+use crate::store::leaves::{self, HandoverRow, LeaveRow};
+use crate::store::tasks::{self, NewTask, TaskRow};
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Customers planned.
+    pub planned: u64,
+    /// Tasks created.
+    pub created: u64,
+    /// Tasks handed over or back for leaves.
+    pub handed: u64,
+    /// Tasks announced overdue.
+    pub overdue: u64,
+}
+
+/// The day `at` falls on in the company's zone.
+pub fn local_day(at: DateTime<Utc>, zone: Tz) -> NaiveDate {
+    at.with_timezone(&zone).date_naive()
+}
+
+/// One pass over everything due by now, `batch` rows per transaction.
+pub async fn run_once(
+    pool: &PgPool,
+    policies: &Policies,
+    clock: &SharedClock,
+    zone: Tz,
+    batch: i64,
+) -> Result<Pass, ServiceError> {
+    let mut pass = Pass::default();
+    let loaded = policies.current().await?;
+    let policy = &loaded.value.policy;
+    // Leaves first, so tasks planned today see who covers whom.
+    loop {
+        let now = clock.now();
+        let today = local_day(now, zone);
+        let mut tx = pool.begin().await?;
+        let due = leaves::claim_due(&mut tx, today).await?;
+        for row in &due {
+            pass.handed += leave_step(&mut tx, row, today, now).await?;
+        }
+        tx.commit().await?;
+        if due.is_empty() {
+            break;
+        }
+    }
+    loop {
+        let now = clock.now();
+        let today = local_day(now, zone);
+        let until = policy.horizon.after(today);
+        let mut tx = pool.begin().await?;
+        let claimed = tasks::claim_due(&mut tx, until, batch).await?;
+        let active: Vec<LeaveRow> = leaves::not_over(&mut tx, today)
+            .await?
+            .into_iter()
+            .filter(|l| l.leave().covers(today))
+            .collect();
+        for customer in &claimed {
+            pass.created +=
+                plan_customer(&mut tx, policy, customer, &active, today, until, now, zone).await?;
+            tasks::mark_planned(&mut tx, customer.customer_id, until, now).await?;
+            pass.planned += 1;
+        }
+        tx.commit().await?;
+        if (claimed.len() as i64) < batch {
+            break;
+        }
+    }
+    loop {
+        let now = clock.now();
+        let today = local_day(now, zone);
+        let mut tx = pool.begin().await?;
+        let overdue = tasks::claim_overdue(&mut tx, today, batch).await?;
+        for task in &overdue {
+            let customer = resource_name::format("customers", task.customer_id);
+            let event = pb::TaskOverdue {
+                task: resource_name::format("tasks", task.id),
+                customer: customer.clone(),
+                assignee: staff_name(&task.assignee),
+                due_date: Some(wire_date(task.due_date)),
+            };
+            events::enqueue(&mut tx, &customer, &event, now).await?;
+            tasks::mark_overdue_announced(&mut tx, task.id).await?;
+            pass.overdue += 1;
+        }
+        tx.commit().await?;
+        if (overdue.len() as i64) < batch {
+            break;
+        }
+    }
+    Ok(pass)
+}
+
+/// `staff/{id}`, or empty for nobody.
+pub fn staff_name(id: &str) -> String {
+    if id.is_empty() {
+        String::new()
+    } else {
+        format!("staff/{id}")
+    }
+}
+
+pub fn wire_date(day: NaiveDate) -> Date {
+    use chrono::Datelike;
+    Date {
+        year: day.year(),
+        month: day.month() as i32,
+        day: day.day() as i32,
+    }
+}
+
+/// The rule of a planned task, in words.
+fn rule_words(task: &plan::Task) -> String {
+    if task.rule == NEW_CUSTOMER_RULE {
+        return format!(
+            "new-customer follow-up by {} ({}), on time until {}",
+            task.role, task.channel, task.latest
+        );
+    }
+    format!("{} by {} ({})", task.channel, task.role, task.rule)
+}
+
+/// Plans one customer: inserts the tasks the plan has and the store lacks,
+/// cancels the open ones it no longer has (a contact moved the cadence on).
+#[allow(clippy::too_many_arguments)]
+async fn plan_customer(
+    tx: &mut PgConnection,
+    policy: &SchedulingPolicy,
+    customer: &tasks::Claimed,
+    active_leaves: &[LeaveRow],
+    today: NaiveDate,
+    until: NaiveDate,
+    now: DateTime<Utc>,
+    zone: Tz,
+) -> Result<u64, ServiceError> {
+    let id = customer.customer_id;
+    let tier = announced::tier_of(&mut *tx, id).await?;
+    let contacts: Vec<Contact> = tasks::contacts_of(&mut *tx, id)
+        .await?
+        .into_iter()
+        .filter_map(|c| {
+            Some(Contact {
+                on: local_day(c.contact_time, zone),
+                channel: Channel::parse(&c.channel)?,
+                role: c.role.filter(|r| !r.is_empty()),
+                rule: c.rule_key,
+            })
+        })
+        .collect();
+    let planned = plan::plan_until(
+        policy,
+        Customer {
+            tier: (!tier.is_empty()).then_some(tier.as_str()),
+            rank: None,
+            created: customer.first_seen,
+        },
+        &contacts,
+        today,
+        until,
+    );
+    // A rule with an overdue open task keeps it as its first contact due:
+    // the plan's first task of that rule (due today at the latest) is it.
+    let mut overdue = tasks::overdue_rules(&mut *tx, id, today).await?;
+    let planned: Vec<&plan::Task> = planned
+        .iter()
+        .filter(|t| {
+            if let Some(at) = overdue.iter().position(|r| *r == t.rule) {
+                overdue.swap_remove(at);
+                return false;
+            }
+            true
+        })
+        .collect();
+    let keep: Vec<(String, NaiveDate)> = planned.iter().map(|t| (t.rule.clone(), t.due)).collect();
+    tasks::cancel_unplanned(&mut *tx, id, today, &keep).await?;
+    let domain_leaves: Vec<leave::Leave> = active_leaves.iter().map(LeaveRow::leave).collect();
+    let mut created = 0;
+    for task in planned {
+        let task_id = resource_name::new_id();
+        let manager = &customer.account_manager;
+        let (assignee, handover) =
+            leave::assign_new_task(&task_id.to_string(), manager, today, &domain_leaves, now);
+        let new = NewTask {
+            id: task_id,
+            customer_id: id,
+            kind: if task.rule == NEW_CUSTOMER_RULE {
+                "new_customer"
+            } else {
+                "cadence"
+            },
+            rule_key: task.rule.clone(),
+            rule: rule_words(task),
+            role: task.role.clone(),
+            channel: task.channel.as_str().to_owned(),
+            tier: tier.clone(),
+            assignee,
+            handed_over_from: handover.as_ref().map(|h| h.from.clone()),
+            due_date: task.due,
+            latest_date: task.latest,
+        };
+        if !tasks::insert_planned(&mut *tx, &new, now).await? {
+            continue;
+        }
+        created += 1;
+        if let Some(handover) = handover
+            && let Some(leave) = active_leaves
+                .iter()
+                .find(|l| l.staff_member == handover.from && l.leave().covers(today))
+        {
+            leaves::insert_handover(
+                &mut *tx,
+                &HandoverRow {
+                    leave_id: leave.id,
+                    task_id,
+                    from_staff: handover.from,
+                    to_staff: handover.to,
+                    direction: "to_cover".into(),
+                    at: now,
+                },
+            )
+            .await?;
+        }
+    }
+    Ok(created)
+}
+
+fn task_ref(row: &TaskRow) -> TaskRef {
+    TaskRef {
+        id: row.id.to_string(),
+        assignee: row.assignee.clone(),
+        due: row.due_date,
+        open: row.state == "open",
+    }
+}
+
+/// A leave that has started hands the manager's due tasks to the stand-in;
+/// one that has ended hands back what the stand-in still holds. The number
+/// of tasks moved.
+pub async fn leave_step(
+    tx: &mut PgConnection,
+    row: &LeaveRow,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<u64, ServiceError> {
+    let leave = row.leave();
+    let mut moved = 0;
+    let mut handed_over = row.handed_over;
+    if !handed_over && leave.from <= today {
+        if leave.to >= today {
+            let open = tasks::lock_open_of(&mut *tx, &leave.manager).await?;
+            let refs: Vec<TaskRef> = open.iter().map(task_ref).collect();
+            for h in leave::hand_over(&leave, &refs, now) {
+                let Ok(task) = h.task.parse::<Uuid>() else {
+                    continue;
+                };
+                tasks::move_task(&mut *tx, task, &h.to, Some(&h.from)).await?;
+                record(&mut *tx, row.id, task, &h.from, &h.to, "to_cover", now).await?;
+                moved += 1;
+            }
+        }
+        handed_over = true;
+    }
+    let mut returned = row.returned;
+    if !returned && leave.to < today {
+        let records = leaves::handovers(&mut *tx, &[row.id]).await?;
+        let ids: Vec<Uuid> = records.iter().map(|r| r.task_id).collect();
+        let rows = tasks::lock_many(&mut *tx, &ids).await?;
+        let refs: Vec<TaskRef> = rows.iter().map(task_ref).collect();
+        let domain_records: Vec<_> = records.iter().map(HandoverRow::handover).collect();
+        for h in leave::hand_back(&leave, &domain_records, &refs, now) {
+            let Ok(task) = h.task.parse::<Uuid>() else {
+                continue;
+            };
+            tasks::move_task(&mut *tx, task, &h.to, None).await?;
+            record(&mut *tx, row.id, task, &h.from, &h.to, "back", now).await?;
+            moved += 1;
+        }
+        returned = true;
+    }
+    leaves::mark(&mut *tx, row.id, handed_over, returned).await?;
+    Ok(moved)
+}
+
+async fn record(
+    tx: &mut PgConnection,
+    leave_id: Uuid,
+    task_id: Uuid,
+    from: &str,
+    to: &str,
+    direction: &str,
+    at: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    leaves::insert_handover(
+        tx,
+        &HandoverRow {
+            leave_id,
+            task_id,
+            from_staff: from.to_owned(),
+            to_staff: to.to_owned(),
+            direction: direction.to_owned(),
+            at,
+        },
+    )
+    .await
+}
+
+/// Runs [`run_once`] every `pause` until shutdown; errors are logged and the
+/// next pass tries again.
+pub fn spawn(
+    pool: PgPool,
+    policies: Policies,
+    clock: SharedClock,
+    zone: Tz,
+    pause: Duration,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match run_once(&pool, &policies, &clock, zone, 200).await {
+                Ok(pass) if pass == Pass::default() => {}
+                Ok(pass) => tracing::info!(?pass, "scheduling generation pass"),
+                Err(ServiceError::FailedPrecondition(_)) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the scheduling generation pass failed; retrying")
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    })
+}

@@ -1,0 +1,611 @@
+//! Tasks, contact logs and the planning claims.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use patron_kit::ServiceError;
+use patron_kit::directory::Reach;
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+/// The day "never planned" is stored as: due for planning at once.
+pub fn never() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("a real day")
+}
+
+/// A task as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct TaskRow {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub kind: String,
+    pub rule_key: String,
+    pub rule: String,
+    pub role: String,
+    pub channel: String,
+    pub tier: String,
+    pub assignee: String,
+    pub handed_over_from: Option<String>,
+    pub due_date: NaiveDate,
+    pub planned_date: NaiveDate,
+    pub latest_date: NaiveDate,
+    pub state: String,
+    pub snooze_reason: String,
+    pub contact_log_id: Option<Uuid>,
+    pub done_on: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+const TASK_COLUMNS: &str =
+    "t.id, t.customer_id, t.kind, t.rule_key, t.rule, t.role, t.channel, t.tier,
+    t.assignee, t.handed_over_from, t.due_date, t.planned_date, t.latest_date, t.state,
+    t.snooze_reason, t.contact_log_id, t.done_on, t.created_at, t.version";
+
+/// A task the generation job plans.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub kind: &'static str,
+    pub rule_key: String,
+    pub rule: String,
+    pub role: String,
+    pub channel: String,
+    pub tier: String,
+    pub assignee: String,
+    pub handed_over_from: Option<String>,
+    pub due_date: NaiveDate,
+    pub latest_date: NaiveDate,
+}
+
+/// Inserts a planned task unless the same customer, rule and planned day is
+/// already there; whether it was inserted.
+pub async fn insert_planned(
+    tx: &mut PgConnection,
+    task: &NewTask,
+    now: DateTime<Utc>,
+) -> Result<bool, ServiceError> {
+    let done = sqlx::query(
+        "INSERT INTO tasks (id, customer_id, kind, rule_key, rule, role, channel, tier, assignee,
+                            handed_over_from, due_date, planned_date, latest_date, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13)
+         ON CONFLICT (customer_id, rule_key, planned_date) DO NOTHING",
+    )
+    .bind(task.id)
+    .bind(task.customer_id)
+    .bind(task.kind)
+    .bind(&task.rule_key)
+    .bind(&task.rule)
+    .bind(&task.role)
+    .bind(&task.channel)
+    .bind(&task.tier)
+    .bind(&task.assignee)
+    .bind(&task.handed_over_from)
+    .bind(task.due_date)
+    .bind(task.latest_date)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Locks a customer's planning row. Every change to a customer's tasks
+/// takes it first, as the generation job does, so the two never wait on
+/// each other in opposite orders.
+pub async fn lock_planning(tx: &mut PgConnection, customer_id: Uuid) -> Result<(), ServiceError> {
+    sqlx::query("SELECT 1 FROM planning WHERE customer_id = $1 FOR UPDATE")
+        .bind(customer_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// The rules of a customer's open tasks planned before `today`: an overdue
+/// task stands for its rule's first due contact, so it is not planned again.
+pub async fn overdue_rules(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    today: NaiveDate,
+) -> Result<Vec<String>, ServiceError> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT rule_key FROM tasks
+          WHERE customer_id = $1 AND state = 'open' AND planned_date < $2",
+    )
+    .bind(customer_id)
+    .bind(today)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+/// Cancels a customer's open generated tasks planned from `today` on that
+/// the plan no longer has (a contact moved the cadence on): `keep` holds
+/// (rule key, planned day).
+pub async fn cancel_unplanned(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    today: NaiveDate,
+    keep: &[(String, NaiveDate)],
+) -> Result<u64, ServiceError> {
+    let rules: Vec<&str> = keep.iter().map(|(r, _)| r.as_str()).collect();
+    let days: Vec<NaiveDate> = keep.iter().map(|(_, d)| *d).collect();
+    let done = sqlx::query(
+        "UPDATE tasks SET state = 'cancelled', version = version + 1
+          WHERE customer_id = $1 AND state = 'open' AND kind IN ('cadence', 'new_customer')
+            AND planned_date >= $4
+            AND (rule_key, planned_date) NOT IN
+                (SELECT k.rule_key, k.day FROM unnest($2::text[], $3::date[]) AS k(rule_key, day))",
+    )
+    .bind(customer_id)
+    .bind(&rules)
+    .bind(&days)
+    .bind(today)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Cancels a customer's open tasks (an exit), or only the generated ones due
+/// from `from` on (a new tier re-plans them).
+pub async fn cancel_open(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    future_cadence_from: Option<NaiveDate>,
+) -> Result<u64, ServiceError> {
+    let done = sqlx::query(
+        "UPDATE tasks SET state = 'cancelled', version = version + 1
+          WHERE customer_id = $1 AND state = 'open'
+            AND ($2::date IS NULL
+                 OR (kind IN ('cadence', 'new_customer') AND due_date >= $2))",
+    )
+    .bind(customer_id)
+    .bind(future_cadence_from)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Moves a customer's open tasks to their new manager; a task a stand-in
+/// holds for a leave stays with them and goes back to the new manager.
+pub async fn reassign_open(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    manager: &str,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "UPDATE tasks SET
+            assignee = CASE WHEN handed_over_from IS NULL THEN $2 ELSE assignee END,
+            handed_over_from = CASE WHEN handed_over_from IS NULL THEN NULL ELSE $2 END,
+            version = version + 1
+          WHERE customer_id = $1 AND state = 'open'",
+    )
+    .bind(customer_id)
+    .bind(manager)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// One task.
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<TaskRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// One task, locked for a change.
+pub async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<TaskRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(tx)
+    .await?)
+}
+
+/// A snooze: the new due day and why.
+pub async fn snooze(
+    tx: &mut PgConnection,
+    id: Uuid,
+    due: NaiveDate,
+    reason: &str,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "UPDATE tasks SET due_date = $2, snooze_reason = $3, overdue_announced = false,
+                          version = version + 1
+          WHERE id = $1",
+    )
+    .bind(id)
+    .bind(due)
+    .bind(reason)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Closes a task with the contact that did it.
+pub async fn close(
+    tx: &mut PgConnection,
+    id: Uuid,
+    log: Uuid,
+    on: NaiveDate,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "UPDATE tasks SET state = 'done', contact_log_id = $2, done_on = $3, version = version + 1
+          WHERE id = $1",
+    )
+    .bind(id)
+    .bind(log)
+    .bind(on)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves a task to another assignee (a leave's handover, or back).
+pub async fn move_task(
+    tx: &mut PgConnection,
+    id: Uuid,
+    to: &str,
+    handed_over_from: Option<&str>,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "UPDATE tasks SET assignee = $2, handed_over_from = $3, version = version + 1 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(to)
+    .bind(handed_over_from)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Open tasks assigned to `staff`, locked.
+pub async fn lock_open_of(
+    tx: &mut PgConnection,
+    staff: &str,
+) -> Result<Vec<TaskRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.assignee = $1 AND t.state = 'open'
+          ORDER BY t.id FOR UPDATE"
+    )))
+    .bind(staff)
+    .fetch_all(tx)
+    .await?)
+}
+
+/// Tasks by id, locked.
+pub async fn lock_many(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<TaskRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = ANY($1) ORDER BY t.id FOR UPDATE"
+    )))
+    .bind(ids)
+    .fetch_all(tx)
+    .await?)
+}
+
+/// Which tasks a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub assignee: Option<String>,
+    pub customer_id: Option<Uuid>,
+    pub state: Option<String>,
+    pub due_by: Option<NaiveDate>,
+}
+
+/// Adds the caller's reach over the customer's facts (aliased `f`): the
+/// company, their unit's subtree, the customers they manage; and the rows
+/// that are the caller's own (`own_column` is theirs).
+fn push_reach(
+    q: &mut QueryBuilder<Postgres>,
+    reach: &Reach,
+    subject: &str,
+    own_column: &'static str,
+) {
+    if matches!(reach, Reach::Company) {
+        return;
+    }
+    q.push(" AND (false");
+    if let Some(unit) = reach.unit() {
+        q.push(" OR f.org_unit_path @> ARRAY[")
+            .push_bind(unit.to_owned())
+            .push("]::text[]");
+    }
+    if let Some(manager) = reach.manager() {
+        q.push(" OR f.account_manager = ")
+            .push_bind(manager.to_owned());
+    }
+    q.push(" OR ")
+        .push(own_column)
+        .push(" = ")
+        .push_bind(subject.to_owned());
+    q.push(")");
+}
+
+/// A page of tasks the caller reaches, soonest due first.
+pub async fn list(
+    pool: &PgPool,
+    filter: &ListFilter,
+    reach: &Reach,
+    subject: &str,
+    after: Option<(NaiveDate, Uuid)>,
+    limit: i64,
+) -> Result<Vec<TaskRow>, ServiceError> {
+    let mut q = QueryBuilder::<Postgres>::new("SELECT ");
+    q.push(TASK_COLUMNS).push(
+        " FROM tasks t LEFT JOIN customer_facts f ON f.customer_id = t.customer_id WHERE true",
+    );
+    push_reach(&mut q, reach, subject, "t.assignee");
+    if let Some(assignee) = &filter.assignee {
+        q.push(" AND t.assignee = ").push_bind(assignee.clone());
+    }
+    if let Some(customer) = filter.customer_id {
+        q.push(" AND t.customer_id = ").push_bind(customer);
+    }
+    if let Some(state) = &filter.state {
+        q.push(" AND t.state = ").push_bind(state.clone());
+    }
+    if let Some(due_by) = filter.due_by {
+        q.push(" AND t.due_date <= ").push_bind(due_by);
+    }
+    if let Some((due, id)) = after {
+        q.push(" AND (t.due_date, t.id) > (")
+            .push_bind(due)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    q.push(" ORDER BY t.due_date, t.id LIMIT ").push_bind(limit);
+    Ok(q.build_query_as::<TaskRow>().fetch_all(pool).await?)
+}
+
+/// A contact as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct ContactLogRow {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub task_id: Option<Uuid>,
+    pub channel: String,
+    pub contact_time: DateTime<Utc>,
+    pub summary: String,
+    pub staff_member: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert_log(tx: &mut PgConnection, log: &ContactLogRow) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO contact_logs (id, customer_id, task_id, channel, contact_time, summary,
+                                   staff_member, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(log.id)
+    .bind(log.customer_id)
+    .bind(log.task_id)
+    .bind(&log.channel)
+    .bind(log.contact_time)
+    .bind(&log.summary)
+    .bind(&log.staff_member)
+    .bind(log.created_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_log(pool: &PgPool, id: Uuid) -> Result<Option<ContactLogRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, ContactLogRow>(
+        "SELECT id, customer_id, task_id, channel, contact_time, summary, staff_member, created_at
+           FROM contact_logs WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// A page of contacts the caller reaches, newest first.
+pub async fn list_logs(
+    pool: &PgPool,
+    customer_id: Option<Uuid>,
+    reach: &Reach,
+    subject: &str,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<ContactLogRow>, ServiceError> {
+    let mut q = QueryBuilder::<Postgres>::new(
+        "SELECT l.id, l.customer_id, l.task_id, l.channel, l.contact_time, l.summary,
+                l.staff_member, l.created_at
+           FROM contact_logs l LEFT JOIN customer_facts f ON f.customer_id = l.customer_id
+          WHERE true",
+    );
+    push_reach(&mut q, reach, subject, "l.staff_member");
+    if let Some(customer) = customer_id {
+        q.push(" AND l.customer_id = ").push_bind(customer);
+    }
+    if let Some((at, id)) = after {
+        q.push(" AND (l.contact_time, l.id) < (")
+            .push_bind(at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    q.push(" ORDER BY l.contact_time DESC, l.id DESC LIMIT ")
+        .push_bind(limit);
+    Ok(q.build_query_as::<ContactLogRow>().fetch_all(pool).await?)
+}
+
+/// A contact as planning counts it: when, its channel, and the role and
+/// rule of the task it closed.
+#[derive(Debug, Clone, FromRow)]
+pub struct MadeContact {
+    pub contact_time: DateTime<Utc>,
+    pub channel: String,
+    pub role: Option<String>,
+    pub rule_key: Option<String>,
+}
+
+/// Every contact made with a customer, for planning.
+pub async fn contacts_of(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+) -> Result<Vec<MadeContact>, ServiceError> {
+    Ok(sqlx::query_as::<_, MadeContact>(
+        "SELECT l.contact_time, l.channel, t.role, t.rule_key
+           FROM contact_logs l LEFT JOIN tasks t ON t.id = l.task_id
+          WHERE l.customer_id = $1
+          ORDER BY l.contact_time",
+    )
+    .bind(customer_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Adds a customer to planning (the day the service heard of them), due at
+/// once; a customer already there stays as they are.
+pub async fn ensure_planning(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    first_seen: NaiveDate,
+    at: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO planning (customer_id, planned_until, planned_at, first_seen)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (customer_id) DO NOTHING",
+    )
+    .bind(customer_id)
+    .bind(never())
+    .bind(at)
+    .bind(first_seen)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Makes a customer due for planning again at the next pass.
+pub async fn replan(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    first_seen: NaiveDate,
+    at: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO planning (customer_id, planned_until, planned_at, first_seen)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (customer_id) DO UPDATE SET planned_until = $2",
+    )
+    .bind(customer_id)
+    .bind(never())
+    .bind(at)
+    .bind(first_seen)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A customer claimed for planning.
+#[derive(Debug, Clone, FromRow)]
+pub struct Claimed {
+    pub customer_id: Uuid,
+    pub first_seen: NaiveDate,
+    pub account_manager: String,
+}
+
+/// Claims up to `batch` live customers whose plan does not reach `until`;
+/// the claim holds until the transaction ends, and other replicas skip them.
+pub async fn claim_due(
+    tx: &mut PgConnection,
+    until: NaiveDate,
+    batch: i64,
+) -> Result<Vec<Claimed>, ServiceError> {
+    Ok(sqlx::query_as::<_, Claimed>(
+        "SELECT p.customer_id, p.first_seen, f.account_manager
+           FROM planning p JOIN customer_facts f ON f.customer_id = p.customer_id
+          WHERE p.planned_until < $1 AND f.deleted_at IS NULL AND f.exited_at IS NULL
+          ORDER BY p.planned_until, p.customer_id
+          LIMIT $2
+          FOR UPDATE OF p SKIP LOCKED",
+    )
+    .bind(until)
+    .bind(batch)
+    .fetch_all(tx)
+    .await?)
+}
+
+pub async fn mark_planned(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    until: NaiveDate,
+    at: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    sqlx::query("UPDATE planning SET planned_until = $2, planned_at = $3 WHERE customer_id = $1")
+        .bind(customer_id)
+        .bind(until)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Claims open tasks due before `today` not yet announced as overdue.
+pub async fn claim_overdue(
+    tx: &mut PgConnection,
+    today: NaiveDate,
+    batch: i64,
+) -> Result<Vec<TaskRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {TASK_COLUMNS} FROM tasks t
+          WHERE t.state = 'open' AND NOT t.overdue_announced AND t.due_date < $1
+          ORDER BY t.due_date, t.id LIMIT $2 FOR UPDATE SKIP LOCKED"
+    )))
+    .bind(today)
+    .bind(batch)
+    .fetch_all(tx)
+    .await?)
+}
+
+pub async fn mark_overdue_announced(tx: &mut PgConnection, id: Uuid) -> Result<(), ServiceError> {
+    sqlx::query("UPDATE tasks SET overdue_announced = true WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// One manager's figures.
+#[derive(Debug, Clone, FromRow)]
+pub struct ManagerFigures {
+    pub assignee: String,
+    pub due: i64,
+    pub done_on_time: i64,
+    pub overdue: i64,
+}
+
+/// Tasks due from `from` to `to` (both included) per assignee, the caller's
+/// reach only. On time is by the task's latest day: a snooze past its
+/// cadence makes it late.
+pub async fn figures(
+    pool: &PgPool,
+    from: NaiveDate,
+    to: NaiveDate,
+    today: NaiveDate,
+    reach: &Reach,
+    subject: &str,
+) -> Result<Vec<ManagerFigures>, ServiceError> {
+    let mut q = QueryBuilder::<Postgres>::new(
+        "SELECT t.assignee,
+                count(*) AS due,
+                count(*) FILTER (WHERE t.state = 'done' AND t.done_on <= t.latest_date) AS done_on_time,
+                count(*) FILTER (WHERE t.state = 'open' AND t.due_date < ",
+    );
+    q.push_bind(today)
+        .push(
+            ") AS overdue
+           FROM tasks t LEFT JOIN customer_facts f ON f.customer_id = t.customer_id
+          WHERE t.state <> 'cancelled' AND t.due_date >= ",
+        )
+        .push_bind(from)
+        .push(" AND t.due_date <= ")
+        .push_bind(to);
+    push_reach(&mut q, reach, subject, "t.assignee");
+    q.push(" GROUP BY t.assignee ORDER BY t.assignee");
+    Ok(q.build_query_as::<ManagerFigures>().fetch_all(pool).await?)
+}
