@@ -419,7 +419,8 @@ async fn a_managers_day_over_http() {
     .await;
     assert_eq!(stale.status, 409, "{:?}", stale.body);
 
-    // When to call: 10:00 on a Monday is inside the window.
+    // When to call: the policy's window for a younger customer, from the
+    // suite's now (inside it on the default date; the next morning at 23:59).
     let next = get(
         &suite,
         &li,
@@ -428,7 +429,14 @@ async fn a_managers_day_over_http() {
     .await;
     assert_eq!(next.status, 200, "{:?}", next.body);
     let at = chrono::DateTime::parse_from_rfc3339(next.body["time"].as_str().unwrap()).unwrap();
-    assert_eq!(at.with_timezone(&chrono::Utc), suite.now());
+    let expected = patron_scheduling::domain::contact_window::next_good_time(
+        suite.now(),
+        SHANGHAI,
+        patron_scheduling::domain::contact_window::Channel::Call,
+        &Default::default(),
+        &policy().contact_windows,
+    );
+    assert_eq!(at.with_timezone(&chrono::Utc), expected);
 
     // The visit made: logged against the task, retried with the same id.
     let request_id = Uuid::new_v4().to_string();
