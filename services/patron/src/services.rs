@@ -61,6 +61,25 @@ pub struct Context {
     pub upstreams: BTreeMap<&'static str, SocketAddr>,
 }
 
+impl Context {
+    /// What `patron up` gives a service that reads a preset and calls
+    /// customer-profile, where the environment does not say: the default
+    /// preset, and the profile this process runs.
+    fn in_one_process(&self, preset: &mut Option<PathBuf>, profile_url: &mut String) {
+        if !self.up {
+            return;
+        }
+        if preset.is_none() {
+            *preset = Some(default_preset());
+        }
+        if std::env::var_os("PATRON_PROFILE_URL").is_none()
+            && let Some(profile) = self.upstreams.get("profile")
+        {
+            *profile_url = format!("http://{profile}");
+        }
+    }
+}
+
 /// A configured service, ready to run on a listener.
 pub struct Configured {
     pub listen: SocketAddr,
@@ -118,16 +137,7 @@ pub const SERVICES: &[Service] = &[
         schema: Some((complaint::SCHEMA, &complaint::MIGRATOR)),
         configure: |cx| {
             let mut config = complaint::ComplaintConfig::from_env(cx.auth.clone())?;
-            if cx.up {
-                if config.preset.is_none() {
-                    config.preset = Some(default_preset());
-                }
-                if std::env::var_os("PATRON_PROFILE_URL").is_none()
-                    && let Some(profile) = cx.upstreams.get("profile")
-                {
-                    config.profile.url = format!("http://{profile}");
-                }
-            }
+            cx.in_one_process(&mut config.preset, &mut config.profile.url);
             let listen = config.common.listen;
             Ok(Configured {
                 listen,
@@ -148,16 +158,7 @@ pub const SERVICES: &[Service] = &[
         schema: Some((scheduling::SCHEMA, &scheduling::MIGRATOR)),
         configure: |cx| {
             let mut config = scheduling::SchedulingConfig::from_env(cx.auth.clone())?;
-            if cx.up {
-                if config.preset.is_none() {
-                    config.preset = Some(default_preset());
-                }
-                if std::env::var_os("PATRON_PROFILE_URL").is_none()
-                    && let Some(profile) = cx.upstreams.get("profile")
-                {
-                    config.profile.url = format!("http://{profile}");
-                }
-            }
+            cx.in_one_process(&mut config.preset, &mut config.profile.url);
             let listen = config.common.listen;
             Ok(Configured {
                 listen,

@@ -83,17 +83,12 @@ pub async fn migrate(config: &DbConfig) -> anyhow::Result<()> {
 
 /// How the scheduling service reads the others' events.
 pub fn consumer_config(config: &SchedulingConfig) -> ConsumerConfig {
-    ConsumerConfig {
-        redis_url: config.common.events.redis_url.clone(),
-        stream_prefix: config.common.events.stream_prefix.clone(),
-        group: incoming::CONSUMER_GROUP.into(),
-        consumer: config.consumer_name.clone(),
-        topics: incoming::TOPICS.to_vec(),
-        batch_size: 200,
-        block: Duration::from_millis(500),
-        claim_idle: Duration::from_secs(30),
-        max_failures: 10,
-    }
+    ConsumerConfig::for_service(
+        &config.common.events,
+        incoming::CONSUMER_GROUP,
+        &config.consumer_name,
+        &incoming::TOPICS,
+    )
 }
 
 /// The configured preset's text, when there is one.

@@ -219,17 +219,12 @@ pub const TOPICS: &[events::Topic] = &[
 
 /// How tiering reads its events ([`TOPICS`]).
 pub fn consumer_config(config: &TieringConfig) -> ConsumerConfig {
-    ConsumerConfig {
-        redis_url: config.common.events.redis_url.clone(),
-        stream_prefix: config.common.events.stream_prefix.clone(),
-        group: CONSUMER_GROUP.into(),
-        consumer: config.consumer_name.clone(),
-        topics: TOPICS.to_vec(),
-        batch_size: 200,
-        block: Duration::from_millis(500),
-        claim_idle: Duration::from_secs(30),
-        max_failures: 10,
-    }
+    ConsumerConfig::for_service(
+        &config.common.events,
+        CONSUMER_GROUP,
+        &config.consumer_name,
+        TOPICS,
+    )
 }
 
 /// Applies tiering's dead letters again (`patron events replay-dead-letters

@@ -69,6 +69,31 @@ pub struct ConsumerConfig {
     pub max_failures: i32,
 }
 
+impl ConsumerConfig {
+    /// A service's consumer of `topics` in `group` on `events`' Redis, with
+    /// the pace every service reads at: batches of 200, 500 ms blocking
+    /// reads, entries idle 30 s taken over, 10 handler failures to a dead
+    /// letter.
+    pub fn for_service(
+        events: &super::EventsConfig,
+        group: &str,
+        consumer: &str,
+        topics: &[patron_proto::Topic],
+    ) -> Self {
+        Self {
+            redis_url: events.redis_url.clone(),
+            stream_prefix: events.stream_prefix.clone(),
+            group: group.to_owned(),
+            consumer: consumer.to_owned(),
+            topics: topics.to_vec(),
+            batch_size: 200,
+            block: Duration::from_millis(500),
+            claim_idle: Duration::from_secs(30),
+            max_failures: 10,
+        }
+    }
+}
+
 impl std::fmt::Debug for ConsumerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConsumerConfig")
