@@ -137,6 +137,7 @@ impl Fixture {
                 every: Duration::from_millis(200),
                 ..events::Retention::default()
             },
+            readers: &[],
         }
     }
 
@@ -329,6 +330,7 @@ async fn events_wait_while_redis_is_down_and_flow_when_it_returns() {
             batch_size: 5,
             idle_poll: Duration::from_millis(20),
             retention: events::Retention::default(),
+            readers: &[],
         },
         shutdown.clone(),
     );
@@ -641,6 +643,67 @@ async fn a_consumer_can_tell_which_events_it_missed() {
     assert!(dead_letters::missing(&f.pool).await.unwrap().is_empty());
 }
 
+/// The contract's readers of the fixture's topic: "early" runs from the
+/// start, "effects" (the fixture's consumer) starts only later.
+const LATE_READERS: &[events::Reader] = &[
+    events::Reader {
+        group: "early",
+        topics: &[events::topics::PROFILE_CUSTOMERS],
+    },
+    events::Reader {
+        group: "effects",
+        topics: &[events::topics::PROFILE_CUSTOMERS],
+    },
+];
+
+#[tokio::test]
+async fn a_reader_that_starts_after_the_others_still_reads_every_event() {
+    let f = fixture().await;
+    f.enqueue(12).await;
+    f.publish_all().await;
+    let mut early = f.consumer_config("pod-early");
+    early.group = "early".into();
+    let consumer = Consumer::connect(early, f.pool.clone(), Arc::new(RecordEffect::new()))
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(consumer.run(stop.clone()));
+    wait_until("the early group applied all 12", async || {
+        f.effects().await.0 == 12
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    sqlx::query("TRUNCATE effects")
+        .execute(&f.pool)
+        .await
+        .unwrap();
+
+    // Upkeep runs while "effects" has not started: the contract says it
+    // reads the topic, so its group is made and nothing is trimmed.
+    let conn = events::relay_connection(&f.redis_url).unwrap();
+    upkeep::trim_streams(&f.pool, &mut conn.clone(), &f.prefix, LATE_READERS)
+        .await
+        .unwrap();
+    let mut redis = f.redis().await;
+    let left: usize = redis
+        .xlen(events::stream_key(&f.prefix, TOPIC))
+        .await
+        .unwrap();
+    assert_eq!(left, 12, "a reader not started yet holds every entry");
+    f.consume_until("the late group applied all 12", 12).await;
+
+    // Once both have acknowledged, the stream is trimmed.
+    upkeep::trim_streams(&f.pool, &mut conn.clone(), &f.prefix, LATE_READERS)
+        .await
+        .unwrap();
+    let left: usize = redis
+        .xlen(events::stream_key(&f.prefix, TOPIC))
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
 #[tokio::test]
 async fn streams_are_trimmed_to_what_every_group_acknowledged_and_old_rows_forgotten() {
     let f = fixture().await;
@@ -665,7 +728,7 @@ async fn streams_are_trimmed_to_what_every_group_acknowledged_and_old_rows_forgo
     }
     let conn = events::relay_connection(&f.redis_url).unwrap();
     let acknowledged = async || -> i64 {
-        upkeep::trim_streams(&f.pool, &mut conn.clone(), &f.prefix)
+        upkeep::trim_streams(&f.pool, &mut conn.clone(), &f.prefix, &[])
             .await
             .unwrap();
         sqlx::query_scalar("SELECT acknowledged FROM outbox_topics")

@@ -116,6 +116,7 @@ impl Boot {
                 batch_size: 500,
                 idle_poll: config.relay_poll,
                 retention: config.events.retention.clone(),
+                readers: events::readers::ALL,
             },
             shutdown.clone(),
         );

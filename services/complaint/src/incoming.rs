@@ -8,19 +8,12 @@ use futures::future::BoxFuture;
 use patron_kit::events::EventHandler;
 use patron_kit::{directory, timestamp};
 use patron_proto::common::v1::EventEnvelope;
-use patron_proto::{Topic, topics};
+use patron_proto::readers::{self, Reader};
 use sqlx::PgConnection;
 
-/// The topics the complaint service reads.
-pub const TOPICS: [Topic; 4] = [
-    topics::PROFILE_CUSTOMERS,
-    topics::PROFILE_DIRECTORY,
-    topics::TIERING_TIERS,
-    topics::TIERING_POLICIES,
-];
-
-/// The consumer group the complaint service reads in.
-pub const CONSUMER_GROUP: &str = "complaint";
+/// The consumer group the complaint service reads in and its topics, as
+/// the contract lists them.
+pub const READER: Reader = readers::COMPLAINT;
 
 pub struct IncomingEvents;
 

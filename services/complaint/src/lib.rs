@@ -82,9 +82,8 @@ pub async fn migrate(config: &DbConfig) -> anyhow::Result<()> {
 pub fn consumer_config(config: &ComplaintConfig) -> ConsumerConfig {
     ConsumerConfig::for_service(
         &config.common.events,
-        incoming::CONSUMER_GROUP,
+        incoming::READER,
         &config.consumer_name,
-        &incoming::TOPICS,
     )
 }
 
@@ -158,7 +157,7 @@ pub async fn replay_dead_letters(
 ) -> anyhow::Result<events::dead_letters::Replayed> {
     let pool = db::connect(&config.common.db)?;
     let done =
-        events::dead_letters::replay(&pool, incoming::CONSUMER_GROUP, &incoming::IncomingEvents)
+        events::dead_letters::replay(&pool, incoming::READER.group, &incoming::IncomingEvents)
             .await?;
     pool.close().await;
     Ok(done)

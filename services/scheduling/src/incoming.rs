@@ -14,23 +14,16 @@ use patron_kit::directory::{self, ProfileFact};
 use patron_kit::events::EventHandler;
 use patron_kit::{events, resource_name, timestamp};
 use patron_proto::common::v1::EventEnvelope;
+use patron_proto::readers::{self, Reader};
 use patron_proto::tiering::v1::TierChanged;
-use patron_proto::{Topic, topics};
 use sqlx::PgConnection;
 
 use crate::generation_job::local_day;
 use crate::store::tasks;
 
-/// The topics the scheduling service reads.
-pub const TOPICS: [Topic; 4] = [
-    topics::PROFILE_CUSTOMERS,
-    topics::PROFILE_DIRECTORY,
-    topics::TIERING_TIERS,
-    topics::TIERING_POLICIES,
-];
-
-/// The consumer group the scheduling service reads in.
-pub const CONSUMER_GROUP: &str = "scheduling";
+/// The consumer group the scheduling service reads in and its topics, as
+/// the contract lists them.
+pub const READER: Reader = readers::SCHEDULING;
 
 pub struct IncomingEvents {
     pub clock: SharedClock,

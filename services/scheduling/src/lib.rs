@@ -85,9 +85,8 @@ pub async fn migrate(config: &DbConfig) -> anyhow::Result<()> {
 pub fn consumer_config(config: &SchedulingConfig) -> ConsumerConfig {
     ConsumerConfig::for_service(
         &config.common.events,
-        incoming::CONSUMER_GROUP,
+        incoming::READER,
         &config.consumer_name,
-        &incoming::TOPICS,
     )
 }
 
@@ -163,7 +162,7 @@ pub async fn replay_dead_letters(
 ) -> anyhow::Result<events::dead_letters::Replayed> {
     let pool = db::connect(&config.common.db)?;
     let done =
-        events::dead_letters::replay(&pool, incoming::CONSUMER_GROUP, &incoming_events(config))
+        events::dead_letters::replay(&pool, incoming::READER.group, &incoming_events(config))
             .await?;
     pool.close().await;
     Ok(done)

@@ -21,7 +21,7 @@ use std::time::Duration;
 use patron_kit::auth::AuthConfig;
 use patron_kit::config::{self, ConfigError};
 use patron_kit::db::{self, DbConfig};
-use patron_kit::events::{self, ConsumerConfig, topics};
+use patron_kit::events::{self, ConsumerConfig};
 use patron_kit::runtime::{Boot, CommonConfig};
 use patron_proto::tiering::v1::points_service_server::PointsServiceServer;
 use patron_proto::tiering::v1::tiering_service_server::TieringServiceServer;
@@ -205,26 +205,14 @@ async fn store_and_activate(
     Ok(())
 }
 
-/// The consumer group tiering reads profile's events in.
-pub const CONSUMER_GROUP: &str = "tiering";
+/// The consumer group tiering reads in and its topics: profile's
+/// (transactions, archives, directory) and complaint's (complaints and
+/// surveys, for the churn early warning), as the contract lists them.
+pub const READER: events::Reader = events::readers::TIERING;
 
-/// The topics tiering reads: profile's (transactions, archives, directory)
-/// and complaint's (complaints and surveys, for the churn early warning).
-pub const TOPICS: &[events::Topic] = &[
-    topics::PROFILE_TRANSACTIONS,
-    topics::PROFILE_CUSTOMERS,
-    topics::PROFILE_DIRECTORY,
-    topics::COMPLAINT_COMPLAINTS,
-];
-
-/// How tiering reads its events ([`TOPICS`]).
+/// How tiering reads its events ([`READER`]).
 pub fn consumer_config(config: &TieringConfig) -> ConsumerConfig {
-    ConsumerConfig::for_service(
-        &config.common.events,
-        CONSUMER_GROUP,
-        &config.consumer_name,
-        TOPICS,
-    )
+    ConsumerConfig::for_service(&config.common.events, READER, &config.consumer_name)
 }
 
 /// Applies tiering's dead letters again (`patron events replay-dead-letters
@@ -235,7 +223,7 @@ pub async fn replay_dead_letters(
     let pool = db::connect(&config.common.db)?;
     let engine = Engine::new(config.common.clock.clone(), config.common.zone);
     let handler = profile_events::ProfileEvents::new(engine, config.common.zone);
-    let done = events::dead_letters::replay(&pool, CONSUMER_GROUP, &handler).await?;
+    let done = events::dead_letters::replay(&pool, READER.group, &handler).await?;
     pool.close().await;
     Ok(done)
 }

@@ -16,7 +16,7 @@ use patron_kit::{db, timestamp};
 use patron_proto::complaint::v1::{ComplaintReceived, ComplaintSurveyed};
 use patron_tiering::profile_events::ProfileEvents;
 use patron_tiering::store::{self, Visibility};
-use patron_tiering::{CONSUMER_GROUP, TOPICS, sweep};
+use patron_tiering::{READER, sweep};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -90,9 +90,9 @@ impl Complaints {
         ConsumerConfig {
             redis_url: testing::redis_url(),
             stream_prefix: self.prefix.clone(),
-            group: CONSUMER_GROUP.into(),
+            group: READER.group.into(),
             consumer: "tiering-test".into(),
-            topics: TOPICS.to_vec(),
+            topics: READER.topics.to_vec(),
             batch_size: 200,
             block: Duration::from_millis(100),
             claim_idle: Duration::from_secs(30),

@@ -70,22 +70,21 @@ pub struct ConsumerConfig {
 }
 
 impl ConsumerConfig {
-    /// A service's consumer of `topics` in `group` on `events`' Redis, with
-    /// the pace every service reads at: batches of 200, 500 ms blocking
-    /// reads, entries idle 30 s taken over, 10 handler failures to a dead
-    /// letter.
+    /// A service's consumer, as the contract's `reader` (its group and
+    /// topics), on `events`' Redis, with the pace every service reads at:
+    /// batches of 200, 500 ms blocking reads, entries idle 30 s taken over,
+    /// 10 handler failures to a dead letter.
     pub fn for_service(
         events: &super::EventsConfig,
-        group: &str,
+        reader: patron_proto::readers::Reader,
         consumer: &str,
-        topics: &[patron_proto::Topic],
     ) -> Self {
         Self {
             redis_url: events.redis_url.clone(),
             stream_prefix: events.stream_prefix.clone(),
-            group: group.to_owned(),
+            group: reader.group.to_owned(),
             consumer: consumer.to_owned(),
-            topics: topics.to_vec(),
+            topics: reader.topics.to_vec(),
             batch_size: 200,
             block: Duration::from_millis(500),
             claim_idle: Duration::from_secs(30),

@@ -36,6 +36,7 @@ use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+pub use patron_proto::readers::{self, Reader};
 pub use patron_proto::{Event, Topic, topics};
 
 pub use consumer::{Consumer, ConsumerConfig, EventHandler, Outcome, spawn_consumer};

@@ -22,6 +22,11 @@ pub struct RelayConfig {
     /// Pause when there was nothing to publish.
     pub idle_poll: Duration,
     pub retention: Retention,
+    /// The groups that read each topic (the contract's
+    /// [`readers::ALL`](patron_proto::readers::ALL)): the relay makes them
+    /// before it trims, so a stream keeps what a group not yet started
+    /// has still to read.
+    pub readers: &'static [patron_proto::readers::Reader],
 }
 
 impl std::fmt::Debug for RelayConfig {
@@ -32,6 +37,7 @@ impl std::fmt::Debug for RelayConfig {
             .field("batch_size", &self.batch_size)
             .field("idle_poll", &self.idle_poll)
             .field("retention", &self.retention)
+            .field("readers", &self.readers)
             .finish()
     }
 }
@@ -308,8 +314,14 @@ pub fn spawn_relay(
             }
             if !failing && last_upkeep.is_none_or(|t| t.elapsed() >= config.retention.every) {
                 last_upkeep = Some(tokio::time::Instant::now());
-                if let Err(e) =
-                    upkeep::run(&pool, &mut redis, &config.stream_prefix, &config.retention).await
+                if let Err(e) = upkeep::run(
+                    &pool,
+                    &mut redis,
+                    &config.stream_prefix,
+                    config.readers,
+                    &config.retention,
+                )
+                .await
                 {
                     tracing::warn!(
                         error = format!("{e:#}"),

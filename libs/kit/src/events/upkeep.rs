@@ -6,6 +6,8 @@ use redis::aio::ConnectionManager;
 use redis::streams::{StreamInfoGroupsReply, StreamPendingReply, StreamRangeReply};
 use sqlx::PgPool;
 
+use patron_proto::readers::{self, Reader};
+
 use super::{Retention, stream_key};
 
 /// One round of upkeep: trims the streams, then forgets expired rows.
@@ -13,28 +15,40 @@ pub async fn run(
     pool: &PgPool,
     redis: &mut ConnectionManager,
     prefix: &str,
+    readers: &[Reader],
     retention: &Retention,
 ) -> anyhow::Result<()> {
-    trim_streams(pool, redis, prefix).await?;
+    trim_streams(pool, redis, prefix, readers).await?;
     forget_expired(pool, retention).await?;
     Ok(())
 }
 
-/// For each of this schema's topics: removes the stream entries every group
-/// has acknowledged and remembers the last such number in `outbox_topics`,
-/// so that after a Redis loss only later events are published again. A
-/// stream without groups is left whole: a group that arrives later reads it
-/// from the start.
+/// For each of this schema's topics: makes the groups of `readers` that
+/// read it (at the stream's start) when they are missing, then removes the
+/// stream entries every group has acknowledged and remembers the last such
+/// number in `outbox_topics`, so that after a Redis loss only later events
+/// are published again. Making the readers' groups first is what keeps a
+/// service that starts after the others from finding the events it never
+/// read already trimmed; a stream without groups is left whole.
 pub async fn trim_streams(
     pool: &PgPool,
     redis: &mut ConnectionManager,
     prefix: &str,
+    readers: &[Reader],
 ) -> anyhow::Result<()> {
     let topics: Vec<String> = sqlx::query_scalar("SELECT topic FROM outbox_topics ORDER BY topic")
         .fetch_all(pool)
         .await?;
     for topic in topics {
         let key = stream_key(prefix, &topic);
+        for group in readers::groups_of(readers, &topic) {
+            let made: redis::RedisResult<()> = redis.xgroup_create_mkstream(&key, group, "0").await;
+            if let Err(e) = made
+                && e.code() != Some("BUSYGROUP")
+            {
+                return Err(e.into());
+            }
+        }
         let Some(boundary) = acknowledged_below(redis, &key).await? else {
             continue;
         };
