@@ -17,6 +17,7 @@ pub mod error;
 pub mod etag;
 pub mod events;
 pub mod fieldmask;
+pub mod group_commit;
 pub mod idempotency;
 pub mod incoming;
 pub mod paging;

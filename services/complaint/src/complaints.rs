@@ -10,7 +10,7 @@ use patron_kit::clock::SharedClock;
 use patron_kit::directory::announced::Loaded;
 use patron_kit::directory::{self, Reach};
 use patron_kit::events::EventBatch;
-use patron_kit::idempotency::{self, Claim};
+use patron_kit::group_commit::GroupCommit;
 use patron_kit::{ServiceError, resource_name, timestamp};
 use patron_proto::complaint::v1 as pb;
 use sqlx::{PgConnection, PgPool};
@@ -18,10 +18,9 @@ use uuid::Uuid;
 
 use crate::customers::{Customers, KnownCustomer};
 use crate::domain::handling::{Handling, MoveFacts, Outcome, Refusal};
-use crate::domain::numbering::NumberingMonth;
-use crate::domain::repeat;
 use crate::domain::workflow::{Move, State};
 use crate::grpc::view;
+use crate::intake_writer::{IntakeWriter, PreparedIntake};
 use crate::policy_source::{ComplaintSection, Policies};
 use crate::store::complaints::{self, ComplaintRow, IntakeFields, NewComplaint};
 use crate::store::unit_handlers;
@@ -34,6 +33,8 @@ pub struct Complaints {
     pub zone: Tz,
     pub policies: Policies,
     pub customers: Customers,
+    /// Numbers and writes intakes in groups.
+    pub intakes: GroupCommit<IntakeWriter>,
 }
 
 /// A refusal of the domain as the caller learns it: a sign-off above one's
@@ -87,73 +88,46 @@ impl Complaints {
         }
         let loaded = self.policies.current().await?;
         let now = self.clock.now();
-        let id = resource_name::new_id();
-        let mut tx = self.pool.begin().await?;
-        if let Some(request_id) = request_id
-            && let Claim::Replay(existing) =
-                idempotency::claim(&mut tx, "complaints", request_id, fingerprint, id).await?
-        {
-            tx.commit().await?;
-            return Ok(existing);
-        }
-        let handler = unit_handlers::nearest(&mut tx, &customer.org_unit_path)
+        // What needs no serial is read before the intake queues for one.
+        let mut conn = self.pool.acquire().await?;
+        let handler = unit_handlers::nearest(&mut conn, &customer.org_unit_path)
             .await?
             .unwrap_or_default();
-        let handler_unit_path = handler_path(&mut tx, &handler, &customer).await?;
-        let handling = Handling::received(now, &customer.tier, &loaded.value.policy);
-        // The month's serial row stays locked from here until the commit, and
-        // every intake of the month on every replica queues on it: what needs
-        // no serial (the handler) is read above, so the lock is held for the
-        // writes only. The repeat lookup stays behind the lock: an intake
-        // queued behind another of the same customer sees it committed.
-        let month = NumberingMonth::of(now, self.zone);
-        let serial = complaints::next_serial(&mut tx, &month.key()).await?;
-        let window = loaded.value.policy.repeat_window_days;
-        let since = repeat::window_start(now, self.zone, window);
-        let repeat_of = complaints::latest_of_customer_since(&mut tx, intake.customer_id, since)
-            .await?
-            .filter(|(_, at)| repeat::is_repeat(*at, now, self.zone, window))
-            .map(|(id, _)| id);
-        let new = NewComplaint {
-            id,
-            number: month.number(serial),
-            intake,
-            org_unit: customer.org_unit.clone(),
-            org_unit_path: customer.org_unit_path.clone(),
-            account_manager: customer.account_manager.clone(),
-            customer_exited: customer.exited,
-            handler: handler.clone(),
-            handler_unit_path,
-            repeat_of,
-            received_at: now,
-        };
-        let alarm = handling.next_alarm(&loaded.value.policy).map(|a| a.at());
-        complaints::insert(&mut tx, &new, &handling, alarm).await?;
-        let mut note = format!("received by {} ({})", caller.subject, new.intake.channel);
+        let handler_unit_path = handler_path(&mut conn, &handler, &customer).await?;
+        drop(conn);
+        let policy = &loaded.value.policy;
+        let handling = Handling::received(now, &customer.tier, policy);
+        let mut note = format!("received by {} ({})", caller.subject, intake.channel);
         if !handler.is_empty() {
             note.push_str(&format!("; handler staff/{handler}"));
         }
         if customer.exited {
             note.push_str("; the customer had exited");
         }
-        let received = crate::domain::handling::Step {
-            kind: "received",
-            from: None,
-            to: Some(State::Received),
+        let prepared = PreparedIntake {
+            complaint: NewComplaint {
+                id: resource_name::new_id(),
+                number: String::new(),
+                intake,
+                org_unit: customer.org_unit.clone(),
+                org_unit_path: customer.org_unit_path.clone(),
+                account_manager: customer.account_manager.clone(),
+                customer_exited: customer.exited,
+                handler,
+                handler_unit_path,
+                repeat_of: None,
+                received_at: now,
+            },
+            next_alarm_at: handling.next_alarm(policy).map(|a| a.at()),
+            handling,
+            request_id,
+            fingerprint: fingerprint.to_vec(),
+            repeat_window_days: policy.repeat_window_days,
+            customer_name,
             note,
+            actor: caller.subject.clone(),
         };
-        complaints::append_timeline(&mut tx, id, &[received], &caller.subject, now).await?;
-        let event = pb::ComplaintReceived {
-            complaint: view::complaint_name(id),
-            complaint_number: new.number.clone(),
-            customer: customer_name.clone(),
-            tier: customer.tier.clone(),
-            repeat_of: repeat_of.map(view::complaint_name).unwrap_or_default(),
-            receive_time: Some(timestamp::to_proto(now)),
-        };
-        patron_kit::events::enqueue(&mut tx, &customer_name, &event, now).await?;
-        tx.commit().await?;
-        Ok(id)
+        self.intakes.submit(prepared).await
     }
 
     /// Locks a complaint the caller reaches, checking the etag they sent.

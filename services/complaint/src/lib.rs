@@ -10,6 +10,7 @@ pub mod deadline_job;
 pub mod domain;
 pub mod grpc;
 pub mod incoming;
+pub mod intake_writer;
 pub mod policy_source;
 pub mod store;
 
@@ -21,6 +22,7 @@ use patron_kit::auth::AuthConfig;
 use patron_kit::config::{self, ConfigError};
 use patron_kit::db::{self, DbConfig};
 use patron_kit::events::{self, ConsumerConfig};
+use patron_kit::group_commit::GroupCommit;
 use patron_kit::runtime::{Boot, CommonConfig};
 use patron_proto::complaint::v1::complaint_service_server::ComplaintServiceServer;
 use tokio::net::TcpListener;
@@ -31,6 +33,11 @@ use tonic::service::Routes;
 pub const SCHEMA: &str = "complaint";
 
 /// The gRPC service names this service answers for.
+/// Intakes numbered and committed together at most: enough to take what
+/// queues behind one commit under load, few enough that a group failing
+/// and applied again one by one stays quick.
+const INTAKE_GROUP: usize = 64;
+
 pub const SERVICE_NAMES: &[&str] = &["patron.complaint.v1.ComplaintService"];
 
 /// This service's migrations, compiled in.
@@ -141,6 +148,13 @@ pub async fn serve(
             &config.profile,
             &config.common.auth,
         )?,
+        intakes: GroupCommit::start(
+            runtime.pool.clone(),
+            Arc::new(intake_writer::IntakeWriter {
+                zone: config.common.zone,
+            }),
+            INTAKE_GROUP,
+        ),
     };
     let routes = Routes::new(
         runtime.guard(ComplaintServiceServer::new(grpc::ComplaintApi {

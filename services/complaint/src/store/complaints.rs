@@ -151,18 +151,34 @@ impl ComplaintRow {
     }
 }
 
-/// Takes the next serial of `month` (e.g. `2026-11`) in the intake's
-/// transaction: the month's row stays locked until it commits, so
-/// concurrent intakes queue and a rolled-back one gives its serial back.
-pub async fn next_serial(tx: &mut PgConnection, month: &str) -> Result<i64, ServiceError> {
+/// Locks the serials of `month` (e.g. `2026-11`) in the intakes'
+/// transaction and reads the last one given: the row stays locked until the
+/// transaction ends, so concurrent intakes queue, and a rolled-back
+/// transaction gives back every serial it took.
+pub async fn lock_serials(tx: &mut PgConnection, month: &str) -> Result<i64, ServiceError> {
     Ok(sqlx::query_scalar(
-        "INSERT INTO complaint_serials (month, last_serial) VALUES ($1, 1)
-         ON CONFLICT (month) DO UPDATE SET last_serial = complaint_serials.last_serial + 1
+        "INSERT INTO complaint_serials (month, last_serial) VALUES ($1, 0)
+         ON CONFLICT (month) DO UPDATE SET last_serial = complaint_serials.last_serial
          RETURNING last_serial",
     )
     .bind(month)
     .fetch_one(&mut *tx)
     .await?)
+}
+
+/// Records the last serial given in `month`, under the lock taken by
+/// [`lock_serials`].
+pub async fn set_last_serial(
+    tx: &mut PgConnection,
+    month: &str,
+    last: i64,
+) -> Result<(), ServiceError> {
+    sqlx::query("UPDATE complaint_serials SET last_serial = $2 WHERE month = $1")
+        .bind(month)
+        .bind(last)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 /// The customer's latest complaint received at or after `since`.
