@@ -54,6 +54,7 @@ pub fn complaint_config(
         profile: complaint::customers::ProfileConfig {
             url: profile_url.to_owned(),
         },
+        intake_group: complaint::INTAKE_GROUP,
     }
 }
 

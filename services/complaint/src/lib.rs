@@ -33,10 +33,9 @@ use tonic::service::Routes;
 pub const SCHEMA: &str = "complaint";
 
 /// The gRPC service names this service answers for.
-/// Intakes numbered and committed together at most: enough to take what
-/// queues behind one commit under load, few enough that a group failing
-/// and applied again one by one stays quick.
-const INTAKE_GROUP: usize = 64;
+/// Intakes numbered and committed together at most, by default: few enough
+/// that a group failing and applied again one by one stays quick.
+pub const INTAKE_GROUP: usize = 64;
 
 pub const SERVICE_NAMES: &[&str] = &["patron.complaint.v1.ComplaintService"];
 
@@ -58,12 +57,16 @@ pub struct ComplaintConfig {
     pub deadline_poll: Duration,
     /// Where customer-profile answers, for customers not yet heard of.
     pub profile: customers::ProfileConfig,
+    /// Intakes numbered and committed together at most: enough to take
+    /// what queues behind one commit under load; 1 numbers each intake in a
+    /// transaction of its own.
+    pub intake_group: usize,
 }
 
 impl ComplaintConfig {
     /// From the environment (`PATRON_COMPLAINT_ADDR`, `PATRON_TIER_PRESET`,
-    /// `PATRON_PROFILE_URL`, `HOSTNAME`, `PATRON_DEADLINE_POLL_MS`, and the
-    /// kit's variables).
+    /// `PATRON_PROFILE_URL`, `HOSTNAME`, `PATRON_DEADLINE_POLL_MS`,
+    /// `PATRON_COMPLAINT_INTAKE_GROUP`, and the kit's variables).
     pub fn from_env(auth: AuthConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             common: CommonConfig::from_env(
@@ -76,6 +79,7 @@ impl ComplaintConfig {
             consumer_name: config::env_or("HOSTNAME", "complaint-1"),
             deadline_poll: config::env_millis("PATRON_DEADLINE_POLL_MS", Duration::from_secs(5))?,
             profile: customers::ProfileConfig::from_env()?,
+            intake_group: config::env_parse("PATRON_COMPLAINT_INTAKE_GROUP", INTAKE_GROUP)?,
         })
     }
 }
@@ -153,7 +157,7 @@ pub async fn serve(
             Arc::new(intake_writer::IntakeWriter {
                 zone: config.common.zone,
             }),
-            INTAKE_GROUP,
+            config.intake_group,
         ),
     };
     let routes = Routes::new(

@@ -4,7 +4,9 @@
 //! INSERT of a row of similar width into the same PostgreSQL in the same
 //! run; p50/p99 latency of each, the ratio of the two rates, the process's
 //! peak memory, and afterwards a check that the numbers are 1..count with no
-//! gap. Run: `cargo run --release -p patron-suite-tests --bin bench-complaints -- [count] [concurrency]`.
+//! gap. Run: `cargo run --release -p patron-suite-tests --bin bench-complaints -- [count]
+//! [concurrency] [intake group]`; an intake group of 1 numbers each intake in
+//! a transaction of its own, as before intakes were grouped.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -79,6 +81,10 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let count: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5_000);
     let concurrency: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(32);
+    let intake_group: usize = args
+        .get(3)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(complaint::INTAKE_GROUP);
 
     let db = TestDatabase::create(&[profile::SCHEMA, complaint::SCHEMA]).await;
     let auth = testing::auth_config();
@@ -124,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
             profile: complaint::customers::ProfileConfig {
                 url: profile_url.clone(),
             },
+            intake_group,
         };
         tokio::spawn(complaint::serve(config, listener, shutdown.clone()));
         complaint_urls.push(format!("http://{addr}"));
@@ -321,7 +328,8 @@ async fn main() -> anyhow::Result<()> {
 
     println!(
         "{count} operations, {concurrency} concurrent clients, one machine ({} cores); \
-         2 complaint instances (pool {COMPLAINT_POOL} each), {CUSTOMERS} customers",
+         2 complaint instances (pool {COMPLAINT_POOL} each, intake groups of at most \
+         {intake_group}), {CUSTOMERS} customers",
         std::thread::available_parallelism()?.get()
     );
     let intake_rate = report(
