@@ -148,10 +148,23 @@ async fn transactions_move_a_customer_up_with_the_reasons() {
     assert_eq!(first.policy, "tierPolicies/health-chain");
     assert_eq!(first.policy_version, 1);
     assert!(
-        first.explanation.contains("no rule placed"),
+        first.explanation.contains("no rule placed")
+            && first
+                .explanation
+                .contains("D needs visits in the last 12 months ≥ 2 (has 1)"),
         "{}",
         first.explanation
     );
+    // Every rule tried is on the wire, best tier first, none deciding.
+    let tried: Vec<&str> = first
+        .checks
+        .iter()
+        .map(|c| c.rule_tier_code.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(tried, ["A", "B", "C", "D"], "{:?}", first.checks);
+    assert!(first.checks.iter().all(|c| !c.deciding && !c.held));
 
     c.record(&customer, "T-2", purchase, 40).await;
     let d = c.wait_for(&customer, |a| a.tier_code == "D").await;
@@ -171,7 +184,7 @@ async fn transactions_move_a_customer_up_with_the_reasons() {
     let held: Vec<&str> = a
         .checks
         .iter()
-        .filter(|c| c.held)
+        .filter(|c| c.held && c.deciding)
         .map(|c| c.figure.as_str())
         .collect();
     assert_eq!(held, ["spend"]);

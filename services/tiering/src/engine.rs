@@ -316,20 +316,35 @@ fn decide(
         }
         None => earned,
     };
+    let check = |c: &evaluate::Check, rule: Option<usize>, deciding: bool| {
+        let rule = rule.map(|i| &policy.rules[i]);
+        serde_json::json!({
+            "figure": c.figure.name(),
+            "window": c.window.describe(),
+            "value": c.value.map(|v| evaluate::format_value(policy, c.figure, v)),
+            "comparison": c.comparison.symbol(),
+            "threshold": evaluate::format_value(policy, c.figure, c.threshold),
+            "held": c.held,
+            "ruleTier": rule.map(|r| r.tier.as_str()).or(decision.tier.as_deref()),
+            "rule": rule.map(|r| r.description.as_str()),
+            "deciding": deciding,
+        })
+    };
+    let deciding_rule = match decision.basis {
+        evaluate::Basis::Rule(i) => Some(i),
+        _ => None,
+    };
     let checks = serde_json::Value::Array(
         decision
-            .checks
+            .tried
             .iter()
-            .map(|c| {
-                serde_json::json!({
-                    "figure": c.figure.name(),
-                    "window": c.window.describe(),
-                    "value": c.value.map(|v| evaluate::format_value(policy, c.figure, v)),
-                    "comparison": c.comparison.symbol(),
-                    "threshold": evaluate::format_value(policy, c.figure, c.threshold),
-                    "held": c.held,
-                })
-            })
+            .flat_map(|(i, checks)| checks.iter().map(|c| check(c, Some(*i), false)))
+            .chain(
+                decision
+                    .checks
+                    .iter()
+                    .map(|c| check(c, deciding_rule, true)),
+            )
             .collect(),
     );
     let row = AssignmentRow {

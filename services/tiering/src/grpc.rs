@@ -118,6 +118,11 @@ fn assignment_view(row: &AssignmentRow) -> pb::TierAssignment {
                         comparison: text(c, "comparison"),
                         threshold: text(c, "threshold"),
                         held: c["held"].as_bool().unwrap_or(false),
+                        rule_tier_code: text(c, "ruleTier"),
+                        rule: text(c, "rule"),
+                        // Rows decided before tried rules were kept hold
+                        // the deciding rule's comparisons only.
+                        deciding: c["deciding"].as_bool().unwrap_or(true),
                     })
                     .collect()
             })
@@ -497,6 +502,9 @@ impl TieringService for TieringApi {
                         comparison: c.comparison.symbol().into(),
                         threshold: show(c.figure, c.threshold),
                         held: c.held,
+                        rule_tier_code: row.tier.clone().unwrap_or_default(),
+                        rule: String::new(),
+                        deciding: false,
                     })
                     .collect(),
             });

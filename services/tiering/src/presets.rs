@@ -42,7 +42,7 @@ mod tests {
         }
     }
 
-    use crate::domain::evaluate::{Figures, Standing, evaluate};
+    use crate::domain::evaluate::{Figures, Standing, evaluate, explain};
     use crate::domain::policy::{Figure, Window};
 
     fn policy(name: &str) -> crate::domain::policy::Policy {
@@ -206,6 +206,55 @@ mod tests {
         );
         assert!(p.tiers[0].benefits.progress_feedback && !p.tiers[1].benefits.progress_feedback);
         assert!(p.activity.is_some());
+    }
+
+    #[test]
+    fn a_customer_placed_in_no_tier_is_told_which_comparisons_failed() {
+        let p = policy("industrial-b2b");
+        let figures = Figures::default()
+            .with(Figure::Spend, THIS_YEAR, 5_000_000 * 100)
+            .with(Figure::CreditGrade, NOW, 1)
+            .with(Figure::BadRecords, NOW, 1);
+        let decision = evaluate(&p, &figures, &Standing::default());
+        assert_eq!(decision.tier, None);
+        let tried: Vec<&str> = decision
+            .tried
+            .iter()
+            .map(|(i, _)| p.rules[*i].tier.as_str())
+            .collect();
+        assert_eq!(tried, ["A", "B", "C"], "every rule tried, best first");
+        for (_, checks) in &decision.tried {
+            let failing: Vec<Figure> = checks
+                .iter()
+                .filter(|c| !c.held)
+                .map(|c| c.figure)
+                .collect();
+            assert_eq!(failing, [Figure::BadRecords], "only the bad record fails");
+        }
+        let why = explain(&p, &decision);
+        assert!(
+            why.contains("A needs bad_records now ≤ 0 (has 1)"),
+            "the reason names the bad record: {why}"
+        );
+        // Grades read as grades.
+        let b = Figures::default()
+            .with(Figure::Spend, THIS_YEAR, 5_000_000 * 100)
+            .with(Figure::CreditGrade, NOW, 2)
+            .with(Figure::BadRecords, NOW, 0);
+        let decision = evaluate(&p, &b, &Standing::default());
+        assert_eq!(decision.tier.as_deref(), Some("B"));
+        let why = explain(&p, &decision);
+        assert!(
+            why.contains("credit_grade now B, B or better"),
+            "grades as letters: {why}"
+        );
+        let a_rule: Vec<String> = decision.tried[0]
+            .1
+            .iter()
+            .filter(|c| !c.held)
+            .map(|c| crate::domain::evaluate::format_value(&p, c.figure, c.threshold))
+            .collect();
+        assert_eq!(a_rule, ["A"], "A was tried first and needs grade A");
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub struct Decision {
     pub basis: Basis,
     /// The comparisons of the deciding rule (for a rule or a score).
     pub checks: Vec<Check>,
+    /// The rules of figures tried before it that did not hold (their index
+    /// in the policy and their comparisons), best tier first: why the
+    /// customer is not higher.
+    pub tried: Vec<(usize, Vec<Check>)>,
 }
 
 /// Decides the tier the figures earn now.
@@ -77,6 +81,7 @@ pub fn evaluate(policy: &Policy, figures: &Figures, standing: &Standing) -> Deci
     // Rules are tried best tier first, so the highest tier earned wins.
     let mut order: Vec<usize> = (0..policy.rules.len()).collect();
     order.sort_by_key(|&i| policy.rank(Some(&policy.rules[i].tier)));
+    let mut tried = Vec::new();
     for i in order {
         let rule = &policy.rules[i];
         let held = match &rule.shape {
@@ -86,25 +91,30 @@ pub fn evaluate(policy: &Policy, figures: &Figures, standing: &Standing) -> Deci
                         tier: Some(rule.tier.clone()),
                         basis: Basis::Designation,
                         checks: Vec::new(),
+                        tried,
                     };
                 }
                 continue;
             }
             Shape::Any(conditions) => {
                 let checks = check_all(conditions, figures, coefficient.filter(|_| rule.regional));
-                checks.iter().any(|c| c.held).then_some(checks)
+                (checks.iter().any(|c| c.held), checks)
             }
             Shape::All(conditions) => {
                 let checks = check_all(conditions, figures, coefficient.filter(|_| rule.regional));
-                checks.iter().all(|c| c.held).then_some(checks)
+                (checks.iter().all(|c| c.held), checks)
             }
         };
-        if let Some(checks) = held {
-            return Decision {
-                tier: Some(rule.tier.clone()),
-                basis: Basis::Rule(i),
-                checks,
-            };
+        match held {
+            (true, checks) => {
+                return Decision {
+                    tier: Some(rule.tier.clone()),
+                    basis: Basis::Rule(i),
+                    checks,
+                    tried,
+                };
+            }
+            (false, checks) => tried.push((i, checks)),
         }
     }
     if let Some(card) = &policy.scorecard {
@@ -114,6 +124,7 @@ pub fn evaluate(policy: &Policy, figures: &Figures, standing: &Standing) -> Deci
                 tier: Some(tier.clone()),
                 basis: Basis::Score(score),
                 checks,
+                tried,
             };
         }
     }
@@ -121,6 +132,7 @@ pub fn evaluate(policy: &Policy, figures: &Figures, standing: &Standing) -> Deci
         tier: policy.fallback.clone(),
         basis: Basis::Fallback,
         checks: Vec::new(),
+        tried,
     }
 }
 
@@ -253,14 +265,77 @@ pub fn explain(policy: &Policy, decision: &Decision) -> String {
                 .collect();
             format!("scorecard total {total} ({})", parts.join("; "))
         }
-        Basis::Fallback => "no rule placed the customer higher".to_owned(),
+        Basis::Fallback if decision.tried.is_empty() => {
+            "no rule placed the customer higher".to_owned()
+        }
+        Basis::Fallback => {
+            let missed: Vec<String> = decision
+                .tried
+                .iter()
+                .map(|(i, checks)| {
+                    let rule = &policy.rules[*i];
+                    let joint = if matches!(rule.shape, Shape::Any(_)) {
+                        " or "
+                    } else {
+                        " and "
+                    };
+                    let failing: Vec<String> = checks
+                        .iter()
+                        .filter(|c| !c.held)
+                        .map(|c| describe_needed(policy, c))
+                        .collect();
+                    format!(
+                        "{} needs {} (rule: {})",
+                        rule.tier,
+                        failing.join(joint),
+                        rule.description
+                    )
+                })
+                .collect();
+            format!("no rule placed the customer higher; {}", missed.join("; "))
+        }
     };
     format!("{tier}: {why}")
+}
+
+/// What a comparison that failed asks for, and what the customer has, e.g.
+/// `bad_records now ≤ 0 (has 1)`.
+fn describe_needed(policy: &Policy, check: &Check) -> String {
+    let show = |v: i64| format_value(policy, check.figure, v);
+    let has = check.value.map(show).unwrap_or_else(|| "unknown".into());
+    let needs = if check.figure == Figure::CreditGrade {
+        grade_needed(check.comparison, &show(check.threshold))
+    } else {
+        format!("{} {}", check.comparison.symbol(), show(check.threshold))
+    };
+    format!(
+        "{} {} {needs} (has {has})",
+        check.figure.name(),
+        check.window.describe()
+    )
+}
+
+/// A grade comparison in words: grades rank A = 1, B = 2…, so "at most 2"
+/// reads "B or better".
+fn grade_needed(comparison: Comparison, grade: &str) -> String {
+    match comparison {
+        Comparison::AtLeast => format!("{grade} or worse"),
+        Comparison::AtMost => format!("{grade} or better"),
+        Comparison::Below => format!("better than {grade}"),
+    }
 }
 
 fn describe(policy: &Policy, check: &Check) -> String {
     let show = |v: i64| format_value(policy, check.figure, v);
     let value = check.value.map(show).unwrap_or_else(|| "unknown".into());
+    if check.figure == Figure::CreditGrade {
+        let needs = grade_needed(check.comparison, &show(check.threshold));
+        return format!(
+            "{} {} {value}, {needs}",
+            check.figure.name(),
+            check.window.describe()
+        );
+    }
     format!(
         "{} {} {} {} {}",
         check.figure.name(),
@@ -278,8 +353,19 @@ pub fn format_value(policy: &Policy, figure: Figure, value: i64) -> String {
         patron_vocab::money::format_minor(value, exponent)
     } else if figure == Figure::Volume {
         patron_vocab::money::format_minor(value, 3)
+    } else if figure == Figure::CreditGrade {
+        credit_grade(value)
     } else {
         value.to_string()
+    }
+}
+
+/// A credit grade's letter from its rank (1 = A); the rank itself when it
+/// has no letter.
+fn credit_grade(rank: i64) -> String {
+    match u8::try_from(rank) {
+        Ok(r @ 1..=26) => char::from(b'A' + r - 1).to_string(),
+        _ => rank.to_string(),
     }
 }
 
