@@ -748,7 +748,9 @@ async fn falling_spend_raises_a_churn_risk_and_exits_feed_the_reasons_report() {
     assert_eq!(report.by_tier["B"], 1);
     assert_eq!(report.reasons[0].reason, "moved to a competitor");
     // As figures against the target: the one tiered customer left.
-    let everyone = &report.rates[0];
+    assert_eq!(report.untiered, 0);
+    assert!(!report.by_tier.contains_key(""));
+    let everyone = report.overall.as_ref().unwrap();
     assert_eq!(
         (
             everyone.tier_code.as_str(),
@@ -763,7 +765,12 @@ async fn falling_spend_raises_a_churn_risk_and_exits_feed_the_reasons_report() {
     let b = report.rates.iter().find(|r| r.tier_code == "B").unwrap();
     assert_eq!((b.churned, b.base, b.target_percent.as_str()), (1, 1, ""));
     let a = report.rates.iter().find(|r| r.tier_code == "A").unwrap();
-    assert_eq!((a.base, a.rate_percent.as_str()), (0, ""), "nobody held A");
+    assert_eq!(
+        (a.base, a.rate_percent.as_str(), a.within_target),
+        (0, "0.00", true),
+        "nobody held A, nobody left it"
+    );
+    assert!(report.rates.iter().all(|r| !r.tier_code.is_empty()));
 
     // The report counts only customers the caller reaches: li.na sees her
     // customer's exit, zhao neither the count nor the written reason.

@@ -15,7 +15,8 @@ pub struct ChurnFigure {
     pub churned: i64,
     /// Holders at the end of the period plus leavers during it.
     pub base: i64,
-    /// The rate in hundredths of a percent (350 is 3.50%); `None` without a base.
+    /// The rate in hundredths of a percent (350 is 3.50%): 0 when nobody
+    /// left, even of a tier nobody held.
     pub rate: Option<i64>,
     /// The target in hundredths of a percent, when the policy sets one.
     pub target: Option<i64>,
@@ -28,8 +29,12 @@ impl ChurnFigure {
     }
 }
 
-/// `part` of `whole` in hundredths of a percent, rounded down.
+/// `part` of `whole` in hundredths of a percent, rounded down; none of
+/// nothing is 0%.
 pub fn hundredths_of_percent(part: i64, whole: i64) -> Option<i64> {
+    if part == 0 {
+        return Some(0);
+    }
     (whole > 0).then(|| (i128::from(part) * 10_000 / i128::from(whole)) as i64)
 }
 
@@ -109,11 +114,11 @@ mod tests {
     }
 
     #[test]
-    fn a_tier_nobody_held_has_no_rate() {
+    fn nobody_leaving_a_tier_nobody_held_is_no_churn() {
         let tiers = vec!["A".to_owned()];
         let figures = figures(&tiers, &map(&[]), &map(&[]), &map(&[("A", 200)]));
-        assert_eq!(figures[1].rate, None);
-        assert_eq!(figures[1].within_target(), None);
+        assert_eq!((figures[1].base, figures[1].rate), (0, Some(0)));
+        assert_eq!(figures[1].within_target(), Some(true));
     }
 
     #[test]
@@ -122,5 +127,6 @@ mod tests {
         assert_eq!(format_percent(5), "0.05");
         assert_eq!(hundredths_of_percent(1, 3), Some(3333));
         assert_eq!(hundredths_of_percent(1, 0), None);
+        assert_eq!(hundredths_of_percent(0, 0), Some(0));
     }
 }

@@ -19,8 +19,8 @@ const REVOKED: i16 = 1;
 const VOLUNTARY: i16 = 2;
 
 impl TieringApi {
-    /// The churn rates of the active policy's tiers, from the period's
-    /// leavers by tier.
+    /// The churn rates of every tiered customer, then of each of the active
+    /// policy's tiers, from the period's leavers by tier.
     async fn churn_rates(
         &self,
         visible: &store::Visibility,
@@ -121,7 +121,10 @@ impl TieringApi {
                 VOLUNTARY => report.voluntary += count,
                 _ => {}
             }
-            *report.by_tier.entry(tier.unwrap_or_default()).or_default() += count;
+            match tier.filter(|t| !t.is_empty()) {
+                Some(tier) => *report.by_tier.entry(tier).or_default() += count,
+                None => report.untiered += count,
+            }
             *reasons.entry(reason).or_default() += count;
         }
         let mut reasons: Vec<pb::ReasonCount> = reasons
@@ -130,7 +133,11 @@ impl TieringApi {
             .collect();
         reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
         report.reasons = reasons;
-        report.rates = self.churn_rates(&visible, &report.by_tier).await?;
+        let mut rates = self.churn_rates(&visible, &report.by_tier).await?;
+        if !rates.is_empty() {
+            report.overall = Some(rates.remove(0));
+        }
+        report.rates = rates;
         Ok(report)
     }
 }
