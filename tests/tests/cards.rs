@@ -356,4 +356,17 @@ async fn a_member_qualifies_gets_a_card_earns_points_and_has_the_days_discounts(
     assert_eq!(renewed.status, 200, "{:?}", renewed.body);
     assert_eq!(renewed.body["pointsBalance"], "520");
     assert_eq!(renewed.body["validThrough"]["year"], last_year + 1);
+    // The points went with the renewal: the old card holds none.
+    if renewed.body["name"] != json!(card_name) {
+        let old = suite
+            .admin(Method::GET, &format!("/v1/{card_name}"), None)
+            .await;
+        assert_eq!(old.status, 200, "{:?}", old.body);
+        assert_eq!(
+            old.body["pointsBalance"].as_str().unwrap_or("0"),
+            "0",
+            "{:?}",
+            old.body
+        );
+    }
 }

@@ -405,6 +405,7 @@ async fn a_reissued_card_keeps_its_points_until_they_expire_on_31_december() {
         .into_inner();
     assert_eq!(lost.status, pb::CardStatus::Lost as i32);
     assert_eq!(lost.replaced_by, replacement.name);
+    assert_eq!(lost.points_balance, 0, "the points are on the replacement");
     let err = f.redeem(&card.name, 10, Uuid::now_v7()).await.unwrap_err();
     assert_eq!(
         err.code(),

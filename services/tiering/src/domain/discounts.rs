@@ -16,8 +16,9 @@ use super::policy::Tier;
 pub enum CardHeld {
     /// No live card valid on the day.
     None,
-    /// Issued, not registered in time: a discount card only.
-    DiscountCard,
+    /// Issued and not registered yet, with the last day registering gives
+    /// formal VIP status (still ahead, or passed): a discount card until then.
+    DiscountCard { register_by: NaiveDate },
     /// Registered in time: formal VIP status.
     FormalVip,
 }
@@ -87,11 +88,33 @@ pub fn birthday(facts: &DiscountFacts) -> Discount {
     let Some(percent) = tier.benefits.birthday_discount_percent else {
         return Discount::no(0, format!("tier {} has no birthday discount", tier.code));
     };
-    if facts.scheme_has_cards && facts.card != CardHeld::FormalVip {
-        return Discount::no(
-            percent,
-            "only formal VIPs have it: the card was not registered in time, or there is none",
-        );
+    if facts.scheme_has_cards {
+        match facts.card {
+            CardHeld::FormalVip => {}
+            CardHeld::None => {
+                return Discount::no(
+                    percent,
+                    "only formal VIPs have it: the customer holds no valid membership card",
+                );
+            }
+            CardHeld::DiscountCard { register_by } if register_by >= facts.day => {
+                return Discount::no(
+                    percent,
+                    format!(
+                        "only formal VIPs have it: the card is not registered yet; registering it \
+                         by {register_by} makes the holder one"
+                    ),
+                );
+            }
+            CardHeld::DiscountCard { register_by } => {
+                return Discount::no(
+                    percent,
+                    format!(
+                        "only formal VIPs have it: the card was not registered by {register_by}"
+                    ),
+                );
+            }
+        }
     }
     let Some((month, day)) = facts.birthday else {
         return Discount::no(percent, "the customer's birthday is not on file");
@@ -163,7 +186,16 @@ mod tests {
             registered.conditions,
             vec!["not on promotions or special-price goods"]
         );
-        assert!(member(&facts(Some(&tier), CardHeld::DiscountCard, day(2026, 5, 1))).eligible);
+        assert!(
+            member(&facts(
+                Some(&tier),
+                CardHeld::DiscountCard {
+                    register_by: day(2026, 1, 31)
+                },
+                day(2026, 5, 1)
+            ))
+            .eligible
+        );
         let without = member(&facts(Some(&tier), CardHeld::None, day(2026, 5, 1)));
         assert!(!without.eligible);
         assert_eq!(
@@ -193,8 +225,41 @@ mod tests {
         assert!(on_the_day.conditions[0].contains("original ID card"));
         assert!(!birthday(&facts(Some(&tier), CardHeld::FormalVip, day(2026, 3, 9))).eligible);
         assert!(
-            !birthday(&facts(Some(&tier), CardHeld::DiscountCard, day(2026, 3, 8))).eligible,
+            !birthday(&facts(
+                Some(&tier),
+                CardHeld::DiscountCard {
+                    register_by: day(2026, 1, 31)
+                },
+                day(2026, 3, 8)
+            ))
+            .eligible,
             "an unregistered card is a discount card only"
+        );
+        let lapsed = birthday(&facts(
+            Some(&tier),
+            CardHeld::DiscountCard {
+                register_by: day(2026, 1, 31),
+            },
+            day(2026, 3, 8),
+        ));
+        assert!(
+            lapsed.reason.contains("was not registered by 2026-01-31"),
+            "{}",
+            lapsed.reason
+        );
+        let waiting = birthday(&facts(
+            Some(&tier),
+            CardHeld::DiscountCard {
+                register_by: day(2026, 3, 31),
+            },
+            day(2026, 3, 8),
+        ));
+        assert!(!waiting.eligible);
+        assert!(
+            waiting.reason.contains("not registered yet")
+                && waiting.reason.contains("by 2026-03-31"),
+            "a card inside its window is not told it was too late: {}",
+            waiting.reason
         );
         let unknown = DiscountFacts {
             birthday: None,

@@ -58,7 +58,9 @@ impl TieringApi {
         let held = match &card {
             Some(c) if c.valid_through < day => CardHeld::None,
             Some(c) if c.status == cards::REGISTERED => CardHeld::FormalVip,
-            Some(_) => CardHeld::DiscountCard,
+            Some(c) => CardHeld::DiscountCard {
+                register_by: c.register_by,
+            },
             None => CardHeld::None,
         };
         let facts = DiscountFacts {

@@ -44,7 +44,11 @@ fn check_number(number: &str) -> Result<(), &'static str> {
     }
 }
 
-fn card_view(card: &CardRow, balance: i64) -> pb::Card {
+/// A card as the caller sees it. The points belong to the customer's
+/// account, and only a card in use (issued or registered) holds them: a
+/// lost, renewed or void one shows none (they are on its replacement).
+fn card_view(card: &CardRow, account_balance: i64) -> pb::Card {
+    let in_use = card.status == ISSUED || card.status == REGISTERED;
     pb::Card {
         name: format!("cards/{}", card.number),
         customer: resource_name::format("customers", card.customer_id),
@@ -53,7 +57,7 @@ fn card_view(card: &CardRow, balance: i64) -> pb::Card {
         register_by: Some(date(card.register_by)),
         valid_through: Some(date(card.valid_through)),
         formal_vip: card.status == REGISTERED,
-        points_balance: balance,
+        points_balance: if in_use { account_balance } else { 0 },
         replaced_by: card
             .replaced_by
             .as_deref()
