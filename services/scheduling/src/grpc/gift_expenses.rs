@@ -215,7 +215,7 @@ impl SchedulingApi {
         .await?;
         let (rows, next_page_token) =
             paging::finish_page(rows, limit, &fingerprint, |r| (r.requested_at, r.id));
-        let views = self.scheduling.with_steps(rows).await?;
+        let views = self.scheduling.gift_expenses_with_steps(rows).await?;
         Ok(Response::new(pb::ListGiftExpensesResponse {
             gift_expenses: views.iter().map(to_wire).collect(),
             next_page_token,
