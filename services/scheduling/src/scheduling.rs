@@ -1,6 +1,12 @@
 //! The scheduling use cases: snoozing and closing tasks, logging contacts,
-//! the next good time to call, leaves and large projects. Each change runs
-//! in one transaction that locks what it changes.
+//! the next good time to call, leaves and large projects; in its own
+//! modules, gift and relationship expenses, priority notices, and service
+//! plans with work-log reviews. Each change runs in one transaction that
+//! locks what it changes.
+
+pub mod gift_expenses;
+pub mod priority_notices;
+pub mod service_plans;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;

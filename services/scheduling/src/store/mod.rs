@@ -1,6 +1,10 @@
 //! The scheduling service's SQL: tasks and contact logs, planning claims,
-//! leaves with their handovers, and large projects.
+//! leaves with their handovers, large projects, gift and relationship
+//! expenses, priority notices, and service plans with work-log reviews.
 
+pub mod gift_expenses;
 pub mod leaves;
+pub mod priority_notices;
 pub mod projects;
+pub mod service_plans;
 pub mod tasks;
