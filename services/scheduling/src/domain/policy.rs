@@ -54,6 +54,7 @@
 //! ]
 //! ```
 
+use super::activities::ActivitySection;
 use super::care::CareSection;
 use super::contact_window::WindowSection;
 use std::collections::BTreeMap;
@@ -346,6 +347,8 @@ pub struct SchedulingPolicy {
     pub care: CareSection,
     /// When customers welcome contact.
     pub contact_windows: WindowSection,
+    /// Symposiums and reward activities: the year's targets.
+    pub activities: ActivitySection,
 }
 
 impl SchedulingPolicy {
@@ -395,6 +398,8 @@ struct Section {
     care: Option<toml::Value>,
     #[serde(default)]
     contact_windows: Option<toml::Value>,
+    #[serde(default)]
+    activities: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -616,6 +621,14 @@ pub fn parse(preset: &Preset) -> Result<SchedulingPolicy, PolicyError> {
         }),
     };
 
+    let activities = match &raw.activities {
+        None => ActivitySection::default(),
+        Some(value) => ActivitySection::from_toml(value).unwrap_or_else(|e| {
+            problems.0.extend(e.problems);
+            ActivitySection::default()
+        }),
+    };
+
     if !problems.0.is_empty() {
         return Err(PolicyError {
             problems: problems.0,
@@ -630,6 +643,7 @@ pub fn parse(preset: &Preset) -> Result<SchedulingPolicy, PolicyError> {
         large_projects,
         care,
         contact_windows,
+        activities,
     })
 }
 
