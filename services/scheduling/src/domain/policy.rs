@@ -52,6 +52,10 @@
 //!   { from = 5000000, before_signing = "quoter", after_signing = "coordinator" },
 //!   { from = 10000000, before_signing = "department_head", after_signing = "department_head" },
 //! ]
+//!
+//! [scheduling.activities]
+//! coverage_target_percent = 100
+//! participation_target_percent = 85
 //! ```
 
 use super::activities::ActivitySection;
