@@ -1,6 +1,7 @@
 //! The generation job: plans each customer's contacts over the policy's
 //! horizon, hands a manager's tasks to their stand-in when a leave starts
-//! and back when it has ended, and announces tasks that fell overdue.
+//! and back when it has ended, and announces tasks that fell overdue,
+//! escalating each to the group lead above its assignee.
 //! Every replica runs it; each pass claims its customers (the `planning`
 //! rows) and leaves with `FOR UPDATE SKIP LOCKED`, so none is handled by two
 //! replicas at once, and every planned task is inserted with
@@ -99,11 +100,13 @@ pub async fn run_once(
         let overdue = tasks::claim_overdue(&mut tx, today, batch).await?;
         for task in &overdue {
             let customer = resource_name::format("customers", task.customer_id);
+            let lead = crate::escalation::escalate(&mut tx, task, now).await?;
             let event = pb::TaskOverdue {
                 task: resource_name::format("tasks", task.id),
                 customer: customer.clone(),
                 assignee: staff_name(&task.assignee),
                 due_date: Some(wire_date(task.due_date)),
+                escalated_to: lead.map(|l| staff_name(&l.lead)).unwrap_or_default(),
             };
             events::enqueue(&mut tx, &customer, &event, now).await?;
             tasks::mark_overdue_announced(&mut tx, task.id).await?;

@@ -102,7 +102,10 @@ impl Scheduling {
         caller: &Caller,
         task: &TaskRow,
     ) -> Result<bool, ServiceError> {
-        if task.assignee == caller.subject {
+        // Their own, or escalated to them as the group lead.
+        if task.assignee == caller.subject
+            || task.escalated_to.as_deref() == Some(caller.subject.as_str())
+        {
             return Ok(true);
         }
         let reach = directory::store::reach_of(&mut *conn, caller).await?;

@@ -2,11 +2,16 @@
 //! contact cadence and task planning, new-customer follow-up, large
 //! projects' owners, care on the lunar calendar, contact windows, leave,
 //! gift and relationship expenses, priority notices, service plans and the
-//! review of plans and logs.
+//! review of plans and logs, activities and their figures, escalation of
+//! overdue tasks and the calendar feed's iCalendar text.
 
+pub mod activities;
+pub mod calendar_feed;
 pub mod care;
 pub mod contact_window;
 pub mod gift_expenses;
+pub mod escalation;
+pub mod icalendar;
 pub mod leave;
 pub mod lunar;
 pub mod plan;

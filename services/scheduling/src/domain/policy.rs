@@ -60,8 +60,14 @@
 //! [scheduling.gift_expenses]
 //! approval = { supervisor = 2000, admin = "unlimited" }
 //! overspend_up_to = 0.1
+//!
+//! # Symposiums and reward activities: the year's targets.
+//! [scheduling.activities]
+//! coverage_target_percent = 100
+//! participation_target_percent = 85
 //! ```
 
+use super::activities::ActivitySection;
 use super::care::CareSection;
 use super::contact_window::WindowSection;
 use super::gift_expenses::GiftExpensePolicy;
@@ -357,6 +363,8 @@ pub struct SchedulingPolicy {
     pub contact_windows: WindowSection,
     /// Who approves gift and relationship expenses, up to how much.
     pub gift_expenses: GiftExpensePolicy,
+    /// Symposiums and reward activities: the year's targets.
+    pub activities: ActivitySection,
 }
 
 impl SchedulingPolicy {
@@ -408,6 +416,7 @@ struct Section {
     contact_windows: Option<toml::Value>,
     #[serde(default)]
     gift_expenses: Option<toml::Value>,
+    activities: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -636,6 +645,13 @@ pub fn parse(preset: &Preset) -> Result<SchedulingPolicy, PolicyError> {
             GiftExpensePolicy::default()
         }),
     };
+    let activities = match &raw.activities {
+        None => ActivitySection::default(),
+        Some(value) => ActivitySection::from_toml(value).unwrap_or_else(|e| {
+            problems.0.extend(e.problems);
+            ActivitySection::default()
+        }),
+    };
 
     if !problems.0.is_empty() {
         return Err(PolicyError {
@@ -652,6 +668,7 @@ pub fn parse(preset: &Preset) -> Result<SchedulingPolicy, PolicyError> {
         care,
         contact_windows,
         gift_expenses,
+        activities,
     })
 }
 

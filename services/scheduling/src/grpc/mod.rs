@@ -24,12 +24,17 @@ pub mod gift_expenses;
 mod input;
 pub mod priority_notices;
 pub mod service_plans;
+pub mod activities;
+pub mod feeds;
 pub mod view;
 
 /// The API's state.
 #[derive(Clone)]
 pub struct SchedulingApi {
     pub scheduling: Scheduling,
+    /// The gateway's address as staff reach it: calendar feed URLs sit
+    /// under it.
+    pub public_url: String,
 }
 
 /// `staff/{id}` → id.
@@ -674,5 +679,88 @@ impl SchedulingService for SchedulingApi {
         request: Request<pb::ListWorkLogReviewsRequest>,
     ) -> Result<Response<pb::ListWorkLogReviewsResponse>, Status> {
         self.list_work_log_reviews_rpc(request).await
+    // Activities and group leads (`activities`), calendar feeds (`feeds`).
+    async fn create_activity(
+        &self,
+        request: Request<pb::CreateActivityRequest>,
+    ) -> Result<Response<pb::Activity>, Status> {
+        self.create_activity_call(request).await
+    }
+
+    async fn get_activity(
+        &self,
+        request: Request<pb::GetActivityRequest>,
+    ) -> Result<Response<pb::Activity>, Status> {
+        self.get_activity_call(request).await
+    }
+
+    async fn list_activities(
+        &self,
+        request: Request<pb::ListActivitiesRequest>,
+    ) -> Result<Response<pb::ListActivitiesResponse>, Status> {
+        self.list_activities_call(request).await
+    }
+
+    async fn invite_customers(
+        &self,
+        request: Request<pb::InviteCustomersRequest>,
+    ) -> Result<Response<pb::InviteCustomersResponse>, Status> {
+        self.invite_customers_call(request).await
+    }
+
+    async fn list_invitations(
+        &self,
+        request: Request<pb::ListInvitationsRequest>,
+    ) -> Result<Response<pb::ListInvitationsResponse>, Status> {
+        self.list_invitations_call(request).await
+    }
+
+    async fn record_attendance(
+        &self,
+        request: Request<pb::RecordAttendanceRequest>,
+    ) -> Result<Response<pb::Invitation>, Status> {
+        self.record_attendance_call(request).await
+    }
+
+    async fn get_activity_figures(
+        &self,
+        request: Request<pb::GetActivityFiguresRequest>,
+    ) -> Result<Response<pb::ActivityFigures>, Status> {
+        self.get_activity_figures_call(request).await
+    }
+
+    async fn set_group_lead(
+        &self,
+        request: Request<pb::SetGroupLeadRequest>,
+    ) -> Result<Response<pb::GroupLead>, Status> {
+        self.set_group_lead_call(request).await
+    }
+
+    async fn list_group_leads(
+        &self,
+        request: Request<pb::ListGroupLeadsRequest>,
+    ) -> Result<Response<pb::ListGroupLeadsResponse>, Status> {
+        self.list_group_leads_call(request).await
+    }
+
+    async fn create_calendar_feed(
+        &self,
+        request: Request<pb::CreateCalendarFeedRequest>,
+    ) -> Result<Response<pb::CalendarFeed>, Status> {
+        self.create_calendar_feed_call(request).await
+    }
+
+    async fn get_calendar_feed(
+        &self,
+        request: Request<pb::GetCalendarFeedRequest>,
+    ) -> Result<Response<pb::CalendarFeed>, Status> {
+        self.get_calendar_feed_call(request).await
+    }
+
+    async fn revoke_calendar_feed(
+        &self,
+        request: Request<pb::RevokeCalendarFeedRequest>,
+    ) -> Result<Response<pb::CalendarFeed>, Status> {
+        self.revoke_calendar_feed_call(request).await
     }
 }

@@ -1,8 +1,12 @@
 //! The scheduling service's SQL: tasks and contact logs, planning claims,
 //! leaves with their handovers, large projects, gift and relationship
-//! expenses, priority notices, and service plans with work-log reviews.
+//! expenses, priority notices, service plans with work-log reviews, group
+//! leads, activities and calendar feeds.
 
+pub mod activities;
+pub mod feeds;
 pub mod gift_expenses;
+pub mod leads;
 pub mod leaves;
 pub mod priority_notices;
 pub mod projects;

@@ -33,12 +33,16 @@ pub struct TaskRow {
     pub done_on: Option<NaiveDate>,
     pub created_at: DateTime<Utc>,
     pub version: i64,
+    /// The group lead it was escalated to when it fell overdue.
+    pub escalated_to: Option<String>,
+    pub escalated_at: Option<DateTime<Utc>>,
 }
 
-const TASK_COLUMNS: &str =
+pub(crate) const TASK_COLUMNS: &str =
     "t.id, t.customer_id, t.kind, t.rule_key, t.rule, t.role, t.channel, t.tier,
     t.assignee, t.handed_over_from, t.due_date, t.planned_date, t.latest_date, t.state,
-    t.snooze_reason, t.contact_log_id, t.done_on, t.created_at, t.version";
+    t.snooze_reason, t.contact_log_id, t.done_on, t.created_at, t.version,
+    t.escalated_to, t.escalated_at";
 
 /// A task the generation job plans.
 #[derive(Debug, Clone)]
