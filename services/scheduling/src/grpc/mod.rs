@@ -20,12 +20,12 @@ use crate::scheduling::{NewContact, ProjectInput, Scheduling};
 use crate::store::leaves::{self, HandoverRow};
 use crate::store::{projects, tasks};
 
+pub mod activities;
+pub mod feeds;
 pub mod gift_expenses;
 mod input;
 pub mod priority_notices;
 pub mod service_plans;
-pub mod activities;
-pub mod feeds;
 pub mod view;
 
 /// The API's state.
@@ -679,6 +679,8 @@ impl SchedulingService for SchedulingApi {
         request: Request<pb::ListWorkLogReviewsRequest>,
     ) -> Result<Response<pb::ListWorkLogReviewsResponse>, Status> {
         self.list_work_log_reviews_rpc(request).await
+    }
+
     // Activities and group leads (`activities`), calendar feeds (`feeds`).
     async fn create_activity(
         &self,
