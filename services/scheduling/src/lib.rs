@@ -4,6 +4,7 @@
 //! Runs as many replicas as load needs: they share only PostgreSQL (claims
 //! of customers to plan, of leaves to hand back) and Redis (events).
 
+pub mod care;
 pub mod domain;
 pub mod generation_job;
 pub mod grpc;

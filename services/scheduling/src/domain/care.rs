@@ -449,6 +449,46 @@ pub struct CareFacts {
     pub family: Vec<FamilyDate>,
 }
 
+impl CareFacts {
+    /// The customer's own and their family's yearly dates.
+    fn personal_dates(&self) -> Vec<(Occasion, Whom, YearlyDate)> {
+        let mut dated = Vec::new();
+        if let Some(date) = self.birthday {
+            dated.push((Occasion::Birthday, Whom::Customer, date));
+        }
+        if let Some(date) = self.wedding_anniversary {
+            dated.push((Occasion::WeddingAnniversary, Whom::Customer, date));
+        }
+        for member in &self.family {
+            let whom = Whom::Family {
+                name: member.name.clone(),
+                relation: member.relation.clone(),
+            };
+            dated.push((Occasion::FamilyDate, whom, member.date));
+        }
+        dated
+    }
+
+    /// Whether these facts give a personal occasion with `key` (see
+    /// [`CareTask::key`]) on `date`: a care task made for one they no longer
+    /// give (a birthday corrected) is withdrawn.
+    pub fn backs(&self, key: &str, date: NaiveDate) -> bool {
+        self.personal_dates()
+            .into_iter()
+            .any(|(occasion, whom, yearly)| {
+                occasion_key(occasion, &whom) == key && yearly.between(date, date) == [date]
+            })
+    }
+}
+
+/// What tells an occasion from the customer's others of the same date.
+fn occasion_key(occasion: Occasion, whom: &Whom) -> String {
+    match whom {
+        Whom::Customer => occasion.key().to_owned(),
+        Whom::Family { name, relation } => format!("{}:{relation}:{name}", occasion.key()),
+    }
+}
+
 /// Whom a care task is for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Whom {
@@ -473,12 +513,7 @@ impl CareTask {
     /// date: the occasion, and for a family member whose. With the date it
     /// makes a care task once, however often the customer is planned.
     pub fn key(&self) -> String {
-        match &self.whom {
-            Whom::Customer => self.occasion.key().to_owned(),
-            Whom::Family { name, relation } => {
-                format!("{}:{relation}:{name}", self.occasion.key())
-            }
-        }
+        occasion_key(self.occasion, &self.whom)
     }
 
     /// The task's rule, in words: what, whose, when, and the gift.
@@ -513,20 +548,7 @@ pub fn care_tasks(
 ) -> Vec<CareTask> {
     let last_due = today + Duration::days(i64::from(horizon_days));
     let tier = facts.tier.as_deref();
-    let mut dated: Vec<(Occasion, Whom, YearlyDate)> = Vec::new();
-    if let Some(date) = facts.birthday {
-        dated.push((Occasion::Birthday, Whom::Customer, date));
-    }
-    if let Some(date) = facts.wedding_anniversary {
-        dated.push((Occasion::WeddingAnniversary, Whom::Customer, date));
-    }
-    for member in &facts.family {
-        let whom = Whom::Family {
-            name: member.name.clone(),
-            relation: member.relation.clone(),
-        };
-        dated.push((Occasion::FamilyDate, whom, member.date));
-    }
+    let mut dated = facts.personal_dates();
     for occasion in &section.festivals {
         if let Some(festival) = occasion.festival() {
             dated.push((
@@ -1005,6 +1027,29 @@ mod tests {
     }
 
     #[test]
+    fn the_facts_back_only_their_own_dates() {
+        let facts = CareFacts {
+            birthday: Some(YearlyDate::gregorian(2, 29).unwrap()),
+            family: vec![FamilyDate {
+                name: "张伟".into(),
+                relation: "spouse".into(),
+                date: YearlyDate::gregorian(9, 20).unwrap(),
+            }],
+            ..CareFacts::default()
+        };
+        assert!(facts.backs("birthday", day(2028, 2, 29)));
+        assert!(facts.backs("birthday", day(2027, 2, 28)), "kept on the 28th");
+        assert!(!facts.backs("birthday", day(2028, 2, 28)), "2028 has the 29th");
+        assert!(facts.backs("family_date:spouse:张伟", day(2027, 9, 20)));
+        assert!(!facts.backs("family_date:spouse:张三", day(2027, 9, 20)));
+        assert!(!facts.backs("wedding_anniversary", day(2027, 9, 20)));
+        assert!(!facts.backs("mid_autumn", day(2026, 9, 25)), "not a personal date");
+        for task in care_tasks(&facts, day(2027, 1, 1), 365, &only_festivals()) {
+            assert!(facts.backs(&task.key(), task.date), "{task:?}");
+        }
+    }
+
+    #[test]
     fn each_occasion_has_a_channel() {
         let care = section(
             r#"
@@ -1055,6 +1100,11 @@ mod tests {
             let care = CareSection::from_toml(&file["scheduling"]["care"], &tiers)
                 .unwrap_or_else(|e| panic!("{id}: {e}"));
             assert_eq!(care.festivals.len(), 3, "{id}: all three festivals");
+            assert_eq!(
+                care.channels.len(),
+                Occasion::ALL.len(),
+                "{id}: says how each occasion's care is made"
+            );
             let top = tiers.first().map(String::as_str);
             assert!(
                 care.gift(top, Occasion::MidAutumn).is_some(),

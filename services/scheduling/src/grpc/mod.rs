@@ -20,6 +20,7 @@ use crate::scheduling::{NewContact, ProjectInput, Scheduling};
 use crate::store::leaves::{self, HandoverRow};
 use crate::store::{projects, tasks};
 
+pub mod care;
 pub mod view;
 
 /// The API's state.
@@ -139,7 +140,8 @@ impl SchedulingService for SchedulingApi {
         require_any(&caller, Permission::ReadCustomers)?;
         let id = resource_name::parse("name", "tasks", &request.get_ref().name)?;
         let row = self.scheduling.task(&caller, id).await?;
-        Ok(Response::new(view::task(&row, self.today())))
+        let task = care::task(&self.scheduling.pool, &row, self.today()).await?;
+        Ok(Response::new(task))
     }
 
     async fn list_tasks(
@@ -187,9 +189,9 @@ impl SchedulingService for SchedulingApi {
         .await?;
         let (rows, next_page_token) =
             paging::finish_page(rows, limit, &fingerprint, |r| (r.due_date, r.id));
-        let today = self.today();
+        let tasks = care::tasks(&self.scheduling.pool, &rows, self.today()).await?;
         Ok(Response::new(pb::ListTasksResponse {
-            tasks: rows.iter().map(|r| view::task(r, today)).collect(),
+            tasks,
             next_page_token,
         }))
     }
@@ -225,7 +227,8 @@ impl SchedulingService for SchedulingApi {
                 expected,
             )
             .await?;
-        Ok(Response::new(view::task(&row, self.today())))
+        let task = care::task(&self.scheduling.pool, &row, self.today()).await?;
+        Ok(Response::new(task))
     }
 
     async fn log_contact(
@@ -528,5 +531,12 @@ impl SchedulingService for SchedulingApi {
                 })
                 .collect(),
         }))
+    }
+
+    async fn record_family_event(
+        &self,
+        request: Request<pb::RecordFamilyEventRequest>,
+    ) -> Result<Response<pb::FamilyEvent>, Status> {
+        care::record_family_event(self, request).await
     }
 }

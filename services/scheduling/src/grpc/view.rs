@@ -84,6 +84,8 @@ pub fn task(row: &TaskRow, today: NaiveDate) -> pb::Task {
             .map(|id| resource_name::format("contactLogs", id))
             .unwrap_or_default(),
         etag: etag::format(row.version),
+        // What a care task is for is another table's (`grpc::care::tasks`).
+        care: None,
     }
 }
 
