@@ -126,8 +126,7 @@ impl CustomerApi {
             .await?;
         let name = resource_name::format(COLLECTION, updated.id);
         let this_year = change.at.with_timezone(&self.zone).year();
-        let event =
-            publish::updated(tx, &name, updated, after, changed_fields, this_year).await?;
+        let event = publish::updated(tx, &name, updated, after, changed_fields, this_year).await?;
         events::enqueue(tx, &name, &event, change.at).await?;
         Ok(())
     }

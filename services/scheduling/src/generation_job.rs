@@ -232,8 +232,17 @@ async fn plan_customer(
             record_new_handover(&mut *tx, handover, task_id, active_leaves, today, now).await?;
         }
     }
-    created += crate::care::plan(&mut *tx, policy, customer, &tier, active_leaves, today, until, now)
-        .await?;
+    created += crate::care::plan(
+        &mut *tx,
+        policy,
+        customer,
+        &tier,
+        active_leaves,
+        today,
+        until,
+        now,
+    )
+    .await?;
     Ok(created)
 }
 

@@ -1038,12 +1038,21 @@ mod tests {
             ..CareFacts::default()
         };
         assert!(facts.backs("birthday", day(2028, 2, 29)));
-        assert!(facts.backs("birthday", day(2027, 2, 28)), "kept on the 28th");
-        assert!(!facts.backs("birthday", day(2028, 2, 28)), "2028 has the 29th");
+        assert!(
+            facts.backs("birthday", day(2027, 2, 28)),
+            "kept on the 28th"
+        );
+        assert!(
+            !facts.backs("birthday", day(2028, 2, 28)),
+            "2028 has the 29th"
+        );
         assert!(facts.backs("family_date:spouse:张伟", day(2027, 9, 20)));
         assert!(!facts.backs("family_date:spouse:张三", day(2027, 9, 20)));
         assert!(!facts.backs("wedding_anniversary", day(2027, 9, 20)));
-        assert!(!facts.backs("mid_autumn", day(2026, 9, 25)), "not a personal date");
+        assert!(
+            !facts.backs("mid_autumn", day(2026, 9, 25)),
+            "not a personal date"
+        );
         for task in care_tasks(&facts, day(2027, 1, 1), 365, &only_festivals()) {
             assert!(facts.backs(&task.key(), task.date), "{task:?}");
         }

@@ -479,10 +479,7 @@ mod tests {
             habit: Some(Habit::parse("weekday evenings").unwrap()),
             ..ContactFacts::default()
         };
-        assert_eq!(
-            next(sh(4, 13, 0), Channel::Call, &evenings),
-            sh(4, 19, 0)
-        );
+        assert_eq!(next(sh(4, 13, 0), Channel::Call, &evenings), sh(4, 19, 0));
         assert_eq!(
             next(sh(4, 20, 30), Channel::Visit, &evenings),
             sh(4, 20, 30)

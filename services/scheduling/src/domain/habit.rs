@@ -203,7 +203,9 @@ enum Token {
     Part(Part),
     /// An hour (0–24) and minute as written.
     Clock(u32, u32),
-    Meridiem { pm: bool },
+    Meridiem {
+        pm: bool,
+    },
     Until,
 }
 
@@ -242,10 +244,10 @@ fn english_word(word: &str) -> Option<Option<Token>> {
         "pm" => Some(Some(Token::Meridiem { pm: true })),
         "to" | "until" | "till" => Some(Some(Token::Until)),
         // Words that say nothing of when.
-        "on" | "in" | "the" | "at" | "between" | "from" | "only" | "any" | "prefer"
-        | "prefers" | "preferred" | "please" | "call" | "calls" | "contact" | "contacted"
-        | "time" | "times" | "best" | "during" | "every" | "is" | "are" | "be" | "by" | "phone"
-        | "ok" | "fine" | "around" | "about" | "preferably" | "usually" | "h" => Some(None),
+        "on" | "in" | "the" | "at" | "between" | "from" | "only" | "any" | "prefer" | "prefers"
+        | "preferred" | "please" | "call" | "calls" | "contact" | "contacted" | "time"
+        | "times" | "best" | "during" | "every" | "is" | "are" | "be" | "by" | "phone" | "ok"
+        | "fine" | "around" | "about" | "preferably" | "usually" | "h" => Some(None),
         _ => None,
     }
 }
@@ -307,9 +309,32 @@ static CHINESE: LazyLock<Vec<(&'static str, Option<Token>)>> = LazyLock::new(|| 
     ];
     // Words that say nothing of when.
     for filler in [
-        "的", "在", "请", "联系", "时间", "最好", "比较", "方便", "每周", "每逢", "打电话", "来电",
-        "电话", "可以", "时段", "期间", "左右", "之间", "都", "均", "为", "是", "喜欢", "希望",
-        "、", "时",
+        "的",
+        "在",
+        "请",
+        "联系",
+        "时间",
+        "最好",
+        "比较",
+        "方便",
+        "每周",
+        "每逢",
+        "打电话",
+        "来电",
+        "电话",
+        "可以",
+        "时段",
+        "期间",
+        "左右",
+        "之间",
+        "都",
+        "均",
+        "为",
+        "是",
+        "喜欢",
+        "希望",
+        "、",
+        "时",
     ] {
         words.push((filler, None));
     }
@@ -336,9 +361,8 @@ fn tokens(clause: &str) -> Result<Vec<Token>, HabitError> {
                 i += 1;
             }
             let word: String = chars[start..i].iter().collect();
-            match english_word(&word).ok_or_else(unknown)? {
-                Some(token) => out.push(token),
-                None => {}
+            if let Some(token) = english_word(&word).ok_or_else(unknown)? {
+                out.push(token);
             }
         } else if c.is_ascii_digit() {
             let (token, next) = clock(&chars, i, clause)?;
@@ -368,7 +392,9 @@ fn clock(chars: &[char], mut i: usize, clause: &str) -> Result<(Token, usize), H
             *i += 1;
         }
         let digits: String = chars[start..*i].iter().collect();
-        (digits.len() <= 2).then(|| digits.parse::<u32>().ok()).flatten()
+        (digits.len() <= 2)
+            .then(|| digits.parse::<u32>().ok())
+            .flatten()
     };
     let hour = number(&mut i).ok_or_else(bad)?;
     let mut minute = 0;
@@ -408,11 +434,11 @@ fn time_of_day(hour: u32, minute: u32, meridiem: Option<bool>, part: Option<Part
     hm(hour % 24, minute)
 }
 
+/// A stretch of the day, `from` to `to`.
+type Range = (NaiveTime, NaiveTime);
+
 /// The days and the ranges a clause names.
-fn assemble(
-    tokens: &[Token],
-    clause: &str,
-) -> Result<([bool; 7], Vec<(NaiveTime, NaiveTime)>), HabitError> {
+fn assemble(tokens: &[Token], clause: &str) -> Result<([bool; 7], Vec<Range>), HabitError> {
     let bad = || HabitError::BadTime(clause.trim().to_owned());
     let mut days = [false; 7];
     let mut parts = Vec::new();
@@ -430,10 +456,7 @@ fn assemble(
                 if let (Some(Token::Until), Some(Token::Day(last))) =
                     (tokens.get(i + 1), tokens.get(i + 2))
                 {
-                    let (a, b) = (
-                        first.num_days_from_monday(),
-                        last.num_days_from_monday(),
-                    );
+                    let (a, b) = (first.num_days_from_monday(), last.num_days_from_monday());
                     let mut d = a;
                     loop {
                         days[d as usize] = true;
@@ -472,7 +495,7 @@ fn assemble(
         parts.iter().map(|p| p.hours()).collect()
     } else {
         // Times come in pairs, `from` to `to`; a lone time is no range.
-        if clocks.len() % 2 != 0 {
+        if !clocks.len().is_multiple_of(2) {
             return Err(bad());
         }
         clocks

@@ -121,7 +121,11 @@ pub async fn tasks(
 }
 
 /// One task on the wire.
-pub async fn task(pool: &PgPool, row: &TaskRow, today: NaiveDate) -> Result<pb::Task, ServiceError> {
+pub async fn task(
+    pool: &PgPool,
+    row: &TaskRow,
+    today: NaiveDate,
+) -> Result<pb::Task, ServiceError> {
     let mut one = tasks(pool, std::slice::from_ref(row), today).await?;
     one.pop()
         .ok_or_else(|| ServiceError::not_found(resource_name::format("tasks", row.id)))
@@ -179,9 +183,8 @@ pub async fn record_family_event(
         .ok()
         .flatten();
     v.into_result()?;
-    let fingerprint = idempotency::fingerprint(
-        &[req.parent.as_bytes(), &event.encode_to_vec()].concat(),
-    );
+    let fingerprint =
+        idempotency::fingerprint(&[req.parent.as_bytes(), &event.encode_to_vec()].concat());
     let input = NewFamilyEvent {
         customer_id: customer_id.expect("checked"),
         event: kind.expect("checked"),
@@ -193,7 +196,12 @@ pub async fn record_family_event(
     let id = (api.scheduling)
         .record_family_event(&caller, input, request_id, &fingerprint)
         .await?;
-    let mut conn = api.scheduling.pool.acquire().await.map_err(ServiceError::from)?;
+    let mut conn = api
+        .scheduling
+        .pool
+        .acquire()
+        .await
+        .map_err(ServiceError::from)?;
     let row = store::family_event(&mut conn, id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("familyEvents/{id}")))?;
