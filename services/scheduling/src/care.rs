@@ -71,11 +71,15 @@ pub async fn apply_archive_event(
     Ok(Some((customer, applied)))
 }
 
+/// A family member's birthday as care keeps it. The name and relation go
+/// into the task's rule key, which an index holds: they are cut to a length
+/// no real name needs, so a runaway archive entry cannot stop planning.
 fn family_row(member: &WireFamilyDate) -> Option<FamilyDateRow> {
     let (month, day) = month_day(member.birthday)?;
+    let cut = |text: &str, chars: usize| text.trim().chars().take(chars).collect::<String>();
     Some(FamilyDateRow {
-        name: member.name.trim().to_owned(),
-        relation: member.relation.trim().to_owned(),
+        name: cut(&member.name, 100),
+        relation: cut(&member.relation, 50),
         month,
         day,
     })
@@ -379,4 +383,68 @@ pub fn contact_facts(facts: &CustomerFacts) -> (ContactFacts, Option<HabitError>
         },
         unread,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(year: i32, month: i32, day: i32) -> Option<Date> {
+        Some(Date { year, month, day })
+    }
+
+    #[test]
+    fn only_real_days_of_the_year_are_kept() {
+        assert_eq!(month_day(date(1968, 2, 29)), Some((2, 29)));
+        assert_eq!(month_day(date(0, 2, 29)), Some((2, 29)), "year unknown");
+        assert_eq!(month_day(date(1968, 2, 30)), None);
+        assert_eq!(month_day(date(1968, 13, 1)), None);
+        assert_eq!(month_day(date(1968, -1, 1)), None);
+        assert_eq!(month_day(None), None);
+    }
+
+    #[test]
+    fn a_family_members_names_are_cut_to_a_sane_length() {
+        let row = family_row(&WireFamilyDate {
+            name: format!(" {} ", "王".repeat(500)),
+            relation: "spouse".repeat(20),
+            birthday: date(1964, 9, 20),
+        })
+        .unwrap();
+        assert_eq!(row.name.chars().count(), 100);
+        assert_eq!(row.relation.chars().count(), 50);
+        assert_eq!((row.month, row.day), (9, 20));
+        assert!(
+            family_row(&WireFamilyDate {
+                name: "张伟".into(),
+                relation: "spouse".into(),
+                birthday: date(1964, 2, 30),
+            })
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn the_window_reads_the_stated_habit_or_says_why_not() {
+        let facts = CustomerFacts {
+            birth_year: Some(1950),
+            birthday_month: Some(3),
+            birthday_day: Some(8),
+            preferred_contact_time: "weekday evenings".into(),
+            ..CustomerFacts::default()
+        };
+        let (window, unread) = contact_facts(&facts);
+        assert_eq!(window.birth_year, Some(1950));
+        assert_eq!(window.birthday, Some((3, 8)));
+        assert!(window.habit.is_some());
+        assert_eq!(unread, None);
+        let (window, unread) = contact_facts(&CustomerFacts {
+            preferred_contact_time: "after dinner".into(),
+            ..CustomerFacts::default()
+        });
+        assert!(window.habit.is_none());
+        assert!(unread.is_some());
+        let (window, unread) = contact_facts(&CustomerFacts::default());
+        assert_eq!((window, unread), (ContactFacts::default(), None));
+    }
 }

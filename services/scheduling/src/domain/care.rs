@@ -548,31 +548,35 @@ pub fn care_tasks(
 ) -> Vec<CareTask> {
     let last_due = today + Duration::days(i64::from(horizon_days));
     let tier = facts.tier.as_deref();
-    let mut dated = facts.personal_dates();
+    let dated = facts.personal_dates();
+    let mut tasks = Vec::new();
+    let mut push = |occasion: Occasion, whom: &Whom, date: NaiveDate, lead: Duration| {
+        let due = (date - lead).max(today);
+        if due <= last_due {
+            tasks.push(CareTask {
+                occasion,
+                whom: whom.clone(),
+                date,
+                due,
+                gift: section.gift(tier, occasion).map(str::to_owned),
+            });
+        }
+    };
+    let lead_of = |occasion| Duration::days(i64::from(section.lead_days.of(occasion).unwrap_or(0)));
+    // The festivals' dates are the same for every customer: from a table
+    // computed once, not again for each.
     for occasion in &section.festivals {
         if let Some(festival) = occasion.festival() {
-            dated.push((
-                *occasion,
-                Whom::Customer,
-                YearlyDate::Lunar(festival.lunar_day()),
-            ));
+            let lead = lead_of(*occasion);
+            for date in festival.between(today, last_due + lead) {
+                push(*occasion, &Whom::Customer, date, lead);
+            }
         }
     }
-
-    let mut tasks = Vec::new();
     for (occasion, whom, yearly) in dated {
-        let lead = Duration::days(i64::from(section.lead_days.of(occasion).unwrap_or(0)));
+        let lead = lead_of(occasion);
         for date in yearly.between(today, last_due + lead) {
-            let due = (date - lead).max(today);
-            if due <= last_due {
-                tasks.push(CareTask {
-                    occasion,
-                    whom: whom.clone(),
-                    date,
-                    due,
-                    gift: section.gift(tier, occasion).map(str::to_owned),
-                });
-            }
+            push(occasion, &whom, date, lead);
         }
     }
     tasks.sort_by_key(|t| (t.due, t.date, t.occasion));
