@@ -231,26 +231,52 @@ async fn plan_customer(
             continue;
         }
         created += 1;
-        if let Some(handover) = handover
-            && let Some(leave) = active_leaves
-                .iter()
-                .find(|l| l.staff_member == handover.from && l.leave().covers(today))
-        {
-            leaves::insert_handover(
-                &mut *tx,
-                &HandoverRow {
-                    leave_id: leave.id,
-                    task_id,
-                    from_staff: handover.from,
-                    to_staff: handover.to,
-                    direction: "to_cover".into(),
-                    at: now,
-                },
-            )
-            .await?;
+        if let Some(handover) = handover {
+            record_new_handover(&mut *tx, handover, task_id, active_leaves, today, now).await?;
         }
     }
+    created += crate::care::plan(
+        &mut *tx,
+        policy,
+        customer,
+        &tier,
+        active_leaves,
+        today,
+        until,
+        now,
+    )
+    .await?;
     Ok(created)
+}
+
+/// Records that a task just created for a manager on leave went to their
+/// stand-in (`leave::assign_new_task` chose it).
+pub(crate) async fn record_new_handover(
+    tx: &mut PgConnection,
+    handover: leave::Handover,
+    task_id: Uuid,
+    active_leaves: &[LeaveRow],
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let Some(leave) = active_leaves
+        .iter()
+        .find(|l| l.staff_member == handover.from && l.leave().covers(today))
+    else {
+        return Ok(());
+    };
+    leaves::insert_handover(
+        tx,
+        &HandoverRow {
+            leave_id: leave.id,
+            task_id,
+            from_staff: handover.from,
+            to_staff: handover.to,
+            direction: "to_cover".into(),
+            at: now,
+        },
+    )
+    .await
 }
 
 fn task_ref(row: &TaskRow) -> TaskRef {

@@ -6,6 +6,7 @@
 
 pub mod activities;
 pub mod calendar_feeds;
+pub mod care;
 pub mod domain;
 pub mod escalation;
 pub mod generation_job;

@@ -21,6 +21,7 @@ use crate::store::leaves::{self, HandoverRow};
 use crate::store::{projects, tasks};
 
 pub mod activities;
+pub mod care;
 pub mod feeds;
 pub mod gift_expenses;
 mod input;
@@ -148,7 +149,8 @@ impl SchedulingService for SchedulingApi {
         require_any(&caller, Permission::ReadCustomers)?;
         let id = resource_name::parse("name", "tasks", &request.get_ref().name)?;
         let row = self.scheduling.task(&caller, id).await?;
-        Ok(Response::new(view::task(&row, self.today())))
+        let task = care::task(&self.scheduling.pool, &row, self.today()).await?;
+        Ok(Response::new(task))
     }
 
     async fn list_tasks(
@@ -196,9 +198,9 @@ impl SchedulingService for SchedulingApi {
         .await?;
         let (rows, next_page_token) =
             paging::finish_page(rows, limit, &fingerprint, |r| (r.due_date, r.id));
-        let today = self.today();
+        let tasks = care::tasks(&self.scheduling.pool, &rows, self.today()).await?;
         Ok(Response::new(pb::ListTasksResponse {
-            tasks: rows.iter().map(|r| view::task(r, today)).collect(),
+            tasks,
             next_page_token,
         }))
     }
@@ -234,7 +236,8 @@ impl SchedulingService for SchedulingApi {
                 expected,
             )
             .await?;
-        Ok(Response::new(view::task(&row, self.today())))
+        let task = care::task(&self.scheduling.pool, &row, self.today()).await?;
+        Ok(Response::new(task))
     }
 
     async fn log_contact(
@@ -764,5 +767,12 @@ impl SchedulingService for SchedulingApi {
         request: Request<pb::RevokeCalendarFeedRequest>,
     ) -> Result<Response<pb::CalendarFeed>, Status> {
         self.revoke_calendar_feed_call(request).await
+    }
+
+    async fn record_family_event(
+        &self,
+        request: Request<pb::RecordFamilyEventRequest>,
+    ) -> Result<Response<pb::FamilyEvent>, Status> {
+        care::record_family_event(self, request).await
     }
 }

@@ -90,6 +90,8 @@ pub fn task(row: &TaskRow, today: NaiveDate) -> pb::Task {
             .map(staff_name)
             .unwrap_or_default(),
         escalation_time: row.escalated_at.map(timestamp::to_proto),
+        // What a care task is for is another table's (`grpc::care::tasks`).
+        care: None,
     }
 }
 
