@@ -77,8 +77,13 @@ pub fn scheduling_config(
         profile: scheduling::profile::ProfileConfig {
             url: profile_url.to_owned(),
         },
+        public_url: SCHEDULING_PUBLIC_URL.into(),
     }
 }
+
+/// The public address the suite's scheduling instances make calendar feed
+/// URLs under; a test swaps it for the suite's gateway address.
+pub const SCHEDULING_PUBLIC_URL: &str = "https://patron.example.test";
 
 /// A running suite.
 pub struct Suite {

@@ -124,12 +124,14 @@ fn customer_id(name: &str) -> Uuid {
     name.strip_prefix("customers/").unwrap().parse().unwrap()
 }
 
-/// The customer's open tasks in the store: (rule key, planned day, tier).
+/// The customer's open cadence tasks in the store (care has its own tests,
+/// `scheduling_care.rs`): (rule key, planned day, tier).
 async fn open_tasks(suite: &Suite, customer: &str) -> Vec<(String, NaiveDate, String)> {
     let mut conn = suite.db.admin_connection().await;
     sqlx::query_as(
         "SELECT rule_key, planned_date, tier FROM scheduling.tasks
-          WHERE customer_id = $1 AND state = 'open' ORDER BY rule_key, planned_date",
+          WHERE customer_id = $1 AND state = 'open' AND kind <> 'care'
+          ORDER BY rule_key, planned_date",
     )
     .bind(customer_id(customer))
     .fetch_all(&mut conn)
@@ -195,12 +197,13 @@ async fn replicas_create_each_task_once_and_a_tier_change_replans() {
     assert_eq!(tasks.len(), planned.len(), "no task twice: {tasks:?}");
     assert_eq!(planned, expected_plan(&suite, "A"));
     let mut conn = suite.db.admin_connection().await;
-    let all: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM scheduling.tasks WHERE customer_id = $1")
-            .bind(customer_id(&customer))
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+    let all: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM scheduling.tasks WHERE customer_id = $1 AND kind <> 'care'",
+    )
+    .bind(customer_id(&customer))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
     assert_eq!(all as usize, planned.len(), "every task created once");
 
     // Tier B: A's future tasks are cancelled and B's planned.
@@ -208,7 +211,7 @@ async fn replicas_create_each_task_once_and_a_tier_change_replans() {
     wait_for_plan(&suite, &customer, "B").await;
     let cancelled: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM scheduling.tasks
-          WHERE customer_id = $1 AND state = 'cancelled' AND tier = 'A'",
+          WHERE customer_id = $1 AND state = 'cancelled' AND tier = 'A' AND kind <> 'care'",
     )
     .bind(customer_id(&customer))
     .fetch_one(&mut conn)
@@ -249,10 +252,32 @@ async fn replicas_create_each_task_once_and_a_tier_change_replans() {
     assert_eq!(exited.status, 200, "{:?}", exited.body);
     suite.wait_for_scheduling_to_catch_up().await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert!(
-        open_tasks(&suite, &customer).await.is_empty(),
-        "an exit cancels every task"
-    );
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM scheduling.tasks WHERE customer_id = $1 AND state = 'open'",
+    )
+    .bind(customer_id(&customer))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(open, 0, "an exit cancels every task, care included");
+}
+
+/// How many of `manager`'s care tasks are due from `from` to `to` (the
+/// lunar festivals give every customer some).
+async fn care_due(suite: &Suite, manager: &str, from: NaiveDate, to: NaiveDate) -> usize {
+    let mut conn = suite.db.admin_connection().await;
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM scheduling.tasks
+          WHERE kind = 'care' AND assignee = $1 AND state <> 'cancelled'
+            AND due_date BETWEEN $2 AND $3",
+    )
+    .bind(manager)
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    count as usize
 }
 
 #[tokio::test]
@@ -370,7 +395,13 @@ async fn a_managers_day_over_http() {
     )
     .await;
     assert_eq!(listed.status, 200, "{:?}", listed.body);
-    let tasks = listed.body["tasks"].as_array().unwrap().clone();
+    let tasks: Vec<Value> = listed.body["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] != "TASK_KIND_CARE")
+        .cloned()
+        .collect();
     assert_eq!(tasks.len(), 2, "{tasks:?}");
     for task in &tasks {
         assert_eq!(task["assignee"], "staff/li.na");
@@ -495,7 +526,8 @@ async fn a_managers_day_over_http() {
         .find(|m| m["staffMember"] == "staff/li.na")
         .cloned()
         .unwrap_or_else(|| panic!("{:?}", figures.body));
-    assert_eq!(li_figures["due"], "2");
+    let due = 2 + care_due(&suite, "li.na", today, tomorrow).await;
+    assert_eq!(li_figures["due"], due.to_string());
     assert_eq!(li_figures["doneOnTime"], "1");
 }
 
@@ -518,16 +550,22 @@ async fn a_leave_hands_tasks_over_and_back() {
         403
     );
     let supervisor = suite.token("supervisor");
+    // The two visits due today, and any care due during the leave.
+    let due = 2 + care_due(&suite, "li.na", today, end).await;
     let created = post(&suite, &supervisor, "/v1/leaves", leave.clone()).await;
     assert_eq!(created.status, 200, "{:?}", created.body);
     let handovers = created.body["handovers"].as_array().unwrap().clone();
-    assert_eq!(handovers.len(), 2, "both tasks due today: {handovers:?}");
+    assert_eq!(
+        handovers.len(),
+        due,
+        "every task due by its end: {handovers:?}"
+    );
     assert!(handovers.iter().all(|h| h["toStaff"] == "staff/wang.lead"));
     let lead = manager_token(&suite, "wang.lead");
     let covered = get(&suite, &lead, "/v1/tasks?assignee=staff/wang.lead").await;
     assert_eq!(
         covered.body["tasks"].as_array().unwrap().len(),
-        2,
+        due,
         "{:?}",
         covered.body
     );
@@ -547,15 +585,15 @@ async fn a_leave_hands_tasks_over_and_back() {
         listed = get(&suite, &supervisor, "/v1/leaves?staffMember=staff/li.na")
             .await
             .body;
-        if listed["leaves"][0]["handovers"].as_array().map(Vec::len) == Some(4) {
+        if listed["leaves"][0]["handovers"].as_array().map(Vec::len) == Some(2 * due) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let all = listed["leaves"][0]["handovers"].as_array().unwrap();
-    assert_eq!(all.len(), 4, "{listed:?}");
+    assert_eq!(all.len(), 2 * due, "{listed:?}");
     assert!(
-        all[2..]
+        all[due..]
             .iter()
             .all(|h| h["fromStaff"] == "staff/wang.lead" && h["toStaff"] == "staff/li.na")
     );

@@ -30,6 +30,9 @@ pub enum Permission {
     HandleComplaints,
     /// Record a customer's satisfaction with a closed complaint.
     RecordSurveys,
+    /// Review managers' service plans and work logs: sign them off or
+    /// return them (within the reviewer's unit subtree, never their own).
+    ReviewPlans,
 }
 
 /// The roles the suite knows and what each grants. A role not listed grants
@@ -51,6 +54,7 @@ pub fn permissions_of(role: &str) -> &'static [Permission] {
             AdjustPoints,
             HandleComplaints,
             RecordSurveys,
+            ReviewPlans,
         ],
         "supervisor" => &[
             ReadCustomers,
@@ -64,6 +68,7 @@ pub fn permissions_of(role: &str) -> &'static [Permission] {
             AdjustPoints,
             HandleComplaints,
             RecordSurveys,
+            ReviewPlans,
         ],
         // An account manager takes complaints that reach them (channel
         // "via the account manager") and works their own customers'.
@@ -139,6 +144,7 @@ impl Permission {
             Permission::AdjustPoints => "adjust customers' points by hand",
             Permission::HandleComplaints => "handle complaints",
             Permission::RecordSurveys => "record complaint surveys",
+            Permission::ReviewPlans => "review service plans and work logs",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! authorises the caller, and runs each call's transaction. Business rules
 //! live in `domain`, SQL in `store`.
 
+use chrono::Datelike;
 use chrono_tz::Tz;
 use patron_kit::auth;
 use patron_kit::cache::Cache;
@@ -124,7 +125,8 @@ impl CustomerApi {
         audit_store::record_change(tx, updated.id, change.actor, change.at, "UPDATE", &changes)
             .await?;
         let name = resource_name::format(COLLECTION, updated.id);
-        let event = publish::updated(tx, &name, updated, after, changed_fields).await?;
+        let this_year = change.at.with_timezone(&self.zone).year();
+        let event = publish::updated(tx, &name, updated, after, changed_fields, this_year).await?;
         events::enqueue(tx, &name, &event, change.at).await?;
         Ok(())
     }
@@ -253,7 +255,8 @@ impl CustomerService for CustomerApi {
         }
         let name = resource_name::format(COLLECTION, row.id);
         let stored = self.view(&row, true)?;
-        let event = publish::created(&mut tx, &name, &row, &stored).await?;
+        let this_year = change.at.with_timezone(&self.zone).year();
+        let event = publish::created(&mut tx, &name, &row, &stored, this_year).await?;
         let changes = audit_changes(&pb::Customer::default(), &stored)?;
         audit_store::record_change(&mut tx, id, &caller.subject, change.at, "CREATE", &changes)
             .await?;

@@ -2,8 +2,11 @@
 //! in `proto/`; requests are transcoded generically (proto3 JSON) and sent to
 //! the service that owns the package, with the caller's bearer token, request
 //! id and trace context forwarded. The gateway checks the token first, so a
-//! bad one never reaches a service; each service checks it again.
+//! bad one never reaches a service; each service checks it again. The one
+//! exception is the calendar feed route (`calendar_feed`), whose URL holds
+//! its own secret.
 
+pub mod calendar_feed;
 pub mod http_error;
 pub mod openapi;
 pub mod path_template;
@@ -144,6 +147,7 @@ pub fn router(config: &GatewayConfig) -> anyhow::Result<Router> {
         )
         .route("/readyz", get(readiness))
         .route("/openapi.json", get(openapi_document))
+        .route(calendar_feed::ROUTE, get(calendar_feed::calendar_feed))
         .fallback(transcode_call)
         .with_state(gateway))
 }

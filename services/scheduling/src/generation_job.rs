@@ -1,6 +1,7 @@
 //! The generation job: plans each customer's contacts over the policy's
 //! horizon, hands a manager's tasks to their stand-in when a leave starts
-//! and back when it has ended, and announces tasks that fell overdue.
+//! and back when it has ended, and announces tasks that fell overdue,
+//! escalating each to the group lead above its assignee.
 //! Every replica runs it; each pass claims its customers (the `planning`
 //! rows) and leaves with `FOR UPDATE SKIP LOCKED`, so none is handled by two
 //! replicas at once, and every planned task is inserted with
@@ -99,11 +100,13 @@ pub async fn run_once(
         let overdue = tasks::claim_overdue(&mut tx, today, batch).await?;
         for task in &overdue {
             let customer = resource_name::format("customers", task.customer_id);
+            let lead = crate::escalation::escalate(&mut tx, task, now).await?;
             let event = pb::TaskOverdue {
                 task: resource_name::format("tasks", task.id),
                 customer: customer.clone(),
                 assignee: staff_name(&task.assignee),
                 due_date: Some(wire_date(task.due_date)),
+                escalated_to: lead.map(|l| staff_name(&l.lead)).unwrap_or_default(),
             };
             events::enqueue(&mut tx, &customer, &event, now).await?;
             tasks::mark_overdue_announced(&mut tx, task.id).await?;
@@ -228,26 +231,52 @@ async fn plan_customer(
             continue;
         }
         created += 1;
-        if let Some(handover) = handover
-            && let Some(leave) = active_leaves
-                .iter()
-                .find(|l| l.staff_member == handover.from && l.leave().covers(today))
-        {
-            leaves::insert_handover(
-                &mut *tx,
-                &HandoverRow {
-                    leave_id: leave.id,
-                    task_id,
-                    from_staff: handover.from,
-                    to_staff: handover.to,
-                    direction: "to_cover".into(),
-                    at: now,
-                },
-            )
-            .await?;
+        if let Some(handover) = handover {
+            record_new_handover(&mut *tx, handover, task_id, active_leaves, today, now).await?;
         }
     }
+    created += crate::care::plan(
+        &mut *tx,
+        policy,
+        customer,
+        &tier,
+        active_leaves,
+        today,
+        until,
+        now,
+    )
+    .await?;
     Ok(created)
+}
+
+/// Records that a task just created for a manager on leave went to their
+/// stand-in (`leave::assign_new_task` chose it).
+pub(crate) async fn record_new_handover(
+    tx: &mut PgConnection,
+    handover: leave::Handover,
+    task_id: Uuid,
+    active_leaves: &[LeaveRow],
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let Some(leave) = active_leaves
+        .iter()
+        .find(|l| l.staff_member == handover.from && l.leave().covers(today))
+    else {
+        return Ok(());
+    };
+    leaves::insert_handover(
+        tx,
+        &HandoverRow {
+            leave_id: leave.id,
+            task_id,
+            from_staff: handover.from,
+            to_staff: handover.to,
+            direction: "to_cover".into(),
+            at: now,
+        },
+    )
+    .await
 }
 
 fn task_ref(row: &TaskRow) -> TaskRef {

@@ -2,7 +2,8 @@
 //! keeps where customers and staff sit (profile's archive and directory
 //! events), each customer's tier and the policy in force (tiering's
 //! TierChanged and PolicyActivated); after it applied an event, scheduling
-//! reacts in the same transaction: a new customer is put in planning, a new
+//! reacts in the same transaction: a new customer is put in planning (and
+//! planned again when the dates care follows change, kept by `care`), a new
 //! tier re-plans their future cadence, an exit cancels their open tasks, a
 //! change of manager moves them.
 
@@ -18,6 +19,7 @@ use patron_proto::readers::{self, Reader};
 use patron_proto::tiering::v1::TierChanged;
 use sqlx::PgConnection;
 
+use crate::care;
 use crate::generation_job::local_day;
 use crate::store::tasks;
 
@@ -48,6 +50,11 @@ impl IncomingEvents {
             match &fact {
                 ProfileFact::Archive { .. } => {
                     tasks::ensure_planning(tx, customer, local_day(at, self.zone), now).await?;
+                    // New dates for care (or corrected ones): planned again
+                    // at the next pass.
+                    if let Some((_, true)) = care::apply_archive_event(tx, event, at).await? {
+                        tasks::replan(tx, customer, local_day(at, self.zone), now).await?;
+                    }
                 }
                 ProfileFact::Manager { .. } => {
                     // The projection keeps the latest manager whatever order

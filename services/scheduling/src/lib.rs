@@ -4,7 +4,11 @@
 //! Runs as many replicas as load needs: they share only PostgreSQL (claims
 //! of customers to plan, of leaves to hand back) and Redis (events).
 
+pub mod activities;
+pub mod calendar_feeds;
+pub mod care;
 pub mod domain;
+pub mod escalation;
 pub mod generation_job;
 pub mod grpc;
 pub mod incoming;
@@ -22,6 +26,7 @@ use patron_kit::config::{self, ConfigError};
 use patron_kit::db::{self, DbConfig};
 use patron_kit::events::{self, ConsumerConfig};
 use patron_kit::runtime::{Boot, CommonConfig};
+use patron_proto::scheduling::v1::calendar_feed_service_server::CalendarFeedServiceServer;
 use patron_proto::scheduling::v1::scheduling_service_server::SchedulingServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -31,7 +36,10 @@ use tonic::service::Routes;
 pub const SCHEMA: &str = "scheduling";
 
 /// The gRPC service names this service answers for.
-pub const SERVICE_NAMES: &[&str] = &["patron.scheduling.v1.SchedulingService"];
+pub const SERVICE_NAMES: &[&str] = &[
+    "patron.scheduling.v1.SchedulingService",
+    "patron.scheduling.v1.CalendarFeedService",
+];
 
 /// This service's migrations, compiled in.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -51,12 +59,15 @@ pub struct SchedulingConfig {
     pub generation_poll: Duration,
     /// Where customer-profile answers (contact permissions).
     pub profile: profile::ProfileConfig,
+    /// The gateway's address as staff reach it (`PATRON_PUBLIC_URL`):
+    /// calendar feed URLs are made under it.
+    pub public_url: String,
 }
 
 impl SchedulingConfig {
     /// From the environment (`PATRON_SCHEDULING_ADDR`, `PATRON_TIER_PRESET`,
-    /// `PATRON_PROFILE_URL`, `HOSTNAME`, `PATRON_GENERATION_POLL_MS`, and
-    /// the kit's variables).
+    /// `PATRON_PROFILE_URL`, `HOSTNAME`, `PATRON_GENERATION_POLL_MS`,
+    /// `PATRON_PUBLIC_URL`, and the kit's variables).
     pub fn from_env(auth: AuthConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             common: CommonConfig::from_env(
@@ -72,6 +83,7 @@ impl SchedulingConfig {
                 Duration::from_secs(30),
             )?,
             profile: profile::ProfileConfig::from_env()?,
+            public_url: config::env_or("PATRON_PUBLIC_URL", "http://127.0.0.1:8080"),
         })
     }
 }
@@ -147,11 +159,18 @@ pub async fn serve(
         policies,
         profile: profile::Profile::new(&config.profile, &config.common.auth)?,
     };
+    // The feed service is not guarded: a calendar application polls the
+    // feed with no token, and the secret it presents is checked instead.
+    let feeds = CalendarFeedServiceServer::new(grpc::feeds::CalendarFeedApi {
+        scheduling: scheduling.clone(),
+    });
     let routes = Routes::new(
         runtime.guard(SchedulingServiceServer::new(grpc::SchedulingApi {
             scheduling,
+            public_url: config.public_url.clone(),
         })),
-    );
+    )
+    .add_service(feeds);
     runtime.serve(listener, routes, SERVICE_NAMES).await
 }
 

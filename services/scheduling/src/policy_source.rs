@@ -10,11 +10,14 @@ use sqlx::PgPool;
 use crate::domain::policy::{self, SchedulingPolicy};
 
 /// The `[scheduling]` section as read, with the preset's currency (project
-/// amounts are in it).
+/// and gift amounts are in it) and its tiers.
 #[derive(Debug, Clone)]
 pub struct SchedulingSection {
     pub currency: String,
     pub policy: SchedulingPolicy,
+    /// The preset's tier codes, highest first (priority notices go in
+    /// this order).
+    pub tiers: Vec<String>,
 }
 
 /// Every replica's view of the section in force.
@@ -33,6 +36,7 @@ pub fn read_preset(text: &str) -> Result<SchedulingSection, String> {
     Ok(SchedulingSection {
         currency: preset.header.currency.clone(),
         policy,
+        tiers: preset.tier_codes().to_vec(),
     })
 }
 

@@ -1,6 +1,12 @@
 //! The scheduling use cases: snoozing and closing tasks, logging contacts,
-//! the next good time to call, leaves and large projects. Each change runs
-//! in one transaction that locks what it changes.
+//! the next good time to call, leaves and large projects; in its own
+//! modules, gift and relationship expenses, priority notices, and service
+//! plans with work-log reviews. Each change runs in one transaction that
+//! locks what it changes.
+
+pub mod gift_expenses;
+pub mod priority_notices;
+pub mod service_plans;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -12,7 +18,7 @@ use patron_kit::{ServiceError, etag, resource_name};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::contact_window::{self, ContactFacts};
+use crate::domain::contact_window;
 use crate::domain::leave::Leave;
 use crate::domain::policy::Channel;
 use crate::domain::projects::{ProjectState, Signing};
@@ -96,7 +102,10 @@ impl Scheduling {
         caller: &Caller,
         task: &TaskRow,
     ) -> Result<bool, ServiceError> {
-        if task.assignee == caller.subject {
+        // Their own, or escalated to them as the group lead.
+        if task.assignee == caller.subject
+            || task.escalated_to.as_deref() == Some(caller.subject.as_str())
+        {
             return Ok(true);
         }
         let reach = directory::store::reach_of(&mut *conn, caller).await?;
@@ -235,10 +244,10 @@ impl Scheduling {
         channel: Channel,
         marketing: bool,
     ) -> Result<NextTime, ServiceError> {
-        {
+        let customer_facts = {
             let mut conn = self.pool.acquire().await?;
-            self.reached_customer(&mut conn, caller, customer).await?;
-        }
+            self.reached_customer(&mut conn, caller, customer).await?
+        };
         let loaded = self.policies.current().await?;
         let section = &loaded.value.policy.contact_windows;
         let window_channel = match channel {
@@ -249,21 +258,42 @@ impl Scheduling {
             Channel::Letter => contact_window::Channel::Letter,
             Channel::Fax => contact_window::Channel::Fax,
         };
-        // Profile's events do not carry the birth year nor the customer's
-        // own habit yet: the policy's window for a younger customer applies.
-        let facts = ContactFacts::default();
+        // The customer's age and their own stated habit, from profile's
+        // archive events (the kit's projection).
+        let (facts, unread) = crate::care::contact_facts(&customer_facts);
         let now = self.clock.now();
         let at = contact_window::next_good_time(now, self.zone, window_channel, &facts, section);
-        let reason = if matches!(channel, Channel::Email | Channel::Letter | Channel::Fax) {
+        let whose = if facts.habit.is_some() {
+            format!(
+                "the customer's own stated time (\"{}\")",
+                customer_facts.preferred_contact_time
+            )
+        } else {
+            let today = local_day(now, self.zone);
+            match contact_window::age_on(&facts, today) {
+                Some(age) if contact_window::is_older(&facts, today, section) => {
+                    format!("the policy's window for an older customer (aged {age})")
+                }
+                Some(age) => format!("the policy's window for a younger customer (aged {age})"),
+                None => "the policy's window (age unknown: as a younger customer)".to_owned(),
+            }
+        };
+        let mut reason = if matches!(channel, Channel::Email | Channel::Letter | Channel::Fax) {
             "it waits in an inbox: any time suits".to_owned()
         } else if at == now {
-            "inside the customer's contact window now".to_owned()
+            format!("inside {whose} now")
         } else {
             format!(
-                "the customer's contact window opens at {}",
+                "{whose} opens at {}",
                 at.with_timezone(&self.zone).format("%Y-%m-%d %H:%M")
             )
         };
+        if let Some(why) = unread {
+            reason.push_str(&format!(
+                "; the customer's stated time (\"{}\") was not used: {why}",
+                customer_facts.preferred_contact_time
+            ));
+        }
         let permission = if marketing {
             Some(self.profile.marketing_permission(customer, channel).await)
         } else {

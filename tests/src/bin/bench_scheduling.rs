@@ -152,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
         profile: scheduling::profile::ProfileConfig {
             url: "http://127.0.0.1:9".into(),
         },
+        public_url: patron_suite_tests::SCHEDULING_PUBLIC_URL.into(),
     };
     tokio::spawn(scheduling::serve(config, listener, shutdown.clone()));
     let url = format!("http://{addr}");

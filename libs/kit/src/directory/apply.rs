@@ -62,24 +62,28 @@ impl ProfileFact {
         if let Some(c) = events::payload::<CustomerCreated>(event) {
             return Ok(Some(Self::Archive {
                 customer: customer(&c.customer)?,
-                facts: archive_facts(
-                    &c.account_manager,
-                    &c.org_unit,
-                    &c.org_unit_path,
-                    c.birthday,
-                ),
+                facts: archive_facts(Archive {
+                    manager: &c.account_manager,
+                    org_unit: &c.org_unit,
+                    org_unit_path: &c.org_unit_path,
+                    birthday: c.birthday,
+                    birth_year: c.birth_year,
+                    preferred_contact_time: &c.preferred_contact_time,
+                }),
                 version: c.version,
             }));
         }
         if let Some(u) = events::payload::<CustomerUpdated>(event) {
             return Ok(Some(Self::Archive {
                 customer: customer(&u.customer)?,
-                facts: archive_facts(
-                    &u.account_manager,
-                    &u.org_unit,
-                    &u.org_unit_path,
-                    u.birthday,
-                ),
+                facts: archive_facts(Archive {
+                    manager: &u.account_manager,
+                    org_unit: &u.org_unit,
+                    org_unit_path: &u.org_unit_path,
+                    birthday: u.birthday,
+                    birth_year: u.birth_year,
+                    preferred_contact_time: &u.preferred_contact_time,
+                }),
                 version: u.version,
             }));
         }
@@ -195,20 +199,38 @@ pub async fn apply_event(
     Ok(true)
 }
 
-/// An archive's facts; a birthday only when it is a real month and day.
-fn archive_facts(
-    manager: &str,
-    org_unit: &str,
-    org_unit_path: &[String],
+/// What CustomerCreated and CustomerUpdated both say of an archive.
+struct Archive<'a> {
+    manager: &'a str,
+    org_unit: &'a str,
+    org_unit_path: &'a [String],
     birthday: Option<Date>,
-) -> CustomerFacts {
-    let known = birthday.filter(|d| (1..=12).contains(&d.month) && (1..=31).contains(&d.day));
+    birth_year: i32,
+    preferred_contact_time: &'a str,
+}
+
+/// The longest preferred contact time kept: a few words, not an essay.
+const PREFERRED_CONTACT_TIME_CHARS: usize = 200;
+
+/// An archive's facts; a birthday only when it is a real month and day, a
+/// year of birth only when it is a real year.
+fn archive_facts(archive: Archive<'_>) -> CustomerFacts {
+    let known = archive
+        .birthday
+        .filter(|d| (1..=12).contains(&d.month) && (1..=31).contains(&d.day));
     CustomerFacts {
-        account_manager: manager.to_owned(),
-        org_unit: org_unit.to_owned(),
-        org_unit_path: org_unit_path.to_vec(),
+        account_manager: archive.manager.to_owned(),
+        org_unit: archive.org_unit.to_owned(),
+        org_unit_path: archive.org_unit_path.to_vec(),
         birthday_month: known.map(|d| d.month as i16),
         birthday_day: known.map(|d| d.day as i16),
+        birth_year: Some(archive.birth_year).filter(|y| (1..=9999).contains(y)),
+        preferred_contact_time: archive
+            .preferred_contact_time
+            .trim()
+            .chars()
+            .take(PREFERRED_CONTACT_TIME_CHARS)
+            .collect(),
         deleted: false,
         exited: false,
     }
@@ -226,6 +248,39 @@ mod tests {
             payload: message.encode_to_vec(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn the_year_of_birth_and_the_stated_habit_are_kept() {
+        let customer = Uuid::now_v7();
+        let read = |birth_year, preferred: &str| {
+            let fact = ProfileFact::read(&envelope(&CustomerUpdated {
+                customer: format!("customers/{customer}"),
+                birth_year,
+                preferred_contact_time: preferred.into(),
+                version: 2,
+                ..Default::default()
+            }))
+            .unwrap()
+            .unwrap();
+            let ProfileFact::Archive { facts, .. } = fact else {
+                panic!("{fact:?}")
+            };
+            facts
+        };
+        let facts = read(1958, "  weekday evenings ");
+        assert_eq!(facts.birth_year, Some(1958));
+        assert_eq!(facts.preferred_contact_time, "weekday evenings");
+        assert_eq!(read(0, "").birth_year, None);
+        assert_eq!(read(-5, "").birth_year, None);
+        assert_eq!(read(12_000, "").birth_year, None);
+        assert_eq!(
+            read(1958, &"x".repeat(500))
+                .preferred_contact_time
+                .chars()
+                .count(),
+            PREFERRED_CONTACT_TIME_CHARS
+        );
     }
 
     #[test]
@@ -289,6 +344,7 @@ mod tests {
             panic!("{fact:?}")
         };
         assert_eq!(facts.birthday(), None);
+        assert_eq!(facts.birth_year, None, "no year given");
         assert_eq!(facts.account_manager, "li");
         assert!(
             ProfileFact::read(&envelope(&CustomerDeleted {

@@ -1,7 +1,7 @@
 //! What every service other than profile knows of the organisation and of
 //! where customers sit: a projection of profile's events kept in the
 //! service's own schema (each customer's manager, unit and unit path,
-//! birthday, exited and deleted marks; each staff member's unit and that
+//! birthday, year of birth, preferred contact time, exited and deleted marks; each staff member's unit and that
 //! unit's path), and the one rule of who reaches which customer.
 //!
 //! - [`install`] creates the tables, as [`crate::events::install`] creates
@@ -47,6 +47,11 @@ CREATE TABLE IF NOT EXISTS customer_facts (
 ALTER TABLE customer_facts ADD COLUMN IF NOT EXISTS deleted_at timestamptz;
 ALTER TABLE customer_facts ADD COLUMN IF NOT EXISTS exited_at timestamptz;
 ALTER TABLE customer_facts ADD COLUMN IF NOT EXISTS exit_version bigint NOT NULL DEFAULT 0;
+-- What several services act on besides placement: the person's year of
+-- birth (an age decides a contact window) and when they prefer to be
+-- contacted, in their own words.
+ALTER TABLE customer_facts ADD COLUMN IF NOT EXISTS birth_year integer;
+ALTER TABLE customer_facts ADD COLUMN IF NOT EXISTS preferred_contact_time text NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS customer_facts_manager_idx ON customer_facts (account_manager, customer_id);
 CREATE INDEX IF NOT EXISTS customer_facts_units_idx ON customer_facts USING gin (org_unit_path);
 -- Where each staff member sits; a removed one keeps the row without a unit,

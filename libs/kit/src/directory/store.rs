@@ -20,6 +20,14 @@ pub struct CustomerFacts {
     pub org_unit_path: Vec<String>,
     pub birthday_month: Option<i16>,
     pub birthday_day: Option<i16>,
+    /// The person's year of birth (from the birthday, or estimated from an
+    /// approximate age), when known.
+    #[sqlx(default)]
+    pub birth_year: Option<i32>,
+    /// When the customer prefers to be contacted, in their own words; empty
+    /// when they did not say.
+    #[sqlx(default)]
+    pub preferred_contact_time: String,
     /// Profile deleted the archive: nothing is done for it any more.
     #[sqlx(default)]
     pub deleted: bool,
@@ -49,8 +57,8 @@ pub async fn put_archive(
     sqlx::query(
         "INSERT INTO customer_facts (customer_id, account_manager, manager_version, org_unit,
                                      birthday_month, birthday_day, facts_version, updated_at,
-                                     org_unit_path)
-         VALUES ($1, $2, $6, $3, $4, $5, $6, $7, $8)
+                                     org_unit_path, birth_year, preferred_contact_time)
+         VALUES ($1, $2, $6, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (customer_id) DO UPDATE SET
            account_manager = CASE WHEN customer_facts.manager_version < $6
                                   THEN EXCLUDED.account_manager ELSE customer_facts.account_manager END,
@@ -63,6 +71,11 @@ pub async fn put_archive(
                                  THEN EXCLUDED.birthday_month ELSE customer_facts.birthday_month END,
            birthday_day = CASE WHEN customer_facts.facts_version < $6
                                THEN EXCLUDED.birthday_day ELSE customer_facts.birthday_day END,
+           birth_year = CASE WHEN customer_facts.facts_version < $6
+                             THEN EXCLUDED.birth_year ELSE customer_facts.birth_year END,
+           preferred_contact_time = CASE WHEN customer_facts.facts_version < $6
+                                         THEN EXCLUDED.preferred_contact_time
+                                         ELSE customer_facts.preferred_contact_time END,
            facts_version = GREATEST(customer_facts.facts_version, $6),
            updated_at = $7",
     )
@@ -74,6 +87,8 @@ pub async fn put_archive(
     .bind(version)
     .bind(at)
     .bind(&facts.org_unit_path)
+    .bind(facts.birth_year)
+    .bind(&facts.preferred_contact_time)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -173,6 +188,7 @@ pub async fn known_customer(
 ) -> Result<Option<CustomerFacts>, ServiceError> {
     Ok(sqlx::query_as::<_, CustomerFacts>(
         "SELECT account_manager, org_unit, org_unit_path, birthday_month, birthday_day,
+                birth_year, preferred_contact_time,
                 deleted_at IS NOT NULL AS deleted, exited_at IS NOT NULL AS exited
            FROM customer_facts WHERE customer_id = $1",
     )

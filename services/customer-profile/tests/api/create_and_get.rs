@@ -359,3 +359,124 @@ async fn each_change_publishes_its_event_and_a_refused_one_publishes_none() {
         (3, created.archive_number)
     );
 }
+
+/// The archive events carry what scheduling plans care and contact windows
+/// by: the year of birth (from the birthday, else the approximate age), the
+/// wedding anniversary, the family members' birthdays and the stated contact
+/// time; an update carries them as they are after it.
+#[tokio::test]
+async fn archive_events_carry_the_facts_scheduling_needs() {
+    use chrono::Datelike;
+    use patron_kit::events;
+    use patron_proto::common::v1::{Date, EventEnvelope};
+    use prost::Message;
+
+    let app = spawn_app().await;
+    let mut customer = person("周先生");
+    let facts = customer.person.as_mut().unwrap();
+    facts.birthday = Some(Date {
+        year: 0,
+        month: 2,
+        day: 29,
+    });
+    facts.approximate_age = 60;
+    facts.wedding_anniversary = Some(Date {
+        year: 1990,
+        month: 10,
+        day: 1,
+    });
+    customer.family_members = vec![
+        pb::FamilyMember {
+            name: "张伟".into(),
+            relation: "spouse".into(),
+            birthday: Some(Date {
+                year: 1962,
+                month: 9,
+                day: 20,
+            }),
+            ..Default::default()
+        },
+        pb::FamilyMember {
+            name: "周小明".into(),
+            relation: "child".into(),
+            ..Default::default()
+        },
+    ];
+    customer.soft_facts = Some(pb::SoftFacts {
+        preferred_contact_time: "weekday evenings".into(),
+        ..Default::default()
+    });
+    let created = app.create(customer).await;
+    let updated = app
+        .client
+        .clone()
+        .update_customer(app.admin(pb::UpdateCustomerRequest {
+            customer: Some(pb::Customer {
+                name: created.name.clone(),
+                person: Some(pb::PersonFacts {
+                    birthday: Some(Date {
+                        year: 1966,
+                        month: 2,
+                        day: 28,
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["person.birthday".into()],
+            }),
+        }))
+        .await;
+    assert!(updated.is_ok(), "{updated:?}");
+
+    let mut conn = app.db.admin_connection().await;
+    let envelopes: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT envelope FROM profile.outbox ORDER BY seq")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let envelopes: Vec<EventEnvelope> = envelopes
+        .iter()
+        .map(|b| EventEnvelope::decode(b.as_slice()).unwrap())
+        .collect();
+    let created_event = envelopes
+        .iter()
+        .find_map(events::payload::<pb::CustomerCreated>)
+        .expect("CustomerCreated");
+    let this_year = app.now().with_timezone(&chrono_tz::Asia::Shanghai).year();
+    assert_eq!(created_event.birth_year, this_year - 60, "from the age");
+    assert_eq!(
+        created_event.wedding_anniversary,
+        Some(Date {
+            year: 1990,
+            month: 10,
+            day: 1
+        })
+    );
+    assert_eq!(
+        created_event.family_dates,
+        [pb::FamilyDate {
+            name: "张伟".into(),
+            relation: "spouse".into(),
+            birthday: Some(Date {
+                year: 1962,
+                month: 9,
+                day: 20
+            }),
+        }],
+        "only members with a birthday"
+    );
+    assert_eq!(created_event.preferred_contact_time, "weekday evenings");
+    let updated_event = envelopes
+        .iter()
+        .find_map(events::payload::<pb::CustomerUpdated>)
+        .expect("CustomerUpdated");
+    assert_eq!(updated_event.birth_year, 1966, "the birthday's year now");
+    assert_eq!(updated_event.family_dates, created_event.family_dates);
+    assert_eq!(updated_event.preferred_contact_time, "weekday evenings");
+    assert_eq!(
+        updated_event.wedding_anniversary,
+        created_event.wedding_anniversary
+    );
+}

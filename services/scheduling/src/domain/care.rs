@@ -12,6 +12,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use serde::Deserialize;
 
 use super::lunar::{Festival, LunarMonthDay};
+use super::policy::Channel;
 
 /// The gifts key that applies to customers with no tier, or a tier the
 /// section does not list.
@@ -71,6 +72,70 @@ impl Occasion {
         }
     }
 
+    /// Every occasion, dated ones first.
+    pub const ALL: [Occasion; 10] = [
+        Occasion::Birthday,
+        Occasion::WeddingAnniversary,
+        Occasion::FamilyDate,
+        Occasion::SpringFestival,
+        Occasion::DragonBoat,
+        Occasion::MidAutumn,
+        Occasion::Wedding,
+        Occasion::Funeral,
+        Occasion::Birth,
+        Occasion::Hospital,
+    ];
+
+    /// The occasion a section or a stored task names.
+    pub fn parse(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.key() == key)
+    }
+
+    /// The occasion in words, for a task's rule.
+    pub fn words(self) -> &'static str {
+        match self {
+            Occasion::Birthday => "birthday",
+            Occasion::WeddingAnniversary => "wedding anniversary",
+            Occasion::FamilyDate => "birthday",
+            Occasion::SpringFestival => "Spring Festival",
+            Occasion::DragonBoat => "Dragon Boat Festival",
+            Occasion::MidAutumn => "Mid-Autumn Festival",
+            Occasion::Wedding => "wedding",
+            Occasion::Funeral => "funeral",
+            Occasion::Birth => "birth",
+            Occasion::Hospital => "hospital stay",
+        }
+    }
+
+    /// A date of the customer's own or their family's that comes back every
+    /// year (the archive's facts), not a festival or a family event.
+    pub fn is_personal_date(self) -> bool {
+        matches!(
+            self,
+            Occasion::Birthday | Occasion::WeddingAnniversary | Occasion::FamilyDate
+        )
+    }
+
+    /// The channel a care task for it takes unless the section says
+    /// otherwise (the company's choice where the documents are silent): a
+    /// greeting call for personal dates (000 3.6: "a word on the customer's
+    /// birthday"), a letter for festivals (003: "letters on festivals and
+    /// events"), a visit for family events (000 4.4: gifts, money and
+    /// condolences are brought).
+    pub fn default_channel(self) -> Channel {
+        match self {
+            Occasion::Birthday | Occasion::WeddingAnniversary | Occasion::FamilyDate => {
+                Channel::Phone
+            }
+            Occasion::SpringFestival | Occasion::DragonBoat | Occasion::MidAutumn => {
+                Channel::Letter
+            }
+            Occasion::Wedding | Occasion::Funeral | Occasion::Birth | Occasion::Hospital => {
+                Channel::Visit
+            }
+        }
+    }
+
     pub fn festival(self) -> Option<Festival> {
         match self {
             Occasion::SpringFestival => Some(Festival::SpringFestival),
@@ -92,6 +157,13 @@ pub enum FamilyEvent {
 }
 
 impl FamilyEvent {
+    pub const ALL: [FamilyEvent; 4] = [
+        FamilyEvent::Wedding,
+        FamilyEvent::Funeral,
+        FamilyEvent::Birth,
+        FamilyEvent::Hospital,
+    ];
+
     pub fn occasion(self) -> Occasion {
         match self {
             FamilyEvent::Wedding => Occasion::Wedding,
@@ -200,6 +272,10 @@ pub struct CareSection {
     /// Per tier code (or [`DEFAULT_TIER`]), per occasion: the gift to
     /// suggest. An occasion without one gets a greeting only.
     pub gifts: BTreeMap<String, BTreeMap<Occasion, String>>,
+    /// Per occasion, how its care task is made (`visit`, `phone`, `sms`,
+    /// `email`, `letter`, `fax`); an occasion left out takes
+    /// [`Occasion::default_channel`].
+    pub channels: BTreeMap<Occasion, String>,
 }
 
 impl Default for CareSection {
@@ -213,6 +289,7 @@ impl Default for CareSection {
                 Occasion::MidAutumn,
             ],
             gifts: BTreeMap::new(),
+            channels: BTreeMap::new(),
         }
     }
 }
@@ -281,11 +358,30 @@ impl CareSection {
                 }
             }
         }
+        for (occasion, channel) in &self.channels {
+            if Channel::parse(channel).is_none() {
+                problems.push((
+                    format!("scheduling.care.channels.{}", occasion.key()),
+                    format!(
+                        "{channel:?} is not a channel ({})",
+                        Channel::ALL.map(Channel::as_str).join(", ")
+                    ),
+                ));
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {
             Err(SectionError { problems })
         }
+    }
+
+    /// How a care task for `occasion` is made.
+    pub fn channel(&self, occasion: Occasion) -> Channel {
+        self.channels
+            .get(&occasion)
+            .and_then(|c| Channel::parse(c))
+            .unwrap_or_else(|| occasion.default_channel())
     }
 
     /// The gift suggested for `occasion` to a customer of `tier`.
@@ -353,6 +449,46 @@ pub struct CareFacts {
     pub family: Vec<FamilyDate>,
 }
 
+impl CareFacts {
+    /// The customer's own and their family's yearly dates.
+    fn personal_dates(&self) -> Vec<(Occasion, Whom, YearlyDate)> {
+        let mut dated = Vec::new();
+        if let Some(date) = self.birthday {
+            dated.push((Occasion::Birthday, Whom::Customer, date));
+        }
+        if let Some(date) = self.wedding_anniversary {
+            dated.push((Occasion::WeddingAnniversary, Whom::Customer, date));
+        }
+        for member in &self.family {
+            let whom = Whom::Family {
+                name: member.name.clone(),
+                relation: member.relation.clone(),
+            };
+            dated.push((Occasion::FamilyDate, whom, member.date));
+        }
+        dated
+    }
+
+    /// Whether these facts give a personal occasion with `key` (see
+    /// [`CareTask::key`]) on `date`: a care task made for one they no longer
+    /// give (a birthday corrected) is withdrawn.
+    pub fn backs(&self, key: &str, date: NaiveDate) -> bool {
+        self.personal_dates()
+            .into_iter()
+            .any(|(occasion, whom, yearly)| {
+                occasion_key(occasion, &whom) == key && yearly.between(date, date) == [date]
+            })
+    }
+}
+
+/// What tells an occasion from the customer's others of the same date.
+fn occasion_key(occasion: Occasion, whom: &Whom) -> String {
+    match whom {
+        Whom::Customer => occasion.key().to_owned(),
+        Whom::Family { name, relation } => format!("{}:{relation}:{name}", occasion.key()),
+    }
+}
+
 /// Whom a care task is for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Whom {
@@ -365,11 +501,39 @@ pub enum Whom {
 pub struct CareTask {
     pub occasion: Occasion,
     pub whom: Whom,
-    /// The day itself (the birthday, the festival, the event's record).
+    /// The day itself (the birthday, the festival, the family event).
     pub date: NaiveDate,
     /// When the manager should act: the lead days before `date`, or at once.
     pub due: NaiveDate,
     pub gift: Option<String>,
+}
+
+impl CareTask {
+    /// What tells this occasion from the customer's others of the same
+    /// date: the occasion, and for a family member whose. With the date it
+    /// makes a care task once, however often the customer is planned.
+    pub fn key(&self) -> String {
+        occasion_key(self.occasion, &self.whom)
+    }
+
+    /// The task's rule, in words: what, whose, when, and the gift.
+    pub fn words(&self) -> String {
+        let whose = match &self.whom {
+            Whom::Customer if self.occasion.festival().is_some() => String::new(),
+            Whom::Customer => "the customer's ".to_owned(),
+            Whom::Family { name, relation } if name.is_empty() => format!("the {relation}'s "),
+            Whom::Family { name, relation } => format!("{name} ({relation})'s "),
+        };
+        let gift = match &self.gift {
+            Some(gift) => format!("suggested gift: {gift}"),
+            None => "a greeting".to_owned(),
+        };
+        format!(
+            "care: {whose}{} on {}; {gift}",
+            self.occasion.words(),
+            self.date
+        )
+    }
 }
 
 /// The care tasks due from `today` to `horizon_days` after it, ordered by due
@@ -384,55 +548,48 @@ pub fn care_tasks(
 ) -> Vec<CareTask> {
     let last_due = today + Duration::days(i64::from(horizon_days));
     let tier = facts.tier.as_deref();
-    let mut dated: Vec<(Occasion, Whom, YearlyDate)> = Vec::new();
-    if let Some(date) = facts.birthday {
-        dated.push((Occasion::Birthday, Whom::Customer, date));
-    }
-    if let Some(date) = facts.wedding_anniversary {
-        dated.push((Occasion::WeddingAnniversary, Whom::Customer, date));
-    }
-    for member in &facts.family {
-        let whom = Whom::Family {
-            name: member.name.clone(),
-            relation: member.relation.clone(),
-        };
-        dated.push((Occasion::FamilyDate, whom, member.date));
-    }
+    let dated = facts.personal_dates();
+    let mut tasks = Vec::new();
+    let mut push = |occasion: Occasion, whom: &Whom, date: NaiveDate, lead: Duration| {
+        let due = (date - lead).max(today);
+        if due <= last_due {
+            tasks.push(CareTask {
+                occasion,
+                whom: whom.clone(),
+                date,
+                due,
+                gift: section.gift(tier, occasion).map(str::to_owned),
+            });
+        }
+    };
+    let lead_of = |occasion| Duration::days(i64::from(section.lead_days.of(occasion).unwrap_or(0)));
+    // The festivals' dates are the same for every customer: from a table
+    // computed once, not again for each.
     for occasion in &section.festivals {
         if let Some(festival) = occasion.festival() {
-            dated.push((
-                *occasion,
-                Whom::Customer,
-                YearlyDate::Lunar(festival.lunar_day()),
-            ));
+            let lead = lead_of(*occasion);
+            for date in festival.between(today, last_due + lead) {
+                push(*occasion, &Whom::Customer, date, lead);
+            }
         }
     }
-
-    let mut tasks = Vec::new();
     for (occasion, whom, yearly) in dated {
-        let lead = Duration::days(i64::from(section.lead_days.of(occasion).unwrap_or(0)));
+        let lead = lead_of(occasion);
         for date in yearly.between(today, last_due + lead) {
-            let due = (date - lead).max(today);
-            if due <= last_due {
-                tasks.push(CareTask {
-                    occasion,
-                    whom: whom.clone(),
-                    date,
-                    due,
-                    gift: section.gift(tier, occasion).map(str::to_owned),
-                });
-            }
+            push(occasion, &whom, date, lead);
         }
     }
     tasks.sort_by_key(|t| (t.due, t.date, t.occasion));
     tasks
 }
 
-/// The care task for a family event recorded on `recorded_on`: due that
-/// day or the next, as the section says.
+/// The care task for a family event on `date` recorded on `recorded_on`:
+/// due that day or the next, as the section says, whenever the event itself
+/// is (a wedding announced weeks ahead is congratulated now).
 pub fn family_event_task(
     event: FamilyEvent,
     whom: Whom,
+    date: NaiveDate,
     recorded_on: NaiveDate,
     tier: Option<&str>,
     section: &CareSection,
@@ -444,7 +601,7 @@ pub fn family_event_task(
     CareTask {
         occasion: event.occasion(),
         whom,
-        date: recorded_on,
+        date,
         due,
         gift: section.gift(tier, event.occasion()).map(str::to_owned),
     }
@@ -664,15 +821,18 @@ mod tests {
         let funeral = family_event_task(
             FamilyEvent::Funeral,
             Whom::Customer,
+            day(2026, 5, 3),
             day(2026, 5, 4),
             Some("A"),
             &care,
         );
+        assert_eq!(funeral.date, day(2026, 5, 3), "the day it happened");
         assert_eq!(funeral.due, day(2026, 5, 4));
         assert_eq!(funeral.gift.as_deref(), Some("condolence money"));
         let birth = family_event_task(
             FamilyEvent::Birth,
             Whom::Customer,
+            day(2026, 12, 31),
             day(2026, 12, 31),
             Some("B"),
             &care,
@@ -681,12 +841,251 @@ mod tests {
         assert_eq!(birth.gift, None);
         let wedding = family_event_task(
             FamilyEvent::Wedding,
-            Whom::Customer,
+            Whom::Family {
+                name: "王小丽".into(),
+                relation: "daughter".into(),
+            },
+            day(2026, 6, 20),
             day(2026, 5, 4),
             None,
             &care,
         );
         assert_eq!(wedding.due, day(2026, 5, 4), "the section says today");
+        assert_eq!(wedding.date, day(2026, 6, 20), "announced ahead");
+    }
+
+    #[test]
+    fn lead_days_reach_back_across_the_year_end() {
+        let facts = CareFacts {
+            birthday: Some(YearlyDate::gregorian(1, 2).unwrap()),
+            family: vec![FamilyDate {
+                name: "王芳".into(),
+                relation: "mother".into(),
+                date: YearlyDate::gregorian(1, 1).unwrap(),
+            }],
+            ..CareFacts::default()
+        };
+        let section = only_festivals();
+        let got = |today, horizon| -> Vec<(Occasion, NaiveDate, NaiveDate)> {
+            care_tasks(&facts, today, horizon, &section)
+                .iter()
+                .map(|t| (t.occasion, t.date, t.due))
+                .collect()
+        };
+        // Three days ahead: due in December of the year before.
+        assert_eq!(
+            got(day(2026, 12, 20), 10),
+            [
+                (Occasion::FamilyDate, day(2027, 1, 1), day(2026, 12, 29)),
+                (Occasion::Birthday, day(2027, 1, 2), day(2026, 12, 30)),
+            ]
+        );
+        // On 31 December both lead points have passed: due at once.
+        assert_eq!(
+            got(day(2026, 12, 31), 0),
+            [
+                (Occasion::FamilyDate, day(2027, 1, 1), day(2026, 12, 31)),
+                (Occasion::Birthday, day(2027, 1, 2), day(2026, 12, 31)),
+            ]
+        );
+        // On 1 January the mother's day is today, the birthday tomorrow.
+        assert_eq!(
+            got(day(2027, 1, 1), 0),
+            [
+                (Occasion::FamilyDate, day(2027, 1, 1), day(2027, 1, 1)),
+                (Occasion::Birthday, day(2027, 1, 2), day(2027, 1, 1)),
+            ]
+        );
+        // A festival's long lead crosses the year end too: Spring Festival
+        // 2028 is 26 January; thirty days before is 27 December 2027.
+        let long = CareSection {
+            festivals: vec![Occasion::SpringFestival],
+            lead_days: LeadDays {
+                spring_festival: 30,
+                ..LeadDays::default()
+            },
+            ..CareSection::default()
+        };
+        let tasks = care_tasks(&CareFacts::default(), day(2027, 12, 20), 10, &long);
+        assert_eq!(tasks.len(), 1, "{tasks:?}");
+        assert_eq!(tasks[0].date, day(2028, 1, 26));
+        assert_eq!(tasks[0].due, day(2027, 12, 27));
+    }
+
+    #[test]
+    fn a_leap_day_birthdays_lead_counts_from_the_day_kept() {
+        let facts = CareFacts {
+            birthday: Some(YearlyDate::gregorian(2, 29).unwrap()),
+            ..CareFacts::default()
+        };
+        let section = only_festivals();
+        // 2027: kept on 28 February, due three days before.
+        let tasks = care_tasks(&facts, day(2027, 2, 20), 10, &section);
+        assert_eq!(
+            tasks.iter().map(|t| (t.date, t.due)).collect::<Vec<_>>(),
+            [(day(2027, 2, 28), day(2027, 2, 25))]
+        );
+        // 2028 is a leap year: the day itself, due 26 February.
+        let tasks = care_tasks(&facts, day(2028, 2, 20), 10, &section);
+        assert_eq!(
+            tasks.iter().map(|t| (t.date, t.due)).collect::<Vec<_>>(),
+            [(day(2028, 2, 29), day(2028, 2, 26))]
+        );
+        // On 29 February 2028 itself: due at once; the next is 2029's 28th.
+        let tasks = care_tasks(&facts, day(2028, 2, 29), 365, &section);
+        assert_eq!(
+            tasks.iter().map(|t| (t.date, t.due)).collect::<Vec<_>>(),
+            [
+                (day(2028, 2, 29), day(2028, 2, 29)),
+                (day(2029, 2, 28), day(2029, 2, 25))
+            ]
+        );
+        // The day after a common year's 28 February: nothing until next year.
+        assert!(care_tasks(&facts, day(2027, 3, 1), 300, &section).is_empty());
+    }
+
+    /// The festivals care plans for 2026–2028, each against 6tail's tyme
+    /// (an independent lunar calendar), with their lead days.
+    #[test]
+    fn festival_care_lands_on_the_lunar_dates_2026_to_2028() {
+        use tyme4rs::tyme::lunar::LunarDay;
+        let section = CareSection::default();
+        let tasks = care_tasks(
+            &CareFacts::default(),
+            day(2026, 1, 1),
+            365 * 3 - 1,
+            &section,
+        );
+        assert_eq!(tasks.len(), 9, "three festivals a year: {tasks:?}");
+        for task in &tasks {
+            let lunar = task.occasion.festival().unwrap().lunar_day();
+            let solar = LunarDay::from_ymd(
+                task.date.year() as isize,
+                lunar.month() as isize,
+                lunar.day() as usize,
+            )
+            .get_solar_day();
+            let by_tyme = day(
+                solar.get_year() as i32,
+                solar.get_month() as u32,
+                solar.get_day() as u32,
+            );
+            assert_eq!(task.date, by_tyme, "{:?} {}", task.occasion, task.date);
+            let lead = section.lead_days.of(task.occasion).unwrap();
+            assert_eq!(
+                task.due,
+                task.date - Duration::days(i64::from(lead)),
+                "{task:?}"
+            );
+            assert_eq!(task.whom, Whom::Customer);
+        }
+        let spring: Vec<NaiveDate> = tasks
+            .iter()
+            .filter(|t| t.occasion == Occasion::SpringFestival)
+            .map(|t| t.date)
+            .collect();
+        assert_eq!(
+            spring,
+            [day(2026, 2, 17), day(2027, 2, 6), day(2028, 1, 26)]
+        );
+    }
+
+    #[test]
+    fn a_task_is_told_apart_by_occasion_and_whose() {
+        let task = |occasion, whom| CareTask {
+            occasion,
+            whom,
+            date: day(2027, 3, 8),
+            due: day(2027, 3, 5),
+            gift: None,
+        };
+        let spouse = Whom::Family {
+            name: "张伟".into(),
+            relation: "spouse".into(),
+        };
+        assert_eq!(task(Occasion::Birthday, Whom::Customer).key(), "birthday");
+        assert_eq!(
+            task(Occasion::FamilyDate, spouse.clone()).key(),
+            "family_date:spouse:张伟"
+        );
+        assert_eq!(
+            task(Occasion::Birthday, Whom::Customer).words(),
+            "care: the customer's birthday on 2027-03-08; a greeting"
+        );
+        assert_eq!(
+            CareTask {
+                gift: Some("tea".into()),
+                ..task(Occasion::FamilyDate, spouse)
+            }
+            .words(),
+            "care: 张伟 (spouse)'s birthday on 2027-03-08; suggested gift: tea"
+        );
+        assert_eq!(
+            task(Occasion::MidAutumn, Whom::Customer).words(),
+            "care: Mid-Autumn Festival on 2027-03-08; a greeting"
+        );
+        for occasion in Occasion::ALL {
+            assert_eq!(Occasion::parse(occasion.key()), Some(occasion));
+        }
+        assert_eq!(Occasion::parse("graduation"), None);
+    }
+
+    #[test]
+    fn the_facts_back_only_their_own_dates() {
+        let facts = CareFacts {
+            birthday: Some(YearlyDate::gregorian(2, 29).unwrap()),
+            family: vec![FamilyDate {
+                name: "张伟".into(),
+                relation: "spouse".into(),
+                date: YearlyDate::gregorian(9, 20).unwrap(),
+            }],
+            ..CareFacts::default()
+        };
+        assert!(facts.backs("birthday", day(2028, 2, 29)));
+        assert!(
+            facts.backs("birthday", day(2027, 2, 28)),
+            "kept on the 28th"
+        );
+        assert!(
+            !facts.backs("birthday", day(2028, 2, 28)),
+            "2028 has the 29th"
+        );
+        assert!(facts.backs("family_date:spouse:张伟", day(2027, 9, 20)));
+        assert!(!facts.backs("family_date:spouse:张三", day(2027, 9, 20)));
+        assert!(!facts.backs("wedding_anniversary", day(2027, 9, 20)));
+        assert!(
+            !facts.backs("mid_autumn", day(2026, 9, 25)),
+            "not a personal date"
+        );
+        for task in care_tasks(&facts, day(2027, 1, 1), 365, &only_festivals()) {
+            assert!(facts.backs(&task.key(), task.date), "{task:?}");
+        }
+    }
+
+    #[test]
+    fn each_occasion_has_a_channel() {
+        let care = section(
+            r#"
+            [scheduling.care.channels]
+            birthday = "visit"
+            mid_autumn = "email"
+        "#,
+        )
+        .unwrap();
+        assert_eq!(care.channel(Occasion::Birthday), Channel::Visit);
+        assert_eq!(care.channel(Occasion::MidAutumn), Channel::Email);
+        assert_eq!(care.channel(Occasion::WeddingAnniversary), Channel::Phone);
+        assert_eq!(care.channel(Occasion::SpringFestival), Channel::Letter);
+        assert_eq!(care.channel(Occasion::Hospital), Channel::Visit);
+        let err = section(
+            r#"
+            [scheduling.care.channels]
+            birthday = "pigeon"
+        "#,
+        )
+        .unwrap_err();
+        assert_eq!(err.problems[0].0, "scheduling.care.channels.birthday");
+        assert!(err.problems[0].1.contains("pigeon"), "{err}");
     }
 
     /// Each shipped preset's `[scheduling.care]` and
@@ -714,6 +1113,11 @@ mod tests {
             let care = CareSection::from_toml(&file["scheduling"]["care"], &tiers)
                 .unwrap_or_else(|e| panic!("{id}: {e}"));
             assert_eq!(care.festivals.len(), 3, "{id}: all three festivals");
+            assert_eq!(
+                care.channels.len(),
+                Occasion::ALL.len(),
+                "{id}: says how each occasion's care is made"
+            );
             let top = tiers.first().map(String::as_str);
             assert!(
                 care.gift(top, Occasion::MidAutumn).is_some(),

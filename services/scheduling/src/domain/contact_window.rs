@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::care::SectionError;
+pub use super::habit::{Habit, HabitError};
 
 /// How a contact is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -193,40 +194,15 @@ impl WindowSection {
     }
 }
 
-/// A customer's own stated contact habit (profile's preferred contact
-/// time): a range of the day, on some days of the week (none listed: every
-/// day). A range whose end is before its start runs past midnight.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Habit {
-    from: NaiveTime,
-    to: NaiveTime,
-    /// Indexed from Monday; all false: every day.
-    days: [bool; 7],
-}
-
-impl Habit {
-    pub fn new(
-        from: NaiveTime,
-        to: NaiveTime,
-        days: impl IntoIterator<Item = Weekday>,
-    ) -> Result<Self, &'static str> {
-        if from == to {
-            return Err("a preferred time range must not be empty");
-        }
-        let mut on = [false; 7];
-        for day in days {
-            on[day.num_days_from_monday() as usize] = true;
-        }
-        Ok(Self { from, to, days: on })
-    }
-}
-
 /// What the window needs to know of a customer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactFacts {
     /// Unknown for many customers; they are treated as younger, the
     /// documents' ordinary pattern, so a missing year never delays a call.
     pub birth_year: Option<i32>,
+    /// (month, day), when known: the age is then exact on the day, not
+    /// only by the year.
+    pub birthday: Option<(u32, u32)>,
     /// The customer's own habit, which overrides the policy's hours.
     pub habit: Option<Habit>,
     /// The customer's own word on an SMS before a call (001: some prefer
@@ -234,10 +210,20 @@ pub struct ContactFacts {
     pub sms_first: Option<bool>,
 }
 
-fn is_older(facts: &ContactFacts, today: NaiveDate, section: &WindowSection) -> bool {
-    facts
-        .birth_year
-        .is_some_and(|year| today.year() - year >= section.older_from_age as i32)
+/// The customer's age on `today`, when their year of birth is known: by
+/// the year alone, less one before their birthday when it is known (a 29
+/// February birthday comes on 1 March in common years).
+pub fn age_on(facts: &ContactFacts, today: NaiveDate) -> Option<i32> {
+    let year = facts.birth_year?;
+    let before_birthday = facts
+        .birthday
+        .is_some_and(|(month, day)| (today.month(), today.day()) < (month, day));
+    Some(today.year() - year - i32::from(before_birthday))
+}
+
+/// Whether the after-lunch rule treats the customer as older.
+pub fn is_older(facts: &ContactFacts, today: NaiveDate, section: &WindowSection) -> bool {
+    age_on(facts, today).is_some_and(|age| age >= section.older_from_age as i32)
 }
 
 /// The local stretches of `date` in which `channel` may be used.
@@ -249,18 +235,7 @@ fn windows(
     s: &WindowSection,
 ) -> Vec<(NaiveDateTime, NaiveDateTime)> {
     if let Some(habit) = habit {
-        if habit.days.contains(&true) && !habit.days[date.weekday().num_days_from_monday() as usize]
-        {
-            return vec![];
-        }
-        let end_day = if habit.to < habit.from {
-            date.succ_opt()
-        } else {
-            Some(date)
-        };
-        return end_day
-            .map(|end| vec![(date.and_time(habit.from), end.and_time(habit.to))])
-            .unwrap_or_default();
+        return habit.spans_on(date);
     }
     let weekend = matches!(date.weekday(), Weekday::Sat | Weekday::Sun);
     let start = if weekend {
@@ -390,6 +365,10 @@ mod tests {
             .with_timezone(&Utc)
     }
 
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
     fn next(now: DateTime<Utc>, channel: Channel, facts: &ContactFacts) -> DateTime<Utc> {
         next_good_time(now, SHANGHAI, channel, facts, &WindowSection::default())
     }
@@ -463,6 +442,50 @@ mod tests {
         assert_eq!(next(sh(4, 13, 0), Channel::Call, &born(1967)), sh(4, 13, 0));
         let unknown = ContactFacts::default();
         assert_eq!(next(sh(4, 13, 0), Channel::Call, &unknown), sh(4, 13, 0));
+    }
+
+    #[test]
+    fn the_age_is_exact_when_the_birthday_is_known() {
+        // 4 March 2026. Born 5 March 1966: 59 until tomorrow, so younger.
+        let born = |month, day| ContactFacts {
+            birth_year: Some(1966),
+            birthday: Some((month, day)),
+            ..ContactFacts::default()
+        };
+        assert_eq!(age_on(&born(3, 5), day(2026, 3, 4)), Some(59));
+        assert_eq!(next(sh(4, 13, 0), Channel::Call, &born(3, 5)), sh(4, 13, 0));
+        assert_eq!(age_on(&born(3, 4), day(2026, 3, 4)), Some(60));
+        assert_eq!(next(sh(4, 13, 0), Channel::Call, &born(3, 4)), sh(4, 15, 0));
+        // A 29 February birthday: not yet 60 on 28 February of a common
+        // year, 60 on 1 March.
+        let leap = ContactFacts {
+            birth_year: Some(1968),
+            birthday: Some((2, 29)),
+            ..ContactFacts::default()
+        };
+        assert_eq!(age_on(&leap, day(2028, 2, 28)), Some(59));
+        assert_eq!(age_on(&leap, day(2028, 2, 29)), Some(60));
+        assert_eq!(age_on(&leap, day(2027, 2, 28)), Some(58));
+        assert_eq!(age_on(&leap, day(2027, 3, 1)), Some(59));
+        assert_eq!(age_on(&ContactFacts::default(), day(2027, 3, 1)), None);
+    }
+
+    #[test]
+    fn a_stated_habit_read_from_words_overrides() {
+        // An older customer who said "weekday evenings": the evening on a
+        // weekday, never the policy's 15:00, and Monday's over the weekend.
+        let evenings = ContactFacts {
+            birth_year: Some(1950),
+            habit: Some(Habit::parse("weekday evenings").unwrap()),
+            ..ContactFacts::default()
+        };
+        assert_eq!(next(sh(4, 13, 0), Channel::Call, &evenings), sh(4, 19, 0));
+        assert_eq!(
+            next(sh(4, 20, 30), Channel::Visit, &evenings),
+            sh(4, 20, 30)
+        );
+        assert_eq!(next(sh(6, 21, 0), Channel::Call, &evenings), sh(9, 19, 0));
+        assert_eq!(next(sh(7, 10, 0), Channel::Sms, &evenings), sh(9, 19, 0));
     }
 
     #[test]

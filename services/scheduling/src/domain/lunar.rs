@@ -5,6 +5,7 @@
 //! never typed in.
 
 use std::ops::RangeInclusive;
+use std::sync::LazyLock;
 
 use chrono::NaiveDate;
 use icu_calendar::Date;
@@ -111,6 +112,29 @@ impl Festival {
     /// February, the others well inside the lunar year begun that year).
     pub fn date_in(self, year: i32) -> Option<NaiveDate> {
         self.lunar_day().in_lunar_year(year)
+    }
+
+    /// Its dates from `from` to `to`, both included, in order: what
+    /// [`LunarMonthDay::between`] gives for its day, from a table of the
+    /// supported years computed once (every customer's care asks the same).
+    pub fn between(self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+        use chrono::Datelike;
+        static TABLE: LazyLock<Vec<[Option<NaiveDate>; 3]>> = LazyLock::new(|| {
+            SUPPORTED_YEARS
+                .map(|year| Festival::ALL.map(|f| f.date_in(year)))
+                .collect()
+        });
+        let column = Festival::ALL
+            .iter()
+            .position(|f| *f == self)
+            .expect("every festival is in ALL");
+        (from.year()..=to.year())
+            .filter_map(|year| {
+                let row = usize::try_from(year - SUPPORTED_YEARS.start()).ok()?;
+                TABLE.get(row)?[column]
+            })
+            .filter(|date| (from..=to).contains(date))
+            .collect()
     }
 }
 
@@ -242,6 +266,31 @@ mod tests {
             mid_autumn
                 .between(day(2026, 9, 26), day(2027, 9, 14))
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_festival_table_gives_what_the_calendar_does() {
+        for festival in Festival::ALL {
+            let lunar = festival.lunar_day();
+            for (from, to) in [
+                (day(1901, 1, 1), day(2100, 12, 31)),
+                (day(2026, 1, 1), day(2028, 12, 31)),
+                (day(2026, 9, 26), day(2027, 9, 14)),
+                (day(2027, 2, 6), day(2027, 2, 6)),
+                (day(1850, 1, 1), day(1902, 1, 1)),
+                (day(2099, 6, 1), day(2150, 1, 1)),
+            ] {
+                assert_eq!(
+                    festival.between(from, to),
+                    lunar.between(from, to),
+                    "{festival:?} {from}..{to}"
+                );
+            }
+        }
+        assert_eq!(
+            Festival::SpringFestival.between(day(2027, 1, 1), day(2027, 12, 31)),
+            [day(2027, 2, 6)]
         );
     }
 

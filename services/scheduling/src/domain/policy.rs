@@ -1,8 +1,9 @@
 //! The preset's `[scheduling]` section: who must be contacted, by whom, how
 //! often and how, per tier (003, 000 3.8, 002) and for the company's top
 //! customers (001); who visits which tier (000 3.10); how new customers are
-//! followed up until they settle (001); how far ahead tasks are planned; and
-//! the owners of large projects by amount and signing state (000 3.15). A
+//! followed up until they settle (001); how far ahead tasks are planned; the
+//! owners of large projects by amount and signing state (000 3.15); and who
+//! approves gift and relationship expenses up to how much (001). A
 //! section with any problem is refused whole, each problem naming its field
 //! (`scheduling.cadence.A[0].every`).
 //!
@@ -52,10 +53,24 @@
 //!   { from = 5000000, before_signing = "quoter", after_signing = "coordinator" },
 //!   { from = 10000000, before_signing = "department_head", after_signing = "department_head" },
 //! ]
+//!
+//! # Gifts and relationship expenses (客情费): who approves up to how much
+//! # (major units, or "unlimited"), and how far above the approved amount a
+//! # spending may go with a note (a share; 0 or absent: never).
+//! [scheduling.gift_expenses]
+//! approval = { supervisor = 2000, admin = "unlimited" }
+//! overspend_up_to = 0.1
+//!
+//! # Symposiums and reward activities: the year's targets.
+//! [scheduling.activities]
+//! coverage_target_percent = 100
+//! participation_target_percent = 85
 //! ```
 
+use super::activities::ActivitySection;
 use super::care::CareSection;
 use super::contact_window::WindowSection;
+use super::gift_expenses::GiftExpensePolicy;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -346,6 +361,10 @@ pub struct SchedulingPolicy {
     pub care: CareSection,
     /// When customers welcome contact.
     pub contact_windows: WindowSection,
+    /// Who approves gift and relationship expenses, up to how much.
+    pub gift_expenses: GiftExpensePolicy,
+    /// Symposiums and reward activities: the year's targets.
+    pub activities: ActivitySection,
 }
 
 impl SchedulingPolicy {
@@ -395,6 +414,9 @@ struct Section {
     care: Option<toml::Value>,
     #[serde(default)]
     contact_windows: Option<toml::Value>,
+    #[serde(default)]
+    gift_expenses: Option<toml::Value>,
+    activities: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -616,6 +638,21 @@ pub fn parse(preset: &Preset) -> Result<SchedulingPolicy, PolicyError> {
         }),
     };
 
+    let gift_expenses = match &raw.gift_expenses {
+        None => GiftExpensePolicy::default(),
+        Some(value) => GiftExpensePolicy::from_toml(value, digits).unwrap_or_else(|found| {
+            problems.0.extend(found);
+            GiftExpensePolicy::default()
+        }),
+    };
+    let activities = match &raw.activities {
+        None => ActivitySection::default(),
+        Some(value) => ActivitySection::from_toml(value).unwrap_or_else(|e| {
+            problems.0.extend(e.problems);
+            ActivitySection::default()
+        }),
+    };
+
     if !problems.0.is_empty() {
         return Err(PolicyError {
             problems: problems.0,
@@ -630,6 +667,8 @@ pub fn parse(preset: &Preset) -> Result<SchedulingPolicy, PolicyError> {
         large_projects,
         care,
         contact_windows,
+        gift_expenses,
+        activities,
     })
 }
 
@@ -1141,6 +1180,25 @@ owners = [
         let postal = policy("postal-key-accounts");
         assert_eq!(postal.top_customers.as_ref().unwrap().count, 10);
         assert!(postal.new_customers.is_some());
+
+        // Every preset says who approves gift expenses, up to how much.
+        for (name, text) in patron_presets::BUILT_IN {
+            let preset = patron_presets::parse(text).unwrap();
+            let gifts = parse(&preset).unwrap().gift_expenses;
+            assert!(
+                gifts.limit_of(&["supervisor".to_owned()]).is_some(),
+                "{name}: supervisors approve gift expenses"
+            );
+            assert_eq!(
+                gifts.limit_of(&["account_manager".to_owned()]),
+                None,
+                "{name}: managers ask, they do not approve"
+            );
+        }
+        assert_eq!(
+            industrial.gift_expenses.approval["supervisor"],
+            super::super::gift_expenses::ApprovalLimit::UpTo(500_000)
+        );
     }
 
     #[test]

@@ -20,12 +20,22 @@ use crate::scheduling::{NewContact, ProjectInput, Scheduling};
 use crate::store::leaves::{self, HandoverRow};
 use crate::store::{projects, tasks};
 
+pub mod activities;
+pub mod care;
+pub mod feeds;
+pub mod gift_expenses;
+mod input;
+pub mod priority_notices;
+pub mod service_plans;
 pub mod view;
 
 /// The API's state.
 #[derive(Clone)]
 pub struct SchedulingApi {
     pub scheduling: Scheduling,
+    /// The gateway's address as staff reach it: calendar feed URLs sit
+    /// under it.
+    pub public_url: String,
 }
 
 /// `staff/{id}` → id.
@@ -139,7 +149,8 @@ impl SchedulingService for SchedulingApi {
         require_any(&caller, Permission::ReadCustomers)?;
         let id = resource_name::parse("name", "tasks", &request.get_ref().name)?;
         let row = self.scheduling.task(&caller, id).await?;
-        Ok(Response::new(view::task(&row, self.today())))
+        let task = care::task(&self.scheduling.pool, &row, self.today()).await?;
+        Ok(Response::new(task))
     }
 
     async fn list_tasks(
@@ -187,9 +198,9 @@ impl SchedulingService for SchedulingApi {
         .await?;
         let (rows, next_page_token) =
             paging::finish_page(rows, limit, &fingerprint, |r| (r.due_date, r.id));
-        let today = self.today();
+        let tasks = care::tasks(&self.scheduling.pool, &rows, self.today()).await?;
         Ok(Response::new(pb::ListTasksResponse {
-            tasks: rows.iter().map(|r| view::task(r, today)).collect(),
+            tasks,
             next_page_token,
         }))
     }
@@ -225,7 +236,8 @@ impl SchedulingService for SchedulingApi {
                 expected,
             )
             .await?;
-        Ok(Response::new(view::task(&row, self.today())))
+        let task = care::task(&self.scheduling.pool, &row, self.today()).await?;
+        Ok(Response::new(task))
     }
 
     async fn log_contact(
@@ -300,22 +312,38 @@ impl SchedulingService for SchedulingApi {
         require_any(&caller, Permission::ReadCustomers)?;
         let req = request.into_inner();
         let limit = paging::page_size("page_size", req.page_size)?;
-        let customer = if req.customer.is_empty() {
-            None
-        } else {
-            Some(resource_name::parse(
+        let mut filter = tasks::LogFilter::default();
+        if !req.customer.is_empty() {
+            filter.customer_id = Some(resource_name::parse(
                 "customer",
                 "customers",
                 &req.customer,
-            )?)
-        };
-        let fingerprint = paging::filter_fingerprint(&[&req.customer]);
+            )?);
+        }
+        if !req.staff_member.is_empty() {
+            filter.staff_member = Some(staff_id("staff_member", &req.staff_member)?);
+        }
+        let start = |d: NaiveDate| patron_vocab::calendar::start_of_day(d, &self.scheduling.zone);
+        if req.start_date.is_some() {
+            filter.since = start(day("start_date", req.start_date.as_ref())?);
+        }
+        if req.end_date.is_some() {
+            filter.until = day("end_date", req.end_date.as_ref())?
+                .succ_opt()
+                .and_then(start);
+        }
+        let fingerprint = paging::filter_fingerprint(&[
+            &req.customer,
+            &req.staff_member,
+            &filter.since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            &filter.until.map(|t| t.to_rfc3339()).unwrap_or_default(),
+        ]);
         let after: Option<(chrono::DateTime<chrono::Utc>, Uuid)> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
         let reach = self.scheduling.reach(&caller).await?;
         let rows = tasks::list_logs(
             &self.scheduling.pool,
-            customer,
+            &filter,
             &reach,
             &caller.subject,
             after,
@@ -528,5 +556,223 @@ impl SchedulingService for SchedulingApi {
                 })
                 .collect(),
         }))
+    }
+
+    async fn create_gift_expense(
+        &self,
+        request: Request<pb::CreateGiftExpenseRequest>,
+    ) -> Result<Response<pb::GiftExpense>, Status> {
+        self.create_gift_expense_rpc(request).await
+    }
+
+    async fn get_gift_expense(
+        &self,
+        request: Request<pb::GetGiftExpenseRequest>,
+    ) -> Result<Response<pb::GiftExpense>, Status> {
+        self.get_gift_expense_rpc(request).await
+    }
+
+    async fn list_gift_expenses(
+        &self,
+        request: Request<pb::ListGiftExpensesRequest>,
+    ) -> Result<Response<pb::ListGiftExpensesResponse>, Status> {
+        self.list_gift_expenses_rpc(request).await
+    }
+
+    async fn approve_gift_expense(
+        &self,
+        request: Request<pb::ApproveGiftExpenseRequest>,
+    ) -> Result<Response<pb::GiftExpense>, Status> {
+        self.approve_gift_expense_rpc(request).await
+    }
+
+    async fn refuse_gift_expense(
+        &self,
+        request: Request<pb::RefuseGiftExpenseRequest>,
+    ) -> Result<Response<pb::GiftExpense>, Status> {
+        self.refuse_gift_expense_rpc(request).await
+    }
+
+    async fn record_gift_expense_spending(
+        &self,
+        request: Request<pb::RecordGiftExpenseSpendingRequest>,
+    ) -> Result<Response<pb::GiftExpense>, Status> {
+        self.record_gift_expense_spending_rpc(request).await
+    }
+
+    async fn withdraw_gift_expense(
+        &self,
+        request: Request<pb::WithdrawGiftExpenseRequest>,
+    ) -> Result<Response<pb::GiftExpense>, Status> {
+        self.withdraw_gift_expense_rpc(request).await
+    }
+
+    async fn get_gift_expense_report(
+        &self,
+        request: Request<pb::GetGiftExpenseReportRequest>,
+    ) -> Result<Response<pb::GiftExpenseReport>, Status> {
+        self.get_gift_expense_report_rpc(request).await
+    }
+
+    async fn issue_priority_notice(
+        &self,
+        request: Request<pb::IssuePriorityNoticeRequest>,
+    ) -> Result<Response<pb::PriorityNotice>, Status> {
+        self.issue_priority_notice_rpc(request).await
+    }
+
+    async fn get_priority_notice(
+        &self,
+        request: Request<pb::GetPriorityNoticeRequest>,
+    ) -> Result<Response<pb::PriorityNotice>, Status> {
+        self.get_priority_notice_rpc(request).await
+    }
+
+    async fn create_service_plan(
+        &self,
+        request: Request<pb::CreateServicePlanRequest>,
+    ) -> Result<Response<pb::ServicePlan>, Status> {
+        self.create_service_plan_rpc(request).await
+    }
+
+    async fn get_service_plan(
+        &self,
+        request: Request<pb::GetServicePlanRequest>,
+    ) -> Result<Response<pb::ServicePlan>, Status> {
+        self.get_service_plan_rpc(request).await
+    }
+
+    async fn list_service_plans(
+        &self,
+        request: Request<pb::ListServicePlansRequest>,
+    ) -> Result<Response<pb::ListServicePlansResponse>, Status> {
+        self.list_service_plans_rpc(request).await
+    }
+
+    async fn update_service_plan(
+        &self,
+        request: Request<pb::UpdateServicePlanRequest>,
+    ) -> Result<Response<pb::ServicePlan>, Status> {
+        self.update_service_plan_rpc(request).await
+    }
+
+    async fn submit_service_plan(
+        &self,
+        request: Request<pb::SubmitServicePlanRequest>,
+    ) -> Result<Response<pb::ServicePlan>, Status> {
+        self.submit_service_plan_rpc(request).await
+    }
+
+    async fn review_service_plan(
+        &self,
+        request: Request<pb::ReviewServicePlanRequest>,
+    ) -> Result<Response<pb::ServicePlan>, Status> {
+        self.review_service_plan_rpc(request).await
+    }
+
+    async fn create_work_log_review(
+        &self,
+        request: Request<pb::CreateWorkLogReviewRequest>,
+    ) -> Result<Response<pb::WorkLogReview>, Status> {
+        self.create_work_log_review_rpc(request).await
+    }
+
+    async fn list_work_log_reviews(
+        &self,
+        request: Request<pb::ListWorkLogReviewsRequest>,
+    ) -> Result<Response<pb::ListWorkLogReviewsResponse>, Status> {
+        self.list_work_log_reviews_rpc(request).await
+    }
+
+    // Activities and group leads (`activities`), calendar feeds (`feeds`).
+    async fn create_activity(
+        &self,
+        request: Request<pb::CreateActivityRequest>,
+    ) -> Result<Response<pb::Activity>, Status> {
+        self.create_activity_call(request).await
+    }
+
+    async fn get_activity(
+        &self,
+        request: Request<pb::GetActivityRequest>,
+    ) -> Result<Response<pb::Activity>, Status> {
+        self.get_activity_call(request).await
+    }
+
+    async fn list_activities(
+        &self,
+        request: Request<pb::ListActivitiesRequest>,
+    ) -> Result<Response<pb::ListActivitiesResponse>, Status> {
+        self.list_activities_call(request).await
+    }
+
+    async fn invite_customers(
+        &self,
+        request: Request<pb::InviteCustomersRequest>,
+    ) -> Result<Response<pb::InviteCustomersResponse>, Status> {
+        self.invite_customers_call(request).await
+    }
+
+    async fn list_invitations(
+        &self,
+        request: Request<pb::ListInvitationsRequest>,
+    ) -> Result<Response<pb::ListInvitationsResponse>, Status> {
+        self.list_invitations_call(request).await
+    }
+
+    async fn record_attendance(
+        &self,
+        request: Request<pb::RecordAttendanceRequest>,
+    ) -> Result<Response<pb::Invitation>, Status> {
+        self.record_attendance_call(request).await
+    }
+
+    async fn get_activity_figures(
+        &self,
+        request: Request<pb::GetActivityFiguresRequest>,
+    ) -> Result<Response<pb::ActivityFigures>, Status> {
+        self.get_activity_figures_call(request).await
+    }
+
+    async fn set_group_lead(
+        &self,
+        request: Request<pb::SetGroupLeadRequest>,
+    ) -> Result<Response<pb::GroupLead>, Status> {
+        self.set_group_lead_call(request).await
+    }
+
+    async fn list_group_leads(
+        &self,
+        request: Request<pb::ListGroupLeadsRequest>,
+    ) -> Result<Response<pb::ListGroupLeadsResponse>, Status> {
+        self.list_group_leads_call(request).await
+    }
+
+    async fn create_calendar_feed(
+        &self,
+        request: Request<pb::CreateCalendarFeedRequest>,
+    ) -> Result<Response<pb::CalendarFeed>, Status> {
+        self.create_calendar_feed_call(request).await
+    }
+
+    async fn get_calendar_feed(
+        &self,
+        request: Request<pb::GetCalendarFeedRequest>,
+    ) -> Result<Response<pb::CalendarFeed>, Status> {
+        self.get_calendar_feed_call(request).await
+    }
+
+    async fn revoke_calendar_feed(
+        &self,
+        request: Request<pb::RevokeCalendarFeedRequest>,
+    ) -> Result<Response<pb::CalendarFeed>, Status> {
+        self.revoke_calendar_feed_call(request).await
+    }
+
+    async fn record_family_event(
+        &self,
+        request: Request<pb::RecordFamilyEventRequest>,
+    ) -> Result<Response<pb::FamilyEvent>, Status> {
+        care::record_family_event(self, request).await
     }
 }

@@ -84,6 +84,14 @@ pub fn task(row: &TaskRow, today: NaiveDate) -> pb::Task {
             .map(|id| resource_name::format("contactLogs", id))
             .unwrap_or_default(),
         etag: etag::format(row.version),
+        escalated_to: row
+            .escalated_to
+            .as_deref()
+            .map(staff_name)
+            .unwrap_or_default(),
+        escalation_time: row.escalated_at.map(timestamp::to_proto),
+        // What a care task is for is another table's (`grpc::care::tasks`).
+        care: None,
     }
 }
 

@@ -1,6 +1,16 @@
 //! The scheduling service's SQL: tasks and contact logs, planning claims,
-//! leaves with their handovers, and large projects.
+//! leaves with their handovers, large projects, care (its dates, care
+//! tasks' occasions, family events), gift and relationship expenses,
+//! priority notices, service plans with work-log reviews, group leads,
+//! activities and calendar feeds.
 
+pub mod activities;
+pub mod care;
+pub mod feeds;
+pub mod gift_expenses;
+pub mod leads;
 pub mod leaves;
+pub mod priority_notices;
 pub mod projects;
+pub mod service_plans;
 pub mod tasks;

@@ -33,12 +33,16 @@ pub struct TaskRow {
     pub done_on: Option<NaiveDate>,
     pub created_at: DateTime<Utc>,
     pub version: i64,
+    /// The group lead it was escalated to when it fell overdue.
+    pub escalated_to: Option<String>,
+    pub escalated_at: Option<DateTime<Utc>>,
 }
 
-const TASK_COLUMNS: &str =
+pub(crate) const TASK_COLUMNS: &str =
     "t.id, t.customer_id, t.kind, t.rule_key, t.rule, t.role, t.channel, t.tier,
     t.assignee, t.handed_over_from, t.due_date, t.planned_date, t.latest_date, t.state,
-    t.snooze_reason, t.contact_log_id, t.done_on, t.created_at, t.version";
+    t.snooze_reason, t.contact_log_id, t.done_on, t.created_at, t.version,
+    t.escalated_to, t.escalated_at";
 
 /// A task the generation job plans.
 #[derive(Debug, Clone)]
@@ -297,7 +301,7 @@ pub struct ListFilter {
 /// Adds the caller's reach over the customer's facts (aliased `f`): the
 /// company, their unit's subtree, the customers they manage; and the rows
 /// that are the caller's own (`own_column` is theirs).
-fn push_reach(
+pub(crate) fn push_reach(
     q: &mut QueryBuilder<Postgres>,
     reach: &Reach,
     subject: &str,
@@ -402,10 +406,22 @@ pub async fn get_log(pool: &PgPool, id: Uuid) -> Result<Option<ContactLogRow>, S
     .await?)
 }
 
+/// Which contacts a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub customer_id: Option<Uuid>,
+    /// Only those this staff member made (their work log).
+    pub staff_member: Option<String>,
+    /// Only those made at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only those made before this instant.
+    pub until: Option<DateTime<Utc>>,
+}
+
 /// A page of contacts the caller reaches, newest first.
 pub async fn list_logs(
     pool: &PgPool,
-    customer_id: Option<Uuid>,
+    filter: &LogFilter,
     reach: &Reach,
     subject: &str,
     after: Option<(DateTime<Utc>, Uuid)>,
@@ -418,8 +434,17 @@ pub async fn list_logs(
           WHERE true",
     );
     push_reach(&mut q, reach, subject, "l.staff_member");
-    if let Some(customer) = customer_id {
+    if let Some(customer) = filter.customer_id {
         q.push(" AND l.customer_id = ").push_bind(customer);
+    }
+    if let Some(staff) = &filter.staff_member {
+        q.push(" AND l.staff_member = ").push_bind(staff.clone());
+    }
+    if let Some(since) = filter.since {
+        q.push(" AND l.contact_time >= ").push_bind(since);
+    }
+    if let Some(until) = filter.until {
+        q.push(" AND l.contact_time < ").push_bind(until);
     }
     if let Some((at, id)) = after {
         q.push(" AND (l.contact_time, l.id) < (")

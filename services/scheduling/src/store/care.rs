@@ -1,0 +1,334 @@
+//! Care's SQL: the dates care follows for each customer, the care tasks
+//! (rows of `tasks` of kind `care`, with what each is for in `care_tasks`),
+//! and the family events recorded.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use patron_kit::ServiceError;
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+/// A family member's birthday as kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyDateRow {
+    pub name: String,
+    pub relation: String,
+    pub month: u32,
+    pub day: u32,
+}
+
+/// The archive's dates as of `version` (CustomerCreated, CustomerUpdated);
+/// an older version arriving late changes nothing. Whether it was applied.
+pub async fn put_facts(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    wedding: Option<(u32, u32)>,
+    family: &[FamilyDateRow],
+    version: i64,
+    at: DateTime<Utc>,
+) -> Result<bool, ServiceError> {
+    let done = sqlx::query(
+        "INSERT INTO care_facts (customer_id, wedding_month, wedding_day, family_dates, version,
+                                 updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (customer_id) DO UPDATE SET
+           wedding_month = EXCLUDED.wedding_month, wedding_day = EXCLUDED.wedding_day,
+           family_dates = EXCLUDED.family_dates, version = EXCLUDED.version,
+           updated_at = EXCLUDED.updated_at
+         WHERE care_facts.version < EXCLUDED.version",
+    )
+    .bind(customer_id)
+    .bind(wedding.map(|(m, _)| m as i16))
+    .bind(wedding.map(|(_, d)| d as i16))
+    .bind(Json(family))
+    .bind(version)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What care knows of a customer: the birthday from the kit's projection,
+/// the rest from `care_facts`.
+#[derive(Debug, Clone, Default, FromRow)]
+pub struct DatesRow {
+    pub birthday_month: Option<i16>,
+    pub birthday_day: Option<i16>,
+    pub wedding_month: Option<i16>,
+    pub wedding_day: Option<i16>,
+    pub family_dates: Option<Json<Vec<FamilyDateRow>>>,
+}
+
+pub async fn dates_of(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+) -> Result<DatesRow, ServiceError> {
+    Ok(sqlx::query_as::<_, DatesRow>(
+        "SELECT f.birthday_month, f.birthday_day, c.wedding_month, c.wedding_day, c.family_dates
+           FROM customer_facts f LEFT JOIN care_facts c ON c.customer_id = f.customer_id
+          WHERE f.customer_id = $1",
+    )
+    .bind(customer_id)
+    .fetch_optional(conn)
+    .await?
+    .unwrap_or_default())
+}
+
+/// A care task the planner made, as it stands.
+#[derive(Debug, Clone, FromRow)]
+pub struct PlannedCare {
+    pub task_id: Uuid,
+    pub rule_key: String,
+    pub occasion_date: NaiveDate,
+    pub state: String,
+    pub tier: String,
+    pub gift: String,
+    pub withdrawn: bool,
+}
+
+/// The customer's planned (not family-event) care tasks for occasions from
+/// `from` on.
+pub async fn planned_from(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    from: NaiveDate,
+) -> Result<Vec<PlannedCare>, ServiceError> {
+    Ok(sqlx::query_as::<_, PlannedCare>(
+        "SELECT t.id AS task_id, t.rule_key, c.occasion_date, t.state, t.tier, c.gift, c.withdrawn
+           FROM tasks t JOIN care_tasks c ON c.task_id = t.id
+          WHERE t.customer_id = $1 AND t.kind = 'care' AND c.family_event_id IS NULL
+            AND t.planned_date >= $2",
+    )
+    .bind(customer_id)
+    .bind(from)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+/// A care task to create.
+#[derive(Debug, Clone)]
+pub struct NewCareTask {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub rule_key: String,
+    pub rule: String,
+    pub channel: String,
+    pub tier: String,
+    pub assignee: String,
+    pub handed_over_from: Option<String>,
+    pub occasion: String,
+    pub person_name: String,
+    pub relation: String,
+    pub occasion_date: NaiveDate,
+    pub due_date: NaiveDate,
+    pub latest_date: NaiveDate,
+    pub gift: String,
+    pub family_event_id: Option<Uuid>,
+}
+
+/// Creates a care task unless the customer already has one for the same
+/// occasion and day; whether it did. A family event's is created before the
+/// event's own row ([`insert_family_event`]), which names it.
+pub async fn insert_task(
+    tx: &mut PgConnection,
+    task: &NewCareTask,
+    now: DateTime<Utc>,
+) -> Result<bool, ServiceError> {
+    let done = sqlx::query(
+        "INSERT INTO tasks (id, customer_id, kind, rule_key, rule, role, channel, tier, assignee,
+                            handed_over_from, due_date, planned_date, latest_date, created_at)
+         VALUES ($1, $2, 'care', $3, $4, 'account_manager', $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (customer_id, rule_key, planned_date) DO NOTHING",
+    )
+    .bind(task.id)
+    .bind(task.customer_id)
+    .bind(&task.rule_key)
+    .bind(&task.rule)
+    .bind(&task.channel)
+    .bind(&task.tier)
+    .bind(&task.assignee)
+    .bind(&task.handed_over_from)
+    .bind(task.due_date)
+    .bind(task.occasion_date)
+    .bind(task.latest_date)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO care_tasks (task_id, occasion, person_name, relation, occasion_date, gift,
+                                 family_event_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(task.id)
+    .bind(&task.occasion)
+    .bind(&task.person_name)
+    .bind(&task.relation)
+    .bind(task.occasion_date)
+    .bind(&task.gift)
+    .bind(task.family_event_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(true)
+}
+
+/// An open care task takes the customer's tier now and its gift.
+pub async fn regift(
+    tx: &mut PgConnection,
+    task_id: Uuid,
+    tier: &str,
+    gift: &str,
+    rule: &str,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "UPDATE tasks SET tier = $2, rule = $3, version = version + 1
+          WHERE id = $1 AND state = 'open'",
+    )
+    .bind(task_id)
+    .bind(tier)
+    .bind(rule)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE care_tasks SET gift = $2 WHERE task_id = $1")
+        .bind(task_id)
+        .bind(gift)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Cancels open care tasks the archive no longer backs, marked so the
+/// planner may open them again if the date comes back.
+pub async fn withdraw(tx: &mut PgConnection, task_ids: &[Uuid]) -> Result<(), ServiceError> {
+    if task_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE tasks SET state = 'cancelled', version = version + 1
+          WHERE id = ANY($1) AND state = 'open'",
+    )
+    .bind(task_ids)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE care_tasks SET withdrawn = true WHERE task_id = ANY($1)")
+        .bind(task_ids)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Opens again a withdrawn care task whose date the archive backs again.
+pub async fn reopen(
+    tx: &mut PgConnection,
+    task_id: Uuid,
+    due: NaiveDate,
+    latest: NaiveDate,
+    tier: &str,
+    gift: &str,
+    rule: &str,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "UPDATE tasks SET state = 'open', due_date = $2, latest_date = $3, tier = $4, rule = $5,
+                          overdue_announced = false, version = version + 1
+          WHERE id = $1 AND state = 'cancelled'",
+    )
+    .bind(task_id)
+    .bind(due)
+    .bind(latest)
+    .bind(tier)
+    .bind(rule)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE care_tasks SET withdrawn = false, gift = $2 WHERE task_id = $1")
+        .bind(task_id)
+        .bind(gift)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// What a care task is for, as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct CareRow {
+    pub task_id: Uuid,
+    pub customer_id: Uuid,
+    pub occasion: String,
+    pub person_name: String,
+    pub relation: String,
+    pub occasion_date: NaiveDate,
+    pub gift: String,
+    pub family_event_id: Option<Uuid>,
+}
+
+/// What each of `task_ids` that is a care task is for.
+pub async fn details(
+    conn: &mut PgConnection,
+    task_ids: &[Uuid],
+) -> Result<Vec<CareRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, CareRow>(
+        "SELECT c.task_id, t.customer_id, c.occasion, c.person_name, c.relation,
+                c.occasion_date, c.gift, c.family_event_id
+           FROM care_tasks c JOIN tasks t ON t.id = c.task_id
+          WHERE c.task_id = ANY($1)",
+    )
+    .bind(task_ids)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// A family event as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct FamilyEventRow {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub kind: String,
+    pub person_name: String,
+    pub relation: String,
+    pub event_date: NaiveDate,
+    pub note: String,
+    pub task_id: Uuid,
+    pub recorded_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Records a family event, after its care task.
+pub async fn insert_family_event(
+    tx: &mut PgConnection,
+    row: &FamilyEventRow,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO family_events (id, customer_id, kind, person_name, relation, event_date,
+                                    note, task_id, recorded_by, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(row.id)
+    .bind(row.customer_id)
+    .bind(&row.kind)
+    .bind(&row.person_name)
+    .bind(&row.relation)
+    .bind(row.event_date)
+    .bind(&row.note)
+    .bind(row.task_id)
+    .bind(&row.recorded_by)
+    .bind(row.created_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn family_event(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<FamilyEventRow>, ServiceError> {
+    Ok(sqlx::query_as::<_, FamilyEventRow>(
+        "SELECT id, customer_id, kind, person_name, relation, event_date, note, task_id,
+                recorded_by, created_at
+           FROM family_events WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
