@@ -8,6 +8,7 @@
 //! `ON CONFLICT DO NOTHING` on (customer, rule, planned day), so a task is
 //! created once however often its customer is planned.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -82,12 +83,9 @@ pub async fn run_once(
             .into_iter()
             .filter(|l| l.leave().covers(today))
             .collect();
-        for customer in &claimed {
-            pass.created +=
-                plan_customer(&mut tx, policy, customer, &active, today, until, now, zone).await?;
-            tasks::mark_planned(&mut tx, customer.customer_id, until, now).await?;
-            pass.planned += 1;
-        }
+        pass.created +=
+            plan_customers(&mut tx, policy, &claimed, &active, today, until, now, zone).await?;
+        pass.planned += claimed.len() as u64;
         tx.commit().await?;
         if (claimed.len() as i64) < batch {
             break;
@@ -149,103 +147,122 @@ fn rule_words(task: &plan::Task) -> String {
     format!("{} by {} ({})", task.channel, task.role, task.rule)
 }
 
-/// Plans one customer: inserts the tasks the plan has and the store lacks,
-/// cancels the open ones it no longer has (a contact moved the cadence on).
+/// Plans a batch of claimed customers: inserts the tasks their plans have
+/// and the store lacks, cancels the open ones the plans no longer have (a
+/// contact moved the cadence on), plans their care, and records them as
+/// planned up to `until`. What the cadence needs is read, and what it
+/// decides written, in one statement each for the whole batch.
 #[allow(clippy::too_many_arguments)]
-async fn plan_customer(
+async fn plan_customers(
     tx: &mut PgConnection,
     policy: &SchedulingPolicy,
-    customer: &tasks::Claimed,
+    claimed: &[tasks::Claimed],
     active_leaves: &[LeaveRow],
     today: NaiveDate,
     until: NaiveDate,
     now: DateTime<Utc>,
     zone: Tz,
 ) -> Result<u64, ServiceError> {
-    let id = customer.customer_id;
-    let tier = announced::tier_of(&mut *tx, id).await?;
-    let contacts: Vec<Contact> = tasks::contacts_of(&mut *tx, id)
-        .await?
-        .into_iter()
-        .filter_map(|c| {
-            Some(Contact {
-                on: local_day(c.contact_time, zone),
-                channel: Channel::parse(&c.channel)?,
-                role: c.role.filter(|r| !r.is_empty()),
-                rule: c.rule_key,
-            })
-        })
-        .collect();
-    let planned = plan::plan_until(
-        policy,
-        Customer {
-            tier: (!tier.is_empty()).then_some(tier.as_str()),
-            rank: None,
-            created: customer.first_seen,
-        },
-        &contacts,
-        today,
-        until,
-    );
-    // A rule with an overdue open task keeps it as its first contact due:
-    // the plan's first task of that rule (due today at the latest) is it.
-    let mut overdue = tasks::overdue_rules(&mut *tx, id, today).await?;
-    let planned: Vec<&plan::Task> = planned
-        .iter()
-        .filter(|t| {
+    let ids: Vec<Uuid> = claimed.iter().map(|c| c.customer_id).collect();
+    let tiers = announced::tiers_of(&mut *tx, &ids).await?;
+    let mut contacts: HashMap<Uuid, Vec<Contact>> = HashMap::new();
+    for c in tasks::contacts_of(&mut *tx, &ids).await? {
+        let Some(channel) = Channel::parse(&c.channel) else {
+            continue;
+        };
+        contacts.entry(c.customer_id).or_default().push(Contact {
+            on: local_day(c.contact_time, zone),
+            channel,
+            role: c.role.filter(|r| !r.is_empty()),
+            rule: c.rule_key,
+        });
+    }
+    let mut overdue: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for (customer, rule) in tasks::overdue_rules(&mut *tx, &ids, today).await? {
+        overdue.entry(customer).or_default().push(rule);
+    }
+    let domain_leaves: Vec<leave::Leave> = active_leaves.iter().map(LeaveRow::leave).collect();
+    let mut keep = Vec::new();
+    let mut new = Vec::new();
+    let mut handovers = HashMap::new();
+    let mut created = 0;
+    for customer in claimed {
+        let id = customer.customer_id;
+        let tier = tiers.get(&id).cloned().unwrap_or_default();
+        let planned = plan::plan_until(
+            policy,
+            Customer {
+                tier: (!tier.is_empty()).then_some(tier.as_str()),
+                rank: None,
+                created: customer.first_seen,
+            },
+            contacts.get(&id).map(Vec::as_slice).unwrap_or_default(),
+            today,
+            until,
+        );
+        // A rule with an overdue open task keeps it as its first contact
+        // due: the plan's first task of that rule (due today at the latest)
+        // is it.
+        let mut overdue = overdue.remove(&id).unwrap_or_default();
+        for task in planned.iter().filter(|t| {
             if let Some(at) = overdue.iter().position(|r| *r == t.rule) {
                 overdue.swap_remove(at);
                 return false;
             }
             true
-        })
-        .collect();
-    let keep: Vec<(String, NaiveDate)> = planned.iter().map(|t| (t.rule.clone(), t.due)).collect();
-    tasks::cancel_unplanned(&mut *tx, id, today, &keep).await?;
-    let domain_leaves: Vec<leave::Leave> = active_leaves.iter().map(LeaveRow::leave).collect();
-    let mut created = 0;
-    for task in planned {
-        let task_id = resource_name::new_id();
-        let manager = &customer.account_manager;
-        let (assignee, handover) =
-            leave::assign_new_task(&task_id.to_string(), manager, today, &domain_leaves, now);
-        let new = NewTask {
-            id: task_id,
-            customer_id: id,
-            kind: if task.rule == NEW_CUSTOMER_RULE {
-                "new_customer"
-            } else {
-                "cadence"
-            },
-            rule_key: task.rule.clone(),
-            rule: rule_words(task),
-            role: task.role.clone(),
-            channel: task.channel.as_str().to_owned(),
-            tier: tier.clone(),
-            assignee,
-            handed_over_from: handover.as_ref().map(|h| h.from.clone()),
-            due_date: task.due,
-            latest_date: task.latest,
-        };
-        if !tasks::insert_planned(&mut *tx, &new, now).await? {
-            continue;
+        }) {
+            keep.push((id, task.rule.clone(), task.due));
+            let task_id = resource_name::new_id();
+            let (assignee, handover) = leave::assign_new_task(
+                &task_id.to_string(),
+                &customer.account_manager,
+                today,
+                &domain_leaves,
+                now,
+            );
+            new.push(NewTask {
+                id: task_id,
+                customer_id: id,
+                kind: if task.rule == NEW_CUSTOMER_RULE {
+                    "new_customer"
+                } else {
+                    "cadence"
+                },
+                rule_key: task.rule.clone(),
+                rule: rule_words(task),
+                role: task.role.clone(),
+                channel: task.channel.as_str().to_owned(),
+                tier: tier.clone(),
+                assignee,
+                handed_over_from: handover.as_ref().map(|h| h.from.clone()),
+                due_date: task.due,
+                latest_date: task.latest,
+            });
+            if let Some(handover) = handover {
+                handovers.insert(task_id, handover);
+            }
         }
-        created += 1;
-        if let Some(handover) = handover {
+        created += crate::care::plan(
+            &mut *tx,
+            policy,
+            customer,
+            &tier,
+            active_leaves,
+            today,
+            until,
+            now,
+        )
+        .await?;
+    }
+    tasks::cancel_unplanned(&mut *tx, &ids, today, &keep).await?;
+    let inserted = tasks::insert_planned(&mut *tx, &new, now).await?;
+    created += inserted.len() as u64;
+    for task_id in inserted {
+        if let Some(handover) = handovers.remove(&task_id) {
             record_new_handover(&mut *tx, handover, task_id, active_leaves, today, now).await?;
         }
     }
-    created += crate::care::plan(
-        &mut *tx,
-        policy,
-        customer,
-        &tier,
-        active_leaves,
-        today,
-        until,
-        now,
-    )
-    .await?;
+    tasks::mark_planned(&mut *tx, &ids, until, now).await?;
     Ok(created)
 }
 

@@ -94,6 +94,19 @@ pub async fn tier_of(conn: &mut PgConnection, customer_id: Uuid) -> Result<Strin
     )
 }
 
+/// The tiers of `customers` that hold one, as tiering last announced them.
+pub async fn tiers_of(
+    conn: &mut PgConnection,
+    customers: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, String>, ServiceError> {
+    let rows: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT customer_id, tier FROM customer_tiers WHERE customer_id = ANY($1)")
+            .bind(customers)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// A service's reading of a preset's text (its own section), or why not.
 pub type ReadSection<T> = Arc<dyn Fn(&str) -> Result<T, String> + Send + Sync>;
 

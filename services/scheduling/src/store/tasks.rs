@@ -61,35 +61,48 @@ pub struct NewTask {
     pub latest_date: NaiveDate,
 }
 
-/// Inserts a planned task unless the same customer, rule and planned day is
-/// already there; whether it was inserted.
+/// Inserts planned tasks in one statement, each unless the same customer,
+/// rule and planned day is already there; the ids of those inserted.
 pub async fn insert_planned(
     tx: &mut PgConnection,
-    task: &NewTask,
+    new: &[NewTask],
     now: DateTime<Utc>,
-) -> Result<bool, ServiceError> {
-    let done = sqlx::query(
+) -> Result<Vec<Uuid>, ServiceError> {
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let column = |f: fn(&NewTask) -> String| new.iter().map(f).collect::<Vec<String>>();
+    Ok(sqlx::query_scalar(
         "INSERT INTO tasks (id, customer_id, kind, rule_key, rule, role, channel, tier, assignee,
                             handed_over_from, due_date, planned_date, latest_date, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13)
-         ON CONFLICT (customer_id, rule_key, planned_date) DO NOTHING",
+         SELECT n.id, n.customer_id, n.kind, n.rule_key, n.rule, n.role, n.channel, n.tier,
+                n.assignee, n.handed_over_from, n.due_date, n.due_date, n.latest_date, $13
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                       $7::text[], $8::text[], $9::text[], $10::text[], $11::date[], $12::date[])
+                AS n(id, customer_id, kind, rule_key, rule, role, channel, tier, assignee,
+                     handed_over_from, due_date, latest_date)
+         ON CONFLICT (customer_id, rule_key, planned_date) DO NOTHING
+         RETURNING id",
     )
-    .bind(task.id)
-    .bind(task.customer_id)
-    .bind(task.kind)
-    .bind(&task.rule_key)
-    .bind(&task.rule)
-    .bind(&task.role)
-    .bind(&task.channel)
-    .bind(&task.tier)
-    .bind(&task.assignee)
-    .bind(&task.handed_over_from)
-    .bind(task.due_date)
-    .bind(task.latest_date)
+    .bind(new.iter().map(|t| t.id).collect::<Vec<_>>())
+    .bind(new.iter().map(|t| t.customer_id).collect::<Vec<_>>())
+    .bind(column(|t| t.kind.to_owned()))
+    .bind(column(|t| t.rule_key.clone()))
+    .bind(column(|t| t.rule.clone()))
+    .bind(column(|t| t.role.clone()))
+    .bind(column(|t| t.channel.clone()))
+    .bind(column(|t| t.tier.clone()))
+    .bind(column(|t| t.assignee.clone()))
+    .bind(
+        new.iter()
+            .map(|t| t.handed_over_from.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(new.iter().map(|t| t.due_date).collect::<Vec<_>>())
+    .bind(new.iter().map(|t| t.latest_date).collect::<Vec<_>>())
     .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .fetch_all(&mut *tx)
+    .await?)
 }
 
 /// Locks a customer's planning row. Every change to a customer's tasks
@@ -103,44 +116,46 @@ pub async fn lock_planning(tx: &mut PgConnection, customer_id: Uuid) -> Result<(
     Ok(())
 }
 
-/// The rules of a customer's open tasks planned before `today`: an overdue
-/// task stands for its rule's first due contact, so it is not planned again.
+/// The rules of the customers' open tasks planned before `today`, as
+/// (customer, rule): an overdue task stands for its rule's first due
+/// contact, so it is not planned again.
 pub async fn overdue_rules(
     tx: &mut PgConnection,
-    customer_id: Uuid,
+    customers: &[Uuid],
     today: NaiveDate,
-) -> Result<Vec<String>, ServiceError> {
-    Ok(sqlx::query_scalar(
-        "SELECT DISTINCT rule_key FROM tasks
-          WHERE customer_id = $1 AND state = 'open' AND planned_date < $2",
+) -> Result<Vec<(Uuid, String)>, ServiceError> {
+    Ok(sqlx::query_as(
+        "SELECT DISTINCT customer_id, rule_key FROM tasks
+          WHERE customer_id = ANY($1) AND state = 'open' AND planned_date < $2",
     )
-    .bind(customer_id)
+    .bind(customers)
     .bind(today)
     .fetch_all(&mut *tx)
     .await?)
 }
 
-/// Cancels a customer's open generated tasks planned from `today` on that
-/// the plan no longer has (a contact moved the cadence on): `keep` holds
-/// (rule key, planned day).
+/// Cancels the customers' open generated tasks planned from `today` on
+/// that their plans no longer have (a contact moved the cadence on): `keep`
+/// holds (customer, rule key, planned day).
 pub async fn cancel_unplanned(
     tx: &mut PgConnection,
-    customer_id: Uuid,
+    customers: &[Uuid],
     today: NaiveDate,
-    keep: &[(String, NaiveDate)],
+    keep: &[(Uuid, String, NaiveDate)],
 ) -> Result<u64, ServiceError> {
-    let rules: Vec<&str> = keep.iter().map(|(r, _)| r.as_str()).collect();
-    let days: Vec<NaiveDate> = keep.iter().map(|(_, d)| *d).collect();
     let done = sqlx::query(
-        "UPDATE tasks SET state = 'cancelled', version = version + 1
-          WHERE customer_id = $1 AND state = 'open' AND kind IN ('cadence', 'new_customer')
-            AND planned_date >= $4
-            AND (rule_key, planned_date) NOT IN
-                (SELECT k.rule_key, k.day FROM unnest($2::text[], $3::date[]) AS k(rule_key, day))",
+        "UPDATE tasks t SET state = 'cancelled', version = version + 1
+          WHERE t.customer_id = ANY($1) AND t.state = 'open'
+            AND t.kind IN ('cadence', 'new_customer') AND t.planned_date >= $5
+            AND NOT EXISTS (
+                SELECT 1 FROM unnest($2::uuid[], $3::text[], $4::date[]) AS k(customer_id, rule_key, day)
+                 WHERE k.customer_id = t.customer_id AND k.rule_key = t.rule_key
+                   AND k.day = t.planned_date)",
     )
-    .bind(customer_id)
-    .bind(&rules)
-    .bind(&days)
+    .bind(customers)
+    .bind(keep.iter().map(|(c, _, _)| *c).collect::<Vec<_>>())
+    .bind(keep.iter().map(|(_, r, _)| r.as_str()).collect::<Vec<_>>())
+    .bind(keep.iter().map(|(_, _, d)| *d).collect::<Vec<_>>())
     .bind(today)
     .execute(&mut *tx)
     .await?;
@@ -462,24 +477,25 @@ pub async fn list_logs(
 /// rule of the task it closed.
 #[derive(Debug, Clone, FromRow)]
 pub struct MadeContact {
+    pub customer_id: Uuid,
     pub contact_time: DateTime<Utc>,
     pub channel: String,
     pub role: Option<String>,
     pub rule_key: Option<String>,
 }
 
-/// Every contact made with a customer, for planning.
+/// Every contact made with the customers, for planning, in order.
 pub async fn contacts_of(
     conn: &mut PgConnection,
-    customer_id: Uuid,
+    customers: &[Uuid],
 ) -> Result<Vec<MadeContact>, ServiceError> {
     Ok(sqlx::query_as::<_, MadeContact>(
-        "SELECT l.contact_time, l.channel, t.role, t.rule_key
+        "SELECT l.customer_id, l.contact_time, l.channel, t.role, t.rule_key
            FROM contact_logs l LEFT JOIN tasks t ON t.id = l.task_id
-          WHERE l.customer_id = $1
-          ORDER BY l.contact_time",
+          WHERE l.customer_id = ANY($1)
+          ORDER BY l.customer_id, l.contact_time",
     )
-    .bind(customer_id)
+    .bind(customers)
     .fetch_all(conn)
     .await?)
 }
@@ -555,18 +571,21 @@ pub async fn claim_due(
     .await?)
 }
 
+/// Records that the customers are planned up to `until`.
 pub async fn mark_planned(
     tx: &mut PgConnection,
-    customer_id: Uuid,
+    customers: &[Uuid],
     until: NaiveDate,
     at: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
-    sqlx::query("UPDATE planning SET planned_until = $2, planned_at = $3 WHERE customer_id = $1")
-        .bind(customer_id)
-        .bind(until)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE planning SET planned_until = $2, planned_at = $3 WHERE customer_id = ANY($1)",
+    )
+    .bind(customers)
+    .bind(until)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
