@@ -131,13 +131,17 @@ fn latest(task: &CareTask) -> NaiveDate {
 /// [`MAX_CARE_DAYS`] ahead): creates the care tasks the plan has and the
 /// store lacks, gives open ones the customer's tier and gift now, withdraws
 /// those the archive no longer backs and opens withdrawn ones it backs
-/// again. The number of tasks created.
+/// again. `dates` are the customer's dates and `existing` their care tasks
+/// planned from today on, read for the whole batch (`store::care`). The
+/// number of tasks created.
 #[allow(clippy::too_many_arguments)]
 pub async fn plan(
     tx: &mut PgConnection,
     policy: &SchedulingPolicy,
     customer: &tasks::Claimed,
     tier: &str,
+    dates: &store::DatesRow,
+    existing: &[store::PlannedCare],
     active_leaves: &[LeaveRow],
     today: NaiveDate,
     until: NaiveDate,
@@ -145,10 +149,9 @@ pub async fn plan(
 ) -> Result<u64, ServiceError> {
     let id = customer.customer_id;
     let section = &policy.care;
-    let facts = care_facts(&store::dates_of(&mut *tx, id).await?, tier);
+    let facts = care_facts(dates, tier);
     let days = (until - today).num_days().clamp(0, MAX_CARE_DAYS) as u32;
     let planned = care::care_tasks(&facts, today, days, section);
-    let existing = store::planned_from(&mut *tx, id, today).await?;
 
     let stale: Vec<Uuid> = existing
         .iter()

@@ -26,6 +26,7 @@ use crate::domain::leave::{self, TaskRef};
 use crate::domain::plan::{self, Contact, Customer};
 use crate::domain::policy::{Channel, NEW_CUSTOMER_RULE, SchedulingPolicy};
 use crate::policy_source::Policies;
+use crate::store::care as care_store;
 use crate::store::leaves::{self, HandoverRow, LeaveRow};
 use crate::store::tasks::{self, NewTask, TaskRow};
 
@@ -181,6 +182,8 @@ async fn plan_customers(
     for (customer, rule) in tasks::overdue_rules(&mut *tx, &ids, today).await? {
         overdue.entry(customer).or_default().push(rule);
     }
+    let mut dates = care_store::dates_of(&mut *tx, &ids).await?;
+    let mut care_planned = care_store::planned_from(&mut *tx, &ids, today).await?;
     let domain_leaves: Vec<leave::Leave> = active_leaves.iter().map(LeaveRow::leave).collect();
     let mut keep = Vec::new();
     let mut new = Vec::new();
@@ -247,6 +250,8 @@ async fn plan_customers(
             policy,
             customer,
             &tier,
+            &dates.remove(&id).unwrap_or_default(),
+            &care_planned.remove(&id).unwrap_or_default(),
             active_leaves,
             today,
             until,

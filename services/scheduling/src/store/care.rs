@@ -2,6 +2,8 @@
 //! (rows of `tasks` of kind `care`, with what each is for in `care_tasks`),
 //! and the family events recorded.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use patron_kit::ServiceError;
 use serde::{Deserialize, Serialize};
@@ -60,19 +62,33 @@ pub struct DatesRow {
     pub family_dates: Option<Json<Vec<FamilyDateRow>>>,
 }
 
+/// The dates of `customers` (their birthdays from the shared projection,
+/// the rest from scheduling's own care facts); a customer with none has
+/// none in the map.
 pub async fn dates_of(
     conn: &mut PgConnection,
-    customer_id: Uuid,
-) -> Result<DatesRow, ServiceError> {
-    Ok(sqlx::query_as::<_, DatesRow>(
-        "SELECT f.birthday_month, f.birthday_day, c.wedding_month, c.wedding_day, c.family_dates
+    customers: &[Uuid],
+) -> Result<HashMap<Uuid, DatesRow>, ServiceError> {
+    let rows: Vec<(Uuid, DatesRow)> = sqlx::query_as::<_, CustomerDates>(
+        "SELECT f.customer_id, f.birthday_month, f.birthday_day, c.wedding_month, c.wedding_day,
+                c.family_dates
            FROM customer_facts f LEFT JOIN care_facts c ON c.customer_id = f.customer_id
-          WHERE f.customer_id = $1",
+          WHERE f.customer_id = ANY($1)",
     )
-    .bind(customer_id)
-    .fetch_optional(conn)
+    .bind(customers)
+    .fetch_all(conn)
     .await?
-    .unwrap_or_default())
+    .into_iter()
+    .map(|r| (r.customer_id, r.dates))
+    .collect();
+    Ok(rows.into_iter().collect())
+}
+
+#[derive(FromRow)]
+struct CustomerDates {
+    customer_id: Uuid,
+    #[sqlx(flatten)]
+    dates: DatesRow,
 }
 
 /// A care task the planner made, as it stands.
@@ -87,23 +103,39 @@ pub struct PlannedCare {
     pub withdrawn: bool,
 }
 
-/// The customer's planned (not family-event) care tasks for occasions from
-/// `from` on.
+/// The customers' planned (not family-event) care tasks planned from
+/// `from` on, by customer.
 pub async fn planned_from(
     tx: &mut PgConnection,
-    customer_id: Uuid,
+    customers: &[Uuid],
     from: NaiveDate,
-) -> Result<Vec<PlannedCare>, ServiceError> {
-    Ok(sqlx::query_as::<_, PlannedCare>(
-        "SELECT t.id AS task_id, t.rule_key, c.occasion_date, t.state, t.tier, c.gift, c.withdrawn
+) -> Result<HashMap<Uuid, Vec<PlannedCare>>, ServiceError> {
+    let rows: Vec<(Uuid, PlannedCare)> = sqlx::query_as::<_, CustomerCare>(
+        "SELECT t.customer_id, t.id AS task_id, t.rule_key, c.occasion_date, t.state, t.tier,
+                c.gift, c.withdrawn
            FROM tasks t JOIN care_tasks c ON c.task_id = t.id
-          WHERE t.customer_id = $1 AND t.kind = 'care' AND c.family_event_id IS NULL
+          WHERE t.customer_id = ANY($1) AND t.kind = 'care' AND c.family_event_id IS NULL
             AND t.planned_date >= $2",
     )
-    .bind(customer_id)
+    .bind(customers)
     .bind(from)
     .fetch_all(&mut *tx)
-    .await?)
+    .await?
+    .into_iter()
+    .map(|r| (r.customer_id, r.care))
+    .collect();
+    let mut by_customer: HashMap<Uuid, Vec<PlannedCare>> = HashMap::new();
+    for (customer, care) in rows {
+        by_customer.entry(customer).or_default().push(care);
+    }
+    Ok(by_customer)
+}
+
+#[derive(FromRow)]
+struct CustomerCare {
+    customer_id: Uuid,
+    #[sqlx(flatten)]
+    care: PlannedCare,
 }
 
 /// A care task to create.
