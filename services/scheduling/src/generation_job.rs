@@ -43,6 +43,11 @@ pub struct Pass {
     pub overdue: u64,
 }
 
+/// Customers (or leaves, or overdue tasks) one transaction of a pass takes:
+/// enough that a batch's few statements carry many rows, few enough that
+/// the claimed planning rows are not held long.
+pub const BATCH: i64 = 500;
+
 /// The day `at` falls on in the company's zone.
 pub fn local_day(at: DateTime<Utc>, zone: Tz) -> NaiveDate {
     at.with_timezone(&zone).date_naive()
@@ -393,7 +398,7 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match run_once(&pool, &policies, &clock, zone, 200).await {
+            match run_once(&pool, &policies, &clock, zone, BATCH).await {
                 Ok(pass) if pass == Pass::default() => {}
                 Ok(pass) => tracing::info!(?pass, "scheduling generation pass"),
                 Err(ServiceError::FailedPrecondition(_)) => {}

@@ -90,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..replicas {
         let (pool, policies, clock) = (pool.clone(), policies.clone(), clock.clone());
         workers.push(tokio::spawn(async move {
-            generation_job::run_once(&pool, &policies, &clock, ZONE, 500).await
+            generation_job::run_once(&pool, &policies, &clock, ZONE, generation_job::BATCH).await
         }));
     }
     let mut planned = 0;
