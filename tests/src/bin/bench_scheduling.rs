@@ -112,6 +112,11 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query("CREATE TABLE bare_tasks (LIKE tasks INCLUDING ALL)")
         .execute(&pool)
         .await?;
+    // One statement for every row: no statement timeout for it.
+    let mut bare = pool.acquire().await?;
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut *bare)
+        .await?;
     let start = Instant::now();
     let inserted = sqlx::query(
         "INSERT INTO bare_tasks (id, customer_id, kind, rule_key, rule, role, channel, tier, assignee,
@@ -123,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .bind(tasks)
     .bind(customers)
-    .execute(&pool)
+    .execute(&mut *bare)
     .await?
     .rows_affected();
     let bare_time = start.elapsed();
