@@ -766,10 +766,11 @@ async fn falling_spend_raises_a_churn_risk_and_exits_feed_the_reasons_report() {
     assert_eq!((b.churned, b.base, b.target_percent.as_str()), (1, 1, ""));
     let a = report.rates.iter().find(|r| r.tier_code == "A").unwrap();
     assert_eq!(
-        (a.base, a.rate_percent.as_str(), a.within_target),
-        (0, "0.00", true),
-        "nobody held A, nobody left it"
+        (a.base, a.rate_percent.as_str(), a.target_percent.as_str()),
+        (0, "0.00", ""),
+        "nobody held A, nobody left it; the policy sets A no target"
     );
+    assert!(!a.within_target, "no target, nothing to be within");
     assert!(report.rates.iter().all(|r| !r.tier_code.is_empty()));
 
     // The report counts only customers the caller reaches: li.na sees her
