@@ -21,10 +21,9 @@ use crate::domain::care::{
 use crate::domain::contact_window::{ContactFacts, Habit, HabitError};
 use crate::domain::leave;
 use crate::domain::policy::SchedulingPolicy;
-use crate::generation_job::record_new_handover;
+use crate::generation_job::{ActiveLeaves, record_new_handover};
 use crate::scheduling::Scheduling;
 use crate::store::care::{self as store, DatesRow, FamilyDateRow, FamilyEventRow, NewCareTask};
-use crate::store::leaves::{self, LeaveRow};
 use crate::store::tasks;
 
 /// Care looks this far ahead at most, whatever the planning horizon: a care
@@ -142,7 +141,7 @@ pub async fn plan(
     tier: &str,
     dates: &store::DatesRow,
     existing: &[store::PlannedCare],
-    active_leaves: &[LeaveRow],
+    active: &ActiveLeaves,
     today: NaiveDate,
     until: NaiveDate,
     now: DateTime<Utc>,
@@ -166,7 +165,6 @@ pub async fn plan(
         .collect();
     store::withdraw(&mut *tx, &stale).await?;
 
-    let domain_leaves: Vec<leave::Leave> = active_leaves.iter().map(LeaveRow::leave).collect();
     let mut created = 0;
     for task in &planned {
         let key = rule_key(&task.key());
@@ -201,7 +199,7 @@ pub async fn plan(
             &task_id.to_string(),
             &customer.account_manager,
             today,
-            &domain_leaves,
+            &active.leaves,
             now,
         );
         let (person_name, relation) = whose(&task.whom);
@@ -228,7 +226,7 @@ pub async fn plan(
         }
         created += 1;
         if let Some(handover) = handover {
-            record_new_handover(&mut *tx, handover, task_id, active_leaves, today, now).await?;
+            record_new_handover(&mut *tx, handover, task_id, &active.rows, today, now).await?;
         }
     }
     Ok(created)
@@ -306,18 +304,13 @@ impl Scheduling {
             (!tier.is_empty()).then_some(tier.as_str()),
             section,
         );
-        let active: Vec<LeaveRow> = leaves::not_over(&mut tx, today)
-            .await?
-            .into_iter()
-            .filter(|l| l.leave().covers(today))
-            .collect();
-        let domain_leaves: Vec<leave::Leave> = active.iter().map(LeaveRow::leave).collect();
+        let active = ActiveLeaves::on(&mut tx, today).await?;
         let task_id = resource_name::new_id();
         let (assignee, handover) = leave::assign_new_task(
             &task_id.to_string(),
             &facts.account_manager,
             today,
-            &domain_leaves,
+            &active.leaves,
             now,
         );
         let occasion = input.event.occasion();
@@ -357,7 +350,7 @@ impl Scheduling {
         )
         .await?;
         if let Some(handover) = handover {
-            record_new_handover(&mut tx, handover, task_id, &active, today, now).await?;
+            record_new_handover(&mut tx, handover, task_id, &active.rows, today, now).await?;
         }
         tx.commit().await?;
         Ok(id)

@@ -48,6 +48,22 @@ pub struct Pass {
 /// the claimed planning rows are not held long.
 pub const BATCH: i64 = 500;
 
+/// The leaves in force on a day, as stored (a handover record names its
+/// leave) and as the domain reads them (who gets a new task), read once for
+/// all the tasks a transaction creates.
+pub struct ActiveLeaves {
+    pub rows: Vec<LeaveRow>,
+    pub leaves: Vec<leave::Leave>,
+}
+
+impl ActiveLeaves {
+    pub async fn on(tx: &mut PgConnection, day: NaiveDate) -> Result<Self, ServiceError> {
+        let rows = leaves::covering(tx, day).await?;
+        let leaves = rows.iter().map(LeaveRow::leave).collect();
+        Ok(Self { rows, leaves })
+    }
+}
+
 /// The day `at` falls on in the company's zone.
 pub fn local_day(at: DateTime<Utc>, zone: Tz) -> NaiveDate {
     at.with_timezone(&zone).date_naive()
@@ -84,11 +100,10 @@ pub async fn run_once(
         let until = policy.horizon.after(today);
         let mut tx = pool.begin().await?;
         let claimed = tasks::claim_due(&mut tx, until, batch).await?;
-        let active: Vec<LeaveRow> = leaves::not_over(&mut tx, today)
-            .await?
-            .into_iter()
-            .filter(|l| l.leave().covers(today))
-            .collect();
+        if claimed.is_empty() {
+            break;
+        }
+        let active = ActiveLeaves::on(&mut tx, today).await?;
         pass.created +=
             plan_customers(&mut tx, policy, &claimed, &active, today, until, now, zone).await?;
         pass.planned += claimed.len() as u64;
@@ -163,7 +178,7 @@ async fn plan_customers(
     tx: &mut PgConnection,
     policy: &SchedulingPolicy,
     claimed: &[tasks::Claimed],
-    active_leaves: &[LeaveRow],
+    active: &ActiveLeaves,
     today: NaiveDate,
     until: NaiveDate,
     now: DateTime<Utc>,
@@ -189,7 +204,6 @@ async fn plan_customers(
     }
     let mut dates = care_store::dates_of(&mut *tx, &ids).await?;
     let mut care_planned = care_store::planned_from(&mut *tx, &ids, today).await?;
-    let domain_leaves: Vec<leave::Leave> = active_leaves.iter().map(LeaveRow::leave).collect();
     let mut keep = Vec::new();
     let mut new = Vec::new();
     let mut handovers = HashMap::new();
@@ -225,7 +239,7 @@ async fn plan_customers(
                 &task_id.to_string(),
                 &customer.account_manager,
                 today,
-                &domain_leaves,
+                &active.leaves,
                 now,
             );
             new.push(NewTask {
@@ -257,7 +271,7 @@ async fn plan_customers(
             &tier,
             &dates.remove(&id).unwrap_or_default(),
             &care_planned.remove(&id).unwrap_or_default(),
-            active_leaves,
+            active,
             today,
             until,
             now,
@@ -269,7 +283,7 @@ async fn plan_customers(
     created += inserted.len() as u64;
     for task_id in inserted {
         if let Some(handover) = handovers.remove(&task_id) {
-            record_new_handover(&mut *tx, handover, task_id, active_leaves, today, now).await?;
+            record_new_handover(&mut *tx, handover, task_id, &active.rows, today, now).await?;
         }
     }
     tasks::mark_planned(&mut *tx, &ids, until, now).await?;

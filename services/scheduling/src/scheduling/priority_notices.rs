@@ -68,10 +68,9 @@ impl Scheduling {
         }
         let reach = directory::store::reach_of(&mut tx, caller).await?;
         // Who covers whom today, as the generation job assigns new tasks.
-        let covers: Vec<Cover> = leaves::not_over(&mut tx, today)
+        let covers: Vec<Cover> = leaves::covering(&mut tx, today)
             .await?
             .iter()
-            .filter(|l| l.leave().covers(today))
             .map(|l: &LeaveRow| Cover {
                 leave_id: l.id,
                 manager: l.staff_member.clone(),

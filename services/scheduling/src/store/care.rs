@@ -69,7 +69,7 @@ pub async fn dates_of(
     conn: &mut PgConnection,
     customers: &[Uuid],
 ) -> Result<HashMap<Uuid, DatesRow>, ServiceError> {
-    let rows: Vec<(Uuid, DatesRow)> = sqlx::query_as::<_, CustomerDates>(
+    Ok(sqlx::query_as::<_, CustomerDates>(
         "SELECT f.customer_id, f.birthday_month, f.birthday_day, c.wedding_month, c.wedding_day,
                 c.family_dates
            FROM customer_facts f LEFT JOIN care_facts c ON c.customer_id = f.customer_id
@@ -80,8 +80,7 @@ pub async fn dates_of(
     .await?
     .into_iter()
     .map(|r| (r.customer_id, r.dates))
-    .collect();
-    Ok(rows.into_iter().collect())
+    .collect())
 }
 
 #[derive(FromRow)]

@@ -110,6 +110,19 @@ pub async fn not_over(
     .await?)
 }
 
+/// The leaves in force on `day` (the domain's `Leave::covers`): whose new
+/// tasks go to a stand-in.
+pub async fn covering(
+    tx: &mut PgConnection,
+    day: NaiveDate,
+) -> Result<Vec<LeaveRow>, ServiceError> {
+    Ok(not_over(tx, day)
+        .await?
+        .into_iter()
+        .filter(|l| l.leave().covers(day))
+        .collect())
+}
+
 /// Leaves that have started but not been handed over, or have ended but not
 /// been handed back, claimed.
 pub async fn claim_due(
