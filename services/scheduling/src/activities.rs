@@ -319,21 +319,7 @@ impl Scheduling {
         lead: &str,
     ) -> Result<GroupLeadRow, ServiceError> {
         let mut conn = self.pool.acquire().await?;
-        let placement = directory::store::staff_placement(&mut conn, lead)
-            .await?
-            .ok_or_else(|| ServiceError::not_found(format!("staff/{lead}")))?;
-        let Some(depth) = placement.unit_path.iter().position(|u| u == unit) else {
-            return Err(ServiceError::FailedPrecondition(format!(
-                "staff/{lead} sits in orgUnits/{}, which is not orgUnits/{unit} or below it",
-                placement.unit
-            )));
-        };
-        let reach = directory::store::reach_of(&mut conn, caller).await?;
-        if !reach.covers_unit(&placement.unit_path[..=depth]) {
-            return Err(ServiceError::PermissionDenied(format!(
-                "orgUnits/{unit} is outside your unit's subtree"
-            )));
-        }
+        crate::role_holders::appointee_unit_path(&mut conn, caller, unit, lead).await?;
         let row = GroupLeadRow {
             org_unit: unit.to_owned(),
             lead: lead.to_owned(),

@@ -6,7 +6,9 @@
 //! rows) and leaves with `FOR UPDATE SKIP LOCKED`, so none is handled by two
 //! replicas at once, and every planned task is inserted with
 //! `ON CONFLICT DO NOTHING` on (customer, rule, planned day), so a task is
-//! created once however often its customer is planned.
+//! created once however often its customer is planned. A task of a role a
+//! unit holds goes to the holder for the customer's unit or the nearest
+//! unit above it (`domain::role_holders`), else to the account manager.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,9 +27,11 @@ use uuid::Uuid;
 use crate::domain::leave::{self, TaskRef};
 use crate::domain::plan::{self, Contact, Customer};
 use crate::domain::policy::{Channel, NEW_CUSTOMER_RULE, SchedulingPolicy};
+use crate::domain::role_holders;
 use crate::policy_source::Policies;
 use crate::store::care as care_store;
 use crate::store::leaves::{self, HandoverRow, LeaveRow};
+use crate::store::role_holders as holders_store;
 use crate::store::tasks::{self, NewTask, TaskRow};
 
 /// What one pass did.
@@ -99,6 +103,7 @@ pub async fn run_once(
         let today = local_day(now, zone);
         let until = policy.horizon.after(today);
         let mut tx = pool.begin().await?;
+        holders_store::lock(&mut tx, false).await?;
         let claimed = tasks::claim_due(&mut tx, until, batch).await?;
         if claimed.is_empty() {
             break;
@@ -157,7 +162,8 @@ pub fn wire_date(day: NaiveDate) -> Date {
     }
 }
 
-/// The rule of a planned task, in words.
+/// The rule of a planned task, in words (who does it is added by its
+/// route).
 fn rule_words(task: &plan::Task) -> String {
     if task.rule == NEW_CUSTOMER_RULE {
         return format!(
@@ -204,6 +210,13 @@ async fn plan_customers(
     }
     let mut dates = care_store::dates_of(&mut *tx, &ids).await?;
     let mut care_planned = care_store::planned_from(&mut *tx, &ids, today).await?;
+    let mut units: Vec<String> = claimed
+        .iter()
+        .flat_map(|c| c.org_unit_path.iter().cloned())
+        .collect();
+    units.sort_unstable();
+    units.dedup();
+    let holders = holders_store::of_units(&mut *tx, &units).await?;
     let mut keep = Vec::new();
     let mut new = Vec::new();
     let mut handovers = HashMap::new();
@@ -235,9 +248,15 @@ async fn plan_customers(
         }) {
             keep.push((id, task.rule.clone(), task.due));
             let task_id = resource_name::new_id();
+            let route = role_holders::route(
+                &task.role,
+                &customer.org_unit_path,
+                &customer.account_manager,
+                &holders,
+            );
             let (assignee, handover) = leave::assign_new_task(
                 &task_id.to_string(),
-                &customer.account_manager,
+                route.assignee(),
                 today,
                 &active.leaves,
                 now,
@@ -251,7 +270,7 @@ async fn plan_customers(
                     "cadence"
                 },
                 rule_key: task.rule.clone(),
-                rule: rule_words(task),
+                rule: route.words(&rule_words(task), &task.role),
                 role: task.role.clone(),
                 channel: task.channel.as_str().to_owned(),
                 tier: tier.clone(),
@@ -259,6 +278,7 @@ async fn plan_customers(
                 handed_over_from: handover.as_ref().map(|h| h.from.clone()),
                 due_date: task.due,
                 latest_date: task.latest,
+                role_unit: route.unit().map(str::to_owned),
             });
             if let Some(handover) = handover {
                 handovers.insert(task_id, handover);

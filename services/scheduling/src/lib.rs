@@ -14,6 +14,7 @@ pub mod grpc;
 pub mod incoming;
 pub mod policy_source;
 pub mod profile;
+pub mod role_holders;
 pub mod scheduling;
 pub mod store;
 

@@ -95,6 +95,36 @@ impl Scheduling {
             .ok_or_else(|| ServiceError::not_found(name))
     }
 
+    /// A live customer the caller reaches, or one whose task `task` the
+    /// caller reaches as theirs to do (a unit's holder of its role, the
+    /// lead it was escalated to); else NOT_FOUND.
+    async fn reached_for_contact(
+        &self,
+        conn: &mut PgConnection,
+        caller: &Caller,
+        customer: Uuid,
+        task: Option<Uuid>,
+    ) -> Result<(), ServiceError> {
+        let refused = match self.reached_customer(&mut *conn, caller, customer).await {
+            Ok(_) => return Ok(()),
+            Err(refused @ ServiceError::NotFound(_)) => refused,
+            Err(other) => return Err(other),
+        };
+        let Some(task) = task else {
+            return Err(refused);
+        };
+        let live = directory::store::known_customer(&mut *conn, customer)
+            .await?
+            .is_some_and(|f| !f.deleted);
+        let theirs = match tasks::get(&mut *conn, task).await? {
+            Some(row) if row.customer_id == customer => {
+                self.reaches_task(&mut *conn, caller, &row).await?
+            }
+            _ => false,
+        };
+        if live && theirs { Ok(()) } else { Err(refused) }
+    }
+
     /// Whether the caller reaches a task: its customer, or it is theirs.
     async fn reaches_task(
         &self,
@@ -196,7 +226,7 @@ impl Scheduling {
             tx.commit().await?;
             return Ok(existing);
         }
-        self.reached_customer(&mut tx, caller, contact.customer_id)
+        self.reached_for_contact(&mut tx, caller, contact.customer_id, contact.task_id)
             .await?;
         // The planning row first (the cadence counts from this contact), as
         // the generation job takes it before the customer's tasks.

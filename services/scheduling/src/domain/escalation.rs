@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use super::units;
+
 /// The lead a task is escalated to, and the unit whose lead they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Escalation {
@@ -24,15 +26,14 @@ pub fn lead_for<S: AsRef<str>>(
     leads: &BTreeMap<String, String>,
 ) -> Option<Escalation> {
     [assignee_path, customer_path].into_iter().find_map(|path| {
-        path.iter().rev().find_map(|unit| {
-            let unit = unit.as_ref();
+        units::nearest(path, |unit| {
             leads
                 .get(unit)
                 .filter(|lead| lead.as_str() != assignee && !lead.is_empty())
-                .map(|lead| Escalation {
-                    unit: unit.to_owned(),
-                    lead: lead.clone(),
-                })
+        })
+        .map(|(unit, lead)| Escalation {
+            unit: unit.to_owned(),
+            lead: lead.clone(),
         })
     })
 }

@@ -3,8 +3,9 @@
 //! projects' owners, care on the lunar calendar, contact windows (with the
 //! customer's own stated habit), leave, gift and relationship expenses,
 //! priority notices, service plans and the review of plans and logs,
-//! activities and their figures, escalation of overdue tasks and the
-//! calendar feed's iCalendar text.
+//! activities and their figures, escalation of overdue tasks, who holds
+//! the roles the cadence names along a unit path, and the calendar feed's
+//! iCalendar text.
 
 pub mod activities;
 pub mod calendar_feed;
@@ -20,4 +21,6 @@ pub mod plan;
 pub mod policy;
 pub mod priority_notices;
 pub mod projects;
+pub mod role_holders;
 pub mod service_plans;
+pub mod units;

@@ -22,7 +22,7 @@ use crate::store::leads::{self, GroupLeadRow};
 const MAX_INVITED_AT_ONCE: usize = 500;
 
 /// `orgUnits/{id}` → id.
-fn unit_id(field: &str, name: &str) -> Result<String, ServiceError> {
+pub(super) fn unit_id(field: &str, name: &str) -> Result<String, ServiceError> {
     name.strip_prefix("orgUnits/")
         .filter(|id| {
             !id.is_empty()

@@ -26,6 +26,7 @@ pub mod feeds;
 pub mod gift_expenses;
 mod input;
 pub mod priority_notices;
+pub mod role_holders;
 pub mod service_plans;
 pub mod view;
 
@@ -774,5 +775,27 @@ impl SchedulingService for SchedulingApi {
         request: Request<pb::RecordFamilyEventRequest>,
     ) -> Result<Response<pb::FamilyEvent>, Status> {
         care::record_family_event(self, request).await
+    }
+
+    // Role holders (`role_holders`).
+    async fn set_role_holder(
+        &self,
+        request: Request<pb::SetRoleHolderRequest>,
+    ) -> Result<Response<pb::RoleHolderChange>, Status> {
+        self.set_role_holder_call(request).await
+    }
+
+    async fn list_role_holders(
+        &self,
+        request: Request<pb::ListRoleHoldersRequest>,
+    ) -> Result<Response<pb::ListRoleHoldersResponse>, Status> {
+        self.list_role_holders_call(request).await
+    }
+
+    async fn remove_role_holder(
+        &self,
+        request: Request<pb::RemoveRoleHolderRequest>,
+    ) -> Result<Response<pb::RoleHolderChange>, Status> {
+        self.remove_role_holder_call(request).await
     }
 }

@@ -2,7 +2,7 @@
 //! leaves with their handovers, large projects, care (its dates, care
 //! tasks' occasions, family events), gift and relationship expenses,
 //! priority notices, service plans with work-log reviews, group leads,
-//! activities and calendar feeds.
+//! role holders, activities and calendar feeds.
 
 pub mod activities;
 pub mod care;
@@ -12,5 +12,6 @@ pub mod leads;
 pub mod leaves;
 pub mod priority_notices;
 pub mod projects;
+pub mod role_holders;
 pub mod service_plans;
 pub mod tasks;

@@ -59,6 +59,9 @@ pub struct NewTask {
     pub handed_over_from: Option<String>,
     pub due_date: NaiveDate,
     pub latest_date: NaiveDate,
+    /// The unit whose holder of the role it went to; `None` for the
+    /// account manager.
+    pub role_unit: Option<String>,
 }
 
 /// Inserts planned tasks in one statement, each unless the same customer,
@@ -74,13 +77,16 @@ pub async fn insert_planned(
     let column = |f: fn(&NewTask) -> String| new.iter().map(f).collect::<Vec<String>>();
     Ok(sqlx::query_scalar(
         "INSERT INTO tasks (id, customer_id, kind, rule_key, rule, role, channel, tier, assignee,
-                            handed_over_from, due_date, planned_date, latest_date, created_at)
+                            handed_over_from, due_date, planned_date, latest_date, created_at,
+                            role_unit)
          SELECT n.id, n.customer_id, n.kind, n.rule_key, n.rule, n.role, n.channel, n.tier,
-                n.assignee, n.handed_over_from, n.due_date, n.due_date, n.latest_date, $13
+                n.assignee, n.handed_over_from, n.due_date, n.due_date, n.latest_date, $13,
+                n.role_unit
            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                       $7::text[], $8::text[], $9::text[], $10::text[], $11::date[], $12::date[])
+                       $7::text[], $8::text[], $9::text[], $10::text[], $11::date[], $12::date[],
+                       $14::text[])
                 AS n(id, customer_id, kind, rule_key, rule, role, channel, tier, assignee,
-                     handed_over_from, due_date, latest_date)
+                     handed_over_from, due_date, latest_date, role_unit)
          ON CONFLICT (customer_id, rule_key, planned_date) DO NOTHING
          RETURNING id",
     )
@@ -101,6 +107,7 @@ pub async fn insert_planned(
     .bind(new.iter().map(|t| t.due_date).collect::<Vec<_>>())
     .bind(new.iter().map(|t| t.latest_date).collect::<Vec<_>>())
     .bind(now)
+    .bind(new.iter().map(|t| t.role_unit.clone()).collect::<Vec<_>>())
     .fetch_all(&mut *tx)
     .await?)
 }
@@ -183,7 +190,8 @@ pub async fn cancel_open(
 }
 
 /// Moves a customer's open tasks to their new manager; a task a stand-in
-/// holds for a leave stays with them and goes back to the new manager.
+/// holds for a leave stays with them and goes back to the new manager. A
+/// task a unit's holder of its role does is not the manager's and stays.
 pub async fn reassign_open(
     tx: &mut PgConnection,
     customer_id: Uuid,
@@ -194,7 +202,7 @@ pub async fn reassign_open(
             assignee = CASE WHEN handed_over_from IS NULL THEN $2 ELSE assignee END,
             handed_over_from = CASE WHEN handed_over_from IS NULL THEN NULL ELSE $2 END,
             version = version + 1
-          WHERE customer_id = $1 AND state = 'open'",
+          WHERE customer_id = $1 AND state = 'open' AND role_unit IS NULL",
     )
     .bind(customer_id)
     .bind(manager)
@@ -548,6 +556,8 @@ pub struct Claimed {
     pub customer_id: Uuid,
     pub first_seen: NaiveDate,
     pub account_manager: String,
+    /// Unit ids from the company down to the customer's unit.
+    pub org_unit_path: Vec<String>,
 }
 
 /// Claims up to `batch` live customers whose plan does not reach `until`;
@@ -558,7 +568,7 @@ pub async fn claim_due(
     batch: i64,
 ) -> Result<Vec<Claimed>, ServiceError> {
     Ok(sqlx::query_as::<_, Claimed>(
-        "SELECT p.customer_id, p.first_seen, f.account_manager
+        "SELECT p.customer_id, p.first_seen, f.account_manager, f.org_unit_path
            FROM planning p JOIN customer_facts f ON f.customer_id = p.customer_id
           WHERE p.planned_until < $1 AND f.deleted_at IS NULL AND f.exited_at IS NULL
           ORDER BY p.planned_until, p.customer_id
