@@ -96,7 +96,11 @@ async fn a_customer(suite: &Suite, name: &str, unit: &str, manager: &str) -> Uui
     }
     assert!(graded, "tiering graded {customer} A");
     suite.wait_for_scheduling_to_catch_up().await;
-    customer.strip_prefix("customers/").unwrap().parse().unwrap()
+    customer
+        .strip_prefix("customers/")
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// A customer's cadence task as stored.
@@ -222,8 +226,20 @@ async fn a_roles_tasks_go_to_its_holder_and_back_to_the_account_manager_when_rem
     assert_eq!(malformed.status, 400, "{:?}", malformed.body);
     let mut fields = malformed.violation_fields();
     fields.sort();
-    assert_eq!(fields, ["holder", "org_unit", "role"], "{:?}", malformed.body);
-    let pilot = set_holder(&suite, &admin_token, "store-1", "pilot", "staff/zhang.store").await;
+    assert_eq!(
+        fields,
+        ["holder", "org_unit", "role"],
+        "{:?}",
+        malformed.body
+    );
+    let pilot = set_holder(
+        &suite,
+        &admin_token,
+        "store-1",
+        "pilot",
+        "staff/zhang.store",
+    )
+    .await;
     assert_eq!(pilot.violation_fields(), ["role"], "{:?}", pilot.body);
     let words = pilot.body.to_string();
     assert!(
@@ -387,8 +403,10 @@ async fn a_roles_tasks_go_to_its_holder_and_back_to_the_account_manager_when_rem
             Method::POST,
             "/v1/contactLogs",
             Some(&zhang),
-            Some(json!({"customer": customer_name, "task": format!("tasks/{}", sales_visit.id),
-                        "channel": "CONTACT_CHANNEL_VISIT"})),
+            Some(
+                json!({"customer": customer_name, "task": format!("tasks/{}", sales_visit.id),
+                        "channel": "CONTACT_CHANNEL_VISIT"}),
+            ),
         )
         .await;
     assert_eq!(someone_elses.status, 404, "{:?}", someone_elses.body);
@@ -397,8 +415,10 @@ async fn a_roles_tasks_go_to_its_holder_and_back_to_the_account_manager_when_rem
             Method::POST,
             "/v1/contactLogs",
             Some(&zhang),
-            Some(json!({"customer": customer_name, "task": format!("tasks/{}", store_visit.id),
-                        "channel": "CONTACT_CHANNEL_VISIT", "summary": "store visit"})),
+            Some(
+                json!({"customer": customer_name, "task": format!("tasks/{}", store_visit.id),
+                        "channel": "CONTACT_CHANNEL_VISIT", "summary": "store visit"}),
+            ),
         )
         .await);
     assert_eq!(logged["staffMember"], "staff/zhang.store");
@@ -447,7 +467,8 @@ async fn a_roles_tasks_go_to_its_holder_and_back_to_the_account_manager_when_rem
     assert_eq!(back.assignee, "chen.bo");
     assert_eq!(back.role_unit, None);
     assert!(
-        back.rule.starts_with("visit by store_manager (cadence.A[0]); nobody holds"),
+        back.rule
+            .starts_with("visit by store_manager (cadence.A[0]); nobody holds"),
         "{}",
         back.rule
     );
@@ -471,7 +492,12 @@ async fn a_roles_tasks_go_to_its_holder_and_back_to_the_account_manager_when_rem
         None,
     )
     .await;
-    assert_eq!(malformed.violation_fields(), ["name"], "{:?}", malformed.body);
+    assert_eq!(
+        malformed.violation_fields(),
+        ["name"],
+        "{:?}",
+        malformed.body
+    );
 
     // The region's sales manager goes on leave: a new customer's store visit
     // is the account manager's, their sales visit the stand-in's.
@@ -480,14 +506,19 @@ async fn a_roles_tasks_go_to_its_holder_and_back_to_the_account_manager_when_rem
         &suite,
         Method::POST,
         "/v1/leaves",
-        Some(json!({"staffMember": "staff/zhao.sales", "standIn": "staff/wang.lead",
+        Some(
+            json!({"staffMember": "staff/zhao.sales", "standIn": "staff/wang.lead",
                     "startDate": wire_date(today),
-                    "endDate": wire_date(today + Days::new(3))})),
+                    "endDate": wire_date(today + Days::new(3))}),
+        ),
     )
     .await);
     let third = a_customer(&suite, "赵敏", "store-1", "li.na").await;
     let third_store = open_task(&suite, third, STORE_VISIT).await;
-    assert_eq!(third_store.assignee, "li.na", "nobody holds store_manager now");
+    assert_eq!(
+        third_store.assignee, "li.na",
+        "nobody holds store_manager now"
+    );
     assert!(
         third_store.rule.contains("nobody holds store_manager"),
         "{}",
@@ -535,5 +566,8 @@ async fn a_roles_tasks_go_to_its_holder_and_back_to_the_account_manager_when_rem
             ),
         ]
     );
-    assert!(events.iter().all(|e| e.changed_by == "staff/staff-9"), "{events:?}");
+    assert!(
+        events.iter().all(|e| e.changed_by == "staff/staff-9"),
+        "{events:?}"
+    );
 }
