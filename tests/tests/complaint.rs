@@ -459,16 +459,29 @@ async fn a_hundred_concurrent_intakes_on_two_instances_number_1_to_100() {
                     request_id: uuid::Uuid::now_v7().to_string(),
                 })
                 .await
-                .map(|r| r.into_inner().complaint_number)
+                .map(|r| r.into_inner())
         }));
     }
-    let mut numbers = BTreeSet::new();
+    let mut by_number = std::collections::BTreeMap::new();
     for task in tasks {
-        numbers.insert(task.await.unwrap().expect("every intake is accepted"));
+        let complaint = task.await.unwrap().expect("every intake is accepted");
+        by_number.insert(complaint.complaint_number.clone(), complaint);
     }
     let month = yymm(suite.now());
     let expected: BTreeSet<String> = (1..=100).map(|n| format!("{month}-{n:04}")).collect();
+    let numbers: BTreeSet<String> = by_number.keys().cloned().collect();
     assert_eq!(numbers, expected);
+    // The same customer each time: in number order, each complaint repeats
+    // the one before it, however the intakes were grouped or spread.
+    let in_order: Vec<_> = by_number.values().collect();
+    assert_eq!(in_order[0].repeat_of, "", "the first is no repeat");
+    for pair in in_order.windows(2) {
+        assert_eq!(
+            pair[1].repeat_of, pair[0].name,
+            "{} repeats {}",
+            pair[1].complaint_number, pair[0].complaint_number
+        );
+    }
 }
 
 #[tokio::test]

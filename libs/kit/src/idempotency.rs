@@ -67,12 +67,93 @@ pub async fn claim(
     .await?;
     let stored: Vec<u8> = row.try_get("fingerprint")?;
     if stored != fingerprint {
-        return Err(ServiceError::invalid(
-            "request_id",
-            "was already used for a different request; use a new request_id",
-        ));
+        return Err(reused());
     }
     Ok(Claim::Replay(row.try_get("resource_id")?))
+}
+
+/// A create's claim on its request id, for [`claim_many`].
+pub struct ClaimRequest<'a> {
+    pub request_id: Uuid,
+    pub fingerprint: &'a [u8],
+    pub resource_id: Uuid,
+}
+
+/// Claims many request ids at once, in two statements at most: each answer
+/// as [`claim`] would give it, in order. A request id that appears twice is
+/// claimed by the first, and the second replays it (or is refused, if its
+/// request differs).
+pub async fn claim_many(
+    tx: &mut PgConnection,
+    scope: &str,
+    requests: &[ClaimRequest<'_>],
+) -> Result<Vec<Result<Claim, ServiceError>>, ServiceError> {
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = requests.iter().map(|r| r.request_id).collect();
+    let fingerprints: Vec<&[u8]> = requests.iter().map(|r| r.fingerprint).collect();
+    let resources: Vec<Uuid> = requests.iter().map(|r| r.resource_id).collect();
+    // ON CONFLICT DO NOTHING also skips a key repeated within the statement;
+    // RETURNING then names only the rows this call wrote.
+    let claimed: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "INSERT INTO idempotency_keys (scope, request_id, fingerprint, resource_id)
+         SELECT $1, r.id, r.fp, r.res
+           FROM unnest($2::uuid[], $3::bytea[], $4::uuid[]) WITH ORDINALITY AS r(id, fp, res, n)
+          ORDER BY r.n
+         ON CONFLICT DO NOTHING
+         RETURNING request_id, resource_id",
+    )
+    .bind(scope)
+    .bind(&ids)
+    .bind(&fingerprints)
+    .bind(&resources)
+    .fetch_all(&mut *tx)
+    .await?;
+    let claimed: std::collections::HashMap<Uuid, Uuid> = claimed.into_iter().collect();
+    let unclaimed: Vec<Uuid> = requests
+        .iter()
+        .filter(|r| claimed.get(&r.request_id) != Some(&r.resource_id))
+        .map(|r| r.request_id)
+        .collect();
+    let stored: std::collections::HashMap<Uuid, (Vec<u8>, Uuid)> = if unclaimed.is_empty() {
+        Default::default()
+    } else {
+        sqlx::query_as::<_, (Uuid, Vec<u8>, Uuid)>(
+            "SELECT request_id, fingerprint, resource_id FROM idempotency_keys
+              WHERE scope = $1 AND request_id = ANY($2)",
+        )
+        .bind(scope)
+        .bind(&unclaimed)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(id, fp, res)| (id, (fp, res)))
+        .collect()
+    };
+    Ok(requests
+        .iter()
+        .map(|r| {
+            if claimed.get(&r.request_id) == Some(&r.resource_id) {
+                return Ok(Claim::New);
+            }
+            match stored.get(&r.request_id) {
+                Some((fp, _)) if fp.as_slice() != r.fingerprint => Err(reused()),
+                Some((_, resource)) => Ok(Claim::Replay(*resource)),
+                None => Err(ServiceError::Internal(anyhow::anyhow!(
+                    "request id {} neither claimed nor stored",
+                    r.request_id
+                ))),
+            }
+        })
+        .collect())
+}
+
+fn reused() -> ServiceError {
+    ServiceError::invalid(
+        "request_id",
+        "was already used for a different request; use a new request_id",
+    )
 }
 
 #[cfg(test)]

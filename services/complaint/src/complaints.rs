@@ -126,6 +126,7 @@ impl Complaints {
             customer_name,
             note,
             actor: caller.subject.clone(),
+            traceparent: patron_kit::events::current_traceparent(),
         };
         self.intakes.submit(prepared).await
     }

@@ -6,14 +6,15 @@
 //! the row alone; each holds it for one commit per group instead of one per
 //! intake.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use futures::future::BoxFuture;
 use patron_kit::ServiceError;
+use patron_kit::events::EventBatch;
 use patron_kit::group_commit::{GroupAnswers, GroupWork};
-use patron_kit::idempotency::{self, Claim};
+use patron_kit::idempotency::{self, Claim, ClaimRequest};
 use patron_proto::complaint::v1 as pb;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -23,7 +24,7 @@ use crate::domain::numbering::NumberingMonth;
 use crate::domain::repeat;
 use crate::domain::workflow::State;
 use crate::grpc::view;
-use crate::store::complaints::{self, NewComplaint};
+use crate::store::complaints::{self, IntakeRow, NewComplaint};
 
 /// An intake checked and prepared, waiting for its number.
 pub struct PreparedIntake {
@@ -40,6 +41,8 @@ pub struct PreparedIntake {
     /// The first line of the timeline.
     pub note: String,
     pub actor: String,
+    /// The request's trace, for the event written in the group.
+    pub traceparent: String,
 }
 
 /// Numbers and writes groups of prepared intakes.
@@ -56,25 +59,7 @@ impl GroupWork for IntakeWriter {
         tx: &'a mut PgConnection,
         jobs: &'a [PreparedIntake],
     ) -> BoxFuture<'a, GroupAnswers<Uuid>> {
-        Box::pin(async move {
-            // Each month's row is locked in one order, so two groups that
-            // span a month's end cannot wait on each other.
-            let mut last_serials = BTreeMap::new();
-            for job in jobs {
-                last_serials.insert(self.month(job).key(), 0);
-            }
-            for (month, last) in last_serials.iter_mut() {
-                *last = complaints::lock_serials(tx, month).await?;
-            }
-            let mut answers = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                answers.push(self.write(tx, job, &mut last_serials).await?);
-            }
-            for (month, last) in &last_serials {
-                complaints::set_last_serial(tx, month, *last).await?;
-            }
-            Ok(answers)
-        })
+        Box::pin(self.write_group(tx, jobs))
     }
 }
 
@@ -83,60 +68,176 @@ impl IntakeWriter {
         NumberingMonth::of(job.complaint.received_at, self.zone)
     }
 
-    /// Writes one intake under its month's lock: the outer error fails the
-    /// group, the inner one is this intake's own answer.
-    async fn write(
+    /// Writes a group of intakes in a constant number of statements: the
+    /// months' serial rows locked, the request ids claimed, the repeats
+    /// found, then the complaints, their first timeline lines and their
+    /// events each in one statement. A job's own refusal (a request id
+    /// reused for another intake) is its answer and takes no serial.
+    async fn write_group(
         &self,
         tx: &mut PgConnection,
-        job: &PreparedIntake,
-        last_serials: &mut BTreeMap<String, i64>,
-    ) -> Result<Result<Uuid, ServiceError>, ServiceError> {
-        let id = job.complaint.id;
-        if let Some(request_id) = job.request_id {
-            match idempotency::claim(tx, "complaints", request_id, &job.fingerprint, id).await {
-                Ok(Claim::New) => {}
-                Ok(Claim::Replay(existing)) => return Ok(Ok(existing)),
-                // A request id reused for another intake: refused, and
-                // nothing was written for it.
-                Err(refused @ ServiceError::InvalidArgument(_)) => return Ok(Err(refused)),
-                Err(e) => return Err(e),
-            }
+        jobs: &[PreparedIntake],
+    ) -> GroupAnswers<Uuid> {
+        // Each month's row is locked in one order, so two groups that span a
+        // month's end cannot wait on each other.
+        let mut last_serials = BTreeMap::new();
+        for job in jobs {
+            last_serials.insert(self.month(job).key(), 0);
         }
-        let now = job.complaint.received_at;
-        let month = self.month(job);
-        let serial = last_serials.entry(month.key()).or_default();
-        *serial += 1;
-        // Behind the lock, an earlier intake of the same customer (in this
-        // group or committed before it) is seen.
-        let window = job.repeat_window_days;
-        let since = repeat::window_start(now, self.zone, window);
-        let repeat_of =
-            complaints::latest_of_customer_since(tx, job.complaint.intake.customer_id, since)
-                .await?
+        for (month, last) in last_serials.iter_mut() {
+            *last = complaints::lock_serials(tx, month).await?;
+        }
+        let mut answers = self.claim_request_ids(tx, jobs).await?;
+
+        // Behind the lock, the earlier intakes of each customer (committed
+        // before this group, or earlier in it) are seen.
+        let fresh: Vec<&PreparedIntake> = jobs
+            .iter()
+            .zip(&answers)
+            .filter(|(_, a)| a.is_none())
+            .map(|(job, _)| job)
+            .collect();
+        let mut latest = self.latest_complaints(tx, &fresh).await?;
+
+        let mut written = Vec::with_capacity(fresh.len());
+        for job in &fresh {
+            let now = job.complaint.received_at;
+            let month = self.month(job);
+            let serial = last_serials.entry(month.key()).or_default();
+            *serial += 1;
+            let window = job.repeat_window_days;
+            let customer = job.complaint.intake.customer_id;
+            let repeat_of = latest
+                .get(&customer)
+                .filter(|(_, at)| *at >= repeat::window_start(now, self.zone, window))
                 .filter(|(_, at)| repeat::is_repeat(*at, now, self.zone, window))
-                .map(|(id, _)| id);
-        let complaint = NewComplaint {
-            number: month.number(*serial),
-            repeat_of,
-            ..job.complaint.clone()
+                .map(|(id, _)| *id);
+            latest.insert(customer, (job.complaint.id, now));
+            written.push(NewComplaint {
+                number: month.number(*serial),
+                repeat_of,
+                ..job.complaint.clone()
+            });
+        }
+
+        let rows: Vec<_> = fresh
+            .iter()
+            .zip(&written)
+            .map(|(job, complaint)| IntakeRow {
+                complaint,
+                handling: &job.handling,
+                next_alarm_at: job.next_alarm_at,
+            })
+            .collect();
+        complaints::insert(tx, &rows).await?;
+        let received: Vec<Step> = fresh
+            .iter()
+            .map(|job| Step {
+                kind: "received",
+                from: None,
+                to: Some(State::Received),
+                note: job.note.clone(),
+            })
+            .collect();
+        let firsts: Vec<_> = fresh
+            .iter()
+            .zip(&received)
+            .map(|(job, step)| {
+                let c = &job.complaint;
+                (c.id, step, job.actor.as_str(), c.received_at)
+            })
+            .collect();
+        complaints::start_timelines(tx, &firsts).await?;
+        let mut events = EventBatch::default();
+        for (job, complaint) in fresh.iter().zip(&written) {
+            let event = pb::ComplaintReceived {
+                complaint: view::complaint_name(complaint.id),
+                complaint_number: complaint.number.clone(),
+                customer: job.customer_name.clone(),
+                tier: job.handling.tier.clone(),
+                repeat_of: complaint
+                    .repeat_of
+                    .map(view::complaint_name)
+                    .unwrap_or_default(),
+                receive_time: Some(patron_kit::timestamp::to_proto(complaint.received_at)),
+            };
+            events.push_traced(
+                &job.customer_name,
+                &event,
+                complaint.received_at,
+                job.traceparent.clone(),
+            );
+        }
+        events.write(tx).await?;
+        for (month, last) in &last_serials {
+            complaints::set_last_serial(tx, month, *last).await?;
+        }
+        Ok(jobs
+            .iter()
+            .zip(answers.iter_mut())
+            .map(|(job, answer)| answer.take().unwrap_or(Ok(job.complaint.id)))
+            .collect())
+    }
+
+    /// Claims the jobs' request ids: `Some` answer for a job already applied
+    /// (its complaint) or refused, `None` for one to write now.
+    async fn claim_request_ids(
+        &self,
+        tx: &mut PgConnection,
+        jobs: &[PreparedIntake],
+    ) -> Result<Vec<Option<Result<Uuid, ServiceError>>>, ServiceError> {
+        let requests: Vec<ClaimRequest> = jobs
+            .iter()
+            .filter_map(|job| {
+                Some(ClaimRequest {
+                    request_id: job.request_id?,
+                    fingerprint: &job.fingerprint,
+                    resource_id: job.complaint.id,
+                })
+            })
+            .collect();
+        let mut claims = idempotency::claim_many(tx, "complaints", &requests)
+            .await?
+            .into_iter();
+        Ok(jobs
+            .iter()
+            .map(|job| {
+                job.request_id?;
+                match claims.next()? {
+                    Ok(Claim::New) => None,
+                    Ok(Claim::Replay(existing)) => Some(Ok(existing)),
+                    Err(refused) => Some(Err(refused)),
+                }
+            })
+            .collect())
+    }
+
+    /// Each customer's latest complaint inside the longest repeat window of
+    /// the group.
+    async fn latest_complaints(
+        &self,
+        tx: &mut PgConnection,
+        jobs: &[&PreparedIntake],
+    ) -> Result<HashMap<Uuid, (Uuid, DateTime<Utc>)>, ServiceError> {
+        let Some(since) = jobs
+            .iter()
+            .map(|job| {
+                repeat::window_start(job.complaint.received_at, self.zone, job.repeat_window_days)
+            })
+            .min()
+        else {
+            return Ok(HashMap::new());
         };
-        complaints::insert(tx, &complaint, &job.handling, job.next_alarm_at).await?;
-        let received = Step {
-            kind: "received",
-            from: None,
-            to: Some(State::Received),
-            note: job.note.clone(),
-        };
-        complaints::append_timeline(tx, id, &[received], &job.actor, now).await?;
-        let event = pb::ComplaintReceived {
-            complaint: view::complaint_name(id),
-            complaint_number: complaint.number.clone(),
-            customer: job.customer_name.clone(),
-            tier: job.handling.tier.clone(),
-            repeat_of: repeat_of.map(view::complaint_name).unwrap_or_default(),
-            receive_time: Some(patron_kit::timestamp::to_proto(now)),
-        };
-        patron_kit::events::enqueue(tx, &job.customer_name, &event, now).await?;
-        Ok(Ok(id))
+        let mut customers: Vec<Uuid> = jobs
+            .iter()
+            .map(|j| j.complaint.intake.customer_id)
+            .collect();
+        customers.sort_unstable();
+        customers.dedup();
+        Ok(complaints::latest_of_customers_since(tx, &customers, since)
+            .await?
+            .into_iter()
+            .map(|(customer, id, at)| (customer, (id, at)))
+            .collect())
     }
 }

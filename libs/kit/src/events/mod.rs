@@ -250,6 +250,17 @@ pub async fn enqueue<M: Event>(
     Ok(event_id)
 }
 
+/// The W3C `traceparent` of the current span; empty when it is not traced.
+pub fn current_traceparent() -> String {
+    let mut trace = http::HeaderMap::new();
+    crate::telemetry::inject_current(&mut trace);
+    trace
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Events gathered to go into the outbox together, in one statement and in
 /// the order they were pushed (a batch of work publishes its events at once).
 #[derive(Default)]
@@ -260,26 +271,34 @@ pub struct EventBatch {
 }
 
 impl EventBatch {
-    /// Adds an event (to its contract's topic); returns its id.
+    /// Adds an event (to its contract's topic), in the current span's trace;
+    /// returns its id.
     pub fn push<M: Event>(
         &mut self,
         customer: &str,
         event: &M,
         occurred_at: DateTime<Utc>,
     ) -> Uuid {
+        self.push_traced(customer, event, occurred_at, current_traceparent())
+    }
+
+    /// Adds an event in the trace of `traceparent`, for work done away from
+    /// the request that asked for it (a group writer, say): capture it with
+    /// [`current_traceparent`] where the request is handled.
+    pub fn push_traced<M: Event>(
+        &mut self,
+        customer: &str,
+        event: &M,
+        occurred_at: DateTime<Utc>,
+        traceparent: String,
+    ) -> Uuid {
         let event_id = Uuid::now_v7();
-        let mut trace = http::HeaderMap::new();
-        crate::telemetry::inject_current(&mut trace);
         let envelope = EventEnvelope {
             event_id: event_id.to_string(),
             event_type: M::full_name(),
             occurred_at: Some(timestamp::to_proto(occurred_at)),
             customer: customer.to_owned(),
-            traceparent: trace
-                .get("traceparent")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned(),
+            traceparent,
             payload: event.encode_to_vec(),
         };
         self.ids.push(event_id);

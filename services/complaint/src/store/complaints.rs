@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use patron_kit::ServiceError;
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::deadlines::StageClock;
@@ -181,65 +181,104 @@ pub async fn set_last_serial(
     Ok(())
 }
 
-/// The customer's latest complaint received at or after `since`.
-pub async fn latest_of_customer_since(
+/// Each customer's latest complaint received at or after `since`; of two
+/// received at the same instant, the later number (a longer serial is a
+/// later one, past 9999 in a month).
+pub async fn latest_of_customers_since(
     tx: &mut PgConnection,
-    customer_id: Uuid,
+    customer_ids: &[Uuid],
     since: DateTime<Utc>,
-) -> Result<Option<(Uuid, DateTime<Utc>)>, ServiceError> {
+) -> Result<Vec<(Uuid, Uuid, DateTime<Utc>)>, ServiceError> {
     Ok(sqlx::query_as(
-        "SELECT id, received_at FROM complaints
-          WHERE customer_id = $1 AND received_at >= $2
-          ORDER BY received_at DESC LIMIT 1",
+        "SELECT DISTINCT ON (customer_id) customer_id, id, received_at FROM complaints
+          WHERE customer_id = ANY($1) AND received_at >= $2
+          ORDER BY customer_id, received_at DESC, length(number) DESC, number DESC",
     )
-    .bind(customer_id)
+    .bind(customer_ids)
     .bind(since)
-    .fetch_optional(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?)
 }
 
-/// Writes a new complaint with its handling.
-pub async fn insert(
-    tx: &mut PgConnection,
-    new: &NewComplaint,
-    handling: &Handling,
-    next_alarm_at: Option<DateTime<Utc>>,
-) -> Result<(), ServiceError> {
-    sqlx::query(
+/// A complaint intake writes, with its handling and first alarm.
+pub struct IntakeRow<'a> {
+    pub complaint: &'a NewComplaint,
+    pub handling: &'a Handling,
+    pub next_alarm_at: Option<DateTime<Utc>>,
+}
+
+/// Writes new complaints in one statement.
+pub async fn insert(tx: &mut PgConnection, rows: &[IntakeRow<'_>]) -> Result<(), ServiceError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::<Postgres>::new(
         "INSERT INTO complaints (id, number, customer_id, channel, order_number, item, quantity_milli,
              quantity_unit, quantity_undetermined, delivery_date, demand, reason, description, attachments,
              tier, org_unit, org_unit_path, account_manager, customer_exited, handler, handler_unit_path,
              repeat_of, state, stage_started_at, stage_running_since, due_at, next_alarm_at, received_at,
-             version, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                 $20, $21, $22, $23, $24, $24, $25, $26, $24, 1, $24)",
+             version, updated_at) ",
+    );
+    q.push_values(rows, |mut b, row| {
+        let new = row.complaint;
+        let at = new.received_at;
+        b.push_bind(new.id)
+            .push_bind(&new.number)
+            .push_bind(new.intake.customer_id)
+            .push_bind(&new.intake.channel)
+            .push_bind(&new.intake.order_number)
+            .push_bind(&new.intake.item)
+            .push_bind(new.intake.quantity_milli)
+            .push_bind(&new.intake.quantity_unit)
+            .push_bind(new.intake.quantity_undetermined)
+            .push_bind(new.intake.delivery_date)
+            .push_bind(&new.intake.demand)
+            .push_bind(&new.intake.reason)
+            .push_bind(&new.intake.description)
+            .push_bind(&new.intake.attachments)
+            .push_bind(&row.handling.tier)
+            .push_bind(&new.org_unit)
+            .push_bind(&new.org_unit_path)
+            .push_bind(&new.account_manager)
+            .push_bind(new.customer_exited)
+            .push_bind(&new.handler)
+            .push_bind(&new.handler_unit_path)
+            .push_bind(new.repeat_of)
+            .push_bind(row.handling.state.name())
+            .push_bind(at)
+            .push_bind(at)
+            .push_bind(row.handling.due_at)
+            .push_bind(row.next_alarm_at)
+            .push_bind(at)
+            .push_bind(1_i64)
+            .push_bind(at);
+    });
+    q.build().execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// The first line of each new complaint's timeline, in one statement.
+pub async fn start_timelines(
+    tx: &mut PgConnection,
+    firsts: &[(Uuid, &Step, &str, DateTime<Utc>)],
+) -> Result<(), ServiceError> {
+    if firsts.is_empty() {
+        return Ok(());
+    }
+    let state = |s: Option<State>| s.map(|s| s.name().to_owned());
+    sqlx::query(
+        "INSERT INTO complaint_timeline (complaint_id, seq, kind, from_state, to_state, actor, at, note)
+         SELECT id, 1, kind, from_state, to_state, actor, at, note
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+                       $7::text[]) AS s(id, kind, from_state, to_state, actor, at, note)",
     )
-    .bind(new.id)
-    .bind(&new.number)
-    .bind(new.intake.customer_id)
-    .bind(&new.intake.channel)
-    .bind(&new.intake.order_number)
-    .bind(&new.intake.item)
-    .bind(new.intake.quantity_milli)
-    .bind(&new.intake.quantity_unit)
-    .bind(new.intake.quantity_undetermined)
-    .bind(new.intake.delivery_date)
-    .bind(&new.intake.demand)
-    .bind(&new.intake.reason)
-    .bind(&new.intake.description)
-    .bind(&new.intake.attachments)
-    .bind(&handling.tier)
-    .bind(&new.org_unit)
-    .bind(&new.org_unit_path)
-    .bind(&new.account_manager)
-    .bind(new.customer_exited)
-    .bind(&new.handler)
-    .bind(&new.handler_unit_path)
-    .bind(new.repeat_of)
-    .bind(handling.state.name())
-    .bind(new.received_at)
-    .bind(handling.due_at)
-    .bind(next_alarm_at)
+    .bind(firsts.iter().map(|f| f.0).collect::<Vec<_>>())
+    .bind(firsts.iter().map(|f| f.1.kind).collect::<Vec<_>>())
+    .bind(firsts.iter().map(|f| state(f.1.from)).collect::<Vec<_>>())
+    .bind(firsts.iter().map(|f| state(f.1.to)).collect::<Vec<_>>())
+    .bind(firsts.iter().map(|f| f.2).collect::<Vec<_>>())
+    .bind(firsts.iter().map(|f| f.3).collect::<Vec<_>>())
+    .bind(firsts.iter().map(|f| f.1.note.as_str()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(())
