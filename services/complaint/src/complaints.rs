@@ -16,7 +16,7 @@ use patron_proto::complaint::v1 as pb;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::customers::{Customers, KnownCustomer};
+use crate::customers::Customers;
 use crate::domain::handling::{Handling, MoveFacts, Outcome, Refusal};
 use crate::domain::workflow::{Move, State};
 use crate::grpc::view;
@@ -90,11 +90,19 @@ impl Complaints {
         let now = self.clock.now();
         // What needs no serial is read before the intake queues for one.
         let mut conn = self.pool.acquire().await?;
-        let handler = unit_handlers::nearest(&mut conn, &customer.org_unit_path)
-            .await?
-            .unwrap_or_default();
-        let handler_unit_path = handler_path(&mut conn, &handler, &customer).await?;
+        let nearest = unit_handlers::nearest(&mut conn, &customer.org_unit_path).await?;
         drop(conn);
+        // With no handler (or one the directory has not placed), the
+        // complaint escalates up the customer's own units.
+        let (handler, handler_unit_path) = match nearest {
+            Some(found) => (
+                found.handler,
+                found
+                    .unit_path
+                    .unwrap_or_else(|| customer.org_unit_path.clone()),
+            ),
+            None => (String::new(), customer.org_unit_path.clone()),
+        };
         let policy = &loaded.value.policy;
         let handling = Handling::received(now, &customer.tier, policy);
         let mut note = format!("received by {} ({})", caller.subject, intake.channel);
@@ -364,23 +372,6 @@ fn note_suffix(note: &str) -> String {
     } else {
         format!(": {note}")
     }
-}
-
-/// The handler's unit path (escalation climbs it); the customer's when the
-/// complaint has no handler yet or the directory does not know them.
-async fn handler_path(
-    tx: &mut PgConnection,
-    handler: &str,
-    customer: &KnownCustomer,
-) -> Result<Vec<String>, ServiceError> {
-    if handler.is_empty() {
-        return Ok(customer.org_unit_path.clone());
-    }
-    Ok(directory::store::staff_placement(tx, handler)
-        .await?
-        .map(|p| p.unit_path)
-        .filter(|path| !path.is_empty())
-        .unwrap_or_else(|| customer.org_unit_path.clone()))
 }
 
 /// What each move needs given: a reason where the documents ask for one, a

@@ -66,8 +66,8 @@ impl Customers {
     /// The customer, or `None` when they do not exist or were deleted.
     pub async fn find(&self, id: Uuid) -> Result<Option<KnownCustomer>, ServiceError> {
         let mut conn = self.pool.acquire().await?;
-        let tier = directory::announced::tier_of(&mut conn, id).await?;
-        if let Some(facts) = directory::store::known_customer(&mut conn, id).await? {
+        let (facts, tier) = directory::store::known_customer_and_tier(&mut conn, id).await?;
+        if let Some(facts) = facts {
             if facts.deleted {
                 return Ok(None);
             }

@@ -197,6 +197,39 @@ pub async fn known_customer(
     .await?)
 }
 
+/// What profile said of a customer and the tier tiering announced (empty
+/// when none), in one round trip; the facts are `None` when profile's events
+/// have not told of the customer yet.
+pub async fn known_customer_and_tier(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+) -> Result<(Option<CustomerFacts>, String), ServiceError> {
+    #[derive(FromRow)]
+    struct Row {
+        known: bool,
+        tier: Option<String>,
+        #[sqlx(flatten)]
+        facts: CustomerFacts,
+    }
+    let row = sqlx::query_as::<_, Row>(
+        "SELECT f.customer_id IS NOT NULL AS known, t.tier,
+                coalesce(f.account_manager, '') AS account_manager,
+                coalesce(f.org_unit, '') AS org_unit,
+                coalesce(f.org_unit_path, '{}') AS org_unit_path,
+                f.birthday_month, f.birthday_day, f.birth_year,
+                coalesce(f.preferred_contact_time, '') AS preferred_contact_time,
+                coalesce(f.deleted_at IS NOT NULL, false) AS deleted,
+                coalesce(f.exited_at IS NOT NULL, false) AS exited
+           FROM (VALUES ($1::uuid)) AS k(id)
+           LEFT JOIN customer_facts f ON f.customer_id = k.id
+           LEFT JOIN customer_tiers t ON t.customer_id = k.id",
+    )
+    .bind(customer_id)
+    .fetch_one(conn)
+    .await?;
+    Ok((row.known.then_some(row.facts), row.tier.unwrap_or_default()))
+}
+
 /// Those of `customers` whose archives were deleted.
 pub async fn deleted_among(
     conn: &mut PgConnection,

@@ -41,13 +41,26 @@ pub async fn list(pool: &PgPool) -> Result<Vec<UnitHandlerRow>, ServiceError> {
 pub async fn nearest(
     tx: &mut PgConnection,
     unit_path: &[String],
-) -> Result<Option<String>, ServiceError> {
-    Ok(sqlx::query_scalar(
-        "SELECT h.handler FROM unit_handlers h
+) -> Result<Option<NearestHandler>, ServiceError> {
+    let row: Option<(String, Option<Vec<String>>)> = sqlx::query_as(
+        "SELECT h.handler, s.org_unit_path FROM unit_handlers h
            JOIN unnest($1::text[]) WITH ORDINALITY AS p(unit, depth) ON p.unit = h.org_unit
+           LEFT JOIN directory_staff s ON s.staff_id = h.handler AND s.org_unit IS NOT NULL
           ORDER BY p.depth DESC LIMIT 1",
     )
     .bind(unit_path)
     .fetch_optional(&mut *tx)
-    .await?)
+    .await?;
+    Ok(row.map(|(handler, unit_path)| NearestHandler {
+        handler,
+        unit_path: unit_path.filter(|path| !path.is_empty()),
+    }))
+}
+
+/// The handler nearest a unit, and where the directory places them.
+pub struct NearestHandler {
+    pub handler: String,
+    /// The handler's own unit path; `None` while the directory has not
+    /// placed them.
+    pub unit_path: Option<Vec<String>>,
 }
