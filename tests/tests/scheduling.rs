@@ -262,6 +262,117 @@ async fn replicas_create_each_task_once_and_a_tier_change_replans() {
     assert_eq!(open, 0, "an exit cancels every task, care included");
 }
 
+/// (rule key, due day, channel) of what `policy` plans for a customer of
+/// `tier` first seen today with no contacts.
+fn planned_channels(
+    suite: &Suite,
+    policy: &patron_scheduling::domain::policy::SchedulingPolicy,
+    tier: &str,
+) -> BTreeSet<(String, NaiveDate, String)> {
+    let today = suite.today();
+    plan::plan(
+        policy,
+        Customer {
+            tier: Some(tier),
+            rank: None,
+            created: today,
+        },
+        &[],
+        today,
+    )
+    .into_iter()
+    .map(|t| (t.rule, t.due, t.channel.as_str().to_owned()))
+    .collect()
+}
+
+async fn open_channels(suite: &Suite, customer: &str) -> BTreeSet<(String, NaiveDate, String)> {
+    let mut conn = suite.db.admin_connection().await;
+    let rows: Vec<(String, NaiveDate, String)> = sqlx::query_as(
+        "SELECT rule_key, planned_date, channel FROM scheduling.tasks
+          WHERE customer_id = $1 AND state = 'open' AND kind <> 'care'",
+    )
+    .bind(customer_id(customer))
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows.len(),
+        rows.iter().collect::<BTreeSet<_>>().len(),
+        "no task twice: {rows:?}"
+    );
+    rows.into_iter().collect()
+}
+
+#[tokio::test]
+async fn a_policy_activation_replans_every_customer() {
+    let suite = Suite::start().await;
+    place(&suite, "li.na").await;
+    let customer = customer(&suite, "周敏", "li.na", "A").await;
+    wait_for_plan(&suite, &customer, "A").await;
+    let before = planned_channels(&suite, &policy(), "A");
+    assert_eq!(open_channels(&suite, &customer).await, before);
+
+    // The company changes its mind: A's store manager phones instead of
+    // visiting, under the same rule.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/presets/health-chain.toml"
+    );
+    let original = std::fs::read_to_string(path).unwrap();
+    let store_visit = "every = \"2 months\"\nchannel = \"visit\"\nrole = \"store_manager\"";
+    assert!(
+        original.contains(store_visit),
+        "the preset's A rule as the test expects"
+    );
+    let changed = original.replacen(
+        store_visit,
+        "every = \"2 months\"\nchannel = \"phone\"\nrole = \"store_manager\"",
+        1,
+    );
+    let changed_policy = patron_scheduling::policy_source::read_preset(&changed)
+        .unwrap()
+        .policy;
+    let after = planned_channels(&suite, &changed_policy, "A");
+    assert_ne!(before, after, "the change moves the plan");
+    let activated = suite
+        .admin(
+            Method::POST,
+            "/v1/tierPolicies",
+            Some(json!({"preset": changed, "activate": true})),
+        )
+        .await;
+    assert_eq!(activated.status, 200, "{:?}", activated.body);
+    suite.wait_for_scheduling_to_catch_up().await;
+    let mut seen = BTreeSet::new();
+    for _ in 0..300 {
+        seen = open_channels(&suite, &customer).await;
+        if seen == after {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, after, "the open tasks follow the policy in force");
+
+    // Back to the original: the cancelled tasks of the first plan come back.
+    let restored = suite
+        .admin(
+            Method::POST,
+            "/v1/tierPolicies",
+            Some(json!({"preset": original, "activate": true})),
+        )
+        .await;
+    assert_eq!(restored.status, 200, "{:?}", restored.body);
+    suite.wait_for_scheduling_to_catch_up().await;
+    for _ in 0..300 {
+        seen = open_channels(&suite, &customer).await;
+        if seen == before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, before, "the original plan is back");
+}
+
 /// How many of `manager`'s care tasks are due from `from` to `to` (the
 /// lunar festivals give every customer some).
 async fn care_due(suite: &Suite, manager: &str, from: NaiveDate, to: NaiveDate) -> usize {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use patron_kit::clock::SharedClock;
-use patron_kit::directory::announced;
+use patron_kit::directory::announced::{self, Loaded};
 use patron_kit::{ServiceError, events, resource_name};
 use patron_proto::common::v1::Date;
 use patron_proto::scheduling::v1 as pb;
@@ -26,9 +26,9 @@ use uuid::Uuid;
 
 use crate::domain::leave::{self, TaskRef};
 use crate::domain::plan::{self, Contact, Customer};
-use crate::domain::policy::{Channel, NEW_CUSTOMER_RULE, SchedulingPolicy};
+use crate::domain::policy::{Channel, NEW_CUSTOMER_RULE};
 use crate::domain::role_holders;
-use crate::policy_source::Policies;
+use crate::policy_source::{Policies, SchedulingSection};
 use crate::store::care as care_store;
 use crate::store::leaves::{self, HandoverRow, LeaveRow};
 use crate::store::role_holders as holders_store;
@@ -104,13 +104,13 @@ pub async fn run_once(
         let until = policy.horizon.after(today);
         let mut tx = pool.begin().await?;
         holders_store::lock(&mut tx, false).await?;
-        let claimed = tasks::claim_due(&mut tx, until, batch).await?;
+        let claimed = tasks::claim_due(&mut tx, until, loaded.activation, batch).await?;
         if claimed.is_empty() {
             break;
         }
         let active = ActiveLeaves::on(&mut tx, today).await?;
         pass.created +=
-            plan_customers(&mut tx, policy, &claimed, &active, today, until, now, zone).await?;
+            plan_customers(&mut tx, &loaded, &claimed, &active, today, until, now, zone).await?;
         pass.planned += claimed.len() as u64;
         tx.commit().await?;
         if (claimed.len() as i64) < batch {
@@ -182,7 +182,7 @@ fn rule_words(task: &plan::Task) -> String {
 #[allow(clippy::too_many_arguments)]
 async fn plan_customers(
     tx: &mut PgConnection,
-    policy: &SchedulingPolicy,
+    loaded: &Loaded<SchedulingSection>,
     claimed: &[tasks::Claimed],
     active: &ActiveLeaves,
     today: NaiveDate,
@@ -190,6 +190,7 @@ async fn plan_customers(
     now: DateTime<Utc>,
     zone: Tz,
 ) -> Result<u64, ServiceError> {
+    let policy = &loaded.value.policy;
     let ids: Vec<Uuid> = claimed.iter().map(|c| c.customer_id).collect();
     let tiers = announced::tiers_of(&mut *tx, &ids).await?;
     let mut contacts: HashMap<Uuid, Vec<Contact>> = HashMap::new();
@@ -217,7 +218,6 @@ async fn plan_customers(
     units.sort_unstable();
     units.dedup();
     let holders = holders_store::of_units(&mut *tx, &units).await?;
-    let mut keep = Vec::new();
     let mut new = Vec::new();
     let mut handovers = HashMap::new();
     let mut created = 0;
@@ -246,7 +246,6 @@ async fn plan_customers(
             }
             true
         }) {
-            keep.push((id, task.rule.clone(), task.due));
             let task_id = resource_name::new_id();
             let route = role_holders::route(
                 &task.role,
@@ -298,6 +297,16 @@ async fn plan_customers(
         )
         .await?;
     }
+    let keep: Vec<tasks::Planned> = new
+        .iter()
+        .map(|task| tasks::Planned {
+            customer_id: task.customer_id,
+            rule_key: &task.rule_key,
+            day: task.due_date,
+            channel: &task.channel,
+            role: &task.role,
+        })
+        .collect();
     tasks::cancel_unplanned(&mut *tx, &ids, today, &keep).await?;
     let inserted = tasks::insert_planned(&mut *tx, &new, now).await?;
     created += inserted.len() as u64;
@@ -306,7 +315,7 @@ async fn plan_customers(
             record_new_handover(&mut *tx, handover, task_id, &active.rows, today, now).await?;
         }
     }
-    tasks::mark_planned(&mut *tx, &ids, until, now).await?;
+    tasks::mark_planned(&mut *tx, &ids, until, loaded.activation, now).await?;
     Ok(created)
 }
 

@@ -39,6 +39,8 @@ pub async fn apply_event(
         }
         return Ok(true);
     }
+    // Each activation kept is counted (what was planned under an earlier
+    // one is out of date); the one in force announced again changes nothing.
     if event.event_type == PolicyActivated::full_name() {
         let Some(activated) = events::payload::<PolicyActivated>(event) else {
             return Ok(true);
@@ -48,8 +50,10 @@ pub async fn apply_event(
             "INSERT INTO announced_policy (singleton, policy_id, version, preset, activated_at)
              VALUES (true, $1, $2, $3, $4)
              ON CONFLICT (singleton) DO UPDATE
-                SET policy_id = $1, version = $2, preset = $3, activated_at = $4
-              WHERE announced_policy.activated_at <= $4",
+                SET policy_id = $1, version = $2, preset = $3, activated_at = $4,
+                    activation = announced_policy.activation + 1
+              WHERE announced_policy.activated_at <= $4
+                AND (announced_policy.policy_id, announced_policy.version) IS DISTINCT FROM ($1, $2)",
         )
         .bind(policy_id)
         .bind(activated.version)
@@ -116,6 +120,10 @@ pub struct Loaded<T> {
     /// `(policy id, version)` when tiering announced it; `None` for the
     /// preset the service was configured with.
     pub source: Option<(String, i32)>,
+    /// Which activation this service has kept it as, counting from 1
+    /// (`None` for the configured preset): what was planned under an
+    /// earlier activation is out of date.
+    pub activation: Option<i64>,
     pub value: T,
 }
 
@@ -155,6 +163,7 @@ impl<T: Send + Sync + 'static> ActivePolicy<T> {
         let configured = match configured {
             Some(text) => Some(Arc::new(Loaded {
                 source: None,
+                activation: None,
                 value: read(text)?,
             })),
             None => None,
@@ -175,16 +184,27 @@ impl<T: Send + Sync + 'static> ActivePolicy<T> {
         let mut cached = self.cached.lock().await;
         let fresh = cached.read_at.is_some_and(|at| at.elapsed() < REFRESH);
         if !fresh {
-            let row: Option<(String, i32, String)> =
-                sqlx::query_as("SELECT policy_id, version, preset FROM announced_policy")
-                    .fetch_optional(&self.pool)
-                    .await?;
-            if let Some((policy_id, version, preset)) = row {
+            let row: Option<(String, i32, String, i64)> = sqlx::query_as(
+                "SELECT policy_id, version, preset, activation FROM announced_policy",
+            )
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some((policy_id, version, preset, activation)) = row {
                 let source = Some((policy_id, version));
-                let same = cached.loaded.as_ref().is_some_and(|l| l.source == source);
+                let activation = Some(activation);
+                let same = cached
+                    .loaded
+                    .as_ref()
+                    .is_some_and(|l| l.source == source && l.activation == activation);
                 if !same {
                     match (self.read)(&preset) {
-                        Ok(value) => cached.loaded = Some(Arc::new(Loaded { source, value })),
+                        Ok(value) => {
+                            cached.loaded = Some(Arc::new(Loaded {
+                                source,
+                                activation,
+                                value,
+                            }))
+                        }
                         // Tiering checked the preset; a section only this
                         // service reads may still be wrong. The last good one
                         // stays in force, and the log says why.

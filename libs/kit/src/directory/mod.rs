@@ -79,7 +79,10 @@ CREATE TABLE IF NOT EXISTS announced_policy (
     version       integer     NOT NULL,
     preset        text        NOT NULL,
     activated_at  timestamptz NOT NULL
-);";
+);
+-- Counts the activations kept (a service plans under one and re-plans
+-- when a later one is kept).
+ALTER TABLE announced_policy ADD COLUMN IF NOT EXISTS activation bigint NOT NULL DEFAULT 1;";
 
 /// Creates the projection's tables if missing. Replicas starting together
 /// take turns: concurrent `CREATE TABLE IF NOT EXISTS` can collide.

@@ -170,7 +170,7 @@ pub async fn insert_task(
         "INSERT INTO tasks (id, customer_id, kind, rule_key, rule, role, channel, tier, assignee,
                             handed_over_from, due_date, planned_date, latest_date, created_at)
          VALUES ($1, $2, 'care', $3, $4, 'account_manager', $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT (customer_id, rule_key, planned_date) DO NOTHING",
+         ON CONFLICT (customer_id, rule_key, planned_date) WHERE state <> 'cancelled' DO NOTHING",
     )
     .bind(task.id)
     .bind(task.customer_id)

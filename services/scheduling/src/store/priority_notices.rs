@@ -144,7 +144,7 @@ pub async fn create_tasks(
         .push_bind(now)
         .push(
             " FROM numbered ORDER BY id
-               ON CONFLICT (customer_id, rule_key, planned_date) DO NOTHING
+               ON CONFLICT (customer_id, rule_key, planned_date) WHERE state <> 'cancelled' DO NOTHING
                RETURNING id, tier),
              handed AS (
                INSERT INTO handovers (leave_id, task_id, from_staff, to_staff, direction, at)

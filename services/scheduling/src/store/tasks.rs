@@ -87,7 +87,7 @@ pub async fn insert_planned(
                        $14::text[])
                 AS n(id, customer_id, kind, rule_key, rule, role, channel, tier, assignee,
                      handed_over_from, due_date, latest_date, role_unit)
-         ON CONFLICT (customer_id, rule_key, planned_date) DO NOTHING
+         ON CONFLICT (customer_id, rule_key, planned_date) WHERE state <> 'cancelled' DO NOTHING
          RETURNING id",
     )
     .bind(new.iter().map(|t| t.id).collect::<Vec<_>>())
@@ -142,31 +142,43 @@ pub async fn overdue_rules(
 }
 
 /// Cancels the customers' open generated tasks planned from `today` on
-/// that their plans no longer have (a contact moved the cadence on): `keep`
-/// holds (customer, rule key, planned day).
+/// that their plans no longer have (a contact moved the cadence on, or the
+/// policy changed a rule's channel or role).
 pub async fn cancel_unplanned(
     tx: &mut PgConnection,
     customers: &[Uuid],
     today: NaiveDate,
-    keep: &[(Uuid, String, NaiveDate)],
+    keep: &[Planned<'_>],
 ) -> Result<u64, ServiceError> {
     let done = sqlx::query(
         "UPDATE tasks t SET state = 'cancelled', version = version + 1
           WHERE t.customer_id = ANY($1) AND t.state = 'open'
             AND t.kind IN ('cadence', 'new_customer') AND t.planned_date >= $5
             AND NOT EXISTS (
-                SELECT 1 FROM unnest($2::uuid[], $3::text[], $4::date[]) AS k(customer_id, rule_key, day)
+                SELECT 1 FROM unnest($2::uuid[], $3::text[], $4::date[], $6::text[], $7::text[])
+                           AS k(customer_id, rule_key, day, channel, role)
                  WHERE k.customer_id = t.customer_id AND k.rule_key = t.rule_key
-                   AND k.day = t.planned_date)",
+                   AND k.day = t.planned_date AND k.channel = t.channel AND k.role = t.role)",
     )
     .bind(customers)
-    .bind(keep.iter().map(|(c, _, _)| *c).collect::<Vec<_>>())
-    .bind(keep.iter().map(|(_, r, _)| r.as_str()).collect::<Vec<_>>())
-    .bind(keep.iter().map(|(_, _, d)| *d).collect::<Vec<_>>())
+    .bind(keep.iter().map(|k| k.customer_id).collect::<Vec<_>>())
+    .bind(keep.iter().map(|k| k.rule_key).collect::<Vec<_>>())
+    .bind(keep.iter().map(|k| k.day).collect::<Vec<_>>())
     .bind(today)
+    .bind(keep.iter().map(|k| k.channel).collect::<Vec<_>>())
+    .bind(keep.iter().map(|k| k.role).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// A task a customer's plan has: an open one that matches it is kept.
+pub struct Planned<'a> {
+    pub customer_id: Uuid,
+    pub rule_key: &'a str,
+    pub day: NaiveDate,
+    pub channel: &'a str,
+    pub role: &'a str,
 }
 
 /// Cancels a customer's open tasks (an exit), or only the generated ones due
@@ -560,14 +572,19 @@ pub struct Claimed {
     pub org_unit_path: Vec<String>,
 }
 
-/// Claims up to `batch` live customers whose plan does not reach `until`;
-/// the claim holds until the transaction ends, and other replicas skip them.
+/// Claims up to `batch` live customers whose plan does not reach `until`,
+/// then (when the batch has room) those planned under an activation of
+/// the policy before `activation` (`None`: the configured preset, which no
+/// activation came before); the claim holds until the transaction
+/// ends, and other replicas skip them. Two statements, so each reads its
+/// own index.
 pub async fn claim_due(
     tx: &mut PgConnection,
     until: NaiveDate,
+    activation: Option<i64>,
     batch: i64,
 ) -> Result<Vec<Claimed>, ServiceError> {
-    Ok(sqlx::query_as::<_, Claimed>(
+    let mut claimed = sqlx::query_as::<_, Claimed>(
         "SELECT p.customer_id, p.first_seen, f.account_manager, f.org_unit_path
            FROM planning p JOIN customer_facts f ON f.customer_id = p.customer_id
           WHERE p.planned_until < $1 AND f.deleted_at IS NULL AND f.exited_at IS NULL
@@ -577,22 +594,49 @@ pub async fn claim_due(
     )
     .bind(until)
     .bind(batch)
-    .fetch_all(tx)
-    .await?)
+    .fetch_all(&mut *tx)
+    .await?;
+    let room = batch - claimed.len() as i64;
+    if let Some(activation) = activation
+        && room > 0
+    {
+        claimed.extend(
+            sqlx::query_as::<_, Claimed>(
+                "SELECT p.customer_id, p.first_seen, f.account_manager, f.org_unit_path
+                   FROM planning p JOIN customer_facts f ON f.customer_id = p.customer_id
+                  WHERE p.planned_under < $1 AND p.planned_until >= $2
+                    AND f.deleted_at IS NULL AND f.exited_at IS NULL
+                  ORDER BY p.planned_under, p.customer_id
+                  LIMIT $3
+                  FOR UPDATE OF p SKIP LOCKED",
+            )
+            .bind(activation)
+            .bind(until)
+            .bind(room)
+            .fetch_all(&mut *tx)
+            .await?,
+        );
+    }
+    Ok(claimed)
 }
 
-/// Records that the customers are planned up to `until`.
+/// Records that the customers are planned up to `until`, under the policy
+/// of `activation` (`None`: the configured preset).
 pub async fn mark_planned(
     tx: &mut PgConnection,
     customers: &[Uuid],
     until: NaiveDate,
+    activation: Option<i64>,
     at: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
     sqlx::query(
-        "UPDATE planning SET planned_until = $2, planned_at = $3 WHERE customer_id = ANY($1)",
+        "UPDATE planning
+            SET planned_until = $2, planned_under = coalesce($3, 0), planned_at = $4
+          WHERE customer_id = ANY($1)",
     )
     .bind(customers)
     .bind(until)
+    .bind(activation)
     .bind(at)
     .execute(&mut *tx)
     .await?;
