@@ -395,6 +395,15 @@ async fn a_reissued_card_keeps_its_points_until_they_expire_on_31_december() {
     assert_ne!(replacement.name, card.name);
     assert_eq!(replacement.points_balance, 200);
     assert!(replacement.formal_vip);
+    // The points say when they lapse: earned on 2 March, valid through the
+    // end of the year.
+    let lot = pb::PointsLot {
+        earned_on: Some(date(2026, 3, 2)),
+        expires_on: Some(date(2026, 12, 31)),
+        points: 200,
+    };
+    assert_eq!(replacement.lots, [lot]);
+    assert_eq!(replacement.next_expiry, Some(lot));
     let lost = f
         .api
         .get_card(f.request(pb::GetCardRequest {
@@ -406,6 +415,7 @@ async fn a_reissued_card_keeps_its_points_until_they_expire_on_31_december() {
     assert_eq!(lost.status, pb::CardStatus::Lost as i32);
     assert_eq!(lost.replaced_by, replacement.name);
     assert_eq!(lost.points_balance, 0, "the points are on the replacement");
+    assert!(lost.lots.is_empty() && lost.next_expiry.is_none());
     let err = f.redeem(&card.name, 10, Uuid::now_v7()).await.unwrap_err();
     assert_eq!(
         err.code(),
@@ -434,6 +444,38 @@ async fn a_reissued_card_keeps_its_points_until_they_expire_on_31_december() {
     );
     assert_eq!(f.balance(&replacement.name).await, 0);
     assert_eq!(f.books().await, (0, 0));
+    let entries = f
+        .api
+        .list_points_entries(f.request(pb::ListPointsEntriesRequest {
+            card: replacement.name.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .points_entries;
+    let read: Vec<(&str, i64, Option<patron_proto::common::v1::Date>, &str)> = entries
+        .iter()
+        .map(|e| (e.reason.as_str(), e.points, e.expires_on, e.note.as_str()))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            (
+                "expired",
+                -200,
+                Some(date(2026, 12, 31)),
+                "200 points valid through 2026-12-31 expired"
+            ),
+            ("earned", 200, Some(date(2026, 12, 31)), ""),
+        ]
+    );
+    assert_eq!(
+        entries[0].reference,
+        "valid through 2026-12-31, expired on 2027-01-01"
+    );
+    let emptied = f.get(&replacement.name).await;
+    assert!(emptied.lots.is_empty() && emptied.next_expiry.is_none());
 }
 
 #[tokio::test]
