@@ -11,3 +11,17 @@ UPDATE point_entries e
  WHERE e.reason = 'expired'
    AND e.reference ~ 'from lot [0-9]+$'
    AND l.id = substring(e.reference FROM 'from lot ([0-9]+)$')::bigint;
+
+-- What each purchase paid and what refunds naming it took back (003: "one
+-- purchase of 1,000 actually paid"), so the day's largest purchase counts a
+-- purchase after its refunds. Keyed by the transaction's name, so a purchase
+-- applied twice is one row. Purchases recorded before this table are not in
+-- it, and the days they fell on keep their largest as recorded.
+CREATE TABLE purchase_amounts (
+    transaction     text   PRIMARY KEY,
+    customer_id     uuid   NOT NULL,
+    day             date   NOT NULL,
+    paid_minor      bigint NOT NULL CHECK (paid_minor >= 0),
+    refunded_minor  bigint NOT NULL DEFAULT 0 CHECK (refunded_minor >= 0 AND refunded_minor <= paid_minor)
+);
+CREATE INDEX purchase_amounts_customer_day_idx ON purchase_amounts (customer_id, day);
