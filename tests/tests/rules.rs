@@ -24,10 +24,12 @@ async fn post(suite: &Suite, path: &str, body: Value) -> Reply {
     reply
 }
 
-/// Polls `path` as an administrator until `done` holds for the body.
+/// Polls `path` as an administrator until `done` holds for the body. Events
+/// travel between services, slowly on a busy machine: the wait is generous
+/// and ends as soon as it holds.
 async fn wait_for(suite: &Suite, path: &str, done: impl Fn(&Value) -> bool) -> Value {
     let mut last = Value::Null;
-    for _ in 0..200 {
+    for _ in 0..1200 {
         let reply = suite.admin(Method::GET, path, None).await;
         if reply.status == 200 && done(&reply.body) {
             return reply.body;
@@ -315,4 +317,88 @@ async fn a_leaver_without_a_tier_is_counted_apart() {
             "{report}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_lost_card_holds_no_points_and_an_unregistered_one_is_told_its_date() {
+    use chrono::Datelike;
+
+    let suite = Suite::start().await;
+    post(
+        &suite,
+        "/v1/tierPolicies",
+        json!({"preset": preset("retail-store"), "activate": true}),
+    )
+    .await;
+    let today = suite.today();
+    let created = post(
+        &suite,
+        "/v1/customers",
+        json!({"kind": "CUSTOMER_KIND_PERSON", "displayName": "Card Holder",
+               "person": {"birthday": {"year": 1984, "month": today.month(), "day": today.day()}}}),
+    )
+    .await;
+    let holder = created.body["name"].as_str().unwrap().to_owned();
+    post(
+        &suite,
+        &format!("/v1/{holder}/transactions"),
+        transaction(&suite, "C-1", "TRANSACTION_KIND_PURCHASE", 1_200),
+    )
+    .await;
+    wait_for(&suite, &format!("/v1/{holder}/tierAssignment"), |a| {
+        a["tierCode"] == "VIP"
+    })
+    .await;
+    let card = post(&suite, "/v1/cards", json!({"customer": holder}))
+        .await
+        .body;
+    let card_name = card["name"].as_str().unwrap().to_owned();
+
+    // Inside its registration window the card is told to register by its
+    // date, not that it was too late.
+    let discounts = wait_for(&suite, &format!("/v1/{holder}/discountEligibility"), |e| {
+        e["card"] == card_name.as_str()
+    })
+    .await;
+    let why = discounts["birthdayDiscount"]["reason"].as_str().unwrap();
+    let register_by = &card["registerBy"];
+    let by = format!(
+        "{}-{:02}-{:02}",
+        register_by["year"],
+        register_by["month"].as_i64().unwrap(),
+        register_by["day"].as_i64().unwrap()
+    );
+    assert!(
+        why.contains("not registered yet") && why.contains(&by) && !why.contains("was not"),
+        "{why}"
+    );
+
+    // Registered, it earns; reported lost, its replacement holds the points
+    // and the lost card none.
+    post(&suite, &format!("/v1/{card_name}:register"), json!({})).await;
+    post(
+        &suite,
+        &format!("/v1/{holder}/transactions"),
+        transaction(&suite, "C-2", "TRANSACTION_KIND_PURCHASE", 300),
+    )
+    .await;
+    wait_for(&suite, &format!("/v1/{card_name}"), |c| {
+        c["pointsBalance"] == "300"
+    })
+    .await;
+    let replacement = post(&suite, &format!("/v1/{card_name}:reportLost"), json!({}))
+        .await
+        .body;
+    assert_eq!(replacement["pointsBalance"], "300", "{replacement}");
+    assert_eq!(replacement["nextExpiry"]["points"], "300", "{replacement}");
+    let lost = suite
+        .admin(Method::GET, &format!("/v1/{card_name}"), None)
+        .await
+        .body;
+    assert_eq!(lost["status"], "CARD_STATUS_LOST");
+    assert_eq!(lost["pointsBalance"].as_str().unwrap_or("0"), "0", "{lost}");
+    assert!(
+        lost["lots"].as_array().is_none_or(Vec::is_empty) && lost["nextExpiry"].is_null(),
+        "{lost}"
+    );
 }
