@@ -205,6 +205,16 @@ async fn a_member_qualifies_gets_a_card_earns_points_and_has_the_days_discounts(
     assert_eq!(adjusted.status, 200, "{:?}", adjusted.body);
     assert_eq!(adjusted.body["reason"], "adjusted");
     assert_eq!(adjusted.body["balanceAfter"], "520");
+    // Points say when they lapse: 31 December of the year they were earned.
+    let year_end = json!({"year": today.year(), "month": 12, "day": 31});
+    assert_eq!(adjusted.body["expiresOn"], year_end, "{:?}", adjusted.body);
+    let held = suite
+        .admin(Method::GET, &format!("/v1/{card_name}"), None)
+        .await
+        .body;
+    assert_eq!(held["nextExpiry"]["points"], "520", "{held}");
+    assert_eq!(held["nextExpiry"]["expiresOn"], year_end, "{held}");
+    assert_eq!(held["lots"].as_array().map(Vec::len), Some(2), "{held}");
 
     // The customer's manager reaches the card; another manager does not.
     let own = as_manager(

@@ -294,7 +294,7 @@ fn decide(
         })
         .unwrap_or_default();
 
-    let held = current.as_ref().map(|c| held_tier(c, active));
+    let held = current.as_ref().map(held_tier);
     let TierDecision {
         tier: effective,
         pending,
@@ -405,13 +405,11 @@ fn decide(
     }
 }
 
-/// A stored assignment as the tier rule reads it, against the policy
-/// version deciding now.
-fn held_tier(row: &AssignmentRow, active: &PolicyRow) -> HeldTier {
+/// A stored assignment as the tier rule reads it.
+fn held_tier(row: &AssignmentRow) -> HeldTier {
     HeldTier {
         tier: row.tier.clone(),
         next_review_at: row.next_review_at,
-        same_policy: row.policy_id == active.id && row.policy_version == active.version,
         // A pin without a tier is no pin; its reason and author may be unset.
         pinned: row.override_tier.clone().map(|tier| PinnedTier {
             tier,

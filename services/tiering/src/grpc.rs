@@ -78,7 +78,25 @@ fn policy_view(row: &PolicyRow) -> Result<pb::TierPolicy, ServiceError> {
                 display_name: t.name.clone(),
                 owner_level: t.owner_level.clone().unwrap_or_default(),
                 price_level: t.benefits.price_level.clone().unwrap_or_default(),
-                credit_allowance: t.benefits.credit_allowance.map(money),
+                credit_allowance: t
+                    .benefits
+                    .credit_allowance
+                    .and_then(|a| a.single())
+                    .map(money),
+                credit_allowance_range: t.benefits.credit_allowance.map(|a| pb::MoneyRange {
+                    lower: a.lower.map(|b| money(b.amount)),
+                    lower_exclusive: a.lower.is_some_and(|b| b.exclusive),
+                    upper: a.upper.map(|b| money(b.amount)),
+                    upper_exclusive: a.upper.is_some_and(|b| b.exclusive),
+                    description: a.describe(|minor| {
+                        let digits = patron_vocab::money::digits_or_default(&policy.currency);
+                        format!(
+                            "{} {}",
+                            patron_vocab::money::format_minor(minor, digits),
+                            policy.currency
+                        )
+                    }),
+                }),
                 priority_order: t.benefits.priority_order,
                 priority_production: t.benefits.priority_production,
                 priority_delivery: t.benefits.priority_delivery,

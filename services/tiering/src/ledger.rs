@@ -40,11 +40,21 @@ pub async fn award(
         return Ok(());
     }
     store::lock_account(tx, card.account).await?;
-    if store::append(tx, &card, earned, "earned", transaction, "", change)
-        .await?
-        .is_some()
+    let expires_on = points_rules::expires_on(day);
+    if store::append(
+        tx,
+        &card,
+        earned,
+        "earned",
+        transaction,
+        "",
+        Some(expires_on),
+        change,
+    )
+    .await?
+    .is_some()
     {
-        store::add_lot(tx, card.account, day, points_rules::expires_on(day), earned).await?;
+        store::add_lot(tx, card.account, day, expires_on, earned).await?;
     }
     Ok(())
 }
@@ -75,9 +85,11 @@ pub async fn take_back(
     if taken == 0 {
         return Ok(());
     }
-    if store::append(tx, &card, -taken, "reversed", refund, "refund", change)
-        .await?
-        .is_some()
+    if store::append(
+        tx, &card, -taken, "reversed", refund, "refund", None, change,
+    )
+    .await?
+    .is_some()
     {
         for (lot, take) in takes {
             store::take_from_lot(tx, lot, take).await?;
@@ -208,6 +220,7 @@ pub async fn apply_request(
         request.reason,
         &reference,
         request.note,
+        (points > 0).then(|| points_rules::expires_on(today)),
         change,
     )
     .await?
@@ -333,9 +346,14 @@ pub async fn expire(
         }
         let lots = store::lots(&mut tx, account).await?;
         let expired = points_rules::expired(&lots, today);
+        let valid_through: Vec<NaiveDate> = lots
+            .iter()
+            .filter(|(id, _, _)| expired.iter().any(|(e, _)| e == id))
+            .map(|(_, _, last)| *last)
+            .collect();
         let total: i64 = expired.iter().map(|(_, p)| p).sum();
-        let (Some(first), Some(card)) = (
-            expired.iter().map(|(id, _)| *id).min(),
+        let (Some(last), Some(card)) = (
+            valid_through.iter().max().copied(),
             store::card_of_account(&mut tx, account).await?,
         ) else {
             continue;
@@ -343,14 +361,18 @@ pub async fn expire(
         if total == 0 {
             continue;
         }
-        let reference = format!("before {today} from lot {first}");
+        // One expiry per account and day: every lapsed lot is taken at once
+        // under the account's lock, so the day keeps a second run from
+        // recording anything twice.
+        let reference = format!("valid through {last}, expired on {today}");
         if store::append(
             &mut tx,
             &card,
             -total,
             "expired",
             &reference,
-            "yearly expiry",
+            &points_rules::expiry_note(total, &valid_through),
+            Some(last),
             change,
         )
         .await?

@@ -195,14 +195,20 @@ mod tests {
             "no credit grade on file: not graded"
         );
         let p = policy("industrial-b2b");
-        let allowances: Vec<Option<i64>> = p
+        // 000 §4.6's ranges: A can be told from B.
+        let allowances: Vec<String> = p
             .tiers
             .iter()
-            .map(|t| t.benefits.credit_allowance)
+            .map(|t| {
+                t.benefits
+                    .credit_allowance
+                    .map(|a| a.describe(|minor| (minor / 100).to_string()))
+                    .unwrap_or_default()
+            })
             .collect();
         assert_eq!(
             allowances,
-            [Some(50_000_000), Some(50_000_000), Some(30_000_000)]
+            ["more than 500000", "300000 to 500000", "under 300000"]
         );
         assert!(p.tiers[0].benefits.progress_feedback && !p.tiers[1].benefits.progress_feedback);
         assert!(p.activity.is_some());

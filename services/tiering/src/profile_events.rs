@@ -28,6 +28,7 @@ use crate::complaint_events::ComplaintFact;
 use crate::domain::policy::Policy;
 use crate::engine::{Engine, Occasion};
 use crate::ledger;
+use crate::store::purchases::{self, NamedRefund, Purchase};
 use crate::store::{self, DayEntry};
 
 /// The actor tier changes made on new figures are recorded under.
@@ -66,6 +67,8 @@ enum Work {
         transaction: String,
         amount_minor: i64,
         currency: String,
+        /// For a refund, the purchase it names, if any.
+        refunds: Option<String>,
     },
     /// A complaint or survey score, kept for the churn early warning.
     Complaint(ComplaintFact),
@@ -145,7 +148,41 @@ impl EventHandler for ProfileEvents {
                     _ => None,
                 })
                 .collect();
+            let purchases: Vec<Purchase> = work
+                .iter()
+                .filter_map(|w| match w {
+                    Work::Transaction {
+                        entry,
+                        transaction,
+                        amount_minor,
+                        ..
+                    } if entry.is_purchase => Some(Purchase {
+                        transaction: transaction.clone(),
+                        customer_id: entry.customer_id,
+                        day: entry.day,
+                        paid_minor: *amount_minor,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            let named_refunds: Vec<NamedRefund> = work
+                .iter()
+                .filter_map(|w| match w {
+                    Work::Transaction {
+                        refunds: Some(purchase),
+                        amount_minor,
+                        ..
+                    } => Some(NamedRefund {
+                        purchase: purchase.clone(),
+                        amount_minor: *amount_minor,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            purchases::record_purchases(tx, &purchases).await?;
             store::add_to_days(tx, &entries).await?;
+            // A purchase counts for what it paid less the refunds naming it.
+            purchases::take_back_refunds(tx, &named_refunds).await?;
             // 3. The rest, customer after customer.
             let active = self.engine.active(tx).await?;
             let mut touched = Vec::new();
@@ -233,6 +270,8 @@ impl ProfileEvents {
                 volume_milli: sign * recorded.quantity_milli,
                 is_purchase,
             },
+            refunds: (!is_purchase && !recorded.refunded_transaction.is_empty())
+                .then(|| recorded.refunded_transaction.clone()),
             transaction: recorded.transaction,
             amount_minor: amount,
             currency: currency.to_owned(),
@@ -272,6 +311,7 @@ impl ProfileEvents {
                 transaction,
                 amount_minor,
                 currency,
+                ..
             } => {
                 // Points, when the scheme has cards: a registered card earns
                 // on what was actually paid; a refund takes back what its

@@ -34,6 +34,7 @@ mod churn;
 mod complaints;
 mod figures;
 mod policies;
+pub mod purchases;
 mod rankings;
 mod standings;
 
@@ -60,6 +61,7 @@ pub async fn forget_customer(tx: &mut PgConnection, customer_id: Uuid) -> Result
     for table in [
         "assignments",
         "daily_figures",
+        "purchase_amounts",
         "standings",
         "complaints_received",
         "complaint_scores",

@@ -395,6 +395,15 @@ async fn a_reissued_card_keeps_its_points_until_they_expire_on_31_december() {
     assert_ne!(replacement.name, card.name);
     assert_eq!(replacement.points_balance, 200);
     assert!(replacement.formal_vip);
+    // The points say when they lapse: earned on 2 March, valid through the
+    // end of the year.
+    let lot = pb::PointsLot {
+        earned_on: Some(date(2026, 3, 2)),
+        expires_on: Some(date(2026, 12, 31)),
+        points: 200,
+    };
+    assert_eq!(replacement.lots, [lot]);
+    assert_eq!(replacement.next_expiry, Some(lot));
     let lost = f
         .api
         .get_card(f.request(pb::GetCardRequest {
@@ -406,6 +415,7 @@ async fn a_reissued_card_keeps_its_points_until_they_expire_on_31_december() {
     assert_eq!(lost.status, pb::CardStatus::Lost as i32);
     assert_eq!(lost.replaced_by, replacement.name);
     assert_eq!(lost.points_balance, 0, "the points are on the replacement");
+    assert!(lost.lots.is_empty() && lost.next_expiry.is_none());
     let err = f.redeem(&card.name, 10, Uuid::now_v7()).await.unwrap_err();
     assert_eq!(
         err.code(),
@@ -434,6 +444,38 @@ async fn a_reissued_card_keeps_its_points_until_they_expire_on_31_december() {
     );
     assert_eq!(f.balance(&replacement.name).await, 0);
     assert_eq!(f.books().await, (0, 0));
+    let entries = f
+        .api
+        .list_points_entries(f.request(pb::ListPointsEntriesRequest {
+            card: replacement.name.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .points_entries;
+    let read: Vec<(&str, i64, Option<patron_proto::common::v1::Date>, &str)> = entries
+        .iter()
+        .map(|e| (e.reason.as_str(), e.points, e.expires_on, e.note.as_str()))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            (
+                "expired",
+                -200,
+                Some(date(2026, 12, 31)),
+                "200 points valid through 2026-12-31 expired"
+            ),
+            ("earned", 200, Some(date(2026, 12, 31)), ""),
+        ]
+    );
+    assert_eq!(
+        entries[0].reference,
+        "valid through 2026-12-31, expired on 2027-01-01"
+    );
+    let emptied = f.get(&replacement.name).await;
+    assert!(emptied.lots.is_empty() && emptied.next_expiry.is_none());
 }
 
 #[tokio::test]
@@ -994,4 +1036,62 @@ async fn a_redemption_that_read_the_card_before_its_loss_spends_nothing() {
     assert_eq!(again.code(), Code::FailedPrecondition, "{again}");
     // No point was spent: the ledger and the lots still hold all 200.
     assert_eq!(f.books().await, (200, 200));
+}
+
+/// 003's "one purchase of 1,000 actually paid": a refund that names its
+/// purchase lowers what that purchase counts for; one that names none
+/// lowers the spend only.
+#[tokio::test]
+async fn a_refund_naming_its_purchase_lowers_the_largest_purchase() {
+    let f = fixture().await;
+    let refund_of = |customer: Uuid, id: &str, purchase: &str, minor: i64| {
+        let mut envelope = f.purchase_event(customer, id, TransactionKind::Refund, minor);
+        let mut event = TransactionRecorded::decode(envelope.payload.as_slice()).unwrap();
+        event.refunded_transaction = format!("customers/{customer}/transactions/{purchase}");
+        envelope.payload = event.encode_to_vec();
+        envelope
+    };
+    let decided = |customer: Uuid| {
+        let pool = f.pool.clone();
+        async move {
+            let mut conn = pool.acquire().await.unwrap();
+            patron_tiering::store::assignment(&mut conn, customer)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+
+    // Purchase and refund in one batch: 1,200 paid, 300 back, 900 counts.
+    let together = Uuid::now_v7();
+    f.apply_all(&[
+        f.purchase_event(together, "p1", TransactionKind::Purchase, 120_000),
+        refund_of(together, "r1", "p1", 30_000),
+    ])
+    .await;
+    let a = decided(together).await;
+    assert_eq!(a.tier, None, "{}", a.explanation);
+    assert!(a.explanation.contains("(has 900.00)"), "{}", a.explanation);
+
+    // Apart: the purchase places the customer at once; the refund leaves
+    // the tier to the review (downgrades wait), and the figures say 900.
+    let apart = Uuid::now_v7();
+    f.transaction(apart, "p2", TransactionKind::Purchase, 120_000)
+        .await;
+    assert_eq!(decided(apart).await.tier.as_deref(), Some("VIP"));
+    f.apply(&refund_of(apart, "r2", "p2", 30_000)).await;
+    let a = decided(apart).await;
+    assert_eq!(a.tier.as_deref(), Some("VIP"));
+    assert!(a.explanation.contains("(has 900.00)"), "{}", a.explanation);
+
+    // A refund that names no purchase lowers the spend, not the purchase.
+    let unnamed = Uuid::now_v7();
+    f.apply_all(&[
+        f.purchase_event(unnamed, "p3", TransactionKind::Purchase, 120_000),
+        f.purchase_event(unnamed, "r3", TransactionKind::Refund, 30_000),
+    ])
+    .await;
+    let a = decided(unnamed).await;
+    assert_eq!(a.tier.as_deref(), Some("VIP"), "{}", a.explanation);
+    assert!(a.explanation.contains("1200.00"), "{}", a.explanation);
 }

@@ -136,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
                 "earned",
                 &format!("seed {lot}"),
                 "",
+                Some(patron_tiering::domain::points_rules::expires_on(today)),
                 change,
             )
             .await?;

@@ -77,6 +77,76 @@ pub fn check_external_id(raw: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// The purchase a refund names, as stored, with what its other refunds took
+/// back already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedPurchase {
+    pub is_purchase: bool,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub occurred_at: DateTime<Utc>,
+    /// The sum of the purchase's other refunds.
+    pub refunded_minor: i64,
+}
+
+/// Why a refund cannot take back the purchase it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundProblem {
+    /// The request is wrong in itself: the field and why.
+    Invalid(&'static str, String),
+    /// The purchase has not that much left to take back.
+    MoreThanPaid(String),
+}
+
+/// Checks a refund of `amount_minor` in `currency` at `occurred_at` against
+/// the purchase it names: a purchase, in the same currency, made no later
+/// than the refund, and never taken back beyond what it paid (003: a
+/// purchase counts for what was actually paid).
+pub fn check_named_refund(
+    purchase: &NamedPurchase,
+    currency: &str,
+    amount_minor: i64,
+    occurred_at: DateTime<Utc>,
+) -> Result<(), RefundProblem> {
+    if !purchase.is_purchase {
+        return Err(RefundProblem::Invalid(
+            "refunded_transaction",
+            "names a refund; a refund takes back a purchase".into(),
+        ));
+    }
+    if purchase.currency.trim() != currency {
+        return Err(RefundProblem::Invalid(
+            "amount",
+            format!(
+                "is in {currency} but the purchase it refunds was paid in {}",
+                purchase.currency.trim()
+            ),
+        ));
+    }
+    if occurred_at < purchase.occurred_at {
+        return Err(RefundProblem::Invalid(
+            "occur_time",
+            "is before the purchase it refunds".into(),
+        ));
+    }
+    let left = purchase.amount_minor - purchase.refunded_minor;
+    if amount_minor > left {
+        let show = |minor| {
+            patron_vocab::money::format_minor(
+                minor,
+                patron_vocab::money::digits_or_default(currency),
+            )
+        };
+        return Err(RefundProblem::MoreThanPaid(format!(
+            "the purchase paid {} {currency} and {} was refunded already: at most {} is left to refund",
+            show(purchase.amount_minor),
+            show(purchase.refunded_minor),
+            show(left)
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +188,52 @@ mod tests {
         assert!(check_external_id("").is_err());
         assert!(check_external_id("a b").is_err());
         assert!(check_external_id(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn a_refund_takes_back_at_most_what_its_purchase_paid() {
+        let at = |h: u32| chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 3, 2, h, 0, 0).unwrap();
+        let purchase = NamedPurchase {
+            is_purchase: true,
+            currency: "CNY".into(),
+            amount_minor: 120_000,
+            occurred_at: at(9),
+            refunded_minor: 0,
+        };
+        assert_eq!(check_named_refund(&purchase, "CNY", 30_000, at(10)), Ok(()));
+        assert_eq!(
+            check_named_refund(&purchase, "CNY", 120_000, at(10)),
+            Ok(())
+        );
+        let partly = NamedPurchase {
+            refunded_minor: 30_000,
+            ..purchase.clone()
+        };
+        assert_eq!(
+            check_named_refund(&partly, "CNY", 90_001, at(10)),
+            Err(RefundProblem::MoreThanPaid(
+                "the purchase paid 1200.00 CNY and 300.00 was refunded already: at most 900.00 is left to refund".into()
+            ))
+        );
+        let field = |r: Result<(), RefundProblem>| match r {
+            Err(RefundProblem::Invalid(field, _)) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(check_named_refund(&purchase, "USD", 100, at(10))),
+            "amount"
+        );
+        assert_eq!(
+            field(check_named_refund(&purchase, "CNY", 100, at(8))),
+            "occur_time"
+        );
+        let refund = NamedPurchase {
+            is_purchase: false,
+            ..purchase
+        };
+        assert_eq!(
+            field(check_named_refund(&refund, "CNY", 100, at(10))),
+            "refunded_transaction"
+        );
     }
 }

@@ -14,7 +14,9 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::domain::transaction::{Quantity, check_external_id, check_occurred_at};
+use crate::domain::transaction::{
+    Quantity, RefundProblem, check_external_id, check_named_refund, check_occurred_at,
+};
 use crate::store::transactions::{self as store, Recorded, TransactionRow};
 use patron_vocab::money::Money;
 
@@ -36,6 +38,7 @@ fn name_of(row: &TransactionRow) -> String {
 
 fn to_wire(row: &TransactionRow) -> pb::Transaction {
     pb::Transaction {
+        refunded_transaction: refunded_name(row),
         name: name_of(row),
         external_id: row.external_id.clone(),
         kind: i32::from(row.kind),
@@ -53,6 +56,47 @@ fn to_wire(row: &TransactionRow) -> pb::Transaction {
         create_time: Some(timestamp::to_proto(row.created_at)),
         created_by: row.created_by.clone(),
     }
+}
+
+/// The name of the purchase a refund takes back (the same customer's), or
+/// empty.
+fn refunded_name(row: &TransactionRow) -> String {
+    row.refunds_id
+        .map(|id| format!("customers/{}/transactions/{id}", row.customer_id))
+        .unwrap_or_default()
+}
+
+/// How the request names the purchase a refund takes back: a transaction
+/// name (which must be the customer's) or an external id.
+fn purchase_ref(
+    refunded: &str,
+    customer_id: Uuid,
+) -> Result<Option<store::PurchaseRef<'_>>, &'static str> {
+    let refunded = refunded.trim();
+    if refunded.is_empty() {
+        return Ok(None);
+    }
+    if refunded.starts_with("customers/") {
+        let mut parts = refunded.split('/');
+        let (Some(_), Some(customer), Some("transactions"), Some(id), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err("must be customers/{customer}/transactions/{id} or an external id");
+        };
+        let (Ok(customer), Ok(id)) = (Uuid::parse_str(customer), Uuid::parse_str(id)) else {
+            return Err("must be customers/{customer}/transactions/{id} or an external id");
+        };
+        if customer != customer_id {
+            return Err("must be a purchase of the same customer");
+        }
+        return Ok(Some(store::PurchaseRef::Id(id)));
+    }
+    check_external_id(refunded)?;
+    Ok(Some(store::PurchaseRef::ExternalId(refunded)))
 }
 
 /// Checks a wire transaction, naming each bad field under `transaction.`.
@@ -119,6 +163,16 @@ fn parse(
     if pb::PaymentMethod::try_from(t.payment_method).is_err() {
         bad("payment_method", "is not a known payment method");
     }
+    if !t.refunded_transaction.trim().is_empty() {
+        if kind != 2 {
+            bad(
+                "refunded_transaction",
+                "only a refund names the purchase it takes back",
+            );
+        } else if let Err(why) = purchase_ref(&t.refunded_transaction, customer_id) {
+            bad("refunded_transaction", why);
+        }
+    }
     for (field, text) in [
         ("unit", &t.unit),
         ("channel", &t.channel),
@@ -146,6 +200,8 @@ fn parse(
             order_number: t.order_number.trim().to_owned(),
             created_at: now,
             created_by: actor.to_owned(),
+            // Resolved against the store under the customer's lock.
+            refunds_id: None,
         }),
         _ => Err(v),
     }
@@ -176,6 +232,31 @@ fn period(
     Ok((start, end))
 }
 
+impl TransactionApi {
+    /// The id of the purchase refund `row` names, once the refund may take
+    /// it back.
+    async fn refunded_purchase(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        row: &TransactionRow,
+        by: store::PurchaseRef<'_>,
+    ) -> Result<Uuid, ServiceError> {
+        let field = "transaction.refunded_transaction";
+        let (id, purchase) = store::named_purchase(tx, row.customer_id, by, &row.external_id)
+            .await?
+            .ok_or_else(|| ServiceError::invalid(field, "names no transaction of this customer"))?;
+        check_named_refund(&purchase, &row.currency, row.amount_minor, row.occurred_at).map_err(
+            |problem| match problem {
+                RefundProblem::Invalid(field, why) => {
+                    ServiceError::invalid(format!("transaction.{field}"), why)
+                }
+                RefundProblem::MoreThanPaid(why) => ServiceError::FailedPrecondition(why),
+            },
+        )?;
+        Ok(id)
+    }
+}
+
 #[tonic::async_trait]
 impl TransactionService for TransactionApi {
     async fn record_transaction(
@@ -191,12 +272,17 @@ impl TransactionService for TransactionApi {
             return Err(ServiceError::invalid("transaction", "is required").into());
         };
         let now = self.clock.now();
-        let row = parse(transaction, customer_id, now, &caller.subject)
+        let mut row = parse(transaction, customer_id, now, &caller.subject)
             .map_err(ServiceError::InvalidArgument)?;
 
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         if !crate::store::lock_live_customer(&mut tx, customer_id).await? {
             return Err(ServiceError::not_found(&req.parent).into());
+        }
+        // The customer's lock keeps two refunds of one purchase from both
+        // taking back what only one of them may.
+        if let Ok(Some(by)) = purchase_ref(&transaction.refunded_transaction, customer_id) {
+            row.refunds_id = Some(self.refunded_purchase(&mut tx, &row, by).await?);
         }
         let stored = match store::insert(
             &mut tx,
@@ -236,6 +322,7 @@ impl TransactionService for TransactionApi {
                 amount_minor: stored.amount_minor,
             }),
             channel: stored.channel.clone(),
+            refunded_transaction: refunded_name(&stored),
         };
         events::enqueue(&mut tx, &req.parent, &event, now).await?;
         tx.commit().await.map_err(ServiceError::from)?;

@@ -5,10 +5,11 @@ use patron_kit::ServiceError;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::transaction::NamedPurchase;
 use patron_vocab::Change;
 
 const COLUMNS: &str = "id, customer_id, external_id, kind, occurred_at, product, quantity_milli, unit, \
-                       amount_minor, currency, payment_method, channel, order_number, created_at, created_by";
+                       amount_minor, currency, payment_method, channel, order_number, created_at, created_by, refunds_id";
 
 /// One transaction as stored (and as recorded, before insert).
 #[derive(Debug, Clone, FromRow)]
@@ -28,6 +29,8 @@ pub struct TransactionRow {
     pub order_number: String,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// For a refund, the purchase it takes back, when it names one.
+    pub refunds_id: Option<Uuid>,
 }
 
 impl TransactionRow {
@@ -60,7 +63,7 @@ impl TransactionRow {
             other.payment_method,
             &other.channel,
             &other.order_number,
-        )
+        ) && self.refunds_id == other.refunds_id
     }
 }
 
@@ -79,7 +82,7 @@ pub async fn insert(
 ) -> Result<Recorded, ServiceError> {
     let inserted = sqlx::query_as::<_, TransactionRow>(sqlx::AssertSqlSafe(format!(
         "INSERT INTO transactions ({COLUMNS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          ON CONFLICT (external_id) DO NOTHING
          RETURNING {COLUMNS}"
     )))
@@ -98,6 +101,7 @@ pub async fn insert(
     .bind(&row.order_number)
     .bind(change.at)
     .bind(change.actor)
+    .bind(row.refunds_id)
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(new) = inserted {
@@ -110,6 +114,58 @@ pub async fn insert(
     .fetch_one(&mut *tx)
     .await?;
     Ok(Recorded::Existing(existing))
+}
+
+/// The customer's transaction a refund names: by its id (from its name) or
+/// by its external id.
+pub enum PurchaseRef<'a> {
+    Id(Uuid),
+    ExternalId(&'a str),
+}
+
+/// The transaction `by` names among `customer_id`'s, with the sum of its
+/// refunds other than the one recorded under `refund_external_id` (so a
+/// retry does not count itself). `None` when the customer has no such
+/// transaction.
+pub async fn named_purchase(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+    by: PurchaseRef<'_>,
+    refund_external_id: &str,
+) -> Result<Option<(Uuid, NamedPurchase)>, ServiceError> {
+    let (id, external_id) = match by {
+        PurchaseRef::Id(id) => (Some(id), None),
+        PurchaseRef::ExternalId(e) => (None, Some(e)),
+    };
+    let row: Option<(Uuid, i16, String, i64, DateTime<Utc>, i64)> = sqlx::query_as(
+        "SELECT p.id, p.kind, p.currency, p.amount_minor, p.occurred_at,
+                COALESCE((SELECT sum(r.amount_minor) FROM transactions r
+                           WHERE r.refunds_id = p.id AND r.external_id <> $4), 0)::bigint
+           FROM transactions p
+          WHERE p.customer_id = $1
+            AND ($2::uuid IS NULL OR p.id = $2)
+            AND ($3::text IS NULL OR p.external_id = $3)",
+    )
+    .bind(customer_id)
+    .bind(id)
+    .bind(external_id)
+    .bind(refund_external_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(
+        |(id, kind, currency, amount_minor, occurred_at, refunded_minor)| {
+            (
+                id,
+                NamedPurchase {
+                    is_purchase: kind == 1,
+                    currency,
+                    amount_minor,
+                    occurred_at,
+                    refunded_minor,
+                },
+            )
+        },
+    ))
 }
 
 /// A customer's transactions in `[start, end)`, newest first, after the cursor.
@@ -164,20 +220,24 @@ pub async fn summarize(
     end: Option<DateTime<Utc>>,
 ) -> Result<Vec<CurrencySums>, ServiceError> {
     Ok(sqlx::query_as::<_, CurrencySums>(
-        "SELECT currency,
-                COALESCE(sum(amount_minor) FILTER (WHERE kind = 1), 0)::bigint AS purchased,
-                COALESCE(sum(amount_minor) FILTER (WHERE kind = 2), 0)::bigint AS refunded,
-                COALESCE(max(amount_minor) FILTER (WHERE kind = 1), 0)::bigint AS largest_purchase,
-                count(*) FILTER (WHERE kind = 1) AS purchases,
-                count(*) FILTER (WHERE kind = 2) AS refunds,
-                min(occurred_at) AS first_at,
-                max(occurred_at) AS last_at
-           FROM transactions
-          WHERE customer_id = $1
-            AND ($2::timestamptz IS NULL OR occurred_at >= $2)
-            AND ($3::timestamptz IS NULL OR occurred_at < $3)
-          GROUP BY currency
-          ORDER BY currency",
+        // A purchase counts for what it paid less the refunds that name it.
+        "SELECT t.currency,
+                COALESCE(sum(t.amount_minor) FILTER (WHERE t.kind = 1), 0)::bigint AS purchased,
+                COALESCE(sum(t.amount_minor) FILTER (WHERE t.kind = 2), 0)::bigint AS refunded,
+                COALESCE(max(t.amount_minor - COALESCE(back.minor, 0)) FILTER (WHERE t.kind = 1), 0)::bigint
+                    AS largest_purchase,
+                count(*) FILTER (WHERE t.kind = 1) AS purchases,
+                count(*) FILTER (WHERE t.kind = 2) AS refunds,
+                min(t.occurred_at) AS first_at,
+                max(t.occurred_at) AS last_at
+           FROM transactions t
+           LEFT JOIN LATERAL (SELECT sum(r.amount_minor) AS minor FROM transactions r
+                               WHERE r.refunds_id = t.id) back ON t.kind = 1
+          WHERE t.customer_id = $1
+            AND ($2::timestamptz IS NULL OR t.occurred_at >= $2)
+            AND ($3::timestamptz IS NULL OR t.occurred_at < $3)
+          GROUP BY t.currency
+          ORDER BY t.currency",
     )
     .bind(customer_id)
     .bind(start)

@@ -289,3 +289,126 @@ async fn list_and_sum_over_a_period() {
         .unwrap_err();
     assert_eq!(bad_fields(&err), ["end_time"]);
 }
+
+/// 003's "one purchase of 1,000 actually paid": a refund names the purchase
+/// it takes back (by name or external id), never takes back more than it
+/// paid, and the purchase then counts for what is left.
+#[tokio::test]
+async fn a_refund_names_its_purchase_and_takes_back_no_more_than_it_paid() {
+    use patron_proto::common::v1::EventEnvelope;
+    use prost::Message;
+
+    let app = spawn_app().await;
+    let customer = app.create(person("Refunded")).await;
+    let other = app.create(person("Someone Else")).await;
+    let now = app.now();
+    let bought = record(
+        &app,
+        &customer.name,
+        purchase("P-1200", 1200, now - Duration::days(2)),
+    )
+    .await
+    .unwrap();
+    let refund = |external_id: &str, yuan: i64, of: &str| pb::Transaction {
+        kind: pb::TransactionKind::Refund as i32,
+        refunded_transaction: of.into(),
+        ..purchase(external_id, yuan, now - Duration::days(1))
+    };
+
+    // By external id; the answer names the purchase.
+    let first = record(&app, &customer.name, refund("R-1", 200, "P-1200"))
+        .await
+        .unwrap();
+    assert_eq!(first.refunded_transaction, bought.name);
+    // A retry is the same refund, not a second one.
+    let again = record(&app, &customer.name, refund("R-1", 200, "P-1200"))
+        .await
+        .unwrap();
+    assert_eq!(again.name, first.name);
+    // By name.
+    record(&app, &customer.name, refund("R-2", 100, &bought.name))
+        .await
+        .unwrap();
+    // 300 of 1,200 are back: 901 more is too much.
+    let err = record(&app, &customer.name, refund("R-3", 901, "P-1200"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(
+        err.message().contains("at most 900.00"),
+        "{}",
+        err.message()
+    );
+
+    let field_of = |err: tonic::Status| {
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        patron_kit::error::violations_of(&err)
+            .into_iter()
+            .map(|v| v.field)
+            .collect::<Vec<_>>()
+    };
+    for (t, why) in [
+        (
+            pb::Transaction {
+                refunded_transaction: "P-1200".into(),
+                ..purchase("P-2", 10, now)
+            },
+            "only refunds name a purchase",
+        ),
+        (refund("R-4", 10, "NO-SUCH"), "unknown purchase"),
+        (refund("R-5", 10, "R-1"), "a refund is no purchase"),
+        (
+            refund("R-6", 10, &bought.name.replace(&customer.name, &other.name)),
+            "another customer's",
+        ),
+    ] {
+        assert_eq!(
+            field_of(record(&app, &customer.name, t).await.unwrap_err()),
+            ["transaction.refunded_transaction"],
+            "{why}"
+        );
+    }
+    let early = pb::Transaction {
+        occur_time: ts(now - Duration::days(3)),
+        ..refund("R-7", 10, "P-1200")
+    };
+    assert_eq!(
+        field_of(record(&app, &customer.name, early).await.unwrap_err()),
+        ["transaction.occur_time"]
+    );
+
+    // The purchase counts for what it paid less its refunds.
+    let summary = TransactionServiceClient::new(app.channel.clone())
+        .summarize_transactions(app.admin(pb::SummarizeTransactionsRequest {
+            parent: customer.name.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let totals = &summary.totals[0];
+    assert_eq!(
+        totals.largest_purchase.as_ref().unwrap().amount_minor,
+        90_000
+    );
+    assert_eq!(totals.refunded.as_ref().unwrap().amount_minor, 30_000);
+
+    // The event names the purchase for tiering.
+    let mut conn = app.db.admin_connection().await;
+    let envelopes: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT envelope FROM profile.outbox ORDER BY seq")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let named: Vec<String> = envelopes
+        .iter()
+        .filter_map(|bytes| {
+            patron_kit::events::payload::<pb::TransactionRecorded>(
+                &EventEnvelope::decode(bytes.as_slice()).unwrap(),
+            )
+        })
+        .filter(|e| e.kind == pb::TransactionKind::Refund as i32)
+        .map(|e| e.refunded_transaction)
+        .collect();
+    assert_eq!(named, [bought.name.clone(), bought.name]);
+}

@@ -141,6 +141,36 @@ pub fn expired(lots: &[Lot], today: NaiveDate) -> Vec<(i64, i64)> {
         .collect()
 }
 
+/// The points that lapse soonest among `lots` valid `today`: the day and
+/// how many points of every lot ending that day; `None` when none are left.
+pub fn next_expiry(lots: &[Lot], today: NaiveDate) -> Option<(NaiveDate, i64)> {
+    let first = lots
+        .iter()
+        .filter(|(_, left, last)| *left > 0 && *last >= today)
+        .map(|(_, _, last)| *last)
+        .min()?;
+    let points = lots
+        .iter()
+        .filter(|(_, left, last)| *left > 0 && *last == first)
+        .map(|(_, left, _)| left)
+        .sum();
+    Some((first, points))
+}
+
+/// An expiry entry in words: how many points lapsed and the last day they
+/// were valid, e.g. "120 points valid through 2025-12-31 expired".
+pub fn expiry_note(points: i64, valid_through: &[NaiveDate]) -> String {
+    let mut days: Vec<String> = valid_through.iter().map(NaiveDate::to_string).collect();
+    days.sort();
+    days.dedup();
+    let days = match days.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => return format!("{points} points expired"),
+    };
+    format!("{points} points valid through {days} expired")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +308,42 @@ mod tests {
             reverse(&lots, 55, today),
             (vec![(2, 10), (1, 30)], 15),
             "spent points stay spent"
+        );
+    }
+
+    #[test]
+    fn the_next_expiry_sums_the_soonest_lots_still_valid() {
+        let lots = [
+            (1, 50, day(2025, 12, 31)),
+            (2, 30, day(2026, 12, 31)),
+            (3, 20, day(2026, 12, 31)),
+            (4, 0, day(2026, 6, 30)),
+            (5, 40, day(2027, 12, 31)),
+        ];
+        assert_eq!(
+            next_expiry(&lots, day(2026, 3, 1)),
+            Some((day(2026, 12, 31), 50)),
+            "lapsed and empty lots do not count"
+        );
+        assert_eq!(
+            next_expiry(&lots, day(2025, 12, 31)),
+            Some((day(2025, 12, 31), 50))
+        );
+        assert_eq!(next_expiry(&lots, day(2028, 1, 1)), None);
+    }
+
+    #[test]
+    fn an_expiry_reads_as_a_sentence_with_its_dates() {
+        assert_eq!(
+            expiry_note(120, &[day(2025, 12, 31)]),
+            "120 points valid through 2025-12-31 expired"
+        );
+        assert_eq!(
+            expiry_note(
+                200,
+                &[day(2025, 12, 31), day(2024, 12, 31), day(2025, 12, 31)]
+            ),
+            "200 points valid through 2024-12-31 and 2025-12-31 expired"
         );
     }
 

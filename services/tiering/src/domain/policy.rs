@@ -196,8 +196,10 @@ pub struct Rule {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Benefits {
     pub price_level: Option<String>,
-    /// Credit allowance in minor units.
-    pub credit_allowance: Option<i64>,
+    /// Credit allowance in minor units, as the document gives it: one
+    /// amount or a range (000 §4.6: A more than 500,000, B 300,000 to
+    /// 500,000, C under 300,000).
+    pub credit_allowance: Option<AmountRange>,
     pub priority_order: bool,
     pub priority_production: bool,
     pub priority_delivery: bool,
@@ -209,6 +211,81 @@ pub struct Benefits {
     pub member_discount_percent: Option<u32>,
     /// Birthday discount as a percentage of the price paid (6折 → 60).
     pub birthday_discount_percent: Option<u32>,
+}
+
+/// One end of an [`AmountRange`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    /// In minor units.
+    pub amount: i64,
+    /// Whether the amount itself is outside the range ("more than", "under").
+    pub exclusive: bool,
+}
+
+/// An amount given as a range, open at either end; one amount is a range
+/// whose ends are that amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmountRange {
+    pub lower: Option<Bound>,
+    pub upper: Option<Bound>,
+}
+
+impl AmountRange {
+    pub fn exactly(amount: i64) -> Self {
+        let end = Some(Bound {
+            amount,
+            exclusive: false,
+        });
+        AmountRange {
+            lower: end,
+            upper: end,
+        }
+    }
+
+    /// The one amount, when the range is one amount.
+    pub fn single(&self) -> Option<i64> {
+        match (self.lower, self.upper) {
+            (Some(l), Some(u)) if l == u && !l.exclusive => Some(l.amount),
+            _ => None,
+        }
+    }
+
+    /// The range in words, amounts shown by `show`: "more than 500000.00",
+    /// "300000.00 to 500000.00", "under 300000.00".
+    pub fn describe(&self, show: impl Fn(i64) -> String) -> String {
+        if let Some(amount) = self.single() {
+            return show(amount);
+        }
+        let lower = self.lower.map(|b| {
+            if b.exclusive {
+                format!("more than {}", show(b.amount))
+            } else {
+                format!("at least {}", show(b.amount))
+            }
+        });
+        let upper = self.upper.map(|b| {
+            if b.exclusive {
+                format!("under {}", show(b.amount))
+            } else {
+                format!("at most {}", show(b.amount))
+            }
+        });
+        match (lower, upper) {
+            (Some(_), Some(_))
+                if self.lower.is_some_and(|b| !b.exclusive)
+                    && self.upper.is_some_and(|b| !b.exclusive) =>
+            {
+                format!(
+                    "{} to {}",
+                    show(self.lower.map_or(0, |b| b.amount)),
+                    show(self.upper.map_or(0, |b| b.amount))
+                )
+            }
+            (Some(l), Some(u)) => format!("{l} and {u}"),
+            (Some(one), None) | (None, Some(one)) => one,
+            (None, None) => "any amount".to_owned(),
+        }
+    }
 }
 
 /// A tier of the policy.

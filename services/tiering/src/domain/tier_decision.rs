@@ -2,7 +2,10 @@
 //! which tier is in effect now, what waits for the review, and when the next
 //! review falls. Upgrades apply at once and start a new period; downgrades
 //! apply at once or wait for the review, as the policy says; a tier set by
-//! hand holds until the review; a new policy version applies in full at once.
+//! hand holds until the review. Activating another policy version (a newer
+//! one, or re-activating an older one) follows the same rule for a tier the
+//! version also has; only a tier the version does not have (another
+//! scheme's) gives way at once.
 //! Plain Rust, no I/O: the engine reads the inputs and records the decision.
 
 use chrono::{DateTime, Months, Utc};
@@ -42,8 +45,6 @@ pub struct HeldTier {
     pub tier: Option<String>,
     /// When the current period ends and the review is due.
     pub next_review_at: DateTime<Utc>,
-    /// Whether it was decided under the policy version deciding now.
-    pub same_policy: bool,
     /// A tier set by hand that still holds.
     pub pinned: Option<PinnedTier>,
 }
@@ -97,9 +98,13 @@ pub fn decide_tier(
     now: DateTime<Utc>,
 ) -> TierDecision {
     let review_due = held.is_none_or(|h| h.next_review_at <= now);
-    // A new policy version is a new scheme: it applies in full at once.
-    let policy_changed = held.is_some_and(|h| !h.same_policy);
-    let at_review = *occasion == Occasion::Review || review_due || policy_changed;
+    // A tier the deciding policy does not have (another scheme's, after
+    // an activation) cannot wait for a review under it: it gives way at once.
+    // A tier the policy has follows the rule, whichever version decided it.
+    let foreign = held
+        .and_then(|h| h.tier.as_deref())
+        .is_some_and(|t| policy.tier(t).is_none());
+    let at_review = *occasion == Occasion::Review || review_due || foreign;
     let before = held.and_then(|h| h.tier.as_deref());
     // A tier set by hand holds until the next review.
     let pinned = match occasion {
@@ -218,7 +223,6 @@ mod tests {
         HeldTier {
             tier: tier.map(str::to_owned),
             next_review_at: review(),
-            same_policy: true,
             pinned: None,
         }
     }
@@ -320,15 +324,30 @@ mod tests {
     }
 
     #[test]
-    fn a_new_policy_version_applies_in_full_at_once() {
-        let mut old = held(Some("A"));
-        old.same_policy = false;
-        old.pinned = Some(pin("A"));
-        let d = decide(Some(&old), Some("C"), &Occasion::Figures);
+    fn another_policy_version_with_the_held_tier_follows_the_rule() {
+        // Re-activating an older version (or a newer one) is one more
+        // re-evaluation: a downgrade waits for the review, an upgrade does not.
+        let d = decide(Some(&held(Some("A"))), Some("C"), &Occasion::Figures);
+        assert_eq!(d.tier.as_deref(), Some("A"));
+        assert_eq!(d.pending.as_deref(), Some("C"));
+        assert_eq!(d.next_review_at, review());
+        assert_eq!(d.change, None);
+        let d = decide(Some(&held(Some("C"))), Some("A"), &Occasion::Figures);
+        assert_eq!(d.tier.as_deref(), Some("A"));
+        assert_eq!(d.change, Some(ChangeReason::Upgrade));
+    }
+
+    #[test]
+    fn a_tier_the_policy_does_not_have_gives_way_at_once() {
+        let mut other_scheme = held(Some("Diamond"));
+        other_scheme.pinned = Some(pin("Diamond"));
+        let d = decide(Some(&other_scheme), Some("C"), &Occasion::Figures);
         assert_eq!(d.tier.as_deref(), Some("C"));
         assert_eq!(d.pinned, None, "the pin ends with the scheme");
         assert_eq!(d.next_review_at, new_period());
-        assert_eq!(d.change, Some(ChangeReason::Downgrade));
+        // Tiers of two schemes do not compare: one the policy does not rank
+        // ranks below all of its own, so taking any of them starts a period.
+        assert_eq!(d.change, Some(ChangeReason::Upgrade));
     }
 
     #[test]

@@ -12,11 +12,13 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::access;
-use crate::domain::points_rules::PointsRule;
+use crate::domain::points_rules::{self, PointsRule};
 use crate::engine::Engine;
 use crate::ledger::{self, date, require_live};
 use crate::store as tiers;
-use crate::store::cards::{self as store, CardRow, EntryRow, ISSUED, LOST, REGISTERED, RENEWED};
+use crate::store::cards::{
+    self as store, CardRow, EntryRow, HeldLot, ISSUED, LOST, REGISTERED, RENEWED,
+};
 
 /// The API's state.
 #[derive(Clone)]
@@ -44,12 +46,60 @@ fn check_number(number: &str) -> Result<(), &'static str> {
     }
 }
 
-/// A card as the caller sees it. The points belong to the customer's
+/// What a card in use holds: the account's balance and its lots.
+#[derive(Default)]
+struct Holding {
+    balance: i64,
+    lots: Vec<HeldLot>,
+}
+
+/// What `card` holds on `today`. The points belong to the customer's
 /// account, and only a card in use (issued or registered) holds them: a
-/// lost, renewed or void one shows none (they are on its replacement).
-fn card_view(card: &CardRow, account_balance: i64) -> pb::Card {
-    let in_use = card.status == ISSUED || card.status == REGISTERED;
+/// lost, renewed or void one holds none (they are on its replacement).
+async fn holding(
+    conn: &mut PgConnection,
+    card: &CardRow,
+    today: NaiveDate,
+) -> Result<Holding, ServiceError> {
+    if card.status != ISSUED && card.status != REGISTERED {
+        return Ok(Holding::default());
+    }
+    Ok(Holding {
+        balance: store::balance(conn, card.account).await?,
+        lots: store::held_lots(conn, card.account, today).await?,
+    })
+}
+
+/// A card as the caller sees it, with what it holds.
+fn card_view(card: &CardRow, holding: Holding, today: NaiveDate) -> pb::Card {
+    let as_rules_read: Vec<points_rules::Lot> = holding
+        .lots
+        .iter()
+        .map(|l| (0, l.remaining, l.expires_on))
+        .collect();
+    let next_expiry =
+        points_rules::next_expiry(&as_rules_read, today).map(|(day, points)| pb::PointsLot {
+            earned_on: holding
+                .lots
+                .iter()
+                .filter(|l| l.expires_on == day)
+                .map(|l| l.earned_on)
+                .min()
+                .map(date),
+            expires_on: Some(date(day)),
+            points,
+        });
     pb::Card {
+        lots: holding
+            .lots
+            .iter()
+            .map(|l| pb::PointsLot {
+                earned_on: Some(date(l.earned_on)),
+                expires_on: Some(date(l.expires_on)),
+                points: l.remaining,
+            })
+            .collect(),
+        next_expiry,
         name: format!("cards/{}", card.number),
         customer: resource_name::format("customers", card.customer_id),
         status: i32::from(card.status),
@@ -57,7 +107,7 @@ fn card_view(card: &CardRow, account_balance: i64) -> pb::Card {
         register_by: Some(date(card.register_by)),
         valid_through: Some(date(card.valid_through)),
         formal_vip: card.status == REGISTERED,
-        points_balance: if in_use { account_balance } else { 0 },
+        points_balance: holding.balance,
         replaced_by: card
             .replaced_by
             .as_deref()
@@ -75,6 +125,7 @@ fn entry_view(entry: &EntryRow) -> pb::PointsEntry {
         actor: entry.actor.clone(),
         balance_after: entry.balance_after,
         note: entry.note.clone(),
+        expires_on: entry.expires_on.map(date),
     }
 }
 
@@ -225,7 +276,7 @@ impl PointsService for PointsApi {
         )
         .await?;
         tx.commit().await.map_err(ServiceError::from)?;
-        Ok(Response::new(card_view(&card, 0)))
+        Ok(Response::new(card_view(&card, Holding::default(), today)))
     }
 
     async fn get_card(
@@ -238,8 +289,9 @@ impl PointsService for PointsApi {
         let card = self
             .load(&mut conn, &caller, "name", &request.get_ref().name)
             .await?;
-        let balance = store::balance(&mut conn, card.account).await?;
-        Ok(Response::new(card_view(&card, balance)))
+        let today = self.today();
+        let holding = holding(&mut conn, &card, today).await?;
+        Ok(Response::new(card_view(&card, holding, today)))
     }
 
     async fn register_card(
@@ -274,9 +326,9 @@ impl PointsService for PointsApi {
                 .await?
             }
         };
-        let balance = store::balance(&mut tx, card.account).await?;
+        let holding = holding(&mut tx, &card, today).await?;
         tx.commit().await.map_err(ServiceError::from)?;
-        Ok(Response::new(card_view(&card, balance)))
+        Ok(Response::new(card_view(&card, holding, today)))
     }
 
     async fn report_card_lost(
@@ -302,9 +354,10 @@ impl PointsService for PointsApi {
             lost.valid_through,
         )
         .await?;
-        let balance = store::balance(&mut tx, replacement.account).await?;
+        let today = self.today();
+        let holding = holding(&mut tx, &replacement, today).await?;
         tx.commit().await.map_err(ServiceError::from)?;
-        Ok(Response::new(card_view(&replacement, balance)))
+        Ok(Response::new(card_view(&replacement, holding, today)))
     }
 
     async fn redeem_points(
@@ -372,10 +425,10 @@ impl PointsService for PointsApi {
             rule.valid_through(today),
         )
         .await?;
-        let balance = store::balance(&mut tx, renewed.account).await?;
+        let holding = holding(&mut tx, &renewed, today).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         tracing::info!(old = %old.number, new = %renewed.number, "card renewed");
-        Ok(Response::new(card_view(&renewed, balance)))
+        Ok(Response::new(card_view(&renewed, holding, today)))
     }
 
     async fn adjust_points(

@@ -145,6 +145,33 @@ pub async fn balance(conn: &mut PgConnection, account: Uuid) -> Result<i64, Serv
     .await?)
 }
 
+/// A lot as its holder sees it: when it was earned, its last day, the
+/// points left.
+#[derive(Debug, Clone, FromRow)]
+pub struct HeldLot {
+    pub earned_on: NaiveDate,
+    pub expires_on: NaiveDate,
+    pub remaining: i64,
+}
+
+/// The account's lots holding points still valid on `today`, soonest
+/// expiring first.
+pub async fn held_lots(
+    conn: &mut PgConnection,
+    account: Uuid,
+    today: NaiveDate,
+) -> Result<Vec<HeldLot>, ServiceError> {
+    Ok(sqlx::query_as(
+        "SELECT earned_on, expires_on, remaining FROM point_lots
+          WHERE account = $1 AND remaining > 0 AND expires_on >= $2
+          ORDER BY expires_on, id",
+    )
+    .bind(account)
+    .bind(today)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// The account's lots still holding points.
 pub async fn lots(tx: &mut PgConnection, account: Uuid) -> Result<Vec<Lot>, ServiceError> {
     Ok(sqlx::query_as(
@@ -199,10 +226,14 @@ pub struct EntryRow {
     pub balance_after: i64,
     pub created_at: DateTime<Utc>,
     pub actor: String,
+    /// The last day the entry's points count (added points, expiries).
+    pub expires_on: Option<NaiveDate>,
 }
 
 /// Appends an entry; `None` when one with the same reason and reference is
-/// already there (a retry, or a redelivered event).
+/// already there (a retry, or a redelivered event). `expires_on` is the last
+/// day its points count, when they are of one lot or one expiry.
+#[allow(clippy::too_many_arguments)]
 pub async fn append(
     tx: &mut PgConnection,
     card: &CardRow,
@@ -210,14 +241,15 @@ pub async fn append(
     reason: &str,
     reference: &str,
     note: &str,
+    expires_on: Option<NaiveDate>,
     change: Change<'_>,
 ) -> Result<Option<EntryRow>, ServiceError> {
     let before = balance(tx, card.account).await?;
     Ok(sqlx::query_as(
-        "INSERT INTO point_entries (account, card_number, points, reason, reference, balance_after, created_at, actor, note)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        "INSERT INTO point_entries (account, card_number, points, reason, reference, balance_after, created_at, actor, note, expires_on)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (account, reason, reference) DO NOTHING
-         RETURNING id, points, reason, reference, note, balance_after, created_at, actor",
+         RETURNING id, points, reason, reference, note, balance_after, created_at, actor, expires_on",
     )
     .bind(card.account)
     .bind(&card.number)
@@ -228,6 +260,7 @@ pub async fn append(
     .bind(change.at)
     .bind(change.actor)
     .bind(note)
+    .bind(expires_on)
     .fetch_optional(&mut *tx)
     .await?)
 }
@@ -240,7 +273,7 @@ pub async fn entry(
     reference: &str,
 ) -> Result<Option<EntryRow>, ServiceError> {
     Ok(sqlx::query_as(
-        "SELECT id, points, reason, reference, note, balance_after, created_at, actor FROM point_entries
+        "SELECT id, points, reason, reference, note, balance_after, created_at, actor, expires_on FROM point_entries
           WHERE account = $1 AND reason = $2 AND reference = $3",
     )
     .bind(account)
@@ -258,7 +291,7 @@ pub async fn entries(
     limit: i64,
 ) -> Result<Vec<EntryRow>, ServiceError> {
     Ok(sqlx::query_as(
-        "SELECT id, points, reason, reference, note, balance_after, created_at, actor FROM point_entries
+        "SELECT id, points, reason, reference, note, balance_after, created_at, actor, expires_on FROM point_entries
           WHERE account = $1 AND ($2::bigint IS NULL OR id < $2)
           ORDER BY id DESC LIMIT $3",
     )

@@ -5,12 +5,15 @@
 use std::collections::BTreeMap;
 
 use super::values::{credit_rank, parse_window};
-use super::{BenefitsSpec, ChurnSpec, ConditionSpec, Header, Number, ScorecardSpec, Section};
+use super::{
+    AllowanceSpec, BenefitsSpec, ChurnSpec, ConditionSpec, Header, Number, RangeSpec,
+    ScorecardSpec, Section,
+};
 use crate::domain::churn::{ChurnRule, ComplaintRule, FallingSpend};
 use crate::domain::points_rules::PointsRule;
 use crate::domain::policy::{
-    ActivityRule, Benefits, Comparison, Condition, Downgrades, Figure, Indicator, Policy, Rule,
-    Scorecard, Shape, Tier, Window,
+    ActivityRule, AmountRange, Benefits, Bound, Comparison, Condition, Downgrades, Figure,
+    Indicator, Policy, Rule, Scorecard, Shape, Tier, Window,
 };
 use patron_vocab::money;
 
@@ -516,13 +519,75 @@ impl SectionChecker {
         Scorecard { indicators, grades }
     }
 
-    fn benefits(&mut self, field: &str, spec: &BenefitsSpec) -> Benefits {
-        let credit_allowance = spec.credit_allowance.as_ref().map(|n| {
-            money::parse_major(&n.text(), self.exponent).unwrap_or_else(|why| {
-                self.bad(format!("{field}.credit_allowance"), why);
-                0
+    /// An amount of money, or 0 after naming the field.
+    fn amount(&mut self, field: &str, n: &Number) -> i64 {
+        money::parse_major(&n.text(), self.exponent).unwrap_or_else(|why| {
+            self.bad(field.to_owned(), why);
+            0
+        })
+    }
+
+    fn allowance(&mut self, field: &str, spec: &AllowanceSpec) -> AmountRange {
+        let RangeSpec {
+            above,
+            at_least,
+            at_most,
+            below,
+        } = match spec {
+            AllowanceSpec::Amount(n) => return AmountRange::exactly(self.amount(field, n)),
+            AllowanceSpec::Range(r) => r,
+        };
+        let problems_before = self.problems.len();
+        let mut end = |name: &str, n: &Option<Number>, exclusive: bool| {
+            n.as_ref().map(|n| Bound {
+                amount: self.amount(&format!("{field}.{name}"), n),
+                exclusive,
             })
-        });
+        };
+        let (above, at_least) = (end("above", above, true), end("at_least", at_least, false));
+        let (at_most, below) = (end("at_most", at_most, false), end("below", below, true));
+        if above.is_some() && at_least.is_some() {
+            self.bad(
+                format!("{field}.at_least"),
+                "give one lower end: above or at_least",
+            );
+        }
+        if at_most.is_some() && below.is_some() {
+            self.bad(
+                format!("{field}.below"),
+                "give one upper end: at_most or below",
+            );
+        }
+        let range = AmountRange {
+            lower: above.or(at_least),
+            upper: at_most.or(below),
+        };
+        match (range.lower, range.upper) {
+            (None, None) => self.bad(
+                field.to_owned(),
+                "give an amount, or a range with above, at_least, at_most or below",
+            ),
+            // An amount that did not read is named already.
+            _ if self.problems.len() > problems_before => {}
+            (Some(l), Some(u))
+                if l.amount > u.amount
+                    || (l.amount == u.amount && (l.exclusive || u.exclusive)) =>
+            {
+                self.bad(
+                    field.to_owned(),
+                    "the range is empty: its lower end is above its upper end",
+                )
+            }
+            _ => {}
+        }
+        range
+    }
+
+    fn benefits(&mut self, field: &str, spec: &BenefitsSpec) -> Benefits {
+        let credit_allowance = spec
+            .credit_allowance
+            .as_ref()
+            .map(|a| self.allowance(&format!("{field}.credit_allowance"), a));
         for (name, percent) in [
             ("member_discount_percent", spec.member_discount_percent),
             ("birthday_discount_percent", spec.birthday_discount_percent),

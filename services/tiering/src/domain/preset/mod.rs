@@ -202,7 +202,7 @@ struct GradeSpec {
 #[serde(deny_unknown_fields)]
 struct BenefitsSpec {
     price_level: Option<String>,
-    credit_allowance: Option<Number>,
+    credit_allowance: Option<AllowanceSpec>,
     #[serde(default)]
     priority_order: bool,
     #[serde(default)]
@@ -216,6 +216,25 @@ struct BenefitsSpec {
     free_support_staff: u32,
     member_discount_percent: Option<u32>,
     birthday_discount_percent: Option<u32>,
+}
+
+/// An amount as one figure (`credit_allowance = 500000`) or as a range
+/// with at most one lower end (`above`, `at_least`) and one upper end
+/// (`at_most`, `below`): `{ above = 500000 }` reads "more than 500,000".
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AllowanceSpec {
+    Amount(Number),
+    Range(RangeSpec),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeSpec {
+    above: Option<Number>,
+    at_least: Option<Number>,
+    at_most: Option<Number>,
+    below: Option<Number>,
 }
 
 /// A number as a preset writes it: `1200`, `0.85` or `"1,200.50"`.
@@ -351,6 +370,53 @@ deadline_hours = { A = 24 }
         assert_eq!(
             problems("[preset]\nid = \"x\"\ntitle = \"x\"\n"),
             ["tiering"]
+        );
+    }
+
+    #[test]
+    fn credit_allowances_are_amounts_or_ranges_and_bad_ones_are_named() {
+        use crate::domain::policy::{AmountRange, Bound};
+        let with = MINIMAL.replace(
+            "[complaint]",
+            "[tiering.benefits.A]\ncredit_allowance = { above = \"500,000\" }\n\n\
+             [tiering.benefits.B]\ncredit_allowance = 400000\n\n[complaint]",
+        );
+        let policy = parse(&with).unwrap().policy;
+        let more_than = AmountRange {
+            lower: Some(Bound {
+                amount: 50_000_000,
+                exclusive: true,
+            }),
+            upper: None,
+        };
+        assert_eq!(policy.tiers[0].benefits.credit_allowance, Some(more_than));
+        assert_eq!(more_than.single(), None);
+        let b = policy.tiers[1].benefits.credit_allowance.unwrap();
+        assert_eq!(b.single(), Some(40_000_000), "one amount is a range too");
+
+        let bad = MINIMAL.replace(
+            "[complaint]",
+            "[tiering.benefits.A]\ncredit_allowance = { above = 1, at_least = 2 }\n\n\
+             [tiering.benefits.B]\ncredit_allowance = { at_least = 500000, below = \"lots\" }\n\n[complaint]",
+        );
+        assert_eq!(
+            problems(&bad),
+            [
+                "tiering.benefits.A.credit_allowance.at_least",
+                "tiering.benefits.B.credit_allowance.below",
+            ]
+        );
+        let empty = MINIMAL.replace(
+            "[complaint]",
+            "[tiering.benefits.A]\ncredit_allowance = { at_least = 500000, below = 300000 }\n\n\
+             [tiering.benefits.B]\ncredit_allowance = {}\n\n[complaint]",
+        );
+        assert_eq!(
+            problems(&empty),
+            [
+                "tiering.benefits.A.credit_allowance",
+                "tiering.benefits.B.credit_allowance",
+            ]
         );
     }
 
