@@ -5,6 +5,8 @@
 //! the policy suggests for their tier); a family event recorded, with its
 //! care task at once; and what the contact window knows of a customer.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use patron_kit::auth::Caller;
 use patron_kit::directory::{CustomerFacts, announced};
@@ -127,12 +129,12 @@ fn latest(task: &CareTask) -> NaiveDate {
 }
 
 /// Plans a claimed customer's care up to `until` (at most
-/// [`MAX_CARE_DAYS`] ahead): creates the care tasks the plan has and the
-/// store lacks, gives open ones the customer's tier and gift now, withdraws
-/// those the archive no longer backs and opens withdrawn ones it backs
-/// again. `dates` are the customer's dates and `existing` their care tasks
-/// planned from today on, read for the whole batch (`store::care`). The
-/// number of tasks created.
+/// [`MAX_CARE_DAYS`] ahead): adds to `batch` the care tasks the plan has and
+/// the store lacks (the batch's are written together, [`CareBatch::write`]),
+/// gives open ones the customer's tier and gift now, withdraws those the
+/// archive no longer backs and opens withdrawn ones it backs again. `dates`
+/// are the customer's dates and `existing` their care tasks planned from
+/// today on, read for the whole batch (`store::care`).
 #[allow(clippy::too_many_arguments)]
 pub async fn plan(
     tx: &mut PgConnection,
@@ -145,7 +147,8 @@ pub async fn plan(
     today: NaiveDate,
     until: NaiveDate,
     now: DateTime<Utc>,
-) -> Result<u64, ServiceError> {
+    batch: &mut CareBatch,
+) -> Result<(), ServiceError> {
     let id = customer.customer_id;
     let section = &policy.care;
     let facts = care_facts(dates, tier);
@@ -165,7 +168,6 @@ pub async fn plan(
         .collect();
     store::withdraw(&mut *tx, &stale).await?;
 
-    let mut created = 0;
     for task in &planned {
         let key = rule_key(&task.key());
         let gift = task.gift.clone().unwrap_or_default();
@@ -221,15 +223,40 @@ pub async fn plan(
             gift,
             family_event_id: None,
         };
-        if !store::insert_task(&mut *tx, &new, now).await? {
-            continue;
-        }
-        created += 1;
+        batch.tasks.push(new);
         if let Some(handover) = handover {
-            record_new_handover(&mut *tx, handover, task_id, &active.rows, today, now).await?;
+            batch.handovers.insert(task_id, handover);
         }
     }
-    Ok(created)
+    Ok(())
+}
+
+/// The new care tasks of a planned batch of customers, written together.
+#[derive(Default)]
+pub struct CareBatch {
+    tasks: Vec<NewCareTask>,
+    /// Tasks that went to a stand-in (their manager is on leave).
+    handovers: HashMap<Uuid, leave::Handover>,
+}
+
+impl CareBatch {
+    /// Creates the tasks the store lacks and records their handovers; how
+    /// many it created.
+    pub async fn write(
+        mut self,
+        tx: &mut PgConnection,
+        active: &ActiveLeaves,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<u64, ServiceError> {
+        let created = store::insert_tasks(&mut *tx, &self.tasks, now).await?;
+        for task_id in &created {
+            if let Some(handover) = self.handovers.remove(task_id) {
+                record_new_handover(&mut *tx, handover, *task_id, &active.rows, today, now).await?;
+            }
+        }
+        Ok(created.len() as u64)
+    }
 }
 
 /// A family event as checked on the wire.

@@ -220,6 +220,7 @@ async fn plan_customers(
     let holders = holders_store::of_units(&mut *tx, &units).await?;
     let mut new = Vec::new();
     let mut handovers = HashMap::new();
+    let mut care = crate::care::CareBatch::default();
     let mut created = 0;
     for customer in claimed {
         let id = customer.customer_id;
@@ -283,7 +284,7 @@ async fn plan_customers(
                 handovers.insert(task_id, handover);
             }
         }
-        created += crate::care::plan(
+        crate::care::plan(
             &mut *tx,
             policy,
             customer,
@@ -294,9 +295,11 @@ async fn plan_customers(
             today,
             until,
             now,
+            &mut care,
         )
         .await?;
     }
+    created += care.write(&mut *tx, active, today, now).await?;
     let keep: Vec<tasks::Planned> = new
         .iter()
         .map(|task| tasks::Planned {

@@ -166,44 +166,84 @@ pub async fn insert_task(
     task: &NewCareTask,
     now: DateTime<Utc>,
 ) -> Result<bool, ServiceError> {
-    let done = sqlx::query(
+    Ok(!insert_tasks(tx, std::slice::from_ref(task), now)
+        .await?
+        .is_empty())
+}
+
+/// Creates the care tasks the customers do not have yet for the same
+/// occasion and day, in two statements; the ids of those it created.
+pub async fn insert_tasks(
+    tx: &mut PgConnection,
+    tasks: &[NewCareTask],
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, ServiceError> {
+    if tasks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text = |f: fn(&NewCareTask) -> &str| tasks.iter().map(f).collect::<Vec<&str>>();
+    let created: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO tasks (id, customer_id, kind, rule_key, rule, role, channel, tier, assignee,
                             handed_over_from, due_date, planned_date, latest_date, created_at)
-         VALUES ($1, $2, 'care', $3, $4, 'account_manager', $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT (customer_id, rule_key, planned_date) WHERE state <> 'cancelled' DO NOTHING",
+         SELECT n.id, n.customer_id, 'care', n.rule_key, n.rule, 'account_manager', n.channel,
+                n.tier, n.assignee, n.handed_over_from, n.due_date, n.planned_date,
+                n.latest_date, $12
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                       $7::text[], $8::text[], $9::date[], $10::date[], $11::date[])
+                AS n(id, customer_id, rule_key, rule, channel, tier, assignee, handed_over_from,
+                     due_date, planned_date, latest_date)
+         ON CONFLICT (customer_id, rule_key, planned_date) WHERE state <> 'cancelled' DO NOTHING
+         RETURNING id",
     )
-    .bind(task.id)
-    .bind(task.customer_id)
-    .bind(&task.rule_key)
-    .bind(&task.rule)
-    .bind(&task.channel)
-    .bind(&task.tier)
-    .bind(&task.assignee)
-    .bind(&task.handed_over_from)
-    .bind(task.due_date)
-    .bind(task.occasion_date)
-    .bind(task.latest_date)
+    .bind(tasks.iter().map(|t| t.id).collect::<Vec<_>>())
+    .bind(tasks.iter().map(|t| t.customer_id).collect::<Vec<_>>())
+    .bind(text(|t| &t.rule_key))
+    .bind(text(|t| &t.rule))
+    .bind(text(|t| &t.channel))
+    .bind(text(|t| &t.tier))
+    .bind(text(|t| &t.assignee))
+    .bind(
+        tasks
+            .iter()
+            .map(|t| t.handed_over_from.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(tasks.iter().map(|t| t.due_date).collect::<Vec<_>>())
+    .bind(tasks.iter().map(|t| t.occasion_date).collect::<Vec<_>>())
+    .bind(tasks.iter().map(|t| t.latest_date).collect::<Vec<_>>())
     .bind(now)
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
+    let created_ids: std::collections::HashSet<Uuid> = created.iter().copied().collect();
+    let written: Vec<&NewCareTask> = tasks
+        .iter()
+        .filter(|t| created_ids.contains(&t.id))
+        .collect();
+    if written.is_empty() {
+        return Ok(created);
     }
+    let text = |f: fn(&NewCareTask) -> &str| written.iter().map(|t| f(t)).collect::<Vec<&str>>();
     sqlx::query(
         "INSERT INTO care_tasks (task_id, occasion, person_name, relation, occasion_date, gift,
                                  family_event_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::date[],
+                              $6::text[], $7::uuid[])",
     )
-    .bind(task.id)
-    .bind(&task.occasion)
-    .bind(&task.person_name)
-    .bind(&task.relation)
-    .bind(task.occasion_date)
-    .bind(&task.gift)
-    .bind(task.family_event_id)
+    .bind(written.iter().map(|t| t.id).collect::<Vec<_>>())
+    .bind(text(|t| &t.occasion))
+    .bind(text(|t| &t.person_name))
+    .bind(text(|t| &t.relation))
+    .bind(written.iter().map(|t| t.occasion_date).collect::<Vec<_>>())
+    .bind(text(|t| &t.gift))
+    .bind(
+        written
+            .iter()
+            .map(|t| t.family_event_id)
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *tx)
     .await?;
-    Ok(true)
+    Ok(created)
 }
 
 /// An open care task takes the customer's tier now and its gift.
