@@ -1,6 +1,7 @@
 //! Metrics the way Prometheus reads them: each service process keeps one
 //! registry and serves it at `GET /metrics` on `PATRON_METRICS_ADDR`
-//! (default `0.0.0.0:9464`, `off` for none), in the Prometheus text format.
+//! (default `127.0.0.1:9464`; the cluster's configuration opens it with
+//! `0.0.0.0:9464`; `off` for none), in the Prometheus text format.
 //!
 //! What is measured, and where:
 //! - every gRPC call, by a tower layer in the kit's server stack
@@ -16,7 +17,7 @@
 //!   and `XINFO GROUPS`.
 //!
 //! Every family is made once, here, and the names are listed in
-//! `deploy/k8s/monitoring/metrics.txt`, which the alert rules and the
+//! `deploy/k8s/components/monitoring/metrics.txt`, which the alert rules and the
 //! dashboard are checked against (a test keeps the two lists equal).
 
 pub mod endpoint;
@@ -48,9 +49,9 @@ pub struct MetricsConfig {
     pub refresh: Duration,
 }
 
-/// The port Prometheus exporters of this kind commonly take (OpenTelemetry's
-/// Prometheus exporter uses it too).
-pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9464";
+/// Loopback on a laptop; the port OpenTelemetry's Prometheus exporter
+/// takes too.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 
 impl MetricsConfig {
     /// `PATRON_METRICS_ADDR` (an address, or `off`) and
@@ -451,7 +452,7 @@ mod tests {
     use super::*;
 
     /// The list the alert rules and dashboard are checked against.
-    const LISTED: &str = include_str!("../../../../deploy/k8s/monitoring/metrics.txt");
+    const LISTED: &str = include_str!("../../../../deploy/k8s/components/monitoring/metrics.txt");
 
     fn listed() -> Vec<(String, String)> {
         LISTED
@@ -477,7 +478,7 @@ mod tests {
         listed.sort();
         assert_eq!(
             exported, listed,
-            "deploy/k8s/monitoring/metrics.txt must list exactly what /metrics serves"
+            "deploy/k8s/components/monitoring/metrics.txt must list exactly what /metrics serves"
         );
     }
 
