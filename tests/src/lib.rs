@@ -103,8 +103,8 @@ pub struct Suite {
     /// Every service's clock: it stands at [`testing::test_now`] until a
     /// test moves it, so no test depends on the machine's date.
     pub clock: ManualClock,
-    /// Each service's `/metrics` URL, by schema, when started with
-    /// [`Suite::start_measured`].
+    /// Each service's `/metrics` URL, by schema (and the gateway's), when
+    /// started with [`Suite::start_measured`].
     pub metrics_urls: BTreeMap<String, String>,
     cache: patron_kit::cache::CacheConfig,
     shutdown: CancellationToken,
@@ -292,7 +292,14 @@ impl Suite {
             resolve_interval: Duration::from_secs(5),
             call_timeout: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
+            metrics: patron_kit::metrics::MetricsConfig {
+                listen: measured.then(free_port),
+                refresh: Duration::from_secs(1),
+            },
         };
+        if let Some(addr) = config.metrics.listen {
+            metrics_urls.insert("gateway".into(), format!("http://{addr}/metrics"));
+        }
         tokio::spawn(patron_gateway::serve(
             config,
             gateway_listener,

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use patron_kit::metrics::http::HttpMetrics;
 use patron_kit::metrics::{Metrics, exposed_families};
 use patron_proto::profile::v1::GetCustomerRequest;
 use patron_proto::profile::v1::customer_service_client::CustomerServiceClient;
@@ -112,7 +113,7 @@ async fn calls_by_code_and_event_flow_are_exported() {
     let suite = Suite::start_measured().await;
     assert_eq!(
         suite.metrics_urls.keys().collect::<Vec<_>>(),
-        ["complaint", "profile", "scheduling", "tiering"]
+        ["complaint", "gateway", "profile", "scheduling", "tiering"]
     );
 
     let created = suite
@@ -179,6 +180,21 @@ async fn calls_by_code_and_event_flow_are_exported() {
     );
     assert_eq!((count, inf), (Some(2.0), Some(2.0)), "{text}");
 
+    // The gateway counts what it answered, by method and status.
+    let (text, gateway) = scrape(&suite, "gateway").await;
+    let answered = |method: &str, status: &str| {
+        value(
+            &gateway,
+            "http_server_request_duration_seconds_count",
+            &[
+                ("http_request_method", method),
+                ("http_response_status_code", status),
+            ],
+        )
+    };
+    assert_eq!(answered("POST", "200"), Some(1.0), "{text}");
+    assert_eq!(answered("GET", "404"), Some(1.0), "{text}");
+
     // The customer's event leaves profile's outbox and reaches tiering's
     // group; both sides show it.
     scrape_until(&suite, "profile", "an empty outbox after the relay", |s| {
@@ -187,28 +203,19 @@ async fn calls_by_code_and_event_flow_are_exported() {
             && value(s, "patron_outbox_published_events_total", &[]).unwrap_or(0.0) >= 1.0
     })
     .await;
+    // Delivered (no lag) and acknowledged (none pending) once applied.
     let tiering = scrape_until(&suite, "tiering", "the event applied, no lag", |s| {
         let applied = value(
             s,
             "patron_events_handled_total",
             &[("group", "tiering"), ("outcome", "applied")],
         );
-        let lag = value(
-            s,
-            "patron_events_consumer_lag",
-            &[("group", "tiering"), ("topic", "profile.customers")],
-        );
-        applied.unwrap_or(0.0) >= 1.0 && lag == Some(0.0)
+        let customers = [("group", "tiering"), ("topic", "profile.customers")];
+        applied.unwrap_or(0.0) >= 1.0
+            && value(s, "patron_events_consumer_lag", &customers) == Some(0.0)
+            && value(s, "patron_events_consumer_pending", &customers) == Some(0.0)
     })
     .await;
-    assert_eq!(
-        value(
-            &tiering,
-            "patron_events_consumer_pending",
-            &[("group", "tiering"), ("topic", "profile.customers")]
-        ),
-        Some(0.0)
-    );
     assert_eq!(
         value(
             &tiering,
@@ -281,15 +288,17 @@ async fn calls_by_code_and_event_flow_are_exported() {
     .await;
 
     // Whatever a service exposes is a family the alert rules may name.
-    let registered = Metrics::new();
-    for service in ["profile", "tiering", "complaint", "scheduling"] {
+    let (services, edge) = (Metrics::new(), HttpMetrics::new());
+    for service in ["profile", "tiering", "complaint", "scheduling", "gateway"] {
+        let registered = if service == "gateway" {
+            edge.families()
+        } else {
+            services.families()
+        };
         let (text, _) = scrape(&suite, service).await;
         for (name, kind) in exposed_families(&text) {
             assert!(
-                registered
-                    .families()
-                    .iter()
-                    .any(|(n, k)| *n == name && *k == kind),
+                registered.iter().any(|(n, k)| *n == name && *k == kind),
                 "{service} exposes {name} ({kind}), which is not registered"
             );
         }

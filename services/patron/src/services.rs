@@ -65,7 +65,7 @@ pub struct Context {
 impl Context {
     /// Under `patron up` the services share one process, so each serves its
     /// metrics on the configured port plus `offset` (profile 9464, tiering
-    /// 9465, complaint 9466, scheduling 9467 by default).
+    /// 9465, complaint 9466, scheduling 9467, the gateway 9468 by default).
     fn own_metrics_port(&self, metrics: &mut MetricsConfig, offset: u16) {
         if let (true, Some(addr)) = (self.up, metrics.listen.as_mut()) {
             addr.set_port(addr.port().saturating_add(offset));
@@ -194,6 +194,7 @@ pub const SERVICES: &[Service] = &[
         schema: None,
         configure: |cx| {
             let mut config = gateway::GatewayConfig::from_env(cx.auth.clone())?;
+            cx.own_metrics_port(&mut config.metrics, 4);
             for (name, addr) in &cx.upstreams {
                 config
                     .upstreams

@@ -12,19 +12,19 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::Metrics;
+use super::Exposition;
 
 /// The media type of the Prometheus text format.
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-async fn scrape(State(metrics): State<Metrics>) -> impl IntoResponse {
+async fn scrape<E: Exposition>(State(metrics): State<E>) -> impl IntoResponse {
     ([(CONTENT_TYPE, CONTENT_TYPE_TEXT)], metrics.encode())
 }
 
 /// The endpoint's routes (`/metrics`).
-pub fn router(metrics: Metrics) -> Router {
+pub fn router<E: Exposition>(metrics: E) -> Router {
     Router::new()
-        .route("/metrics", get(scrape))
+        .route("/metrics", get(scrape::<E>))
         .with_state(metrics)
 }
 
@@ -37,9 +37,9 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// Serves `metrics` on `listener` until `shutdown`.
-pub fn spawn(
+pub fn spawn<E: Exposition>(
     listener: TcpListener,
-    metrics: Metrics,
+    metrics: E,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

@@ -21,6 +21,7 @@
 //! dashboard are checked against (a test keeps the two lists equal).
 
 pub mod endpoint;
+pub mod http;
 pub mod refresh;
 pub mod rpc;
 
@@ -140,12 +141,30 @@ pub struct DependencyLabels {
 
 type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
 
-fn latency_histogram() -> Histogram {
+pub(crate) fn latency_histogram() -> Histogram {
     // From a millisecond (a cached read) to ten seconds (the gateway's call
     // timeout), roughly 2.5× apart.
     Histogram::new([
         0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
     ])
+}
+
+/// What `/metrics` serves: a registry in the Prometheus text format.
+pub trait Exposition: Clone + Send + Sync + 'static {
+    fn encode(&self) -> String;
+}
+
+impl Exposition for Metrics {
+    fn encode(&self) -> String {
+        Metrics::encode(self)
+    }
+}
+
+pub(crate) fn encode_registry(registry: &Registry) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, registry);
+    out
 }
 
 /// The relay's counters (unregistered ones by default).
@@ -156,7 +175,7 @@ pub struct RelayCounters {
 }
 
 /// Registers `metric` and notes its exported name and type.
-fn register(
+pub(crate) fn register(
     registry: &mut Registry,
     listed: &mut Vec<(String, &'static str)>,
     name: &str,
@@ -370,10 +389,7 @@ impl Metrics {
 
     /// The registry in the Prometheus text format (version 0.0.4).
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
-        out
+        encode_registry(&self.registry)
     }
 
     /// The counters of a consumer group's outcomes, resolved once so that
@@ -468,9 +484,11 @@ mod tests {
 
     #[test]
     fn every_family_is_listed_for_the_alerts_and_nothing_else() {
+        // The services' families and the gateway's.
         let mut exported: Vec<(String, String)> = Metrics::new()
             .families()
             .iter()
+            .chain(http::HttpMetrics::new().families())
             .map(|(name, kind)| (name.clone(), kind.to_string()))
             .collect();
         exported.sort();
