@@ -19,21 +19,32 @@ the schemas cannot see, within each render:
   Service of the render with that port, so the gateway, which resolves the
   name to every address, reaches every ready pod and not one ClusterIP;
 - every image names a tag other than `latest` (the default pull policy of
-  `latest` is Always, which cannot start an image loaded into a local node).
+  `latest` is Always, which cannot start an image loaded into a local node);
+- monitoring (the Prometheus Operator's PodMonitor and PrometheusRule, which
+  have no schema among Kubernetes' own, and Grafana dashboards in ConfigMaps
+  labelled `grafana_dashboard`): a PodMonitor selects pod templates that
+  declare the port it scrapes; every alert and recording rule, and every
+  dashboard query, is PromQL that parses (`promql-parser`) and names only
+  metrics the services export, as listed in
+  `components/monitoring/metrics.txt` (a kit test keeps that list equal to
+  the code); alerts carry a `for`, a severity and a summary.
 
 Run with `--self-test` to check the checker on a render with the label bug
-it exists for (policies selecting a label no pod template carries).
+it exists for (policies selecting a label no pod template carries), and on
+rules naming a metric nobody exports.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import re
 import subprocess
 import sys
 
 import kubernetes_validate
+import promql_parser
 import yaml
 
 # The Kubernetes version whose schemas the objects must satisfy; the
@@ -43,6 +54,20 @@ KUBERNETES_VERSION = "1.32.0"
 ROOT = pathlib.Path(__file__).resolve().parent
 
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+
+# Custom resources of the Prometheus Operator: no schema among Kubernetes'
+# own, so check_monitoring checks them instead.
+CUSTOM_KINDS = {
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
+
+METRICS_LIST = ROOT / "components" / "monitoring" / "metrics.txt"
+
+# Series Prometheus itself makes for every target it scrapes.
+PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
+
+SEVERITIES = {"critical", "warning", "info"}
 
 
 def render(directory: pathlib.Path) -> list[dict]:
@@ -273,7 +298,164 @@ def check_service_urls(objects: list[dict]) -> list[str]:
     return problems
 
 
-def check_render(objects: list[dict]) -> list[str]:
+def exported_metrics(path: pathlib.Path = METRICS_LIST) -> set[str]:
+    """The sample names the services serve: each listed family, and a
+    histogram's `_bucket`, `_sum` and `_count`."""
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, kind = line.split()
+        if kind == "histogram":
+            names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+        else:
+            names.add(name)
+    return names
+
+
+# Grafana's interval variables, which PromQL cannot parse, as a duration.
+GRAFANA_INTERVALS = re.compile(r"\$(__rate_interval|__interval|__range)\b|\$\{(__rate_interval|__interval|__range)\}")
+
+
+def check_promql(where: str, expr: str, known: set[str]) -> list[str]:
+    """`expr` parses as PromQL and names only known metrics."""
+    try:
+        ast = promql_parser.parse(GRAFANA_INTERVALS.sub("5m", expr))
+    except ValueError as e:
+        return [f"{where}: PromQL does not parse ({e}): {expr.strip()}"]
+    named: list[str | None] = []
+
+    def visit(node):
+        if isinstance(node, promql_parser.VectorSelector):
+            named.append(node.name)
+        return True
+
+    promql_parser.walk(ast, visit)
+    problems = []
+    for name in named:
+        if not name:
+            problems.append(f"{where}: a selector names no metric: {expr.strip()}")
+        elif name not in known and name not in PROMETHEUS_SERIES:
+            problems.append(
+                f"{where}: {name} is not a metric the services export "
+                f"(components/monitoring/metrics.txt)"
+            )
+    if not named:
+        problems.append(f"{where}: names no metric at all: {expr.strip()}")
+    return problems
+
+
+def check_pod_monitor(monitor: dict, templates: list[PodTemplate]) -> list[str]:
+    where = name_of(monitor)
+    spec = monitor.get("spec") or {}
+    any_namespace = (spec.get("namespaceSelector") or {}).get("any", False)
+    found = selected(spec.get("selector"), namespace_of(monitor), templates, any_namespace)
+    if not found:
+        return [f"{where}: selector {spec.get('selector')} selects no pod template"]
+    problems = []
+    endpoints = spec.get("podMetricsEndpoints") or []
+    if not endpoints:
+        problems.append(f"{where}: no podMetricsEndpoints")
+    for i, endpoint in enumerate(endpoints):
+        port = endpoint.get("port")
+        if not port:
+            problems.append(f"{where}: podMetricsEndpoints[{i}] names no port")
+            continue
+        missing = [name_of(t.owner) for t in found if not t.declares(port)]
+        if missing:
+            problems.append(
+                f"{where}: podMetricsEndpoints[{i}] scrapes port {port!r}, "
+                f"which {', '.join(missing)} does not declare"
+            )
+    return problems
+
+
+def check_prometheus_rule(rule: dict, known: set[str]) -> list[str]:
+    where = name_of(rule)
+    groups = (rule.get("spec") or {}).get("groups") or []
+    if not groups:
+        return [f"{where}: no rule groups"]
+    problems = []
+    for group in groups:
+        rules = group.get("rules") or []
+        if not group.get("name") or not rules:
+            problems.append(f"{where}: a group needs a name and rules")
+        for r in rules:
+            label = r.get("alert") or r.get("record")
+            here = f"{where} {group.get('name')}/{label}"
+            if bool(r.get("alert")) == bool(r.get("record")):
+                problems.append(f"{here}: a rule is either an alert or a record")
+            if not isinstance(r.get("expr"), str):
+                problems.append(f"{here}: no expr")
+                continue
+            problems += check_promql(here, r["expr"], known)
+            if r.get("alert"):
+                if not re.fullmatch(r"(\d+[smhdwy])+", str(r.get("for", ""))):
+                    problems.append(f"{here}: an alert needs a `for` duration (a blip must not page)")
+                if (r.get("labels") or {}).get("severity") not in SEVERITIES:
+                    problems.append(f"{here}: labels.severity must be one of {sorted(SEVERITIES)}")
+                annotations = r.get("annotations") or {}
+                for key in ("summary", "description"):
+                    if not annotations.get(key):
+                        problems.append(f"{here}: annotations.{key} is missing")
+    return problems
+
+
+def dashboard_queries(node, path="") -> list[tuple[str, str]]:
+    """Every PromQL query of a Grafana dashboard: panel targets (rows
+    included) and query variables."""
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{path}.{key}" if path else key
+            if key == "expr" and isinstance(value, str):
+                found.append((here, value))
+            elif key == "query" and isinstance(value, dict) and isinstance(value.get("query"), str):
+                match = re.fullmatch(r"\s*label_values\((.*),\s*\w+\)\s*", value["query"], re.S)
+                if match:
+                    found.append((here, match.group(1)))
+            else:
+                found += dashboard_queries(value, here)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += dashboard_queries(value, f"{path}[{i}]")
+    return found
+
+
+def check_dashboard(config: dict, known: set[str]) -> list[str]:
+    problems = []
+    for key, text in (config.get("data") or {}).items():
+        where = f"{name_of(config)} {key}"
+        try:
+            dashboard = json.loads(text)
+        except json.JSONDecodeError as e:
+            problems.append(f"{where}: not JSON: {e}")
+            continue
+        if not dashboard.get("title") or not dashboard.get("uid"):
+            problems.append(f"{where}: a dashboard needs a title and a uid")
+        queries = dashboard_queries(dashboard)
+        if not queries:
+            problems.append(f"{where}: no queries")
+        for path, expr in queries:
+            problems += check_promql(f"{where} {path}", expr, known)
+    return problems
+
+
+def check_monitoring(objects: list[dict], templates: list[PodTemplate], known: set[str]) -> list[str]:
+    problems = []
+    for obj in objects:
+        kind = obj.get("kind")
+        if kind == "PodMonitor":
+            problems += check_pod_monitor(obj, templates)
+        elif kind == "PrometheusRule":
+            problems += check_prometheus_rule(obj, known)
+        elif kind == "ConfigMap" and "grafana_dashboard" in (obj.get("metadata", {}).get("labels") or {}):
+            problems += check_dashboard(obj, known)
+    return problems
+
+
+def check_render(objects: list[dict], known: set[str] | None = None) -> list[str]:
     templates = pod_templates(objects)
     autoscalers = {}
     for obj in objects:
@@ -292,12 +474,15 @@ def check_render(objects: list[dict]) -> list[str]:
     problems += check_autoscalers(objects, autoscalers)
     problems += check_service_urls(objects)
     problems += check_images(templates)
+    problems += check_monitoring(objects, templates, exported_metrics() if known is None else known)
     return problems
 
 
 def validate(objects: list[dict]) -> list[str]:
     problems = []
     for obj in objects:
+        if (obj.get("apiVersion"), obj.get("kind")) in CUSTOM_KINDS:
+            continue
         try:
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as e:
@@ -357,6 +542,54 @@ spec:
     assert check_render(good) == [], check_render(good)
     print("check.py self-test: the label bug is caught")
 
+    monitoring = list(
+        yaml.safe_load_all(
+            """
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: api}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: api}}
+  podMetricsEndpoints: [{port: metrics}]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata: {name: api}
+spec:
+  groups:
+    - name: api
+      rules:
+        - alert: Renamed
+          expr: rate(api_requests_total[5m]) > 1
+          for: 5m
+          labels: {severity: critical}
+          annotations: {summary: s, description: d}
+        - alert: Broken
+          expr: sum by (code (rate(api_handled_total[5m]))
+          labels: {severity: page}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: board, labels: {grafana_dashboard: "1"}}
+data:
+  board.json: '{"title": "b", "uid": "b", "panels": [{"targets": [{"expr": "rate(gone_total[$__rate_interval])"}]}]}'
+"""
+        )
+    )
+    known = {"api_handled_total"}
+    problems = check_render([bad[0], *monitoring], known)
+    expected = [
+        "PodMonitor/api: podMetricsEndpoints[0] scrapes port 'metrics'",
+        "PrometheusRule/api api/Renamed: api_requests_total is not a metric",
+        "PrometheusRule/api api/Broken: PromQL does not parse",
+        "PrometheusRule/api api/Broken: an alert needs a `for`",
+        "PrometheusRule/api api/Broken: labels.severity",
+        "ConfigMap/board board.json panels[0].targets[0].expr: gone_total is not a metric",
+    ]
+    for prefix in expected:
+        assert any(p.startswith(prefix) for p in problems), (prefix, problems)
+    print("check.py self-test: rules and dashboards naming unknown metrics are caught")
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -367,8 +600,10 @@ def main() -> int:
         self_test()
         return 0
     failed = False
+    monitored = False
     for directory in args.dirs or renders():
         objects = render(directory)
+        monitored |= any(o.get("kind") == "PrometheusRule" for o in objects)
         problems = validate(objects) + check_render(objects)
         label = directory.resolve().relative_to(ROOT.parent.parent) if directory.resolve().is_relative_to(ROOT.parent.parent) else directory
         if problems:
@@ -378,7 +613,10 @@ def main() -> int:
                 print(f"  - {p}")
         else:
             kinds = sorted({o['kind'] for o in objects})
-            print(f"{label}: {len(objects)} objects valid for Kubernetes {KUBERNETES_VERSION} ({', '.join(kinds)}); selectors, budgets, autoscalers and images check out")
+            print(f"{label}: {len(objects)} objects valid for Kubernetes {KUBERNETES_VERSION} ({', '.join(kinds)}); selectors, budgets, autoscalers, images and monitoring check out")
+    if not args.dirs and not monitored:
+        print("no overlay renders the monitoring component (components/monitoring): its rules go unchecked")
+        failed = True
     return 1 if failed else 0
 
 

@@ -44,6 +44,8 @@ export PATRON_PROFILE_ADDR="127.0.0.1:$profile_port"
 export PATRON_TIERING_ADDR="127.0.0.1:$tiering_port"
 export PATRON_COMPLAINT_ADDR="127.0.0.1:$complaint_port"
 export PATRON_SCHEDULING_ADDR="127.0.0.1:$scheduling_port"
+# No metrics ports: a `patron up` of a developer's may hold them.
+export PATRON_METRICS_ADDR=off
 unset PATRON_PROFILE_URL PATRON_TIERING_URL PATRON_COMPLAINT_URL PATRON_SCHEDULING_URL
 "$patron" provision >"$out/provision.log" 2>&1
 

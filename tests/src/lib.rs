@@ -103,6 +103,9 @@ pub struct Suite {
     /// Every service's clock: it stands at [`testing::test_now`] until a
     /// test moves it, so no test depends on the machine's date.
     pub clock: ManualClock,
+    /// Each service's `/metrics` URL, by schema (and the gateway's), when
+    /// started with [`Suite::start_measured`].
+    pub metrics_urls: BTreeMap<String, String>,
     cache: patron_kit::cache::CacheConfig,
     shutdown: CancellationToken,
 }
@@ -148,6 +151,27 @@ impl Suite {
     /// The suite; with `profile_up` false, the gateway points at a port where
     /// nothing listens, as when the service is down.
     pub async fn start_with(profile_up: bool) -> Self {
+        Self::start_inner(profile_up, false).await
+    }
+
+    /// The suite with every service up and serving `/metrics` on a port of
+    /// its own, its states read every 200 ms.
+    pub async fn start_measured() -> Self {
+        Self::start_inner(true, true).await
+    }
+
+    async fn start_inner(profile_up: bool, measured: bool) -> Self {
+        let mut metrics_urls = BTreeMap::new();
+        let mut measure = |common: &mut patron_kit::runtime::CommonConfig| {
+            if measured {
+                let addr = free_port();
+                metrics_urls.insert(common.db.schema.clone(), format!("http://{addr}/metrics"));
+                common.metrics = patron_kit::metrics::MetricsConfig {
+                    listen: Some(addr),
+                    refresh: Duration::from_millis(200),
+                };
+            }
+        };
         let db = TestDatabase::create(&[
             profile::SCHEMA,
             tiering::SCHEMA,
@@ -166,13 +190,14 @@ impl Suite {
             .expect("bind profile");
         let profile_addr = profile_listener.local_addr().expect("profile addr");
         let upstream = if profile_up {
-            let config = profile_config(
+            let mut config = profile_config(
                 profile_addr,
                 db.service_config(profile::SCHEMA),
                 &cache,
                 &auth_config,
                 &clock,
             );
+            measure(&mut config.common);
             tokio::spawn(profile::serve(config, profile_listener, shutdown.clone()));
             format!("http://{profile_addr}")
         } else {
@@ -187,7 +212,7 @@ impl Suite {
         let tiering_addr = tiering_listener.local_addr().expect("tiering addr");
         let tiering_url = format!("http://{tiering_addr}");
         if profile_up {
-            let config = TieringConfig {
+            let mut config = TieringConfig {
                 common: testing::common_config(
                     tiering_addr,
                     db.service_config(tiering::SCHEMA),
@@ -199,6 +224,7 @@ impl Suite {
                 consumer_name: "suite".into(),
                 sweep_pause: Duration::from_millis(200),
             };
+            measure(&mut config.common);
             tokio::spawn(tiering::serve(config, tiering_listener, shutdown.clone()));
         }
 
@@ -210,7 +236,7 @@ impl Suite {
             complaint_listener.local_addr().expect("complaint addr")
         );
         if profile_up {
-            let config = complaint_config(
+            let mut config = complaint_config(
                 complaint_listener.local_addr().expect("complaint addr"),
                 db.service_config(complaint::SCHEMA),
                 &cache,
@@ -219,6 +245,7 @@ impl Suite {
                 &profile_url,
                 "suite-1",
             );
+            measure(&mut config.common);
             tokio::spawn(complaint::serve(
                 config,
                 complaint_listener,
@@ -232,7 +259,7 @@ impl Suite {
         let scheduling_addr = scheduling_listener.local_addr().expect("scheduling addr");
         let scheduling_url = format!("http://{scheduling_addr}");
         if profile_up {
-            let config = scheduling_config(
+            let mut config = scheduling_config(
                 scheduling_addr,
                 db.service_config(scheduling::SCHEMA),
                 &cache,
@@ -241,6 +268,7 @@ impl Suite {
                 &profile_url,
                 "suite-1",
             );
+            measure(&mut config.common);
             tokio::spawn(scheduling::serve(
                 config,
                 scheduling_listener,
@@ -264,7 +292,14 @@ impl Suite {
             resolve_interval: Duration::from_secs(5),
             call_timeout: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
+            metrics: patron_kit::metrics::MetricsConfig {
+                listen: measured.then(free_port),
+                refresh: Duration::from_secs(1),
+            },
         };
+        if let Some(addr) = config.metrics.listen {
+            metrics_urls.insert("gateway".into(), format!("http://{addr}/metrics"));
+        }
         tokio::spawn(patron_gateway::serve(
             config,
             gateway_listener,
@@ -282,6 +317,7 @@ impl Suite {
             auth_config,
             db,
             clock,
+            metrics_urls,
             cache,
             shutdown,
         };
@@ -564,6 +600,14 @@ impl Suite {
         let token = self.token("admin");
         self.call(method, path, Some(&token), body).await
     }
+}
+
+/// A loopback address with a port free a moment ago, for a listener the
+/// service binds itself.
+fn free_port() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
 }
 
 /// Waits until the gRPC server at `url` reports itself ready.

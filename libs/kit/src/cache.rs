@@ -41,6 +41,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use crate::config::{self, ConfigError};
+use crate::metrics::CacheOutcomes;
 
 /// Where the cache is and how it behaves.
 #[derive(Clone)]
@@ -102,6 +103,8 @@ struct Inner {
     available: AtomicBool,
     /// An invalidation could not reach Redis since the last epoch bump.
     missed: AtomicBool,
+    /// Reads by outcome, for the hit ratio.
+    outcomes: CacheOutcomes,
 }
 
 impl std::fmt::Debug for Cache {
@@ -118,6 +121,11 @@ impl Cache {
     /// bypassed (and logged) rather than failing the service. Call it inside
     /// the Tokio runtime, whose reactor the connection uses.
     pub fn new(config: &CacheConfig) -> Self {
+        Self::measured(config, CacheOutcomes::default())
+    }
+
+    /// As [`Cache::new`], counting each read's outcome in `outcomes`.
+    pub fn measured(config: &CacheConfig, outcomes: CacheOutcomes) -> Self {
         let connection = redis::Client::open(config.url.as_str())
             .and_then(|client| {
                 let manager_config = ConnectionManagerConfig::new()
@@ -139,6 +147,7 @@ impl Cache {
                 prefix: config.key_prefix.clone(),
                 ttl: config.ttl,
                 op_timeout: config.op_timeout,
+                outcomes,
             }),
         }
     }
@@ -201,7 +210,10 @@ impl Cache {
         // The epoch is read before loading: a load begun before an outage's
         // epoch bump must not be cached after it.
         let epoch = match self.read::<M>(key).await {
-            Some((_, Some(hit))) => return Ok((hit, CacheOutcome::Hit)),
+            Some((_, Some(hit))) => {
+                self.inner.outcomes.hit.inc();
+                return Ok((hit, CacheOutcome::Hit));
+            }
             Some((epoch, None)) => Some(epoch),
             None => None,
         };
@@ -210,8 +222,10 @@ impl Cache {
             self.put(key, &value, version, epoch).await;
         }
         let outcome = if was_available && self.is_available() {
+            self.inner.outcomes.miss.inc();
             CacheOutcome::Miss
         } else {
+            self.inner.outcomes.bypassed.inc();
             CacheOutcome::Bypassed
         };
         Ok((value, outcome))

@@ -1,7 +1,7 @@
 //! The service kit: one way, shared by every Patron service, to configure,
 //! log and trace, reach Postgres and Redis, authenticate callers, report
 //! errors, page, apply update masks, check etags, make creates idempotent,
-//! tell the time, run a gRPC server, start and stop a service (`runtime`), and
+//! tell the time, export metrics, run a gRPC server, start and stop a service (`runtime`), and
 //! call another service with its own identity (`calls`).
 
 pub mod auth;
@@ -20,6 +20,7 @@ pub mod fieldmask;
 pub mod group_commit;
 pub mod idempotency;
 pub mod incoming;
+pub mod metrics;
 pub mod paging;
 pub mod resource_name;
 pub mod runtime;

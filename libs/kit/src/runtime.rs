@@ -6,8 +6,9 @@
 //! ```text
 //! let boot = Boot::migrate(&config.common, &MIGRATOR).await?;   // pool, wait, migrate, outbox
 //! // ... the service's own start-up work on `boot.pool` ...
-//! let mut runtime = boot.start(2, shutdown);                     // cache, events pool, relay
-//! // ... background tasks (`runtime.spawned`), pools (`runtime.owns`) ...
+//! let mut runtime = boot.start(2, shutdown);                     // cache, events pool, relay, metrics
+//! // ... consumers (`runtime.consume`), background tasks (`runtime.spawned`),
+//! //     pools (`runtime.owns`), due work measured (`runtime.measure_due`) ...
 //! let routes = Routes::new(runtime.guard(MyServer::new(api)));   // behind the authenticator
 //! runtime.serve(listener, routes, SERVICE_NAMES).await           // health, serve, join, close
 //! ```
@@ -27,6 +28,8 @@ use crate::cache::{Cache, CacheConfig};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, ConfigError};
 use crate::db::{self, DbConfig};
+use crate::events::{ConsumerConfig, EventHandler};
+use crate::metrics::{self, DueWork, Metrics, MetricsConfig};
 use crate::{events, server};
 
 /// The settings every service has: where it listens, its database, cache,
@@ -45,6 +48,8 @@ pub struct CommonConfig {
     /// Pause of the event relay when the outbox is empty.
     pub relay_poll: Duration,
     pub clock: SharedClock,
+    /// Where `/metrics` is served and how often states are read.
+    pub metrics: MetricsConfig,
 }
 
 impl CommonConfig {
@@ -70,6 +75,7 @@ impl CommonConfig {
             )?,
             relay_poll: config::env_millis("PATRON_RELAY_POLL_MS", Duration::from_millis(100))?,
             clock: Arc::new(SystemClock),
+            metrics: MetricsConfig::from_env()?,
         })
     }
 }
@@ -97,18 +103,19 @@ impl Boot {
         })
     }
 
-    /// Makes the cache and the events pool (`events_connections` of its
-    /// own: a burst of requests never holds up events, nor the other way
-    /// round) and starts the relay.
+    /// Makes the metrics, the cache and the events pool
+    /// (`events_connections` of its own: a burst of requests never holds up
+    /// events, nor the other way round) and starts the relay.
     pub fn start(
         self,
         events_connections: u32,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Runtime> {
         let Self { config, pool } = self;
-        let cache = Cache::new(&config.cache);
+        let metrics = Metrics::new();
+        let cache = Cache::measured(&config.cache, metrics.cache_outcomes());
         let events_pool = db::connect_background(&config.db, events_connections)?;
-        let relay = events::spawn_relay(
+        let relay = events::spawn_measured_relay(
             events_pool.clone(),
             events::RelayConfig {
                 redis_url: config.events.redis_url.clone(),
@@ -118,6 +125,7 @@ impl Boot {
                 retention: config.events.retention.clone(),
                 readers: events::readers::ALL,
             },
+            metrics.relay_counters(),
             shutdown.clone(),
         );
         let authenticator = Authenticator::new(&config.auth);
@@ -127,10 +135,12 @@ impl Boot {
             events_pool,
             cache,
             authenticator,
+            metrics,
             shutdown,
             relay,
             tasks: Vec::new(),
             pools: Vec::new(),
+            due: Vec::new(),
         })
     }
 }
@@ -144,11 +154,18 @@ pub struct Runtime {
     pub events_pool: PgPool,
     pub cache: Cache,
     pub authenticator: Authenticator,
+    /// The service's metrics, served at `/metrics`.
+    pub metrics: Metrics,
     pub shutdown: CancellationToken,
     relay: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
     pools: Vec<PgPool>,
+    due: Vec<Arc<dyn DueWork>>,
 }
+
+/// The `pool` labels of the pools a service owns, in the order it hands
+/// them over (services own one or two).
+const OWNED_POOLS: &[&str] = &["background", "background_2", "background_3"];
 
 impl Runtime {
     /// `service` behind the authenticator.
@@ -167,6 +184,27 @@ impl Runtime {
         self.pools.push(pool);
     }
 
+    /// Runs a consumer of the service's events on the events pool until
+    /// shutdown, counting its events' outcomes; waited for like
+    /// [`Runtime::spawned`] tasks.
+    pub fn consume<H: EventHandler>(&mut self, config: ConsumerConfig, handler: Arc<H>) {
+        let outcomes = self.metrics.event_outcomes(&config.group);
+        let task = events::spawn_measured_consumer(
+            config,
+            self.events_pool.clone(),
+            handler,
+            outcomes,
+            self.shutdown.clone(),
+        );
+        self.tasks.push(task);
+    }
+
+    /// Has the backlog of a periodic job read with the other states
+    /// (`patron_jobs_due_items`, `patron_jobs_oldest_due_age_seconds`).
+    pub fn measure_due(&mut self, work: impl DueWork) {
+        self.due.push(Arc::new(work));
+    }
+
     /// Sets up health for `services`, serves `routes` on `listener` until
     /// shutdown, then waits for the background tasks and the relay (which
     /// drains what committed before the stop) and closes the pools.
@@ -176,6 +214,37 @@ impl Runtime {
         routes: Routes,
         services: &[&str],
     ) -> anyhow::Result<()> {
+        let metrics_endpoint = match self.config.metrics.listen {
+            Some(addr) => Some(metrics::endpoint::spawn(
+                metrics::endpoint::bind(addr).await?,
+                self.metrics.clone(),
+                self.shutdown.clone(),
+            )),
+            None => None,
+        };
+        let schema = self.config.db.schema.as_str();
+        let mut pools = vec![
+            ("requests", self.pool.clone()),
+            ("events", self.events_pool.clone()),
+        ];
+        pools.extend(OWNED_POOLS.iter().copied().zip(self.pools.iter().cloned()));
+        let refresher = metrics::refresh::spawn(
+            self.metrics.clone(),
+            metrics::refresh::Sources {
+                pool: self.events_pool.clone(),
+                pools,
+                cache: self.cache.clone(),
+                events_redis: events::relay_connection(&self.config.events.redis_url).ok(),
+                stream_prefix: self.config.events.stream_prefix.clone(),
+                reader: events::readers::ALL
+                    .iter()
+                    .find(|r| r.group == schema)
+                    .copied(),
+                due: self.due,
+            },
+            self.config.metrics.refresh,
+            self.shutdown.clone(),
+        );
         let (reporter, health) = tonic_health::server::health_reporter();
         let names: Vec<String> = services.iter().map(|s| s.to_string()).collect();
         server::initial_health(&reporter, &names).await;
@@ -187,8 +256,20 @@ impl Runtime {
             self.config.health_interval,
             self.shutdown.clone(),
         );
-        let served = server::serve(listener, routes, health, services, self.shutdown).await;
+        let served = server::serve(
+            listener,
+            routes,
+            health,
+            services,
+            &self.metrics,
+            self.shutdown,
+        )
+        .await;
         monitor.abort();
+        refresher.abort();
+        if let Some(endpoint) = metrics_endpoint {
+            let _ = endpoint.await;
+        }
         for task in self.tasks {
             let _ = task.await;
         }

@@ -1,5 +1,5 @@
 //! Starting a gRPC service the same way everywhere: request ids, a span per
-//! call joined to the caller's trace, `grpc.health.v1` that follows Postgres
+//! call joined to the caller's trace, metrics per call, `grpc.health.v1` that follows Postgres
 //! and Redis, server reflection, and a graceful stop that lets in-flight calls
 //! finish.
 
@@ -19,6 +19,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::cache::Cache;
+use crate::metrics::Metrics;
+use crate::metrics::rpc::RpcMetricsLayer;
 use crate::{db, incoming, telemetry};
 
 /// The metadata key carrying a request's id end to end.
@@ -228,6 +230,7 @@ pub async fn serve(
         impl tonic_health::pb::health_server::Health,
     >,
     services: &[&str],
+    metrics: &Metrics,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let reflection =
@@ -253,6 +256,8 @@ pub async fn serve(
                 .on_failure(log_failure),
         )
         .layer(PropagateRequestIdLayer::new(request_id))
+        // Before the screen, so its refusals are counted too.
+        .layer(RpcMetricsLayer::new(metrics))
         .layer(incoming::ScreenLayer)
         .into_inner();
     let addr = listener.local_addr()?;

@@ -369,6 +369,8 @@ pub fn common_config(
         health_interval: Duration::from_millis(100),
         relay_poll: Duration::from_millis(20),
         clock,
+        // No endpoint unless a test asks for one (ports of its own).
+        metrics: crate::metrics::MetricsConfig::off(Duration::from_secs(1)),
     }
 }
 

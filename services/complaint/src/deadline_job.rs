@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use patron_kit::clock::SharedClock;
+use patron_kit::metrics::{Due, DueWork};
 use patron_kit::{ServiceError, events, timestamp};
 use patron_proto::complaint::v1 as pb;
 use sqlx::PgPool;
@@ -93,6 +95,36 @@ pub async fn run_once(
 
 /// Runs [`run_once`] every `pause` until shutdown; errors are logged and the
 /// next pass tries again.
+/// The deadline job's backlog for the metrics: alarms due by now and not
+/// yet fired, and how long the oldest has been due. Deadlines being missed
+/// show here first (the job is stopped, or cannot keep up).
+pub struct DeadlineBacklog {
+    pub clock: SharedClock,
+}
+
+impl DueWork for DeadlineBacklog {
+    fn job(&self) -> &'static str {
+        "complaint_deadlines"
+    }
+
+    fn due<'a>(&'a self, pool: &'a PgPool) -> BoxFuture<'a, anyhow::Result<Due>> {
+        Box::pin(async move {
+            let (items, oldest): (i64, f64) = sqlx::query_as(
+                "SELECT count(*),
+                        coalesce(extract(epoch FROM $1 - min(next_alarm_at)), 0)::float8
+                   FROM complaints WHERE next_alarm_at <= $1",
+            )
+            .bind(self.clock.now())
+            .fetch_one(pool)
+            .await?;
+            Ok(Due {
+                items,
+                oldest: Duration::from_secs_f64(oldest.max(0.0)),
+            })
+        })
+    }
+}
+
 pub fn spawn(
     pool: PgPool,
     policies: Policies,

@@ -125,13 +125,10 @@ pub async fn serve(
         configured.as_deref(),
     )
     .map_err(|e| anyhow::anyhow!("the configured preset is refused: {e}"))?;
-    let consumer = events::spawn_consumer(
-        consumer_config(&config),
-        runtime.events_pool.clone(),
-        Arc::new(incoming::IncomingEvents),
-        shutdown.clone(),
-    );
-    runtime.spawned(consumer);
+    runtime.consume(consumer_config(&config), Arc::new(incoming::IncomingEvents));
+    runtime.measure_due(deadline_job::DeadlineBacklog {
+        clock: clock.clone(),
+    });
     let background = db::connect_background(&config.common.db, 2)?;
     let deadlines = deadline_job::spawn(
         background.clone(),

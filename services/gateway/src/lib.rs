@@ -27,6 +27,9 @@ use axum::routing::get;
 use patron_kit::auth::{AuthConfig, Authenticator};
 use patron_kit::calls::balance;
 use patron_kit::config::{self, ConfigError};
+use patron_kit::metrics::MetricsConfig;
+use patron_kit::metrics::endpoint;
+use patron_kit::metrics::http::HttpMetrics;
 use patron_kit::server::REQUEST_ID;
 use patron_kit::telemetry;
 use tokio::net::TcpListener;
@@ -70,6 +73,8 @@ pub struct GatewayConfig {
     pub call_timeout: Duration,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Where `/metrics` is served (requests by method and status).
+    pub metrics: MetricsConfig,
 }
 
 impl GatewayConfig {
@@ -93,6 +98,7 @@ impl GatewayConfig {
             )?,
             call_timeout: config::env_millis("PATRON_GATEWAY_TIMEOUT_MS", Duration::from_secs(10))?,
             max_body_bytes: config::env_parse("PATRON_GATEWAY_MAX_BODY_BYTES", 1024 * 1024)?,
+            metrics: MetricsConfig::from_env()?,
         })
     }
 }
@@ -158,13 +164,38 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let app = router(&config)?;
+    let metrics = HttpMetrics::new();
+    let metrics_endpoint = match config.metrics.listen {
+        Some(addr) => Some(endpoint::spawn(
+            endpoint::bind(addr).await?,
+            metrics.clone(),
+            shutdown.clone(),
+        )),
+        None => None,
+    };
+    let app = router(&config)?.layer(axum::middleware::from_fn_with_state(metrics, measure));
     tracing::info!(addr = %listener.local_addr()?, upstreams = ?config.upstreams, "gateway listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;
+    if let Some(endpoint) = metrics_endpoint {
+        let _ = endpoint.await;
+    }
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+/// Times every request to its answer's head and counts it by status.
+async fn measure(
+    State(metrics): State<HttpMetrics>,
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    metrics.observe(&method, response.status().as_u16(), started.elapsed());
+    response
 }
 
 async fn openapi_document(State(gw): State<Arc<Gateway>>) -> Response {

@@ -13,6 +13,7 @@ use patron_customer_profile as profile;
 use patron_gateway as gateway;
 use patron_kit::auth::AuthConfig;
 use patron_kit::events::dead_letters;
+use patron_kit::metrics::MetricsConfig;
 use patron_scheduling as scheduling;
 use patron_tiering as tiering;
 use tokio::net::TcpListener;
@@ -62,6 +63,15 @@ pub struct Context {
 }
 
 impl Context {
+    /// Under `patron up` the services share one process, so each serves its
+    /// metrics on the configured port plus `offset` (profile 9464, tiering
+    /// 9465, complaint 9466, scheduling 9467, the gateway 9468 by default).
+    fn own_metrics_port(&self, metrics: &mut MetricsConfig, offset: u16) {
+        if let (true, Some(addr)) = (self.up, metrics.listen.as_mut()) {
+            addr.set_port(addr.port().saturating_add(offset));
+        }
+    }
+
     /// What `patron up` gives a service that reads a preset and calls
     /// customer-profile, where the environment does not say: the default
     /// preset, and the profile this process runs.
@@ -95,7 +105,9 @@ pub const SERVICES: &[Service] = &[
         process: "patron-customer-profile",
         schema: Some((profile::SCHEMA, &profile::MIGRATOR)),
         configure: |cx| {
-            let config = profile::ProfileConfig::from_env(cx.auth.clone(), secrets::key_ring()?)?;
+            let mut config =
+                profile::ProfileConfig::from_env(cx.auth.clone(), secrets::key_ring()?)?;
+            cx.own_metrics_port(&mut config.common.metrics, 0);
             let listen = config.common.listen;
             Ok(Configured {
                 listen,
@@ -114,6 +126,7 @@ pub const SERVICES: &[Service] = &[
             if cx.up && config.preset.is_none() {
                 config.preset = Some(default_preset());
             }
+            cx.own_metrics_port(&mut config.common.metrics, 1);
             let listen = config.common.listen;
             let preset = (config.preset.as_deref())
                 .map(|p| p.display().to_string())
@@ -138,6 +151,7 @@ pub const SERVICES: &[Service] = &[
         configure: |cx| {
             let mut config = complaint::ComplaintConfig::from_env(cx.auth.clone())?;
             cx.in_one_process(&mut config.preset, &mut config.profile.url);
+            cx.own_metrics_port(&mut config.common.metrics, 2);
             let listen = config.common.listen;
             Ok(Configured {
                 listen,
@@ -159,6 +173,7 @@ pub const SERVICES: &[Service] = &[
         configure: |cx| {
             let mut config = scheduling::SchedulingConfig::from_env(cx.auth.clone())?;
             cx.in_one_process(&mut config.preset, &mut config.profile.url);
+            cx.own_metrics_port(&mut config.common.metrics, 3);
             let listen = config.common.listen;
             Ok(Configured {
                 listen,
@@ -179,6 +194,7 @@ pub const SERVICES: &[Service] = &[
         schema: None,
         configure: |cx| {
             let mut config = gateway::GatewayConfig::from_env(cx.auth.clone())?;
+            cx.own_metrics_port(&mut config.metrics, 4);
             for (name, addr) in &cx.upstreams {
                 config
                     .upstreams

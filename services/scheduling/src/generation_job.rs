@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use futures::future::BoxFuture;
 use patron_kit::clock::SharedClock;
 use patron_kit::directory::announced::{self, Loaded};
+use patron_kit::metrics::{Due, DueWork};
 use patron_kit::{ServiceError, events, resource_name};
 use patron_proto::common::v1::Date;
 use patron_proto::scheduling::v1 as pb;
@@ -430,6 +432,88 @@ async fn record(
         },
     )
     .await
+}
+
+/// Generation's backlog for the metrics: live customers whose plan does not
+/// reach the policy's horizon yet, or was made under an earlier activation
+/// of the policy (what the job claims). A plan falls short when the day
+/// turns, so the oldest is taken as due since the day began.
+pub struct GenerationBacklog {
+    pub policies: Policies,
+    pub clock: SharedClock,
+    pub zone: Tz,
+}
+
+impl DueWork for GenerationBacklog {
+    fn job(&self) -> &'static str {
+        "scheduling_generation"
+    }
+
+    fn due<'a>(&'a self, pool: &'a PgPool) -> BoxFuture<'a, anyhow::Result<Due>> {
+        Box::pin(async move {
+            let loaded = self.policies.current().await?;
+            let now = self.clock.now();
+            let today = local_day(now, self.zone);
+            let until = loaded.value.policy.horizon.after(today);
+            let items: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM planning p JOIN customer_facts f ON f.customer_id = p.customer_id
+                  WHERE (p.planned_until < $1 OR p.planned_under < $2)
+                    AND f.deleted_at IS NULL AND f.exited_at IS NULL",
+            )
+            .bind(until)
+            .bind(loaded.activation)
+            .fetch_one(pool)
+            .await?;
+            Ok(Due {
+                items,
+                oldest: since_day_began(items, now, today, self.zone),
+            })
+        })
+    }
+}
+
+/// Announcing tasks that fell overdue, for the metrics: open tasks due
+/// before today not yet announced, each overdue since the day after its
+/// due date began.
+pub struct OverdueNoticeBacklog {
+    pub clock: SharedClock,
+    pub zone: Tz,
+}
+
+impl DueWork for OverdueNoticeBacklog {
+    fn job(&self) -> &'static str {
+        "scheduling_overdue_notices"
+    }
+
+    fn due<'a>(&'a self, pool: &'a PgPool) -> BoxFuture<'a, anyhow::Result<Due>> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            let today = local_day(now, self.zone);
+            let (items, earliest): (i64, Option<NaiveDate>) = sqlx::query_as(
+                "SELECT count(*), min(due_date) FROM tasks
+                  WHERE state = 'open' AND NOT overdue_announced AND due_date < $1",
+            )
+            .bind(today)
+            .fetch_one(pool)
+            .await?;
+            let oldest = earliest
+                .and_then(|day| day.succ_opt())
+                .and_then(|day| patron_vocab::calendar::start_of_day(day, &self.zone))
+                .and_then(|since| (now - since).to_std().ok())
+                .unwrap_or_default();
+            Ok(Due { items, oldest })
+        })
+    }
+}
+
+/// How long work due since `today` began has waited (none when none waits).
+fn since_day_began(items: i64, now: DateTime<Utc>, today: NaiveDate, zone: Tz) -> Duration {
+    if items == 0 {
+        return Duration::ZERO;
+    }
+    patron_vocab::calendar::start_of_day(today, &zone)
+        .and_then(|start| (now - start).to_std().ok())
+        .unwrap_or_default()
 }
 
 /// Runs [`run_once`] every `pause` until shutdown; errors are logged and the

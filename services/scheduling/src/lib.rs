@@ -135,13 +135,16 @@ pub async fn serve(
     let zone = config.common.zone;
     let policies = policy_source::policies(runtime.pool.clone(), configured.as_deref())
         .map_err(|e| anyhow::anyhow!("the configured preset is refused: {e}"))?;
-    let consumer = events::spawn_consumer(
-        consumer_config(&config),
-        runtime.events_pool.clone(),
-        Arc::new(incoming_events(&config)),
-        shutdown.clone(),
-    );
-    runtime.spawned(consumer);
+    runtime.consume(consumer_config(&config), Arc::new(incoming_events(&config)));
+    runtime.measure_due(generation_job::GenerationBacklog {
+        policies: policies.clone(),
+        clock: clock.clone(),
+        zone,
+    });
+    runtime.measure_due(generation_job::OverdueNoticeBacklog {
+        clock: clock.clone(),
+        zone,
+    });
     let background = db::connect_background(&config.common.db, 2)?;
     let generation = generation_job::spawn(
         background.clone(),

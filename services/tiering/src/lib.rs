@@ -94,13 +94,18 @@ pub async fn serve(
     }
     // The relay and the consumer share the events pool.
     let mut runtime = boot.start(3, shutdown.clone())?;
-    let consumer = spawn_consumer(
-        &config,
-        runtime.events_pool.clone(),
-        engine.clone(),
-        shutdown.clone(),
+    // Profile's events; the kit's consumer waits out outages of Redis and
+    // Postgres (the events wait in profile's outbox and the stream).
+    runtime.consume(
+        consumer_config(&config),
+        Arc::new(profile_events::ProfileEvents::new(
+            engine.clone(),
+            config.common.zone,
+        )),
     );
-    runtime.spawned(consumer);
+    runtime.measure_due(sweep::SweepBacklog {
+        engine: engine.clone(),
+    });
     // The sweep and the points upkeep get a small pool of their own, so a
     // long batch never takes the connections requests wait for.
     let background = db::connect_background(&config.common.db, 2)?;
@@ -226,19 +231,4 @@ pub async fn replay_dead_letters(
     let done = events::dead_letters::replay(&pool, READER.group, &handler).await?;
     pool.close().await;
     Ok(done)
-}
-
-/// Consumes profile's events; the kit's consumer waits out outages of Redis
-/// and Postgres (the events wait in profile's outbox and the stream).
-fn spawn_consumer(
-    config: &TieringConfig,
-    pool: sqlx::PgPool,
-    engine: Engine,
-    shutdown: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    let handler = Arc::new(profile_events::ProfileEvents::new(
-        engine,
-        config.common.zone,
-    ));
-    events::spawn_consumer(consumer_config(config), pool, handler, shutdown)
 }

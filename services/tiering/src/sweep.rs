@@ -12,8 +12,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use patron_kit::ServiceError;
 use patron_kit::clock;
+use patron_kit::metrics::{self, DueWork};
 use patron_vocab::calendar;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -29,6 +31,44 @@ pub const ACTOR: &str = "review";
 fn start_of_today(engine: &Engine) -> DateTime<Utc> {
     let today = clock::today(engine.clock.as_ref(), engine.zone);
     calendar::start_of_day(today, &engine.zone).unwrap_or_else(|| engine.clock.now())
+}
+
+/// The sweep's backlog for the metrics: customers tiered before today and
+/// not yet evaluated today (those set aside today apart), due since the day
+/// began.
+pub struct SweepBacklog {
+    pub engine: Engine,
+}
+
+impl DueWork for SweepBacklog {
+    fn job(&self) -> &'static str {
+        "tiering_sweep"
+    }
+
+    fn due<'a>(&'a self, pool: &'a PgPool) -> BoxFuture<'a, anyhow::Result<metrics::Due>> {
+        Box::pin(async move {
+            let start = start_of_today(&self.engine);
+            let today = clock::today(self.engine.clock.as_ref(), self.engine.zone);
+            let items: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM assignments a
+                  WHERE decided_at < $1
+                    AND NOT EXISTS (SELECT 1 FROM sweep_set_aside s
+                                     WHERE s.customer_id = a.customer_id AND s.day = $2)",
+            )
+            .bind(start)
+            .bind(today)
+            .fetch_one(pool)
+            .await?;
+            let oldest = if items > 0 {
+                (self.engine.clock.now() - start)
+                    .to_std()
+                    .unwrap_or_default()
+            } else {
+                Duration::ZERO
+            };
+            Ok(metrics::Due { items, oldest })
+        })
+    }
 }
 
 /// Re-evaluates one batch: customers tiered before today, then customers

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{dead_letters, stream_key, topic_of};
+use crate::metrics::EventOutcomes;
 
 /// Applies events inside the consumer's transaction. For each transaction
 /// the consumer makes a fresh [`Batch`](Self::Batch) with `begin`, calls
@@ -111,6 +112,7 @@ pub struct Consumer<H> {
     pool: PgPool,
     handler: Arc<H>,
     redis: MultiplexedConnection,
+    outcomes: EventOutcomes,
 }
 
 /// What happened to one stream entry.
@@ -155,9 +157,16 @@ impl<H: EventHandler> Consumer<H> {
             pool,
             handler,
             redis,
+            outcomes: EventOutcomes::default(),
         };
         consumer.create_groups().await?;
         Ok(consumer)
+    }
+
+    /// Counts each event's outcome in `outcomes`.
+    pub fn measured(mut self, outcomes: EventOutcomes) -> Self {
+        self.outcomes = outcomes;
+        self
     }
 
     async fn create_groups(&mut self) -> anyhow::Result<()> {
@@ -260,20 +269,27 @@ impl<H: EventHandler> Consumer<H> {
             &decoded,
         )
         .await;
-        if let Err(e) = applied {
-            tx.rollback().await?;
-            if is_infrastructure(&e) {
-                return Err(e.context("applying a batch of events"));
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(e) => {
+                tx.rollback().await?;
+                if is_infrastructure(&e) {
+                    return Err(e.context("applying a batch of events"));
+                }
+                tracing::debug!(
+                    error = format!("{e:#}"),
+                    "batch failed; applying its entries one by one"
+                );
+                return self.apply_each(key, entries).await;
             }
-            tracing::debug!(
-                error = format!("{e:#}"),
-                "batch failed; applying its entries one by one"
-            );
-            return self.apply_each(key, entries).await;
-        }
+        };
         tx.commit().await?;
         let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
         let _: () = self.redis.xack(key, &self.config.group, &ids).await?;
+        self.outcomes.applied.inc_by(applied as u64);
+        self.outcomes
+            .duplicate
+            .inc_by(decoded.len().saturating_sub(applied) as u64);
         Ok(())
     }
 
@@ -321,6 +337,18 @@ impl<H: EventHandler> Consumer<H> {
     /// are counted; an infrastructure failure is returned as an error instead
     /// (the entry stays pending and the consumer backs off).
     pub async fn apply(&mut self, key: &str, entry: &StreamId) -> anyhow::Result<Outcome> {
+        let outcome = self.apply_entry(key, entry).await?;
+        match outcome {
+            Outcome::Applied => &self.outcomes.applied,
+            Outcome::Duplicate => &self.outcomes.duplicate,
+            Outcome::Failed => &self.outcomes.failed,
+            Outcome::DeadLettered => &self.outcomes.dead_lettered,
+        }
+        .inc();
+        Ok(outcome)
+    }
+
+    async fn apply_entry(&mut self, key: &str, entry: &StreamId) -> anyhow::Result<Outcome> {
         let topic = topic_of(&self.config.stream_prefix, key).to_owned();
         let Some(event) = delivered(entry) else {
             let raw = match entry.map.get("envelope") {
@@ -502,6 +530,17 @@ pub fn spawn_consumer<H: EventHandler>(
     handler: Arc<H>,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
+    spawn_measured_consumer(config, pool, handler, EventOutcomes::default(), shutdown)
+}
+
+/// As [`spawn_consumer`], counting each event's outcome in `outcomes`.
+pub fn spawn_measured_consumer<H: EventHandler>(
+    config: ConsumerConfig,
+    pool: PgPool,
+    handler: Arc<H>,
+    outcomes: EventOutcomes,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         const FIRST: Duration = Duration::from_millis(500);
         const LONGEST: Duration = Duration::from_secs(30);
@@ -510,7 +549,12 @@ pub fn spawn_consumer<H: EventHandler>(
             let started = tokio::time::Instant::now();
             let result =
                 match Consumer::connect(config.clone(), pool.clone(), handler.clone()).await {
-                    Ok(consumer) => consumer.run(shutdown.clone()).await,
+                    Ok(consumer) => {
+                        consumer
+                            .measured(outcomes.clone())
+                            .run(shutdown.clone())
+                            .await
+                    }
                     Err(e) => Err(e.context("connecting to the events' Redis")),
                 };
             match result {

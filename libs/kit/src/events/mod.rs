@@ -39,8 +39,10 @@ use uuid::Uuid;
 pub use patron_proto::readers::{self, Reader};
 pub use patron_proto::{Event, Topic, topics};
 
-pub use consumer::{Consumer, ConsumerConfig, EventHandler, Outcome, spawn_consumer};
-pub use relay::{RelayConfig, relay_connection, relay_once, spawn_relay};
+pub use consumer::{
+    Consumer, ConsumerConfig, EventHandler, Outcome, spawn_consumer, spawn_measured_consumer,
+};
+pub use relay::{RelayConfig, relay_connection, relay_once, spawn_measured_relay, spawn_relay};
 
 use crate::config::{self, ConfigError};
 use crate::error::ServiceError;

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{Retention, stream_key, upkeep};
+use crate::metrics::RelayCounters;
 
 /// How the relay runs.
 #[derive(Clone)]
@@ -274,6 +275,16 @@ pub fn spawn_relay(
     config: RelayConfig,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
+    spawn_measured_relay(pool, config, RelayCounters::default(), shutdown)
+}
+
+/// As [`spawn_relay`], counting what it publishes and its failed rounds.
+pub fn spawn_measured_relay(
+    pool: PgPool,
+    config: RelayConfig,
+    counters: RelayCounters,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut redis = match relay_connection(&config.redis_url) {
             Ok(c) => c,
@@ -288,6 +299,7 @@ pub fn spawn_relay(
             let stopping = shutdown.is_cancelled();
             match relay_once(&pool, &mut redis, &config.stream_prefix, config.batch_size).await {
                 Ok(n) => {
+                    counters.published.inc_by(n as u64);
                     if failing {
                         tracing::info!("event relay resumed");
                         failing = false;
@@ -300,6 +312,7 @@ pub fn spawn_relay(
                     }
                 }
                 Err(e) => {
+                    counters.failures.inc();
                     if !failing {
                         tracing::warn!(
                             error = format!("{e:#}"),
