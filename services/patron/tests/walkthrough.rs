@@ -77,4 +77,5 @@ async fn the_readme_walkthrough_runs_as_written() {
         output.status
     );
     println!("{stdout}\n{stderr}");
+    std::fs::remove_dir_all(&state).expect("removing the state directory");
 }
