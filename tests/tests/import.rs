@@ -37,6 +37,7 @@ fn options() -> Options {
             currency: "CNY".into(),
             zone: chrono_tz::Asia::Shanghai,
         },
+        customer_kind: None,
         progress: false,
     }
 }
@@ -179,12 +180,71 @@ async fn a_file_with_an_unknown_column_is_refused_before_any_row() {
     let suite = Suite::start().await;
     let path = file(
         "customers.csv",
-        "display_name,shoe_size,create_time\nWang,38,2026-01-01\n",
+        "display_name,kind,shoe_size,create_time\nWang,person,38,2026-01-01\n",
     );
     let report = run(&suite, Dataset::Customers, &path).await;
     assert_eq!(problems(&report), [(1, "shoe_size"), (1, "create_time")]);
     assert_eq!((report.created, report.rejected), (0, 1));
     assert_eq!(footprint(&suite).await.0, 0);
+}
+
+/// The kinds of the customers with these archive numbers.
+async fn kinds(suite: &Suite, numbers: &[&str]) -> Vec<pb::CustomerKind> {
+    let mut client = CustomerServiceClient::new(target(suite).await.channel);
+    let mut kinds = Vec::new();
+    for number in numbers {
+        let mut request = tonic::Request::new(pb::ListCustomersRequest {
+            archive_number: (*number).into(),
+            ..Default::default()
+        });
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", suite.token("admin")).parse().unwrap(),
+        );
+        let found = client.list_customers(request).await.unwrap().into_inner();
+        kinds.push(found.customers[0].kind());
+    }
+    kinds
+}
+
+#[tokio::test]
+async fn a_sheet_of_a_persons_columns_needs_no_kind_and_the_whole_file_may_be_given_one() {
+    let suite = Suite::start().await;
+    // The 资料卡's own headers: a person's card, with no kind column.
+    let card = file(
+        "card.csv",
+        "档案编号,姓名,手机,身份证号,生日\nP-1,王丽,138-0013-8000,11010519491231002X,1980-03-08\n",
+    );
+    let report = run(&suite, Dataset::Customers, &card).await;
+    assert_eq!((report.created, report.rejected), (1, 0), "{report:?}");
+    assert_eq!(kinds(&suite, &["P-1"]).await, [pb::CustomerKind::Person]);
+
+    // Columns that fit both kinds: refused before any row, saying how to
+    // give the kind…
+    let plain = file(
+        "accounts.csv",
+        "档案编号,名称,手机\nO-1,上海钢铁,021-5555-0101\nO-2,华东电力,021-5555-0102\n",
+    );
+    let report = run(&suite, Dataset::Customers, &plain).await;
+    assert_eq!((report.created, report.rejected), (0, 2), "{report:?}");
+    assert!(
+        report.problems[0].reason.contains("--kind"),
+        "{:?}",
+        report.problems
+    );
+    // …which the whole file then takes.
+    let options = Options {
+        customer_kind: Some(import::CustomerKind::Organization),
+        ..options()
+    };
+    let report = import::run(Dataset::Customers, &plain, &target(&suite).await, &options)
+        .await
+        .unwrap();
+    assert_eq!((report.created, report.rejected), (2, 0), "{report:?}");
+    assert_eq!(
+        kinds(&suite, &["O-1", "O-2"]).await,
+        [pb::CustomerKind::Organization; 2]
+    );
 }
 
 #[tokio::test]

@@ -807,3 +807,83 @@ async fn falling_spend_raises_a_churn_risk_and_exits_feed_the_reasons_report() {
         outside.body
     );
 }
+
+#[tokio::test]
+async fn a_leaver_keeps_the_tier_they_left_with_and_buys_nothing_after_the_exit() {
+    let suite = Suite::start().await;
+    let mut c = clients(&suite).await;
+    let customer = c.customer("Zhou Lan").await;
+    // Before tiering has heard of a purchase, the tier is not found, and
+    // the answer says why in one sentence.
+    let early = c.assignment(&customer).await.unwrap_err();
+    assert_eq!(early.code(), Code::NotFound);
+    assert_eq!(
+        early.message(),
+        format!(
+            "{customer}/tierAssignment not found: the customer has not been tiered yet: \
+             a tier is decided from the purchases profile records, a moment after each one"
+        )
+    );
+    c.record(&customer, "T-1", profile_pb::TransactionKind::Purchase, 100)
+        .await;
+    c.wait_for(&customer, |a| a.tier_code == "E").await;
+
+    let request = c.request(profile_pb::ExitCustomerRequest {
+        name: customer.clone(),
+        kind: profile_pb::ExitKind::Voluntary as i32,
+        reason: "moving abroad".into(),
+        written_request_reference: "letter 9".into(),
+        etag: String::new(),
+    });
+    c.customers.exit_customer(request).await.unwrap();
+
+    // A purchase after the exit is refused over HTTP as over gRPC, naming it.
+    let after = suite
+        .admin(
+            Method::POST,
+            &format!("/v1/{customer}/transactions"),
+            Some(
+                serde_json::json!({"externalId": "T-2", "kind": "TRANSACTION_KIND_PURCHASE",
+                "occurTime": c.now.to_rfc3339(), "product": "checkup",
+                "amount": {"currencyCode": "CNY", "amountMinor": "120000"}}),
+            ),
+        )
+        .await;
+    assert_eq!(after.status, 400, "{:?}", after.body);
+    assert_eq!(after.error_status(), "FAILED_PRECONDITION");
+    assert!(
+        after.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("left the programme"),
+        "{:?}",
+        after.body
+    );
+
+    // A purchase from before the exit, recorded late, is kept in the
+    // figures but moves no tier: E is what they left with.
+    c.record_at(
+        &customer,
+        "T-0",
+        profile_pb::TransactionKind::Purchase,
+        1_200,
+        c.now - chrono::Duration::days(2),
+    )
+    .await;
+    suite.wait_for_tiering_to_catch_up().await;
+    let kept = c.assignment(&customer).await.unwrap();
+    assert_eq!(kept.tier_code, "E", "{kept:?}");
+    let request = c.request(pb::EvaluateTierAssignmentRequest {
+        name: format!("{customer}/tierAssignment"),
+    });
+    let refused = c
+        .tiering
+        .evaluate_tier_assignment(request)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("left the programme"),
+        "{refused:?}"
+    );
+}

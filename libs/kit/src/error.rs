@@ -66,6 +66,9 @@ pub enum ServiceError {
     InvalidArgument(Violations),
     #[error("{0} not found")]
     NotFound(String),
+    /// NOT_FOUND with why, read as one sentence: "`name` not found: `why`".
+    #[error("{name} not found: {why}")]
+    NotFoundBecause { name: String, why: String },
     #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]
@@ -112,6 +115,15 @@ impl ServiceError {
         Self::NotFound(name.to_string())
     }
 
+    /// NOT_FOUND for `name`, saying why when the reason is the caller's to
+    /// know (a tier not decided yet, rather than no such customer).
+    pub fn not_found_because(name: impl std::fmt::Display, why: impl Into<String>) -> Self {
+        Self::NotFoundBecause {
+            name: name.to_string(),
+            why: why.into(),
+        }
+    }
+
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         Self::Internal(cause.into())
     }
@@ -119,7 +131,7 @@ impl ServiceError {
     pub fn code(&self) -> Code {
         match self {
             Self::InvalidArgument(_) => Code::InvalidArgument,
-            Self::NotFound(_) => Code::NotFound,
+            Self::NotFound(_) | Self::NotFoundBecause { .. } => Code::NotFound,
             Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::FailedPrecondition(_) => Code::FailedPrecondition,
             Self::Aborted(_) => Code::Aborted,
@@ -329,9 +341,26 @@ mod tests {
                 Code::Unauthenticated,
             ),
             (ServiceError::Unavailable("x".into()), Code::Unavailable),
+            (ServiceError::not_found_because("x", "why"), Code::NotFound),
         ];
         for (err, code) in cases {
             assert_eq!(Status::from(err).code(), code);
         }
+    }
+
+    #[test]
+    fn not_found_messages_read_as_sentences() {
+        assert_eq!(
+            Status::from(ServiceError::not_found("customers/1")).message(),
+            "customers/1 not found"
+        );
+        assert_eq!(
+            Status::from(ServiceError::not_found_because(
+                "customers/1/tierAssignment",
+                "the customer has not been tiered yet"
+            ))
+            .message(),
+            "customers/1/tierAssignment not found: the customer has not been tiered yet"
+        );
     }
 }

@@ -158,6 +158,20 @@ pub async fn lock_live_customer(
     .is_some())
 }
 
+/// Locks a customer who has not been deleted, as [`lock_live_customer`]
+/// does; `None` when there is none, else when they left the programme.
+pub async fn lock_live_customer_exit(
+    tx: &mut PgConnection,
+    customer_id: Uuid,
+) -> Result<Option<Option<DateTime<Utc>>>, ServiceError> {
+    Ok(sqlx::query_scalar::<_, Option<DateTime<Utc>>>(
+        "SELECT exited_at FROM customers WHERE id = $1 AND deleted_at IS NULL FOR SHARE",
+    )
+    .bind(customer_id)
+    .fetch_optional(&mut *tx)
+    .await?)
+}
+
 /// Replaces a locked archive's facts and bumps its version.
 pub async fn update(
     tx: &mut PgConnection,

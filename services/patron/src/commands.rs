@@ -99,7 +99,19 @@ enum Command {
         /// The currency of amounts written without one.
         #[arg(long, default_value = "CNY")]
         currency: String,
+        /// Customers only: the kind of every row that gives none (a sheet of a
+        /// person's columns, 生日 or 身份证号, is taken as people without it).
+        #[arg(long = "kind", value_name = "KIND")]
+        customer_kind: Option<CustomerKindArg>,
     },
+}
+
+/// The kind of the customers in an import file.
+#[derive(Clone, Copy, ValueEnum)]
+enum CustomerKindArg {
+    Person,
+    #[value(alias = "organization")]
+    Organisation,
 }
 
 /// What an import file holds.
@@ -120,6 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             target,
             token,
             currency,
+            customer_kind,
         } => {
             let token = match token {
                 Some(token) => token,
@@ -142,6 +155,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     currency,
                     zone: patron_kit::clock::zone_from_env()?,
                 },
+                customer_kind: customer_kind.map(|k| match k {
+                    CustomerKindArg::Person => import::CustomerKind::Person,
+                    CustomerKindArg::Organisation => import::CustomerKind::Organization,
+                }),
                 progress: std::io::stderr().is_terminal(),
             };
             let dataset = match kind {

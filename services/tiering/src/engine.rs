@@ -152,12 +152,14 @@ impl Engine {
             .collect();
         let ids: Vec<Uuid> = customers.iter().map(|(id, _)| *id).collect();
         store::lock_customers(tx, &ids).await?;
-        // A deleted archive is tiered no more (read under its lock, so a
-        // deletion applied meanwhile counts).
-        let deleted = customer_facts::deleted_among(tx, &ids).await?;
+        // A deleted archive is tiered no more, nor is a customer who left
+        // the programme: their tier stays as it was when they left, whatever
+        // late purchases or a new policy would say (read under their locks,
+        // so a deletion or exit applied meanwhile counts).
+        let gone = customer_facts::gone_among(tx, &ids).await?;
         let customers: Vec<&(Uuid, Occasion)> = customers
             .into_iter()
-            .filter(|(id, _)| !deleted.contains(id))
+            .filter(|(id, _)| !gone.contains(id))
             .collect();
         let ids: Vec<Uuid> = customers.iter().map(|(id, _)| *id).collect();
         let mut currents = store::assignments_of(tx, &ids).await?;

@@ -189,6 +189,11 @@ impl TieringApi {
         standing: Option<&StandingRow>,
         occasion: Occasion,
     ) -> Result<pb::TierAssignment, ServiceError> {
+        if facts.exited {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "customers/{customer} left the programme: a leaver's tier stays as it was when they left and is not decided again"
+            )));
+        }
         let mut tx = self.pool.begin().await?;
         // The customer's lock before any row of theirs (the lock order in `store`).
         store::lock_customers(&mut tx, &[customer]).await?;
@@ -328,7 +333,12 @@ impl TieringService for TieringApi {
         let mut row = store::assignment(&mut conn, customer)
             .await?
             .ok_or_else(|| {
-                ServiceError::NotFound(format!("{name}: the customer has not been tiered yet"))
+                // Said plainly: a read right after a purchase can come
+                // before tiering has applied it.
+                ServiceError::not_found_because(
+                    name,
+                    "the customer has not been tiered yet: a tier is decided from the purchases profile records, a moment after each one",
+                )
             })?;
         row.account_manager = facts.account_manager;
         Ok(Response::new(assignment_view(&row)))

@@ -115,7 +115,8 @@ fn retryable(error: &ServiceError) -> bool {
 type Due = (Uuid, Option<DateTime<Utc>>);
 
 /// Claims up to `batch` customers due today (only `only` when given),
-/// leaving those set aside today.
+/// leaving those set aside today and those who left the programme (never
+/// decided again, they would otherwise be claimed batch after batch).
 async fn claim(
     tx: &mut PgConnection,
     engine: &Engine,
@@ -128,6 +129,8 @@ async fn claim(
           WHERE decided_at < $1 AND ($3::uuid IS NULL OR customer_id = $3)
             AND NOT EXISTS (SELECT 1 FROM sweep_set_aside s
                              WHERE s.customer_id = a.customer_id AND s.day = $4)
+            AND NOT EXISTS (SELECT 1 FROM customer_facts f
+                             WHERE f.customer_id = a.customer_id AND f.exited_at IS NOT NULL)
           ORDER BY decided_at
           LIMIT $2
           FOR UPDATE SKIP LOCKED",
@@ -146,6 +149,8 @@ async fn claim(
                 AND ($2::uuid IS NULL OR d.customer_id = $2)
                 AND NOT EXISTS (SELECT 1 FROM sweep_set_aside s
                                  WHERE s.customer_id = d.customer_id AND s.day = $3)
+                AND NOT EXISTS (SELECT 1 FROM customer_facts f
+                                 WHERE f.customer_id = d.customer_id AND f.exited_at IS NOT NULL)
               LIMIT $1",
         )
         .bind(batch - due.len() as i64)

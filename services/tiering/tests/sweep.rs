@@ -7,7 +7,7 @@ use patron_kit::clock::Clock;
 use patron_kit::events::EventHandler;
 use patron_kit::timestamp;
 use patron_proto::common::v1::{EventEnvelope, Money};
-use patron_proto::profile::v1::{TransactionKind, TransactionRecorded};
+use patron_proto::profile::v1::{CustomerExited, ExitKind, TransactionKind, TransactionRecorded};
 use patron_tiering::profile_events::ProfileEvents;
 use patron_tiering::{store, sweep};
 use prost::{Message, Name};
@@ -37,6 +37,38 @@ impl Fixture {
             payload: event.encode_to_vec(),
             ..Default::default()
         };
+        let handler = ProfileEvents::new(self.engine.clone(), chrono_tz::Asia::Shanghai);
+        let mut tx = self.pool.begin().await.unwrap();
+        let mut batch = handler.begin();
+        handler
+            .handle(&mut batch, &mut tx, &envelope)
+            .await
+            .unwrap();
+        handler.finish(batch, &mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    /// Applies the customer's exit from the programme as the consumer would.
+    async fn exit(&self, customer: Uuid) {
+        let event = CustomerExited {
+            customer: format!("customers/{customer}"),
+            kind: ExitKind::Voluntary as i32,
+            reason: "moving abroad".into(),
+            version: 2,
+            ..Default::default()
+        };
+        self.apply(EventEnvelope {
+            event_id: Uuid::now_v7().to_string(),
+            event_type: CustomerExited::full_name(),
+            customer: event.customer.clone(),
+            occurred_at: Some(timestamp::to_proto(self.clock.now())),
+            payload: event.encode_to_vec(),
+            ..Default::default()
+        })
+        .await;
+    }
+
+    async fn apply(&self, envelope: EventEnvelope) {
         let handler = ProfileEvents::new(self.engine.clone(), chrono_tz::Asia::Shanghai);
         let mut tx = self.pool.begin().await.unwrap();
         let mut batch = handler.begin();
@@ -200,4 +232,39 @@ async fn a_customer_that_cannot_be_decided_is_set_aside_and_the_rest_move_on() {
         set_aside[0].1
     );
     assert_eq!(f.sweep_all().await, 0, "set aside for the rest of the day");
+}
+
+#[tokio::test]
+async fn a_customer_who_left_is_never_decided_again_and_the_sweep_passes_them_by() {
+    let f = fixture().await;
+    let leavers: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    for c in &leavers {
+        f.purchase(*c, 100).await;
+        f.exit(*c).await;
+    }
+    let staying = Uuid::now_v7();
+    f.purchase(staying, 100).await;
+
+    // A purchase from before the exit, recorded late, counts in the figures
+    // but moves no tier: the leaver keeps the one they left with.
+    f.purchase(leavers[0], 1_100).await;
+    assert_eq!(f.tier(leavers[0]).await, (some("E"), None));
+
+    // The next day the sweep claims only who is still a member, though the
+    // leavers were decided earlier and a batch has room for two.
+    f.clock.advance(Duration::days(1));
+    assert_eq!(
+        sweep::run_batch(&f.pool, &f.engine, 2).await.unwrap(),
+        1,
+        "the member is reached"
+    );
+    assert_eq!(f.sweep_all().await, 0);
+    let decided_today: Vec<Uuid> =
+        sqlx::query_scalar("SELECT customer_id FROM assignments WHERE decided_at >= $1")
+            .bind(f.clock.now() - Duration::hours(1))
+            .fetch_all(&f.pool)
+            .await
+            .unwrap();
+    assert_eq!(decided_today, [staying]);
+    assert_eq!(f.tier(leavers[0]).await, (some("E"), None));
 }

@@ -244,6 +244,21 @@ pub async fn deleted_among(
     .await?)
 }
 
+/// Those of `customers` who left the programme or whose archives were
+/// deleted: nobody to decide anything about any more.
+pub async fn gone_among(
+    conn: &mut PgConnection,
+    customers: &[Uuid],
+) -> Result<Vec<Uuid>, ServiceError> {
+    Ok(sqlx::query_scalar(
+        "SELECT customer_id FROM customer_facts
+          WHERE customer_id = ANY($1) AND (deleted_at IS NOT NULL OR exited_at IS NOT NULL)",
+    )
+    .bind(customers)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// The customers `manager` manages who are neither deleted nor exited, in
 /// id order.
 pub async fn live_customers_managed_by(

@@ -1,6 +1,8 @@
 //! Leaving the VIP programme (003): status revoked for a serious breach, or
 //! the customer's own written request. Either way the reason is kept.
 
+use chrono::{DateTime, Utc};
+
 /// The longest reason or reference kept.
 pub const MAX_TEXT_CHARS: usize = 1000;
 
@@ -82,9 +84,41 @@ pub fn check(
     }
 }
 
+/// Whether a transaction may be recorded for a customer who left at
+/// `exited_at`: a purchase made after the exit is no member's purchase (003:
+/// the status was revoked or given up) and is refused, naming the exit. A
+/// refund, or a purchase made before the exit and recorded late, is kept:
+/// it happened while they were a member.
+pub fn check_transaction(
+    is_purchase: bool,
+    occurred_at: DateTime<Utc>,
+    exited_at: Option<DateTime<Utc>>,
+) -> Result<(), String> {
+    match exited_at {
+        Some(exited_at) if is_purchase && occurred_at >= exited_at => Err(format!(
+            "the customer left the programme at {}; a purchase made after the exit is not recorded",
+            exited_at.format("%Y-%m-%d %H:%M UTC")
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_purchase_after_the_exit_is_refused_but_earlier_ones_and_refunds_are_kept() {
+        let exited = "2026-12-03T02:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let before = exited - chrono::Duration::days(3);
+        let after = exited + chrono::Duration::minutes(1);
+        let refused = check_transaction(true, after, Some(exited)).unwrap_err();
+        assert!(refused.contains("2026-12-03 02:00 UTC"), "{refused}");
+        assert!(check_transaction(true, exited, Some(exited)).is_err());
+        assert_eq!(check_transaction(true, before, Some(exited)), Ok(()));
+        assert_eq!(check_transaction(false, after, Some(exited)), Ok(()));
+        assert_eq!(check_transaction(true, after, None), Ok(()));
+    }
 
     fn fields(r: Result<Exit, Vec<(&'static str, String)>>) -> Vec<&'static str> {
         r.unwrap_err().into_iter().map(|(f, _)| f).collect()

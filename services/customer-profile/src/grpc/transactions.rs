@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::domain::exit;
 use crate::domain::transaction::{
     Quantity, RefundProblem, check_external_id, check_named_refund, check_occurred_at,
 };
@@ -276,9 +277,12 @@ impl TransactionService for TransactionApi {
             .map_err(ServiceError::InvalidArgument)?;
 
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        if !crate::store::lock_live_customer(&mut tx, customer_id).await? {
+        let Some(exited_at) = crate::store::lock_live_customer_exit(&mut tx, customer_id).await?
+        else {
             return Err(ServiceError::not_found(&req.parent).into());
-        }
+        };
+        exit::check_transaction(row.kind == 1, row.occurred_at, exited_at)
+            .map_err(|why| ServiceError::FailedPrecondition(format!("{}: {why}", req.parent)))?;
         // The customer's lock keeps two refunds of one purchase from both
         // taking back what only one of them may.
         if let Ok(Some(by)) = purchase_ref(&transaction.refunded_transaction, customer_id) {

@@ -412,3 +412,46 @@ async fn a_refund_names_its_purchase_and_takes_back_no_more_than_it_paid() {
         .collect();
     assert_eq!(named, [bought.name.clone(), bought.name]);
 }
+
+#[tokio::test]
+async fn a_purchase_after_the_customer_left_is_refused_naming_the_exit() {
+    let app = spawn_app().await;
+    let customer = app.create(person("Leaver")).await;
+    let before_exit = app.now() - Duration::days(2);
+    app.client
+        .clone()
+        .exit_customer(app.admin(pb::ExitCustomerRequest {
+            name: customer.name.clone(),
+            kind: pb::ExitKind::Voluntary as i32,
+            reason: "moving abroad".into(),
+            written_request_reference: "letter 2026-114".into(),
+            etag: String::new(),
+        }))
+        .await
+        .unwrap();
+
+    let after_exit = app.now() + Duration::minutes(1);
+    let err = record(&app, &customer.name, purchase("POS-9", 1200, after_exit))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(
+        err.message().contains(&customer.name) && err.message().contains("left the programme"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(count(&app).await, 0, "nothing recorded");
+
+    // What happened while they were a member is still theirs: a late
+    // purchase from before the exit, and its refund after it.
+    record(&app, &customer.name, purchase("POS-8", 300, before_exit))
+        .await
+        .unwrap();
+    let refund = pb::Transaction {
+        kind: pb::TransactionKind::Refund as i32,
+        refunded_transaction: "POS-8".into(),
+        ..purchase("POS-8-R", 300, after_exit)
+    };
+    record(&app, &customer.name, refund).await.unwrap();
+    assert_eq!(count(&app).await, 2);
+}

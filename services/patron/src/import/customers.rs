@@ -30,15 +30,18 @@ const ALIASES: &[(&str, &str)] = &[
     ("民族", "person.ethnicity"),
     ("生日", "person.birthday"),
     ("出生日期", "person.birthday"),
+    ("结婚纪念日", "person.wedding_anniversary"),
     ("身份证号", "person.id_card_number"),
     ("身份证号码", "person.id_card_number"),
     ("手机", "contact.mobile_phone"),
     ("手机号", "contact.mobile_phone"),
     ("办公电话", "contact.office_phone"),
     ("家庭电话", "contact.home_phone"),
+    ("宅电", "contact.home_phone"),
     ("邮箱", "contact.email"),
     ("电子邮件", "contact.email"),
     ("地址", "contact.address"),
+    ("家庭住址", "contact.address"),
     ("行业", "classification.industry"),
     ("规模", "classification.scale"),
     ("地区", "classification.region"),
@@ -48,6 +51,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("机构", "org_unit"),
     ("推荐人", "referred_by"),
     ("爱好", "soft_facts.hobbies"),
+    ("个人爱好", "soft_facts.hobbies"),
     ("备注", "notes"),
 ];
 
@@ -61,16 +65,39 @@ pub struct CustomerImport {
     started: DateTime<Utc>,
     /// Archive number → customer name, for referrals.
     referrers: HashMap<String, String>,
+    /// The kind of a row that gives none: `--kind`, else what the columns
+    /// are (a person's or an organisation's); `None` when neither tells.
+    default_kind: Option<pb::CustomerKind>,
+}
+
+/// What the bound columns say the rows are, when no column gives the kind:
+/// a sheet of a person's fields (the 资料卡: 姓名, 生日, 身份证号…) holds
+/// people, one of an organisation's fields organisations.
+fn kind_of_columns(paths: &[&str]) -> Option<pb::CustomerKind> {
+    let any = |prefixes: &[&str]| {
+        paths
+            .iter()
+            .any(|p| prefixes.iter().any(|prefix| p.starts_with(prefix)))
+    };
+    let person = any(&["person.", "family_members"]);
+    let organisation = any(&["organization.", "contact_persons"]);
+    match (person, organisation) {
+        (true, false) => Some(pb::CustomerKind::Person),
+        (false, true) => Some(pb::CustomerKind::Organization),
+        _ => None,
+    }
 }
 
 impl CustomerImport {
     pub fn new(headers: &[String], target: &Target, options: &Options) -> Self {
         let message = descriptors::descriptor_of::<pb::Customer>()
             .expect("Customer is in the compiled descriptor set");
-        let columns = headers
+        let columns: Vec<Result<Column, String>> = headers
             .iter()
             .map(|h| cells::bind(&message, h, ALIASES))
             .collect();
+        let paths: Vec<&str> = columns.iter().flatten().map(|c| c.path.as_str()).collect();
+        let default_kind = options.customer_kind.or_else(|| kind_of_columns(&paths));
         Self {
             client: CustomerServiceClient::new(target.channel.clone()),
             target: target.clone(),
@@ -80,6 +107,7 @@ impl CustomerImport {
             headers: headers.to_vec(),
             started: target.clock.now(),
             referrers: HashMap::new(),
+            default_kind,
         }
     }
 
@@ -106,6 +134,13 @@ impl CustomerImport {
                 row: 1,
                 column: String::new(),
                 reason: "no display_name (姓名 / 名称) column".into(),
+            });
+        }
+        if !bound.contains(&"kind") && self.default_kind.is_none() {
+            problems.push(Problem {
+                row: 1,
+                column: String::new(),
+                reason: "no kind (类型) column, and the columns do not tell people from organisations: add one, or give the kind of the whole file with --kind person|organisation".into(),
             });
         }
         for (i, path) in bound.iter().enumerate() {
@@ -155,6 +190,11 @@ impl CustomerImport {
         let Some(mut customer) = convert::<pb::Customer>(&message, row, &mut problems) else {
             return Ok(Outcome::Rejected(problems));
         };
+        if customer.kind == pb::CustomerKind::Unspecified as i32
+            && let Some(kind) = self.default_kind
+        {
+            customer.kind = kind as i32;
+        }
         if !customer.org_unit.is_empty() && !customer.org_unit.starts_with("orgUnits/") {
             customer.org_unit = format!("orgUnits/{}", customer.org_unit);
         }
@@ -209,5 +249,31 @@ impl CustomerImport {
                 .insert(archive_number.to_owned(), name.clone());
         }
         Ok(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_columns_tell_people_from_organisations() {
+        let person = [
+            "archive_number",
+            "display_name",
+            "person.birthday",
+            "contact.mobile_phone",
+        ];
+        assert_eq!(kind_of_columns(&person), Some(pb::CustomerKind::Person));
+        let organisation = ["display_name", "organization.industry"];
+        assert_eq!(
+            kind_of_columns(&organisation),
+            Some(pb::CustomerKind::Organization)
+        );
+        assert_eq!(kind_of_columns(&["display_name", "contact.email"]), None);
+        assert_eq!(
+            kind_of_columns(&["person.gender", "organization.scale"]),
+            None
+        );
     }
 }

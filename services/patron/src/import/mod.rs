@@ -20,6 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tonic::transport::Channel;
 
 pub use cells::CellDefaults;
+pub use patron_proto::profile::v1::CustomerKind;
 pub use report::{Problem, Report};
 
 /// What a file holds.
@@ -46,6 +47,8 @@ pub struct Options {
     /// The workbook sheet to read; the first when `None`.
     pub sheet: Option<String>,
     pub defaults: CellDefaults,
+    /// The kind of every customer whose row gives none (`--kind`).
+    pub customer_kind: Option<CustomerKind>,
     /// Draw a progress bar (on a terminal).
     pub progress: bool,
 }
