@@ -116,6 +116,7 @@ async fn a_complaint_runs_from_intake_to_survey_through_the_gateway() {
     assert!(c["dueTime"].is_string(), "{c:?}");
     assert_eq!(c["timeline"].as_array().unwrap().len(), 1);
     assert_eq!(c["attachments"][0]["fileName"], "batch2.jpg");
+    assert_eq!(c["orgUnit"], "orgUnits/company", "the unit named once");
 
     // A move the state does not allow names the state and what it allows.
     let refused = advance(

@@ -73,7 +73,9 @@ impl Customers {
             }
             return Ok(Some(KnownCustomer {
                 account_manager: facts.account_manager,
-                org_unit: facts.org_unit,
+                // The projection keeps the unit's resource name; a
+                // complaint keeps its id, as it does for what profile answers.
+                org_unit: unit_id(&facts.org_unit),
                 org_unit_path: facts.org_unit_path,
                 exited: facts.exited,
                 tier,
@@ -105,11 +107,7 @@ impl Customers {
             Err(status) if status.code() == Code::NotFound => return Ok(None),
             Err(status) => return Err(unavailable(&name, status)),
         };
-        let org_unit = customer
-            .org_unit
-            .strip_prefix("orgUnits/")
-            .unwrap_or(&customer.org_unit)
-            .to_owned();
+        let org_unit = unit_id(&customer.org_unit);
         let org_unit_path = if org_unit.is_empty() {
             Vec::new()
         } else {
@@ -152,4 +150,9 @@ fn unavailable(name: &str, status: tonic::Status) -> ServiceError {
         "customer-profile could not be asked about {name} ({}); try again",
         status.message()
     ))
+}
+
+/// A unit's id from its resource name (`orgUnits/{id}`) or its id.
+fn unit_id(unit: &str) -> String {
+    unit.strip_prefix("orgUnits/").unwrap_or(unit).to_owned()
 }

@@ -171,7 +171,10 @@ pub fn complaint(row: &ComplaintRow, timeline: &[&TimelineRow]) -> pb::Complaint
         org_unit: if row.org_unit.is_empty() {
             String::new()
         } else {
-            format!("orgUnits/{}", row.org_unit)
+            // Complaints received before units were kept by id hold the
+            // resource name.
+            let id = row.org_unit.strip_prefix("orgUnits/").unwrap_or(&row.org_unit);
+            format!("orgUnits/{id}")
         },
         handler: if row.handler.is_empty() {
             String::new()
