@@ -294,11 +294,13 @@ pub fn customers(seed: u64, flavour: &Flavour, count: usize, now: DateTime<Utc>)
                 let year = now.year() - rng.between(25, 75) as i32;
                 day_of_year(year, rng.between(0, 364))
             });
+            // Married at 22 to 35, and at least a year before now.
             let wedding_anniversary = match birthday {
-                Some(b) if rng.chance(40) => Some(day_of_year(
-                    b.year() + rng.between(22, 35) as i32,
-                    rng.between(0, 364),
-                )),
+                Some(b) if rng.chance(40) => {
+                    let age_at = rng.between(22, 35) as i32;
+                    let year = (b.year() + age_at).min(now.year() - 1);
+                    Some(day_of_year(year, rng.between(0, 364)))
+                }
                 _ => None,
             };
             let mobile = format!("13{}{:08}", rng.between(5, 9), rng.between(0, 99_999_999));
@@ -364,10 +366,10 @@ fn purchases(rng: &mut Rng, flavour: &Flavour, number: usize, now: DateTime<Utc>
                 external_id: String::new(),
                 order_number: String::new(),
                 at: now - Duration::minutes(minutes_ago),
-                product: *rng.pick(flavour.products),
+                product: rng.pick(flavour.products),
                 quantity: rng.between(1, 5),
                 amount_minor: yuan * 100,
-                channel: *rng.pick(flavour.channels),
+                channel: rng.pick(flavour.channels),
             }
         })
         .collect();
@@ -517,7 +519,7 @@ pub fn complaints(seed: u64, customers: usize) -> Vec<Complaint> {
     let start = rng.between(0, step as i64 - 1) as usize;
     let mut planned: Vec<Complaint> = (0..count)
         .map(|i| {
-            let (item, description, reason) = *rng.pick(GRIEVANCES);
+            let (item, description, reason) = rng.pick(GRIEVANCES);
             Complaint {
                 customer: (start + i * step) % customers,
                 scenario: Scenario::ALL[i % Scenario::ALL.len()],
@@ -583,6 +585,12 @@ mod tests {
                 assert!(c.net_minor() > 0);
                 assert_eq!(c.kind, f.kind);
                 assert_eq!(c.birthday.is_some(), f.kind == Kind::Person);
+                let today = now().date_naive();
+                assert!(c.birthday.is_none_or(|d| d < today));
+                assert!(
+                    c.wedding_anniversary
+                        .is_none_or(|d| d < today && Some(d) > c.birthday)
+                );
             }
         }
     }

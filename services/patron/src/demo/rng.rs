@@ -47,8 +47,8 @@ impl Rng {
     }
 
     /// One of `items` (not empty).
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next_u64() % items.len() as u64) as usize]
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[(self.next_u64() % items.len() as u64) as usize]
     }
 
     /// A version-4 UUID from the sequence: request ids that repeat with the seed.
