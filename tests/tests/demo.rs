@@ -126,21 +126,20 @@ async fn check_what_the_lists_show(suite: &Suite, summary: &Summary) {
         );
     }
     let listed = all(suite, "/v1/complaints", "complaints").await;
-    assert!(
-        listed
-            .iter()
-            .any(|c| c["reopenCount"] == 1 && c["state"] == "COMPLAINT_STATE_ACCEPTED")
+    let count = |test: &dyn Fn(&Value) -> bool| listed.iter().filter(|c| test(c)).count();
+    let text = |c: &Value, field: &str| c[field].as_str().is_some_and(|r| !r.is_empty());
+    let reopened = count(&|c| c["reopenCount"] == 1 && c["state"] == "COMPLAINT_STATE_ACCEPTED");
+    let paused = count(&|c| text(c, "pausedReason"));
+    let repeating = count(&|c| text(c, "repeatOf"));
+    assert_eq!(
+        (reopened, paused, repeating),
+        (
+            summary.complaints_reopened,
+            summary.complaints_paused,
+            summary.complaints_repeating
+        )
     );
-    assert!(
-        listed
-            .iter()
-            .any(|c| c["pausedReason"].as_str().is_some_and(|r| !r.is_empty()))
-    );
-    assert!(
-        listed
-            .iter()
-            .any(|c| c["repeatOf"].as_str().is_some_and(|r| !r.is_empty()))
-    );
+    assert!(reopened > 0 && paused > 0 && repeating > 0);
     assert!(
         listed
             .iter()
@@ -218,6 +217,33 @@ async fn the_demo_activates_the_preset_asked_for_and_designates_its_cards() {
     assert_eq!(holders, summary.standings);
     assert!(holders > 0);
     check_what_the_lists_show(&suite, &summary).await;
+}
+
+/// Key accounts: organisations, with the standings the company sets (credit
+/// grades and bad records; city groups and designated diamonds).
+#[tokio::test]
+async fn the_demo_loads_key_accounts_under_the_industrial_and_postal_presets() {
+    for preset in ["industrial-b2b", "postal-key-accounts"] {
+        let suite = Suite::start().await;
+        let summary = demo::run(&target(&suite), &options(preset, 25))
+            .await
+            .unwrap();
+        println!("{summary}");
+        let customers = all(&suite, "/v1/customers", "customers").await;
+        assert!(
+            customers
+                .iter()
+                .all(|c| c["kind"] == "CUSTOMER_KIND_ORGANIZATION"),
+            "{preset}"
+        );
+        if preset == "industrial-b2b" {
+            assert_eq!(
+                summary.standings, 25,
+                "every key account has a credit grade"
+            );
+        }
+        check_what_the_lists_show(&suite, &summary).await;
+    }
 }
 
 #[tokio::test]

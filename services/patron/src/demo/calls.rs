@@ -52,8 +52,9 @@ pub fn refused(what: impl std::fmt::Display, status: Status) -> anyhow::Error {
 }
 
 /// Calls `call` until it is answered, while it is refused with one of
-/// `settling` (what a suite that has not caught up says), for at most
-/// `patience`; any other refusal, or the last one, fails.
+/// `settling` (what a suite that has not caught up says) or asks to be
+/// called again, for at most `patience`; any other refusal, or the last
+/// one, fails.
 pub async fn once_settled<T, F, Fut>(
     what: impl std::fmt::Display,
     settling: &[Code],
@@ -68,7 +69,10 @@ where
     loop {
         match call().await {
             Ok(answer) => return Ok(answer.into_inner()),
-            Err(status) if settling.contains(&status.code()) && started.elapsed() < patience => {
+            Err(status)
+                if (settling.contains(&status.code()) || transient(&status))
+                    && started.elapsed() < patience =>
+            {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             Err(status) => return Err(refused(what, status)),
@@ -121,3 +125,42 @@ pub async fn wait_until_ready(target: &Target, patience: Duration) -> anyhow::Re
     }
     Ok(())
 }
+
+/// How often a call the suite answered UNAVAILABLE (its database busy, a
+/// service restarting) is made again before the demo gives up.
+pub const RETRIES: u32 = 8;
+
+/// Whether the suite asked to be called again.
+pub fn transient(status: &Status) -> bool {
+    status.code() == Code::Unavailable
+}
+
+/// The pause before attempt `attempt` + 1: 250 ms, doubling, at most 8 s.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250 << attempt.min(5))
+}
+
+/// `client.method(message)` signed for `actor`, made again while the suite
+/// answers UNAVAILABLE (at most [`RETRIES`] times); the last answer.
+macro_rules! retrying {
+    ($client:expr, $method:ident, $target:expr, $actor:expr, $message:expr) => {{
+        let message = $message;
+        let mut attempt = 0;
+        loop {
+            let answer = $client
+                .$method($target.signed($actor, message.clone()))
+                .await;
+            match answer {
+                Err(status)
+                    if $crate::demo::calls::transient(&status)
+                        && attempt < $crate::demo::calls::RETRIES =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep($crate::demo::calls::backoff(attempt)).await;
+                }
+                answer => break answer,
+            }
+        }
+    }};
+}
+pub(crate) use retrying;

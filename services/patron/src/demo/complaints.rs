@@ -12,6 +12,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use super::Target;
+use super::calls::retrying;
 use super::calls::{ADMIN, Actor, once_settled, refused};
 use super::plan::{self, Customer, Duty, Scenario};
 
@@ -46,9 +47,19 @@ pub async fn set_desks(target: &Target) -> anyhow::Result<usize> {
     Ok(desks.len())
 }
 
-/// What filing the complaints left: how many are in each state, by the
-/// state's name as the API spells it.
-pub type ByState = BTreeMap<String, usize>;
+/// What filing the complaints left.
+#[derive(Debug, Clone, Default)]
+pub struct Filed {
+    /// How many are in each state, by the state's name as the API spells
+    /// it (`awaiting_sign_off`).
+    pub by_state: BTreeMap<String, usize>,
+    /// Reopened after closing (back at accepted).
+    pub reopened: usize,
+    /// Their clock stopped, waiting on the customer.
+    pub paused: usize,
+    /// Repeating an earlier complaint within the policy's window.
+    pub repeats: usize,
+}
 
 /// The words of the policy the complaints follow.
 pub struct Wording<'a> {
@@ -62,9 +73,9 @@ pub async fn file(
     planned: &[plan::Complaint],
     customers: &[(Customer, String)],
     wording: &Wording<'_>,
-) -> anyhow::Result<ByState> {
+) -> anyhow::Result<Filed> {
     let client = ComplaintServiceClient::new(target.complaint.clone());
-    let mut by_state = ByState::new();
+    let mut filed_all = Filed::default();
     for (i, complaint) in planned.iter().enumerate() {
         let (customer, name) = &customers[complaint.customer];
         let desk = format!("desk-{}", plan::region_of(customer.branch));
@@ -98,9 +109,12 @@ pub async fn file(
                     .to_lowercase()
             })
             .unwrap_or_default();
-        *by_state.entry(state).or_insert(0) += 1;
+        *filed_all.by_state.entry(state).or_insert(0) += 1;
+        filed_all.reopened += usize::from(flow.current.reopen_count > 0);
+        filed_all.paused += usize::from(!flow.current.paused_reason.is_empty());
+        filed_all.repeats += usize::from(!flow.current.repeat_of.is_empty());
     }
-    Ok(by_state)
+    Ok(filed_all)
 }
 
 async fn receive(
@@ -292,11 +306,13 @@ impl Flow<'_> {
             etag: self.current.etag.clone(),
         };
         for attempt in 1.. {
-            match self
-                .client
-                .advance_complaint(self.target.signed(actor, message.clone()))
-                .await
-            {
+            match retrying!(
+                self.client,
+                advance_complaint,
+                self.target,
+                actor,
+                message.clone()
+            ) {
                 Ok(answer) => {
                     self.current = answer.into_inner();
                     return Ok(());
@@ -322,12 +338,15 @@ impl Flow<'_> {
         let message = pb::GetComplaintRequest {
             name: self.name.clone(),
         };
-        self.current = self
-            .client
-            .get_complaint(self.target.signed(self.handler, message))
-            .await
-            .map_err(|s| refused(format!("read {}", self.what), s))?
-            .into_inner();
+        self.current = retrying!(
+            self.client,
+            get_complaint,
+            self.target,
+            self.handler,
+            message
+        )
+        .map_err(|s| refused(format!("read {}", self.what), s))?
+        .into_inner();
         Ok(())
     }
 
@@ -339,12 +358,15 @@ impl Flow<'_> {
             // its warnings do not change what a pause means.
             etag: String::new(),
         };
-        self.current = self
-            .client
-            .pause_complaint(self.target.signed(self.handler, message))
-            .await
-            .map_err(|s| refused(format!("pause {}", self.what), s))?
-            .into_inner();
+        self.current = retrying!(
+            self.client,
+            pause_complaint,
+            self.target,
+            self.handler,
+            message
+        )
+        .map_err(|s| refused(format!("pause {}", self.what), s))?
+        .into_inner();
         Ok(())
     }
 
@@ -354,12 +376,15 @@ impl Flow<'_> {
             score,
             comment: if score <= 2 { "处理太慢" } else { "满意" }.into(),
         };
-        self.current = self
-            .client
-            .record_survey(self.target.signed(self.handler, message))
-            .await
-            .map_err(|s| refused(format!("record the survey of {}", self.what), s))?
-            .into_inner();
+        self.current = retrying!(
+            self.client,
+            record_survey,
+            self.target,
+            self.handler,
+            message
+        )
+        .map_err(|s| refused(format!("record the survey of {}", self.what), s))?
+        .into_inner();
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use patron_proto::profile::v1::customer_service_client::CustomerServiceClient;
 use patron_proto::profile::v1::transaction_service_client::TransactionServiceClient;
 
 use super::Target;
+use super::calls::retrying;
 use super::calls::{ADMIN, refused};
 use super::flavour::Kind;
 use super::plan::Customer;
@@ -14,17 +15,18 @@ use super::plan::Customer;
 /// The archive number of a customer already in the system, if any.
 pub async fn any_customer(target: &Target) -> anyhow::Result<Option<String>> {
     let mut client = CustomerServiceClient::new(target.profile.clone());
-    let page = client
-        .list_customers(target.signed(
-            ADMIN,
-            pb::ListCustomersRequest {
-                page_size: 1,
-                ..Default::default()
-            },
-        ))
-        .await
-        .map_err(|s| refused("list the customers", s))?
-        .into_inner();
+    let page = retrying!(
+        client,
+        list_customers,
+        target,
+        ADMIN,
+        pb::ListCustomersRequest {
+            page_size: 1,
+            ..Default::default()
+        }
+    )
+    .map_err(|s| refused("list the customers", s))?
+    .into_inner();
     Ok(page.customers.into_iter().next().map(|c| c.archive_number))
 }
 
@@ -111,9 +113,7 @@ pub async fn create(
             customer: Some(archive(&customer)),
             request_id: customer.request_id.to_string(),
         };
-        let answer = client
-            .create_customer(target.signed(ADMIN, request))
-            .await
+        let answer = retrying!(client, create_customer, target, ADMIN, request)
             .map_err(|s| refused(format!("create customer {}", customer.archive_number), s))?
             .into_inner();
         created.push((customer, answer.name));
@@ -174,9 +174,7 @@ pub async fn record_purchases(
                 parent: name.clone(),
                 transaction: Some(transaction),
             };
-            client
-                .record_transaction(target.signed(ADMIN, request))
-                .await
+            retrying!(client, record_transaction, target, ADMIN, request)
                 .map_err(|s| refused(what, s))?;
         }
     }

@@ -6,6 +6,7 @@ use patron_proto::profile::v1::organization_service_client::OrganizationServiceC
 use tonic::Code;
 
 use super::Target;
+use super::calls::retrying;
 use super::calls::{ADMIN, refused};
 use super::plan::{self, UnitKind};
 
@@ -32,7 +33,7 @@ pub async fn load(target: &Target) -> anyhow::Result<(usize, usize)> {
             }),
             org_unit_id: unit.id.into(),
         };
-        match client.create_org_unit(target.signed(ADMIN, request)).await {
+        match retrying!(client, create_org_unit, target, ADMIN, request) {
             Ok(_) => {}
             Err(status) if status.code() == Code::AlreadyExists => {}
             Err(status) => return Err(refused(format!("create org unit {}", unit.id), status)),
@@ -49,10 +50,7 @@ pub async fn load(target: &Target) -> anyhow::Result<(usize, usize)> {
             }),
             staff_member_id: member.id.clone(),
         };
-        match client
-            .create_staff_member(target.signed(ADMIN, request))
-            .await
-        {
+        match retrying!(client, create_staff_member, target, ADMIN, request) {
             Ok(_) => {}
             Err(status) if status.code() == Code::AlreadyExists => {}
             Err(status) => {

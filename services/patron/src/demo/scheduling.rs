@@ -11,6 +11,7 @@ use patron_proto::scheduling::v1::scheduling_service_client::SchedulingServiceCl
 use tonic::Code;
 
 use super::Target;
+use super::calls::retrying;
 use super::calls::{ADMIN, Actor, once_settled, refused};
 use super::plan::{self, Customer};
 
@@ -51,18 +52,19 @@ pub async fn tasks(target: &Target) -> anyhow::Result<Vec<pb::Task>> {
     let mut tasks = Vec::new();
     let mut page_token = String::new();
     loop {
-        let page = client
-            .list_tasks(target.signed(
-                ADMIN,
-                pb::ListTasksRequest {
-                    page_size: 500,
-                    page_token: page_token.clone(),
-                    ..Default::default()
-                },
-            ))
-            .await
-            .map_err(|s| refused("list the tasks", s))?
-            .into_inner();
+        let page = retrying!(
+            client,
+            list_tasks,
+            target,
+            ADMIN,
+            pb::ListTasksRequest {
+                page_size: 500,
+                page_token: page_token.clone(),
+                ..Default::default()
+            }
+        )
+        .map_err(|s| refused("list the tasks", s))?
+        .into_inner();
         tasks.extend(page.tasks);
         if page.next_page_token.is_empty() {
             return Ok(tasks);
@@ -150,11 +152,10 @@ pub async fn close_tasks(
                 summary: "按计划联系，客户反馈良好".into(),
                 ..Default::default()
             }),
-            request_id: String::new(),
+            // One contact per task, however often the call is made.
+            request_id: super::rng::Rng::part(0, &task.name).uuid().to_string(),
         };
-        client
-            .log_contact(target.signed(actor, message))
-            .await
+        retrying!(client, log_contact, target, actor, message)
             .map_err(|s| refused(format!("log a contact for {} as {assignee}", task.name), s))?;
         closed += 1;
     }

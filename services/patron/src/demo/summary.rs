@@ -34,6 +34,10 @@ pub struct Summary {
     pub complaint_desks: usize,
     /// Complaints per state (`received`, `closed`, …).
     pub complaints: BTreeMap<String, usize>,
+    /// Of those, reopened, paused and repeating an earlier one.
+    pub complaints_reopened: usize,
+    pub complaints_paused: usize,
+    pub complaints_repeating: usize,
     pub role_holders: usize,
     /// Tasks the scheduler planned.
     pub tasks: usize,
@@ -98,7 +102,14 @@ impl fmt::Display for Summary {
             self.standings
         )?;
         writeln!(f, "  tiers       {}", list(&self.tiers, "no tier"))?;
-        writeln!(f, "  complaints  {}", list(&self.complaints, "?"))?;
+        writeln!(
+            f,
+            "  complaints  {} (of them {} reopened, {} paused, {} repeating an earlier one)",
+            list(&self.complaints, "?"),
+            self.complaints_reopened,
+            self.complaints_paused,
+            self.complaints_repeating
+        )?;
         writeln!(
             f,
             "  scheduling  {} role holders, {} tasks planned, {} closed by a contact, {} earlier contacts logged",

@@ -10,6 +10,7 @@ use patron_proto::tiering::v1::tiering_service_client::TieringServiceClient;
 use tonic::Code;
 
 use super::Target;
+use super::calls::retrying;
 use super::calls::{ADMIN, once_settled, refused, until};
 use super::plan::Customer;
 
@@ -25,11 +26,15 @@ pub struct Activated {
 /// Makes the preset's text the tier policy in force, unless it already is.
 pub async fn activate(target: &Target, id: &str, text: &str) -> anyhow::Result<Activated> {
     let mut client = TieringServiceClient::new(target.tiering.clone());
-    let policies = client
-        .list_tier_policies(target.signed(ADMIN, pb::ListTierPoliciesRequest {}))
-        .await
-        .map_err(|s| refused("list the tier policies", s))?
-        .into_inner();
+    let policies = retrying!(
+        client,
+        list_tier_policies,
+        target,
+        ADMIN,
+        pb::ListTierPoliciesRequest {}
+    )
+    .map_err(|s| refused("list the tier policies", s))?
+    .into_inner();
     let name = format!("tierPolicies/{id}");
     if let Some(p) = policies
         .tier_policies
@@ -42,17 +47,18 @@ pub async fn activate(target: &Target, id: &str, text: &str) -> anyhow::Result<A
             already: true,
         });
     }
-    let created = client
-        .create_tier_policy(target.signed(
-            ADMIN,
-            pb::CreateTierPolicyRequest {
-                preset: text.to_owned(),
-                activate: true,
-            },
-        ))
-        .await
-        .map_err(|s| refused(format!("store and activate the preset {id}"), s))?
-        .into_inner();
+    let created = retrying!(
+        client,
+        create_tier_policy,
+        target,
+        ADMIN,
+        pb::CreateTierPolicyRequest {
+            preset: text.to_owned(),
+            activate: true,
+        }
+    )
+    .map_err(|s| refused(format!("store and activate the preset {id}"), s))?
+    .into_inner();
     Ok(Activated {
         policy: created.name,
         version: created.version,
@@ -80,11 +86,12 @@ pub async fn wait_for_spend(
         );
         let seen = &seen;
         async move {
-            let ranking = client
-                .list_top_customers(request)
-                .await
-                .map_err(|s| refused("rank the customers by spend", s))?
-                .into_inner();
+            let ranking = match client.list_top_customers(request).await {
+                Ok(answer) => answer.into_inner(),
+                // Busy: ask again at the next turn.
+                Err(status) if super::calls::transient(&status) => return Ok(false),
+                Err(status) => return Err(refused("rank the customers by spend", status)),
+            };
             let total = ranking.total_spend.map_or(0, |m| m.amount_minor);
             seen.store(total, std::sync::atomic::Ordering::Relaxed);
             Ok(total == expected_minor)
@@ -146,14 +153,15 @@ pub async fn tiers(target: &Target, names: &[String]) -> anyhow::Result<BTreeMap
     let mut client = TieringServiceClient::new(target.tiering.clone());
     let mut counts = BTreeMap::new();
     for name in names {
-        let assignment = client
-            .get_tier_assignment(target.signed(
-                ADMIN,
-                pb::GetTierAssignmentRequest {
-                    name: format!("{name}/tierAssignment"),
-                },
-            ))
-            .await;
+        let assignment = retrying!(
+            client,
+            get_tier_assignment,
+            target,
+            ADMIN,
+            pb::GetTierAssignmentRequest {
+                name: format!("{name}/tierAssignment"),
+            }
+        );
         let tier = match assignment {
             Ok(a) => a.into_inner().tier_code,
             // Tiering keeps no assignment for a customer no rule placed.
