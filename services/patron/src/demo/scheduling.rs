@@ -110,8 +110,8 @@ fn date_key(d: Option<&Date>) -> (i32, i32, i32) {
 }
 
 /// Logs a contact against every fourth open task (soonest due first, by
-/// the customer's archive number within a day), as the task's assignee;
-/// how many.
+/// the customer's archive number within a day), one per customer, as the
+/// task's assignee; how many.
 pub async fn close_tasks(
     target: &Target,
     tasks: &[pb::Task],
@@ -135,7 +135,13 @@ pub async fn close_tasks(
         )
     });
     let mut closed = 0;
+    let mut contacted = std::collections::HashSet::new();
     for task in open.iter().step_by(4) {
+        // One contact per customer: a contact re-plans the customer's
+        // cadence, which may cancel their other open tasks.
+        if !contacted.insert(task.customer.as_str()) {
+            continue;
+        }
         let assignee = task
             .assignee
             .strip_prefix("staff/")
@@ -155,9 +161,37 @@ pub async fn close_tasks(
             // One contact per task, however often the call is made.
             request_id: super::rng::Rng::part(0, &task.name).uuid().to_string(),
         };
-        retrying!(client, log_contact, target, actor, message)
-            .map_err(|s| refused(format!("log a contact for {} as {assignee}", task.name), s))?;
-        closed += 1;
+        match retrying!(client, log_contact, target, actor, message) {
+            Ok(_) => closed += 1,
+            // The scheduler re-planned the customer since the tasks were
+            // read (a tier decided late, a top-customer rank): a task no
+            // longer open is passed over; any other refusal stops the demo.
+            Err(status) if status.code() == Code::FailedPrecondition => {
+                let now = retrying!(
+                    client,
+                    get_task,
+                    target,
+                    ADMIN,
+                    pb::GetTaskRequest {
+                        name: task.name.clone()
+                    }
+                )
+                .map_err(|s| refused(format!("read {}", task.name), s))?
+                .into_inner();
+                if now.state == pb::TaskState::Open as i32 {
+                    return Err(refused(
+                        format!("log a contact for {} as {assignee}", task.name),
+                        status,
+                    ));
+                }
+            }
+            Err(status) => {
+                return Err(refused(
+                    format!("log a contact for {} as {assignee}", task.name),
+                    status,
+                ));
+            }
+        }
     }
     Ok(closed)
 }
