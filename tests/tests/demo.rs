@@ -186,6 +186,28 @@ async fn the_demo_loads_a_health_chain_that_every_list_shows_and_refuses_a_secon
     assert!(summary.role_holders > 0);
     check_what_the_lists_show(&suite, &summary).await;
 
+    // What was loaded is what the seed and the clock plan: the same
+    // archives, names and spend.
+    let flavour = demo::flavour::of("health-chain").unwrap();
+    let planned = demo::plan::customers(7, flavour, 40, suite.now());
+    let mut expected: Vec<(String, String)> = planned
+        .iter()
+        .map(|c| (c.archive_number.clone(), c.display_name.clone()))
+        .collect();
+    let mut loaded: Vec<(String, String)> = all(&suite, "/v1/customers", "customers")
+        .await
+        .iter()
+        .map(|c| {
+            let text = |f: &str| c[f].as_str().unwrap().to_owned();
+            (text("archiveNumber"), text("displayName"))
+        })
+        .collect();
+    expected.sort();
+    loaded.sort();
+    assert_eq!(loaded, expected);
+    let planned_spend: i64 = planned.iter().map(|c| c.net_minor()).sum();
+    assert_eq!(summary.spend_minor, planned_spend);
+
     // A second run finds customers and loads nothing.
     let again = demo::run(&target, &options("health-chain", 40))
         .await
