@@ -36,6 +36,8 @@ fn options(preset: &str, customers: usize) -> Options {
         seed: 7,
         customers,
         patience: Duration::from_secs(120),
+        // The suite's scheduler plans every 500 ms.
+        plan_settle: Duration::from_secs(2),
     }
 }
 

@@ -32,13 +32,18 @@ impl DemoArgs {
         self.preset.is_some() || self.seed.is_some() || self.customers.is_some()
     }
 
-    fn options(&self) -> Options {
-        Options {
+    fn options(&self) -> anyhow::Result<Options> {
+        // The scheduler plans every PATRON_GENERATION_POLL_MS (30 s unless
+        // set); the plan is made once a whole pass changed nothing.
+        let poll =
+            patron_kit::config::env_millis("PATRON_GENERATION_POLL_MS", Duration::from_secs(30))?;
+        Ok(Options {
             preset: self.preset.clone().unwrap_or_else(|| "health-chain".into()),
             seed: self.seed.unwrap_or(1),
             customers: self.customers.map_or(300, |n| n as usize),
             patience: Duration::from_secs(120),
-        }
+            plan_settle: poll + Duration::from_secs(5),
+        })
     }
 }
 
@@ -113,7 +118,7 @@ pub async fn load(args: &DemoArgs, urls: &ServiceUrls) -> anyhow::Result<bool> {
         clock: Arc::new(patron_kit::clock::SystemClock),
         zone: patron_kit::clock::zone_from_env()?,
     };
-    let options = args.options();
+    let options = args.options()?;
     demo::wait_until_ready(&target, options.patience).await?;
     eprintln!(
         "Loading the demo company under {} ({} customers, seed {})…",

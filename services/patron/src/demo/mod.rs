@@ -57,6 +57,10 @@ pub struct Options {
     pub customers: usize,
     /// How long to wait for the suite to catch up (events between services).
     pub patience: Duration,
+    /// How long the scheduler's tasks must stay as they are before the plan
+    /// counts as made: longer than its generation job's pause between
+    /// passes (`PATRON_GENERATION_POLL_MS`).
+    pub plan_settle: Duration,
 }
 
 /// The fewest customers that still put a complaint in every state.
@@ -132,7 +136,7 @@ pub async fn run(target: &Target, options: &Options) -> anyhow::Result<Summary> 
 
     let role_holders = scheduling::set_role_holders(target, &roles).await?;
     let earlier_contacts = scheduling::log_earlier_contacts(target, &customers).await?;
-    let tasks = scheduling::planned_tasks(target, options.patience).await?;
+    let tasks = scheduling::planned_tasks(target, options.plan_settle, options.patience).await?;
     let tasks_closed = scheduling::close_tasks(target, &tasks, &customers).await?;
 
     let names: Vec<String> = customers.iter().map(|(_, n)| n.clone()).collect();

@@ -74,8 +74,12 @@ pub async fn tasks(target: &Target) -> anyhow::Result<Vec<pb::Task>> {
 }
 
 /// Waits until the scheduler has planned tasks and stopped adding to them
-/// (the same count for two seconds); the tasks.
-pub async fn planned_tasks(target: &Target, patience: Duration) -> anyhow::Result<Vec<pb::Task>> {
+/// (the same count for `settle`, a generation pass at least); the tasks.
+pub async fn planned_tasks(
+    target: &Target,
+    settle: Duration,
+    patience: Duration,
+) -> anyhow::Result<Vec<pb::Task>> {
     let started = std::time::Instant::now();
     let mut last = usize::MAX;
     let mut steady_since = std::time::Instant::now();
@@ -84,10 +88,10 @@ pub async fn planned_tasks(target: &Target, patience: Duration) -> anyhow::Resul
         if tasks.len() != last {
             last = tasks.len();
             steady_since = std::time::Instant::now();
-        } else if last > 0 && steady_since.elapsed() >= Duration::from_secs(2) {
+        } else if last > 0 && steady_since.elapsed() >= settle {
             return Ok(tasks);
         }
-        if started.elapsed() >= patience {
+        if started.elapsed() >= patience + settle {
             anyhow::bail!(
                 "the scheduler planned {last} tasks and did not settle within {} s",
                 patience.as_secs()
