@@ -164,6 +164,7 @@ pub async fn record_purchases(
                 amount: money(r.amount_minor),
                 payment_method: pb::PaymentMethod::Mobile as i32,
                 order_number: r.order_number.clone(),
+                refunded_transaction: r.purchase.clone(),
                 ..Default::default()
             });
             recorded.refunds += 1;

@@ -205,6 +205,8 @@ pub struct Purchase {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
     pub external_id: String,
+    /// The purchase it takes back, by its external id.
+    pub purchase: String,
     pub order_number: String,
     pub at: DateTime<Utc>,
     pub product: &'static str,
@@ -310,6 +312,7 @@ pub fn customers(seed: u64, flavour: &Flavour, count: usize, now: DateTime<Utc>)
                 let at = (bought.at + Duration::days(3)).min(now - Duration::minutes(1));
                 Refund {
                     external_id: format!("{}-R", bought.external_id),
+                    purchase: bought.external_id.clone(),
                     order_number: bought.order_number.clone(),
                     at,
                     product: bought.product,
@@ -577,7 +580,7 @@ mod tests {
                     let bought = c
                         .purchases
                         .iter()
-                        .find(|p| p.order_number == r.order_number);
+                        .find(|p| p.external_id == r.purchase && p.order_number == r.order_number);
                     let bought = bought.expect("a refund names its purchase");
                     assert!(r.at >= bought.at && r.at < now());
                     assert!(r.amount_minor < bought.amount_minor);
