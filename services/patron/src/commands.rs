@@ -1,5 +1,5 @@
-//! The sub-commands: `up`, `serve`, `migrate`, `provision`, `token`, `import`
-//! and `events`.
+//! The sub-commands: `up`, `serve`, `migrate`, `provision`, `token`, `import`,
+//! `demo` and `events`.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -15,6 +15,7 @@ use patron_kit::{config, db, server, telemetry};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::demo_command::{self, DemoArgs, ServiceUrls};
 use crate::services::{self, SERVICES};
 
 use crate::secrets;
@@ -33,7 +34,14 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run every service and the gateway in this process, each on its own port.
-    Up,
+    Up {
+        /// Once the services are ready, load the demo company (as `patron
+        /// demo` does) into a system without customers.
+        #[arg(long)]
+        demo: bool,
+        #[command(flatten)]
+        company: DemoArgs,
+    },
     /// Run one service (as one pod in a cluster would).
     Serve {
         #[arg(value_parser = PossibleValuesParser::new(services::names()))]
@@ -65,6 +73,16 @@ enum Command {
         /// Lifetime in minutes.
         #[arg(long, default_value_t = 480)]
         ttl_minutes: u64,
+    },
+    /// Load a small demo company through the API: units, staff, a few hundred
+    /// customers with a year of purchases, complaints in every state, tasks
+    /// and contacts. It refuses a system that already has customers (exit
+    /// code 2) and stops at the first call the suite refuses (exit code 1).
+    Demo {
+        #[command(flatten)]
+        company: DemoArgs,
+        #[command(flatten)]
+        urls: ServiceUrls,
     },
     /// Look after a service's events: status, replays, dead letters.
     Events {
@@ -124,6 +142,12 @@ enum ImportKind {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Events { action } => crate::events_admin::run(action).await,
+        Command::Demo { company, urls } => {
+            if !demo_command::load(&company, &urls).await? {
+                std::process::exit(2)
+            }
+            Ok(())
+        }
         Command::Import {
             kind,
             file,
@@ -260,7 +284,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry.shutdown();
             result
         }
-        Command::Up => {
+        Command::Up { demo, company } => {
+            anyhow::ensure!(
+                demo || !company.given(),
+                "--preset, --seed and --customers choose the demo company: they go with --demo"
+            );
             let telemetry = telemetry::init("patron")?;
             let shutdown = server::shutdown_on_signal();
             let auth = AuthConfig::from_env(secrets::jwt_secret)?;
@@ -286,11 +314,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "Patron is up: {}.\nGet a token with `patron token`; stop with Ctrl-C.",
                 described.join(", ")
             );
-            let results = futures::future::join_all(configured.into_iter().zip(listeners).map(
-                |(one, listener)| {
-                    stop_all_on_error((one.serve)(listener, shutdown.clone()), &shutdown)
-                },
-            ))
+            let demo_urls = ServiceUrls::of_up(&context.upstreams)?;
+            let mut running: Vec<services::Running> = configured
+                .into_iter()
+                .zip(listeners)
+                .map(|(one, listener)| (one.serve)(listener, shutdown.clone()))
+                .collect();
+            if demo {
+                // A failed load stops the suite: the demo is its smoke test.
+                running.push(Box::pin(async move {
+                    demo_command::load(&company, &demo_urls).await.map(drop)
+                }));
+            }
+            let results = futures::future::join_all(
+                running
+                    .into_iter()
+                    .map(|task| stop_all_on_error(task, &shutdown)),
+            )
             .await;
             telemetry.shutdown();
             results

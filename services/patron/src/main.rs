@@ -3,6 +3,7 @@
 //! runs in `patron up` on one machine and as one pod in a cluster.
 
 mod commands;
+mod demo_command;
 mod events_admin;
 mod secrets;
 mod services;
