@@ -173,7 +173,10 @@ pub fn complaint(row: &ComplaintRow, timeline: &[&TimelineRow]) -> pb::Complaint
         } else {
             // Complaints received before units were kept by id hold the
             // resource name.
-            let id = row.org_unit.strip_prefix("orgUnits/").unwrap_or(&row.org_unit);
+            let id = row
+                .org_unit
+                .strip_prefix("orgUnits/")
+                .unwrap_or(&row.org_unit);
             format!("orgUnits/{id}")
         },
         handler: if row.handler.is_empty() {
