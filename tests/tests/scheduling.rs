@@ -303,6 +303,25 @@ async fn open_channels(suite: &Suite, customer: &str) -> BTreeSet<(String, Naive
     rows.into_iter().collect()
 }
 
+/// Waits until the customer's open tasks are `expected`.
+async fn wait_for_channels(
+    suite: &Suite,
+    customer: &str,
+    expected: &BTreeSet<(String, NaiveDate, String)>,
+    why: &str,
+) {
+    suite.wait_for_scheduling_to_catch_up().await;
+    let mut seen = BTreeSet::new();
+    for _ in 0..300 {
+        seen = open_channels(suite, customer).await;
+        if seen == *expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, *expected, "{why}");
+}
+
 #[tokio::test]
 async fn a_policy_activation_replans_every_customer() {
     let suite = Suite::start().await;
@@ -342,16 +361,13 @@ async fn a_policy_activation_replans_every_customer() {
         )
         .await;
     assert_eq!(activated.status, 200, "{:?}", activated.body);
-    suite.wait_for_scheduling_to_catch_up().await;
-    let mut seen = BTreeSet::new();
-    for _ in 0..300 {
-        seen = open_channels(&suite, &customer).await;
-        if seen == after {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(seen, after, "the open tasks follow the policy in force");
+    wait_for_channels(
+        &suite,
+        &customer,
+        &after,
+        "the open tasks follow the policy in force",
+    )
+    .await;
 
     // Back to the original: the cancelled tasks of the first plan come back.
     let restored = suite
@@ -362,15 +378,7 @@ async fn a_policy_activation_replans_every_customer() {
         )
         .await;
     assert_eq!(restored.status, 200, "{:?}", restored.body);
-    suite.wait_for_scheduling_to_catch_up().await;
-    for _ in 0..300 {
-        seen = open_channels(&suite, &customer).await;
-        if seen == before {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(seen, before, "the original plan is back");
+    wait_for_channels(&suite, &customer, &before, "the original plan is back").await;
 }
 
 /// How many of `manager`'s care tasks are due from `from` to `to` (the
