@@ -248,8 +248,15 @@ pub async fn serve(
                         .get(REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default();
-                    let span =
-                        tracing::info_span!("grpc", method = %req.uri().path(), request_id = %id);
+                    let method = req.uri().path();
+                    let span = tracing::info_span!(
+                        "grpc",
+                        otel.name = %method.trim_start_matches('/'),
+                        otel.kind = "server",
+                        rpc.system = "grpc",
+                        method = %method,
+                        request_id = %id
+                    );
                     telemetry::adopt_parent(&span, req.headers());
                     span
                 })
