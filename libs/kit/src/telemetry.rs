@@ -1,7 +1,10 @@
 //! Logging and tracing. Spans always go to the log (text, or JSON with
 //! `PATRON_LOG_FORMAT=json`); when `OTEL_EXPORTER_OTLP_ENDPOINT` is set they are
 //! also exported over OTLP/gRPC. W3C trace context is propagated in gRPC
-//! metadata so one trace follows a call from the gateway into the services.
+//! metadata, and in each event's envelope (`events`: the relay publishes in
+//! the committing request's trace, consumers handle in the publication's),
+//! so one trace follows a call from the gateway into the services and on
+//! through the events it causes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
