@@ -248,8 +248,21 @@ pub async fn serve(
                         .get(REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default();
-                    let span =
-                        tracing::info_span!("grpc", method = %req.uri().path(), request_id = %id);
+                    let method = req.uri().path();
+                    // Probes come every few seconds from every kubelet and
+                    // balancer: below the default level, so they neither
+                    // log nor crowd the exported traces.
+                    if method.starts_with("/grpc.health.v1.Health/") {
+                        return tracing::debug_span!("grpc", method = %method, request_id = %id);
+                    }
+                    let span = tracing::info_span!(
+                        "grpc",
+                        otel.name = %method.trim_start_matches('/'),
+                        otel.kind = "server",
+                        rpc.system = "grpc",
+                        method = %method,
+                        request_id = %id
+                    );
                     telemetry::adopt_parent(&span, req.headers());
                     span
                 })

@@ -266,7 +266,16 @@ async fn transcode_call(State(gw): State<Arc<Gateway>>, request: Request<Body>) 
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    let span = tracing::info_span!("http", method = %parts.method, path = %parts.uri.path(), request_id = %request_id);
+    // Named by its method until the route is known (`handle` names it by
+    // the route's template then).
+    let span = tracing::info_span!(
+        "http",
+        otel.name = %parts.method,
+        otel.kind = "server",
+        method = %parts.method,
+        path = %parts.uri.path(),
+        request_id = %request_id
+    );
     telemetry::adopt_parent(&span, &parts.headers);
 
     // Instrument rather than enter: a span entered across an await would be
@@ -297,7 +306,10 @@ async fn handle(
     request_id: &str,
 ) -> Response {
     let (route, bindings) = match routes::find(&gw.routes, method, uri.path()) {
-        Lookup::Found(route, bindings) => (route, bindings),
+        Lookup::Found(route, bindings) => {
+            telemetry::name_current(format!("{method} {}", route.template.source));
+            (route, bindings)
+        }
         Lookup::MethodNotAllowed(allowed) => {
             let list = allowed
                 .iter()

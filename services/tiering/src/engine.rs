@@ -137,7 +137,13 @@ impl Engine {
     /// Re-decides many customers in the caller's transaction, each once
     /// (the first occasion listed counts), reading their assignments,
     /// standings and figures a query each for all of them rather than per
-    /// customer; the daily sweep's batches go through here.
+    /// customer; the daily sweep's batches go through here. Traced: the tier
+    /// events it writes continue the trace of what asked for the decision.
+    #[tracing::instrument(
+        name = "decide tiers",
+        skip_all,
+        fields(customers = customers.len(), actor = %actor, policy = %active.id, version = active.version)
+    )]
     pub async fn reevaluate_many(
         &self,
         tx: &mut PgConnection,

@@ -13,10 +13,12 @@ use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{dead_letters, stream_key, topic_of};
 use crate::metrics::EventOutcomes;
+use crate::telemetry;
 
 /// Applies events inside the consumer's transaction. For each transaction
 /// the consumer makes a fresh [`Batch`](Self::Batch) with `begin`, calls
@@ -447,16 +449,50 @@ pub(super) async fn apply_events<H: EventHandler>(
     topic: &str,
     events: &[Delivered],
 ) -> anyhow::Result<usize> {
-    let mut batch = handler.begin();
-    let mut applied = 0;
-    for event in events {
-        if record_processed(tx, group, topic, event.event_id, event.number).await? {
-            handler.handle(&mut batch, tx, &event.envelope).await?;
-            applied += 1;
+    async {
+        let mut batch = handler.begin();
+        let mut applied = 0;
+        for event in events {
+            if record_processed(tx, group, topic, event.event_id, event.number).await? {
+                handler.handle(&mut batch, tx, &event.envelope).await?;
+                applied += 1;
+            }
+        }
+        handler.finish(batch, tx).await?;
+        Ok(applied)
+    }
+    .instrument(process_span(group, topic, events))
+    .await
+}
+
+/// The span a transaction's events are handled in: a child of the event's
+/// publication when there is one event, linked to each publication when
+/// there are several (a span has one parent).
+fn process_span(group: &str, topic: &str, events: &[Delivered]) -> tracing::Span {
+    let span = tracing::info_span!(
+        "process events",
+        otel.name = %format!("{group} process {topic}"),
+        otel.kind = "consumer",
+        messaging.system = "redis",
+        messaging.consumer.group.name = %group,
+        messaging.destination.name = %topic,
+        messaging.batch.message_count = events.len(),
+    );
+    if !telemetry::exporting() {
+        return span;
+    }
+    match events {
+        [event] => telemetry::adopt_traceparent(&span, &event.envelope.traceparent),
+        _ => {
+            use opentelemetry::trace::TraceContextExt;
+            use tracing_opentelemetry::OpenTelemetrySpanExt;
+            for event in events {
+                let context = telemetry::context_of(&event.envelope.traceparent);
+                span.add_link(context.span().span_context().clone());
+            }
         }
     }
-    handler.finish(batch, tx).await?;
-    Ok(applied)
+    span
 }
 
 /// Records the event as processed by `group`; false when it already was.

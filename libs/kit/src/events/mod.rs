@@ -254,13 +254,7 @@ pub async fn enqueue<M: Event>(
 
 /// The W3C `traceparent` of the current span; empty when it is not traced.
 pub fn current_traceparent() -> String {
-    let mut trace = http::HeaderMap::new();
-    crate::telemetry::inject_current(&mut trace);
-    trace
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
+    crate::telemetry::traceparent_of(&tracing::Span::current())
 }
 
 /// Events gathered to go into the outbox together, in one statement and in

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use patron_proto::common::v1::EventEnvelope;
+use prost::Message;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::{PgConnection, PgPool, Row};
 use tokio_util::sync::CancellationToken;
@@ -10,6 +12,7 @@ use uuid::Uuid;
 
 use super::{Retention, stream_key, upkeep};
 use crate::metrics::RelayCounters;
+use crate::telemetry;
 
 /// How the relay runs.
 #[derive(Clone)]
@@ -121,6 +124,12 @@ pub async fn relay_once(
         batch.numbers.push(row.try_get("number")?);
     }
     number(&mut tx, &mut batch).await?;
+    // Ended when this round ends, so they cover the publication.
+    let _publishing = if telemetry::exporting() {
+        publish_spans(&mut batch)
+    } else {
+        Vec::new()
+    };
 
     let marker = marker_key(prefix, &schema);
     let mut invocation = PUBLISH_SCRIPT.prepare_invoke();
@@ -172,6 +181,38 @@ struct Batch {
     topics: Vec<String>,
     envelopes: Vec<Vec<u8>>,
     numbers: Vec<Option<i64>>,
+}
+
+/// A span per traced event of `batch`, in the trace of the request that
+/// committed it; the envelope then names this span as its consumers'
+/// parent, so one trace runs from the request through the relay to every
+/// consumer's handling.
+fn publish_spans(batch: &mut Batch) -> Vec<tracing::Span> {
+    let mut spans = Vec::new();
+    for i in 0..batch.seqs.len() {
+        let Ok(mut envelope) = EventEnvelope::decode(batch.envelopes[i].as_slice()) else {
+            continue;
+        };
+        if envelope.traceparent.is_empty() {
+            continue;
+        }
+        let topic = &batch.topics[i];
+        let span = tracing::info_span!(
+            "publish event",
+            otel.name = %format!("publish {topic}"),
+            otel.kind = "producer",
+            messaging.system = "redis",
+            messaging.destination.name = %topic,
+            messaging.message.id = %batch.ids[i],
+            event_type = %envelope.event_type,
+            number = batch.numbers[i].unwrap_or_default(),
+        );
+        telemetry::adopt_traceparent(&span, &envelope.traceparent);
+        envelope.traceparent = telemetry::traceparent_of(&span);
+        batch.envelopes[i] = envelope.encode_to_vec();
+        spans.push(span);
+    }
+    spans
 }
 
 /// Gives rows published for the first time the next numbers of their topic,
