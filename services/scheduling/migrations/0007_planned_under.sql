@@ -14,3 +14,13 @@ CREATE INDEX planning_under_idx ON planning (planned_under, customer_id);
 ALTER TABLE tasks DROP CONSTRAINT tasks_customer_id_rule_key_planned_date_key;
 CREATE UNIQUE INDEX tasks_planned_once_idx ON tasks (customer_id, rule_key, planned_date)
     WHERE state <> 'cancelled';
+
+-- A manager's open tasks by due day, with the state a column of the index
+-- rather than its predicate: with the partial index, a batch's statements
+-- that ask for its customers' open tasks (state = 'open' AND customer_id =
+-- ANY(...)) could be planned as a scan of every open task when the table's
+-- statistics lag behind its growth (a new company's first generation):
+-- over 60,000 tasks analysed while empty, 4.4 ms instead of 0.8 ms for one
+-- batch's cancellations.
+DROP INDEX tasks_assignee_due_idx;
+CREATE INDEX tasks_assignee_state_due_idx ON tasks (assignee, state, due_date);
