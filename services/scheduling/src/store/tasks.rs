@@ -143,30 +143,53 @@ pub async fn overdue_rules(
 
 /// Cancels the customers' open generated tasks planned from `today` on
 /// that their plans no longer have (a contact moved the cadence on, or the
-/// policy changed a rule's channel or role).
+/// policy changed a rule's channel or role). The open tasks are read and
+/// matched here, and only those to cancel are written, by id: an anti-join
+/// against the plan inside the UPDATE cost 40+ ms a batch of 500 customers
+/// in the generation benchmark, where it found nothing to cancel.
 pub async fn cancel_unplanned(
     tx: &mut PgConnection,
     customers: &[Uuid],
     today: NaiveDate,
     keep: &[Planned<'_>],
 ) -> Result<u64, ServiceError> {
-    let done = sqlx::query(
-        "UPDATE tasks t SET state = 'cancelled', version = version + 1
-          WHERE t.customer_id = ANY($1) AND t.state = 'open'
-            AND t.kind IN ('cadence', 'new_customer') AND t.planned_date >= $5
-            AND NOT EXISTS (
-                SELECT 1 FROM unnest($2::uuid[], $3::text[], $4::date[], $6::text[], $7::text[])
-                           AS k(customer_id, rule_key, day, channel, role)
-                 WHERE k.customer_id = t.customer_id AND k.rule_key = t.rule_key
-                   AND k.day = t.planned_date AND k.channel = t.channel AND k.role = t.role)",
+    let open: Vec<(Uuid, Uuid, String, NaiveDate, String, String)> = sqlx::query_as(
+        "SELECT id, customer_id, rule_key, planned_date, channel, role FROM tasks
+          WHERE customer_id = ANY($1) AND state = 'open'
+            AND kind IN ('cadence', 'new_customer') AND planned_date >= $2",
     )
     .bind(customers)
-    .bind(keep.iter().map(|k| k.customer_id).collect::<Vec<_>>())
-    .bind(keep.iter().map(|k| k.rule_key).collect::<Vec<_>>())
-    .bind(keep.iter().map(|k| k.day).collect::<Vec<_>>())
     .bind(today)
-    .bind(keep.iter().map(|k| k.channel).collect::<Vec<_>>())
-    .bind(keep.iter().map(|k| k.role).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await?;
+    if open.is_empty() {
+        return Ok(0);
+    }
+    let kept: std::collections::HashSet<(Uuid, &str, NaiveDate, &str, &str)> = keep
+        .iter()
+        .map(|k| (k.customer_id, k.rule_key, k.day, k.channel, k.role))
+        .collect();
+    let unplanned: Vec<Uuid> = open
+        .iter()
+        .filter(|(_, customer, rule, day, channel, role)| {
+            !kept.contains(&(
+                *customer,
+                rule.as_str(),
+                *day,
+                channel.as_str(),
+                role.as_str(),
+            ))
+        })
+        .map(|(id, ..)| *id)
+        .collect();
+    if unplanned.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(
+        "UPDATE tasks SET state = 'cancelled', version = version + 1
+          WHERE id = ANY($1) AND state = 'open'",
+    )
+    .bind(&unplanned)
     .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected())
