@@ -335,6 +335,59 @@ pub async fn serve(
 mod tests {
     use super::*;
 
+    /// A Watch of health is a call that never ends by itself: the stop must
+    /// still come, once the grace is over, and not wait on it for ever.
+    #[tokio::test]
+    async fn a_stop_waits_for_calls_in_flight_no_longer_than_the_grace() {
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_client::HealthClient;
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
+        let stop = CancellationToken::new();
+        let metrics = Metrics::new();
+        let serving = serve(
+            listener,
+            Routes::default(),
+            health,
+            &[],
+            &metrics,
+            stop.clone().cancelled_owned(),
+            Duration::from_millis(200),
+        );
+        // The caller holds its Watch open until the server has returned.
+        let (served, hang_up) = tokio::sync::oneshot::channel::<()>();
+        let caller = tokio::spawn(async move {
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .expect("a URL")
+                .connect()
+                .await
+                .expect("connected");
+            let mut watch = HealthClient::new(channel)
+                .watch(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .expect("watching")
+                .into_inner();
+            watch.message().await.expect("the first status");
+            stop.cancel();
+            let _ = hang_up.await;
+            drop(watch);
+        });
+        // Not a speed limit: a bound on a hang, far past the grace.
+        tokio::time::timeout(Duration::from_secs(60), serving)
+            .await
+            .expect("the stop waited on a call past its grace")
+            .expect("served");
+        let _ = served.send(());
+        caller.await.expect("the caller");
+    }
+
     #[test]
     fn callers_mistakes_are_not_errors() {
         for code in [
