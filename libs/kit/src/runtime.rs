@@ -50,6 +50,10 @@ pub struct CommonConfig {
     pub clock: SharedClock,
     /// Where `/metrics` is served and how often states are read.
     pub metrics: MetricsConfig,
+    /// How long in-flight calls may run on after a stop
+    /// (`PATRON_SHUTDOWN_GRACE_SECS`); Kubernetes' terminationGracePeriodSeconds
+    /// must cover it, the preStop pause and the relay's last round.
+    pub shutdown_grace: Duration,
 }
 
 impl CommonConfig {
@@ -76,6 +80,10 @@ impl CommonConfig {
             relay_poll: config::env_millis("PATRON_RELAY_POLL_MS", Duration::from_millis(100))?,
             clock: Arc::new(SystemClock),
             metrics: MetricsConfig::from_env()?,
+            shutdown_grace: config::env_secs(
+                "PATRON_SHUTDOWN_GRACE_SECS",
+                Duration::from_secs(15),
+            )?,
         })
     }
 }
@@ -105,7 +113,9 @@ impl Boot {
 
     /// Makes the metrics, the cache and the events pool
     /// (`events_connections` of its own: a burst of requests never holds up
-    /// events, nor the other way round) and starts the relay.
+    /// events, nor the other way round) and starts the relay. The relay stops
+    /// last, after the calls and consumers (see [`Runtime::serve`]), or when
+    /// the runtime is dropped unserved.
     pub fn start(
         self,
         events_connections: u32,
@@ -115,6 +125,7 @@ impl Boot {
         let metrics = Metrics::new();
         let cache = Cache::measured(&config.cache, metrics.cache_outcomes());
         let events_pool = db::connect_background(&config.db, events_connections)?;
+        let relay_stop = CancellationToken::new();
         let relay = events::spawn_measured_relay(
             events_pool.clone(),
             events::RelayConfig {
@@ -126,7 +137,7 @@ impl Boot {
                 readers: events::readers::ALL,
             },
             metrics.relay_counters(),
-            shutdown.clone(),
+            relay_stop.clone(),
         );
         let authenticator = Authenticator::new(&config.auth);
         Ok(Runtime {
@@ -138,6 +149,7 @@ impl Boot {
             metrics,
             shutdown,
             relay,
+            relay_stop: relay_stop.drop_guard(),
             tasks: Vec::new(),
             pools: Vec::new(),
             due: Vec::new(),
@@ -158,6 +170,9 @@ pub struct Runtime {
     pub metrics: Metrics,
     pub shutdown: CancellationToken,
     relay: JoinHandle<()>,
+    /// Stops the relay; apart from `shutdown` so the relay's last round comes
+    /// after every call and consumer that could still commit an event.
+    relay_stop: tokio_util::sync::DropGuard,
     tasks: Vec<JoinHandle<()>>,
     pools: Vec<PgPool>,
     due: Vec<Arc<dyn DueWork>>,
@@ -206,8 +221,12 @@ impl Runtime {
     }
 
     /// Sets up health for `services`, serves `routes` on `listener` until
-    /// shutdown, then waits for the background tasks and the relay (which
-    /// drains what committed before the stop) and closes the pools.
+    /// shutdown, then stops in an order that loses nothing: readiness turns
+    /// NOT_SERVING, the listener closes and in-flight calls finish (up to
+    /// `shutdown_grace`), the background tasks and consumers end (a consumer
+    /// finishes the batch it is applying and acknowledges only what it
+    /// committed), and only then the relay publishes what all of them
+    /// committed and stops; the pools close last.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -249,20 +268,32 @@ impl Runtime {
         let names: Vec<String> = services.iter().map(|s| s.to_string()).collect();
         server::initial_health(&reporter, &names).await;
         let monitor = server::spawn_health_monitor(
-            reporter,
-            names,
+            reporter.clone(),
+            names.clone(),
             self.pool.clone(),
             self.cache.clone(),
             self.config.health_interval,
             self.shutdown.clone(),
         );
+        // Readiness first: the monitor can no longer mark it SERVING, it is
+        // NOT_SERVING, and only then does the listener close.
+        let stop = {
+            let shutdown = self.shutdown.clone();
+            let monitor = monitor.abort_handle();
+            async move {
+                shutdown.cancelled().await;
+                monitor.abort();
+                server::mark_stopping(&reporter, &names).await;
+            }
+        };
         let served = server::serve(
             listener,
             routes,
             health,
             services,
             &self.metrics,
-            self.shutdown,
+            stop,
+            self.config.shutdown_grace,
         )
         .await;
         monitor.abort();
@@ -273,6 +304,7 @@ impl Runtime {
         for task in self.tasks {
             let _ = task.await;
         }
+        drop(self.relay_stop);
         let _ = self.relay.await;
         for pool in self.pools.iter().rev() {
             pool.close().await;

@@ -112,9 +112,7 @@ pub fn spawn_health_monitor(
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => {
-                    for name in readiness.iter().chain(&[""]) {
-                        reporter.set_service_status(*name, ServingStatus::NotServing).await;
-                    }
+                    mark_stopping(&reporter, &services).await;
                     return;
                 }
                 _ = ticker.tick() => {}
@@ -145,6 +143,20 @@ pub fn spawn_health_monitor(
             }
         }
     })
+}
+
+/// Readiness, the services named and liveness to NOT_SERVING: the service is
+/// stopping and takes no new calls.
+pub async fn mark_stopping(reporter: &HealthReporter, services: &[String]) {
+    for name in services
+        .iter()
+        .map(String::as_str)
+        .chain([READINESS_HEALTH, ""])
+    {
+        reporter
+            .set_service_status(name, ServingStatus::NotServing)
+            .await;
+    }
 }
 
 fn status(ok: bool) -> ServingStatus {
@@ -219,8 +231,10 @@ fn reflection_builder<'b>(
         )
 }
 
-/// Serves `routes` (plus health and reflection) on `listener` until
-/// `shutdown` is cancelled, then lets in-flight calls finish. Reflection,
+/// Serves `routes` (plus health and reflection) on `listener` until `stop`
+/// completes, then takes no new connection or call and lets in-flight calls
+/// finish for up to `grace`: past it, it returns without them (they end with
+/// the process), so a stuck call cannot hold a stop up for ever. Reflection,
 /// in both its versions (v1, and v1alpha that older clients speak), lists
 /// the port's own `services` and health, not every service of the suite.
 pub async fn serve(
@@ -231,7 +245,8 @@ pub async fn serve(
     >,
     services: &[&str],
     metrics: &Metrics,
-    shutdown: CancellationToken,
+    stop: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
 ) -> anyhow::Result<()> {
     let reflection =
         reflection_builder(services, "grpc.reflection.v1.ServerReflection").build_v1()?;
@@ -275,7 +290,18 @@ pub async fn serve(
         .into_inner();
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "gRPC listening");
-    Server::builder()
+    let (stopped, stopped_seen) = tokio::sync::oneshot::channel();
+    let signal = async move {
+        stop.await;
+        let _ = stopped.send(());
+    };
+    let grace_over = async move {
+        match stopped_seen.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let serving = Server::builder()
         .layer(layers)
         .add_routes(routes)
         .add_service(health)
@@ -287,16 +313,80 @@ pub async fn serve(
         // ACK (40 ms on Linux) and every call takes at least that long.
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown.cancelled_owned(),
-        )
-        .await?;
-    tracing::info!(%addr, "gRPC stopped");
+            signal,
+        );
+    tokio::select! {
+        served = serving => {
+            served?;
+            tracing::info!(%addr, "gRPC stopped");
+        }
+        () = grace_over => {
+            tracing::warn!(
+                %addr,
+                grace_secs = grace.as_secs(),
+                "calls still in flight after the shutdown grace period; stopping without them"
+            );
+        }
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Watch of health is a call that never ends by itself: the stop must
+    /// still come, once the grace is over, and not wait on it for ever.
+    #[tokio::test]
+    async fn a_stop_waits_for_calls_in_flight_no_longer_than_the_grace() {
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_client::HealthClient;
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
+        let stop = CancellationToken::new();
+        let metrics = Metrics::new();
+        let serving = serve(
+            listener,
+            Routes::default(),
+            health,
+            &[],
+            &metrics,
+            stop.clone().cancelled_owned(),
+            Duration::from_millis(200),
+        );
+        // The caller holds its Watch open until the server has returned.
+        let (served, hang_up) = tokio::sync::oneshot::channel::<()>();
+        let caller = tokio::spawn(async move {
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .expect("a URL")
+                .connect()
+                .await
+                .expect("connected");
+            let mut watch = HealthClient::new(channel)
+                .watch(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .expect("watching")
+                .into_inner();
+            watch.message().await.expect("the first status");
+            stop.cancel();
+            let _ = hang_up.await;
+            drop(watch);
+        });
+        // Not a speed limit: a bound on a hang, far past the grace.
+        tokio::time::timeout(Duration::from_secs(60), serving)
+            .await
+            .expect("the stop waited on a call past its grace")
+            .expect("served");
+        let _ = served.send(());
+        caller.await.expect("the caller");
+    }
 
     #[test]
     fn callers_mistakes_are_not_errors() {

@@ -371,6 +371,7 @@ pub fn common_config(
         clock,
         // No endpoint unless a test asks for one (ports of its own).
         metrics: crate::metrics::MetricsConfig::off(Duration::from_secs(1)),
+        shutdown_grace: Duration::from_secs(30),
     }
 }
 

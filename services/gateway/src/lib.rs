@@ -408,6 +408,9 @@ async fn handle(
             Err(status) => http_error::from_status(&status),
         },
         Err(status) => {
+            // A replica stopping (a rolling update) is UNAVAILABLE, which a
+            // caller may retry, not a fault of ours.
+            let status = patron_kit::calls::transport_failure_is_unavailable(status);
             if matches!(
                 status.code(),
                 Code::Internal | Code::Unknown | Code::Unavailable

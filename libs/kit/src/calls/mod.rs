@@ -215,8 +215,10 @@ impl ServiceChannel {
 
 /// A failure of the way to the callee (a refused or dropped connection) is
 /// UNAVAILABLE, as gRPC defines it, whatever code hyper's error maps to
-/// (a connection closed before the answer comes as CANCELLED).
-fn transport_failure_is_unavailable(status: Status) -> Status {
+/// (a connection closed before the answer comes as CANCELLED; a call sent
+/// on a connection the callee is closing gracefully, refused unprocessed by
+/// its GOAWAY, as INTERNAL).
+pub fn transport_failure_is_unavailable(status: Status) -> Status {
     let from_transport = std::error::Error::source(&status)
         .is_some_and(|source| source.is::<tonic::transport::Error>());
     if from_transport && status.code() != Code::Unavailable {

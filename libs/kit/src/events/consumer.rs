@@ -208,10 +208,14 @@ impl<H: EventHandler> Consumer<H> {
                 self.reclaim().await?;
                 last_claim = tokio::time::Instant::now();
             }
-            tokio::select! {
+            // A stop ends the blocking read only, never a batch being
+            // applied: its commit and acknowledgement both happen, or
+            // (on a failure) neither, and it is read again after a restart.
+            let reply = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                read = self.poll(">") => { read?; }
-            }
+                reply = self.read(">") => reply?,
+            };
+            self.apply_reply(reply).await?;
         }
         Ok(())
     }
@@ -220,6 +224,12 @@ impl<H: EventHandler> Consumer<H> {
     /// number of entries read. A missing group means Redis lost its data: the
     /// groups are made again at the start of the (re-filled) streams.
     pub async fn poll(&mut self, id: &str) -> anyhow::Result<usize> {
+        let reply = self.read(id).await?;
+        self.apply_reply(reply).await
+    }
+
+    /// One XREADGROUP from `id`, without applying what it read.
+    async fn read(&mut self, id: &str) -> anyhow::Result<Option<StreamReadReply>> {
         let keys = self.keys();
         let ids = vec![id; keys.len()];
         let mut options = StreamReadOptions::default()
@@ -241,10 +251,15 @@ impl<H: EventHandler> Consumer<H> {
                      of each stream; the producers publish again what was not acknowledged"
                 );
                 self.create_groups().await?;
-                return Ok(0);
+                return Ok(None);
             }
             Err(e) => return Err(e.into()),
         };
+        Ok(reply)
+    }
+
+    /// Applies what one read returned; the number of entries.
+    async fn apply_reply(&mut self, reply: Option<StreamReadReply>) -> anyhow::Result<usize> {
         let mut read = 0;
         for stream in reply.map(|r| r.keys).unwrap_or_default() {
             read += stream.ids.len();
