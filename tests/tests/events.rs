@@ -252,6 +252,37 @@ async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
 }
 
 #[tokio::test]
+async fn a_commit_wakes_the_relay_of_its_process_without_waiting_for_the_poll() {
+    let f = fixture().await;
+    let shutdown = CancellationToken::new();
+    // A poll so long that only a wake can publish within the test.
+    let relay = events::spawn_relay(
+        f.pool.clone(),
+        events::RelayConfig {
+            idle_poll: Duration::from_secs(3600),
+            ..f.relay_config()
+        },
+        shutdown.clone(),
+    );
+    let first = f.enqueue(1).await;
+    wait_until("the first event is published", async || {
+        f.published_ids().await == first
+    })
+    .await;
+    // The relay has gone back to waiting (its quick rounds after a wake
+    // last some 60 ms): the next commit must wake it again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = f.enqueue(1).await;
+    wait_until("the second event is published", async || {
+        f.published_ids().await.len() == 2
+    })
+    .await;
+    assert_eq!(f.published_ids().await, [first, second].concat());
+    shutdown.cancel();
+    relay.await.unwrap();
+}
+
+#[tokio::test]
 async fn two_relays_publish_every_event_once_in_commit_order() {
     let f = fixture().await;
     // The relays run while the events are being committed, so they race

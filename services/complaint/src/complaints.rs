@@ -20,10 +20,9 @@ use crate::customers::Customers;
 use crate::domain::handling::{Handling, MoveFacts, Outcome, Refusal};
 use crate::domain::workflow::{Move, State};
 use crate::grpc::view;
-use crate::intake_writer::{IntakeWriter, PreparedIntake};
+use crate::intake_writer::{Intake, IntakeWriter, PreparedIntake};
 use crate::policy_source::{ComplaintSection, Policies};
 use crate::store::complaints::{self, ComplaintRow, IntakeFields, NewComplaint};
-use crate::store::unit_handlers;
 
 /// What every use case shares.
 #[derive(Clone)]
@@ -72,7 +71,7 @@ impl Complaints {
         intake: IntakeFields,
         request_id: Option<Uuid>,
         fingerprint: &[u8],
-    ) -> Result<Uuid, ServiceError> {
+    ) -> Result<Intake, ServiceError> {
         let customer_name = resource_name::format("customers", intake.customer_id);
         let customer = self
             .customers
@@ -88,30 +87,9 @@ impl Complaints {
         }
         let loaded = self.policies.current().await?;
         let now = self.clock.now();
-        // What needs no serial is read before the intake queues for one.
-        let mut conn = self.pool.acquire().await?;
-        let nearest = unit_handlers::nearest(&mut conn, &customer.org_unit_path).await?;
-        drop(conn);
-        // With no handler (or one the directory has not placed), the
-        // complaint escalates up the customer's own units.
-        let (handler, handler_unit_path) = match nearest {
-            Some(found) => (
-                found.handler,
-                found
-                    .unit_path
-                    .unwrap_or_else(|| customer.org_unit_path.clone()),
-            ),
-            None => (String::new(), customer.org_unit_path.clone()),
-        };
         let policy = &loaded.value.policy;
         let handling = Handling::received(now, &customer.tier, policy);
-        let mut note = format!("received by {} ({})", caller.subject, intake.channel);
-        if !handler.is_empty() {
-            note.push_str(&format!("; handler staff/{handler}"));
-        }
-        if customer.exited {
-            note.push_str("; the customer had exited");
-        }
+        let note = format!("received by {} ({})", caller.subject, intake.channel);
         let prepared = PreparedIntake {
             complaint: NewComplaint {
                 id: resource_name::new_id(),
@@ -121,8 +99,9 @@ impl Complaints {
                 org_unit_path: customer.org_unit_path.clone(),
                 account_manager: customer.account_manager.clone(),
                 customer_exited: customer.exited,
-                handler,
-                handler_unit_path,
+                // The group finds the handler and the repeat.
+                handler: String::new(),
+                handler_unit_path: Vec::new(),
                 repeat_of: None,
                 received_at: now,
             },

@@ -24,11 +24,12 @@ use crate::domain::numbering::NumberingMonth;
 use crate::domain::repeat;
 use crate::domain::workflow::State;
 use crate::grpc::view;
-use crate::store::complaints::{self, IntakeRow, NewComplaint};
+use crate::store::complaints::{self, IntakeRow, NewComplaint, TimelineRow};
+use crate::store::unit_handlers;
 
 /// An intake checked and prepared, waiting for its number.
 pub struct PreparedIntake {
-    /// The complaint, without its number and repeat link yet.
+    /// The complaint, without its number, handler and repeat link yet.
     pub complaint: NewComplaint,
     pub handling: Handling,
     pub next_alarm_at: Option<DateTime<Utc>>,
@@ -38,11 +39,20 @@ pub struct PreparedIntake {
     pub repeat_window_days: u32,
     /// `customers/{id}`, the events' key.
     pub customer_name: String,
-    /// The first line of the timeline.
+    /// The first line of the timeline: who received it and how; the
+    /// handler and an exited customer are added when written.
     pub note: String,
     pub actor: String,
     /// The request's trace, for the event written in the group.
     pub traceparent: String,
+}
+
+/// What an intake is answered.
+pub enum Intake {
+    /// Written by this group: the complaint as stored.
+    Written(Box<pb::Complaint>),
+    /// A retry of an intake already written: that complaint's id.
+    Replayed(Uuid),
 }
 
 /// Numbers and writes groups of prepared intakes.
@@ -52,13 +62,13 @@ pub struct IntakeWriter {
 
 impl GroupWork for IntakeWriter {
     type Job = PreparedIntake;
-    type Output = Uuid;
+    type Output = Intake;
 
     fn apply<'a>(
         &'a self,
         tx: &'a mut PgConnection,
         jobs: &'a [PreparedIntake],
-    ) -> BoxFuture<'a, GroupAnswers<Uuid>> {
+    ) -> BoxFuture<'a, GroupAnswers<Intake>> {
         Box::pin(self.write_group(tx, jobs))
     }
 }
@@ -68,39 +78,50 @@ impl IntakeWriter {
         NumberingMonth::of(job.complaint.received_at, self.zone)
     }
 
-    /// Writes a group of intakes in a constant number of statements: the
-    /// months' serial rows locked, the request ids claimed, the repeats
-    /// found, then the complaints, their first timeline lines and their
-    /// events each in one statement. A job's own refusal (a request id
-    /// reused for another intake) is its answer and takes no serial.
+    /// Writes a group of intakes in a constant number of statements. What
+    /// needs no serial comes first: the request ids claimed and the
+    /// handlers found. Then each month's serials are taken (its row stays
+    /// locked until the commit), the repeats found, and the complaints,
+    /// their first timeline lines and their events written, each in one
+    /// statement. A job's own refusal (a request id reused for another
+    /// intake) is its answer and takes no serial.
     async fn write_group(
         &self,
         tx: &mut PgConnection,
         jobs: &[PreparedIntake],
-    ) -> GroupAnswers<Uuid> {
-        // Each month's row is locked in one order, so two groups that span a
-        // month's end cannot wait on each other.
-        let mut last_serials = BTreeMap::new();
-        for job in jobs {
-            last_serials.insert(self.month(job).key(), 0);
-        }
-        for (month, last) in last_serials.iter_mut() {
-            *last = complaints::lock_serials(tx, month).await?;
-        }
+    ) -> GroupAnswers<Intake> {
         let mut answers = self.claim_request_ids(tx, jobs).await?;
-
-        // Behind the lock, the earlier intakes of each customer (committed
-        // before this group, or earlier in it) are seen.
         let fresh: Vec<&PreparedIntake> = jobs
             .iter()
             .zip(&answers)
             .filter(|(_, a)| a.is_none())
             .map(|(job, _)| job)
             .collect();
+        let paths: Vec<&[String]> = fresh
+            .iter()
+            .map(|job| job.complaint.org_unit_path.as_slice())
+            .collect();
+        let handlers = unit_handlers::nearest_on_paths(tx, &paths).await?;
+
+        // Each month's row is locked in one order, so two groups that span a
+        // month's end cannot wait on each other.
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        for job in &fresh {
+            *counts.entry(self.month(job).key()).or_default() += 1;
+        }
+        let mut last_serials = BTreeMap::new();
+        for (month, count) in &counts {
+            let last = complaints::take_serials(tx, month, *count).await?;
+            last_serials.insert(month.clone(), last);
+        }
+
+        // Behind the lock, the earlier intakes of each customer (committed
+        // before this group, or earlier in it) are seen.
         let mut latest = self.latest_complaints(tx, &fresh).await?;
 
         let mut written = Vec::with_capacity(fresh.len());
-        for job in &fresh {
+        let mut notes = Vec::with_capacity(fresh.len());
+        for (job, nearest) in fresh.iter().zip(handlers) {
             let now = job.complaint.received_at;
             let month = self.month(job);
             let serial = last_serials.entry(month.key()).or_default();
@@ -113,9 +134,30 @@ impl IntakeWriter {
                 .filter(|(_, at)| repeat::is_repeat(*at, now, self.zone, window))
                 .map(|(id, _)| *id);
             latest.insert(customer, (job.complaint.id, now));
+            // With no handler (or one the directory has not placed), the
+            // complaint escalates up the customer's own units.
+            let (handler, handler_unit_path) = match nearest {
+                Some(found) => (
+                    found.handler,
+                    found
+                        .unit_path
+                        .unwrap_or_else(|| job.complaint.org_unit_path.clone()),
+                ),
+                None => (String::new(), job.complaint.org_unit_path.clone()),
+            };
+            let mut note = job.note.clone();
+            if !handler.is_empty() {
+                note.push_str(&format!("; handler staff/{handler}"));
+            }
+            if job.complaint.customer_exited {
+                note.push_str("; the customer had exited");
+            }
+            notes.push(note);
             written.push(NewComplaint {
                 number: month.number(*serial),
                 repeat_of,
+                handler,
+                handler_unit_path,
                 ..job.complaint.clone()
             });
         }
@@ -129,14 +171,14 @@ impl IntakeWriter {
                 next_alarm_at: job.next_alarm_at,
             })
             .collect();
-        complaints::insert(tx, &rows).await?;
-        let received: Vec<Step> = fresh
-            .iter()
-            .map(|job| Step {
+        let stored = complaints::insert(tx, &rows).await?;
+        let received: Vec<Step> = notes
+            .into_iter()
+            .map(|note| Step {
                 kind: "received",
                 from: None,
                 to: Some(State::Received),
-                note: job.note.clone(),
+                note,
             })
             .collect();
         let firsts: Vec<_> = fresh
@@ -147,7 +189,10 @@ impl IntakeWriter {
                 (c.id, step, job.actor.as_str(), c.received_at)
             })
             .collect();
-        complaints::start_timelines(tx, &firsts).await?;
+        let first_lines: HashMap<Uuid, TimelineRow> = complaints::start_timelines(tx, &firsts)
+            .await?
+            .into_iter()
+            .collect();
         let mut events = EventBatch::default();
         for (job, complaint) in fresh.iter().zip(&written) {
             let event = pb::ComplaintReceived {
@@ -169,13 +214,31 @@ impl IntakeWriter {
             );
         }
         events.write(tx).await?;
-        for (month, last) in &last_serials {
-            complaints::set_last_serial(tx, month, *last).await?;
-        }
+
+        // Each written complaint is answered as stored, with no read after.
+        let mut answered: HashMap<Uuid, pb::Complaint> = stored
+            .iter()
+            .map(|row| {
+                let lines: Vec<&TimelineRow> = first_lines.get(&row.id).into_iter().collect();
+                (row.id, view::complaint(row, &lines))
+            })
+            .collect();
         Ok(jobs
             .iter()
             .zip(answers.iter_mut())
-            .map(|(job, answer)| answer.take().unwrap_or(Ok(job.complaint.id)))
+            .map(|(job, answer)| match answer.take() {
+                Some(Ok(existing)) => Ok(Intake::Replayed(existing)),
+                Some(Err(refused)) => Err(refused),
+                None => answered
+                    .remove(&job.complaint.id)
+                    .map(|c| Intake::Written(Box::new(c)))
+                    .ok_or_else(|| {
+                        ServiceError::internal(anyhow::anyhow!(
+                            "complaint {} was written but not returned",
+                            job.complaint.id
+                        ))
+                    }),
+            })
             .collect())
     }
 

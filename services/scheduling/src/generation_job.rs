@@ -106,7 +106,7 @@ pub async fn run_once(
         let until = policy.horizon.after(today);
         let mut tx = pool.begin().await?;
         holders_store::lock(&mut tx, false).await?;
-        let claimed = tasks::claim_due(&mut tx, until, loaded.activation, batch).await?;
+        let claimed = tasks::claim_due(&mut tx, until, loaded.activation, now, batch).await?;
         if claimed.is_empty() {
             break;
         }
@@ -207,8 +207,9 @@ async fn plan_customers(
             rule: c.rule_key,
         });
     }
-    let mut overdue: HashMap<Uuid, Vec<String>> = HashMap::new();
-    for (customer, rule) in tasks::overdue_rules(&mut *tx, &ids, today).await? {
+    let open = tasks::open_of(&mut *tx, &ids).await?;
+    let mut overdue: HashMap<Uuid, Vec<&str>> = HashMap::new();
+    for (customer, rule) in tasks::overdue_rules(&open, today) {
         overdue.entry(customer).or_default().push(rule);
     }
     let mut dates = care_store::dates_of(&mut *tx, &ids).await?;
@@ -312,7 +313,7 @@ async fn plan_customers(
             role: &task.role,
         })
         .collect();
-    tasks::cancel_unplanned(&mut *tx, &ids, today, &keep).await?;
+    tasks::cancel_unplanned(&mut *tx, &open, today, &keep).await?;
     let inserted = tasks::insert_planned(&mut *tx, &new, now).await?;
     created += inserted.len() as u64;
     for task_id in inserted {
@@ -320,7 +321,6 @@ async fn plan_customers(
             record_new_handover(&mut *tx, handover, task_id, &active.rows, today, now).await?;
         }
     }
-    tasks::mark_planned(&mut *tx, &ids, until, loaded.activation, now).await?;
     Ok(created)
 }
 

@@ -4,7 +4,8 @@
 //! set-based INSERT of the same number of rows into a copy of the tasks
 //! table in the same run; then the next-good-time query through gRPC under
 //! load, beside a bare tonic health Check on the same server.
-//! Run: `cargo run --release -p patron-suite-tests --bin bench-scheduling -- [customers] [replicas] [queries]`.
+//! Run: `cargo run --release -p patron-suite-tests --bin bench-scheduling -- [customers] [replicas] [queries] [batch]`
+//! (batch: customers per generation transaction, the job's own by default).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +46,10 @@ async fn main() -> anyhow::Result<()> {
     let customers: i64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let replicas: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(2);
     let queries: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let batch: i64 = args
+        .get(4)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(generation_job::BATCH);
 
     let test_db = TestDatabase::create(&[scheduling::SCHEMA]).await;
     let db_config = db::DbConfig {
@@ -80,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
     }
     sqlx::query("ANALYZE").execute(&pool).await?;
     println!(
-        "{customers} customers seeded in {:.1} s; {replicas} generating replicas, {} cores",
+        "{customers} customers seeded in {:.1} s; {replicas} generating replicas, {batch} a batch, {} cores",
         seeding.elapsed().as_secs_f64(),
         std::thread::available_parallelism()?.get()
     );
@@ -90,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..replicas {
         let (pool, policies, clock) = (pool.clone(), policies.clone(), clock.clone());
         workers.push(tokio::spawn(async move {
-            generation_job::run_once(&pool, &policies, &clock, ZONE, generation_job::BATCH).await
+            generation_job::run_once(&pool, &policies, &clock, ZONE, batch).await
         }));
     }
     let mut planned = 0;

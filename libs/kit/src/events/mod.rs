@@ -319,6 +319,7 @@ impl EventBatch {
         .bind(&self.envelopes)
         .execute(&mut *tx)
         .await?;
+        relay::outbox_written();
         Ok(())
     }
 }

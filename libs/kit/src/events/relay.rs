@@ -46,6 +46,28 @@ impl std::fmt::Debug for RelayConfig {
     }
 }
 
+/// Outbox writes made in this process, counted so its relays wake for them
+/// instead of waiting out their poll. A relay is woken by the write, before
+/// the transaction commits, so it follows with a few quick rounds
+/// ([`CHASE`]); commits made by other processes are found by the poll.
+static OUTBOX_WRITES: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
+    std::sync::LazyLock::new(|| tokio::sync::watch::channel(0).0);
+
+/// Pauses of the quick rounds after a wake that found nothing committed yet.
+const CHASE: [Duration; 6] = [
+    Duration::from_millis(1),
+    Duration::from_millis(2),
+    Duration::from_millis(4),
+    Duration::from_millis(8),
+    Duration::from_millis(16),
+    Duration::from_millis(32),
+];
+
+/// Tells this process's relays an event was written to an outbox.
+pub(crate) fn outbox_written() {
+    OUTBOX_WRITES.send_modify(|n| *n = n.wrapping_add(1));
+}
+
 /// A Redis connection for publishing, with a response timeout so a hung
 /// Redis fails a round instead of stalling it.
 pub fn relay_connection(url: &str) -> redis::RedisResult<ConnectionManager> {
@@ -336,6 +358,9 @@ pub fn spawn_measured_relay(
         };
         let mut failing = false;
         let mut last_upkeep: Option<tokio::time::Instant> = None;
+        let mut writes = OUTBOX_WRITES.subscribe();
+        // Quick rounds left after a wake, chasing the commit that follows.
+        let mut chase = CHASE.len();
         loop {
             let stopping = shutdown.is_cancelled();
             match relay_once(&pool, &mut redis, &config.stream_prefix, config.batch_size).await {
@@ -347,6 +372,9 @@ pub fn spawn_measured_relay(
                     }
                     if n as i64 == config.batch_size {
                         continue;
+                    }
+                    if n > 0 {
+                        chase = CHASE.len();
                     }
                     if stopping {
                         return;
@@ -385,12 +413,20 @@ pub fn spawn_measured_relay(
             }
             let pause = if failing {
                 Duration::from_secs(1)
+            } else if let Some(quick) = CHASE.get(chase) {
+                chase += 1;
+                *quick
             } else {
                 config.idle_poll
             };
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = tokio::time::sleep(pause) => {}
+                woken = writes.changed(), if !failing => {
+                    if woken.is_ok() {
+                        chase = 0;
+                    }
+                }
             }
         }
     })

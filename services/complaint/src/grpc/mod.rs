@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::complaints::{Complaints, StepInput};
+use crate::intake_writer::Intake;
 use crate::store::complaints::{self as store, ListFilter, ReachFilter};
 use crate::store::{figures, unit_handlers};
 
@@ -127,11 +128,15 @@ impl ComplaintService for ComplaintApi {
                 .map(Message::encode_to_vec)
                 .unwrap_or_default(),
         );
-        let id = self
+        let complaint = match self
             .complaints
             .receive(&caller, intake, request_id, &fingerprint)
-            .await?;
-        Ok(Response::new(self.answer(id).await?))
+            .await?
+        {
+            Intake::Written(complaint) => *complaint,
+            Intake::Replayed(id) => self.answer(id).await?,
+        };
+        Ok(Response::new(complaint))
     }
 
     async fn get_complaint(

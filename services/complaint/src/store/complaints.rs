@@ -151,34 +151,24 @@ impl ComplaintRow {
     }
 }
 
-/// Locks the serials of `month` (e.g. `2026-11`) in the intakes'
-/// transaction and reads the last one given: the row stays locked until the
-/// transaction ends, so concurrent intakes queue, and a rolled-back
-/// transaction gives back every serial it took.
-pub async fn lock_serials(tx: &mut PgConnection, month: &str) -> Result<i64, ServiceError> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO complaint_serials (month, last_serial) VALUES ($1, 0)
-         ON CONFLICT (month) DO UPDATE SET last_serial = complaint_serials.last_serial
-         RETURNING last_serial",
-    )
-    .bind(month)
-    .fetch_one(&mut *tx)
-    .await?)
-}
-
-/// Records the last serial given in `month`, under the lock taken by
-/// [`lock_serials`].
-pub async fn set_last_serial(
+/// Takes `count` serials of `month` (e.g. `2026-11`) in the intakes'
+/// transaction and answers the last serial given before them. The month's
+/// row stays locked until the transaction ends, so concurrent intakes queue,
+/// and a rolled-back transaction gives back every serial it took.
+pub async fn take_serials(
     tx: &mut PgConnection,
     month: &str,
-    last: i64,
-) -> Result<(), ServiceError> {
-    sqlx::query("UPDATE complaint_serials SET last_serial = $2 WHERE month = $1")
-        .bind(month)
-        .bind(last)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
+    count: i64,
+) -> Result<i64, ServiceError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO complaint_serials (month, last_serial) VALUES ($1, $2)
+         ON CONFLICT (month) DO UPDATE SET last_serial = complaint_serials.last_serial + $2
+         RETURNING last_serial - $2",
+    )
+    .bind(month)
+    .bind(count)
+    .fetch_one(&mut *tx)
+    .await?)
 }
 
 /// Each customer's latest complaint received at or after `since`; of two
@@ -208,9 +198,12 @@ pub struct IntakeRow<'a> {
 }
 
 /// Writes new complaints in one statement.
-pub async fn insert(tx: &mut PgConnection, rows: &[IntakeRow<'_>]) -> Result<(), ServiceError> {
+pub async fn insert(
+    tx: &mut PgConnection,
+    rows: &[IntakeRow<'_>],
+) -> Result<Vec<ComplaintRow>, ServiceError> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut q = QueryBuilder::<Postgres>::new(
         "INSERT INTO complaints (id, number, customer_id, channel, order_number, item, quantity_milli,
@@ -253,24 +246,27 @@ pub async fn insert(tx: &mut PgConnection, rows: &[IntakeRow<'_>]) -> Result<(),
             .push_bind(1_i64)
             .push_bind(at);
     });
-    q.build().execute(&mut *tx).await?;
-    Ok(())
+    q.push(" RETURNING ");
+    q.push(COLUMNS);
+    Ok(q.build_query_as().fetch_all(&mut *tx).await?)
 }
 
-/// The first line of each new complaint's timeline, in one statement.
+/// The first line of each new complaint's timeline, in one statement;
+/// answers the lines as stored, by complaint.
 pub async fn start_timelines(
     tx: &mut PgConnection,
     firsts: &[(Uuid, &Step, &str, DateTime<Utc>)],
-) -> Result<(), ServiceError> {
+) -> Result<Vec<(Uuid, TimelineRow)>, ServiceError> {
     if firsts.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let state = |s: Option<State>| s.map(|s| s.name().to_owned());
-    sqlx::query(
+    let lines: Vec<TimelineLine> = sqlx::query_as(
         "INSERT INTO complaint_timeline (complaint_id, seq, kind, from_state, to_state, actor, at, note)
          SELECT id, 1, kind, from_state, to_state, actor, at, note
            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-                       $7::text[]) AS s(id, kind, from_state, to_state, actor, at, note)",
+                       $7::text[]) AS s(id, kind, from_state, to_state, actor, at, note)
+         RETURNING complaint_id, kind, from_state, to_state, actor, at, note",
     )
     .bind(firsts.iter().map(|f| f.0).collect::<Vec<_>>())
     .bind(firsts.iter().map(|f| f.1.kind).collect::<Vec<_>>())
@@ -279,9 +275,9 @@ pub async fn start_timelines(
     .bind(firsts.iter().map(|f| f.2).collect::<Vec<_>>())
     .bind(firsts.iter().map(|f| f.3).collect::<Vec<_>>())
     .bind(firsts.iter().map(|f| f.1.note.as_str()).collect::<Vec<_>>())
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(())
+    Ok(lines.into_iter().map(|l| (l.complaint_id, l.row)).collect())
 }
 
 /// Reads a complaint.
@@ -367,6 +363,14 @@ pub struct TimelineRow {
     pub note: String,
 }
 
+/// A timeline line with its complaint.
+#[derive(FromRow)]
+struct TimelineLine {
+    complaint_id: Uuid,
+    #[sqlx(flatten)]
+    row: TimelineRow,
+}
+
 /// Appends `steps` to the complaint's timeline, in order.
 pub async fn append_timeline(
     tx: &mut PgConnection,
@@ -403,13 +407,7 @@ pub async fn timelines(
     pool: &PgPool,
     ids: &[Uuid],
 ) -> Result<Vec<(Uuid, TimelineRow)>, ServiceError> {
-    #[derive(FromRow)]
-    struct Line {
-        complaint_id: Uuid,
-        #[sqlx(flatten)]
-        row: TimelineRow,
-    }
-    let lines: Vec<Line> = sqlx::query_as(
+    let lines: Vec<TimelineLine> = sqlx::query_as(
         "SELECT complaint_id, kind, from_state, to_state, actor, at, note FROM complaint_timeline
           WHERE complaint_id = ANY($1) ORDER BY complaint_id, seq",
     )

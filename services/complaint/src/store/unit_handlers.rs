@@ -35,26 +35,44 @@ pub async fn list(pool: &PgPool) -> Result<Vec<UnitHandlerRow>, ServiceError> {
     .await?)
 }
 
-/// The handler of the nearest unit on `unit_path` (from the company down)
-/// that has one: a branch without its own handler is served by the one
-/// above it.
-pub async fn nearest(
+/// For each of `unit_paths` (each from the company down), the handler of
+/// the nearest unit on it that has one: a branch without its own handler is
+/// served by the one above it. One statement for all the paths.
+pub async fn nearest_on_paths(
     tx: &mut PgConnection,
-    unit_path: &[String],
-) -> Result<Option<NearestHandler>, ServiceError> {
-    let row: Option<(String, Option<Vec<String>>)> = sqlx::query_as(
-        "SELECT h.handler, s.org_unit_path FROM unit_handlers h
-           JOIN unnest($1::text[]) WITH ORDINALITY AS p(unit, depth) ON p.unit = h.org_unit
+    unit_paths: &[&[String]],
+) -> Result<Vec<Option<NearestHandler>>, ServiceError> {
+    // The paths travel flattened: (which path, unit, depth on it).
+    let (mut which, mut units, mut depths) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, path) in unit_paths.iter().enumerate() {
+        for (depth, unit) in path.iter().enumerate() {
+            which.push(i as i32);
+            units.push(unit.as_str());
+            depths.push(depth as i32);
+        }
+    }
+    let rows: Vec<(i32, String, Option<Vec<String>>)> = sqlx::query_as(
+        "SELECT DISTINCT ON (p.which) p.which, h.handler, s.org_unit_path
+           FROM unnest($1::int[], $2::text[], $3::int[]) AS p(which, unit, depth)
+           JOIN unit_handlers h ON h.org_unit = p.unit
            LEFT JOIN directory_staff s ON s.staff_id = h.handler AND s.org_unit IS NOT NULL
-          ORDER BY p.depth DESC LIMIT 1",
+          ORDER BY p.which, p.depth DESC",
     )
-    .bind(unit_path)
-    .fetch_optional(&mut *tx)
+    .bind(&which)
+    .bind(&units)
+    .bind(&depths)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(row.map(|(handler, unit_path)| NearestHandler {
-        handler,
-        unit_path: unit_path.filter(|path| !path.is_empty()),
-    }))
+    let mut nearest: Vec<Option<NearestHandler>> = unit_paths.iter().map(|_| None).collect();
+    for (i, handler, unit_path) in rows {
+        if let Some(slot) = usize::try_from(i).ok().and_then(|i| nearest.get_mut(i)) {
+            *slot = Some(NearestHandler {
+                handler,
+                unit_path: unit_path.filter(|path| !path.is_empty()),
+            });
+        }
+    }
+    Ok(nearest)
 }
 
 /// The handler nearest a unit, and where the directory places them.
