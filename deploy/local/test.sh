@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every check and every test: formatting, clippy with warnings as errors, proto
 # lint, the Kubernetes manifests, then unit and integration tests against a
-# real PostgreSQL and Redis, and schemathesis against the running gateway.
+# real PostgreSQL and Redis, the fault suite, and schemathesis against the
+# running gateway.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -31,6 +32,8 @@ fi
 "$venv/bin/python" deploy/k8s/check.py
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== fault suite (its own PostgreSQL and Redis, faults under load)"
+deploy/local/faults.sh
 echo "== schemathesis against the gateway"
 deploy/local/schemathesis.sh
 # The services take the date from the injected clock, so the suite can be run

@@ -18,6 +18,8 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod faults;
+
 /// How the suite runs customer-profile on `listen` with `db`.
 pub fn profile_config(
     listen: std::net::SocketAddr,

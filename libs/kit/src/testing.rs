@@ -176,6 +176,7 @@ pub fn events_config(prefix: &str) -> crate::events::EventsConfig {
         redis_url: redis_url(),
         stream_prefix: prefix.to_owned(),
         retention: crate::events::Retention::default(),
+        claim_idle: crate::events::DEFAULT_CLAIM_IDLE,
     }
 }
 

@@ -75,8 +75,8 @@ pub struct ConsumerConfig {
 impl ConsumerConfig {
     /// A service's consumer, as the contract's `reader` (its group and
     /// topics), on `events`' Redis, with the pace every service reads at:
-    /// batches of 200, 500 ms blocking reads, entries idle 30 s taken over,
-    /// 10 handler failures to a dead letter.
+    /// batches of 200, 500 ms blocking reads, entries idle `events.claim_idle`
+    /// (30 s by default) taken over, 10 handler failures to a dead letter.
     pub fn for_service(
         events: &super::EventsConfig,
         reader: patron_proto::readers::Reader,
@@ -90,7 +90,7 @@ impl ConsumerConfig {
             topics: reader.topics.to_vec(),
             batch_size: 200,
             block: Duration::from_millis(500),
-            claim_idle: Duration::from_secs(30),
+            claim_idle: events.claim_idle,
             max_failures: 10,
         }
     }

@@ -160,7 +160,15 @@ pub struct EventsConfig {
     /// First part of stream keys (tests use their own so they stay apart).
     pub stream_prefix: String,
     pub retention: Retention,
+    /// How long an entry may sit unacknowledged with one consumer before
+    /// another of its group takes it over (a replica stopped or frozen).
+    pub claim_idle: Duration,
 }
+
+/// The default of [`EventsConfig::claim_idle`]: long enough that a slow
+/// batch is not applied twice in parallel, short enough that a dead replica's
+/// entries wait half a minute at most.
+pub const DEFAULT_CLAIM_IDLE: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for EventsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -168,6 +176,7 @@ impl std::fmt::Debug for EventsConfig {
             .field("redis_url", &config::RedactedUrl(&self.redis_url))
             .field("stream_prefix", &self.stream_prefix)
             .field("retention", &self.retention)
+            .field("claim_idle", &self.claim_idle)
             .finish()
     }
 }
@@ -205,8 +214,8 @@ impl Default for Retention {
 
 impl EventsConfig {
     /// `PATRON_EVENTS_REDIS_URL` (else the cache's `PATRON_REDIS_URL`),
-    /// `PATRON_CACHE_PREFIX`, and `PATRON_RETENTION_{OUTBOX,PROCESSED,
-    /// IDEMPOTENCY,DEAD_LETTERS}_DAYS`.
+    /// `PATRON_CACHE_PREFIX`, `PATRON_EVENTS_CLAIM_IDLE_MS` and
+    /// `PATRON_RETENTION_{OUTBOX,PROCESSED,IDEMPOTENCY,DEAD_LETTERS}_DAYS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let redis_url = config::env_opt("PATRON_EVENTS_REDIS_URL")
             .unwrap_or_else(|| config::env_or("PATRON_REDIS_URL", "redis://127.0.0.1:6379"));
@@ -230,10 +239,18 @@ impl EventsConfig {
                     .into(),
             });
         }
+        let claim_idle = config::env_millis("PATRON_EVENTS_CLAIM_IDLE_MS", DEFAULT_CLAIM_IDLE)?;
+        if claim_idle.is_zero() {
+            return Err(ConfigError {
+                name: "PATRON_EVENTS_CLAIM_IDLE_MS".into(),
+                reason: "must be above 0: every pending entry would be taken over at once".into(),
+            });
+        }
         Ok(Self {
             redis_url,
             stream_prefix: config::env_or("PATRON_CACHE_PREFIX", "patron"),
             retention,
+            claim_idle,
         })
     }
 }
@@ -383,6 +400,7 @@ mod tests {
             redis_url: "redis://:hunter2@events:6379".into(),
             stream_prefix: "patron".into(),
             retention: Retention::default(),
+            claim_idle: DEFAULT_CLAIM_IDLE,
         };
         let cache = crate::cache::CacheConfig {
             url: "redis://user:hunter2@cache:6379/0".into(),

@@ -1,0 +1,28 @@
+//! The fault suite (`deploy/local/faults.sh`): Patron's services as separate
+//! processes on a PostgreSQL and a Redis of their own, a mixed write load,
+//! and faults one after another, each followed by the invariants checked
+//! from the database and the streams. Exits non-zero naming what broke.
+//!
+//! The `patron` binary is taken from beside this one, or from `PATRON_BIN`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let patron = match std::env::var_os("PATRON_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => std::env::current_exe()?.with_file_name("patron"),
+    };
+    // A guard against a hang, not a measure of speed: the suite takes a
+    // minute or two.
+    match tokio::time::timeout(
+        Duration::from_secs(900),
+        patron_suite_tests::faults::run(&patron),
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(_) => anyhow::bail!("the fault suite did not finish within 15 minutes"),
+    }
+}
