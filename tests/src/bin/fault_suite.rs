@@ -9,20 +9,31 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     let patron = match std::env::var_os("PATRON_BIN") {
         Some(path) => PathBuf::from(path),
-        None => std::env::current_exe()?.with_file_name("patron"),
+        None => std::env::current_exe()
+            .expect("the path of this binary")
+            .with_file_name("patron"),
     };
     // A guard against a hang, not a measure of speed: the suite takes a
-    // minute or two.
-    match tokio::time::timeout(
+    // minute or two. Every process and the directory are gone by the time
+    // either ends (dropped with the suite).
+    let outcome = tokio::time::timeout(
         Duration::from_secs(900),
         patron_suite_tests::faults::run(&patron),
     )
     .await
-    {
-        Ok(result) => result,
-        Err(_) => anyhow::bail!("the fault suite did not finish within 15 minutes"),
+    .unwrap_or_else(|_| {
+        Err(anyhow::anyhow!(
+            "the fault suite did not finish within 15 minutes"
+        ))
+    });
+    if let Err(e) = outcome {
+        eprintln!("\nFAULT SUITE FAILED: {e}");
+        for cause in e.chain().skip(1) {
+            eprintln!("  {cause}");
+        }
+        std::process::exit(1);
     }
 }
