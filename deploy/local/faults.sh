@@ -29,7 +29,10 @@ cleanup() {
     [ -f "$pidfile" ] || continue
     pid=$(head -n 1 "$pidfile")
     case "$pid" in ''|*[!0-9]*) continue ;; esac
-    kill -KILL "$pid" 2>/dev/null || true
+    # Only a process of the suite's (its pid not reused meanwhile).
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE "$work|patron|redis-server"; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
   done
   if [ "${PATRON_FAULTS_KEEP:-0}" = 1 ]; then say "kept $work"; else rm -rf "$work"; fi
 }
