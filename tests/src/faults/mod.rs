@@ -28,6 +28,12 @@ pub const ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 /// several times in a few seconds.
 const CLAIM_IDLE: Duration = Duration::from_secs(2);
 
+/// How long tiering's database sessions may sit idle inside a transaction:
+/// a replica frozen mid-batch holds its customers' locks until PostgreSQL
+/// ends its session, and only then can the other replica apply what it
+/// takes over (60 s by default).
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(3);
+
 /// The streams' prefix on the suite's own Redis.
 const PREFIX: &str = "patron";
 
@@ -218,10 +224,14 @@ impl Cluster {
             env.push(("HOSTNAME".to_owned(), label.to_owned()));
             Service::new(patron, &scratch.path, label, name, port, env)
         };
+        let idle_variable = "PATRON_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS";
+        let idle_millis = IDLE_IN_TRANSACTION.as_millis().to_string();
         let mut cluster = Self {
             profile: service("profile", "profile", "PATRON_PROFILE_ADDR", profile_port),
-            tiering_a: service("tiering-a", "tiering", "PATRON_TIERING_ADDR", free_port()?),
-            tiering_b: service("tiering-b", "tiering", "PATRON_TIERING_ADDR", free_port()?),
+            tiering_a: service("tiering-a", "tiering", "PATRON_TIERING_ADDR", free_port()?)
+                .with_env(idle_variable, &idle_millis),
+            tiering_b: service("tiering-b", "tiering", "PATRON_TIERING_ADDR", free_port()?)
+                .with_env(idle_variable, &idle_millis),
             complaint: service(
                 "complaint",
                 "complaint",
@@ -312,15 +322,28 @@ impl Cluster {
                 if delivered == 0 {
                     signal(pid, "STOP").await?;
                 }
-                tokio::time::sleep(CLAIM_IDLE * 3).await;
-                let left = invariants::pending_with(sources, "tiering", "tiering-a").await;
+                // Frozen past its claim timeout several times over, and until
+                // the other replica has taken over what it held (after
+                // PostgreSQL ended the frozen replica's open transaction).
+                let frozen = tokio::time::Instant::now();
+                let patience = IDLE_IN_TRANSACTION + CLAIM_IDLE * 10;
+                let left = loop {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    let left = invariants::pending_with(sources, "tiering", "tiering-a").await;
+                    let waited = frozen.elapsed();
+                    match left {
+                        Ok(0) if waited >= CLAIM_IDLE * 3 => break Ok(0),
+                        Ok(_) if waited < patience => {}
+                        other => break other,
+                    }
+                };
                 signal(pid, "CONT").await?;
                 let left = left?;
                 anyhow::ensure!(
                     left == 0,
                     "invariant broken: a frozen consumer's events are taken over by its group: \
                      {left} entries still pending with tiering-a after {} s",
-                    (CLAIM_IDLE * 3).as_secs()
+                    patience.as_secs()
                 );
                 Ok(format!(
                     "{delivered} entries taken over from the frozen replica; "
