@@ -24,7 +24,7 @@ use crate::domain::numbering::NumberingMonth;
 use crate::domain::repeat;
 use crate::domain::workflow::State;
 use crate::grpc::view;
-use crate::store::complaints::{self, IntakeRow, NewComplaint, TimelineRow};
+use crate::store::complaints::{self, IntakeRow, NewComplaint};
 use crate::store::unit_handlers;
 
 /// An intake checked and prepared, waiting for its number.
@@ -83,7 +83,7 @@ impl IntakeWriter {
     /// handlers found. Then each month's serials are taken (its row stays
     /// locked until the commit), the repeats found, and the complaints,
     /// their first timeline lines and their events written, each in one
-    /// statement. A job's own refusal (a request id reused for another
+    /// statement (the complaints with their timelines' first lines in one). A job's own refusal (a request id reused for another
     /// intake) is its answer and takes no serial.
     async fn write_group(
         &self,
@@ -162,16 +162,6 @@ impl IntakeWriter {
             });
         }
 
-        let rows: Vec<_> = fresh
-            .iter()
-            .zip(&written)
-            .map(|(job, complaint)| IntakeRow {
-                complaint,
-                handling: &job.handling,
-                next_alarm_at: job.next_alarm_at,
-            })
-            .collect();
-        let stored = complaints::insert(tx, &rows).await?;
         let received: Vec<Step> = notes
             .into_iter()
             .map(|note| Step {
@@ -181,18 +171,19 @@ impl IntakeWriter {
                 note,
             })
             .collect();
-        let firsts: Vec<_> = fresh
+        let rows: Vec<_> = fresh
             .iter()
+            .zip(&written)
             .zip(&received)
-            .map(|(job, step)| {
-                let c = &job.complaint;
-                (c.id, step, job.actor.as_str(), c.received_at)
+            .map(|((job, complaint), received)| IntakeRow {
+                complaint,
+                handling: &job.handling,
+                next_alarm_at: job.next_alarm_at,
+                received,
+                actor: &job.actor,
             })
             .collect();
-        let first_lines: HashMap<Uuid, TimelineRow> = complaints::start_timelines(tx, &firsts)
-            .await?
-            .into_iter()
-            .collect();
+        let stored = complaints::insert(tx, &rows).await?;
         let mut events = EventBatch::default();
         for (job, complaint) in fresh.iter().zip(&written) {
             let event = pb::ComplaintReceived {
@@ -218,10 +209,7 @@ impl IntakeWriter {
         // Each written complaint is answered as stored, with no read after.
         let mut answered: HashMap<Uuid, pb::Complaint> = stored
             .iter()
-            .map(|row| {
-                let lines: Vec<&TimelineRow> = first_lines.get(&row.id).into_iter().collect();
-                (row.id, view::complaint(row, &lines))
-            })
+            .map(|s| (s.row.id, view::complaint(&s.row, &[&s.first_line])))
             .collect();
         Ok(jobs
             .iter()

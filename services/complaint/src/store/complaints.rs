@@ -1,6 +1,8 @@
 //! Complaints: intake, the row a step locks and writes back, the timeline,
 //! finished stages and the lists.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use patron_kit::ServiceError;
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
@@ -195,18 +197,29 @@ pub struct IntakeRow<'a> {
     pub complaint: &'a NewComplaint,
     pub handling: &'a Handling,
     pub next_alarm_at: Option<DateTime<Utc>>,
+    /// The first line of its timeline, written at its receipt.
+    pub received: &'a Step,
+    pub actor: &'a str,
 }
 
-/// Writes new complaints in one statement.
+/// A new complaint as stored, with the first line of its timeline.
+pub struct Stored {
+    pub row: ComplaintRow,
+    pub first_line: TimelineRow,
+}
+
+/// Writes new complaints and the first line of each one's timeline, in one
+/// statement; answers them as stored.
 pub async fn insert(
     tx: &mut PgConnection,
     rows: &[IntakeRow<'_>],
-) -> Result<Vec<ComplaintRow>, ServiceError> {
+) -> Result<Vec<Stored>, ServiceError> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    let state = |s: Option<State>| s.map(|s| s.name().to_owned());
     let mut q = QueryBuilder::<Postgres>::new(
-        "INSERT INTO complaints (id, number, customer_id, channel, order_number, item, quantity_milli,
+        "WITH c AS (INSERT INTO complaints (id, number, customer_id, channel, order_number, item, quantity_milli,
              quantity_unit, quantity_undetermined, delivery_date, demand, reason, description, attachments,
              tier, org_unit, org_unit_path, account_manager, customer_exited, handler, handler_unit_path,
              repeat_of, state, stage_started_at, stage_running_since, due_at, next_alarm_at, received_at,
@@ -248,36 +261,64 @@ pub async fn insert(
     });
     q.push(" RETURNING ");
     q.push(COLUMNS);
-    Ok(q.build_query_as().fetch_all(&mut *tx).await?)
-}
-
-/// The first line of each new complaint's timeline, in one statement;
-/// answers the lines as stored, by complaint.
-pub async fn start_timelines(
-    tx: &mut PgConnection,
-    firsts: &[(Uuid, &Step, &str, DateTime<Utc>)],
-) -> Result<Vec<(Uuid, TimelineRow)>, ServiceError> {
-    if firsts.is_empty() {
-        return Ok(Vec::new());
-    }
-    let state = |s: Option<State>| s.map(|s| s.name().to_owned());
-    let lines: Vec<TimelineLine> = sqlx::query_as(
-        "INSERT INTO complaint_timeline (complaint_id, seq, kind, from_state, to_state, actor, at, note)
-         SELECT id, 1, kind, from_state, to_state, actor, at, note
-           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-                       $7::text[]) AS s(id, kind, from_state, to_state, actor, at, note)
-         RETURNING complaint_id, kind, from_state, to_state, actor, at, note",
-    )
-    .bind(firsts.iter().map(|f| f.0).collect::<Vec<_>>())
-    .bind(firsts.iter().map(|f| f.1.kind).collect::<Vec<_>>())
-    .bind(firsts.iter().map(|f| state(f.1.from)).collect::<Vec<_>>())
-    .bind(firsts.iter().map(|f| state(f.1.to)).collect::<Vec<_>>())
-    .bind(firsts.iter().map(|f| f.2).collect::<Vec<_>>())
-    .bind(firsts.iter().map(|f| f.3).collect::<Vec<_>>())
-    .bind(firsts.iter().map(|f| f.1.note.as_str()).collect::<Vec<_>>())
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(lines.into_iter().map(|l| (l.complaint_id, l.row)).collect())
+    // The line's instant is the complaint's own, so the line answered
+    // below is the one stored.
+    q.push(
+        "), t AS (INSERT INTO complaint_timeline
+                     (complaint_id, seq, kind, from_state, to_state, actor, at, note)
+                   SELECT id, 1, kind, from_state, to_state, actor, at, note FROM unnest(",
+    );
+    q.push_bind(rows.iter().map(|r| r.complaint.id).collect::<Vec<_>>());
+    q.push("::uuid[], ");
+    q.push_bind(rows.iter().map(|r| r.received.kind).collect::<Vec<_>>());
+    q.push("::text[], ");
+    q.push_bind(
+        rows.iter()
+            .map(|r| state(r.received.from))
+            .collect::<Vec<_>>(),
+    );
+    q.push("::text[], ");
+    q.push_bind(
+        rows.iter()
+            .map(|r| state(r.received.to))
+            .collect::<Vec<_>>(),
+    );
+    q.push("::text[], ");
+    q.push_bind(rows.iter().map(|r| r.actor).collect::<Vec<_>>());
+    q.push("::text[], ");
+    q.push_bind(
+        rows.iter()
+            .map(|r| r.complaint.received_at)
+            .collect::<Vec<_>>(),
+    );
+    q.push("::timestamptz[], ");
+    q.push_bind(
+        rows.iter()
+            .map(|r| r.received.note.as_str())
+            .collect::<Vec<_>>(),
+    );
+    q.push(
+        "::text[]) AS s(id, kind, from_state, to_state, actor, at, note))
+         SELECT * FROM c",
+    );
+    let stored: Vec<ComplaintRow> = q.build_query_as().fetch_all(&mut *tx).await?;
+    let mut written: HashMap<Uuid, &IntakeRow<'_>> =
+        rows.iter().map(|r| (r.complaint.id, r)).collect();
+    Ok(stored
+        .into_iter()
+        .filter_map(|row| {
+            let intake = written.remove(&row.id)?;
+            let first_line = TimelineRow {
+                kind: intake.received.kind.to_owned(),
+                from_state: state(intake.received.from),
+                to_state: state(intake.received.to),
+                actor: intake.actor.to_owned(),
+                at: row.received_at,
+                note: intake.received.note.clone(),
+            };
+            Some(Stored { row, first_line })
+        })
+        .collect())
 }
 
 /// Reads a complaint.
