@@ -4,8 +4,8 @@
 //! decided here on profile's own directory: the caller's unit from `staff`,
 //! a customer's unit path from `org_units`.
 //!
-//! For reads, the caller's unit, units' paths and each customer's placement
-//! (unit path, manager, deletion) are kept in the process for the kit's
+//! The caller's unit, and for reads each customer's placement (unit path,
+//! manager, deletion), are kept in the process for the kit's
 //! bound (`patron_kit::directory::cached::FRESHNESS`, one second): a change
 //! this process makes is forgotten at once, one another replica makes takes
 //! effect here within the bound. The cached customer body never decides: it
@@ -32,7 +32,7 @@ type Placement = Option<(Vec<String>, String, bool)>;
 #[derive(Clone)]
 pub struct AccessControl {
     pub pool: PgPool,
-    /// Staff units and unit paths, each trusted for the cache's bound.
+    /// Where staff sit, each trusted for the cache's bound.
     pub directory: ReachCache,
     /// Customers' placements by id, trusted for the same bound.
     placements: Fresh<Placement>,
