@@ -2,7 +2,8 @@
 //! unit-scoped role), an account manager and an admin reading in the clear
 //! (audited), against profile served in this process on a fresh database,
 //! `concurrency` calls in flight for `seconds` each. Every answer is
-//! checked; an error counts as one. Run:
+//! checked; an error counts as one. A supervisor reads in the clear, so
+//! their reads are audited too. Run:
 //! `cargo run --release -p patron-customer-profile --example bench_reads -- [seconds] [concurrency]`.
 
 use std::sync::Arc;
@@ -211,7 +212,10 @@ async fn main() -> anyhow::Result<()> {
     println!("| --- | --- | --- | --- | --- | --- |");
     let callers = [
         ("viewer (unit-scoped)", bearer("zhao", "viewer")),
-        ("supervisor (unit-scoped)", bearer("zhao", "supervisor")),
+        (
+            "supervisor (unit-scoped, in the clear, audited)",
+            bearer("zhao", "supervisor"),
+        ),
         ("account manager", bearer("li", "account_manager")),
         ("admin, in the clear (audited)", admin.clone()),
     ];
