@@ -34,6 +34,9 @@ pub struct Complaints {
     pub customers: Customers,
     /// Numbers and writes intakes in groups.
     pub intakes: GroupCommit<IntakeWriter>,
+    /// Callers' units, kept for the kit's bound; the consumer forgets those
+    /// its directory events change.
+    pub reach: directory::ReachCache,
 }
 
 /// A refusal of the domain as the caller learns it: a sign-off above one's
@@ -59,8 +62,7 @@ pub struct StepInput {
 impl Complaints {
     /// The caller's reach, from the service's copy of the directory.
     pub async fn reach(&self, caller: &Caller) -> Result<Reach, ServiceError> {
-        let mut conn = self.pool.acquire().await?;
-        directory::store::reach_of(&mut conn, caller).await
+        self.reach.reach_in(&self.pool, caller).await
     }
 
     /// Receives a complaint: numbered in its month, flagged as a repeat,
@@ -127,7 +129,7 @@ impl Complaints {
         expected_version: Option<i64>,
     ) -> Result<ComplaintRow, ServiceError> {
         let name = view::complaint_name(id);
-        let reach = directory::store::reach_of(&mut *tx, caller).await?;
+        let reach = self.reach.reach_of(&mut *tx, caller).await?;
         let row = complaints::lock(tx, id)
             .await?
             .filter(|row| reach.covers(&row.org_unit_path, &row.account_manager))

@@ -15,16 +15,24 @@ use sqlx::PgConnection;
 /// the contract lists them.
 pub const READER: Reader = readers::COMPLAINT;
 
-pub struct IncomingEvents;
+#[derive(Default)]
+pub struct IncomingEvents {
+    /// The calls' cache of callers' units: what an applied directory event
+    /// changes is forgotten at once.
+    pub reach: directory::ReachCache,
+}
 
 impl IncomingEvents {
-    async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut PgConnection, event: &EventEnvelope) -> anyhow::Result<()> {
         let at: DateTime<Utc> = event
             .occurred_at
             .as_ref()
             .and_then(timestamp::from_proto)
             .unwrap_or_else(Utc::now);
-        if !directory::apply_event(tx, event, at).await? {
+        if let Some(fact) = directory::ProfileFact::read(event)? {
+            fact.apply(tx, at).await?;
+            self.reach.forget(&fact);
+        } else {
             directory::announced::apply_event(tx, event, at).await?;
         }
         Ok(())
@@ -42,6 +50,6 @@ impl EventHandler for IncomingEvents {
         tx: &'a mut PgConnection,
         event: &'a EventEnvelope,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(Self::apply(tx, event))
+        Box::pin(self.apply(tx, event))
     }
 }

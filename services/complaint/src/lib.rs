@@ -125,7 +125,13 @@ pub async fn serve(
         configured.as_deref(),
     )
     .map_err(|e| anyhow::anyhow!("the configured preset is refused: {e}"))?;
-    runtime.consume(consumer_config(&config), Arc::new(incoming::IncomingEvents));
+    let reach = patron_kit::directory::ReachCache::default();
+    runtime.consume(
+        consumer_config(&config),
+        Arc::new(incoming::IncomingEvents {
+            reach: reach.clone(),
+        }),
+    );
     runtime.measure_due(deadline_job::DeadlineBacklog {
         clock: clock.clone(),
     });
@@ -156,6 +162,7 @@ pub async fn serve(
             }),
             config.intake_group,
         ),
+        reach,
     };
     let routes = Routes::new(
         runtime.guard(ComplaintServiceServer::new(grpc::ComplaintApi {
@@ -171,9 +178,12 @@ pub async fn replay_dead_letters(
     config: &ComplaintConfig,
 ) -> anyhow::Result<events::dead_letters::Replayed> {
     let pool = db::connect(&config.common.db)?;
-    let done =
-        events::dead_letters::replay(&pool, incoming::READER.group, &incoming::IncomingEvents)
-            .await?;
+    let done = events::dead_letters::replay(
+        &pool,
+        incoming::READER.group,
+        &incoming::IncomingEvents::default(),
+    )
+    .await?;
     pool.close().await;
     Ok(done)
 }

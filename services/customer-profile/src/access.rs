@@ -3,9 +3,18 @@
 //! against it. The rule itself is the kit's (`patron_kit::directory::Reach`),
 //! decided here on profile's own directory: the caller's unit from `staff`,
 //! a customer's unit path from `org_units`.
+//!
+//! The caller's unit, and for reads each customer's placement (unit path,
+//! manager, deletion), are kept in the process for the kit's
+//! bound (`patron_kit::directory::cached::FRESHNESS`, one second): a change
+//! this process makes is forgotten at once, one another replica makes takes
+//! effect here within the bound. The cached customer body never decides: it
+//! may lag a reassignment by more than that.
 
 use patron_kit::ServiceError;
 use patron_kit::auth::Caller;
+use patron_kit::directory::ReachCache;
+use patron_kit::directory::cached::{FRESHNESS, Fresh};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -15,22 +24,69 @@ use crate::store::{self, ReachFilter, organisation};
 /// The prefix of org unit resource names.
 pub const UNITS: &str = "orgUnits";
 
+/// A customer's unit path, manager and whether the archive was deleted;
+/// `None` when there is no such customer.
+type Placement = Option<(Vec<String>, String, bool)>;
+
 /// Resolves reaches against the directory.
 #[derive(Clone)]
 pub struct AccessControl {
     pub pool: PgPool,
+    /// Where staff sit, each trusted for the cache's bound.
+    pub directory: ReachCache,
+    /// Customers' placements by id, trusted for the same bound.
+    placements: Fresh<Placement>,
 }
 
 impl AccessControl {
+    /// Decides on `pool`'s directory, caching for the kit's bound.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            directory: ReachCache::new(FRESHNESS),
+            placements: Fresh::new(FRESHNESS),
+        }
+    }
+
     /// The customers `caller` may see. Reads the directory only for roles
-    /// whose reach depends on the caller's unit.
+    /// whose reach depends on the caller's unit, and only when their unit
+    /// is not cached.
     pub async fn reach(&self, caller: &Caller) -> Result<Reach, ServiceError> {
-        let unit = if Reach::needs_directory(&caller.roles) {
-            organisation::unit_of_staff(&self.pool, &caller.subject).await?
-        } else {
-            None
-        };
-        Ok(Reach::of(&caller.roles, &caller.subject, unit))
+        self.directory
+            .reach(caller, || {
+                organisation::unit_of_staff(&self.pool, &caller.subject)
+            })
+            .await
+    }
+
+    /// Like [`require_customer`](Self::require_customer), deciding from the
+    /// customer's placement as the store had it within the bound: a read
+    /// then costs no round trip once the caller and the customer are cached.
+    pub async fn require_customer_recently(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<(), ServiceError> {
+        let reach = self.reach(caller).await?;
+        if reach == Reach::Company {
+            return Ok(());
+        }
+        let placement = self
+            .placements
+            .get_or_load(&id.to_string(), || store::placement_of(&self.pool, id))
+            .await?;
+        match placement {
+            Some((unit_path, manager, false)) => {
+                ensure_covers(caller, &reach, id, &unit_path, &manager)
+            }
+            _ => Err(ServiceError::not_found(customer_name(id))),
+        }
+    }
+
+    /// Forgets the customer's cached placement: this process just changed
+    /// their manager or unit, created or deleted them.
+    pub fn forget_customer(&self, id: Uuid) {
+        self.placements.forget(&id.to_string());
     }
 
     /// How a list narrows to what `reach` covers: the customers of the

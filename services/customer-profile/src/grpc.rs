@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::access::{self, AccessControl};
 use crate::domain::organisation::Reach;
 use crate::protection::Protection;
+use crate::read_audit::ReadAudit;
 use crate::store::audit as audit_store;
 use crate::store::organisation::{self as directory, AssignmentRecord};
 use crate::store::{self, CustomerFilter, CustomerRow};
@@ -56,6 +57,8 @@ pub struct CustomerApi {
     /// How long an archive may go without review.
     pub review_period: chrono::Duration,
     pub access: AccessControl,
+    /// Where reads in the clear are recorded, in shared commits.
+    pub read_audit: ReadAudit,
     /// How many customers a manager carries when their own limit is unset.
     pub manager_limit: u32,
 }
@@ -262,6 +265,7 @@ impl CustomerService for CustomerApi {
             .await?;
         events::enqueue(&mut tx, &name, &event, change.at).await?;
         tx.commit().await.map_err(ServiceError::from)?;
+        self.access.forget_customer(row.id);
         tracing::info!(customer = %row.id, archive_number = %row.archive_number, "customer created");
         Ok(Response::new(
             self.show_one(&caller, "CreateCustomer", &purpose, &row)
@@ -277,9 +281,10 @@ impl CustomerService for CustomerApi {
         caller.require(Permission::ReadCustomers)?;
         let purpose = purpose(&request);
         let id = resource_name::parse("name", COLLECTION, &request.get_ref().name)?;
-        // Reach is decided from the record's current manager and unit: the
-        // cached copy may serve the body, but may lag a reassignment.
-        self.access.require_customer(&caller, id).await?;
+        // Reach is decided from the customer's manager and unit as the store
+        // had them within the bound, never from the cached body, which may
+        // lag a reassignment.
+        self.access.require_customer_recently(&caller, id).await?;
         let (mut customer, outcome) = self
             .cache
             .get_or_load(&self.cache_key(id), || self.load_masked(id))
@@ -448,6 +453,7 @@ impl CustomerService for CustomerApi {
         self.record_update(&mut tx, &before, &merged, &updated, changed_fields, change)
             .await?;
         tx.commit().await.map_err(ServiceError::from)?;
+        self.access.forget_customer(id);
         self.cache
             .invalidate(&self.cache_key(id), updated.version)
             .await;
@@ -589,6 +595,7 @@ impl CustomerService for CustomerApi {
         };
         events::enqueue(&mut tx, &name, &event, change.at).await?;
         tx.commit().await.map_err(ServiceError::from)?;
+        self.access.forget_customer(id);
         self.cache
             .invalidate(&self.cache_key(id), event.version)
             .await;

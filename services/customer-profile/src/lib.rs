@@ -6,6 +6,7 @@ pub mod access;
 pub mod domain;
 pub mod grpc;
 pub mod protection;
+pub mod read_audit;
 pub mod store;
 pub mod validate;
 
@@ -90,7 +91,7 @@ pub async fn serve(
     seal_legacy_rows(&boot.pool, &protection).await?;
     let runtime = boot.start(2, shutdown)?;
     let (pool, clock) = (&runtime.pool, &config.common.clock);
-    let access = access::AccessControl { pool: pool.clone() };
+    let access = access::AccessControl::new(pool.clone());
     let api = grpc::CustomerApi {
         pool: pool.clone(),
         cache: runtime.cache.clone(),
@@ -100,6 +101,7 @@ pub async fn serve(
         archive_prefix: config.archive_prefix.clone(),
         review_period: chrono::Duration::from_std(config.review_period)?,
         access: access.clone(),
+        read_audit: read_audit::ReadAudit::start(pool.clone()),
         manager_limit: config.manager_limit,
     };
     let transactions = grpc::transactions::TransactionApi {
@@ -114,12 +116,13 @@ pub async fn serve(
     let consent = grpc::consent::ConsentApi {
         pool: pool.clone(),
         clock: clock.clone(),
-        access,
+        access: access.clone(),
     };
     let organisations = grpc::organisation::OrganizationApi {
         pool: pool.clone(),
         clock: clock.clone(),
         manager_limit: config.manager_limit,
+        directory: access.directory.clone(),
     };
     let routes = Routes::new(runtime.guard(CustomerServiceServer::new(api)))
         .add_service(runtime.guard(TransactionServiceServer::new(transactions)))

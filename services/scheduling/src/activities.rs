@@ -114,7 +114,7 @@ impl Scheduling {
                 "names no unit that staff or customers are placed in",
             )
         })?;
-        let reach = directory::store::reach_of(&mut tx, caller).await?;
+        let reach = self.reach.reach_of(&mut tx, caller).await?;
         if !reach.covers_unit(&path) {
             return Err(ServiceError::PermissionDenied(format!(
                 "orgUnits/{} is outside your unit's subtree",
@@ -174,7 +174,7 @@ impl Scheduling {
         store::get(&mut tx, activity_id)
             .await?
             .ok_or_else(|| ServiceError::not_found(&name))?;
-        let reach = directory::store::reach_of(&mut tx, caller).await?;
+        let reach = self.reach.reach_of(&mut tx, caller).await?;
         let mut v = Violations::new();
         for (i, customer) in customers.iter().enumerate() {
             let reached = directory::store::known_customer(&mut tx, *customer)
@@ -230,7 +230,7 @@ impl Scheduling {
         let invitation = store::lock_invitation(&mut tx, activity_id, customer_id)
             .await?
             .ok_or_else(|| ServiceError::not_found(&name))?;
-        let reach = directory::store::reach_of(&mut tx, caller).await?;
+        let reach = self.reach.reach_of(&mut tx, caller).await?;
         let facts = directory::store::customer(&mut tx, customer_id).await?;
         if invitation.invited_by != caller.subject
             && !reach.covers(&facts.org_unit_path, &facts.account_manager)

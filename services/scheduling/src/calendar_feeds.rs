@@ -77,7 +77,7 @@ impl Scheduling {
             ));
         }
         let placement = directory::store::staff_placement(&mut *conn, staff).await?;
-        let reach = directory::store::reach_of(&mut *conn, caller).await?;
+        let reach = self.reach.reach_of(&mut *conn, caller).await?;
         match placement {
             Some(p) if reach.covers_unit(&p.unit_path) => Ok(()),
             _ => Err(ServiceError::not_found(feed_name(staff))),

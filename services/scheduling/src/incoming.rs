@@ -30,6 +30,9 @@ pub const READER: Reader = readers::SCHEDULING;
 pub struct IncomingEvents {
     pub clock: SharedClock,
     pub zone: Tz,
+    /// The calls' cache of callers' units: what an applied directory event
+    /// changes is forgotten at once.
+    pub reach: directory::ReachCache,
 }
 
 impl IncomingEvents {
@@ -43,6 +46,7 @@ impl IncomingEvents {
         let today = local_day(now, self.zone);
         if let Some(fact) = ProfileFact::read(event)? {
             fact.apply(tx, at).await?;
+            self.reach.forget(&fact);
             let Some(customer) = fact.customer() else {
                 return Ok(());
             };

@@ -25,6 +25,7 @@ use std::time::Duration;
 use patron_kit::auth::AuthConfig;
 use patron_kit::config::{self, ConfigError};
 use patron_kit::db::{self, DbConfig};
+use patron_kit::directory;
 use patron_kit::events::{self, ConsumerConfig};
 use patron_kit::runtime::{Boot, CommonConfig};
 use patron_proto::scheduling::v1::calendar_feed_service_server::CalendarFeedServiceServer;
@@ -113,10 +114,14 @@ fn configured_preset(config: &SchedulingConfig) -> anyhow::Result<Option<String>
 }
 
 /// How the consumer reacts to events (it needs the clock for "today").
-fn incoming_events(config: &SchedulingConfig) -> incoming::IncomingEvents {
+fn incoming_events(
+    config: &SchedulingConfig,
+    reach: &directory::ReachCache,
+) -> incoming::IncomingEvents {
     incoming::IncomingEvents {
         clock: config.common.clock.clone(),
         zone: config.common.zone,
+        reach: reach.clone(),
     }
 }
 
@@ -135,7 +140,11 @@ pub async fn serve(
     let zone = config.common.zone;
     let policies = policy_source::policies(runtime.pool.clone(), configured.as_deref())
         .map_err(|e| anyhow::anyhow!("the configured preset is refused: {e}"))?;
-    runtime.consume(consumer_config(&config), Arc::new(incoming_events(&config)));
+    let reach = directory::ReachCache::default();
+    runtime.consume(
+        consumer_config(&config),
+        Arc::new(incoming_events(&config, &reach)),
+    );
     runtime.measure_due(generation_job::GenerationBacklog {
         policies: policies.clone(),
         clock: clock.clone(),
@@ -162,6 +171,7 @@ pub async fn serve(
         zone,
         policies,
         profile: profile::Profile::new(&config.profile, &config.common.auth)?,
+        reach,
     };
     // The feed service is not guarded: a calendar application polls the
     // feed with no token, and the secret it presents is checked instead.
@@ -184,9 +194,12 @@ pub async fn replay_dead_letters(
     config: &SchedulingConfig,
 ) -> anyhow::Result<events::dead_letters::Replayed> {
     let pool = db::connect(&config.common.db)?;
-    let done =
-        events::dead_letters::replay(&pool, incoming::READER.group, &incoming_events(config))
-            .await?;
+    let done = events::dead_letters::replay(
+        &pool,
+        incoming::READER.group,
+        &incoming_events(config, &directory::ReachCache::default()),
+    )
+    .await?;
     pool.close().await;
     Ok(done)
 }

@@ -37,6 +37,9 @@ pub struct Scheduling {
     pub zone: Tz,
     pub policies: Policies,
     pub profile: Profile,
+    /// Callers' units, kept for the kit's bound; the consumer forgets those
+    /// its directory events change.
+    pub reach: directory::ReachCache,
 }
 
 /// A contact to log, as checked on the wire.
@@ -76,8 +79,7 @@ impl Scheduling {
 
     /// The caller's reach, from the service's copy of the directory.
     pub async fn reach(&self, caller: &Caller) -> Result<Reach, ServiceError> {
-        let mut conn = self.pool.acquire().await?;
-        directory::store::reach_of(&mut conn, caller).await
+        self.reach.reach_in(&self.pool, caller).await
     }
 
     /// A live customer the caller reaches, or NOT_FOUND.
@@ -88,7 +90,7 @@ impl Scheduling {
         id: Uuid,
     ) -> Result<CustomerFacts, ServiceError> {
         let name = resource_name::format("customers", id);
-        let reach = directory::store::reach_of(&mut *conn, caller).await?;
+        let reach = self.reach.reach_of(&mut *conn, caller).await?;
         directory::store::known_customer(&mut *conn, id)
             .await?
             .filter(|f| !f.deleted && reach.covers(&f.org_unit_path, &f.account_manager))
@@ -138,7 +140,7 @@ impl Scheduling {
         {
             return Ok(true);
         }
-        let reach = directory::store::reach_of(&mut *conn, caller).await?;
+        let reach = self.reach.reach_of(&mut *conn, caller).await?;
         let facts = directory::store::customer(&mut *conn, task.customer_id).await?;
         Ok(reach.covers(&facts.org_unit_path, &facts.account_manager))
     }

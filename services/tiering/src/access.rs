@@ -7,13 +7,18 @@
 
 use patron_kit::ServiceError;
 use patron_kit::auth::Caller;
-use patron_kit::directory::{self, CustomerFacts, Reach, Visibility};
+use patron_kit::directory::{self, CustomerFacts, Reach, ReachCache, Visibility};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// The caller's reach; reads the directory only when a role needs it.
-pub async fn reach(conn: &mut PgConnection, caller: &Caller) -> Result<Reach, ServiceError> {
-    directory::store::reach_of(conn, caller).await
+/// The caller's reach; reads the directory only when a role needs it and
+/// `cached` does not know their unit.
+pub async fn reach(
+    cached: &ReachCache,
+    conn: &mut PgConnection,
+    caller: &Caller,
+) -> Result<Reach, ServiceError> {
+    cached.reach_of(conn, caller).await
 }
 
 /// The customer's facts; NOT_FOUND, word for word the same, when the
@@ -21,11 +26,12 @@ pub async fn reach(conn: &mut PgConnection, caller: &Caller) -> Result<Reach, Se
 /// customer profile has said nothing of yet is only within company-wide
 /// reach), so a caller cannot tell which ids exist.
 pub async fn require_customer(
+    cached: &ReachCache,
     conn: &mut PgConnection,
     caller: &Caller,
     customer: Uuid,
 ) -> Result<CustomerFacts, ServiceError> {
-    let reach = reach(conn, caller).await?;
+    let reach = reach(cached, conn, caller).await?;
     let facts = directory::store::customer(conn, customer).await?;
     let name = format!("customers/{customer}");
     if facts.deleted {
@@ -42,9 +48,13 @@ pub async fn require_customer(
 /// What a list shows the caller: what they reach, narrowed to the manager
 /// asked for, if any.
 pub async fn visibility(
+    cached: &ReachCache,
     conn: &mut PgConnection,
     caller: &Caller,
     manager_asked: &str,
 ) -> Result<Visibility, ServiceError> {
-    Ok(Visibility::new(reach(conn, caller).await?, manager_asked))
+    Ok(Visibility::new(
+        reach(cached, conn, caller).await?,
+        manager_asked,
+    ))
 }

@@ -29,6 +29,9 @@ pub struct Engine {
     pub zone: Tz,
     /// The active policy, read once per version rather than once per customer.
     parsed: Arc<Mutex<Option<ParsedPolicy>>>,
+    /// Callers' units, kept for the kit's bound and forgotten as profile's
+    /// directory events are applied (the calls and the consumer share it).
+    pub reach: patron_kit::directory::ReachCache,
 }
 
 /// A policy version's id, number and engine form.
@@ -72,6 +75,7 @@ impl Engine {
             clock,
             zone,
             parsed: Arc::default(),
+            reach: patron_kit::directory::ReachCache::default(),
         }
     }
 

@@ -165,7 +165,7 @@ impl TieringApi {
         customer: Uuid,
     ) -> Result<CustomerFacts, ServiceError> {
         let mut conn = self.pool.acquire().await?;
-        access::require_customer(&mut conn, caller, customer).await
+        access::require_customer(&self.engine.reach, &mut conn, caller, customer).await
     }
 
     async fn evaluate(
@@ -329,7 +329,8 @@ impl TieringService for TieringApi {
         let name = &request.get_ref().name;
         let customer = parse_customer_child("name", name, "tierAssignment")?;
         let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let facts = access::require_customer(&mut conn, &caller, customer).await?;
+        let facts =
+            access::require_customer(&self.engine.reach, &mut conn, &caller, customer).await?;
         let mut row = store::assignment(&mut conn, customer)
             .await?
             .ok_or_else(|| {
@@ -479,7 +480,9 @@ impl TieringService for TieringApi {
         let req = request.get_ref();
         let limit = paging::page_size("page_size", req.page_size)?;
         let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let visible = access::visibility(&mut conn, &caller, &req.account_manager).await?;
+        let visible =
+            access::visibility(&self.engine.reach, &mut conn, &caller, &req.account_manager)
+                .await?;
         let fingerprint = paging::filter_fingerprint(&["pending", &req.account_manager]);
         let after: Option<(chrono::DateTime<chrono::Utc>, Uuid)> =
             paging::decode_token("page_token", &req.page_token, &fingerprint)?;
@@ -575,7 +578,7 @@ impl TieringService for TieringApi {
         let window = window.unwrap_or(crate::domain::policy::Window::RollingMonths(12));
         let today = patron_kit::clock::today(self.engine.clock.as_ref(), self.engine.zone);
         let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let visible = access::visibility(&mut conn, &caller, "").await?;
+        let visible = access::visibility(&self.engine.reach, &mut conn, &caller, "").await?;
         let ranking = store::rank_by_spend(
             &mut conn,
             &visible,

@@ -288,7 +288,10 @@ impl ProfileEvents {
     ) -> anyhow::Result<()> {
         let at = self.engine.clock.now();
         match work {
-            Work::Directory(fact) => fact.apply(tx, at).await?,
+            Work::Directory(fact) => {
+                fact.apply(tx, at).await?;
+                self.engine.reach.forget(fact);
+            }
             Work::Churned {
                 customer,
                 kind,

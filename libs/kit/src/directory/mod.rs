@@ -11,17 +11,22 @@
 //! - [`store`] answers from the tables: a customer's facts, a staff member's
 //!   placement, a manager's customers, a caller's reach, and the reach rule
 //!   as SQL for lists ([`store::Visibility`]).
+//! - [`cached`] keeps a caller's unit and units' paths in the process for a
+//!   stated bound ([`cached::FRESHNESS`]), so a reach costs no round trip:
+//!   [`ReachCache::reach_of`] answers as [`store::reach_of`] does.
 //! - the rule itself, with no I/O, is `patron_vocab::reach` (re-exported
 //!   here as [`Reach`]); profile decides by it from
 //!   its own directory.
 
 pub mod announced;
 pub mod apply;
+pub mod cached;
 pub mod store;
 
 use sqlx::PgPool;
 
 pub use apply::{ProfileFact, apply_event};
+pub use cached::ReachCache;
 pub use patron_vocab::reach::{self, Reach};
 pub use store::{CustomerFacts, StaffPlacement, Visibility};
 

@@ -88,6 +88,7 @@ impl CustomerApi {
         };
         events::enqueue(&mut tx, &name, &event, change.at).await?;
         tx.commit().await?;
+        self.access.forget_customer(id);
         self.cache
             .invalidate(&self.cache_key(id), assigned.version)
             .await;

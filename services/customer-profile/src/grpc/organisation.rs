@@ -24,6 +24,9 @@ pub struct OrganizationApi {
     pub clock: patron_kit::clock::SharedClock,
     /// The policy's default customer limit, shown for staff without their own.
     pub manager_limit: u32,
+    /// What reaches are decided by, shared with the other APIs: forgotten
+    /// here as soon as a change to it commits.
+    pub directory: patron_kit::directory::ReachCache,
 }
 
 fn unit_view(row: &OrgUnitRow) -> pb::OrgUnit {
@@ -353,6 +356,7 @@ impl OrganizationService for OrganizationApi {
         )
         .await?;
         tx.commit().await.map_err(ServiceError::from)?;
+        self.directory.forget_staff(&created.id);
         tracing::info!(staff = %created.id, unit = %unit.id, "staff member added");
         Ok(Response::new(staff_view(&created, self.manager_limit)))
     }
@@ -458,6 +462,7 @@ impl OrganizationService for OrganizationApi {
         )
         .await?;
         tx.commit().await.map_err(ServiceError::from)?;
+        self.directory.forget_staff(&id);
         Ok(Response::new(staff_view(&updated, self.manager_limit)))
     }
 
@@ -495,6 +500,7 @@ impl OrganizationService for OrganizationApi {
         )
         .await?;
         tx.commit().await.map_err(ServiceError::from)?;
+        self.directory.forget_staff(&id);
         tracing::info!(staff = %id, by = %caller.subject, "staff member removed");
         Ok(Response::new(()))
     }

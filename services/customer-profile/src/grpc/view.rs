@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{COLLECTION, CustomerApi, not_found};
 use crate::access;
 use crate::protection::{self, Protection};
-use crate::store::audit::{self as audit_store, Access};
+use crate::store::audit::{Access, AccessBatch};
 use crate::store::{self, CustomerRow};
 
 impl CustomerApi {
@@ -80,8 +80,9 @@ impl CustomerApi {
             .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no customer shown")))
     }
 
-    /// Writes the access audit for customers returned unmasked; a read that
-    /// cannot be audited fails rather than go unrecorded.
+    /// Writes the access audit for customers returned unmasked, sharing a
+    /// commit with concurrent reads; a read that cannot be audited fails
+    /// rather than go unrecorded.
     pub(super) async fn audit_reveal(
         &self,
         caller: &auth::Caller,
@@ -100,15 +101,15 @@ impl CustomerApi {
                 })
             })
             .collect();
-        audit_store::record_access(
-            &self.pool,
-            &reads,
-            &caller.subject,
-            self.clock.now(),
-            purpose,
-            method,
-        )
-        .await
+        self.read_audit
+            .record(AccessBatch {
+                reads,
+                actor: caller.subject.clone(),
+                at: self.clock.now(),
+                purpose: purpose.to_owned(),
+                method: method.to_owned(),
+            })
+            .await
     }
 }
 

@@ -32,32 +32,52 @@ pub struct Access {
     pub fields: Vec<String>,
 }
 
-/// Records reads of unmasked data (one row per customer).
-pub async fn record_access(
-    pool: &PgPool,
-    reads: &[Access],
-    actor: &str,
-    at: DateTime<Utc>,
-    purpose: &str,
-    method: &str,
+/// What one call showed unmasked, by whom, when and why.
+#[derive(Debug, Clone)]
+pub struct AccessBatch {
+    pub reads: Vec<Access>,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    pub purpose: String,
+    pub method: String,
+}
+
+/// Records the reads of `batches` (one row per customer shown) in one
+/// statement, in the caller's transaction.
+pub async fn record_accesses(
+    tx: &mut PgConnection,
+    batches: &[AccessBatch],
 ) -> Result<(), ServiceError> {
-    if reads.is_empty() {
+    let rows = batches
+        .iter()
+        .flat_map(|b| b.reads.iter().map(move |r| (b, r)));
+    let (mut ids, mut fields, mut actors, mut ats, mut purposes, mut methods) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for (batch, read) in rows {
+        ids.push(read.customer_id);
+        // text[] per row travels as one comma-joined string; field paths hold no commas.
+        fields.push(read.fields.join(","));
+        actors.push(batch.actor.as_str());
+        ats.push(batch.at);
+        purposes.push(batch.purpose.as_str());
+        methods.push(batch.method.as_str());
+    }
+    if ids.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = reads.iter().map(|r| r.customer_id).collect();
-    // text[] per row travels as one comma-joined string; field paths hold no commas.
-    let fields: Vec<String> = reads.iter().map(|r| r.fields.join(",")).collect();
     sqlx::query(
         "INSERT INTO access_audit (customer_id, actor, accessed_at, fields, purpose, method)
-         SELECT id, $3, $4, string_to_array(f, ','), $5, $6 FROM unnest($1::uuid[], $2::text[]) AS t(id, f)",
+         SELECT id, actor, at, string_to_array(f, ','), purpose, method
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])
+                AS t(id, f, actor, at, purpose, method)",
     )
     .bind(&ids)
     .bind(&fields)
-    .bind(actor)
-    .bind(at)
-    .bind(purpose)
-    .bind(method)
-    .execute(pool)
+    .bind(&actors)
+    .bind(&ats)
+    .bind(&purposes)
+    .bind(&methods)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

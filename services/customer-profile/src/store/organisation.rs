@@ -49,13 +49,20 @@ pub async fn unit_of_staff(pool: &PgPool, staff_id: &str) -> Result<Option<Strin
     )
 }
 
+/// The paths in the subtree at path `p` are those from `p` up to, not
+/// including, `p` with its closing '/' raised to '0': byte order, as the
+/// `text_pattern_ops` path index sorts. A range, unlike `LIKE p || '%'`
+/// with `p` a column or parameter, lets that index find them under any plan.
+const IN_SUBTREE: &str = "u.path ~>=~ {p} AND u.path ~<~ (left({p}, -1) || '0')";
+
 /// The ids of the units in `unit`'s subtree, itself included: what a list
 /// narrows to for a caller reaching that subtree.
 pub async fn subtree_of_unit(pool: &PgPool, unit: &str) -> Result<Vec<String>, ServiceError> {
-    Ok(sqlx::query_scalar(
-        "SELECT u.id FROM org_units home JOIN org_units u ON u.path LIKE home.path || '%'
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT u.id FROM org_units home JOIN org_units u ON {}
           WHERE home.id = $1",
-    )
+        IN_SUBTREE.replace("{p}", "home.path")
+    )))
     .bind(unit)
     .fetch_all(pool)
     .await?)
@@ -312,12 +319,13 @@ pub async fn list_staff(
 
 /// The unit ids of the subtree rooted at `path`.
 pub async fn subtree_ids(pool: &PgPool, path: &str) -> Result<Vec<String>, ServiceError> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM org_units WHERE path LIKE $1 || '%'")
-            .bind(path)
-            .fetch_all(pool)
-            .await?,
-    )
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT u.id FROM org_units u WHERE {}",
+        IN_SUBTREE.replace("{p}", "$1::text")
+    )))
+    .bind(path)
+    .fetch_all(pool)
+    .await?)
 }
 
 /// One change of a customer's manager, as recorded.

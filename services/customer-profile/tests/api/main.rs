@@ -11,6 +11,7 @@ mod edge;
 mod lookups;
 mod organisation;
 mod protection;
+mod reads;
 mod review;
 mod transactions;
 mod update_and_delete;

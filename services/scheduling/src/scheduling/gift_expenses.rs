@@ -136,7 +136,7 @@ impl Scheduling {
         if row.requested_by == caller.subject {
             return Ok(true);
         }
-        let reach = directory::store::reach_of(&mut *conn, caller).await?;
+        let reach = self.reach.reach_of(&mut *conn, caller).await?;
         let facts = directory::store::customer(&mut *conn, row.customer_id).await?;
         Ok(reach.covers(&facts.org_unit_path, &facts.account_manager))
     }

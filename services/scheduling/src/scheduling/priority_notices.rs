@@ -6,7 +6,6 @@
 
 use chrono::NaiveDate;
 use patron_kit::auth::Caller;
-use patron_kit::directory;
 use patron_kit::idempotency::{self, Claim};
 use patron_kit::{ServiceError, events, resource_name};
 use patron_proto::scheduling::v1 as pb;
@@ -66,7 +65,7 @@ impl Scheduling {
             tx.commit().await?;
             return Ok(existing);
         }
-        let reach = directory::store::reach_of(&mut tx, caller).await?;
+        let reach = self.reach.reach_of(&mut tx, caller).await?;
         // Who covers whom today, as the generation job assigns new tasks.
         let covers: Vec<Cover> = leaves::covering(&mut tx, today)
             .await?

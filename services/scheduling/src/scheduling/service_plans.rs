@@ -113,7 +113,7 @@ impl Scheduling {
         if staff == caller.subject {
             return Ok(true);
         }
-        let reach = directory::store::reach_of(&mut *conn, caller).await?;
+        let reach = self.reach.reach_of(&mut *conn, caller).await?;
         if matches!(reach, directory::Reach::Company) {
             return Ok(true);
         }

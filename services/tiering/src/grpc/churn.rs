@@ -66,7 +66,9 @@ impl TieringApi {
         let req = request.get_ref();
         let limit = paging::page_size("page_size", req.page_size)?;
         let mut conn = self.pool.acquire().await?;
-        let visible = access::visibility(&mut conn, &caller, &req.account_manager).await?;
+        let visible =
+            access::visibility(&self.engine.reach, &mut conn, &caller, &req.account_manager)
+                .await?;
         drop(conn);
         let fingerprint = paging::filter_fingerprint(&["churn", &req.account_manager]);
         let after: Option<Uuid> =
@@ -89,7 +91,7 @@ impl TieringApi {
         let caller = auth::caller(&request)?;
         caller.require(Permission::ReadCustomers)?;
         let mut conn = self.pool.acquire().await?;
-        let visible = access::visibility(&mut conn, &caller, "").await?;
+        let visible = access::visibility(&self.engine.reach, &mut conn, &caller, "").await?;
         drop(conn);
         let req = request.into_inner();
         let mut violations = Violations::new();

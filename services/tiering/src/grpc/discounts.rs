@@ -45,7 +45,8 @@ impl TieringApi {
                 .ok_or_else(|| ServiceError::invalid("date", "must be a full calendar date"))?,
         };
         let mut conn = self.pool.acquire().await?;
-        let facts = access::require_customer(&mut conn, &caller, customer).await?;
+        let facts =
+            access::require_customer(&self.engine.reach, &mut conn, &caller, customer).await?;
         let Some((_, policy)) = self.engine.active(&mut conn).await? else {
             return Err(ServiceError::FailedPrecondition(
                 "no tier policy is active yet".into(),

@@ -174,7 +174,7 @@ impl PointsApi {
             .ok_or_else(|| ServiceError::not_found(name))?;
         // A card outside reach is as missing as one that never existed, and
         // names nothing of its customer.
-        access::require_customer(conn, caller, card.customer_id)
+        access::require_customer(&self.engine.reach, conn, caller, card.customer_id)
             .await
             .map_err(|e| match e {
                 ServiceError::NotFound(_) => ServiceError::not_found(name),
@@ -247,7 +247,7 @@ impl PointsService for PointsApi {
         let now = self.engine.clock.now();
         let today = self.today();
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        access::require_customer(&mut tx, &caller, customer).await?;
+        access::require_customer(&self.engine.reach, &mut tx, &caller, customer).await?;
         let rule = self.cards_rule(&mut tx).await?;
         // 003 第六条: the card is issued once the customer qualifies.
         let tier = tiers::assignment(&mut tx, customer)
