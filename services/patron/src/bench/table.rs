@@ -135,11 +135,12 @@ fn thousands(n: u64) -> String {
 pub fn latency(d: Option<Duration>) -> String {
     let Some(d) = d else { return "—".into() };
     let ms = d.as_secs_f64() * 1e3;
-    if ms >= 1000.0 {
+    // Thresholds at what rounds up, so 99.99 ms reads "100 ms", not "100.0 ms".
+    if ms >= 999.5 {
         format!("{:.2} s", ms / 1e3)
-    } else if ms >= 100.0 {
+    } else if ms >= 99.95 {
         format!("{ms:.0} ms")
-    } else if ms >= 10.0 {
+    } else if ms >= 9.995 {
         format!("{ms:.1} ms")
     } else {
         format!("{ms:.2} ms")
@@ -261,5 +262,6 @@ mod tests {
         assert_eq!(thousands(1_000_000), "1,000,000");
         assert_eq!(latency(Some(Duration::from_micros(450))), "0.45 ms");
         assert_eq!(latency(Some(Duration::from_millis(11_900))), "11.90 s");
+        assert_eq!(latency(Some(Duration::from_micros(99_990))), "100 ms");
     }
 }
