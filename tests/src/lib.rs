@@ -393,6 +393,18 @@ impl Suite {
         url
     }
 
+    /// The Redis holding the suite's event streams, and the streams' key prefix.
+    pub fn event_streams(&self) -> (&str, &str) {
+        (&self.cache.url, &self.cache.key_prefix)
+    }
+
+    /// An administrator's URL of the suite's database.
+    pub fn admin_database_url(&self) -> String {
+        let admin = testing::admin_url();
+        let server = admin.rsplit_once('/').map_or(admin.as_str(), |(s, _)| s);
+        format!("{server}/{}", self.db.name)
+    }
+
     /// The suite's "now".
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()

@@ -1,5 +1,5 @@
 //! The sub-commands: `up`, `serve`, `migrate`, `provision`, `token`, `import`,
-//! `demo` and `events`.
+//! `demo`, `events` and `bench`.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -84,6 +84,9 @@ enum Command {
         #[command(flatten)]
         urls: ServiceUrls,
     },
+    /// Measure issue 16's table against the running suite (`patron up`):
+    /// each path beside its baseline from the same run, as markdown.
+    Bench(crate::bench_command::BenchArgs),
     /// Look after a service's events: status, replays, dead letters.
     Events {
         #[command(subcommand)]
@@ -142,6 +145,7 @@ enum ImportKind {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Events { action } => crate::events_admin::run(action).await,
+        Command::Bench(args) => crate::bench_command::run(args).await,
         Command::Demo { company, urls } => {
             if !demo_command::load(&company, &urls).await? {
                 std::process::exit(2)
@@ -364,7 +368,7 @@ async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// The database named in `PATRON_DATABASE_URL`.
-fn database_name() -> anyhow::Result<String> {
+pub fn database_name() -> anyhow::Result<String> {
     let url = config::env_or("PATRON_DATABASE_URL", db::DEFAULT_DATABASE_URL);
     let path = url.split('?').next().unwrap_or_default();
     path.rsplit_once('/')

@@ -2,6 +2,7 @@
 //! commands; each service's `serve` lives in its own crate so the same code
 //! runs in `patron up` on one machine and as one pod in a cluster.
 
+mod bench_command;
 mod commands;
 mod demo_command;
 mod events_admin;
