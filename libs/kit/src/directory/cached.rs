@@ -99,18 +99,6 @@ impl<V: Clone> Fresh<V> {
         Ok(value)
     }
 
-    /// Keeps `value`, read at `read_at`, for the bound: for a caller that
-    /// read it along with something else.
-    pub fn keep(&self, key: &str, value: V, read_at: Instant) {
-        let generation = self.inner.generation.load(Ordering::SeqCst);
-        self.put(key, value, generation, read_at);
-    }
-
-    /// Now, as this cache reads it.
-    pub fn now(&self) -> Instant {
-        (self.inner.now)()
-    }
-
     /// Drops `key`; a load begun before is not kept.
     pub fn forget(&self, key: &str) {
         let mut entries = self.entries();
