@@ -26,7 +26,6 @@ async fn target(suite: &Suite) -> Target {
             .await
             .unwrap(),
         authorization: format!("Bearer {}", suite.token("admin")),
-        clock: std::sync::Arc::new(suite.clock.clone()),
     }
 }
 

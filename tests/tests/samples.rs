@@ -195,7 +195,6 @@ async fn the_samples_import_with_the_one_bad_card_reported() {
             .await
             .unwrap(),
         authorization: format!("Bearer {}", suite.token("admin")),
-        clock: std::sync::Arc::new(suite.clock.clone()),
     };
     let options = Options {
         sheet: None,

@@ -149,6 +149,29 @@ pub async fn claim_many(
         .collect())
 }
 
+/// The response header that marks an answer as a replay: the create (or
+/// the recorded transaction) was applied by an earlier request, and this one
+/// changed nothing. Callers that report what they did (an import) read it
+/// instead of comparing the resource's create time with their own clock.
+pub const REPLAYED_HEADER: &str = "patron-replayed";
+
+/// `message` as the answer to a replayed request, marked as such.
+pub fn replayed<T>(message: T) -> tonic::Response<T> {
+    let mut response = tonic::Response::new(message);
+    response.metadata_mut().insert(
+        REPLAYED_HEADER,
+        tonic::metadata::MetadataValue::from_static("true"),
+    );
+    response
+}
+
+/// Whether `metadata` (a response's) marks a replay.
+pub fn was_replayed(metadata: &tonic::metadata::MetadataMap) -> bool {
+    metadata
+        .get(REPLAYED_HEADER)
+        .is_some_and(|v| v.as_bytes() == b"true")
+}
+
 fn reused() -> ServiceError {
     ServiceError::invalid(
         "request_id",
@@ -158,6 +181,12 @@ fn reused() -> ServiceError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_replay_is_marked_and_a_first_answer_is_not() {
+        assert!(super::was_replayed(super::replayed(()).metadata()));
+        assert!(!super::was_replayed(tonic::Response::new(()).metadata()));
+    }
+
     use super::*;
 
     #[test]

@@ -187,7 +187,7 @@ impl CustomerService for CustomerApi {
                 let row = store::get(&self.pool, existing)
                     .await?
                     .ok_or_else(|| not_found(existing))?;
-                return Ok(Response::new(
+                return Ok(idempotency::replayed(
                     self.show_one(&caller, "CreateCustomer", &purpose, &row)
                         .await?,
                 ));

@@ -196,7 +196,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let target = import::Target {
                 channel,
                 authorization: format!("Bearer {token}"),
-                clock: std::sync::Arc::new(patron_kit::clock::SystemClock),
             };
             let outcome = import::run(dataset, &file, &target, &options).await?;
             println!("{}", outcome.summary());

@@ -103,11 +103,22 @@ pub struct Escalation {
     pub every: Duration,
 }
 
-/// The next alarm of a stage due at `due`, which has been warned about
-/// (`warned`) and escalated `level` times so far.
-pub fn next_alarm(due: DateTime<Utc>, warned: bool, level: i32, pace: Escalation) -> Alarm {
+/// The next alarm of a stage due at `due`, whose clock last started at
+/// `since`, which has been warned about (`warned`) and escalated `level`
+/// times so far. The warning comes `warn_before` ahead of the deadline, but
+/// never in the first half of the stage's time: a stage allowed less than
+/// the warning's lead (a VIP's one-hour acceptance under a two-hour lead)
+/// is warned halfway, not the moment it starts.
+pub fn next_alarm(
+    due: DateTime<Utc>,
+    since: DateTime<Utc>,
+    warned: bool,
+    level: i32,
+    pace: Escalation,
+) -> Alarm {
     if !warned && level == 0 {
-        return Alarm::Warn(due - pace.warn_before);
+        let halfway = since + (due - since) / 2;
+        return Alarm::Warn((due - pace.warn_before).max(halfway));
     }
     Alarm::Escalate {
         at: due + pace.every * level,
@@ -233,13 +244,17 @@ mod tests {
             every: Duration::hours(4),
         };
         let due = at(2, 10, 0);
-        assert_eq!(next_alarm(due, false, 0, pace), Alarm::Warn(at(2, 8, 0)));
+        let since = at(1, 10, 0);
         assert_eq!(
-            next_alarm(due, true, 0, pace),
+            next_alarm(due, since, false, 0, pace),
+            Alarm::Warn(at(2, 8, 0))
+        );
+        assert_eq!(
+            next_alarm(due, since, true, 0, pace),
             Alarm::Escalate { at: due, level: 1 }
         );
         assert_eq!(
-            next_alarm(due, true, 1, pace),
+            next_alarm(due, since, true, 1, pace),
             Alarm::Escalate {
                 at: at(2, 14, 0),
                 level: 2
@@ -248,11 +263,36 @@ mod tests {
         // A stage that was never warned (it was created past its warning
         // time and escalated straight away) keeps escalating.
         assert_eq!(
-            next_alarm(due, false, 2, pace),
+            next_alarm(due, since, false, 2, pace),
             Alarm::Escalate {
                 at: at(2, 18, 0),
                 level: 3
             }
+        );
+    }
+
+    #[test]
+    fn a_stage_shorter_than_the_warnings_lead_is_warned_halfway() {
+        let pace = Escalation {
+            warn_before: Duration::hours(2),
+            every: Duration::hours(4),
+        };
+        // One hour to accept, a two-hour lead: warned at half past, not at
+        // intake (nor before it).
+        let since = at(2, 9, 0);
+        assert_eq!(
+            next_alarm(at(2, 10, 0), since, false, 0, pace),
+            Alarm::Warn(at(2, 9, 30))
+        );
+        // Exactly the lead: still halfway.
+        assert_eq!(
+            next_alarm(at(2, 11, 0), since, false, 0, pace),
+            Alarm::Warn(at(2, 10, 0))
+        );
+        // A resumed clock counts from its restart.
+        assert_eq!(
+            next_alarm(at(2, 10, 0), at(2, 9, 40), false, 0, pace),
+            Alarm::Warn(at(2, 9, 50))
         );
     }
 

@@ -167,6 +167,7 @@ impl Handling {
         }
         Some(deadlines::next_alarm(
             due,
+            self.clock.running_since.unwrap_or(due),
             self.warned,
             self.escalation_level,
             policy.escalation,

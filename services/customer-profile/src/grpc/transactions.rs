@@ -300,7 +300,7 @@ impl TransactionService for TransactionApi {
         {
             Recorded::Existing(existing) if existing.same_facts(&row) => {
                 tx.rollback().await.map_err(ServiceError::from)?;
-                return Ok(Response::new(to_wire(&existing)));
+                return Ok(patron_kit::idempotency::replayed(to_wire(&existing)));
             }
             Recorded::Existing(_) => {
                 // Word for word the same whoever's record holds the id: the

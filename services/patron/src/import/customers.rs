@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use patron_kit::descriptors;
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::customer_service_client::CustomerServiceClient;
@@ -62,7 +61,6 @@ pub struct CustomerImport {
     message: MessageDescriptor,
     columns: Vec<Result<Column, String>>,
     headers: Vec<String>,
-    started: DateTime<Utc>,
     /// Archive number → customer name, for referrals.
     referrers: HashMap<String, String>,
     /// The kind of a row that gives none: `--kind`, else what the columns
@@ -105,7 +103,6 @@ impl CustomerImport {
             message,
             columns,
             headers: headers.to_vec(),
-            started: target.clock.now(),
             referrers: HashMap::new(),
             default_kind,
         }
@@ -226,12 +223,13 @@ impl CustomerImport {
             .await
         {
             Ok(created) => {
+                let outcome = accepted(created.metadata());
                 let created = created.into_inner();
                 if !created.archive_number.is_empty() {
                     self.referrers
                         .insert(created.archive_number.clone(), created.name.clone());
                 }
-                Ok(accepted(created.create_time.as_ref(), self.started))
+                Ok(outcome)
             }
             Err(status) => refused(row, status, "customer.", &self.column_paths()),
         }

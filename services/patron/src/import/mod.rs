@@ -36,9 +36,6 @@ pub struct Target {
     pub channel: Channel,
     /// The `authorization` value, `Bearer …`.
     pub authorization: String,
-    /// The time as the service keeps it: a row whose archive was created
-    /// before this run started is a replay of an earlier import.
-    pub clock: patron_kit::clock::SharedClock,
 }
 
 /// How a file is read.
@@ -253,16 +250,12 @@ pub(crate) fn convert<M: prost::Message + Default>(
         .ok()
 }
 
-/// The outcome of a create the service accepted: `Unchanged` when what it
-/// returned was created before this run (a replay of an earlier import).
-pub(crate) fn accepted(
-    create_time: Option<&prost_types::Timestamp>,
-    started: chrono::DateTime<chrono::Utc>,
-) -> Outcome {
-    let before_this_run = create_time
-        .and_then(patron_kit::timestamp::from_proto)
-        .is_some_and(|t| t < started);
-    if before_this_run {
+/// The outcome of a create the service accepted: `Unchanged` when the
+/// service answered it as a replay of an earlier request (an earlier import
+/// of the same row), as its response header says; no clock is compared, so
+/// the machine the import runs on need not agree with the service's.
+pub(crate) fn accepted(response: &tonic::metadata::MetadataMap) -> Outcome {
+    if patron_kit::idempotency::was_replayed(response) {
         Outcome::Unchanged
     } else {
         Outcome::Created

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use patron_kit::descriptors;
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::customer_service_client::CustomerServiceClient;
@@ -48,7 +47,6 @@ pub struct TransactionImport {
     message: MessageDescriptor,
     /// Per header: the customer column, a field, or a problem.
     columns: Vec<Binding>,
-    started: DateTime<Utc>,
     /// Archive number → customer name (or `None`: no such customer).
     known: HashMap<String, Option<String>>,
 }
@@ -83,7 +81,6 @@ impl TransactionImport {
             defaults: options.defaults.clone(),
             message,
             columns,
-            started: target.clock.now(),
             known: HashMap::new(),
         }
     }
@@ -200,10 +197,7 @@ impl TransactionImport {
             .record_transaction(authorized(&self.target, request))
             .await
         {
-            Ok(recorded) => Ok(accepted(
-                recorded.into_inner().create_time.as_ref(),
-                self.started,
-            )),
+            Ok(recorded) => Ok(accepted(recorded.metadata())),
             Err(status) => refused(row, status, "transaction.", &self.column_paths()),
         }
     }
