@@ -626,24 +626,36 @@ fn free_port() -> std::net::SocketAddr {
 
 /// Waits until the gRPC server at `url` reports itself ready.
 pub async fn wait_until_serving(url: &str) {
-    use tonic_health::pb::HealthCheckRequest;
-    use tonic_health::pb::health_client::HealthClient;
     for _ in 0..200 {
-        if let Ok(channel) = tonic::transport::Endpoint::from_shared(url.to_owned())
-            .expect("a URL")
-            .connect()
-            .await
-        {
-            let answer = HealthClient::new(channel)
-                .check(HealthCheckRequest {
-                    service: "patron.readiness".into(),
-                })
-                .await;
-            if answer.is_ok_and(|a| a.into_inner().status == 1) {
-                return;
-            }
+        if is_ready(url).await {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{url} did not become ready within 10 s");
+}
+
+/// Whether the gRPC server at `url` answers its readiness check as serving
+/// (migrated, its database and Redis answering), asked once, within
+/// seconds: a server that accepts but never answers is not ready.
+pub async fn is_ready(url: &str) -> bool {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url.to_owned()) else {
+        return false;
+    };
+    let Ok(channel) = endpoint
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(2))
+        .connect()
+        .await
+    else {
+        return false;
+    };
+    let answer = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: "patron.readiness".into(),
+        })
+        .await;
+    answer.is_ok_and(|a| a.into_inner().status == 1)
 }

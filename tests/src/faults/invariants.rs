@@ -243,17 +243,28 @@ async fn customers_present(db: &mut PgConnection, ledger: &Ledger) -> anyhow::Re
     Ok(problems)
 }
 
+/// The markers of `tried` that `table`'s `column` holds more than once, with
+/// how many times.
+async fn stored_twice(
+    db: &mut PgConnection,
+    table: &str,
+    column: &str,
+    tried: &[String],
+) -> anyhow::Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {column}, count(*) FROM {table}
+          WHERE {column} = ANY($1) GROUP BY {column} HAVING count(*) > 1"
+    )))
+    .bind(tried)
+    .fetch_all(&mut *db)
+    .await?)
+}
+
 async fn customers_once(db: &mut PgConnection, ledger: &Ledger) -> anyhow::Result<Vec<String>> {
     let tried: Vec<String> = (ledger.customer_attempts.lock().unwrap().iter())
         .map(|r| customer_marker(*r))
         .collect();
-    let twice: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT display_name, count(*) FROM profile.customers
-          WHERE display_name = ANY($1) GROUP BY display_name HAVING count(*) > 1",
-    )
-    .bind(&tried)
-    .fetch_all(&mut *db)
-    .await?;
+    let twice = stored_twice(db, "profile.customers", "display_name", &tried).await?;
     Ok(if twice.is_empty() {
         Vec::new()
     } else {
@@ -347,13 +358,7 @@ async fn complaints_present(db: &mut PgConnection, ledger: &Ledger) -> anyhow::R
     let tried: Vec<String> = (ledger.complaint_attempts.lock().unwrap().iter())
         .map(|r| complaint_marker(*r))
         .collect();
-    let twice: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT description, count(*) FROM complaint.complaints
-          WHERE description = ANY($1) GROUP BY description HAVING count(*) > 1",
-    )
-    .bind(&tried)
-    .fetch_all(&mut *db)
-    .await?;
+    let twice = stored_twice(db, "complaint.complaints", "description", &tried).await?;
     if !twice.is_empty() {
         problems.push(format!("taken more than once: {}", some(&twice)));
     }

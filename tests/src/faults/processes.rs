@@ -429,8 +429,6 @@ impl Service {
     /// Waits until it reports itself ready (migrated, its database and
     /// Redis answering); fails early when the process ended.
     pub async fn wait_ready(&mut self, patience: Duration) -> anyhow::Result<()> {
-        use tonic_health::pb::HealthCheckRequest;
-        use tonic_health::pb::health_client::HealthClient;
         let started = tokio::time::Instant::now();
         while started.elapsed() < patience {
             if let Some(child) = self.child.as_mut()
@@ -442,20 +440,8 @@ impl Service {
                     log_tail(&self.log, 30)
                 );
             }
-            if let Ok(channel) = tonic::transport::Endpoint::from_shared(self.url())?
-                .connect_timeout(Duration::from_secs(1))
-                .timeout(Duration::from_secs(2))
-                .connect()
-                .await
-            {
-                let answer = HealthClient::new(channel)
-                    .check(HealthCheckRequest {
-                        service: "patron.readiness".into(),
-                    })
-                    .await;
-                if answer.is_ok_and(|a| a.into_inner().status == 1) {
-                    return Ok(());
-                }
+            if crate::is_ready(&self.url()).await {
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -46,6 +46,27 @@ async fn wait_out_the_bound() {
     tokio::time::sleep(FRESHNESS + Duration::from_millis(200)).await;
 }
 
+/// Moves staff member `id` to `unit`, as the administrator.
+async fn move_staff(app: &TestApp, id: &str, unit: &str) {
+    app.organization()
+        .update_staff_member(app.as_staff(
+            "root",
+            "admin",
+            pb::UpdateStaffMemberRequest {
+                staff_member: Some(pb::StaffMember {
+                    name: format!("staff/{id}"),
+                    org_unit: format!("orgUnits/{unit}"),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["org_unit".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_staff_members_move_takes_effect_on_every_replica_within_the_bound() {
     let app = spawn_app().await;
@@ -59,23 +80,7 @@ async fn a_staff_members_move_takes_effect_on_every_replica_within_the_bound() {
         }
     }
 
-    app.organization()
-        .update_staff_member(app.as_staff(
-            "root",
-            "admin",
-            pb::UpdateStaffMemberRequest {
-                staff_member: Some(pb::StaffMember {
-                    name: "staff/zhao".into(),
-                    org_unit: "orgUnits/west".into(),
-                    ..Default::default()
-                }),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["org_unit".into()],
-                }),
-            },
-        ))
-        .await
-        .unwrap();
+    move_staff(&app, "zhao", "west").await;
     let here = read_as(&app, &app.client, "zhao", "viewer", &customer.name).await;
     assert_eq!(
         here.unwrap_err().code(),
@@ -90,23 +95,7 @@ async fn a_staff_members_move_takes_effect_on_every_replica_within_the_bound() {
         "the other replica within the bound"
     );
     // Back in east, a supervisor's subtree holds the customer again.
-    app.organization()
-        .update_staff_member(app.as_staff(
-            "root",
-            "admin",
-            pb::UpdateStaffMemberRequest {
-                staff_member: Some(pb::StaffMember {
-                    name: "staff/zhao".into(),
-                    org_unit: "orgUnits/east".into(),
-                    ..Default::default()
-                }),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["org_unit".into()],
-                }),
-            },
-        ))
-        .await
-        .unwrap();
+    move_staff(&app, "zhao", "east").await;
     wait_out_the_bound().await;
     let there = read_as(&app, &replica, "zhao", "supervisor", &customer.name).await;
     assert_eq!(there.unwrap().display_name, "Placed");
