@@ -455,6 +455,43 @@ async fn a_consumer_killed_mid_batch_is_resumed_without_loss_or_double_effect() 
 }
 
 #[tokio::test]
+async fn an_event_twice_in_one_batch_is_applied_once_and_both_entries_acknowledged() {
+    let f = fixture().await;
+    f.enqueue(3).await;
+    f.publish_all().await;
+    // Each entry copied right behind itself: one read of 10 holds all six.
+    let mut redis = f.redis().await;
+    let key = events::stream_key(&f.prefix, TOPIC);
+    let published: redis::streams::StreamRangeReply = redis.xrange_all(&key).await.unwrap();
+    let _: () = redis.del(&key).await.unwrap();
+    for entry in &published.ids {
+        let fields: Vec<(String, Vec<u8>)> = entry
+            .map
+            .iter()
+            .map(|(k, v)| match v {
+                redis::Value::BulkString(b) => (k.clone(), b.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        for _ in 0..2 {
+            let _: String = redis.xadd(&key, "*", &fields).await.unwrap();
+        }
+    }
+    let mut consumer = Consumer::connect(
+        f.consumer_config("pod-a"),
+        f.pool.clone(),
+        Arc::new(RecordEffect::new()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(consumer.poll(">").await.unwrap(), 6, "one batch of six");
+    assert_eq!(f.effects().await, (3, 3), "each event applied once");
+    let pending: redis::streams::StreamPendingReply =
+        redis.xpending(&key, "effects").await.unwrap();
+    assert_eq!(pending.count(), 0, "both copies acknowledged");
+}
+
+#[tokio::test]
 async fn an_entry_that_keeps_failing_holds_up_none_of_its_batch_and_is_set_aside_to_replay() {
     let f = fixture().await;
     f.enqueue(25).await;

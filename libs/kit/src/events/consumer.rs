@@ -466,9 +466,11 @@ pub(super) async fn apply_events<H: EventHandler>(
 ) -> anyhow::Result<usize> {
     async {
         let mut batch = handler.begin();
+        let mut first_time = record_processed(tx, group, topic, events).await?;
         let mut applied = 0;
         for event in events {
-            if record_processed(tx, group, topic, event.event_id, event.number).await? {
+            // `remove`: an event delivered twice in one batch applies once.
+            if first_time.remove(&event.event_id) {
                 handler.handle(&mut batch, tx, &event.envelope).await?;
                 applied += 1;
             }
@@ -510,26 +512,33 @@ fn process_span(group: &str, topic: &str, events: &[Delivered]) -> tracing::Span
     span
 }
 
-/// Records the event as processed by `group`; false when it already was.
+/// Records a batch's events as processed by `group`, in one statement;
+/// the ids recorded now, i.e. those not processed before. The rows go in
+/// event-id order, so two replicas recording overlapping batches (one took
+/// the other's entries over) take the key locks in the same order.
 pub(super) async fn record_processed(
     tx: &mut PgConnection,
     group: &str,
     topic: &str,
-    event_id: Uuid,
-    number: Option<i64>,
-) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
+    events: &[Delivered],
+) -> Result<std::collections::HashSet<Uuid>, sqlx::Error> {
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+    let numbers: Vec<Option<i64>> = events.iter().map(|e| e.number).collect();
+    let recorded: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO processed_events (consumer_group, event_id, topic, number)
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+         SELECT $1, e.id, $2, e.number
+           FROM unnest($3::uuid[], $4::bigint[]) AS e(id, number)
+          ORDER BY e.id
+         ON CONFLICT DO NOTHING
+         RETURNING event_id",
     )
     .bind(group)
-    .bind(event_id)
     .bind(topic)
-    .bind(number)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1)
+    .bind(&ids)
+    .bind(&numbers)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(recorded.into_iter().collect())
 }
 
 fn entry_envelope(map: &HashMap<String, redis::Value>) -> Option<EventEnvelope> {
