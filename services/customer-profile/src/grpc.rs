@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::access::{self, AccessControl};
 use crate::domain::organisation::Reach;
 use crate::protection::Protection;
-use crate::read_audit::ReadAudit;
+use crate::read_audit::{ReadAudit, Reveal};
 use crate::store::audit as audit_store;
 use crate::store::organisation::{self as directory, AssignmentRecord};
 use crate::store::{self, CustomerFilter, CustomerRow};
@@ -292,12 +292,18 @@ impl CustomerService for CustomerApi {
         // The cache holds the masked view only; the clear values come from
         // the sealed column, for callers allowed to see them.
         if caller.can(Permission::ReadSensitive) {
-            let sealed = store::sensitive_of(&self.pool, id)
+            let sensitive = self
+                .read_audit
+                .reveal(Reveal {
+                    customer: id,
+                    actor: caller.subject.clone(),
+                    at: self.clock.now(),
+                    purpose,
+                    method: "GetCustomer".into(),
+                })
                 .await?
                 .ok_or_else(|| not_found(id))?;
-            Protection::merge(&mut customer, self.protection.open(id, &sealed)?);
-            self.audit_reveal(&caller, "GetCustomer", &purpose, &[&customer])
-                .await?;
+            Protection::merge(&mut customer, sensitive);
         }
         tracing::debug!(customer = %id, ?outcome, "customer read");
         Ok(Response::new(customer))

@@ -95,13 +95,13 @@ pub async fn serve(
     let api = grpc::CustomerApi {
         pool: pool.clone(),
         cache: runtime.cache.clone(),
-        protection,
+        protection: protection.clone(),
         clock: clock.clone(),
         zone: config.common.zone,
         archive_prefix: config.archive_prefix.clone(),
         review_period: chrono::Duration::from_std(config.review_period)?,
         access: access.clone(),
-        read_audit: read_audit::ReadAudit::start(pool.clone()),
+        read_audit: read_audit::ReadAudit::start(pool.clone(), protection),
         manager_limit: config.manager_limit,
     };
     let transactions = grpc::transactions::TransactionApi {
