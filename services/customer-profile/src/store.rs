@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use patron_kit::ServiceError;
 use patron_kit::error::unique_violation;
 use patron_vocab::Change;
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::archive_number::ArchiveNumber;
@@ -298,28 +298,28 @@ pub async fn list_due_for_review(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<CustomerRow>, ServiceError> {
-    let (after_time, after_id) = after.unzip();
-    Ok(
-        sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM customers
+    // Only the conditions asked for, as in `list_statement`.
+    let mut q = QueryBuilder::new(format!(
+        "SELECT {COLUMNS} FROM customers
           WHERE deleted_at IS NULL AND exited_at IS NULL
-            AND COALESCE(last_reviewed_at, created_at) < $1
-            AND ($2::text IS NULL OR account_manager = $2)
-            AND ($3::timestamptz IS NULL OR (COALESCE(last_reviewed_at, created_at), id) > ($3, $4))
-            AND ($6::text[] IS NULL OR org_unit_id = ANY($6) OR ($7 <> '' AND account_manager = $7))
-          ORDER BY COALESCE(last_reviewed_at, created_at), id
-          LIMIT $5"
-        )))
-        .bind(cutoff)
-        .bind(account_manager)
-        .bind(after_time)
-        .bind(after_id)
-        .bind(limit)
-        .bind(reach.units.as_deref())
-        .bind(reach.manager.as_deref().unwrap_or(""))
-        .fetch_all(pool)
-        .await?,
-    )
+            AND COALESCE(last_reviewed_at, created_at) < "
+    ));
+    q.push_bind(cutoff);
+    if let Some(manager) = account_manager {
+        q.push(" AND account_manager = ")
+            .push_bind(manager.to_owned());
+    }
+    if let Some((time, id)) = after {
+        q.push(" AND (COALESCE(last_reviewed_at, created_at), id) > (")
+            .push_bind(time)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    push_reach(&mut q, reach);
+    q.push(" ORDER BY COALESCE(last_reviewed_at, created_at), id LIMIT ")
+        .push_bind(limit);
+    Ok(q.build_query_as::<CustomerRow>().fetch_all(pool).await?)
 }
 
 /// Hides a locked archive; its number stays taken.
@@ -413,38 +413,72 @@ pub async fn list(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<CustomerRow>, ServiceError> {
-    let name_pattern = filter
-        .display_name_contains
-        .as_deref()
-        .map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
-    Ok(
-        sqlx::query_as::<_, CustomerRow>(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM customers
-          WHERE deleted_at IS NULL
-            AND ($1::uuid IS NULL OR id < $1)
-            AND ($2::text IS NULL OR archive_number = $2)
-            AND ($3::text IS NULL OR lower(display_name) LIKE $3 ESCAPE '\\')
-            AND ($4::text IS NULL OR phone_index @> ARRAY[$4])
-            AND ($5::text IS NULL OR account_manager = $5)
-            AND ($6::text IS NULL OR id_card_index = $6)
-            AND ($8::text[] IS NULL OR org_unit_id = ANY($8))
-            AND ($9::text[] IS NULL OR org_unit_id = ANY($9) OR ($10 <> '' AND account_manager = $10))
-          ORDER BY id DESC
-          LIMIT $7"
-        )))
-        .bind(after)
-        .bind(filter.archive_number.as_deref())
-        .bind(name_pattern)
-        .bind(filter.phone_index.as_deref())
-        .bind(filter.account_manager.as_deref())
-        .bind(filter.id_card_index.as_deref())
-        .bind(limit)
-        .bind(filter.within_units.as_deref())
-        .bind(reach.units.as_deref())
-        .bind(reach.manager.as_deref().unwrap_or(""))
+    Ok(list_statement("", filter, reach, after, limit)
+        .build_query_as::<CustomerRow>()
         .fetch_all(pool)
-        .await?,
-    )
+        .await?)
+}
+
+/// The statement `list` runs, after `prefix` (`EXPLAIN`, to look at its
+/// plan). It holds a condition for each filter given and none for the
+/// others: a catch-all `($n IS NULL OR col = $n)` leaves a generic plan (the
+/// one a prepared statement settles on) no index to use for any of them.
+pub fn list_statement(
+    prefix: &str,
+    filter: &CustomerFilter,
+    reach: &ReachFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> QueryBuilder<Postgres> {
+    let mut q = QueryBuilder::new(format!(
+        "{prefix} SELECT {COLUMNS} FROM customers WHERE deleted_at IS NULL"
+    ));
+    if let Some(after) = after {
+        q.push(" AND id < ").push_bind(after);
+    }
+    if let Some(number) = &filter.archive_number {
+        q.push(" AND archive_number = ").push_bind(number.clone());
+    }
+    if let Some(name) = &filter.display_name_contains {
+        let pattern = format!("%{}%", escape_like(&name.to_lowercase()));
+        q.push(" AND lower(display_name) LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(phone) = &filter.phone_index {
+        q.push(" AND phone_index @> ARRAY[")
+            .push_bind(phone.clone())
+            .push("]");
+    }
+    if let Some(manager) = &filter.account_manager {
+        q.push(" AND account_manager = ").push_bind(manager.clone());
+    }
+    if let Some(card) = &filter.id_card_index {
+        q.push(" AND id_card_index = ").push_bind(card.clone());
+    }
+    if let Some(units) = &filter.within_units {
+        q.push(" AND org_unit_id = ANY(")
+            .push_bind(units.clone())
+            .push(")");
+    }
+    push_reach(&mut q, reach);
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    q
+}
+
+/// Narrows a statement on `customers` to what `reach` lets its caller see:
+/// nothing added for a caller who sees everyone.
+fn push_reach(q: &mut QueryBuilder<Postgres>, reach: &ReachFilter) {
+    let Some(units) = &reach.units else {
+        return;
+    };
+    q.push(" AND (org_unit_id = ANY(")
+        .push_bind(units.clone())
+        .push(")");
+    if let Some(manager) = reach.manager.as_ref().filter(|m| !m.is_empty()) {
+        q.push(" OR account_manager = ").push_bind(manager.clone());
+    }
+    q.push(")");
 }
 
 /// Escapes LIKE's wildcards so user text matches literally.

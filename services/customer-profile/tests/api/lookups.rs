@@ -185,3 +185,95 @@ async fn pages_cover_every_customer_once() {
         .unwrap_err();
     assert_eq!(bad_fields(&err), ["page_token"]);
 }
+
+/// The plan PostgreSQL settles on for a prepared statement (its generic
+/// plan, chosen without the values), with sequential scans priced out: a
+/// filter the statement can serve from an index names that index.
+async fn generic_plan(app: &TestApp, sql: &str, arguments: &str) -> String {
+    use sqlx::Row;
+    let mut conn = app.db.admin_connection().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET search_path = profile;
+         SET plan_cache_mode = force_generic_plan;
+         SET enable_seqscan = off;
+         PREPARE listing AS {sql};"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN EXECUTE listing({arguments})"
+    )))
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn each_lookup_uses_its_index_under_a_generic_plan() {
+    use patron_customer_profile::store::{CustomerFilter, ReachFilter, list_statement};
+    let app = spawn_app().await;
+    app.create(person("Planned")).await;
+    // Enough archives, each with its own number, phones and card and one of
+    // 50 managers, that the statistics tell them apart.
+    let mut conn = app.db.admin_connection().await;
+    sqlx::raw_sql(
+        "INSERT INTO profile.customers
+         SELECT (jsonb_populate_record(NULL::profile.customers, to_jsonb(c) || jsonb_build_object(
+                   'id', gen_random_uuid(), 'archive_number', 'N' || g,
+                   'phone_index', ARRAY['p' || g], 'id_card_index', 'c' || g,
+                   'account_manager', 'm' || (g % 50)))).*
+           FROM profile.customers c, generate_series(1, 5000) g;
+         ANALYZE profile.customers;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let everyone = ReachFilter::default();
+    let cases: [(CustomerFilter, &str, &str); 4] = [
+        (
+            CustomerFilter {
+                archive_number: Some("A000001".into()),
+                ..Default::default()
+            },
+            "'A000001', 51",
+            "customers_archive_number_key",
+        ),
+        (
+            CustomerFilter {
+                phone_index: Some("blind".into()),
+                ..Default::default()
+            },
+            "'blind', 51",
+            "customers_phone_index_idx",
+        ),
+        (
+            CustomerFilter {
+                id_card_index: Some("blind".into()),
+                ..Default::default()
+            },
+            "'blind', 51",
+            "customers_id_card_index_idx",
+        ),
+        (
+            CustomerFilter {
+                account_manager: Some("li.na".into()),
+                ..Default::default()
+            },
+            "'li.na', 51",
+            "customers_account_manager_idx",
+        ),
+    ];
+    for (filter, arguments, index) in cases {
+        let statement = list_statement("", &filter, &everyone, None, 51);
+        let plan = generic_plan(&app, statement.sql().as_str(), arguments).await;
+        assert!(
+            plan.contains(index),
+            "{filter:?} should use {index}:\n{plan}"
+        );
+    }
+}
