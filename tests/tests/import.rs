@@ -368,3 +368,58 @@ async fn transactions_import_once_per_external_id() {
     assert_eq!(totals.purchased.as_ref().unwrap().amount_minor, 1_800_000);
     assert_eq!(totals.net.as_ref().unwrap().amount_minor, 1_720_000);
 }
+
+#[tokio::test]
+async fn rows_sent_together_still_find_the_referrers_above_them_and_refuse_a_repeated_number() {
+    let suite = Suite::start().await;
+    // A chain of referrals longer than the calls in flight, each row naming
+    // the one above it, and one archive number given twice.
+    let mut csv = String::from("档案编号,姓名,类型,推荐人\n");
+    let chain = 2 * import::CONCURRENCY + 3;
+    for i in 0..chain {
+        let referrer = if i == 0 {
+            String::new()
+        } else {
+            format!("C-{:03}", i - 1)
+        };
+        csv.push_str(&format!("C-{i:03},Chained {i},person,{referrer}\n"));
+    }
+    csv.push_str("C-005,Twice,person,\n");
+    let report = run(&suite, Dataset::Customers, &file("chain.csv", &csv)).await;
+    assert_eq!(
+        (report.created, report.rejected),
+        (chain, 1),
+        "{:?}",
+        report.problems
+    );
+    assert_eq!(
+        report.problems.iter().map(|p| p.row).collect::<Vec<_>>(),
+        [chain + 2],
+        "the later row of the number is the one refused"
+    );
+
+    let mut client = CustomerServiceClient::new(target(&suite).await.channel);
+    let token = format!("Bearer {}", suite.token("admin"));
+    let mut names = Vec::new();
+    for i in 0..chain {
+        let mut request = tonic::Request::new(pb::ListCustomersRequest {
+            archive_number: format!("C-{i:03}"),
+            ..Default::default()
+        });
+        request
+            .metadata_mut()
+            .insert("authorization", token.parse().unwrap());
+        let customer = client
+            .list_customers(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .customers
+            .remove(0);
+        assert_eq!(customer.display_name, format!("Chained {i}"));
+        if i > 0 {
+            assert_eq!(customer.referred_by, names[i - 1], "row {i}'s referrer");
+        }
+        names.push(customer.name);
+    }
+}

@@ -3,6 +3,7 @@
 //! archive number and `org_unit` a unit id, as spreadsheets would.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use patron_kit::descriptors;
 use patron_proto::profile::v1 as pb;
@@ -12,7 +13,7 @@ use tonic::transport::Channel;
 
 use super::cells::{self, CellDefaults, Column};
 use super::{
-    Options, Outcome, Problem, Stop, Target, accepted, authorized, convert,
+    Options, Outcome, Prepared, Problem, Stop, Target, accepted, authorized, convert,
     customer_by_archive_number, fill_cell, refused, request_id,
 };
 
@@ -61,8 +62,9 @@ pub struct CustomerImport {
     message: MessageDescriptor,
     columns: Vec<Result<Column, String>>,
     headers: Vec<String>,
-    /// Archive number → customer name, for referrals.
-    referrers: HashMap<String, String>,
+    /// Archive number → customer name, for referrals; filled as creates
+    /// are answered, whichever row's call answers first.
+    referrers: Arc<Mutex<HashMap<String, String>>>,
     /// The kind of a row that gives none: `--kind`, else what the columns
     /// are (a person's or an organisation's); `None` when neither tells.
     default_kind: Option<pb::CustomerKind>,
@@ -103,7 +105,7 @@ impl CustomerImport {
             message,
             columns,
             headers: headers.to_vec(),
-            referrers: HashMap::new(),
+            referrers: Arc::default(),
             default_kind,
         }
     }
@@ -169,7 +171,24 @@ impl CustomerImport {
             .unwrap_or_else(|| path.to_owned())
     }
 
-    pub(crate) async fn row(&mut self, row: usize, cells: &[String]) -> Result<Outcome, Stop> {
+    /// The archive numbers a row depends on: its own, and its referrer's.
+    /// It is not sent while a row that may create one of them is in flight.
+    pub(crate) fn archive_numbers(&self, cells: &[String]) -> Vec<String> {
+        self.columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let c = c.as_ref().ok()?;
+                let text = cells.get(i)?.trim();
+                (matches!(c.path.as_str(), "archive_number" | "referred_by") && !text.is_empty())
+                    .then(|| text.to_owned())
+            })
+            .collect()
+    }
+
+    /// Reads a row into its call (looking up a referrer by archive number
+    /// when it must); the call itself is made by the returned future.
+    pub(crate) async fn prepare(&mut self, row: usize, cells: &[String]) -> Result<Prepared, Stop> {
         let mut message = DynamicMessage::new(self.message.clone());
         let mut problems = Vec::new();
         for (i, column) in self.columns.iter().enumerate() {
@@ -185,7 +204,7 @@ impl CustomerImport {
             );
         }
         let Some(mut customer) = convert::<pb::Customer>(&message, row, &mut problems) else {
-            return Ok(Outcome::Rejected(problems));
+            return Ok(Prepared::Done(Outcome::Rejected(problems)));
         };
         if customer.kind == pb::CustomerKind::Unspecified as i32
             && let Some(kind) = self.default_kind
@@ -206,7 +225,7 @@ impl CustomerImport {
             }
         }
         if !problems.is_empty() {
-            return Ok(Outcome::Rejected(problems));
+            return Ok(Prepared::Done(Outcome::Rejected(problems)));
         }
         let mut parts = vec!["customers"];
         for (header, text) in self.headers.iter().zip(cells) {
@@ -217,33 +236,45 @@ impl CustomerImport {
             customer: Some(customer),
             request_id: request_id(&parts),
         };
-        match self
-            .client
-            .create_customer(authorized(&self.target, request))
-            .await
-        {
-            Ok(created) => {
-                let outcome = accepted(created.metadata());
-                let created = created.into_inner();
-                if !created.archive_number.is_empty() {
-                    self.referrers
-                        .insert(created.archive_number.clone(), created.name.clone());
+        let mut client = self.client.clone();
+        let request = authorized(&self.target, request);
+        let referrers = self.referrers.clone();
+        let columns = self.column_paths();
+        Ok(Prepared::Send(Box::pin(async move {
+            match client.create_customer(request).await {
+                Ok(created) => {
+                    let outcome = accepted(created.metadata());
+                    let created = created.into_inner();
+                    if !created.archive_number.is_empty() {
+                        referrers
+                            .lock()
+                            .expect("the referrers' lock")
+                            .insert(created.archive_number, created.name);
+                    }
+                    Ok(outcome)
                 }
-                Ok(outcome)
+                Err(status) => refused(row, status, "customer.", &columns),
             }
-            Err(status) => refused(row, status, "customer.", &self.column_paths()),
-        }
+        })))
     }
 
     /// The name of the customer with `archive_number`.
     async fn referrer(&mut self, archive_number: &str) -> Result<Option<String>, Stop> {
-        if let Some(name) = self.referrers.get(archive_number) {
-            return Ok(Some(name.clone()));
+        let known = self
+            .referrers
+            .lock()
+            .expect("the referrers' lock")
+            .get(archive_number)
+            .cloned();
+        if known.is_some() {
+            return Ok(known);
         }
         let name =
             customer_by_archive_number(&mut self.client, &self.target, archive_number).await?;
         if let Some(name) = &name {
             self.referrers
+                .lock()
+                .expect("the referrers' lock")
                 .insert(archive_number.to_owned(), name.clone());
         }
         Ok(name)

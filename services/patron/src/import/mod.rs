@@ -6,6 +6,12 @@
 //! nothing behind. Rows carry request ids derived from their content (for
 //! customers) or their external ids (for transactions), so re-running a file
 //! changes nothing that is already in.
+//!
+//! Rows are read in order and their calls made [`CONCURRENCY`] at a time. A
+//! customer row whose archive number, or whose referrer's, belongs to a row
+//! still in flight waits until that row is answered, so a referral to a row
+//! above it always finds it and a number given twice is refused on the later
+//! row, as if one call were made at a time.
 
 mod cells;
 mod customers;
@@ -13,9 +19,12 @@ mod report;
 mod table;
 mod transactions;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::bail;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesOrdered, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use tonic::transport::Channel;
 
@@ -58,6 +67,24 @@ pub(crate) enum Outcome {
     Unchanged,
     Rejected(Vec<Problem>),
 }
+
+/// A row read and ready: decided already (rejected before any call), or
+/// its call, to be made.
+pub(crate) enum Prepared {
+    Done(Outcome),
+    Send(Call),
+}
+
+/// A row's call to the service, made when awaited.
+pub(crate) type Call = BoxFuture<'static, Result<Outcome, Stop>>;
+
+/// A row's call answered: its row, the archive numbers it may have created.
+type Answered = (usize, Vec<String>, Result<Outcome, Stop>);
+
+/// How many rows' calls are in flight at once: enough to keep the service's
+/// cores busy (each call waits on its own commit), few enough to leave room
+/// for the service's other callers.
+pub const CONCURRENCY: usize = 16;
 
 /// A failure that is not the row's fault (the service is down, the token
 /// expired): the import stops there.
@@ -106,32 +133,99 @@ pub async fn run(
     }
 
     let bar = progress_bar(table.rows.len(), options.progress);
+    let mut in_flight = InFlight::default();
     for (row, cells) in &table.rows {
-        let outcome = match &mut importer {
-            Importer::Customers(i) => i.row(*row, cells).await,
-            Importer::Transactions(i) => i.row(*row, cells).await,
+        let numbers = match &importer {
+            Importer::Customers(i) => i.archive_numbers(cells),
+            Importer::Transactions(_) => Vec::new(),
         };
-        match outcome {
-            Ok(Outcome::Created) => report.created += 1,
-            Ok(Outcome::Unchanged) => report.unchanged += 1,
-            Ok(Outcome::Rejected(problems)) => {
-                report.rejected += 1;
-                report.problems.extend(problems);
-            }
-            Err(Stop(status)) => {
-                bar.abandon();
-                bail!(
-                    "stopped at row {row}: {} ({:?}); the rows before it are in, and re-running \
-                     the file leaves them as they are",
-                    status.message(),
-                    status.code()
-                );
+        if numbers.iter().any(|n| in_flight.numbers.contains_key(n)) {
+            while let Some(done) = in_flight.next().await {
+                tally(&mut report, &bar, done)?;
             }
         }
-        bar.inc(1);
+        while in_flight.calls.len() >= CONCURRENCY {
+            if let Some(done) = in_flight.next().await {
+                tally(&mut report, &bar, done)?;
+            }
+        }
+        let prepared = match &mut importer {
+            Importer::Customers(i) => i.prepare(*row, cells).await,
+            Importer::Transactions(i) => i.prepare(*row, cells).await,
+        };
+        match prepared {
+            Ok(Prepared::Send(call)) => in_flight.push(*row, numbers, call),
+            Ok(Prepared::Done(outcome)) => tally(&mut report, &bar, (*row, Ok(outcome)))?,
+            Err(stop) => tally(&mut report, &bar, (*row, Err(stop)))?,
+        }
     }
+    while let Some(done) = in_flight.next().await {
+        tally(&mut report, &bar, done)?;
+    }
+    // Calls answer in row order; rows rejected before any call do not wait.
+    report.problems.sort_by_key(|p| p.row);
     bar.finish_and_clear();
     Ok(report)
+}
+
+/// Rows whose calls are made, answered in row order, with the archive
+/// numbers each may create.
+#[derive(Default)]
+struct InFlight {
+    calls: FuturesOrdered<BoxFuture<'static, Answered>>,
+    numbers: HashMap<String, usize>,
+}
+
+impl InFlight {
+    fn push(&mut self, row: usize, numbers: Vec<String>, call: Call) {
+        for n in &numbers {
+            *self.numbers.entry(n.clone()).or_default() += 1;
+        }
+        self.calls
+            .push_back(Box::pin(async move { (row, numbers, call.await) }));
+    }
+
+    /// The next row answered, its numbers no longer in flight.
+    async fn next(&mut self) -> Option<(usize, Result<Outcome, Stop>)> {
+        let (row, numbers, outcome) = self.calls.next().await?;
+        for n in numbers {
+            if let Some(count) = self.numbers.get_mut(&n) {
+                *count -= 1;
+                if *count == 0 {
+                    self.numbers.remove(&n);
+                }
+            }
+        }
+        Some((row, outcome))
+    }
+}
+
+/// Counts a row's outcome; an error (the import stops) for a failure that
+/// is not the row's.
+fn tally(
+    report: &mut Report,
+    bar: &ProgressBar,
+    (row, outcome): (usize, Result<Outcome, Stop>),
+) -> anyhow::Result<()> {
+    match outcome {
+        Ok(Outcome::Created) => report.created += 1,
+        Ok(Outcome::Unchanged) => report.unchanged += 1,
+        Ok(Outcome::Rejected(problems)) => {
+            report.rejected += 1;
+            report.problems.extend(problems);
+        }
+        Err(Stop(status)) => {
+            bar.abandon();
+            bail!(
+                "stopped at row {row}: {} ({:?}); the rows before it are in (some after it may \
+                 be too), and re-running the file leaves them as they are",
+                status.message(),
+                status.code()
+            );
+        }
+    }
+    bar.inc(1);
+    Ok(())
 }
 
 enum Importer {

@@ -13,7 +13,7 @@ use tonic::transport::Channel;
 
 use super::cells::{self, CellDefaults, Column};
 use super::{
-    Options, Outcome, Problem, Stop, Target, accepted, authorized, convert,
+    Options, Outcome, Prepared, Problem, Stop, Target, accepted, authorized, convert,
     customer_by_archive_number, fill_cell, refused,
 };
 
@@ -136,7 +136,9 @@ impl TransactionImport {
             .collect()
     }
 
-    pub(crate) async fn row(&mut self, row: usize, cells: &[String]) -> Result<Outcome, Stop> {
+    /// Reads a row into its call (looking its customer up by archive number
+    /// once per number); the call itself is made by the returned future.
+    pub(crate) async fn prepare(&mut self, row: usize, cells: &[String]) -> Result<Prepared, Stop> {
         let mut message = DynamicMessage::new(self.message.clone());
         let mut problems = Vec::new();
         let mut customer = None;
@@ -180,10 +182,10 @@ impl TransactionImport {
             None => None,
         };
         let Some(mut transaction) = convert::<pb::Transaction>(&message, row, &mut problems) else {
-            return Ok(Outcome::Rejected(problems));
+            return Ok(Prepared::Done(Outcome::Rejected(problems)));
         };
         let (Some(parent), true) = (parent, problems.is_empty()) else {
-            return Ok(Outcome::Rejected(problems));
+            return Ok(Prepared::Done(Outcome::Rejected(problems)));
         };
         if transaction.kind == 0 {
             transaction.kind = pb::TransactionKind::Purchase as i32;
@@ -192,14 +194,15 @@ impl TransactionImport {
             parent,
             transaction: Some(transaction),
         };
-        match self
-            .transactions
-            .record_transaction(authorized(&self.target, request))
-            .await
-        {
-            Ok(recorded) => Ok(accepted(recorded.metadata())),
-            Err(status) => refused(row, status, "transaction.", &self.column_paths()),
-        }
+        let mut client = self.transactions.clone();
+        let request = authorized(&self.target, request);
+        let columns = self.column_paths();
+        Ok(Prepared::Send(Box::pin(async move {
+            match client.record_transaction(request).await {
+                Ok(recorded) => Ok(accepted(recorded.metadata())),
+                Err(status) => refused(row, status, "transaction.", &columns),
+            }
+        })))
     }
 
     /// The name of the customer with `archive_number`, looked up once.
