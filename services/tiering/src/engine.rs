@@ -143,12 +143,27 @@ impl Engine {
     /// standings and figures a query each for all of them rather than per
     /// customer; the daily sweep's batches go through here. Traced: the tier
     /// events it writes continue the trace of what asked for the decision.
+    pub async fn reevaluate_many(
+        &self,
+        tx: &mut PgConnection,
+        active: &(PolicyRow, Arc<Policy>),
+        customers: &[(Uuid, Occasion)],
+        actor: &str,
+    ) -> Result<Vec<AssignmentRow>, ServiceError> {
+        let ids: Vec<Uuid> = customers.iter().map(|(id, _)| *id).collect();
+        store::lock_customers(tx, &ids).await?;
+        self.reevaluate_locked(tx, active, customers, actor).await
+    }
+
+    /// Like [`reevaluate_many`](Self::reevaluate_many), for a caller that
+    /// holds every one of `customers`' locks already (the consumer's batch,
+    /// the sweep's claim): taking them again would cost a round trip.
     #[tracing::instrument(
         name = "decide tiers",
         skip_all,
         fields(customers = customers.len(), actor = %actor, policy = %active.id, version = active.version)
     )]
-    pub async fn reevaluate_many(
+    pub async fn reevaluate_locked(
         &self,
         tx: &mut PgConnection,
         (active, policy): &(PolicyRow, Arc<Policy>),
@@ -161,7 +176,6 @@ impl Engine {
             .filter(|(id, _)| seen.insert(*id))
             .collect();
         let ids: Vec<Uuid> = customers.iter().map(|(id, _)| *id).collect();
-        store::lock_customers(tx, &ids).await?;
         // A deleted archive is tiered no more, nor is a customer who left
         // the programme: their tier stays as it was when they left, whatever
         // late purchases or a new policy would say (read under their locks,

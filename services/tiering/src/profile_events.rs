@@ -204,7 +204,8 @@ impl EventHandler for ProfileEvents {
                 && !touched.is_empty()
             {
                 self.engine
-                    .reevaluate_many(tx, &active, &touched, ACTOR)
+                    // Step 1 locked every customer of the batch.
+                    .reevaluate_locked(tx, &active, &touched, ACTOR)
                     .await?;
             }
             Ok(())

@@ -203,8 +203,9 @@ async fn decide(
             (*customer, occasion)
         })
         .collect();
+    // Each of `due` is locked by the claim above.
     Ok(engine
-        .reevaluate_many(&mut *tx, active, &due, ACTOR)
+        .reevaluate_locked(&mut *tx, active, &due, ACTOR)
         .await?
         .len())
 }
