@@ -241,6 +241,19 @@ impl EventHandler for RecordEffect {
     }
 }
 
+/// A stream entry's fields, to add it again (as a relay publishing twice
+/// would).
+fn entry_fields(entry: &redis::streams::StreamId) -> Vec<(String, Vec<u8>)> {
+    entry
+        .map
+        .iter()
+        .map(|(k, v)| match v {
+            redis::Value::BulkString(b) => (k.clone(), b.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
 async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     for _ in 0..300 {
         if done().await {
@@ -411,14 +424,7 @@ async fn a_consumer_killed_mid_batch_is_resumed_without_loss_or_double_effect() 
     let first: redis::streams::StreamRangeReply =
         redis.xrange_count(&key, "-", "+", 3).await.unwrap();
     for entry in &first.ids {
-        let fields: Vec<(String, Vec<u8>)> = entry
-            .map
-            .iter()
-            .map(|(k, v)| match v {
-                redis::Value::BulkString(b) => (k.clone(), b.clone()),
-                other => panic!("{other:?}"),
-            })
-            .collect();
+        let fields = entry_fields(entry);
         let _: String = redis.xadd(&key, "*", &fields).await.unwrap();
     }
 
@@ -465,14 +471,7 @@ async fn an_event_twice_in_one_batch_is_applied_once_and_both_entries_acknowledg
     let published: redis::streams::StreamRangeReply = redis.xrange_all(&key).await.unwrap();
     let _: () = redis.del(&key).await.unwrap();
     for entry in &published.ids {
-        let fields: Vec<(String, Vec<u8>)> = entry
-            .map
-            .iter()
-            .map(|(k, v)| match v {
-                redis::Value::BulkString(b) => (k.clone(), b.clone()),
-                other => panic!("{other:?}"),
-            })
-            .collect();
+        let fields = entry_fields(entry);
         for _ in 0..2 {
             let _: String = redis.xadd(&key, "*", &fields).await.unwrap();
         }

@@ -60,6 +60,25 @@ async fn footprint(suite: &Suite) -> (i64, i64, i64) {
     .unwrap()
 }
 
+/// The live customer with `archive_number`, read as the administrator.
+async fn by_archive_number(suite: &Suite, archive_number: &str) -> pb::Customer {
+    let mut request = tonic::Request::new(pb::ListCustomersRequest {
+        archive_number: archive_number.into(),
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", suite.token("admin")).parse().unwrap(),
+    );
+    CustomerServiceClient::new(target(suite).await.channel)
+        .list_customers(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .customers
+        .remove(0)
+}
+
 fn problems(report: &Report) -> Vec<(usize, &str)> {
     report
         .problems
@@ -189,19 +208,9 @@ async fn a_file_with_an_unknown_column_is_refused_before_any_row() {
 
 /// The kinds of the customers with these archive numbers.
 async fn kinds(suite: &Suite, numbers: &[&str]) -> Vec<pb::CustomerKind> {
-    let mut client = CustomerServiceClient::new(target(suite).await.channel);
     let mut kinds = Vec::new();
     for number in numbers {
-        let mut request = tonic::Request::new(pb::ListCustomersRequest {
-            archive_number: (*number).into(),
-            ..Default::default()
-        });
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {}", suite.token("admin")).parse().unwrap(),
-        );
-        let found = client.list_customers(request).await.unwrap().into_inner();
-        kinds.push(found.customers[0].kind());
+        kinds.push(by_archive_number(suite, number).await.kind());
     }
     kinds
 }
@@ -285,22 +294,7 @@ async fn workbooks_import_like_csv_with_numbers_and_dates_as_typed() {
     assert_eq!((report.created, report.rejected), (1, 1), "{report:?}");
     assert_eq!(problems(&report), [(3, "display_name")]);
 
-    let mut client = CustomerServiceClient::new(target(&suite).await.channel);
-    let mut request = tonic::Request::new(pb::ListCustomersRequest {
-        archive_number: "X-1".into(),
-        ..Default::default()
-    });
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {}", suite.token("admin")).parse().unwrap(),
-    );
-    let liu = client
-        .list_customers(request)
-        .await
-        .unwrap()
-        .into_inner()
-        .customers
-        .remove(0);
+    let liu = by_archive_number(&suite, "X-1").await;
     assert_eq!(liu.contact.unwrap().mobile_phone, "13800138000");
     let birthday = liu.person.unwrap().birthday.unwrap();
     assert_eq!((birthday.year, birthday.month, birthday.day), (1990, 7, 1));
@@ -398,24 +392,9 @@ async fn rows_sent_together_still_find_the_referrers_above_them_and_refuse_a_rep
         "the later row of the number is the one refused"
     );
 
-    let mut client = CustomerServiceClient::new(target(&suite).await.channel);
-    let token = format!("Bearer {}", suite.token("admin"));
     let mut names = Vec::new();
     for i in 0..chain {
-        let mut request = tonic::Request::new(pb::ListCustomersRequest {
-            archive_number: format!("C-{i:03}"),
-            ..Default::default()
-        });
-        request
-            .metadata_mut()
-            .insert("authorization", token.parse().unwrap());
-        let customer = client
-            .list_customers(request)
-            .await
-            .unwrap()
-            .into_inner()
-            .customers
-            .remove(0);
+        let customer = by_archive_number(&suite, &format!("C-{i:03}")).await;
         assert_eq!(customer.display_name, format!("Chained {i}"));
         if i > 0 {
             assert_eq!(customer.referred_by, names[i - 1], "row {i}'s referrer");
