@@ -413,25 +413,24 @@ pub async fn list(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<CustomerRow>, ServiceError> {
-    Ok(list_statement("", filter, reach, after, limit)
+    Ok(list_statement(filter, reach, after, limit)
         .build_query_as::<CustomerRow>()
         .fetch_all(pool)
         .await?)
 }
 
-/// The statement `list` runs, after `prefix` (`EXPLAIN`, to look at its
-/// plan). It holds a condition for each filter given and none for the
-/// others: a catch-all `($n IS NULL OR col = $n)` leaves a generic plan (the
-/// one a prepared statement settles on) no index to use for any of them.
+/// The statement `list` runs (public so a test can read its plan). It holds
+/// a condition for each filter given and none for the others: a catch-all
+/// `($n IS NULL OR col = $n)` leaves a generic plan (the one a prepared
+/// statement settles on) no index to use for any of them.
 pub fn list_statement(
-    prefix: &str,
     filter: &CustomerFilter,
     reach: &ReachFilter,
     after: Option<Uuid>,
     limit: i64,
 ) -> QueryBuilder<Postgres> {
     let mut q = QueryBuilder::new(format!(
-        "{prefix} SELECT {COLUMNS} FROM customers WHERE deleted_at IS NULL"
+        "SELECT {COLUMNS} FROM customers WHERE deleted_at IS NULL"
     ));
     if let Some(after) = after {
         q.push(" AND id < ").push_bind(after);

@@ -269,7 +269,7 @@ async fn each_lookup_uses_its_index_under_a_generic_plan() {
         ),
     ];
     for (filter, arguments, index) in cases {
-        let statement = list_statement("", &filter, &everyone, None, 51);
+        let statement = list_statement(&filter, &everyone, None, 51);
         let plan = generic_plan(&app, statement.sql().as_str(), arguments).await;
         assert!(
             plan.contains(index),
