@@ -90,8 +90,12 @@ async fn main() -> anyhow::Result<()> {
     let auth = testing::auth_config();
     let cache = testing::cache_config();
     let shutdown = CancellationToken::new();
+    // The production defaults where the tests' shorter ones would add work:
+    // the relay's idle poll and the metrics' readings.
     let common = |listen, db| CommonConfig {
         health_interval: Duration::from_secs(2),
+        relay_poll: Duration::from_millis(100),
+        metrics: patron_kit::metrics::MetricsConfig::off(Duration::from_secs(15)),
         ..testing::common_config(listen, db, &cache, &auth, Arc::new(SystemClock))
     };
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use patron_proto::common::v1::EventEnvelope;
 use prost::Message;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -63,6 +63,11 @@ const CHASE: [Duration; 6] = [
     Duration::from_millis(32),
 ];
 
+/// The longest a relay goes without a full round, which also checks that
+/// Redis still holds what it was given (and publishes again what it lost)
+/// when nothing new waits.
+const FULL_ROUND_EVERY: Duration = Duration::from_secs(1);
+
 /// Tells this process's relays an event was written to an outbox.
 pub(crate) fn outbox_written() {
     OUTBOX_WRITES.send_modify(|n| *n = n.wrapping_add(1));
@@ -105,10 +110,27 @@ return 'ok'
 static PUBLISH_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(PUBLISH));
 
+/// Whether committed events wait to be published: one read of the
+/// unpublished rows' index, outside any transaction. A wake finds nothing
+/// committed yet more often than not, and this is all such a wake costs.
+///
+/// The relay's statements on the outbox are planned on every run
+/// (`persistent(false)`): a prepared statement keeps the plan made when the
+/// outbox was new and nearly empty (a sequential scan) until the table is
+/// next analysed, and a busy outbox outgrows it in seconds.
+pub async fn waiting(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)")
+        .persistent(false)
+        .fetch_one(pool)
+        .await
+}
+
 /// Publishes one batch; the number of rows published (0 when another relay
 /// holds the turn, nothing waits, or Redis was found to have lost data and
 /// the unacknowledged rows were queued again). On a Redis failure nothing is
-/// marked.
+/// marked. A round is four statements whatever its size: the turn with the
+/// count of rounds, the rows with their topics' last numbers, the marks
+/// (numbers, publication, topics' numbers and the round in one), the commit.
 pub async fn relay_once(
     pool: &PgPool,
     redis: &mut ConnectionManager,
@@ -117,35 +139,48 @@ pub async fn relay_once(
 ) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
     // One key per schema: services sharing a database relay independently.
-    let my_turn: bool = sqlx::query_scalar(
-        "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox'))",
+    // The table has one row, so the lock is tried once; no row back means
+    // another relay holds the turn. The statement's snapshot may predate the
+    // commit of the relay that held the turn just before; `FOR UPDATE` reads
+    // the row as that commit left it, or this round would take the count of
+    // rounds it missed for a Redis that lost data.
+    let turn: Option<(String, i64)> = sqlx::query_as(
+        "SELECT current_schema()::text, rounds FROM outbox_relay
+          WHERE pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox'))
+            FOR UPDATE",
     )
-    .fetch_one(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
-    if !my_turn {
+    let Some((schema, rounds)) = turn else {
         tx.rollback().await?;
         return Ok(0);
-    }
-    let (schema, rounds): (String, i64) =
-        sqlx::query_as("SELECT current_schema()::text, rounds FROM outbox_relay")
-            .fetch_one(&mut *tx)
-            .await?;
+    };
     let rows = sqlx::query(
-        "SELECT seq, event_id, topic, envelope, number FROM outbox
-          WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+        "SELECT o.seq, o.event_id, o.topic, o.envelope, o.number,
+                coalesce(t.published, 0) AS published
+           FROM (SELECT seq, event_id, topic, envelope, number FROM outbox
+                  WHERE published_at IS NULL ORDER BY seq LIMIT $1) o
+           LEFT JOIN outbox_topics t ON t.topic = o.topic
+          ORDER BY o.seq",
     )
+    .persistent(false)
     .bind(batch_size)
     .fetch_all(&mut *tx)
     .await?;
     let mut batch = Batch::default();
+    let mut last_numbers = std::collections::BTreeMap::new();
     for row in &rows {
         batch.seqs.push(row.try_get("seq")?);
         batch.ids.push(row.try_get("event_id")?);
-        batch.topics.push(row.try_get("topic")?);
+        let topic: String = row.try_get("topic")?;
+        last_numbers
+            .entry(topic.clone())
+            .or_insert(row.try_get::<i64, _>("published")?);
+        batch.topics.push(topic);
         batch.envelopes.push(row.try_get("envelope")?);
         batch.numbers.push(row.try_get("number")?);
     }
-    number(&mut tx, &mut batch).await?;
+    number(&mut batch, &mut last_numbers);
     // Ended when this round ends, so they cover the publication.
     let _publishing = if telemetry::exporting() {
         publish_spans(&mut batch)
@@ -185,13 +220,30 @@ pub async fn relay_once(
         tx.commit().await?;
         return Ok(0);
     }
-    sqlx::query("UPDATE outbox SET published_at = now() WHERE seq = ANY($1)")
-        .bind(&batch.seqs)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE outbox_relay SET rounds = rounds + 1")
-        .execute(&mut *tx)
-        .await?;
+    let numbers: Vec<i64> = batch
+        .numbers
+        .iter()
+        .map(|n| n.unwrap_or_default())
+        .collect();
+    let (topics, published): (Vec<String>, Vec<i64>) = last_numbers.into_iter().unzip();
+    sqlx::query(
+        "WITH marked AS (
+              UPDATE outbox SET published_at = now(), number = u.number
+                FROM unnest($1::bigint[], $2::bigint[]) AS u(seq, number)
+               WHERE outbox.seq = u.seq),
+              numbered AS (
+              INSERT INTO outbox_topics (topic, published)
+              SELECT * FROM unnest($3::text[], $4::bigint[])
+              ON CONFLICT (topic) DO UPDATE SET published = excluded.published)
+         UPDATE outbox_relay SET rounds = rounds + 1",
+    )
+    .persistent(false)
+    .bind(&batch.seqs)
+    .bind(&numbers)
+    .bind(&topics)
+    .bind(&published)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(batch.seqs.len())
 }
@@ -237,50 +289,17 @@ fn publish_spans(batch: &mut Batch) -> Vec<tracing::Span> {
     spans
 }
 
-/// Gives rows published for the first time the next numbers of their topic,
-/// in outbox order; rows published again keep theirs.
-async fn number(tx: &mut PgConnection, batch: &mut Batch) -> anyhow::Result<()> {
-    let fresh: Vec<usize> = (0..batch.seqs.len())
-        .filter(|&i| batch.numbers[i].is_none())
-        .collect();
-    if fresh.is_empty() {
-        return Ok(());
+/// Gives rows published for the first time the next numbers of their topic
+/// (`last`: each topic's last number given), in outbox order; rows
+/// published again keep theirs.
+fn number(batch: &mut Batch, last: &mut std::collections::BTreeMap<String, i64>) {
+    for (topic, number) in batch.topics.iter().zip(batch.numbers.iter_mut()) {
+        if number.is_none() {
+            let n = last.entry(topic.clone()).or_insert(0);
+            *n += 1;
+            *number = Some(*n);
+        }
     }
-    let topics: Vec<&str> = fresh.iter().map(|&i| batch.topics[i].as_str()).collect();
-    let known: Vec<(String, i64)> =
-        sqlx::query_as("SELECT topic, published FROM outbox_topics WHERE topic = ANY($1)")
-            .bind(&topics)
-            .fetch_all(&mut *tx)
-            .await?;
-    let mut last: std::collections::BTreeMap<String, i64> = known.into_iter().collect();
-    let (mut seqs, mut numbers) = (Vec::new(), Vec::new());
-    for &i in &fresh {
-        let n = last.entry(batch.topics[i].clone()).or_insert(0);
-        *n += 1;
-        batch.numbers[i] = Some(*n);
-        seqs.push(batch.seqs[i]);
-        numbers.push(*n);
-    }
-    sqlx::query(
-        "UPDATE outbox SET number = u.number
-           FROM unnest($1::bigint[], $2::bigint[]) AS u(seq, number)
-          WHERE outbox.seq = u.seq",
-    )
-    .bind(&seqs)
-    .bind(&numbers)
-    .execute(&mut *tx)
-    .await?;
-    let (topics, published): (Vec<String>, Vec<i64>) = last.into_iter().unzip();
-    sqlx::query(
-        "INSERT INTO outbox_topics (topic, published)
-         SELECT * FROM unnest($1::text[], $2::bigint[])
-         ON CONFLICT (topic) DO UPDATE SET published = excluded.published",
-    )
-    .bind(&topics)
-    .bind(&published)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }
 
 /// Redis no longer has what was published (its count of rounds is `found`,
@@ -361,9 +380,28 @@ pub fn spawn_measured_relay(
         let mut writes = OUTBOX_WRITES.subscribe();
         // Quick rounds left after a wake, chasing the commit that follows.
         let mut chase = CHASE.len();
+        let mut last_full: Option<tokio::time::Instant> = None;
         loop {
             let stopping = shutdown.is_cancelled();
-            match relay_once(&pool, &mut redis, &config.stream_prefix, config.batch_size).await {
+            // A full round also tells whether Redis lost what it was given;
+            // between those, a round runs only when something waits.
+            let round =
+                if stopping || failing || last_full.is_none_or(|t| t.elapsed() >= FULL_ROUND_EVERY)
+                {
+                    last_full = Some(tokio::time::Instant::now());
+                    relay_once(&pool, &mut redis, &config.stream_prefix, config.batch_size).await
+                } else {
+                    match waiting(&pool).await {
+                        Ok(true) => {
+                            last_full = Some(tokio::time::Instant::now());
+                            relay_once(&pool, &mut redis, &config.stream_prefix, config.batch_size)
+                                .await
+                        }
+                        Ok(false) => Ok(0),
+                        Err(e) => Err(e.into()),
+                    }
+                };
+            match round {
                 Ok(n) => {
                     counters.published.inc_by(n as u64);
                     if failing {

@@ -175,16 +175,22 @@ pub async fn take_serials(
 
 /// Each customer's latest complaint received at or after `since`; of two
 /// received at the same instant, the later number (a longer serial is a
-/// later one, past 9999 in a month).
+/// later one, past 9999 in a month). Each customer's newest rows are read
+/// from the customer's index and no others, however many complaints the
+/// customer has in the window.
 pub async fn latest_of_customers_since(
     tx: &mut PgConnection,
     customer_ids: &[Uuid],
     since: DateTime<Utc>,
 ) -> Result<Vec<(Uuid, Uuid, DateTime<Utc>)>, ServiceError> {
     Ok(sqlx::query_as(
-        "SELECT DISTINCT ON (customer_id) customer_id, id, received_at FROM complaints
-          WHERE customer_id = ANY($1) AND received_at >= $2
-          ORDER BY customer_id, received_at DESC, length(number) DESC, number DESC",
+        "SELECT u.customer_id, l.id, l.received_at
+           FROM (SELECT DISTINCT unnest($1::uuid[])) AS u(customer_id)
+          CROSS JOIN LATERAL (
+                SELECT id, received_at FROM complaints
+                 WHERE customer_id = u.customer_id AND received_at >= $2
+                 ORDER BY received_at DESC, length(number) DESC, number DESC
+                 LIMIT 1) AS l",
     )
     .bind(customer_ids)
     .bind(since)
