@@ -3,10 +3,17 @@
 //! a customer it has not heard of yet is asked of customer-profile over
 //! gRPC with the service's own identity, so a late event never refuses a
 //! real customer, and one that does not exist is refused.
+//!
+//! What the projection says of a customer is kept in the process for the
+//! kit's bound ([`directory::cached::FRESHNESS`]), so an intake costs no
+//! read of its own; this replica's consumer forgets a customer the moment
+//! it applies an event about them, and another replica's change (or an
+//! event this one has not applied yet) shows within the bound.
 
 use patron_kit::auth::AuthConfig;
 use patron_kit::calls::{ServiceChannel, ServiceIdentity};
 use patron_kit::config::ConfigError;
+use patron_kit::directory::cached::Fresh;
 use patron_kit::{ServiceError, directory};
 use patron_proto::profile::v1::customer_service_client::CustomerServiceClient;
 use patron_proto::profile::v1::organization_service_client::OrganizationServiceClient;
@@ -47,12 +54,47 @@ impl ProfileConfig {
 pub struct Customers {
     pool: PgPool,
     profile: ServiceChannel,
+    projected: ProjectedCustomers,
+}
+
+/// What the projection says of a customer.
+#[derive(Debug, Clone)]
+enum Projected {
+    Known(KnownCustomer),
+    Deleted,
+    /// Not heard of yet; tiering's tier, if that came first.
+    Unheard { tier: String },
+}
+
+/// The projection's answers kept in the process, by customer id. Clones
+/// share them: the service's calls read them, its consumer forgets them.
+#[derive(Clone)]
+pub struct ProjectedCustomers(Fresh<Projected>);
+
+impl Default for ProjectedCustomers {
+    fn default() -> Self {
+        Self(Fresh::new(directory::cached::FRESHNESS))
+    }
+}
+
+impl ProjectedCustomers {
+    /// Forgets what an event about `customer` (its resource name or id)
+    /// may have changed.
+    pub fn forget(&self, customer: &str) {
+        self.0
+            .forget(customer.strip_prefix("customers/").unwrap_or(customer));
+    }
 }
 
 impl Customers {
     /// `auth` verifies tokens and, in the shared-secret mode, signs the
     /// service's own.
-    pub fn new(pool: PgPool, profile: &ProfileConfig, auth: &AuthConfig) -> anyhow::Result<Self> {
+    pub fn new(
+        pool: PgPool,
+        profile: &ProfileConfig,
+        auth: &AuthConfig,
+        projected: ProjectedCustomers,
+    ) -> anyhow::Result<Self> {
         let identity = ServiceIdentity::from_env("complaint", auth)?;
         let profile = ServiceChannel::balanced(
             &profile.url,
@@ -60,29 +102,41 @@ impl Customers {
             patron_kit::calls::CallPolicy::from_env()?,
             std::time::Duration::from_secs(5),
         )?;
-        Ok(Self { pool, profile })
+        Ok(Self {
+            pool,
+            profile,
+            projected,
+        })
     }
 
     /// The customer, or `None` when they do not exist or were deleted.
     pub async fn find(&self, id: Uuid) -> Result<Option<KnownCustomer>, ServiceError> {
+        let projected = self
+            .projected
+            .0
+            .get_or_load(&id.to_string(), || self.read_projection(id))
+            .await?;
+        match projected {
+            Projected::Known(customer) => Ok(Some(customer)),
+            Projected::Deleted => Ok(None),
+            Projected::Unheard { tier } => self.ask_profile(id, tier).await,
+        }
+    }
+
+    async fn read_projection(&self, id: Uuid) -> Result<Projected, ServiceError> {
         let mut conn = self.pool.acquire().await?;
         let (facts, tier) = directory::store::known_customer_and_tier(&mut conn, id).await?;
-        if let Some(facts) = facts {
-            if facts.deleted {
-                return Ok(None);
-            }
-            return Ok(Some(KnownCustomer {
+        Ok(match facts {
+            None => Projected::Unheard { tier },
+            Some(facts) if facts.deleted => Projected::Deleted,
+            Some(facts) => Projected::Known(KnownCustomer {
                 account_manager: facts.account_manager,
-                // The projection keeps the unit's resource name; a
-                // complaint keeps its id, as it does for what profile answers.
                 org_unit: unit_id(&facts.org_unit),
                 org_unit_path: facts.org_unit_path,
                 exited: facts.exited,
                 tier,
-            }));
-        }
-        drop(conn);
-        self.ask_profile(id, tier).await
+            }),
+        })
     }
 
     async fn ask_profile(

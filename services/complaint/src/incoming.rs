@@ -20,6 +20,9 @@ pub struct IncomingEvents {
     /// The calls' cache of callers' units: what an applied directory event
     /// changes is forgotten at once.
     pub reach: directory::ReachCache,
+    /// The calls' copies of the projection: a customer an applied event is
+    /// about is forgotten at once.
+    pub customers: crate::customers::ProjectedCustomers,
 }
 
 impl IncomingEvents {
@@ -34,6 +37,9 @@ impl IncomingEvents {
             self.reach.forget(&fact);
         } else {
             directory::announced::apply_event(tx, event, at).await?;
+        }
+        if !event.customer.is_empty() {
+            self.customers.forget(&event.customer);
         }
         Ok(())
     }

@@ -126,10 +126,12 @@ pub async fn serve(
     )
     .map_err(|e| anyhow::anyhow!("the configured preset is refused: {e}"))?;
     let reach = patron_kit::directory::ReachCache::default();
+    let projected = customers::ProjectedCustomers::default();
     runtime.consume(
         consumer_config(&config),
         Arc::new(incoming::IncomingEvents {
             reach: reach.clone(),
+            customers: projected.clone(),
         }),
     );
     runtime.measure_due(deadline_job::DeadlineBacklog {
@@ -154,6 +156,7 @@ pub async fn serve(
             runtime.pool.clone(),
             &config.profile,
             &config.common.auth,
+            projected,
         )?,
         intakes: GroupCommit::start(
             runtime.pool.clone(),

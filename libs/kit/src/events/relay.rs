@@ -53,9 +53,11 @@ impl std::fmt::Debug for RelayConfig {
 static OUTBOX_WRITES: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
     std::sync::LazyLock::new(|| tokio::sync::watch::channel(0).0);
 
-/// Pauses of the quick rounds after a wake that found nothing committed yet.
+/// Pauses of the quick rounds after a wake: the first lets the write's
+/// transaction commit (and writes arriving meanwhile share the round), the
+/// others follow a commit that takes longer.
 const CHASE: [Duration; 6] = [
-    Duration::from_millis(1),
+    Duration::from_millis(2),
     Duration::from_millis(2),
     Duration::from_millis(4),
     Duration::from_millis(8),
@@ -462,7 +464,13 @@ pub fn spawn_measured_relay(
                 _ = tokio::time::sleep(pause) => {}
                 woken = writes.changed(), if !failing => {
                     if woken.is_ok() {
-                        chase = 0;
+                        // Written, not yet committed: no round can see it
+                        // before the first pause.
+                        tokio::select! {
+                            _ = shutdown.cancelled() => {}
+                            _ = tokio::time::sleep(CHASE[0]) => {}
+                        }
+                        chase = 1;
                     }
                 }
             }
