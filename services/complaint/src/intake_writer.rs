@@ -183,7 +183,6 @@ impl IntakeWriter {
                 actor: &job.actor,
             })
             .collect();
-        let stored = complaints::insert(tx, &rows).await?;
         let mut events = EventBatch::default();
         for (job, complaint) in fresh.iter().zip(&written) {
             let event = pb::ComplaintReceived {
@@ -204,7 +203,10 @@ impl IntakeWriter {
                 job.traceparent.clone(),
             );
         }
-        events.write(tx).await?;
+        // The complaints, their timelines' first lines and their events
+        // are one statement, the last the month's row waits on before the
+        // commit.
+        let stored = complaints::insert(tx, &rows, events).await?;
 
         // Each written complaint is answered as stored, with no read after.
         let mut answered: HashMap<Uuid, pb::Complaint> = stored

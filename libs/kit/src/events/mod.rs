@@ -339,6 +339,26 @@ impl EventBatch {
         relay::outbox_written();
         Ok(())
     }
+
+    /// Pushes the statement that writes the events to the outbox onto `q`,
+    /// for a caller that writes its own rows and its events in one round
+    /// trip: wrap it in a `WITH name AS (…)` of the caller's statement
+    /// (PostgreSQL runs every data-modifying `WITH` part once, whether or
+    /// not the rest refers to it). The caller runs the statement inside its
+    /// transaction; this process's relays are told to look.
+    pub fn push_write(self, q: &mut sqlx::QueryBuilder<sqlx::Postgres>) {
+        q.push(
+            "INSERT INTO outbox (event_id, topic, envelope)
+             SELECT id, topic, envelope FROM unnest(",
+        );
+        q.push_bind(self.ids);
+        q.push("::uuid[], ");
+        q.push_bind(self.topics);
+        q.push("::text[], ");
+        q.push_bind(self.envelopes);
+        q.push("::bytea[]) WITH ORDINALITY AS e(id, topic, envelope, n) ORDER BY n");
+        relay::outbox_written();
+    }
 }
 
 /// Decodes an envelope's payload as `M`, checking the type matches.

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use patron_kit::events::EventBatch;
 use patron_kit::ServiceError;
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -214,11 +215,12 @@ pub struct Stored {
     pub first_line: TimelineRow,
 }
 
-/// Writes new complaints and the first line of each one's timeline, in one
-/// statement; answers them as stored.
+/// Writes new complaints, the first line of each one's timeline and their
+/// events, in one statement; answers them as stored.
 pub async fn insert(
     tx: &mut PgConnection,
     rows: &[IntakeRow<'_>],
+    events: EventBatch,
 ) -> Result<Vec<Stored>, ServiceError> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -303,10 +305,9 @@ pub async fn insert(
             .map(|r| r.received.note.as_str())
             .collect::<Vec<_>>(),
     );
-    q.push(
-        "::text[]) AS s(id, kind, from_state, to_state, actor, at, note))
-         SELECT * FROM c",
-    );
+    q.push("::text[]) AS s(id, kind, from_state, to_state, actor, at, note)), o AS (");
+    events.push_write(&mut q);
+    q.push(") SELECT * FROM c");
     let stored: Vec<ComplaintRow> = q.build_query_as().fetch_all(&mut *tx).await?;
     let mut written: HashMap<Uuid, &IntakeRow<'_>> =
         rows.iter().map(|r| (r.complaint.id, r)).collect();
