@@ -608,6 +608,22 @@ async fn a_customer_complaint_has_not_heard_of_is_asked_of_profile() {
         .unwrap()
         .into_inner();
     assert!(marked.customer_exited);
+
+    // The intakes above left the customer in the service's in-process copy
+    // of the projection; the deletion, once applied, refuses them at once.
+    let deleted = suite
+        .admin(Method::DELETE, &format!("/v1/{customer}"), None)
+        .await;
+    assert_eq!(deleted.status, 200, "{:?}", deleted.body);
+    suite.wait_for_complaint_to_catch_up().await;
+    let refused = client
+        .create_complaint(pb::CreateComplaintRequest {
+            complaint: Some(grpc_intake(&customer)),
+            request_id: String::new(),
+        })
+        .await
+        .expect_err("a deleted customer cannot complain");
+    assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
 }
 
 #[tokio::test]

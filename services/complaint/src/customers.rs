@@ -63,7 +63,9 @@ enum Projected {
     Known(KnownCustomer),
     Deleted,
     /// Not heard of yet; tiering's tier, if that came first.
-    Unheard { tier: String },
+    Unheard {
+        tier: String,
+    },
 }
 
 /// The projection's answers kept in the process, by customer id. Clones
@@ -209,4 +211,36 @@ fn unavailable(name: &str, status: tonic::Status) -> ServiceError {
 /// A unit's id from its resource name (`orgUnits/{id}`) or its id.
 fn unit_id(unit: &str) -> String {
     unit.strip_prefix("orgUnits/").unwrap_or(unit).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn read(projected: &ProjectedCustomers, id: Uuid, tier: &str) -> String {
+        let tier = tier.to_owned();
+        let found = projected
+            .0
+            .get_or_load(&id.to_string(), || async move {
+                Ok::<_, ServiceError>(Projected::Unheard { tier })
+            })
+            .await
+            .unwrap();
+        match found {
+            Projected::Unheard { tier } => tier,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_about_a_customer_forgets_them_by_resource_name() {
+        let projected = ProjectedCustomers::default();
+        let (id, other) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(read(&projected, id, "A").await, "A");
+        assert_eq!(read(&projected, other, "C").await, "C");
+        assert_eq!(read(&projected, id, "B").await, "A", "kept, not read again");
+        projected.forget(&format!("customers/{id}"));
+        assert_eq!(read(&projected, id, "B").await, "B", "read again");
+        assert_eq!(read(&projected, other, "D").await, "C", "others kept");
+    }
 }
