@@ -158,18 +158,45 @@ pub async fn lock_live_customer(
     .is_some())
 }
 
+/// A customer locked for a write of theirs, with what the caller's reach
+/// is decided by.
+pub struct LockedCustomer {
+    /// When they left the programme.
+    pub exited_at: Option<DateTime<Utc>>,
+    /// Their unit's path (unit ids from the company down).
+    pub unit_path: Vec<String>,
+    pub account_manager: String,
+}
+
 /// Locks a customer who has not been deleted, as [`lock_live_customer`]
-/// does; `None` when there is none, else when they left the programme.
-pub async fn lock_live_customer_exit(
+/// does, and reads their placement in the same statement, so a write
+/// checks the caller's reach against what it holds locked without a read
+/// of its own; `None` when there is none.
+pub async fn lock_live_customer_placed(
     tx: &mut PgConnection,
     customer_id: Uuid,
-) -> Result<Option<Option<DateTime<Utc>>>, ServiceError> {
-    Ok(sqlx::query_scalar::<_, Option<DateTime<Utc>>>(
-        "SELECT exited_at FROM customers WHERE id = $1 AND deleted_at IS NULL FOR SHARE",
+) -> Result<Option<LockedCustomer>, ServiceError> {
+    let row: Option<(Option<DateTime<Utc>>, Option<String>, String)> = sqlx::query_as(
+        "SELECT c.exited_at, u.path, c.account_manager
+           FROM customers c LEFT JOIN org_units u ON u.id = c.org_unit_id
+          WHERE c.id = $1 AND c.deleted_at IS NULL
+            FOR SHARE OF c",
     )
     .bind(customer_id)
     .fetch_optional(&mut *tx)
-    .await?)
+    .await?;
+    Ok(
+        row.map(|(exited_at, path, account_manager)| LockedCustomer {
+            exited_at,
+            unit_path: path.as_deref().map_or_else(Vec::new, |p| {
+                crate::domain::organisation::path_ids(p)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            }),
+            account_manager,
+        }),
+    )
 }
 
 /// Replaces a locked archive's facts and bumps its version.

@@ -347,6 +347,14 @@ impl EventBatch {
     /// not the rest refers to it). The caller runs the statement inside its
     /// transaction; this process's relays are told to look.
     pub fn push_write(self, q: &mut sqlx::QueryBuilder<sqlx::Postgres>) {
+        self.push_write_if(q, "true");
+    }
+
+    /// As [`push_write`](Self::push_write), writing the events only when
+    /// `condition` (an SQL boolean the statement decides, such as
+    /// `EXISTS (SELECT 1 FROM inserted)`) holds: a write that may turn out to
+    /// be a retry of one already applied publishes nothing then.
+    pub fn push_write_if(self, q: &mut sqlx::QueryBuilder<sqlx::Postgres>, condition: &str) {
         q.push(
             "INSERT INTO outbox (event_id, topic, envelope)
              SELECT id, topic, envelope FROM unnest(",
@@ -356,7 +364,9 @@ impl EventBatch {
         q.push_bind(self.topics);
         q.push("::text[], ");
         q.push_bind(self.envelopes);
-        q.push("::bytea[]) WITH ORDINALITY AS e(id, topic, envelope, n) ORDER BY n");
+        q.push("::bytea[]) WITH ORDINALITY AS e(id, topic, envelope, n) WHERE ");
+        q.push(condition);
+        q.push(" ORDER BY n");
         relay::outbox_written();
     }
 }

@@ -1,7 +1,7 @@
 //! The TransactionService gRPC API: recording a customer's transactions
 //! (applied once per external id), listing and summing them.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use patron_kit::auth;
 use patron_kit::clock::SharedClock;
 use patron_kit::{ServiceError, Violations, events, paging, resource_name, timestamp};
@@ -268,26 +268,57 @@ impl TransactionService for TransactionApi {
         caller.require(Permission::EditCustomers)?;
         let req = request.into_inner();
         let customer_id = parent_id(&req.parent)?;
-        self.access.require_customer(&caller, customer_id).await?;
+        let reach = self.access.reach(&caller).await?;
         let Some(transaction) = &req.transaction else {
             return Err(ServiceError::invalid("transaction", "is required").into());
         };
         let now = self.clock.now();
         let mut row = parse(transaction, customer_id, now, &caller.subject)
             .map_err(ServiceError::InvalidArgument)?;
+        // As PostgreSQL keeps it, so the event and a retry's comparison see
+        // the instant stored.
+        row.occurred_at = row.occurred_at.trunc_subsecs(6);
 
+        // The caller's reach is checked against the customer as locked: one
+        // statement locks them and reads where they sit.
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let Some(exited_at) = crate::store::lock_live_customer_exit(&mut tx, customer_id).await?
+        let Some(locked) = crate::store::lock_live_customer_placed(&mut tx, customer_id).await?
         else {
             return Err(ServiceError::not_found(&req.parent).into());
         };
-        exit::check_transaction(row.kind == 1, row.occurred_at, exited_at)
+        crate::access::ensure_covers(
+            &caller,
+            &reach,
+            customer_id,
+            &locked.unit_path,
+            &locked.account_manager,
+        )?;
+        exit::check_transaction(row.kind == 1, row.occurred_at, locked.exited_at)
             .map_err(|why| ServiceError::FailedPrecondition(format!("{}: {why}", req.parent)))?;
         // The customer's lock keeps two refunds of one purchase from both
         // taking back what only one of them may.
         if let Ok(Some(by)) = purchase_ref(&transaction.refunded_transaction, customer_id) {
             row.refunds_id = Some(self.refunded_purchase(&mut tx, &row, by).await?);
         }
+        // The event is written with the row, in its statement, and only if
+        // the row is new.
+        let event = pb::TransactionRecorded {
+            customer: req.parent.clone(),
+            transaction: name_of(&row),
+            kind: i32::from(row.kind),
+            occur_time: Some(timestamp::to_proto(row.occurred_at)),
+            product: row.product.clone(),
+            quantity_milli: row.quantity_milli,
+            unit: row.unit.clone(),
+            amount: Some(WireMoney {
+                currency_code: row.currency.trim().to_owned(),
+                amount_minor: row.amount_minor,
+            }),
+            channel: row.channel.clone(),
+            refunded_transaction: refunded_name(&row),
+        };
+        let mut events = events::EventBatch::default();
+        events.push(&req.parent, &event, now);
         let stored = match store::insert(
             &mut tx,
             &row,
@@ -295,6 +326,7 @@ impl TransactionService for TransactionApi {
                 actor: &caller.subject,
                 at: now,
             },
+            events,
         )
         .await?
         {
@@ -313,22 +345,6 @@ impl TransactionService for TransactionApi {
             }
             Recorded::New(new) => new,
         };
-        let event = pb::TransactionRecorded {
-            customer: req.parent.clone(),
-            transaction: name_of(&stored),
-            kind: i32::from(stored.kind),
-            occur_time: Some(timestamp::to_proto(stored.occurred_at)),
-            product: stored.product.clone(),
-            quantity_milli: stored.quantity_milli,
-            unit: stored.unit.clone(),
-            amount: Some(WireMoney {
-                currency_code: stored.currency.trim().to_owned(),
-                amount_minor: stored.amount_minor,
-            }),
-            channel: stored.channel.clone(),
-            refunded_transaction: refunded_name(&stored),
-        };
-        events::enqueue(&mut tx, &req.parent, &event, now).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         Ok(Response::new(to_wire(&stored)))
     }

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use patron_kit::ServiceError;
-use sqlx::{FromRow, PgConnection, PgPool};
+use patron_kit::events::EventBatch;
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::transaction::NamedPurchase;
@@ -75,35 +76,45 @@ pub enum Recorded {
 }
 
 /// Inserts `row` unless its external id is already recorded.
+///
+/// `events` go to the outbox in the same statement when, and only when, the
+/// row is new: a retry writes nothing.
 pub async fn insert(
     tx: &mut PgConnection,
     row: &TransactionRow,
     change: Change<'_>,
+    events: EventBatch,
 ) -> Result<Recorded, ServiceError> {
-    let inserted = sqlx::query_as::<_, TransactionRow>(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO transactions ({COLUMNS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-         ON CONFLICT (external_id) DO NOTHING
-         RETURNING {COLUMNS}"
-    )))
-    .bind(row.id)
-    .bind(row.customer_id)
-    .bind(&row.external_id)
-    .bind(row.kind)
-    .bind(row.occurred_at)
-    .bind(&row.product)
-    .bind(row.quantity_milli)
-    .bind(&row.unit)
-    .bind(row.amount_minor)
-    .bind(&row.currency)
-    .bind(row.payment_method)
-    .bind(&row.channel)
-    .bind(&row.order_number)
-    .bind(change.at)
-    .bind(change.actor)
-    .bind(row.refunds_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let mut q = QueryBuilder::<Postgres>::new(format!(
+        "WITH inserted AS (INSERT INTO transactions ({COLUMNS}) VALUES ("
+    ));
+    let mut values = q.separated(", ");
+    values
+        .push_bind(row.id)
+        .push_bind(row.customer_id)
+        .push_bind(row.external_id.clone())
+        .push_bind(row.kind)
+        .push_bind(row.occurred_at)
+        .push_bind(row.product.clone())
+        .push_bind(row.quantity_milli)
+        .push_bind(row.unit.clone())
+        .push_bind(row.amount_minor)
+        .push_bind(row.currency.clone())
+        .push_bind(row.payment_method)
+        .push_bind(row.channel.clone())
+        .push_bind(row.order_number.clone())
+        .push_bind(change.at)
+        .push_bind(change.actor.to_owned())
+        .push_bind(row.refunds_id);
+    q.push(format!(
+        ") ON CONFLICT (external_id) DO NOTHING RETURNING {COLUMNS}), published AS ("
+    ));
+    events.push_write_if(&mut q, "EXISTS (SELECT 1 FROM inserted)");
+    q.push(") SELECT * FROM inserted");
+    let inserted = q
+        .build_query_as::<TransactionRow>()
+        .fetch_optional(&mut *tx)
+        .await?;
     if let Some(new) = inserted {
         return Ok(Recorded::New(new));
     }

@@ -164,6 +164,48 @@ async fn an_account_manager_sees_only_their_own_customers() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
+    // A write checks the reach against the customer it locks: outside it,
+    // NOT_FOUND and nothing stored; inside it, recorded.
+    let purchase = |external_id: &str| pb::Transaction {
+        external_id: external_id.into(),
+        kind: pb::TransactionKind::Purchase as i32,
+        occur_time: Some(prost_types::Timestamp {
+            seconds: 1_780_000_000,
+            nanos: 0,
+        }),
+        product: "tea".into(),
+        quantity: "1".into(),
+        unit: "box".into(),
+        amount: Some(patron_proto::common::v1::Money {
+            currency_code: "CNY".into(),
+            amount_minor: 9_900,
+        }),
+        payment_method: pb::PaymentMethod::Mobile as i32,
+        channel: "store".into(),
+        ..Default::default()
+    };
+    let record_as_mgr_a = |parent: &str, external_id: &str| {
+        let request = app.as_staff(
+            "mgr-a",
+            "account_manager",
+            pb::RecordTransactionRequest {
+                parent: parent.into(),
+                transaction: Some(purchase(external_id)),
+            },
+        );
+        let mut client = TransactionServiceClient::new(app.channel.clone());
+        async move { client.record_transaction(request).await }
+    };
+    let err = record_as_mgr_a(&theirs.name, "T-THEIRS").await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    record_as_mgr_a(&mine.name, "T-MINE").await.unwrap();
+    let mut conn = app.db.admin_connection().await;
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT external_id FROM profile.transactions ORDER BY external_id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(stored, ["T-MINE"]);
     let err = ConsentServiceClient::new(app.channel.clone())
         .check_contact_permission(app.as_staff(
             "mgr-a",
