@@ -442,6 +442,17 @@ fn grpc_intake(customer: &str) -> pb::Complaint {
     }
 }
 
+/// An intake of `customer` with no request id.
+async fn take_in(client: &mut Client, customer: &str) -> Result<pb::Complaint, tonic::Status> {
+    client
+        .create_complaint(pb::CreateComplaintRequest {
+            complaint: Some(grpc_intake(customer)),
+            request_id: String::new(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
 #[tokio::test]
 async fn a_hundred_concurrent_intakes_on_two_instances_number_1_to_100() {
     let suite = Suite::start().await;
@@ -577,14 +588,10 @@ async fn a_customer_complaint_has_not_heard_of_is_asked_of_profile() {
         .await
         .unwrap();
     let mut client = grpc(&suite, &suite.complaint_url).await;
-    let accepted = client
-        .create_complaint(pb::CreateComplaintRequest {
-            complaint: Some(grpc_intake(&customer)),
-            request_id: String::new(),
-        })
+    let accepted = take_in(&mut client, &customer)
         .await
         .expect("a late event never refuses a real customer");
-    assert_eq!(accepted.into_inner().customer, customer);
+    assert_eq!(accepted.customer, customer);
 
     // An exited customer may still complain about an order: accepted, marked.
     let exited = suite
@@ -599,14 +606,7 @@ async fn a_customer_complaint_has_not_heard_of_is_asked_of_profile() {
         .await;
     assert_eq!(exited.status, 200, "{:?}", exited.body);
     suite.wait_for_complaint_to_catch_up().await;
-    let marked = client
-        .create_complaint(pb::CreateComplaintRequest {
-            complaint: Some(grpc_intake(&customer)),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let marked = take_in(&mut client, &customer).await.unwrap();
     assert!(marked.customer_exited);
 
     // The intakes above left the customer in the service's in-process copy
@@ -616,11 +616,7 @@ async fn a_customer_complaint_has_not_heard_of_is_asked_of_profile() {
         .await;
     assert_eq!(deleted.status, 200, "{:?}", deleted.body);
     suite.wait_for_complaint_to_catch_up().await;
-    let refused = client
-        .create_complaint(pb::CreateComplaintRequest {
-            complaint: Some(grpc_intake(&customer)),
-            request_id: String::new(),
-        })
+    let refused = take_in(&mut client, &customer)
         .await
         .expect_err("a deleted customer cannot complain");
     assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
