@@ -26,6 +26,9 @@ async fn main() -> anyhow::Result<()> {
     })?;
     db::migrate(&pool, &MIGRATOR).await?;
     events::install(&pool).await?;
+    // The projection of profile's facts the sweep reads (exits), as the
+    // service installs it at start-up.
+    patron_kit::directory::install(&pool).await?;
     let engine = Engine::new(Arc::new(SystemClock), chrono_tz::Asia::Shanghai);
     load_preset(&pool, std::path::Path::new("health-chain"), &engine).await?;
     let today = clock::today(engine.clock.as_ref(), engine.zone);
