@@ -180,10 +180,15 @@ async fn decide(
     // is deciding right now is left for the next batch. Under its lock, a
     // customer someone decided today meanwhile is done.
     let free = store::try_lock_customers(&mut *tx, &ids).await?;
+    // A look-up by key per customer, written so that no plan can turn it
+    // into a join: planned while the statistics said nobody was decided
+    // today, `NOT EXISTS` became a hash of every row decided today, rebuilt
+    // for each batch and growing as the sweep went (a 1,000,000-customer
+    // sweep took 490 s instead of 140).
     let free: std::collections::HashSet<Uuid> = sqlx::query_scalar::<_, Uuid>(
         "SELECT c.id FROM unnest($1::uuid[]) AS c(id)
-          WHERE NOT EXISTS (SELECT 1 FROM assignments a
-                             WHERE a.customer_id = c.id AND a.decided_at >= $2)",
+          WHERE coalesce((SELECT a.decided_at < $2 FROM assignments a
+                           WHERE a.customer_id = c.id), true)",
     )
     .bind(&free)
     .bind(start_of_today(engine))
