@@ -188,15 +188,20 @@ pub async fn lock_live_customer_placed(
     Ok(
         row.map(|(exited_at, path, account_manager)| LockedCustomer {
             exited_at,
-            unit_path: path.as_deref().map_or_else(Vec::new, |p| {
-                crate::domain::organisation::path_ids(p)
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect()
-            }),
+            unit_path: unit_path_ids(path.as_deref()),
             account_manager,
         }),
     )
+}
+
+/// The unit ids of a stored unit path (none when the customer has no unit).
+fn unit_path_ids(path: Option<&str>) -> Vec<String> {
+    path.map_or_else(Vec::new, |p| {
+        crate::domain::organisation::path_ids(p)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    })
 }
 
 /// Replaces a locked archive's facts and bumps its version.
@@ -287,15 +292,7 @@ pub async fn placement_of(
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(path, manager, deleted)| {
-        let path = path.as_deref().map_or_else(Vec::new, |p| {
-            crate::domain::organisation::path_ids(p)
-                .into_iter()
-                .map(str::to_owned)
-                .collect()
-        });
-        (path, manager, deleted)
-    }))
+    Ok(row.map(|(path, manager, deleted)| (unit_path_ids(path.as_deref()), manager, deleted)))
 }
 
 /// Records a review of a locked archive and bumps its version.

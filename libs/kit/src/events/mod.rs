@@ -325,18 +325,9 @@ impl EventBatch {
         if self.ids.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "INSERT INTO outbox (event_id, topic, envelope)
-             SELECT id, topic, envelope
-               FROM unnest($1::uuid[], $2::text[], $3::bytea[]) WITH ORDINALITY AS e(id, topic, envelope, n)
-              ORDER BY n",
-        )
-        .bind(&self.ids)
-        .bind(&self.topics)
-        .bind(&self.envelopes)
-        .execute(&mut *tx)
-        .await?;
-        relay::outbox_written();
+        let mut q = sqlx::QueryBuilder::new("");
+        self.push_write(&mut q);
+        q.build().execute(&mut *tx).await?;
         Ok(())
     }
 

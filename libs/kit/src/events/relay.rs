@@ -387,22 +387,21 @@ pub fn spawn_measured_relay(
             let stopping = shutdown.is_cancelled();
             // A full round also tells whether Redis lost what it was given;
             // between those, a round runs only when something waits.
-            let round =
-                if stopping || failing || last_full.is_none_or(|t| t.elapsed() >= FULL_ROUND_EVERY)
-                {
+            let full_due =
+                stopping || failing || last_full.is_none_or(|t| t.elapsed() >= FULL_ROUND_EVERY);
+            let go = if full_due {
+                Ok(true)
+            } else {
+                waiting(&pool).await
+            };
+            let round = match go {
+                Ok(true) => {
                     last_full = Some(tokio::time::Instant::now());
                     relay_once(&pool, &mut redis, &config.stream_prefix, config.batch_size).await
-                } else {
-                    match waiting(&pool).await {
-                        Ok(true) => {
-                            last_full = Some(tokio::time::Instant::now());
-                            relay_once(&pool, &mut redis, &config.stream_prefix, config.batch_size)
-                                .await
-                        }
-                        Ok(false) => Ok(0),
-                        Err(e) => Err(e.into()),
-                    }
-                };
+                }
+                Ok(false) => Ok(0),
+                Err(e) => Err(e.into()),
+            };
             match round {
                 Ok(n) => {
                     counters.published.inc_by(n as u64);
