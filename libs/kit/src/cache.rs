@@ -1,6 +1,9 @@
 //! The shared Redis cache, cache-aside: values are protobuf-encoded under
-//! versioned keys (`patron:profile:v1:<id>`), every key has a TTL, and writers
-//! invalidate after their transaction commits. Redis is an accelerator, never a
+//! versioned keys (`patron:cache:profile:v1:<id>`), every key has a TTL, and
+//! writers invalidate after their transaction commits. In front of Redis each
+//! process keeps copies of what it read, which Redis itself keeps coherent by
+//! reporting every change of a key under the cache's prefix ([`near`]): a hit
+//! there costs no round trip. Redis is an accelerator, never a
 //! store of record: when it fails, reads fall through to Postgres, writes still
 //! succeed, and the cache steps aside until a health probe finds it back.
 //!
@@ -19,7 +22,7 @@
 //!   never saw the outage, and checking every hit against the store's version
 //!   would cost the query the cache exists to save. So the process notes that
 //!   it missed one, and before it resumes caching bumps an epoch
-//!   (`<prefix>:epoch`).
+//!   (`<prefix>:cache:epoch`).
 //!   Reads ignore entries of an older epoch, on every replica, including ones
 //!   that never saw the outage; a put carries the epoch its reader saw before
 //!   loading, so a load begun before the bump is not cached after it. This
@@ -36,12 +39,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use rand::Rng;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use crate::config::{self, ConfigError};
 use crate::metrics::CacheOutcomes;
+
+pub mod near;
+use near::Near;
 
 /// Where the cache is and how it behaves.
 #[derive(Clone)]
@@ -54,6 +61,8 @@ pub struct CacheConfig {
     pub ttl: Duration,
     /// How long one cache operation may take before it counts as a failure.
     pub op_timeout: Duration,
+    /// Whether each process keeps coherent copies of what it read ([`near`]).
+    pub local_copies: bool,
 }
 
 impl std::fmt::Debug for CacheConfig {
@@ -63,19 +72,21 @@ impl std::fmt::Debug for CacheConfig {
             .field("key_prefix", &self.key_prefix)
             .field("ttl", &self.ttl)
             .field("op_timeout", &self.op_timeout)
+            .field("local_copies", &self.local_copies)
             .finish()
     }
 }
 
 impl CacheConfig {
     /// `PATRON_REDIS_URL`, `PATRON_CACHE_PREFIX`, `PATRON_CACHE_TTL_SECS`,
-    /// `PATRON_CACHE_TIMEOUT_MS`.
+    /// `PATRON_CACHE_TIMEOUT_MS`, `PATRON_CACHE_LOCAL_COPIES` (`true`).
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             url: config::env_or("PATRON_REDIS_URL", "redis://127.0.0.1:6379"),
             key_prefix: config::env_or("PATRON_CACHE_PREFIX", "patron"),
             ttl: config::env_secs("PATRON_CACHE_TTL_SECS", Duration::from_secs(300))?,
             op_timeout: config::env_millis("PATRON_CACHE_TIMEOUT_MS", Duration::from_millis(250))?,
+            local_copies: config::env_parse("PATRON_CACHE_LOCAL_COPIES", true)?,
         })
     }
 }
@@ -83,6 +94,8 @@ impl CacheConfig {
 /// Whether a read was served from the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheOutcome {
+    /// Served from this process's coherent copy, without asking Redis.
+    Local,
     Hit,
     Miss,
     /// Redis is unavailable; the value came from the store of record.
@@ -105,6 +118,8 @@ struct Inner {
     missed: AtomicBool,
     /// Reads by outcome, for the hit ratio.
     outcomes: CacheOutcomes,
+    /// This process's copies, when kept.
+    near: Option<Arc<Near>>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -112,6 +127,7 @@ impl std::fmt::Debug for Cache {
         f.debug_struct("Cache")
             .field("prefix", &self.inner.prefix)
             .field("available", &self.is_available())
+            .field("local_copies", &self.inner.near.as_ref().map(|n| n.len()))
             .finish()
     }
 }
@@ -139,8 +155,20 @@ impl Cache {
                 |e| tracing::error!(error = %e, "the Redis URL is unusable; caching is off"),
             )
             .ok();
+        let near = (config.local_copies && connection.is_some())
+            .then(|| Arc::new(Near::new(config.ttl)))
+            .filter(|near| {
+                near::start(
+                    &config.url,
+                    format!("{}:cache:", config.key_prefix),
+                    epoch_key(&config.key_prefix),
+                    near,
+                )
+                .is_some()
+            });
         Self {
             inner: Arc::new(Inner {
+                near,
                 available: AtomicBool::new(connection.is_some()),
                 missed: AtomicBool::new(false),
                 connection,
@@ -152,9 +180,23 @@ impl Cache {
         }
     }
 
-    /// `<prefix>:<area>:<version>:<id>`.
+    /// `<prefix>:cache:<area>:<version>:<id>`: every key of the cache under
+    /// `<prefix>:cache:`, which is what the change reports cover (the event
+    /// streams' keys, `<prefix>:events:`, are not).
     pub fn key(&self, area: &str, version: &str, id: &str) -> String {
-        format!("{}:{area}:{version}:{id}", self.inner.prefix)
+        format!("{}:cache:{area}:{version}:{id}", self.inner.prefix)
+    }
+
+    /// How many local copies (and reservations) this process holds; `None`
+    /// when it keeps none.
+    pub fn local_copies(&self) -> Option<usize> {
+        self.inner.near.as_ref().map(|near| near.len())
+    }
+
+    /// Whether local copies are in use: kept, and their change reports
+    /// arriving.
+    pub fn local_copies_live(&self) -> bool {
+        self.inner.near.as_ref().is_some_and(|near| near.is_live())
     }
 
     /// Whether the cache is in use (the last operation or probe succeeded).
@@ -207,16 +249,37 @@ impl Cache {
         Fut: Future<Output = Result<(M, i64), E>>,
     {
         let was_available = self.is_available();
+        let near = self.inner.near.as_deref().filter(|_| was_available);
+        if let Some(near) = near
+            && let Some(copy) = near.get(key)
+        {
+            match M::decode(copy) {
+                Ok(value) => {
+                    self.inner.outcomes.local.inc();
+                    return Ok((value, CacheOutcome::Local));
+                }
+                Err(_) => near.changed(key),
+            }
+        }
+        // Reserved before the read is sent: a change reported after Redis
+        // answers must find the reservation (see `near`).
+        let ticket = near.and_then(|near| near.reserve(key));
         // The epoch is read before loading: a load begun before an outage's
         // epoch bump must not be cached after it.
         let epoch = match self.read::<M>(key).await {
-            Some((_, Some(hit))) => {
+            Some((_, Some((hit, bytes)))) => {
+                if let (Some(near), Some(ticket)) = (near, ticket) {
+                    near.keep(key, ticket, bytes);
+                }
                 self.inner.outcomes.hit.inc();
                 return Ok((hit, CacheOutcome::Hit));
             }
             Some((epoch, None)) => Some(epoch),
             None => None,
         };
+        if let (Some(near), Some(ticket)) = (near, ticket) {
+            near.release(key, ticket);
+        }
         let (value, version) = load().await?;
         if let Some(epoch) = epoch {
             self.put(key, &value, version, epoch).await;
@@ -231,10 +294,13 @@ impl Cache {
         Ok((value, outcome))
     }
 
-    /// The current epoch and the value at `key` if it was cached under it;
-    /// `None` when Redis is not in use. An entry that no longer decodes is
-    /// dropped and counts as a miss.
-    async fn read<M: prost::Message + Default>(&self, key: &str) -> Option<(i64, Option<M>)> {
+    /// The current epoch and the value at `key` (with its bytes) if it was
+    /// cached under it; `None` when Redis is not in use. An entry that no
+    /// longer decodes is dropped and counts as a miss.
+    async fn read<M: prost::Message + Default>(
+        &self,
+        key: &str,
+    ) -> Option<(i64, Option<(M, Bytes)>)> {
         let epoch_key = self.epoch_key();
         let (epoch, bytes): (i64, Option<Vec<u8>>) = self
             .run("GET", |mut c| async move {
@@ -244,8 +310,9 @@ impl Cache {
         let Some(bytes) = bytes else {
             return Some((epoch, None));
         };
-        match M::decode(bytes.as_slice()) {
-            Ok(m) => Some((epoch, Some(m))),
+        let bytes = Bytes::from(bytes);
+        match M::decode(bytes.clone()) {
+            Ok(m) => Some((epoch, Some((m, bytes)))),
             Err(e) => {
                 tracing::warn!(key, error = %e, "dropping a cache entry that does not decode");
                 self.run("DEL", |mut c| async move { c.del::<_, ()>(key).await })
@@ -294,6 +361,11 @@ impl Cache {
                     .await
             })
             .await;
+        // This process's copy goes now, not when Redis's report arrives: the
+        // writer's next read must see its write.
+        if let Some(near) = &self.inner.near {
+            near.changed(key);
+        }
         if done.is_none() {
             // Noted before marking down, so that a probe resuming meanwhile
             // either bumps for this miss or is undone here (see `probe`).
@@ -340,6 +412,9 @@ impl Cache {
         let bump = conn.incr::<_, _, i64>(self.epoch_key(), 1);
         match tokio::time::timeout(self.inner.op_timeout, bump).await {
             Ok(Ok(epoch)) => {
+                if let Some(near) = &self.inner.near {
+                    near.forget_all();
+                }
                 tracing::info!(
                     epoch,
                     "an invalidation was missed; entries cached before are ignored"
@@ -354,8 +429,12 @@ impl Cache {
     }
 
     fn epoch_key(&self) -> String {
-        format!("{}:epoch", self.inner.prefix)
+        epoch_key(&self.inner.prefix)
     }
+}
+
+fn epoch_key(prefix: &str) -> String {
+    format!("{prefix}:cache:epoch")
 }
 
 fn floor_key(key: &str) -> String {
@@ -443,8 +522,12 @@ mod tests {
             key_prefix: "patron".into(),
             ttl: Duration::from_secs(1),
             op_timeout: Duration::from_millis(50),
+            local_copies: true,
         });
-        assert_eq!(cache.key("profile", "v1", "abc"), "patron:profile:v1:abc");
+        assert_eq!(
+            cache.key("profile", "v1", "abc"),
+            "patron:cache:profile:v1:abc"
+        );
     }
 
     use patron_proto::profile::v1::Customer;
@@ -457,6 +540,7 @@ mod tests {
             key_prefix: format!("patron-test-{}", uuid::Uuid::new_v4().simple()),
             ttl: Duration::from_secs(60),
             op_timeout: Duration::from_millis(500),
+            local_copies: true,
         }
     }
 
@@ -571,5 +655,166 @@ mod tests {
             read(&reader, &key, ("two", 2)).await,
             ("two".into(), CacheOutcome::Miss)
         );
+    }
+
+    /// Waits (boundedly) until `cache`'s change reports are subscribed.
+    async fn until_local_copies_live(cache: &Cache) {
+        for _ in 0..100 {
+            if cache.local_copies_live() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the tracking connection never subscribed");
+    }
+
+    /// Reads `key` until it is no longer served from the local copy (Redis's
+    /// report is asynchronous); what the first other read answered.
+    async fn until_not_local(
+        cache: &Cache,
+        key: &str,
+        fallback: (&str, i64),
+    ) -> (String, CacheOutcome) {
+        for _ in 0..100 {
+            let read = read(cache, key, fallback).await;
+            if read.1 != CacheOutcome::Local {
+                return read;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the local copy of {key} was never dropped");
+    }
+
+    #[tokio::test]
+    async fn a_hit_is_kept_locally_until_another_replica_changes_it() {
+        let config = test_config();
+        let (reader, writer) = (Cache::new(&config), Cache::new(&config));
+        until_local_copies_live(&reader).await;
+        let key = reader.key("t", "v1", "near");
+        assert_eq!(read(&reader, &key, ("one", 1)).await.1, CacheOutcome::Miss);
+        assert_eq!(
+            read(&reader, &key, ("unused", 1)).await.1,
+            CacheOutcome::Hit
+        );
+        assert_eq!(
+            read(&reader, &key, ("unused", 1)).await,
+            ("one".into(), CacheOutcome::Local),
+            "the hit was kept; no round trip now"
+        );
+        writer.invalidate(&key, 2).await;
+        assert_eq!(
+            until_not_local(&reader, &key, ("two", 2)).await,
+            ("two".into(), CacheOutcome::Miss),
+            "Redis reported the change and the copy went"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_writing_replica_drops_its_copy_before_its_write_returns() {
+        let cache = Cache::new(&test_config());
+        until_local_copies_live(&cache).await;
+        let key = cache.key("t", "v1", "own");
+        read(&cache, &key, ("one", 1)).await;
+        read(&cache, &key, ("unused", 1)).await;
+        assert_eq!(
+            read(&cache, &key, ("unused", 1)).await.1,
+            CacheOutcome::Local
+        );
+        cache.invalidate(&key, 2).await;
+        assert_eq!(
+            read(&cache, &key, ("two", 2)).await,
+            ("two".into(), CacheOutcome::Miss),
+            "no wait for the report"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_epoch_bump_elsewhere_drops_every_local_copy() {
+        let config = test_config();
+        let (reader, writer) = (Cache::new(&config), Cache::new(&config));
+        until_local_copies_live(&reader).await;
+        let key = reader.key("t", "v1", "epoch");
+        read(&reader, &key, ("one", 1)).await;
+        read(&reader, &key, ("unused", 1)).await;
+        assert_eq!(
+            read(&reader, &key, ("unused", 1)).await.1,
+            CacheOutcome::Local
+        );
+        // The writer misses an invalidation of another key, then bumps.
+        writer.inner.available.store(false, Ordering::SeqCst);
+        writer.invalidate(&writer.key("t", "v1", "other"), 2).await;
+        assert!(writer.probe().await);
+        assert_eq!(
+            until_not_local(&reader, &key, ("again", 1)).await,
+            ("again".into(), CacheOutcome::Miss),
+            "entries of the old epoch are not served, locally or from Redis"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lost_tracking_connection_turns_local_copies_off_until_it_is_back() {
+        let config = test_config();
+        let cache = Cache::new(&config);
+        until_local_copies_live(&cache).await;
+        let key = cache.key("t", "v1", "kill");
+        read(&cache, &key, ("one", 1)).await;
+        read(&cache, &key, ("unused", 1)).await;
+        assert_eq!(
+            read(&cache, &key, ("unused", 1)).await.1,
+            CacheOutcome::Local
+        );
+        // Reports sent while the connection is down are lost: kill this
+        // cache's tracking connection.
+        let mut admin = redis::Client::open(config.url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let name = near::connection_name(&format!("{}:cache:", config.key_prefix));
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        let tracking: Vec<&str> = list
+            .lines()
+            .filter(|line| line.contains(&format!("name={name} ")))
+            .filter_map(|line| line.split_whitespace().next()?.strip_prefix("id="))
+            .collect();
+        assert!(!tracking.is_empty(), "{list}");
+        for id in tracking {
+            redis::cmd("CLIENT")
+                .arg(&["KILL", "ID", id][..])
+                .query_async::<i64>(&mut admin)
+                .await
+                .unwrap();
+        }
+        let dropped = until_not_local(&cache, &key, ("unused", 1)).await;
+        assert_eq!(
+            dropped,
+            ("one".into(), CacheOutcome::Hit),
+            "served from Redis meanwhile"
+        );
+        until_local_copies_live(&cache).await;
+        read(&cache, &key, ("unused", 1)).await;
+        assert_eq!(
+            read(&cache, &key, ("unused", 1)).await.1,
+            CacheOutcome::Local,
+            "copies resume once subscribed again"
+        );
+    }
+
+    #[tokio::test]
+    async fn local_copies_can_be_turned_off() {
+        let cache = Cache::new(&CacheConfig {
+            local_copies: false,
+            ..test_config()
+        });
+        let key = cache.key("t", "v1", "off");
+        read(&cache, &key, ("one", 1)).await;
+        for _ in 0..3 {
+            assert_eq!(read(&cache, &key, ("unused", 1)).await.1, CacheOutcome::Hit);
+        }
+        assert_eq!(cache.local_copies(), None);
     }
 }

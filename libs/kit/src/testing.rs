@@ -166,6 +166,7 @@ pub fn cache_config() -> CacheConfig {
         key_prefix: format!("patron-test-{}", unique_suffix()),
         ttl: Duration::from_secs(60),
         op_timeout: Duration::from_millis(500),
+        local_copies: true,
     }
 }
 

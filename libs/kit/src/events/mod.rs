@@ -428,6 +428,7 @@ mod tests {
             key_prefix: "patron".into(),
             ttl: std::time::Duration::from_secs(1),
             op_timeout: std::time::Duration::from_secs(1),
+            local_copies: true,
         };
         for shown in [format!("{events:?}"), format!("{cache:?}")] {
             assert!(!shown.contains("hunter2"), "{shown}");

@@ -425,6 +425,7 @@ impl Metrics {
                 .get_or_create_owned(&OutcomeLabels { outcome })
         };
         CacheOutcomes {
+            local: counter("local"),
             hit: counter("hit"),
             miss: counter("miss"),
             bypassed: counter("bypassed"),
@@ -445,6 +446,8 @@ pub struct EventOutcomes {
 /// The cache's outcome counters (unregistered ones by default).
 #[derive(Clone, Debug, Default)]
 pub struct CacheOutcomes {
+    /// Served from the process's coherent copy (no Redis round trip).
+    pub local: Counter,
     pub hit: Counter,
     pub miss: Counter,
     pub bypassed: Counter,

@@ -31,7 +31,7 @@ async fn get_is_served_cache_aside() {
     let app = spawn_app().await;
     let created = app.create(person("Cache Me")).await;
     let id = created.name.trim_start_matches("customers/");
-    let key = format!("{}:profile:v1:{id}", app.cache.key_prefix);
+    let key = format!("{}:cache:profile:v1:{id}", app.cache.key_prefix);
     let mut redis = redis::Client::open(app.cache.url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()

@@ -823,7 +823,7 @@ async fn a_manager_reassigned_away_no_longer_reaches_the_customer_even_while_a_c
     // after the reassignment, as a lagging cache (another replica's late
     // write, a missed invalidation) would.
     let id = created.name.trim_start_matches("customers/");
-    let key = format!("{}:profile:v1:{id}", app.cache.key_prefix);
+    let key = format!("{}:cache:profile:v1:{id}", app.cache.key_prefix);
     let mut redis = redis::Client::open(app.cache.url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()

@@ -156,7 +156,7 @@ async fn staff_without_the_permission_see_masked_values_and_redis_never_holds_pl
     assert_eq!(clear.person.as_ref().unwrap().id_card_number, ID_CARD);
 
     let key = format!(
-        "{}:profile:v1:{}",
+        "{}:cache:profile:v1:{}",
         app.cache.key_prefix,
         created.name.trim_start_matches("customers/")
     );
