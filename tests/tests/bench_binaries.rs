@@ -33,7 +33,10 @@ fn bench_tiering_sweeps_and_agrees_with_the_sql_pass() {
 
 #[test]
 fn bench_complaints_numbers_every_intake() {
-    let out = run(env!("CARGO_BIN_EXE_bench-complaints"), &["40", "4"]);
+    let out = run(
+        env!("CARGO_BIN_EXE_bench-complaints"),
+        &["40", "4", "64", "10"],
+    );
     assert!(out.contains("numbering check: passed"), "{out}");
 }
 

@@ -6,6 +6,7 @@
 //! so one trace follows a call from the gateway into the services and on
 //! through the events it causes.
 
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -139,7 +140,12 @@ fn install(
             .with_current_span(true)
             .boxed()
     } else {
-        tracing_subscriber::fmt::layer().with_target(false).boxed()
+        // Colour only for a person at a terminal: in a file or a pod's log
+        // the escape codes are noise, and formatting them costs on every line.
+        tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_ansi(std::io::stdout().is_terminal())
+            .boxed()
     };
 
     let otel_layer = provider.as_ref().map(|p| {

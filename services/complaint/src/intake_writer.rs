@@ -79,11 +79,12 @@ impl IntakeWriter {
     }
 
     /// Writes a group of intakes in a constant number of statements. What
-    /// needs no serial comes first: the request ids claimed and the
-    /// handlers found. Then each month's serials are taken (its row stays
-    /// locked until the commit), the repeats found, and the complaints,
-    /// their first timeline lines and their events written, each in one
-    /// statement (the complaints with their timelines' first lines in one). A job's own refusal (a request id reused for another
+    /// needs no serial comes first: the request ids claimed, the handlers
+    /// found, the customers' earlier complaints read behind their locks.
+    /// Then each month's serials are taken (its row stays locked until the
+    /// commit, which every intake of the month on every replica waits for)
+    /// and the complaints, their first timeline lines and their events are
+    /// written in one statement. A job's own refusal (a request id reused for another
     /// intake) is its answer and takes no serial.
     async fn write_group(
         &self,
@@ -103,6 +104,12 @@ impl IntakeWriter {
             .collect();
         let handlers = unit_handlers::nearest_on_paths(tx, &paths).await?;
 
+        // The earlier intakes of each customer (committed before this group,
+        // or earlier in it) are seen: other intakes of these customers wait
+        // for this group's commit, and the look-up runs after their locks,
+        // before the month's row is taken.
+        let mut latest = self.latest_complaints(tx, &fresh).await?;
+
         // Each month's row is locked in one order, so two groups that span a
         // month's end cannot wait on each other.
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
@@ -114,10 +121,6 @@ impl IntakeWriter {
             let last = complaints::take_serials(tx, month, *count).await?;
             last_serials.insert(month.clone(), last);
         }
-
-        // Behind the lock, the earlier intakes of each customer (committed
-        // before this group, or earlier in it) are seen.
-        let mut latest = self.latest_complaints(tx, &fresh).await?;
 
         let mut written = Vec::with_capacity(fresh.len());
         let mut notes = Vec::with_capacity(fresh.len());
@@ -266,7 +269,7 @@ impl IntakeWriter {
     }
 
     /// Each customer's latest complaint inside the longest repeat window of
-    /// the group.
+    /// the group, read once no other intake of these customers is under way.
     async fn latest_complaints(
         &self,
         tx: &mut PgConnection,
@@ -287,6 +290,7 @@ impl IntakeWriter {
             .collect();
         customers.sort_unstable();
         customers.dedup();
+        complaints::lock_customers_for_repeats(tx, &customers).await?;
         Ok(complaints::latest_of_customers_since(tx, &customers, since)
             .await?
             .into_iter()

@@ -5,7 +5,7 @@
 //! run; p50/p99 latency of each, the ratio of the two rates, the process's
 //! peak memory, and afterwards a check that the numbers are 1..count with no
 //! gap. Run: `cargo run --release -p patron-suite-tests --bin bench-complaints -- [count]
-//! [concurrency] [intake group]`; an intake group of 1 numbers each intake in
+//! [concurrency] [intake group] [customers]`; an intake group of 1 numbers each intake in
 //! a transaction of its own, as before intakes were grouped.
 
 use std::collections::BTreeMap;
@@ -28,8 +28,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-/// Customers the intakes rotate over.
-const CUSTOMERS: usize = 20;
+/// Customers the intakes rotate over, unless the fourth argument says: a
+/// company's key accounts number in the hundreds or thousands, and two
+/// intakes of one customer in the same instant are rare (they queue on the
+/// customer, for the repeat check).
+const CUSTOMERS: usize = 1_000;
 /// Each complaint instance's pool: the production default
 /// (`PATRON_COMPLAINT_DATABASE_POOL_SIZE`).
 const COMPLAINT_POOL: u32 = 10;
@@ -85,6 +88,11 @@ async fn main() -> anyhow::Result<()> {
         .get(3)
         .and_then(|a| a.parse().ok())
         .unwrap_or(complaint::INTAKE_GROUP);
+    let customer_count: usize = args
+        .get(4)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(CUSTOMERS)
+        .max(1);
 
     let db = TestDatabase::create(&[profile::SCHEMA, complaint::SCHEMA]).await;
     let auth = testing::auth_config();
@@ -156,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
     // (so no intake asks profile).
     let profile_channel = Channel::from_shared(profile_url.clone())?.connect().await?;
     let mut customers = Vec::new();
-    for i in 0..CUSTOMERS {
+    for i in 0..customer_count {
         let mut req = tonic::Request::new(pb::CreateCustomerRequest {
             customer: Some(pb::Customer {
                 kind: pb::CustomerKind::Person as i32,
@@ -333,7 +341,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "{count} operations, {concurrency} concurrent clients, one machine ({} cores); \
          2 complaint instances (pool {COMPLAINT_POOL} each, intake groups of at most \
-         {intake_group}), {CUSTOMERS} customers",
+         {intake_group}), {customer_count} customers",
         std::thread::available_parallelism()?.get()
     );
     let intake_rate = report(

@@ -174,6 +174,26 @@ pub async fn take_serials(
     .await?)
 }
 
+/// Queues this transaction behind every other intake of the same customers
+/// until it ends, so that the repeat look-up after it sees their complaints,
+/// committed, and none of them misses this transaction's. The locks are
+/// taken in one order, so two groups cannot wait on each other, and before
+/// the month's serial row, which is then held for the insert alone.
+pub async fn lock_customers_for_repeats(
+    tx: &mut PgConnection,
+    customer_ids: &[Uuid],
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "SELECT count(pg_advisory_xact_lock(hashtext(current_schema() || '.repeats'), k))
+           FROM (SELECT DISTINCT hashtext(c::text) AS k FROM unnest($1::uuid[]) AS u(c)
+                  ORDER BY k) AS keys",
+    )
+    .bind(customer_ids)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// Each customer's latest complaint received at or after `since`; of two
 /// received at the same instant, the later number (a longer serial is a
 /// later one, past 9999 in a month). Each customer's newest rows are read

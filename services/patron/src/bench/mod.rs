@@ -90,9 +90,7 @@ pub async fn run(target: &Target, options: &Options) -> anyhow::Result<Table> {
     let bare_addr = baseline::start_bare_health(stop.clone()).await?;
     let bare = reads::connections(&format!("http://{bare_addr}"), options.connections).await?;
     say("bare tonic health Check");
-    let bare_health = Figures::of(&reads::health_check(&bare, options.streams, bound).await);
-    stop.cancel();
-    let versus_bare = || Some(("bare tonic health Check".to_owned(), bare_health.clone()));
+    let bare_before = Figures::of(&reads::health_check(&bare, options.streams, bound).await);
 
     let mut rows = Vec::new();
     let shape = format!("{}×{}", options.connections, options.streams);
@@ -126,7 +124,7 @@ pub async fn run(target: &Target, options: &Options) -> anyhow::Result<Table> {
         rows.push(Row {
             path: format!("{path}, {shape}"),
             patron: Figures::of(&measured),
-            baseline: versus_bare(),
+            baseline: None,
             goal: Goal::RatioAtLeast(0.5),
         });
     }
@@ -141,9 +139,20 @@ pub async fn run(target: &Target, options: &Options) -> anyhow::Result<Table> {
     rows.push(Row {
         path: format!("health Check on customer-profile's port, {shape}"),
         patron: Figures::of(&reads::health_check(&profile, options.streams, bound).await),
-        baseline: versus_bare(),
+        baseline: None,
         goal: Goal::RatioAtLeast(0.8),
     });
+
+    // The bare server again, after the rows it is the baseline of: on a
+    // shared machine one reading can be low (the suite still busy with the
+    // fixture's events), and the faster of the two is the fairer bar.
+    say("bare tonic health Check, again");
+    let bare_after = Figures::of(&reads::health_check(&bare, options.streams, bound).await);
+    stop.cancel();
+    let bare_health = faster(bare_before, bare_after);
+    for row in &mut rows {
+        row.baseline = Some(("bare tonic health Check".to_owned(), bare_health.clone()));
+    }
 
     say("gateway GET /v1/customers/{id}");
     let measured = reads::gateway_get(
@@ -209,4 +218,13 @@ pub async fn run(target: &Target, options: &Options) -> anyhow::Result<Table> {
         goal: Goal::P99AtMost(Duration::from_millis(200)),
     });
     Ok(Table { rows })
+}
+
+/// The better of two readings of the same baseline.
+fn faster(a: Figures, b: Figures) -> Figures {
+    if b.per_second.unwrap_or_default() > a.per_second.unwrap_or_default() {
+        b
+    } else {
+        a
+    }
 }
