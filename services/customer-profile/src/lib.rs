@@ -8,6 +8,7 @@ pub mod grpc;
 pub mod protection;
 pub mod read_audit;
 pub mod store;
+pub mod transaction_writer;
 pub mod validate;
 
 use std::time::Duration;
@@ -108,6 +109,11 @@ pub async fn serve(
         pool: pool.clone(),
         clock: clock.clone(),
         access: access.clone(),
+        writer: patron_kit::group_commit::GroupCommit::start(
+            pool.clone(),
+            std::sync::Arc::new(transaction_writer::TransactionWriter),
+            transaction_writer::MAX_GROUP,
+        ),
     };
     let audit = grpc::audit::AuditApi {
         pool: pool.clone(),

@@ -281,7 +281,10 @@ pub async fn set_aside_on(
     .await?)
 }
 
-/// Runs batches until nothing is left, then waits `pause`, until `shutdown`.
+/// Each round runs the points and cards upkeep, then batches until nothing
+/// is left (or one fails), then waits `pause`; until `shutdown`. The upkeep
+/// runs once a round, not before every batch: a million customers are two
+/// thousand batches, and the upkeep's work is by the day.
 pub fn spawn(
     pool: PgPool,
     engine: Engine,
@@ -294,22 +297,19 @@ pub fn spawn(
             if let Err(e) = crate::ledger::daily_upkeep(&pool, &engine).await {
                 tracing::warn!(error = %e, "points and cards upkeep failed; retrying later");
             }
-            let idle = match run_batch(&pool, &engine, batch).await {
-                Ok(0) => true,
-                Ok(n) => {
-                    tracing::debug!(customers = n, "daily sweep batch");
-                    false
+            while !shutdown.is_cancelled() {
+                match run_batch(&pool, &engine, batch).await {
+                    Ok(0) => break,
+                    Ok(n) => tracing::debug!(customers = n, "daily sweep batch"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "daily sweep batch failed; retrying later");
+                        break;
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "daily sweep batch failed; retrying later");
-                    true
-                }
-            };
-            if idle {
-                tokio::select! {
-                    _ = shutdown.cancelled() => {}
-                    _ = tokio::time::sleep(pause) => {}
-                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
     })

@@ -4,21 +4,19 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use patron_kit::auth;
 use patron_kit::clock::SharedClock;
-use patron_kit::{ServiceError, Violations, events, paging, resource_name, timestamp};
+use patron_kit::{ServiceError, Violations, paging, resource_name, timestamp};
 use patron_proto::common::v1::Money as WireMoney;
 use patron_proto::profile::v1 as pb;
 use patron_proto::profile::v1::transaction_service_server::TransactionService;
-use patron_vocab::Change;
 use patron_vocab::roles::Permission;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::domain::exit;
-use crate::domain::transaction::{
-    Quantity, RefundProblem, check_external_id, check_named_refund, check_occurred_at,
-};
-use crate::store::transactions::{self as store, Recorded, TransactionRow};
+use crate::domain::transaction::{Quantity, check_external_id, check_occurred_at};
+use crate::store::transactions::{self as store, TransactionRow};
+use crate::transaction_writer::{PreparedTransaction, TransactionWriter, Written};
+use patron_kit::group_commit::GroupCommit;
 use patron_vocab::money::Money;
 
 /// The transaction API's state.
@@ -27,13 +25,15 @@ pub struct TransactionApi {
     pub pool: PgPool,
     pub clock: SharedClock,
     pub access: crate::access::AccessControl,
+    /// Writes recorded transactions in groups.
+    pub writer: GroupCommit<TransactionWriter>,
 }
 
 fn parent_id(parent: &str) -> Result<Uuid, ServiceError> {
     resource_name::parse("parent", "customers", parent)
 }
 
-fn name_of(row: &TransactionRow) -> String {
+pub(crate) fn name_of(row: &TransactionRow) -> String {
     format!("customers/{}/transactions/{}", row.customer_id, row.id)
 }
 
@@ -61,7 +61,7 @@ fn to_wire(row: &TransactionRow) -> pb::Transaction {
 
 /// The name of the purchase a refund takes back (the same customer's), or
 /// empty.
-fn refunded_name(row: &TransactionRow) -> String {
+pub(crate) fn refunded_name(row: &TransactionRow) -> String {
     row.refunds_id
         .map(|id| format!("customers/{}/transactions/{id}", row.customer_id))
         .unwrap_or_default()
@@ -69,7 +69,7 @@ fn refunded_name(row: &TransactionRow) -> String {
 
 /// How the request names the purchase a refund takes back: a transaction
 /// name (which must be the customer's) or an external id.
-fn purchase_ref(
+pub(crate) fn purchase_ref(
     refunded: &str,
     customer_id: Uuid,
 ) -> Result<Option<store::PurchaseRef<'_>>, &'static str> {
@@ -233,31 +233,6 @@ fn period(
     Ok((start, end))
 }
 
-impl TransactionApi {
-    /// The id of the purchase refund `row` names, once the refund may take
-    /// it back.
-    async fn refunded_purchase(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        row: &TransactionRow,
-        by: store::PurchaseRef<'_>,
-    ) -> Result<Uuid, ServiceError> {
-        let field = "transaction.refunded_transaction";
-        let (id, purchase) = store::named_purchase(tx, row.customer_id, by, &row.external_id)
-            .await?
-            .ok_or_else(|| ServiceError::invalid(field, "names no transaction of this customer"))?;
-        check_named_refund(&purchase, &row.currency, row.amount_minor, row.occurred_at).map_err(
-            |problem| match problem {
-                RefundProblem::Invalid(field, why) => {
-                    ServiceError::invalid(format!("transaction.{field}"), why)
-                }
-                RefundProblem::MoreThanPaid(why) => ServiceError::FailedPrecondition(why),
-            },
-        )?;
-        Ok(id)
-    }
-}
-
 #[tonic::async_trait]
 impl TransactionService for TransactionApi {
     async fn record_transaction(
@@ -279,74 +254,21 @@ impl TransactionService for TransactionApi {
         // the instant stored.
         row.occurred_at = row.occurred_at.trunc_subsecs(6);
 
-        // The caller's reach is checked against the customer as locked: one
-        // statement locks them and reads where they sit.
-        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let Some(locked) = crate::store::lock_live_customer_placed(&mut tx, customer_id).await?
-        else {
-            return Err(ServiceError::not_found(&req.parent).into());
-        };
-        crate::access::ensure_covers(
-            &caller,
-            &reach,
-            customer_id,
-            &locked.unit_path,
-            &locked.account_manager,
-        )?;
-        exit::check_transaction(row.kind == 1, row.occurred_at, locked.exited_at)
-            .map_err(|why| ServiceError::FailedPrecondition(format!("{}: {why}", req.parent)))?;
-        // The customer's lock keeps two refunds of one purchase from both
-        // taking back what only one of them may.
-        if let Ok(Some(by)) = purchase_ref(&transaction.refunded_transaction, customer_id) {
-            row.refunds_id = Some(self.refunded_purchase(&mut tx, &row, by).await?);
-        }
-        // The event is written with the row, in its statement, and only if
-        // the row is new.
-        let event = pb::TransactionRecorded {
-            customer: req.parent.clone(),
-            transaction: name_of(&row),
-            kind: i32::from(row.kind),
-            occur_time: Some(timestamp::to_proto(row.occurred_at)),
-            product: row.product.clone(),
-            quantity_milli: row.quantity_milli,
-            unit: row.unit.clone(),
-            amount: Some(WireMoney {
-                currency_code: row.currency.trim().to_owned(),
-                amount_minor: row.amount_minor,
-            }),
-            channel: row.channel.clone(),
-            refunded_transaction: refunded_name(&row),
-        };
-        let mut events = events::EventBatch::default();
-        events.push(&req.parent, &event, now);
-        let stored = match store::insert(
-            &mut tx,
-            &row,
-            Change {
-                actor: &caller.subject,
-                at: now,
-            },
-            events,
-        )
-        .await?
-        {
-            Recorded::Existing(existing) if existing.same_facts(&row) => {
-                tx.rollback().await.map_err(ServiceError::from)?;
-                return Ok(patron_kit::idempotency::replayed(to_wire(&existing)));
-            }
-            Recorded::Existing(_) => {
-                // Word for word the same whoever's record holds the id: the
-                // answer says nothing of it, nor whether it is this customer's.
-                return Err(ServiceError::AlreadyExists(format!(
-                    "external id {} cannot be used for this transaction: a retry must repeat the first request exactly, and a new transaction needs an external id of its own",
-                    row.external_id
-                ))
-                .into());
-            }
-            Recorded::New(new) => new,
-        };
-        tx.commit().await.map_err(ServiceError::from)?;
-        Ok(Response::new(to_wire(&stored)))
+        let written = self
+            .writer
+            .submit(PreparedTransaction {
+                caller: caller.clone(),
+                reach,
+                parent: req.parent.clone(),
+                row,
+                refunded: transaction.refunded_transaction.clone(),
+                now,
+            })
+            .await?;
+        Ok(match written {
+            Written::New(stored) => Response::new(to_wire(&stored)),
+            Written::Replayed(existing) => patron_kit::idempotency::replayed(to_wire(&existing)),
+        })
     }
 
     async fn list_transactions(

@@ -455,3 +455,82 @@ async fn a_purchase_after_the_customer_left_is_refused_naming_the_exit() {
     record(&app, &customer.name, refund).await.unwrap();
     assert_eq!(count(&app).await, 2);
 }
+
+#[tokio::test]
+async fn concurrent_writes_share_commits_and_a_refusal_costs_the_others_nothing() {
+    let app = spawn_app().await;
+    let now = app.now();
+    let mut customers = Vec::new();
+    for i in 0..8 {
+        customers.push(app.create(person(&format!("Buyer {i}"))).await.name);
+    }
+    let bought = record(
+        &app,
+        &customers[0],
+        purchase("BIG-1", 1000, now - Duration::days(2)),
+    )
+    .await
+    .unwrap();
+
+    // Sent together, so they meet in groups: purchases for every customer,
+    // one for a customer that does not exist, and four refunds of 400 yuan
+    // each of a 1,000-yuan purchase (only two may be taken back).
+    let mut calls = Vec::new();
+    for (i, customer) in customers.iter().enumerate() {
+        for n in 0..4 {
+            calls.push((
+                customer.clone(),
+                purchase(&format!("C{i}-{n}"), 10 + n, now - Duration::days(1)),
+            ));
+        }
+    }
+    calls.push((
+        format!("customers/{}", uuid::Uuid::now_v7()),
+        purchase("NOBODY-1", 10, now - Duration::days(1)),
+    ));
+    for n in 0..4 {
+        calls.push((
+            customers[0].clone(),
+            pb::Transaction {
+                kind: pb::TransactionKind::Refund as i32,
+                refunded_transaction: bought.name.clone(),
+                ..purchase(&format!("R-{n}"), 400, now - Duration::days(1))
+            },
+        ));
+    }
+    let mut handles = Vec::new();
+    for (parent, t) in calls {
+        let mut client = TransactionServiceClient::new(app.channel.clone());
+        let req = app.admin(pb::RecordTransactionRequest {
+            parent,
+            transaction: Some(t),
+        });
+        handles.push(tokio::spawn(async move {
+            client.record_transaction(req).await.map(|r| r.into_inner())
+        }));
+    }
+    let mut answers = Vec::new();
+    for h in handles {
+        answers.push(h.await.unwrap());
+    }
+    let (purchases, rest) = answers.split_at(32);
+    assert!(purchases.iter().all(Result::is_ok), "{purchases:?}");
+    assert_eq!(rest[0].as_ref().unwrap_err().code(), Code::NotFound);
+    let refunds = &rest[1..];
+    let taken = refunds.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(taken, 2, "{refunds:?}");
+    for refused in refunds.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    }
+
+    // 1 + 32 purchases and the two refunds, each with its event.
+    assert_eq!(count(&app).await, 35);
+    let mut conn = app.db.admin_connection().await;
+    let events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM profile.outbox WHERE topic = 'profile.transactions'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(events, 35);
+}
