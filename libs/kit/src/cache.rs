@@ -685,6 +685,17 @@ mod tests {
         panic!("the local copy of {key} was never dropped");
     }
 
+    /// Reads `key` until this process holds its copy: a miss that loads
+    /// `value`, a hit that is kept, then a read served locally.
+    async fn copy_held(cache: &Cache, key: &str, value: &str) {
+        read(cache, key, (value, 1)).await;
+        read(cache, key, ("unused", 1)).await;
+        assert_eq!(
+            read(cache, key, ("unused", 1)).await,
+            (value.into(), CacheOutcome::Local)
+        );
+    }
+
     #[tokio::test]
     async fn a_hit_is_kept_locally_until_another_replica_changes_it() {
         let config = test_config();
@@ -714,12 +725,7 @@ mod tests {
         let cache = Cache::new(&test_config());
         until_local_copies_live(&cache).await;
         let key = cache.key("t", "v1", "own");
-        read(&cache, &key, ("one", 1)).await;
-        read(&cache, &key, ("unused", 1)).await;
-        assert_eq!(
-            read(&cache, &key, ("unused", 1)).await.1,
-            CacheOutcome::Local
-        );
+        copy_held(&cache, &key, "one").await;
         cache.invalidate(&key, 2).await;
         assert_eq!(
             read(&cache, &key, ("two", 2)).await,
@@ -734,12 +740,7 @@ mod tests {
         let (reader, writer) = (Cache::new(&config), Cache::new(&config));
         until_local_copies_live(&reader).await;
         let key = reader.key("t", "v1", "epoch");
-        read(&reader, &key, ("one", 1)).await;
-        read(&reader, &key, ("unused", 1)).await;
-        assert_eq!(
-            read(&reader, &key, ("unused", 1)).await.1,
-            CacheOutcome::Local
-        );
+        copy_held(&reader, &key, "one").await;
         // The writer misses an invalidation of another key, then bumps.
         writer.inner.available.store(false, Ordering::SeqCst);
         writer.invalidate(&writer.key("t", "v1", "other"), 2).await;
@@ -757,12 +758,7 @@ mod tests {
         let cache = Cache::new(&config);
         until_local_copies_live(&cache).await;
         let key = cache.key("t", "v1", "kill");
-        read(&cache, &key, ("one", 1)).await;
-        read(&cache, &key, ("unused", 1)).await;
-        assert_eq!(
-            read(&cache, &key, ("unused", 1)).await.1,
-            CacheOutcome::Local
-        );
+        copy_held(&cache, &key, "one").await;
         // Reports sent while the connection is down are lost: kill this
         // cache's tracking connection.
         let mut admin = redis::Client::open(config.url.as_str())

@@ -50,6 +50,15 @@ async fn count(app: &TestApp) -> i64 {
         .unwrap()
 }
 
+/// TransactionRecorded events in the outbox.
+async fn transaction_events(app: &TestApp) -> i64 {
+    let mut conn = app.db.admin_connection().await;
+    sqlx::query_scalar("SELECT count(*) FROM profile.outbox WHERE topic = 'profile.transactions'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_transaction_is_recorded_once_per_external_id() {
     let app = spawn_app().await;
@@ -104,13 +113,7 @@ async fn a_transaction_is_recorded_once_per_external_id() {
         elsewhere.message()
     );
 
-    let mut conn = app.db.admin_connection().await;
-    let events: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM profile.outbox WHERE topic = 'profile.transactions'",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .unwrap();
+    let events = transaction_events(&app).await;
     assert_eq!(events, 1, "one TransactionRecorded per transaction");
 }
 
@@ -525,12 +528,6 @@ async fn concurrent_writes_share_commits_and_a_refusal_costs_the_others_nothing(
 
     // 1 + 32 purchases and the two refunds, each with its event.
     assert_eq!(count(&app).await, 35);
-    let mut conn = app.db.admin_connection().await;
-    let events: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM profile.outbox WHERE topic = 'profile.transactions'",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .unwrap();
+    let events = transaction_events(&app).await;
     assert_eq!(events, 35);
 }
