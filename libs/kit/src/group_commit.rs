@@ -125,10 +125,16 @@ async fn apply_group<W: GroupWork>(
     jobs: &[W::Job],
 ) -> GroupAnswers<W::Output> {
     let mut tx = pool.begin().await?;
-    let outputs = work.apply(&mut tx, jobs).await?;
-    if outputs.len() != jobs.len() {
-        return Err(lost());
-    }
+    let outputs = match work.apply(&mut tx, jobs).await {
+        Ok(outputs) if outputs.len() == jobs.len() => outputs,
+        failed => {
+            // Rolled back now, not when the pool gets the connection back:
+            // the jobs are applied again at once, one by one, and must not
+            // wait on the locks this transaction took.
+            tx.rollback().await?;
+            return Err(failed.err().unwrap_or_else(lost));
+        }
+    };
     tx.commit().await?;
     Ok(outputs)
 }

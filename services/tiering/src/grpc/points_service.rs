@@ -209,9 +209,19 @@ impl PointsApi {
             request_id,
         };
         let (today, change) = (self.today(), self.change(caller));
-        let entry = ledger::apply_request(&mut tx, &card, points, request, today, change).await?;
-        tx.commit().await?;
-        Ok(entry)
+        match ledger::apply_request(&mut tx, &card, points, request, today, change).await {
+            Ok(entry) => {
+                tx.commit().await?;
+                Ok(entry)
+            }
+            Err(refused) => {
+                // Rolled back before the answer, so the account's lock is
+                // free when the caller hears of the refusal (a dropped
+                // transaction is rolled back a moment later, in the pool).
+                tx.rollback().await?;
+                Err(refused)
+            }
+        }
     }
 
     /// The active scheme's cards rule; FAILED_PRECONDITION when it has no cards.
