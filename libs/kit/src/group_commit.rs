@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::ServiceError;
 
@@ -62,8 +62,25 @@ impl<W: GroupWork> GroupCommit<W> {
     /// Starts the writer: each group takes what is queued, up to
     /// `max_group` jobs.
     pub fn start(pool: PgPool, work: Arc<W>, max_group: usize) -> Self {
-        let (queue, jobs) = mpsc::channel(max_group * 4);
-        tokio::spawn(write_groups(pool, work, jobs, max_group.max(1)));
+        Self::start_many(pool, work, max_group, 1)
+    }
+
+    /// Starts `writers` writers sharing the queue, so that as many groups
+    /// can be in flight at once, each on a connection of its own. Worth it
+    /// when groups do not queue on one row (a counter does; customers'
+    /// locks taken in one order do not): a group then waits for its own
+    /// round trips only, not for the group before it.
+    pub fn start_many(pool: PgPool, work: Arc<W>, max_group: usize, writers: usize) -> Self {
+        let (queue, jobs) = mpsc::channel(max_group * 4 * writers.max(1));
+        let jobs = Arc::new(Mutex::new(jobs));
+        for _ in 0..writers.max(1) {
+            tokio::spawn(write_groups(
+                pool.clone(),
+                work.clone(),
+                jobs.clone(),
+                max_group.max(1),
+            ));
+        }
         Self { queue }
     }
 
@@ -86,11 +103,13 @@ fn stopped() -> ServiceError {
 async fn write_groups<W: GroupWork>(
     pool: PgPool,
     work: Arc<W>,
-    mut queue: mpsc::Receiver<Pending<W>>,
+    queue: Arc<Mutex<mpsc::Receiver<Pending<W>>>>,
     max_group: usize,
 ) {
     let mut pending = Vec::with_capacity(max_group);
-    while queue.recv_many(&mut pending, max_group).await > 0 {
+    // A writer holds the queue only while it takes a group: the next
+    // writer gathers what arrives meanwhile.
+    while queue.lock().await.recv_many(&mut pending, max_group).await > 0 {
         let (jobs, answers): (Vec<_>, Vec<_>) = std::mem::take(&mut pending).into_iter().unzip();
         match apply_group(&pool, work.as_ref(), &jobs).await {
             Ok(outputs) => {

@@ -109,10 +109,11 @@ pub async fn serve(
         pool: pool.clone(),
         clock: clock.clone(),
         access: access.clone(),
-        writer: patron_kit::group_commit::GroupCommit::start(
+        writer: patron_kit::group_commit::GroupCommit::start_many(
             pool.clone(),
             std::sync::Arc::new(transaction_writer::TransactionWriter),
             transaction_writer::MAX_GROUP,
+            transaction_writer::WRITERS,
         ),
     };
     let audit = grpc::audit::AuditApi {

@@ -31,6 +31,12 @@ use crate::store::transactions::{self as store, PurchaseRef, Recorded, Transacti
 /// At most this many transactions share a commit.
 pub const MAX_GROUP: usize = 64;
 
+/// Groups in flight at once: a group's transactions are written in turn,
+/// so one writer would make every call wait for the group before it too.
+/// Customers are locked in id order, so groups in flight never wait on
+/// each other in a cycle.
+pub const WRITERS: usize = 4;
+
 /// A transaction checked on its own (its fields, the caller's permission
 /// and reach), waiting to be written.
 pub struct PreparedTransaction {

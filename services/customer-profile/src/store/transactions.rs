@@ -148,6 +148,22 @@ pub async fn named_purchase(
         PurchaseRef::Id(id) => (Some(id), None),
         PurchaseRef::ExternalId(e) => (None, Some(e)),
     };
+    // The purchase is locked first, in a statement of its own: the customer
+    // is only share-locked, so two refunds of one purchase recorded at once
+    // queue here, and the second reads the refunds (below, with a snapshot
+    // taken after the first's commit) including the first's.
+    sqlx::query(
+        "SELECT 1 FROM transactions p
+          WHERE p.customer_id = $1
+            AND ($2::uuid IS NULL OR p.id = $2)
+            AND ($3::text IS NULL OR p.external_id = $3)
+            FOR UPDATE",
+    )
+    .bind(customer_id)
+    .bind(id)
+    .bind(external_id)
+    .execute(&mut *tx)
+    .await?;
     let row: Option<(Uuid, i16, String, i64, DateTime<Utc>, i64)> = sqlx::query_as(
         "SELECT p.id, p.kind, p.currency, p.amount_minor, p.occurred_at,
                 COALESCE((SELECT sum(r.amount_minor) FROM transactions r

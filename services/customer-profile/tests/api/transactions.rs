@@ -475,9 +475,10 @@ async fn concurrent_writes_share_commits_and_a_refusal_costs_the_others_nothing(
     .await
     .unwrap();
 
-    // Sent together, so they meet in groups: purchases for every customer,
-    // one for a customer that does not exist, and four refunds of 400 yuan
-    // each of a 1,000-yuan purchase (only two may be taken back).
+    // Sent together, so they meet in groups, and groups in flight meet each
+    // other: purchases for every customer, one for a customer that does not
+    // exist, and eight refunds of 400 yuan each of a 1,000-yuan purchase
+    // (only two may be taken back).
     let mut calls = Vec::new();
     for (i, customer) in customers.iter().enumerate() {
         for n in 0..4 {
@@ -491,7 +492,7 @@ async fn concurrent_writes_share_commits_and_a_refusal_costs_the_others_nothing(
         format!("customers/{}", uuid::Uuid::now_v7()),
         purchase("NOBODY-1", 10, now - Duration::days(1)),
     ));
-    for n in 0..4 {
+    for n in 0..8 {
         calls.push((
             customers[0].clone(),
             pb::Transaction {
@@ -530,4 +531,76 @@ async fn concurrent_writes_share_commits_and_a_refusal_costs_the_others_nothing(
     assert_eq!(count(&app).await, 35);
     let events = transaction_events(&app).await;
     assert_eq!(events, 35);
+}
+
+#[tokio::test]
+async fn a_refund_check_waits_for_another_refund_of_the_same_purchase() {
+    use patron_customer_profile::store::transactions::{PurchaseRef, named_purchase};
+
+    let app = spawn_app().await;
+    let customer = app.create(person("Refunded Twice")).await;
+    let id: uuid::Uuid = customer.name["customers/".len()..].parse().unwrap();
+    record(
+        &app,
+        &customer.name,
+        purchase("P-500", 500, app.now() - Duration::days(2)),
+    )
+    .await
+    .unwrap();
+    let connect = || async {
+        let mut conn = app.db.admin_connection().await;
+        sqlx::query("SET search_path TO profile")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn
+    };
+
+    // The first refund's transaction has checked the purchase and is still
+    // open (the customer is only share-locked, so nothing else holds the
+    // second back).
+    let mut first = connect().await;
+    sqlx::query("BEGIN").execute(&mut first).await.unwrap();
+    named_purchase(&mut first, id, PurchaseRef::ExternalId("P-500"), "R-A")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut second = connect().await;
+    let second_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut second)
+        .await
+        .unwrap();
+    let checking = tokio::spawn(async move {
+        sqlx::query("BEGIN").execute(&mut second).await.unwrap();
+        named_purchase(&mut second, id, PurchaseRef::ExternalId("P-500"), "R-B")
+            .await
+            .unwrap()
+    });
+
+    // The second check waits on the purchase's lock until the first ends.
+    let mut watcher = app.db.admin_connection().await;
+    let mut waited = false;
+    for _ in 0..250 {
+        let waiting: Option<String> =
+            sqlx::query_scalar("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1")
+                .bind(second_pid)
+                .fetch_one(&mut watcher)
+                .await
+                .unwrap();
+        if waiting.as_deref() == Some("Lock") {
+            waited = true;
+            break;
+        }
+        assert!(
+            !checking.is_finished(),
+            "the second refund read the purchase while the first was open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        waited,
+        "the second refund's check never waited for the first"
+    );
+    sqlx::query("ROLLBACK").execute(&mut first).await.unwrap();
+    assert!(checking.await.unwrap().is_some());
 }
