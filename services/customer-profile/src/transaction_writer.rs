@@ -49,6 +49,9 @@ pub struct PreparedTransaction {
     /// when none).
     pub refunded: String,
     pub now: DateTime<Utc>,
+    /// The request's trace, which the event carries on (the group is
+    /// written outside the request's span).
+    pub traceparent: String,
 }
 
 /// What a recorded transaction is answered.
@@ -137,7 +140,12 @@ async fn record(
     // The event is written with the row, in its statement, and only if the
     // row is new.
     let mut events = EventBatch::default();
-    events.push(&job.parent, &recorded_event(&job.parent, &row), job.now);
+    events.push_traced(
+        &job.parent,
+        &recorded_event(&job.parent, &row),
+        job.now,
+        job.traceparent.clone(),
+    );
     let change = Change {
         actor: &job.caller.subject,
         at: job.now,

@@ -263,6 +263,7 @@ impl TransactionService for TransactionApi {
                 row,
                 refunded: transaction.refunded_transaction.clone(),
                 now,
+                traceparent: patron_kit::events::current_traceparent(),
             })
             .await?;
         Ok(match written {
