@@ -168,30 +168,37 @@ pub struct LockedCustomer {
     pub account_manager: String,
 }
 
-/// Locks a customer who has not been deleted, as [`lock_live_customer`]
-/// does, and reads their placement in the same statement, so a write
-/// checks the caller's reach against what it holds locked without a read
-/// of its own; `None` when there is none.
-pub async fn lock_live_customer_placed(
+/// Locks customers who have not been deleted, as [`lock_live_customer`]
+/// does, and reads their placements in the same statement, so a write
+/// checks the caller's reach against what it holds locked without a read of
+/// its own. One statement for all of them, each locked in id order (so two
+/// writers of overlapping customers never wait on each other in a cycle);
+/// the customers found, by id.
+pub async fn lock_live_customers_placed(
     tx: &mut PgConnection,
-    customer_id: Uuid,
-) -> Result<Option<LockedCustomer>, ServiceError> {
-    let row: Option<(Option<DateTime<Utc>>, Option<String>, String)> = sqlx::query_as(
-        "SELECT c.exited_at, u.path, c.account_manager
+    customer_ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, LockedCustomer>, ServiceError> {
+    let rows: Vec<(Uuid, Option<DateTime<Utc>>, Option<String>, String)> = sqlx::query_as(
+        "SELECT c.id, c.exited_at, u.path, c.account_manager
            FROM customers c LEFT JOIN org_units u ON u.id = c.org_unit_id
-          WHERE c.id = $1 AND c.deleted_at IS NULL
+          WHERE c.id = ANY($1) AND c.deleted_at IS NULL
+          ORDER BY c.id
             FOR SHARE OF c",
     )
-    .bind(customer_id)
-    .fetch_optional(&mut *tx)
+    .bind(customer_ids)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(
-        row.map(|(exited_at, path, account_manager)| LockedCustomer {
-            exited_at,
-            unit_path: unit_path_ids(path.as_deref()),
-            account_manager,
-        }),
-    )
+    Ok(rows
+        .into_iter()
+        .map(|(id, exited_at, path, account_manager)| {
+            let locked = LockedCustomer {
+                exited_at,
+                unit_path: unit_path_ids(path.as_deref()),
+                account_manager,
+            };
+            (id, locked)
+        })
+        .collect())
 }
 
 /// The unit ids of a stored unit path (none when the customer has no unit).

@@ -6,8 +6,8 @@
 //! then pays a share of one BEGIN and one commit (and of one flush of the
 //! write-ahead log) instead of its own.
 //!
-//! The customers are locked in id order, so two replicas' groups never wait
-//! on each other. A job's refusal (out of reach, exited, a refund that takes
+//! The group's customers are locked in one statement, in id order, so two
+//! groups (of one replica or two) never wait on each other in a cycle. A job's refusal (out of reach, exited, a refund that takes
 //! back too much, an external id reused for other facts) is its own answer
 //! and leaves the group's transaction usable; a statement that fails fails
 //! the group, which the kit then applies one job per transaction.
@@ -22,10 +22,12 @@ use patron_proto::common::v1::Money as WireMoney;
 use patron_proto::profile::v1 as pb;
 use patron_vocab::Change;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::domain::exit;
 use crate::domain::organisation::Reach;
 use crate::domain::transaction::{RefundProblem, check_named_refund};
+use crate::store::LockedCustomer;
 use crate::store::transactions::{self as store, PurchaseRef, Recorded, TransactionRow};
 
 /// At most this many transactions share a commit.
@@ -79,12 +81,15 @@ impl GroupWork for TransactionWriter {
 }
 
 async fn write_group(tx: &mut PgConnection, jobs: &[PreparedTransaction]) -> GroupAnswers<Written> {
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by_key(|&i| jobs[i].row.customer_id);
+    // Every customer of the group locked, and placed, in one statement.
+    let mut customers: Vec<Uuid> = jobs.iter().map(|job| job.row.customer_id).collect();
+    customers.sort_unstable();
+    customers.dedup();
+    let locked = crate::store::lock_live_customers_placed(tx, &customers).await?;
     let mut answers: Vec<Option<Result<Written, ServiceError>>> =
         jobs.iter().map(|_| None).collect();
-    for i in order {
-        answers[i] = Some(record(tx, &jobs[i]).await?);
+    for (i, job) in jobs.iter().enumerate() {
+        answers[i] = Some(record(tx, job, locked.get(&job.row.customer_id)).await?);
     }
     Ok(answers
         .into_iter()
@@ -98,16 +103,17 @@ fn not_written() -> ServiceError {
     ))
 }
 
-/// Records one job in the group's transaction: the outer `Err` fails the
-/// group (a statement failed), the inner one is the job's refusal.
+/// Records one job in the group's transaction, its customer as locked
+/// (`None`: no such customer, or deleted): the outer `Err` fails the group
+/// (a statement failed), the inner one is the job's refusal.
 async fn record(
     tx: &mut PgConnection,
     job: &PreparedTransaction,
+    locked: Option<&LockedCustomer>,
 ) -> Result<Result<Written, ServiceError>, ServiceError> {
     let customer_id = job.row.customer_id;
-    // The caller's reach is checked against the customer as locked: one
-    // statement locks them and reads where they sit.
-    let Some(locked) = crate::store::lock_live_customer_placed(tx, customer_id).await? else {
+    // The caller's reach is checked against the customer as locked.
+    let Some(locked) = locked else {
         return Ok(Err(ServiceError::not_found(&job.parent)));
     };
     if let Err(refused) = crate::access::ensure_covers(
@@ -189,7 +195,7 @@ async fn refunded_purchase(
     tx: &mut PgConnection,
     row: &TransactionRow,
     by: PurchaseRef<'_>,
-) -> Result<Result<uuid::Uuid, ServiceError>, ServiceError> {
+) -> Result<Result<Uuid, ServiceError>, ServiceError> {
     let field = "transaction.refunded_transaction";
     let Some((id, purchase)) =
         store::named_purchase(tx, row.customer_id, by, &row.external_id).await?
