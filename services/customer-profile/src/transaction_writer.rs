@@ -86,21 +86,11 @@ async fn write_group(tx: &mut PgConnection, jobs: &[PreparedTransaction]) -> Gro
     customers.sort_unstable();
     customers.dedup();
     let locked = crate::store::lock_live_customers_placed(tx, &customers).await?;
-    let mut answers: Vec<Option<Result<Written, ServiceError>>> =
-        jobs.iter().map(|_| None).collect();
-    for (i, job) in jobs.iter().enumerate() {
-        answers[i] = Some(record(tx, job, locked.get(&job.row.customer_id)).await?);
+    let mut answers = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        answers.push(record(tx, job, locked.get(&job.row.customer_id)).await?);
     }
-    Ok(answers
-        .into_iter()
-        .map(|answer| answer.unwrap_or_else(|| Err(not_written())))
-        .collect())
-}
-
-fn not_written() -> ServiceError {
-    ServiceError::internal(anyhow::anyhow!(
-        "a transaction of the group was not written"
-    ))
+    Ok(answers)
 }
 
 /// Records one job in the group's transaction, its customer as locked
