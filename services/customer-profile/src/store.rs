@@ -178,7 +178,9 @@ pub async fn lock_live_customers_placed(
     tx: &mut PgConnection,
     customer_ids: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, LockedCustomer>, ServiceError> {
-    let rows: Vec<(Uuid, Option<DateTime<Utc>>, Option<String>, String)> = sqlx::query_as(
+    /// Id, exit, unit path, account manager.
+    type Placed = (Uuid, Option<DateTime<Utc>>, Option<String>, String);
+    let rows: Vec<Placed> = sqlx::query_as(
         "SELECT c.id, c.exited_at, u.path, c.account_manager
            FROM customers c LEFT JOIN org_units u ON u.id = c.org_unit_id
           WHERE c.id = ANY($1) AND c.deleted_at IS NULL
