@@ -110,6 +110,7 @@ pub struct Cache {
 
 struct Inner {
     connection: Option<ConnectionManager>,
+    /// `<prefix>:cache:`, the start of every key.
     prefix: String,
     ttl: Duration,
     op_timeout: Duration,
@@ -155,24 +156,19 @@ impl Cache {
                 |e| tracing::error!(error = %e, "the Redis URL is unusable; caching is off"),
             )
             .ok();
-        let near = (config.local_copies && connection.is_some())
-            .then(|| Arc::new(Near::new(config.ttl)))
-            .filter(|near| {
-                near::start(
-                    &config.url,
-                    format!("{}:cache:", config.key_prefix),
-                    epoch_key(&config.key_prefix),
-                    near,
-                )
-                .is_some()
-            });
+        let prefix = keys_prefix(&config.key_prefix);
+        let near = if config.local_copies && connection.is_some() {
+            near::start(&config.url, prefix.clone(), epoch_key(&prefix), config.ttl)
+        } else {
+            None
+        };
         Self {
             inner: Arc::new(Inner {
                 near,
                 available: AtomicBool::new(connection.is_some()),
                 missed: AtomicBool::new(false),
                 connection,
-                prefix: config.key_prefix.clone(),
+                prefix,
                 ttl: config.ttl,
                 op_timeout: config.op_timeout,
                 outcomes,
@@ -184,7 +180,7 @@ impl Cache {
     /// `<prefix>:cache:`, which is what the change reports cover (the event
     /// streams' keys, `<prefix>:events:`, are not).
     pub fn key(&self, area: &str, version: &str, id: &str) -> String {
-        format!("{}:cache:{area}:{version}:{id}", self.inner.prefix)
+        format!("{}{area}:{version}:{id}", self.inner.prefix)
     }
 
     /// How many local copies (and reservations) this process holds; `None`
@@ -433,8 +429,14 @@ impl Cache {
     }
 }
 
+/// `<prefix>:cache:`, under which every key of the cache lives.
+fn keys_prefix(key_prefix: &str) -> String {
+    format!("{key_prefix}:cache:")
+}
+
+/// The epoch's key among the keys under `prefix` (a [`keys_prefix`]).
 fn epoch_key(prefix: &str) -> String {
-    format!("{prefix}:cache:epoch")
+    format!("{prefix}epoch")
 }
 
 fn floor_key(key: &str) -> String {
@@ -766,7 +768,7 @@ mod tests {
             .get_multiplexed_async_connection()
             .await
             .unwrap();
-        let name = near::connection_name(&format!("{}:cache:", config.key_prefix));
+        let name = near::connection_name(&keys_prefix(&config.key_prefix));
         let list: String = redis::cmd("CLIENT")
             .arg("LIST")
             .query_async(&mut admin)

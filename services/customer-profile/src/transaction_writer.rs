@@ -1,16 +1,17 @@
 //! RecordTransaction's writes, grouped (`patron_kit::group_commit`): the
 //! transactions recorded while a group commits form the next, which locks
-//! each customer, checks the caller's reach and the customer's exit against
+//! its customers, checks each caller's reach and the customer's exit against
 //! what it holds locked, and inserts each transaction with its event, in
 //! turn, in one database transaction with one commit. A recorded transaction
 //! then pays a share of one BEGIN and one commit (and of one flush of the
 //! write-ahead log) instead of its own.
 //!
 //! The group's customers are locked in one statement, in id order, so two
-//! groups (of one replica or two) never wait on each other in a cycle. A job's refusal (out of reach, exited, a refund that takes
-//! back too much, an external id reused for other facts) is its own answer
-//! and leaves the group's transaction usable; a statement that fails fails
-//! the group, which the kit then applies one job per transaction.
+//! groups (of one replica or two) never wait on each other in a cycle. A
+//! job's refusal (out of reach, exited, a refund that takes back too much,
+//! an external id reused for other facts) is its own answer and leaves the
+//! group's transaction usable; a statement that fails fails the group, which
+//! the kit then applies one job per transaction.
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;

@@ -177,7 +177,7 @@ impl Near {
 /// its own to reports of changes under `prefix`, applies them, and forgets
 /// everything whenever the connection is lost, subscribing again.
 /// `epoch_key`'s change drops every copy.
-pub async fn track(client: redis::Client, prefix: String, epoch_key: String, near: Weak<Near>) {
+async fn track(client: redis::Client, prefix: String, epoch_key: String, near: Weak<Near>) {
     let name = connection_name(&prefix);
     let mut subscribed_once = false;
     loop {
@@ -302,17 +302,19 @@ fn apply(near: &Near, data: &[Value], epoch_key: &str) {
     }
 }
 
-/// Starts tracking for `near` on the Tokio runtime, on a RESP3 connection to
-/// `url`; `None` when the URL cannot be used (copies then stay off).
-pub fn start(url: &str, prefix: String, epoch_key: String, near: &Arc<Near>) -> Option<()> {
+/// Copies kept at most `ttl`, coherent with the Redis at `url` for the keys
+/// under `prefix`, tracked on the Tokio runtime over a RESP3 connection of
+/// their own; `None` when the URL cannot be used (copies then stay off).
+pub fn start(url: &str, prefix: String, epoch_key: String, ttl: Duration) -> Option<Arc<Near>> {
     let info = redis::IntoConnectionInfo::into_connection_info(url).ok()?;
     let settings = info
         .redis_settings()
         .clone()
         .set_protocol(ProtocolVersion::RESP3);
     let client = redis::Client::open(info.set_redis_settings(settings)).ok()?;
-    tokio::spawn(track(client, prefix, epoch_key, Arc::downgrade(near)));
-    Some(())
+    let near = Arc::new(Near::new(ttl));
+    tokio::spawn(track(client, prefix, epoch_key, Arc::downgrade(&near)));
+    Some(near)
 }
 
 #[cfg(test)]

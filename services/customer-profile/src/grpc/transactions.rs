@@ -257,9 +257,9 @@ impl TransactionService for TransactionApi {
         let written = self
             .writer
             .submit(PreparedTransaction {
-                caller: caller.clone(),
+                caller,
                 reach,
-                parent: req.parent.clone(),
+                parent: req.parent,
                 row,
                 refunded: transaction.refunded_transaction.clone(),
                 now,
