@@ -1,10 +1,12 @@
 //! RecordTransaction's writes, grouped (`patron_kit::group_commit`): the
 //! transactions recorded while a group commits form the next, which locks
 //! its customers, checks each caller's reach and the customer's exit against
-//! what it holds locked, and inserts each transaction with its event, in
-//! turn, in one database transaction with one commit. A recorded transaction
-//! then pays a share of one BEGIN and one commit (and of one flush of the
-//! write-ahead log) instead of its own.
+//! what it holds locked, and inserts the transactions with their events in
+//! one statement, in one database transaction with one commit. A recorded
+//! transaction then pays a share of four round trips (BEGIN, the lock, the
+//! insert, the commit) and of one flush of the write-ahead log instead of
+//! its own. A refund that names its purchase is the exception: it is
+//! checked and written on its own, after the group's jobs before it.
 //!
 //! The group's customers are locked in one statement, in id order, so two
 //! groups (of one replica or two) never wait on each other in a cycle. A
@@ -87,78 +89,133 @@ async fn write_group(tx: &mut PgConnection, jobs: &[PreparedTransaction]) -> Gro
     customers.sort_unstable();
     customers.dedup();
     let locked = crate::store::lock_live_customers_placed(tx, &customers).await?;
-    let mut answers = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        answers.push(record(tx, job, locked.get(&job.row.customer_id)).await?);
+    let mut answers: Vec<Option<Result<Written, ServiceError>>> =
+        std::iter::repeat_with(|| None).take(jobs.len()).collect();
+    // Checked jobs waiting to be inserted together. A refund that names its
+    // purchase is written alone, after those before it (the purchase may be
+    // among them, and it must see earlier refunds of the same purchase);
+    // so is a job repeating a waiting job's external id (a retry sent while
+    // the first was queued), which then finds the first's row.
+    let mut waiting = Waiting::default();
+    for (i, job) in jobs.iter().enumerate() {
+        let customer_id = job.row.customer_id;
+        if let Err(refused) = check(job, locked.get(&customer_id)) {
+            answers[i] = Some(Err(refused));
+            continue;
+        }
+        let names_purchase = crate::grpc::transactions::purchase_ref(&job.refunded, customer_id)
+            .ok()
+            .flatten();
+        if names_purchase.is_some() || waiting.holds(&job.row.external_id) {
+            waiting.insert(tx, jobs, &mut answers).await?;
+        }
+        let mut row = job.row.clone();
+        if let Some(by) = names_purchase {
+            // The customer's lock and the purchase's keep two refunds of
+            // one purchase from both taking back what only one may.
+            match refunded_purchase(tx, &row, by).await? {
+                Ok(id) => row.refunds_id = Some(id),
+                Err(refused) => {
+                    answers[i] = Some(Err(refused));
+                    continue;
+                }
+            }
+        }
+        waiting.push(i, row);
     }
-    Ok(answers)
+    waiting.insert(tx, jobs, &mut answers).await?;
+    Ok(answers
+        .into_iter()
+        .map(|answer| {
+            answer.unwrap_or_else(|| {
+                Err(ServiceError::internal(anyhow::anyhow!(
+                    "a job of the group was not answered"
+                )))
+            })
+        })
+        .collect())
 }
 
-/// Records one job in the group's transaction, its customer as locked
-/// (`None`: no such customer, or deleted): the outer `Err` fails the group
-/// (a statement failed), the inner one is the job's refusal.
-async fn record(
-    tx: &mut PgConnection,
-    job: &PreparedTransaction,
-    locked: Option<&LockedCustomer>,
-) -> Result<Result<Written, ServiceError>, ServiceError> {
-    let customer_id = job.row.customer_id;
-    // The caller's reach is checked against the customer as locked.
+/// Whether `job` may be written to its customer as locked (`None`: no such
+/// customer, or deleted): the caller's reach, the customer's exit.
+fn check(job: &PreparedTransaction, locked: Option<&LockedCustomer>) -> Result<(), ServiceError> {
     let Some(locked) = locked else {
-        return Ok(Err(ServiceError::not_found(&job.parent)));
+        return Err(ServiceError::not_found(&job.parent));
     };
-    if let Err(refused) = crate::access::ensure_covers(
+    crate::access::ensure_covers(
         &job.caller,
         &job.reach,
-        customer_id,
+        job.row.customer_id,
         &locked.unit_path,
         &locked.account_manager,
-    ) {
-        return Ok(Err(refused));
+    )?;
+    exit::check_transaction(job.row.kind == 1, job.row.occurred_at, locked.exited_at)
+        .map_err(|why| ServiceError::FailedPrecondition(format!("{}: {why}", job.parent)))
+}
+
+/// Checked jobs of a group not yet inserted: their places in the group and
+/// their rows as they will be stored.
+#[derive(Default)]
+struct Waiting {
+    jobs: Vec<(usize, TransactionRow)>,
+}
+
+impl Waiting {
+    fn holds(&self, external_id: &str) -> bool {
+        self.jobs
+            .iter()
+            .any(|(_, row)| row.external_id == external_id)
     }
-    if let Err(why) =
-        exit::check_transaction(job.row.kind == 1, job.row.occurred_at, locked.exited_at)
-    {
-        return Ok(Err(ServiceError::FailedPrecondition(format!(
-            "{}: {why}",
-            job.parent
-        ))));
+
+    fn push(&mut self, job: usize, row: TransactionRow) {
+        self.jobs.push((job, row));
     }
-    let mut row = job.row.clone();
-    // The customer's lock keeps two refunds of one purchase from both
-    // taking back what only one of them may (in one group they are written
-    // in turn, so the second sees the first).
-    if let Ok(Some(by)) = crate::grpc::transactions::purchase_ref(&job.refunded, customer_id) {
-        match refunded_purchase(tx, &row, by).await? {
-            Ok(id) => row.refunds_id = Some(id),
-            Err(refused) => return Ok(Err(refused)),
+
+    /// Inserts the waiting rows, with their events, in one statement and
+    /// answers their jobs: the outer `Err` fails the group.
+    async fn insert(
+        &mut self,
+        tx: &mut PgConnection,
+        jobs: &[PreparedTransaction],
+        answers: &mut [Option<Result<Written, ServiceError>>],
+    ) -> Result<(), ServiceError> {
+        if self.jobs.is_empty() {
+            return Ok(());
         }
-    }
-    // The event is written with the row, in its statement, and only if the
-    // row is new.
-    let mut events = EventBatch::default();
-    events.push_traced(
-        &job.parent,
-        &recorded_event(&job.parent, &row),
-        job.now,
-        job.traceparent.clone(),
-    );
-    let change = Change {
-        actor: &job.caller.subject,
-        at: job.now,
-    };
-    Ok(match store::insert(tx, &row, change, events).await? {
-        Recorded::New(new) => Ok(Written::New(new)),
-        Recorded::Existing(existing) if existing.same_facts(&row) => {
-            Ok(Written::Replayed(existing))
+        let waiting = std::mem::take(&mut self.jobs);
+        let mut events = EventBatch::default();
+        let mut rows = Vec::with_capacity(waiting.len());
+        for (i, row) in &waiting {
+            let job = &jobs[*i];
+            events.push_traced(
+                &job.parent,
+                &recorded_event(&job.parent, row),
+                job.now,
+                job.traceparent.clone(),
+            );
+            let change = Change {
+                actor: &job.caller.subject,
+                at: job.now,
+            };
+            rows.push((row, change));
         }
-        // Word for word the same whoever's record holds the id: the answer
-        // says nothing of it, nor whether it is this customer's.
-        Recorded::Existing(_) => Err(ServiceError::AlreadyExists(format!(
-            "external id {} cannot be used for this transaction: a retry must repeat the first request exactly, and a new transaction needs an external id of its own",
-            row.external_id
-        ))),
-    })
+        let recorded = store::insert_many(tx, &rows, events).await?;
+        for ((i, row), found) in waiting.iter().zip(recorded) {
+            answers[*i] = Some(match found {
+                Recorded::New(new) => Ok(Written::New(new)),
+                Recorded::Existing(existing) if existing.same_facts(row) => {
+                    Ok(Written::Replayed(existing))
+                }
+                // Word for word the same whoever's record holds the id: the
+                // answer says nothing of it, nor whether it is this customer's.
+                Recorded::Existing(_) => Err(ServiceError::AlreadyExists(format!(
+                    "external id {} cannot be used for this transaction: a retry must repeat the first request exactly, and a new transaction needs an external id of its own",
+                    row.external_id
+                ))),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// TransactionRecorded for `row`.

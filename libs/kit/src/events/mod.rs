@@ -346,16 +346,59 @@ impl EventBatch {
     /// `EXISTS (SELECT 1 FROM inserted)`) holds: a write that may turn out to
     /// be a retry of one already applied publishes nothing then.
     pub fn push_write_if(self, q: &mut sqlx::QueryBuilder<sqlx::Postgres>, condition: &str) {
+        self.push_insert(q, "e(id, topic, envelope, n)", condition);
+    }
+
+    /// As [`push_write`](Self::push_write) for a statement that writes many
+    /// rows at once, some of which may turn out to be retries: `keys` holds
+    /// one key per event, in the order they were pushed (the row it is the
+    /// event of), and an event is written only when its key is among those
+    /// `written_keys` (an SQL query of one text column, such as
+    /// `SELECT external_id FROM inserted`) returns.
+    pub fn push_write_for_keys(
+        self,
+        q: &mut sqlx::QueryBuilder<sqlx::Postgres>,
+        keys: Vec<String>,
+        written_keys: &str,
+    ) {
+        debug_assert_eq!(keys.len(), self.ids.len(), "one key per event");
         q.push(
             "INSERT INTO outbox (event_id, topic, envelope)
              SELECT id, topic, envelope FROM unnest(",
         );
+        q.push_bind(keys);
+        q.push("::text[], ");
+        self.push_insert_rest(
+            q,
+            "e(key, id, topic, envelope, n)",
+            &format!("e.key IN ({written_keys})"),
+        );
+    }
+
+    fn push_insert(self, q: &mut sqlx::QueryBuilder<sqlx::Postgres>, alias: &str, condition: &str) {
+        q.push(
+            "INSERT INTO outbox (event_id, topic, envelope)
+             SELECT id, topic, envelope FROM unnest(",
+        );
+        self.push_insert_rest(q, alias, condition);
+    }
+
+    /// The event columns' arrays onward, after `unnest(` and any columns
+    /// of the caller's before them.
+    fn push_insert_rest(
+        self,
+        q: &mut sqlx::QueryBuilder<sqlx::Postgres>,
+        alias: &str,
+        condition: &str,
+    ) {
         q.push_bind(self.ids);
         q.push("::uuid[], ");
         q.push_bind(self.topics);
         q.push("::text[], ");
         q.push_bind(self.envelopes);
-        q.push("::bytea[]) WITH ORDINALITY AS e(id, topic, envelope, n) WHERE ");
+        q.push("::bytea[]) WITH ORDINALITY AS ");
+        q.push(alias);
+        q.push(" WHERE ");
         q.push(condition);
         q.push(" ORDER BY n");
         relay::outbox_written();

@@ -75,56 +75,124 @@ pub enum Recorded {
     Existing(TransactionRow),
 }
 
-/// Inserts `row` unless its external id is already recorded.
+/// Inserts `rows` in one statement, each unless its external id is already
+/// recorded; what each found, in order.
 ///
-/// `events` go to the outbox in the same statement when, and only when, the
-/// row is new: a retry writes nothing.
-pub async fn insert(
+/// `events` holds one event per row, in the same order, and each goes to
+/// the outbox in the same statement when, and only when, its row is new.
+/// The external ids must differ from one another (a row whose id another
+/// row of the same statement took would find the other's row, and its
+/// event would be written as if it were new).
+pub async fn insert_many(
     tx: &mut PgConnection,
-    row: &TransactionRow,
-    change: Change<'_>,
+    rows: &[(&TransactionRow, Change<'_>)],
     events: EventBatch,
-) -> Result<Recorded, ServiceError> {
+) -> Result<Vec<Recorded>, ServiceError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let column = |f: fn(&TransactionRow) -> String| -> Vec<String> {
+        rows.iter().map(|(row, _)| f(row)).collect()
+    };
+    let external_ids = column(|r| r.external_id.clone());
     let mut q = QueryBuilder::<Postgres>::new(format!(
-        "WITH inserted AS (INSERT INTO transactions ({COLUMNS}) VALUES ("
+        "WITH inserted AS (INSERT INTO transactions ({COLUMNS}) SELECT * FROM unnest("
     ));
-    let mut values = q.separated(", ");
-    values
-        .push_bind(row.id)
-        .push_bind(row.customer_id)
-        .push_bind(row.external_id.clone())
-        .push_bind(row.kind)
-        .push_bind(row.occurred_at)
-        .push_bind(row.product.clone())
-        .push_bind(row.quantity_milli)
-        .push_bind(row.unit.clone())
-        .push_bind(row.amount_minor)
-        .push_bind(row.currency.clone())
-        .push_bind(row.payment_method)
-        .push_bind(row.channel.clone())
-        .push_bind(row.order_number.clone())
-        .push_bind(change.at)
-        .push_bind(change.actor.to_owned())
-        .push_bind(row.refunds_id);
+    q.push_bind(rows.iter().map(|(r, _)| r.id).collect::<Vec<_>>());
+    q.push("::uuid[], ");
+    q.push_bind(rows.iter().map(|(r, _)| r.customer_id).collect::<Vec<_>>());
+    q.push("::uuid[], ");
+    q.push_bind(external_ids.clone());
+    q.push("::text[], ");
+    q.push_bind(rows.iter().map(|(r, _)| r.kind).collect::<Vec<_>>());
+    q.push("::int2[], ");
+    q.push_bind(rows.iter().map(|(r, _)| r.occurred_at).collect::<Vec<_>>());
+    q.push("::timestamptz[], ");
+    q.push_bind(column(|r| r.product.clone()));
+    q.push("::text[], ");
+    q.push_bind(
+        rows.iter()
+            .map(|(r, _)| r.quantity_milli)
+            .collect::<Vec<_>>(),
+    );
+    q.push("::int8[], ");
+    q.push_bind(column(|r| r.unit.clone()));
+    q.push("::text[], ");
+    q.push_bind(rows.iter().map(|(r, _)| r.amount_minor).collect::<Vec<_>>());
+    q.push("::int8[], ");
+    q.push_bind(column(|r| r.currency.clone()));
+    q.push("::text[], ");
+    q.push_bind(
+        rows.iter()
+            .map(|(r, _)| r.payment_method)
+            .collect::<Vec<_>>(),
+    );
+    q.push("::int2[], ");
+    q.push_bind(column(|r| r.channel.clone()));
+    q.push("::text[], ");
+    q.push_bind(column(|r| r.order_number.clone()));
+    q.push("::text[], ");
+    q.push_bind(rows.iter().map(|(_, c)| c.at).collect::<Vec<_>>());
+    q.push("::timestamptz[], ");
+    q.push_bind(
+        rows.iter()
+            .map(|(_, c)| c.actor.to_owned())
+            .collect::<Vec<_>>(),
+    );
+    q.push("::text[], ");
+    q.push_bind(rows.iter().map(|(r, _)| r.refunds_id).collect::<Vec<_>>());
     q.push(format!(
-        ") ON CONFLICT (external_id) DO NOTHING RETURNING {COLUMNS}), published AS ("
+        "::uuid[]) ON CONFLICT (external_id) DO NOTHING RETURNING {COLUMNS}), published AS ("
     ));
-    events.push_write_if(&mut q, "EXISTS (SELECT 1 FROM inserted)");
+    events.push_write_for_keys(
+        &mut q,
+        external_ids.clone(),
+        "SELECT external_id FROM inserted",
+    );
     q.push(") SELECT * FROM inserted");
     let inserted = q
         .build_query_as::<TransactionRow>()
-        .fetch_optional(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
-    if let Some(new) = inserted {
-        return Ok(Recorded::New(new));
-    }
-    let existing = sqlx::query_as::<_, TransactionRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM transactions WHERE external_id = $1"
-    )))
-    .bind(&row.external_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    Ok(Recorded::Existing(existing))
+    let mut new: std::collections::HashMap<Uuid, TransactionRow> =
+        inserted.into_iter().map(|row| (row.id, row)).collect();
+    // What the rows that were not new found, in one more statement (a
+    // retry's case).
+    let mut existing: std::collections::HashMap<String, TransactionRow> = if new.len() == rows.len()
+    {
+        Default::default()
+    } else {
+        let taken: Vec<&str> = rows
+            .iter()
+            .filter(|(row, _)| !new.contains_key(&row.id))
+            .map(|(row, _)| row.external_id.as_str())
+            .collect();
+        sqlx::query_as::<_, TransactionRow>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM transactions WHERE external_id = ANY($1)"
+        )))
+        .bind(taken)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|row| (row.external_id.clone(), row))
+        .collect()
+    };
+    rows.iter()
+        .map(|(row, _)| {
+            if let Some(stored) = new.remove(&row.id) {
+                return Ok(Recorded::New(stored));
+            }
+            existing
+                .remove(&row.external_id)
+                .map(Recorded::Existing)
+                .ok_or_else(|| {
+                    ServiceError::Internal(anyhow::anyhow!(
+                        "transaction {} was neither inserted nor found",
+                        row.external_id
+                    ))
+                })
+        })
+        .collect()
 }
 
 /// The customer's transaction a refund names: by its id (from its name) or

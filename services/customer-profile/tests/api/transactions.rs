@@ -492,6 +492,19 @@ async fn concurrent_writes_share_commits_and_a_refusal_costs_the_others_nothing(
         format!("customers/{}", uuid::Uuid::now_v7()),
         purchase("NOBODY-1", 10, now - Duration::days(1)),
     ));
+    // Retries of one of them sent with it (a group may hold the first and
+    // its retry), and an external id stored before reused for other facts
+    // (a group's insert that finds some of its rows already there).
+    for _ in 0..3 {
+        calls.push((
+            customers[1].clone(),
+            purchase("C1-0", 10, now - Duration::days(1)),
+        ));
+    }
+    calls.push((
+        customers[0].clone(),
+        purchase("BIG-1", 999, now - Duration::days(2)),
+    ));
     for n in 0..8 {
         calls.push((
             customers[0].clone(),
@@ -520,7 +533,12 @@ async fn concurrent_writes_share_commits_and_a_refusal_costs_the_others_nothing(
     let (purchases, rest) = answers.split_at(32);
     assert!(purchases.iter().all(Result::is_ok), "{purchases:?}");
     assert_eq!(rest[0].as_ref().unwrap_err().code(), Code::NotFound);
-    let refunds = &rest[1..];
+    let first_of_c1 = &purchases[4].as_ref().unwrap().name;
+    for retry in &rest[1..4] {
+        assert_eq!(&retry.as_ref().unwrap().name, first_of_c1);
+    }
+    assert_eq!(rest[4].as_ref().unwrap_err().code(), Code::AlreadyExists);
+    let refunds = &rest[5..];
     let taken = refunds.iter().filter(|r| r.is_ok()).count();
     assert_eq!(taken, 2, "{refunds:?}");
     for refused in refunds.iter().filter_map(|r| r.as_ref().err()) {
