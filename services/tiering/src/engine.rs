@@ -214,11 +214,12 @@ impl Engine {
             })
             .collect();
         let rows: Vec<&AssignmentRow> = decided.iter().map(|d| &d.row).collect();
-        let stored = store::put_assignments(tx, &rows).await?;
+        let versions = store::put_assignments(tx, &rows).await?;
+        let mut stored = Vec::with_capacity(decided.len());
         let mut changes = Vec::new();
         let mut events = EventBatch::default();
         for Decided {
-            row,
+            mut row,
             churn_raised,
             change,
         } in decided
@@ -230,6 +231,12 @@ impl Engine {
             if let Some((change, event)) = change {
                 changes.push((row.customer_id, change));
                 events.push(&name, &event, now);
+            }
+            // What was written is the row as decided, at the version the
+            // database gave it.
+            if let Some(version) = versions.get(&row.customer_id) {
+                row.version = *version;
+                stored.push(row);
             }
         }
         store::insert_changes(tx, &changes).await?;

@@ -103,24 +103,31 @@ pub async fn assignment(
 }
 
 /// Writes many customers' assignments in one statement (each customer once),
-/// bumping each row's version; returns them as stored, in the order given.
+/// bumping each row's version; returns each customer's version as stored.
+///
+/// The rows come back as versions only: the rest is what was written, and
+/// a sweep's batch would otherwise read back and decode every explanation
+/// and its checks it has just sent.
 pub async fn put_assignments(
     tx: &mut PgConnection,
     rows: &[&AssignmentRow],
-) -> Result<Vec<AssignmentRow>, ServiceError> {
+) -> Result<HashMap<Uuid, i64>, ServiceError> {
     fn column<T>(rows: &[&AssignmentRow], f: impl Fn(&AssignmentRow) -> T) -> Vec<T> {
         rows.iter().map(|r| f(r)).collect()
     }
+    // As JSON text, cast by the statement: binding the values would clone
+    // each one only to serialise it the same way.
+    let checks = column(rows, |r| r.checks.to_string());
     let churn_reasons = column(rows, |r| serde_json::json!(r.churn_reasons));
-    let stored: Vec<AssignmentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let stored: Vec<(Uuid, i64)> = sqlx::query_as(
         "INSERT INTO assignments (customer_id, tier, pending_tier, policy_id, policy_version, explanation, checks,
                                   decided_at, next_review_at, activity, activity_reason,
                                   override_tier, override_reason, override_by, churn_reasons)
-         SELECT u.customer_id, u.tier, u.pending_tier, u.policy_id, u.policy_version, u.explanation, u.checks,
+         SELECT u.customer_id, u.tier, u.pending_tier, u.policy_id, u.policy_version, u.explanation, u.checks::jsonb,
                 u.decided_at, u.next_review_at, u.activity, u.activity_reason,
                 u.override_tier, u.override_reason, u.override_by,
                 ARRAY(SELECT jsonb_array_elements_text(u.churn_reasons))
-           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::jsonb[],
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
                        $8::timestamptz[], $9::timestamptz[], $10::text[], $11::text[],
                        $12::text[], $13::text[], $14::text[], $15::jsonb[])
              AS u(customer_id, tier, pending_tier, policy_id, policy_version, explanation, checks,
@@ -134,15 +141,15 @@ pub async fn put_assignments(
                 activity_reason = EXCLUDED.activity_reason, override_tier = EXCLUDED.override_tier,
                 override_reason = EXCLUDED.override_reason, override_by = EXCLUDED.override_by,
                 churn_reasons = EXCLUDED.churn_reasons, version = assignments.version + 1
-         RETURNING {ASSIGNMENT_COLUMNS}"
-    )))
+         RETURNING customer_id, version",
+    )
     .bind(column(rows, |r| r.customer_id))
     .bind(column(rows, |r| r.tier.clone()))
     .bind(column(rows, |r| r.pending_tier.clone()))
     .bind(column(rows, |r| r.policy_id.clone()))
     .bind(column(rows, |r| r.policy_version))
     .bind(column(rows, |r| r.explanation.clone()))
-    .bind(column(rows, |r| r.checks.clone()))
+    .bind(checks)
     .bind(column(rows, |r| r.decided_at))
     .bind(column(rows, |r| r.next_review_at))
     .bind(column(rows, |r| r.activity.clone()))
@@ -153,12 +160,7 @@ pub async fn put_assignments(
     .bind(churn_reasons)
     .fetch_all(&mut *tx)
     .await?;
-    let mut by_customer: HashMap<Uuid, AssignmentRow> =
-        stored.into_iter().map(|r| (r.customer_id, r)).collect();
-    Ok(rows
-        .iter()
-        .filter_map(|r| by_customer.remove(&r.customer_id))
-        .collect())
+    Ok(stored.into_iter().collect())
 }
 
 /// Assignments with a downgrade waiting for review, soonest review first,
