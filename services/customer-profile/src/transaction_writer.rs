@@ -50,9 +50,8 @@ pub struct PreparedTransaction {
     /// `customers/{id}`, as the request named the customer.
     pub parent: String,
     pub row: TransactionRow,
-    /// The purchase a refund takes back, as the request named it (empty
-    /// when none).
-    pub refunded: String,
+    /// The purchase a refund takes back, when the request names one.
+    pub refunded: Option<PurchaseRef>,
     pub now: DateTime<Utc>,
     /// The request's trace, which the event carries on (the group is
     /// written outside the request's span).
@@ -98,19 +97,15 @@ async fn write_group(tx: &mut PgConnection, jobs: &[PreparedTransaction]) -> Gro
     // the first was queued), which then finds the first's row.
     let mut waiting = Waiting::default();
     for (i, job) in jobs.iter().enumerate() {
-        let customer_id = job.row.customer_id;
-        if let Err(refused) = check(job, locked.get(&customer_id)) {
+        if let Err(refused) = check(job, locked.get(&job.row.customer_id)) {
             answers[i] = Some(Err(refused));
             continue;
         }
-        let names_purchase = crate::grpc::transactions::purchase_ref(&job.refunded, customer_id)
-            .ok()
-            .flatten();
-        if names_purchase.is_some() || waiting.holds(&job.row.external_id) {
+        if job.refunded.is_some() || waiting.holds(&job.row.external_id) {
             waiting.insert(tx, jobs, &mut answers).await?;
         }
         let mut row = job.row.clone();
-        if let Some(by) = names_purchase {
+        if let Some(by) = &job.refunded {
             // The customer's lock and the purchase's keep two refunds of
             // one purchase from both taking back what only one may.
             match refunded_purchase(tx, &row, by).await? {
@@ -242,7 +237,7 @@ fn recorded_event(parent: &str, row: &TransactionRow) -> pb::TransactionRecorded
 async fn refunded_purchase(
     tx: &mut PgConnection,
     row: &TransactionRow,
-    by: PurchaseRef<'_>,
+    by: &PurchaseRef,
 ) -> Result<Result<Uuid, ServiceError>, ServiceError> {
     let field = "transaction.refunded_transaction";
     let Some((id, purchase)) =

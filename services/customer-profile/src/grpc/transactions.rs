@@ -72,7 +72,7 @@ pub(crate) fn refunded_name(row: &TransactionRow) -> String {
 pub(crate) fn purchase_ref(
     refunded: &str,
     customer_id: Uuid,
-) -> Result<Option<store::PurchaseRef<'_>>, &'static str> {
+) -> Result<Option<store::PurchaseRef>, &'static str> {
     let refunded = refunded.trim();
     if refunded.is_empty() {
         return Ok(None);
@@ -97,7 +97,7 @@ pub(crate) fn purchase_ref(
         return Ok(Some(store::PurchaseRef::Id(id)));
     }
     check_external_id(refunded)?;
-    Ok(Some(store::PurchaseRef::ExternalId(refunded)))
+    Ok(Some(store::PurchaseRef::ExternalId(refunded.to_owned())))
 }
 
 /// Checks a wire transaction, naming each bad field under `transaction.`.
@@ -261,7 +261,10 @@ impl TransactionService for TransactionApi {
                 reach,
                 parent: req.parent,
                 row,
-                refunded: transaction.refunded_transaction.clone(),
+                // Checked with the rest by `parse` above.
+                refunded: purchase_ref(&transaction.refunded_transaction, customer_id)
+                    .ok()
+                    .flatten(),
                 now,
                 traceparent: patron_kit::events::current_traceparent(),
             })

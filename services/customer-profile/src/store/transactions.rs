@@ -197,9 +197,9 @@ pub async fn insert_many(
 
 /// The customer's transaction a refund names: by its id (from its name) or
 /// by its external id.
-pub enum PurchaseRef<'a> {
+pub enum PurchaseRef {
     Id(Uuid),
-    ExternalId(&'a str),
+    ExternalId(String),
 }
 
 /// The transaction `by` names among `customer_id`'s, with the sum of its
@@ -209,12 +209,12 @@ pub enum PurchaseRef<'a> {
 pub async fn named_purchase(
     tx: &mut PgConnection,
     customer_id: Uuid,
-    by: PurchaseRef<'_>,
+    by: &PurchaseRef,
     refund_external_id: &str,
 ) -> Result<Option<(Uuid, NamedPurchase)>, ServiceError> {
     let (id, external_id) = match by {
-        PurchaseRef::Id(id) => (Some(id), None),
-        PurchaseRef::ExternalId(e) => (None, Some(e)),
+        PurchaseRef::Id(id) => (Some(*id), None),
+        PurchaseRef::ExternalId(e) => (None, Some(e.as_str())),
     };
     // The purchase is locked first, in a statement of its own: the customer
     // is only share-locked, so two refunds of one purchase recorded at once

@@ -579,10 +579,15 @@ async fn a_refund_check_waits_for_another_refund_of_the_same_purchase() {
     // second back).
     let mut first = connect().await;
     sqlx::query("BEGIN").execute(&mut first).await.unwrap();
-    named_purchase(&mut first, id, PurchaseRef::ExternalId("P-500"), "R-A")
-        .await
-        .unwrap()
-        .unwrap();
+    named_purchase(
+        &mut first,
+        id,
+        &PurchaseRef::ExternalId("P-500".into()),
+        "R-A",
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let mut second = connect().await;
     let second_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
         .fetch_one(&mut second)
@@ -590,9 +595,14 @@ async fn a_refund_check_waits_for_another_refund_of_the_same_purchase() {
         .unwrap();
     let checking = tokio::spawn(async move {
         sqlx::query("BEGIN").execute(&mut second).await.unwrap();
-        named_purchase(&mut second, id, PurchaseRef::ExternalId("P-500"), "R-B")
-            .await
-            .unwrap()
+        named_purchase(
+            &mut second,
+            id,
+            &PurchaseRef::ExternalId("P-500".into()),
+            "R-B",
+        )
+        .await
+        .unwrap()
     });
 
     // The second check waits on the purchase's lock until the first ends.
