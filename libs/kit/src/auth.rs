@@ -19,6 +19,8 @@ use tonic::{Request, Status, metadata::MetadataMap};
 use crate::config::{self, ConfigError, Secret};
 use crate::error::ServiceError;
 
+mod verified;
+
 /// The keys tokens are verified with.
 #[derive(Debug, Clone)]
 pub enum VerificationKeys {
@@ -277,6 +279,8 @@ pub struct Authenticator {
     issuer: String,
     audience: String,
     leeway: Duration,
+    /// Tokens verified already, shared by clones.
+    verified: Arc<verified::VerifiedTokens>,
 }
 
 #[derive(Clone)]
@@ -321,6 +325,17 @@ impl Authenticator {
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             leeway: config.leeway,
+            verified: Arc::default(),
+        }
+    }
+
+    /// The generation of the keys in use, when tokens verified under them
+    /// may be answered from [`verified`]: always with a shared secret; with
+    /// a JWKS, until the keys are due to be fetched again.
+    async fn key_generation(&self) -> Option<u64> {
+        match &self.keys {
+            KeySource::Shared(_) => Some(0),
+            KeySource::Jwks(cache) => cache.fresh_generation().await,
         }
     }
 
@@ -336,6 +351,16 @@ impl Authenticator {
 
     /// Checks a raw token.
     pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        // Read before the keys are: a fetch meanwhile makes the entry stale
+        // rather than credited to keys it was not checked against.
+        let generation = self.key_generation().await;
+        let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
+        let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
+        if let Some(generation) = generation
+            && let Some(caller) = self.verified.get(token, generation, now, leeway)
+        {
+            return Ok(caller);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         let (key, algorithm) = match &self.keys {
             KeySource::Shared(key) => (key.clone(), Algorithm::HS256),
@@ -362,7 +387,12 @@ impl Authenticator {
                 | ErrorKind::Utf8(_) => AuthError::Malformed,
                 other => AuthError::Invalid(format!("{other:?}")),
             })?;
-        Ok(Caller::from_claims(data.claims, token))
+        let exp = data.claims.exp;
+        let caller = Caller::from_claims(data.claims, token);
+        if let Some(generation) = generation {
+            self.verified.put(token, &caller, exp, generation, now);
+        }
+        Ok(caller)
     }
 
     /// Checks the value of an `authorization` header or metadata entry.
@@ -508,6 +538,9 @@ mod jwks {
     struct Fetched {
         keys: HashMap<String, PublishedKey>,
         at: Option<Instant>,
+        /// Counts the fetches that succeeded: what was verified under one
+        /// set of keys is not credited to the next.
+        generation: u64,
     }
 
     pub(super) struct KeyCache {
@@ -531,6 +564,16 @@ mod jwks {
                 fetched: RwLock::new(Fetched::default()),
                 fetching: Mutex::new(None),
             }
+        }
+
+        /// The keys' generation while they are fresh; `None` once they are
+        /// due to be fetched again (or were never fetched).
+        pub(super) async fn fresh_generation(&self) -> Option<u64> {
+            let fetched = self.fetched.read().await;
+            fetched
+                .at
+                .is_some_and(|at| at.elapsed() < self.refresh)
+                .then_some(fetched.generation)
         }
 
         /// The key `kid` for a token signed with `algorithm`.
@@ -586,9 +629,11 @@ mod jwks {
             match self.download().await {
                 Ok(keys) => {
                     tracing::info!(url = %self.url, keys = keys.len(), "fetched the identity provider's keys");
-                    *self.fetched.write().await = Fetched {
+                    let mut fetched = self.fetched.write().await;
+                    *fetched = Fetched {
                         keys,
                         at: Some(Instant::now()),
+                        generation: fetched.generation + 1,
                     };
                 }
                 Err(e) => {
@@ -734,6 +779,32 @@ mod tests {
         assert!(a.verify(&a.mint_claims(&c)).await.is_ok());
         c.nbf = Some(now - 60);
         assert!(a.verify(&a.mint_claims(&c)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_token_verified_once_is_answered_again_and_its_forgeries_are_not() {
+        let a = auth("k1");
+        let token = a.mint_claims(&claims(60));
+        let first = a.verify(&token).await.unwrap();
+        // A clone shares what was verified.
+        let again = a.clone().verify(&token).await.unwrap();
+        assert_eq!((again.subject, again.roles), (first.subject, first.roles));
+        assert_eq!(a.verified.len(), 1);
+        // The same claims signed with another key, and the token with its
+        // signature altered, are other bytes: each is verified, and refused.
+        let forged = auth("k2").mint_claims(&claims(60));
+        assert_eq!(
+            a.verify(&forged).await.unwrap_err(),
+            AuthError::BadSignature
+        );
+        let mut altered = token.clone();
+        let last = altered.pop().unwrap();
+        altered.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(a.verify(&altered).await.is_err());
+        // An expired token is refused, and never kept.
+        let expired = a.mint_claims(&claims(-60));
+        assert_eq!(a.verify(&expired).await.unwrap_err(), AuthError::Expired);
+        assert_eq!(a.verified.len(), 1);
     }
 
     #[tokio::test]

@@ -193,6 +193,38 @@ async fn a_rotated_key_is_fetched_when_a_token_names_it() {
 }
 
 #[tokio::test]
+async fn a_token_verified_before_stops_counting_once_its_key_is_withdrawn() {
+    let provider = Provider::default();
+    provider.publish(&["rsa-1"]);
+    let url = provider.start().await;
+    let refresh = Duration::from_millis(300);
+    let auth = Authenticator::new(&AuthConfig {
+        keys: VerificationKeys::Jwks(JwksConfig {
+            refresh,
+            min_refetch: Duration::ZERO,
+            ..JwksConfig::new(&url)
+        }),
+        issuer: "https://idp.example.com".into(),
+        audience: "patron".into(),
+        leeway: Duration::from_secs(5),
+    });
+    let token = signed("rsa-1", &claims());
+    auth.verify(&token).await.unwrap();
+    // Answered again from what was verified, without asking the provider.
+    auth.verify(&token).await.unwrap();
+    assert_eq!(provider.fetches(), 1);
+
+    // The provider withdraws the key: once the keys are due again, the
+    // token is checked against what is published now.
+    provider.publish(&[]);
+    tokio::time::sleep(refresh + Duration::from_millis(50)).await;
+    assert_eq!(
+        auth.verify(&token).await.unwrap_err(),
+        AuthError::UnknownKey
+    );
+}
+
+#[tokio::test]
 async fn unknown_key_ids_refetch_at_most_once_per_interval() {
     let provider = Provider::default();
     provider.publish(&["rsa-1"]);
