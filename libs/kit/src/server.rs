@@ -270,14 +270,20 @@ pub async fn serve(
                     if method.starts_with("/grpc.health.v1.Health/") {
                         return tracing::debug_span!("grpc", method = %method, request_id = %id);
                     }
-                    let span = tracing::info_span!(
-                        "grpc",
-                        otel.name = %method.trim_start_matches('/'),
-                        otel.kind = "server",
-                        rpc.system = "grpc",
-                        method = %method,
-                        request_id = %id
-                    );
+                    // The OpenTelemetry fields only when spans are exported:
+                    // the log formats every field of every call's span.
+                    let span = if telemetry::exporting() {
+                        tracing::info_span!(
+                            "grpc",
+                            otel.name = %method.trim_start_matches('/'),
+                            otel.kind = "server",
+                            rpc.system = "grpc",
+                            method = %method,
+                            request_id = %id
+                        )
+                    } else {
+                        tracing::info_span!("grpc", method = %method, request_id = %id)
+                    };
                     telemetry::adopt_parent(&span, req.headers());
                     span
                 })

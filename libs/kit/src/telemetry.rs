@@ -192,6 +192,10 @@ impl Injector for HeaderInjector<'_> {
 /// Sets `span`'s parent to the trace context carried in `headers`, if any.
 pub fn adopt_parent(span: &tracing::Span, headers: &http::HeaderMap) {
     use tracing_opentelemetry::OpenTelemetrySpanExt;
+    // Most calls carry no trace: the propagator is not asked for nothing.
+    if !headers.contains_key("traceparent") {
+        return;
+    }
     let parent =
         opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
     let _ = span.set_parent(parent);
