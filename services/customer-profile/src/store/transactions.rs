@@ -91,58 +91,37 @@ pub async fn insert_many(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let column = |f: fn(&TransactionRow) -> String| -> Vec<String> {
-        rows.iter().map(|(row, _)| f(row)).collect()
-    };
-    let external_ids = column(|r| r.external_id.clone());
+    let external_ids: Vec<String> = each(rows, |r, _| r.external_id.clone());
     let mut q = QueryBuilder::<Postgres>::new(format!(
         "WITH inserted AS (INSERT INTO transactions ({COLUMNS}) SELECT * FROM unnest("
     ));
-    q.push_bind(rows.iter().map(|(r, _)| r.id).collect::<Vec<_>>());
-    q.push("::uuid[], ");
-    q.push_bind(rows.iter().map(|(r, _)| r.customer_id).collect::<Vec<_>>());
-    q.push("::uuid[], ");
-    q.push_bind(external_ids.clone());
-    q.push("::text[], ");
-    q.push_bind(rows.iter().map(|(r, _)| r.kind).collect::<Vec<_>>());
-    q.push("::int2[], ");
-    q.push_bind(rows.iter().map(|(r, _)| r.occurred_at).collect::<Vec<_>>());
-    q.push("::timestamptz[], ");
-    q.push_bind(column(|r| r.product.clone()));
-    q.push("::text[], ");
-    q.push_bind(
-        rows.iter()
-            .map(|(r, _)| r.quantity_milli)
-            .collect::<Vec<_>>(),
+    // One array per column, in COLUMNS' order.
+    push_array(&mut q, each(rows, |r, _| r.id), "::uuid[], ");
+    push_array(&mut q, each(rows, |r, _| r.customer_id), "::uuid[], ");
+    push_array(&mut q, external_ids.clone(), "::text[], ");
+    push_array(&mut q, each(rows, |r, _| r.kind), "::int2[], ");
+    push_array(
+        &mut q,
+        each(rows, |r, _| r.occurred_at),
+        "::timestamptz[], ",
     );
-    q.push("::int8[], ");
-    q.push_bind(column(|r| r.unit.clone()));
-    q.push("::text[], ");
-    q.push_bind(rows.iter().map(|(r, _)| r.amount_minor).collect::<Vec<_>>());
-    q.push("::int8[], ");
-    q.push_bind(column(|r| r.currency.clone()));
-    q.push("::text[], ");
-    q.push_bind(
-        rows.iter()
-            .map(|(r, _)| r.payment_method)
-            .collect::<Vec<_>>(),
+    push_array(&mut q, each(rows, |r, _| r.product.clone()), "::text[], ");
+    push_array(&mut q, each(rows, |r, _| r.quantity_milli), "::int8[], ");
+    push_array(&mut q, each(rows, |r, _| r.unit.clone()), "::text[], ");
+    push_array(&mut q, each(rows, |r, _| r.amount_minor), "::int8[], ");
+    push_array(&mut q, each(rows, |r, _| r.currency.clone()), "::text[], ");
+    push_array(&mut q, each(rows, |r, _| r.payment_method), "::int2[], ");
+    push_array(&mut q, each(rows, |r, _| r.channel.clone()), "::text[], ");
+    push_array(
+        &mut q,
+        each(rows, |r, _| r.order_number.clone()),
+        "::text[], ",
     );
-    q.push("::int2[], ");
-    q.push_bind(column(|r| r.channel.clone()));
-    q.push("::text[], ");
-    q.push_bind(column(|r| r.order_number.clone()));
-    q.push("::text[], ");
-    q.push_bind(rows.iter().map(|(_, c)| c.at).collect::<Vec<_>>());
-    q.push("::timestamptz[], ");
-    q.push_bind(
-        rows.iter()
-            .map(|(_, c)| c.actor.to_owned())
-            .collect::<Vec<_>>(),
-    );
-    q.push("::text[], ");
-    q.push_bind(rows.iter().map(|(r, _)| r.refunds_id).collect::<Vec<_>>());
+    push_array(&mut q, each(rows, |_, c| c.at), "::timestamptz[], ");
+    push_array(&mut q, each(rows, |_, c| c.actor.to_owned()), "::text[], ");
+    push_array(&mut q, each(rows, |r, _| r.refunds_id), "::uuid[]");
     q.push(format!(
-        "::uuid[]) ON CONFLICT (external_id) DO NOTHING RETURNING {COLUMNS}), published AS ("
+        ") ON CONFLICT (external_id) DO NOTHING RETURNING {COLUMNS}), published AS ("
     ));
     events.push_write_for_keys(
         &mut q,
@@ -193,6 +172,23 @@ pub async fn insert_many(
                 })
         })
         .collect()
+}
+
+/// One column of `rows` as an array.
+fn each<T>(
+    rows: &[(&TransactionRow, Change<'_>)],
+    f: impl Fn(&TransactionRow, &Change<'_>) -> T,
+) -> Vec<T> {
+    rows.iter().map(|(row, change)| f(row, change)).collect()
+}
+
+/// Binds `values` as an array parameter, followed by `then` (its cast).
+fn push_array<T>(q: &mut QueryBuilder<Postgres>, values: Vec<T>, then: &str)
+where
+    for<'t> Vec<T>: sqlx::Encode<'t, Postgres> + sqlx::Type<Postgres>,
+{
+    q.push_bind(values);
+    q.push(then);
 }
 
 /// The customer's transaction a refund names: by its id (from its name) or
