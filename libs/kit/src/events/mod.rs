@@ -346,7 +346,7 @@ impl EventBatch {
     /// `EXISTS (SELECT 1 FROM inserted)`) holds: a write that may turn out to
     /// be a retry of one already applied publishes nothing then.
     pub fn push_write_if(self, q: &mut sqlx::QueryBuilder<sqlx::Postgres>, condition: &str) {
-        self.push_insert(q, "e(id, topic, envelope, n)", condition);
+        self.push_insert(q, None, condition);
     }
 
     /// As [`push_write`](Self::push_write) for a statement that writes many
@@ -362,35 +362,29 @@ impl EventBatch {
         written_keys: &str,
     ) {
         debug_assert_eq!(keys.len(), self.ids.len(), "one key per event");
-        q.push(
-            "INSERT INTO outbox (event_id, topic, envelope)
-             SELECT id, topic, envelope FROM unnest(",
-        );
-        q.push_bind(keys);
-        q.push("::text[], ");
-        self.push_insert_rest(
-            q,
-            "e(key, id, topic, envelope, n)",
-            &format!("e.key IN ({written_keys})"),
-        );
+        self.push_insert(q, Some(keys), &format!("e.key IN ({written_keys})"));
     }
 
-    fn push_insert(self, q: &mut sqlx::QueryBuilder<sqlx::Postgres>, alias: &str, condition: &str) {
-        q.push(
-            "INSERT INTO outbox (event_id, topic, envelope)
-             SELECT id, topic, envelope FROM unnest(",
-        );
-        self.push_insert_rest(q, alias, condition);
-    }
-
-    /// The event columns' arrays onward, after `unnest(` and any columns
-    /// of the caller's before them.
-    fn push_insert_rest(
+    /// The outbox insert, its rows `e` (with `e.key` when `keys` are given)
+    /// filtered by `condition`.
+    fn push_insert(
         self,
         q: &mut sqlx::QueryBuilder<sqlx::Postgres>,
-        alias: &str,
+        keys: Option<Vec<String>>,
         condition: &str,
     ) {
+        q.push(
+            "INSERT INTO outbox (event_id, topic, envelope)
+             SELECT id, topic, envelope FROM unnest(",
+        );
+        let alias = match keys {
+            Some(keys) => {
+                q.push_bind(keys);
+                q.push("::text[], ");
+                "e(key, id, topic, envelope, n)"
+            }
+            None => "e(id, topic, envelope, n)",
+        };
         q.push_bind(self.ids);
         q.push("::uuid[], ");
         q.push_bind(self.topics);

@@ -100,13 +100,14 @@ pub(crate) fn purchase_ref(
     Ok(Some(store::PurchaseRef::ExternalId(refunded.to_owned())))
 }
 
-/// Checks a wire transaction, naming each bad field under `transaction.`.
+/// Checks a wire transaction, naming each bad field under `transaction.`:
+/// the row to record, and the purchase a refund names (when it names one).
 fn parse(
     t: &pb::Transaction,
     customer_id: Uuid,
     now: DateTime<Utc>,
     actor: &str,
-) -> Result<TransactionRow, Violations> {
+) -> Result<(TransactionRow, Option<store::PurchaseRef>), Violations> {
     let mut v = Violations::new();
     let mut bad = |field: &str, why: &str| v.add(format!("transaction.{field}"), why);
 
@@ -164,14 +165,18 @@ fn parse(
     if pb::PaymentMethod::try_from(t.payment_method).is_err() {
         bad("payment_method", "is not a known payment method");
     }
+    let mut refunded = None;
     if !t.refunded_transaction.trim().is_empty() {
         if kind != 2 {
             bad(
                 "refunded_transaction",
                 "only a refund names the purchase it takes back",
             );
-        } else if let Err(why) = purchase_ref(&t.refunded_transaction, customer_id) {
-            bad("refunded_transaction", why);
+        } else {
+            match purchase_ref(&t.refunded_transaction, customer_id) {
+                Ok(named) => refunded = named,
+                Err(why) => bad("refunded_transaction", why),
+            }
         }
     }
     for (field, text) in [
@@ -185,25 +190,28 @@ fn parse(
     }
 
     match (occurred_at, quantity, amount) {
-        (Some(occurred_at), Some(quantity), Some(amount)) if v.is_empty() => Ok(TransactionRow {
-            id: resource_name::new_id(),
-            customer_id,
-            external_id: t.external_id.clone(),
-            kind,
-            occurred_at,
-            product: product.to_owned(),
-            quantity_milli: quantity.milli(),
-            unit: t.unit.trim().to_owned(),
-            amount_minor: amount.amount_minor,
-            currency: amount.currency.code().to_owned(),
-            payment_method: t.payment_method as i16,
-            channel: t.channel.trim().to_owned(),
-            order_number: t.order_number.trim().to_owned(),
-            created_at: now,
-            created_by: actor.to_owned(),
-            // Resolved against the store under the customer's lock.
-            refunds_id: None,
-        }),
+        (Some(occurred_at), Some(quantity), Some(amount)) if v.is_empty() => Ok((
+            TransactionRow {
+                id: resource_name::new_id(),
+                customer_id,
+                external_id: t.external_id.clone(),
+                kind,
+                occurred_at,
+                product: product.to_owned(),
+                quantity_milli: quantity.milli(),
+                unit: t.unit.trim().to_owned(),
+                amount_minor: amount.amount_minor,
+                currency: amount.currency.code().to_owned(),
+                payment_method: t.payment_method as i16,
+                channel: t.channel.trim().to_owned(),
+                order_number: t.order_number.trim().to_owned(),
+                created_at: now,
+                created_by: actor.to_owned(),
+                // Resolved against the store under the customer's lock.
+                refunds_id: None,
+            },
+            refunded,
+        )),
         _ => Err(v),
     }
 }
@@ -248,7 +256,7 @@ impl TransactionService for TransactionApi {
             return Err(ServiceError::invalid("transaction", "is required").into());
         };
         let now = self.clock.now();
-        let mut row = parse(transaction, customer_id, now, &caller.subject)
+        let (mut row, refunded) = parse(transaction, customer_id, now, &caller.subject)
             .map_err(ServiceError::InvalidArgument)?;
         // As PostgreSQL keeps it, so the event and a retry's comparison see
         // the instant stored.
@@ -261,10 +269,7 @@ impl TransactionService for TransactionApi {
                 reach,
                 parent: req.parent,
                 row,
-                // Checked with the rest by `parse` above.
-                refunded: purchase_ref(&transaction.refunded_transaction, customer_id)
-                    .ok()
-                    .flatten(),
+                refunded,
                 now,
                 traceparent: patron_kit::events::current_traceparent(),
             })

@@ -123,11 +123,7 @@ pub async fn insert_many(
     q.push(format!(
         ") ON CONFLICT (external_id) DO NOTHING RETURNING {COLUMNS}), published AS ("
     ));
-    events.push_write_for_keys(
-        &mut q,
-        external_ids.clone(),
-        "SELECT external_id FROM inserted",
-    );
+    events.push_write_for_keys(&mut q, external_ids, "SELECT external_id FROM inserted");
     q.push(") SELECT * FROM inserted");
     let inserted = q
         .build_query_as::<TransactionRow>()
