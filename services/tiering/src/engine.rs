@@ -213,8 +213,14 @@ impl Engine {
                 )
             })
             .collect();
-        let rows: Vec<&AssignmentRow> = decided.iter().map(|d| &d.row).collect();
-        let versions = store::put_assignments(tx, &rows).await?;
+        // Most of a day's sweep decides what is stored already: those rows
+        // are only stamped, not sent and parsed again in full.
+        let (unchanged, changed): (Vec<&Decided>, Vec<&Decided>) =
+            decided.iter().partition(|d| d.unchanged);
+        let rows: Vec<&AssignmentRow> = changed.iter().map(|d| &d.row).collect();
+        let mut versions = store::put_assignments(tx, &rows).await?;
+        let confirmed: Vec<Uuid> = unchanged.iter().map(|d| d.row.customer_id).collect();
+        versions.extend(store::confirm_assignments(tx, &confirmed, now).await?);
         let mut stored = Vec::with_capacity(decided.len());
         let mut changes = Vec::new();
         let mut events = EventBatch::default();
@@ -222,6 +228,7 @@ impl Engine {
             mut row,
             churn_raised,
             change,
+            ..
         } in decided
         {
             let name = resource_name::format("customers", row.customer_id);
@@ -284,6 +291,8 @@ impl Engine {
 /// newly raised, and a change of tier with its event.
 struct Decided {
     row: AssignmentRow,
+    /// The stored row already says all of it but when it was decided.
+    unchanged: bool,
     churn_raised: Option<pb::ChurnRiskRaised>,
     change: Option<(ChangeRow, pb::TierChanged)>,
 }
@@ -431,8 +440,10 @@ fn decide(
         };
         (change, event)
     });
+    let unchanged = current.as_ref().is_some_and(|c| c.same_decision(&row));
     Decided {
         row,
+        unchanged,
         churn_raised,
         change,
     }

@@ -39,8 +39,8 @@ mod rankings;
 mod standings;
 
 pub use assignments::{
-    AssignmentRow, assignment, assignments_of, holders_by_tier, list_churn_risks, list_pending,
-    lock_customers, put_assignments, try_lock_customers,
+    AssignmentRow, assignment, assignments_of, confirm_assignments, holders_by_tier,
+    list_churn_risks, list_pending, lock_customers, put_assignments, try_lock_customers,
 };
 pub use changes::{ChangeRow, insert_changes, list_changes};
 pub use churn::{churn_counts, record_churned};

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use patron_kit::ServiceError;
 use patron_kit::clock;
@@ -49,12 +49,12 @@ impl DueWork for SweepBacklog {
         Box::pin(async move {
             let start = start_of_today(&self.engine);
             let today = clock::today(self.engine.clock.as_ref(), self.engine.zone);
-            let items: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM assignments a
-                  WHERE decided_at < $1
-                    AND NOT EXISTS (SELECT 1 FROM sweep_set_aside s
-                                     WHERE s.customer_id = a.customer_id AND s.day = $2)",
-            )
+            // Counted only while the day's sweep is unfinished: with no index
+            // on `decided_at` the count reads every assignment.
+            let items: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT CASE WHEN EXISTS (SELECT 1 FROM sweep_days WHERE day = $2) THEN 0
+                             ELSE (SELECT count(*) FROM assignments a WHERE {DUE_TODAY}) END"
+            )))
             .bind(start)
             .bind(today)
             .fetch_one(pool)
@@ -71,18 +71,47 @@ impl DueWork for SweepBacklog {
     }
 }
 
+/// Who the sweep still has to decide today (`a` an assignment; `$1` the
+/// start of today, `$2` today): tiered before today, not set aside today,
+/// still a member (those who left are never decided again, and would
+/// otherwise be claimed batch after batch).
+const DUE_TODAY: &str = "a.decided_at < $1
+    AND NOT EXISTS (SELECT 1 FROM sweep_set_aside s WHERE s.customer_id = a.customer_id AND s.day = $2)
+    AND NOT EXISTS (SELECT 1 FROM customer_facts f
+                     WHERE f.customer_id = a.customer_id AND f.exited_at IS NOT NULL)";
+
+/// Where one replica is in the day's sweep. It walks the customers in id
+/// order, each batch claimed after the last one it claimed, so the claim
+/// reads the primary key: an index on `decided_at`, which every decision
+/// changes, would keep each daily rewrite of a customer's row from being
+/// HOT. Two replicas leapfrog each other (each skips the rows the other
+/// holds); a pass ends back at the start, which finds whoever was skipped
+/// (a customer busy elsewhere, a batch that failed), and the day is marked
+/// finished when nobody is left.
+#[derive(Debug, Default)]
+pub struct SweepCursor {
+    after: Option<Uuid>,
+    /// The day this replica knows the sweep finished.
+    finished: Option<NaiveDate>,
+}
+
 /// Re-evaluates one batch: customers tiered before today, then customers
 /// with figures but no tier yet (a policy was activated after their
 /// purchases). Returns how many were evaluated. When the batch fails for a
 /// reason that is not the infrastructure's, its customers are decided one by
 /// one and any that still fails is set aside for the day ([`set_aside`]),
 /// so the rest move on.
-pub async fn run_batch(pool: &PgPool, engine: &Engine, batch: i64) -> Result<usize, ServiceError> {
+pub async fn run_batch(
+    pool: &PgPool,
+    engine: &Engine,
+    batch: i64,
+    cursor: &mut SweepCursor,
+) -> Result<usize, ServiceError> {
     let mut tx = pool.begin().await?;
     let Some(active) = engine.active(&mut tx).await? else {
         return Ok(0);
     };
-    let candidates = claim(&mut tx, engine, batch, None).await?;
+    let candidates = claim(&mut tx, engine, batch, cursor).await?;
     if candidates.is_empty() {
         tx.commit().await?;
         return Ok(0);
@@ -114,53 +143,160 @@ fn retryable(error: &ServiceError) -> bool {
 /// have no tier yet).
 type Due = (Uuid, Option<DateTime<Utc>>);
 
-/// Claims up to `batch` customers due today (only `only` when given),
-/// leaving those set aside today and those who left the programme (never
-/// decided again, they would otherwise be claimed batch after batch).
+/// Which assignments a claim looks at.
+#[derive(Clone, Copy)]
+enum Range {
+    /// From the first customer.
+    FromStart,
+    /// After this customer, in id order.
+    After(Uuid),
+    /// This customer alone.
+    Only(Uuid),
+}
+
+impl Range {
+    /// The condition on `customer_id` (`$3`); one statement per kind, so no
+    /// generic plan has to serve a catch-all and scan from the start.
+    fn condition(self) -> (&'static str, Option<Uuid>) {
+        match self {
+            Range::FromStart => ("$3::uuid IS NULL", None),
+            Range::After(id) => ("a.customer_id > $3", Some(id)),
+            Range::Only(id) => ("a.customer_id = $3", Some(id)),
+        }
+    }
+}
+
+/// Claims up to `batch` customers due today, continuing the replica's walk
+/// (back at the start when it reaches the end), then customers with figures
+/// but no tier yet.
 async fn claim(
     tx: &mut PgConnection,
     engine: &Engine,
     batch: i64,
-    only: Option<Uuid>,
+    cursor: &mut SweepCursor,
 ) -> Result<Vec<Due>, ServiceError> {
     let today = clock::today(engine.clock.as_ref(), engine.zone);
-    let claimed: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT customer_id, next_review_at FROM assignments a
-          WHERE decided_at < $1 AND ($3::uuid IS NULL OR customer_id = $3)
-            AND NOT EXISTS (SELECT 1 FROM sweep_set_aside s
-                             WHERE s.customer_id = a.customer_id AND s.day = $4)
-            AND NOT EXISTS (SELECT 1 FROM customer_facts f
-                             WHERE f.customer_id = a.customer_id AND f.exited_at IS NOT NULL)
-          ORDER BY decided_at
-          LIMIT $2
-          FOR UPDATE SKIP LOCKED",
-    )
-    .bind(start_of_today(engine))
-    .bind(batch)
-    .bind(only)
-    .bind(today)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut due: Vec<Due> = claimed.into_iter().map(|(c, at)| (c, Some(at))).collect();
+    let mut tiered = Vec::new();
+    if cursor.after.is_none() && cursor.finished != Some(today) && finished_on(tx, today).await? {
+        cursor.finished = Some(today);
+    }
+    if cursor.finished != Some(today) {
+        if let Some(after) = cursor.after {
+            tiered = claim_tiered(tx, engine, batch, Range::After(after)).await?;
+        }
+        if tiered.is_empty() {
+            tiered = claim_tiered(tx, engine, batch, Range::FromStart).await?;
+            if tiered.is_empty() && !anyone_due(tx, engine).await? {
+                finish(tx, engine, today).await?;
+                cursor.finished = Some(today);
+            }
+        }
+        cursor.after = tiered.last().map(|(c, _)| *c);
+    }
+    let mut due: Vec<Due> = tiered.into_iter().map(|(c, at)| (c, Some(at))).collect();
     if (due.len() as i64) < batch {
-        let untiered: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT DISTINCT d.customer_id FROM daily_figures d
-              WHERE NOT EXISTS (SELECT 1 FROM assignments a WHERE a.customer_id = d.customer_id)
-                AND ($2::uuid IS NULL OR d.customer_id = $2)
-                AND NOT EXISTS (SELECT 1 FROM sweep_set_aside s
-                                 WHERE s.customer_id = d.customer_id AND s.day = $3)
-                AND NOT EXISTS (SELECT 1 FROM customer_facts f
-                                 WHERE f.customer_id = d.customer_id AND f.exited_at IS NOT NULL)
-              LIMIT $1",
-        )
-        .bind(batch - due.len() as i64)
-        .bind(only)
-        .bind(today)
-        .fetch_all(&mut *tx)
-        .await?;
+        let untiered = claim_untiered(tx, today, batch - due.len() as i64, None).await?;
         due.extend(untiered.into_iter().map(|c| (c, None)));
     }
     Ok(due)
+}
+
+/// The customer `only` alone, when still due.
+async fn claim_one(
+    tx: &mut PgConnection,
+    engine: &Engine,
+    only: Uuid,
+) -> Result<Vec<Due>, ServiceError> {
+    let today = clock::today(engine.clock.as_ref(), engine.zone);
+    let tiered = claim_tiered(tx, engine, 1, Range::Only(only)).await?;
+    if let Some((customer, review_at)) = tiered.first() {
+        return Ok(vec![(*customer, Some(*review_at))]);
+    }
+    let untiered = claim_untiered(tx, today, 1, Some(only)).await?;
+    Ok(untiered.into_iter().map(|c| (c, None)).collect())
+}
+
+/// Locks up to `batch` tiered customers due today in `range`, in id order,
+/// passing over those someone else holds.
+async fn claim_tiered(
+    tx: &mut PgConnection,
+    engine: &Engine,
+    batch: i64,
+    range: Range,
+) -> Result<Vec<(Uuid, DateTime<Utc>)>, ServiceError> {
+    let (condition, id) = range.condition();
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT a.customer_id, a.next_review_at FROM assignments a
+          WHERE {condition} AND {DUE_TODAY}
+          ORDER BY a.customer_id
+          LIMIT $4
+          FOR UPDATE SKIP LOCKED"
+    )))
+    .bind(start_of_today(engine))
+    .bind(clock::today(engine.clock.as_ref(), engine.zone))
+    .bind(id)
+    .bind(batch)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+/// Whether anyone is still due today, those held by others included (read,
+/// not locked).
+async fn anyone_due(tx: &mut PgConnection, engine: &Engine) -> Result<bool, ServiceError> {
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT EXISTS (SELECT 1 FROM assignments a WHERE {DUE_TODAY})"
+    )))
+    .bind(start_of_today(engine))
+    .bind(clock::today(engine.clock.as_ref(), engine.zone))
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+async fn finished_on(tx: &mut PgConnection, day: NaiveDate) -> Result<bool, ServiceError> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sweep_days WHERE day = $1)")
+            .bind(day)
+            .fetch_one(&mut *tx)
+            .await?,
+    )
+}
+
+async fn finish(
+    tx: &mut PgConnection,
+    engine: &Engine,
+    day: NaiveDate,
+) -> Result<(), ServiceError> {
+    sqlx::query("INSERT INTO sweep_days (day, finished_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(day)
+        .bind(engine.clock.now())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Customers with figures but no tier yet (a policy was activated after
+/// their purchases), not set aside today and still members.
+async fn claim_untiered(
+    tx: &mut PgConnection,
+    today: NaiveDate,
+    limit: i64,
+    only: Option<Uuid>,
+) -> Result<Vec<Uuid>, ServiceError> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT d.customer_id FROM daily_figures d
+          WHERE NOT EXISTS (SELECT 1 FROM assignments a WHERE a.customer_id = d.customer_id)
+            AND ($2::uuid IS NULL OR d.customer_id = $2)
+            AND NOT EXISTS (SELECT 1 FROM sweep_set_aside s
+                             WHERE s.customer_id = d.customer_id AND s.day = $3)
+            AND NOT EXISTS (SELECT 1 FROM customer_facts f
+                             WHERE f.customer_id = d.customer_id AND f.exited_at IS NOT NULL)
+          LIMIT $1",
+    )
+    .bind(limit)
+    .bind(only)
+    .bind(today)
+    .fetch_all(&mut *tx)
+    .await?)
 }
 
 /// Decides the claimed customers in the caller's transaction.
@@ -228,7 +364,7 @@ async fn one_by_one(
         let Some(active) = engine.active(&mut tx).await? else {
             return Ok(evaluated);
         };
-        let mine = claim(&mut tx, engine, 1, Some(*customer)).await?;
+        let mine = claim_one(&mut tx, engine, *customer).await?;
         match decide(&mut tx, engine, &active, &mine).await {
             Ok(n) => {
                 tx.commit().await?;
@@ -293,12 +429,13 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut cursor = SweepCursor::default();
         while !shutdown.is_cancelled() {
             if let Err(e) = crate::ledger::daily_upkeep(&pool, &engine).await {
                 tracing::warn!(error = %e, "points and cards upkeep failed; retrying later");
             }
             while !shutdown.is_cancelled() {
-                match run_batch(&pool, &engine, batch).await {
+                match run_batch(&pool, &engine, batch, &mut cursor).await {
                     Ok(0) => break,
                     Ok(n) => tracing::debug!(customers = n, "daily sweep batch"),
                     Err(e) => {

@@ -193,7 +193,9 @@ async fn complaints_and_a_low_score_become_churn_reasons_for_that_customer_only(
 
     // Past the window, the daily sweep lets the reasons go.
     f.clock.advance(chrono::Duration::days(90));
-    sweep::run_batch(&f.pool, &f.engine, 50).await.unwrap();
+    sweep::run_batch(&f.pool, &f.engine, 50, &mut sweep::SweepCursor::default())
+        .await
+        .unwrap();
     assert_eq!(f.reasons(unhappy).await, Some(Vec::new()));
     assert!(f.at_risk().await.is_empty());
 }

@@ -121,7 +121,9 @@ async fn a_deleted_archive_leaves_the_sweep_rankings_and_lists() {
     // A late transaction and the next day's sweep leave it out.
     f.purchase(deleted, 90_000).await;
     f.clock.advance(Duration::days(1));
-    let swept = sweep::run_batch(&f.pool, &f.engine, 50).await.unwrap();
+    let swept = sweep::run_batch(&f.pool, &f.engine, 50, &mut sweep::SweepCursor::default())
+        .await
+        .unwrap();
     assert_eq!(swept, 1, "only the kept customer");
     assert_eq!(f.ranked().await, vec![kept]);
     assert!(!f.assigned(deleted).await);

@@ -91,8 +91,9 @@ impl Fixture {
 
     async fn sweep_all(&self) -> usize {
         let mut total = 0;
+        let mut cursor = sweep::SweepCursor::default();
         loop {
-            let n = sweep::run_batch(&self.pool, &self.engine, 50)
+            let n = sweep::run_batch(&self.pool, &self.engine, 50, &mut cursor)
                 .await
                 .unwrap();
             if n == 0 {
@@ -163,15 +164,21 @@ async fn two_replicas_sweeping_at_once_evaluate_each_customer_once() {
     f.clock.advance(Duration::days(1));
     let (a, b) = tokio::join!(
         async {
-            let mut n = 0;
-            while let k @ 1.. = sweep::run_batch(&f.pool, &f.engine, 7).await.unwrap() {
+            let (mut n, mut cursor) = (0, sweep::SweepCursor::default());
+            while let k @ 1.. = sweep::run_batch(&f.pool, &f.engine, 7, &mut cursor)
+                .await
+                .unwrap()
+            {
                 n += k;
             }
             n
         },
         async {
-            let mut n = 0;
-            while let k @ 1.. = sweep::run_batch(&f.pool, &f.engine, 7).await.unwrap() {
+            let (mut n, mut cursor) = (0, sweep::SweepCursor::default());
+            while let k @ 1.. = sweep::run_batch(&f.pool, &f.engine, 7, &mut cursor)
+                .await
+                .unwrap()
+            {
                 n += k;
             }
             n
@@ -254,7 +261,9 @@ async fn a_customer_who_left_is_never_decided_again_and_the_sweep_passes_them_by
     // leavers were decided earlier and a batch has room for two.
     f.clock.advance(Duration::days(1));
     assert_eq!(
-        sweep::run_batch(&f.pool, &f.engine, 2).await.unwrap(),
+        sweep::run_batch(&f.pool, &f.engine, 2, &mut sweep::SweepCursor::default())
+            .await
+            .unwrap(),
         1,
         "the member is reached"
     );
@@ -267,4 +276,99 @@ async fn a_customer_who_left_is_never_decided_again_and_the_sweep_passes_them_by
             .unwrap();
     assert_eq!(decided_today, [staying]);
     assert_eq!(f.tier(leavers[0]).await, (some("E"), None));
+}
+
+#[tokio::test]
+async fn the_backlog_counts_who_is_due_until_the_day_is_finished() {
+    use patron_kit::metrics::DueWork;
+    let f = fixture().await;
+    let customers: Vec<Uuid> = (0..9).map(|_| Uuid::now_v7()).collect();
+    for c in &customers {
+        f.purchase(*c, 100).await;
+    }
+    f.exit(customers[0]).await;
+    let backlog = sweep::SweepBacklog {
+        engine: f.engine.clone(),
+    };
+    assert_eq!(
+        backlog.due(&f.pool).await.unwrap().items,
+        0,
+        "all decided today"
+    );
+
+    // The next day everyone who is still a member is due, and the walk in
+    // batches of two (leapfrogging a second replica's) reaches them all.
+    f.clock.advance(Duration::days(1));
+    let due = backlog.due(&f.pool).await.unwrap();
+    assert_eq!(due.items, 8, "the leaver is never due");
+    let mut cursor = sweep::SweepCursor::default();
+    let first = sweep::run_batch(&f.pool, &f.engine, 2, &mut cursor)
+        .await
+        .unwrap();
+    assert_eq!(first, 2);
+    assert_eq!(backlog.due(&f.pool).await.unwrap().items, 6);
+    let mut other = sweep::SweepCursor::default();
+    let mut decided = first;
+    loop {
+        let a = sweep::run_batch(&f.pool, &f.engine, 2, &mut other)
+            .await
+            .unwrap();
+        let b = sweep::run_batch(&f.pool, &f.engine, 2, &mut cursor)
+            .await
+            .unwrap();
+        decided += a + b;
+        if a + b == 0 {
+            break;
+        }
+    }
+    assert_eq!(decided, 8);
+    let finished: i64 = sqlx::query_scalar("SELECT count(*) FROM sweep_days")
+        .fetch_one(&f.pool)
+        .await
+        .unwrap();
+    assert_eq!(finished, 1, "the day is marked finished once");
+    let due = backlog.due(&f.pool).await.unwrap();
+    assert_eq!((due.items, due.oldest), (0, std::time::Duration::ZERO));
+
+    // The next day starts a new walk: everyone again, once.
+    f.clock.advance(Duration::days(1));
+    assert_eq!(f.sweep_all().await, 8);
+    assert_eq!(f.sweep_all().await, 0, "once a day");
+}
+
+#[tokio::test]
+async fn a_decision_the_sweep_confirms_is_stamped_and_versioned_like_any_other() {
+    let f = fixture().await;
+    let customer = Uuid::now_v7();
+    f.purchase(customer, 300).await;
+    let mut conn = f.pool.acquire().await.unwrap();
+    let before = store::assignment(&mut conn, customer)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Nothing the rules read has moved by the next day: the same decision,
+    // stamped with the day's time and a new version.
+    f.clock.advance(Duration::days(1));
+    assert_eq!(f.sweep_all().await, 1);
+    let after = store::assignment(&mut conn, customer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(after.same_decision(&before));
+    assert_eq!(after.version, before.version + 1);
+    assert_eq!(
+        after.decided_at.timestamp_micros(),
+        f.clock.now().timestamp_micros()
+    );
+
+    // A purchase moves the tier: written in full.
+    f.purchase(customer, 1_100).await;
+    let moved = store::assignment(&mut conn, customer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!moved.same_decision(&after));
+    assert_eq!(moved.tier.as_deref(), Some("A"));
+    assert_eq!(moved.version, after.version + 1);
 }

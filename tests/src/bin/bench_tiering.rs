@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use patron_kit::clock::{self, SystemClock};
+use chrono::{Duration, Utc};
+use patron_kit::clock::{self, ManualClock, SystemClock};
 use patron_kit::testing::TestDatabase;
 use patron_kit::{db, events};
 use patron_tiering::engine::Engine;
@@ -29,12 +30,18 @@ async fn main() -> anyhow::Result<()> {
     // The projection of profile's facts the sweep reads (exits), as the
     // service installs it at start-up.
     patron_kit::directory::install(&pool).await?;
-    let engine = Engine::new(Arc::new(SystemClock), chrono_tz::Asia::Shanghai);
+    // The sweep runs twice: yesterday's (the seeded tiers, drawn at random,
+    // mostly change, and every row gains its explanation and checks), then
+    // today's, the one measured against the SQL pass: a day like any other,
+    // every row rewritten, few tiers moving.
+    let now = Utc::now();
+    let day_clock = ManualClock::new(now - Duration::days(1));
+    let engine = Engine::new(Arc::new(day_clock.clone()), chrono_tz::Asia::Shanghai);
     load_preset(&pool, std::path::Path::new("health-chain"), &engine).await?;
-    let today = clock::today(engine.clock.as_ref(), engine.zone);
+    let today = clock::today(&SystemClock, engine.zone);
 
     // Each customer: a few days of purchases over the last 13 months, and a
-    // tier decided yesterday (so the sweep has everyone to do today).
+    // tier decided two days ago (so yesterday's sweep has everyone to do).
     let seeding = Instant::now();
     sqlx::query(
         "INSERT INTO daily_figures (customer_id, day, spend_minor, purchases, largest_minor, volume_milli)
@@ -50,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     sqlx::query(
         "INSERT INTO assignments (customer_id, tier, policy_id, policy_version, explanation, decided_at, next_review_at)
-         SELECT customer_id, (ARRAY['A','B','C','D','E'])[1 + floor(random() * 5)::int], 'health-chain', 1, '', now() - interval '1 day',
+         SELECT customer_id, (ARRAY['A','B','C','D','E'])[1 + floor(random() * 5)::int], 'health-chain', 1, '', now() - interval '2 days',
                 now() + (random() * 400 - 200) * interval '1 day'
            FROM (SELECT DISTINCT customer_id FROM daily_figures) c",
     )
@@ -63,35 +70,31 @@ async fn main() -> anyhow::Result<()> {
         seeding.elapsed().as_secs_f64()
     );
 
-    let start = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..replicas {
-        let pool = pool.clone();
-        let engine = engine.clone();
-        workers.push(tokio::spawn(async move {
-            let mut done = 0usize;
-            loop {
-                match sweep::run_batch(&pool, &engine, 500).await {
-                    Ok(0) => return Ok::<usize, anyhow::Error>(done),
-                    Ok(n) => done += n,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }));
-    }
-    let mut evaluated = 0;
-    for worker in workers {
-        evaluated += worker.await??;
-    }
-    let engine_time = start.elapsed();
+    let (evaluated, took) = sweep_everyone(&pool, &engine, replicas).await?;
+    let changes_yesterday: i64 = sqlx::query_scalar("SELECT count(*) FROM tier_changes")
+        .fetch_one(&pool)
+        .await?;
+    report(
+        &pool,
+        "yesterday's sweep",
+        evaluated,
+        took,
+        changes_yesterday,
+    )
+    .await?;
+    day_clock.set(now);
+    let (evaluated, engine_time) = sweep_everyone(&pool, &engine, replicas).await?;
     let changes: i64 = sqlx::query_scalar("SELECT count(*) FROM tier_changes")
         .fetch_one(&pool)
         .await?;
-    println!(
-        "engine sweep          {evaluated:>9} customers in {:>7.1} s  {:>8.0} customers/s  ({changes} tier changes with history and events)",
-        engine_time.as_secs_f64(),
-        evaluated as f64 / engine_time.as_secs_f64()
-    );
+    report(
+        &pool,
+        "today's sweep",
+        evaluated,
+        engine_time,
+        changes - changes_yesterday,
+    )
+    .await?;
 
     // The same decisions as one statement over the same rows: health-chain's
     // A–E by visits or spend in the last 12 months.
@@ -126,6 +129,10 @@ async fn main() -> anyhow::Result<()> {
         sql_time.as_secs_f64(),
         updated as f64 / sql_time.as_secs_f64()
     );
+    println!(
+        "today's sweep / SQL   {:.1}x",
+        engine_time.as_secs_f64() / sql_time.as_secs_f64()
+    );
     // Where they differ, the engine must hold a higher tier with the SQL's
     // as its pending downgrade (the review is not due); never a lower one.
     let (lower, deferred, pending_matches): (i64, i64, i64) = sqlx::query_as(
@@ -139,6 +146,65 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "engine vs SQL: {lower} customers lower than the SQL tier (must be 0); {deferred} held higher until their review, \
          {pending_matches} of them with the SQL tier as the pending downgrade"
+    );
+    Ok(())
+}
+
+/// Every customer due today decided by `replicas` sweeping replicas at once,
+/// each walking with its own cursor; how many they decided and how long it took.
+async fn sweep_everyone(
+    pool: &sqlx::PgPool,
+    engine: &Engine,
+    replicas: usize,
+) -> anyhow::Result<(usize, std::time::Duration)> {
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..replicas {
+        let pool = pool.clone();
+        let engine = engine.clone();
+        workers.push(tokio::spawn(async move {
+            let mut done = 0usize;
+            let mut cursor = sweep::SweepCursor::default();
+            loop {
+                match sweep::run_batch(&pool, &engine, 500, &mut cursor).await {
+                    Ok(0) => return Ok::<usize, anyhow::Error>(done),
+                    Ok(n) => done += n,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }));
+    }
+    let mut evaluated = 0;
+    for worker in workers {
+        evaluated += worker.await??;
+    }
+    Ok((evaluated, start.elapsed()))
+}
+
+async fn report(
+    pool: &sqlx::PgPool,
+    what: &str,
+    evaluated: usize,
+    took: std::time::Duration,
+    changes: i64,
+) -> anyhow::Result<()> {
+    println!(
+        "{what:<21} {evaluated:>9} customers in {:>7.1} s  {:>8.0} customers/s  ({changes} tier changes with history and events)",
+        took.as_secs_f64(),
+        evaluated as f64 / took.as_secs_f64()
+    );
+    // The statistics arrive from each session within a second or so.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (updates, hot, size, row): (i64, i64, i64, f64) = sqlx::query_as(
+        "SELECT n_tup_upd, n_tup_hot_upd, pg_total_relation_size(relid),
+                (SELECT avg(pg_column_size(a.*))::float8 FROM assignments a)
+           FROM pg_stat_user_tables WHERE relname = 'assignments' AND schemaname = current_schema()",
+    )
+    .fetch_one(pool)
+    .await?;
+    println!(
+        "  assignments so far: {updates} updates, {hot} of them HOT; rows of {row:.0} bytes, {} MB with indexes",
+        size >> 20
     );
     Ok(())
 }

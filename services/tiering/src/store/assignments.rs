@@ -33,6 +33,27 @@ pub struct AssignmentRow {
     pub account_manager: String,
 }
 
+impl AssignmentRow {
+    /// Whether `other` decides the same as this row: everything but when it
+    /// was decided and the version (times to the microsecond, as stored).
+    pub fn same_decision(&self, other: &AssignmentRow) -> bool {
+        self.customer_id == other.customer_id
+            && self.tier == other.tier
+            && self.pending_tier == other.pending_tier
+            && self.policy_id == other.policy_id
+            && self.policy_version == other.policy_version
+            && self.next_review_at.timestamp_micros() == other.next_review_at.timestamp_micros()
+            && self.activity == other.activity
+            && self.activity_reason == other.activity_reason
+            && self.override_tier == other.override_tier
+            && self.override_reason == other.override_reason
+            && self.override_by == other.override_by
+            && self.churn_reasons == other.churn_reasons
+            && self.explanation == other.explanation
+            && self.checks == other.checks
+    }
+}
+
 const ASSIGNMENT_COLUMNS: &str = "customer_id, tier, pending_tier, policy_id, policy_version, explanation, checks, \
                                   decided_at, next_review_at, version, activity, activity_reason, \
                                   override_tier, override_reason, override_by, churn_reasons";
@@ -112,6 +133,9 @@ pub async fn put_assignments(
     tx: &mut PgConnection,
     rows: &[&AssignmentRow],
 ) -> Result<HashMap<Uuid, i64>, ServiceError> {
+    if rows.is_empty() {
+        return Ok(HashMap::new());
+    }
     fn column<T>(rows: &[&AssignmentRow], f: impl Fn(&AssignmentRow) -> T) -> Vec<T> {
         rows.iter().map(|r| f(r)).collect()
     }
@@ -158,6 +182,28 @@ pub async fn put_assignments(
     .bind(column(rows, |r| r.override_reason.clone()))
     .bind(column(rows, |r| r.override_by.clone()))
     .bind(churn_reasons)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(stored.into_iter().collect())
+}
+
+/// Stamps the assignments of `customers`, decided again at `at` with the
+/// same outcome, bumping each row's version; returns each one's version.
+pub async fn confirm_assignments(
+    tx: &mut PgConnection,
+    customers: &[Uuid],
+    at: DateTime<Utc>,
+) -> Result<HashMap<Uuid, i64>, ServiceError> {
+    if customers.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let stored: Vec<(Uuid, i64)> = sqlx::query_as(
+        "UPDATE assignments SET decided_at = $2, version = version + 1
+          WHERE customer_id = ANY($1)
+         RETURNING customer_id, version",
+    )
+    .bind(customers)
+    .bind(at)
     .fetch_all(&mut *tx)
     .await?;
     Ok(stored.into_iter().collect())
