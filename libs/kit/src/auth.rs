@@ -451,7 +451,7 @@ impl Authenticator {
     pub fn guard<S>(&self, service: S) -> Guarded<S> {
         Guarded {
             inner: service,
-            auth: self.clone(),
+            auth: Arc::new(self.clone()),
         }
     }
 }
@@ -462,7 +462,8 @@ impl Authenticator {
 #[derive(Clone)]
 pub struct Guarded<S> {
     inner: S,
-    auth: Authenticator,
+    /// Shared, so a call clones a pointer, not the keys and names.
+    auth: Arc<Authenticator>,
 }
 
 impl<S: NamedService> NamedService for Guarded<S> {
