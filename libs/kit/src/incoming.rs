@@ -126,7 +126,13 @@ fn judge(input: &MessageDescriptor, body: &Bytes) -> Verdict {
     if compressed || body.len() != FRAME_HEADER + len {
         return Verdict::Pass;
     }
-    let Ok(message) = DynamicMessage::decode(input.clone(), &body[FRAME_HEADER..]) else {
+    // A string holding U+0000 puts a zero byte in the encoding: a message
+    // with none (most are) needs no decoding to be passed.
+    let encoded = &body[FRAME_HEADER..];
+    if !encoded.contains(&0) {
+        return Verdict::Pass;
+    }
+    let Ok(message) = DynamicMessage::decode(input.clone(), encoded) else {
         return Verdict::Pass;
     };
     match text_violations(&message).into_result() {
@@ -241,6 +247,41 @@ mod tests {
             fields,
             ["customer.family_members[1].name", "customer.notes"]
         );
+    }
+
+    fn framed(message: &impl prost::Message) -> Bytes {
+        let encoded = message.encode_to_vec();
+        let mut frame = vec![0];
+        frame.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&encoded);
+        Bytes::from(frame)
+    }
+
+    fn refused(message: &impl prost::Message) -> bool {
+        let input = input_of("/patron.profile.v1.CustomerService/CreateCustomer").unwrap();
+        matches!(judge(&input, &framed(message)), Verdict::Refuse(_))
+    }
+
+    #[test]
+    fn a_zero_byte_outside_any_string_is_not_a_nul() {
+        let customer = |notes: &str, family_members| CreateCustomerRequest {
+            customer: Some(Customer {
+                display_name: "王丽".into(),
+                notes: notes.into(),
+                family_members,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        // No zero byte at all: passed without decoding.
+        assert!(!refused(&customer("fine", Vec::new())));
+        // An empty nested message is encoded with length 0: a zero byte, no NUL.
+        let empty = vec![FamilyMember::default()];
+        assert!(framed(&customer("fine", empty.clone())).contains(&0));
+        assert!(!refused(&customer("fine", empty.clone())));
+        // A NUL in a string is refused, with or without other zero bytes.
+        assert!(refused(&customer("a\0b", Vec::new())));
+        assert!(refused(&customer("a\0b", empty)));
     }
 
     #[test]
