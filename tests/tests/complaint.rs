@@ -685,3 +685,70 @@ async fn a_passed_deadline_escalates_exactly_once_across_two_instances() {
         "{types:?}"
     );
 }
+
+#[tokio::test]
+async fn a_units_handler_receives_its_new_complaints_with_both_unit_paths_stored() {
+    let suite = Suite::start().await;
+    place_staff(&suite).await;
+    let named = suite
+        .admin(
+            Method::POST,
+            "/v1/orgUnits/company/complaintHandler",
+            Some(json!({"handler": "staff/staff-9"})),
+        )
+        .await;
+    assert_eq!(named.status, 200, "{:?}", named.body);
+    let customer = customer(&suite, "钱明").await;
+    let created = suite
+        .admin(Method::POST, "/v1/complaints", Some(intake(&customer)))
+        .await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    assert_eq!(created.body["handler"], "staff/staff-9");
+    let timeline = created.body["timeline"][0]["note"].as_str().unwrap();
+    assert!(timeline.contains("handler staff/staff-9"), "{timeline}");
+
+    // The paths travel to the insert as JSON and are stored as arrays.
+    let mut conn = suite.db.admin_connection().await;
+    let (org_unit_path, handler_unit_path): (Vec<String>, Vec<String>) = sqlx::query_as(
+        "SELECT org_unit_path, handler_unit_path FROM complaint.complaints WHERE number = $1",
+    )
+    .bind(created.body["complaintNumber"].as_str().unwrap())
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(org_unit_path, ["company"]);
+    assert_eq!(handler_unit_path, ["company"]);
+}
+
+#[tokio::test]
+async fn one_statement_takes_each_months_serials_in_turn_and_reads_the_latest() {
+    use patron_complaint::store::complaints::take_serials_and_read_latest;
+    use std::collections::BTreeMap;
+
+    let suite = Suite::start().await;
+    let mut conn = suite.db.admin_connection().await;
+    sqlx::query("SET search_path TO complaint")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let nobody = [uuid::Uuid::now_v7()];
+    let since = suite.now() - chrono::Duration::days(7);
+    let counts = BTreeMap::from([("2026-11".to_owned(), 3), ("2026-12".to_owned(), 2)]);
+    let first = take_serials_and_read_latest(&mut conn, &counts, &nobody, since)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.last_before,
+        BTreeMap::from([("2026-11".to_owned(), 0), ("2026-12".to_owned(), 0)]),
+        "a month's first serials start after 0"
+    );
+    assert!(first.latest.is_empty(), "no complaints yet");
+    let counts = BTreeMap::from([("2026-12".to_owned(), 4)]);
+    let second = take_serials_and_read_latest(&mut conn, &counts, &nobody, since)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.last_before,
+        BTreeMap::from([("2026-12".to_owned(), 2)])
+    );
+}

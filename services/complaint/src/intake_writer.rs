@@ -107,20 +107,17 @@ impl IntakeWriter {
         // The earlier intakes of each customer (committed before this group,
         // or earlier in it) are seen: other intakes of these customers wait
         // for this group's commit, and the look-up runs after their locks,
-        // before the month's row is taken.
-        let mut latest = self.latest_complaints(tx, &fresh).await?;
-
-        // Each month's row is locked in one order, so two groups that span a
-        // month's end cannot wait on each other.
+        // in the statement that takes the months' serials.
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
         for job in &fresh {
             *counts.entry(self.month(job).key()).or_default() += 1;
         }
-        let mut last_serials = BTreeMap::new();
-        for (month, count) in &counts {
-            let last = complaints::take_serials(tx, month, *count).await?;
-            last_serials.insert(month.clone(), last);
-        }
+        let complaints::SerialsAndLatest {
+            last_before: mut last_serials,
+            mut latest,
+        } = self
+            .take_serials_and_read_latest(tx, &fresh, &counts)
+            .await?;
 
         let mut written = Vec::with_capacity(fresh.len());
         let mut notes = Vec::with_capacity(fresh.len());
@@ -268,13 +265,16 @@ impl IntakeWriter {
             .collect())
     }
 
-    /// Each customer's latest complaint inside the longest repeat window of
-    /// the group, read once no other intake of these customers is under way.
-    async fn latest_complaints(
+    /// Locks the jobs' customers, then takes `counts` serials of each month
+    /// and reads each customer's latest complaint inside the longest repeat
+    /// window of the group, which no other intake of these customers can
+    /// change now.
+    async fn take_serials_and_read_latest(
         &self,
         tx: &mut PgConnection,
         jobs: &[&PreparedIntake],
-    ) -> Result<HashMap<Uuid, (Uuid, DateTime<Utc>)>, ServiceError> {
+        counts: &BTreeMap<String, i64>,
+    ) -> Result<complaints::SerialsAndLatest, ServiceError> {
         let Some(since) = jobs
             .iter()
             .map(|job| {
@@ -282,7 +282,7 @@ impl IntakeWriter {
             })
             .min()
         else {
-            return Ok(HashMap::new());
+            return Ok(complaints::SerialsAndLatest::default());
         };
         let mut customers: Vec<Uuid> = jobs
             .iter()
@@ -291,10 +291,6 @@ impl IntakeWriter {
         customers.sort_unstable();
         customers.dedup();
         complaints::lock_customers_for_repeats(tx, &customers).await?;
-        Ok(complaints::latest_of_customers_since(tx, &customers, since)
-            .await?
-            .into_iter()
-            .map(|(customer, id, at)| (customer, (id, at)))
-            .collect())
+        complaints::take_serials_and_read_latest(tx, counts, &customers, since).await
     }
 }

@@ -1,7 +1,7 @@
 //! Complaints: intake, the row a step locks and writes back, the timeline,
 //! finished stages and the lists.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use patron_kit::ServiceError;
@@ -154,26 +154,6 @@ impl ComplaintRow {
     }
 }
 
-/// Takes `count` serials of `month` (e.g. `2026-11`) in the intakes'
-/// transaction and answers the last serial given before them. The month's
-/// row stays locked until the transaction ends, so concurrent intakes queue,
-/// and a rolled-back transaction gives back every serial it took.
-pub async fn take_serials(
-    tx: &mut PgConnection,
-    month: &str,
-    count: i64,
-) -> Result<i64, ServiceError> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO complaint_serials (month, last_serial) VALUES ($1, $2)
-         ON CONFLICT (month) DO UPDATE SET last_serial = complaint_serials.last_serial + $2
-         RETURNING last_serial - $2",
-    )
-    .bind(month)
-    .bind(count)
-    .fetch_one(&mut *tx)
-    .await?)
-}
-
 /// Queues this transaction behind every other intake of the same customers
 /// until it ends, so that the repeat look-up after it sees their complaints,
 /// committed, and none of them misses this transaction's. The locks are
@@ -194,29 +174,78 @@ pub async fn lock_customers_for_repeats(
     Ok(())
 }
 
-/// Each customer's latest complaint received at or after `since`; of two
-/// received at the same instant, the later number (a longer serial is a
-/// later one, past 9999 in a month). Each customer's newest rows are read
-/// from the customer's index and no others, however many complaints the
-/// customer has in the window.
-pub async fn latest_of_customers_since(
+/// What a group of intakes reads and takes before it is written.
+#[derive(Debug, Default)]
+pub struct SerialsAndLatest {
+    /// Each month's last serial given before this group's.
+    pub last_before: BTreeMap<String, i64>,
+    /// Each customer's latest complaint in the window: its id and receipt.
+    pub latest: HashMap<Uuid, (Uuid, DateTime<Utc>)>,
+}
+
+/// Takes `count` serials of each month in `counts` (key `2026-11`, say) in
+/// the intakes' transaction, and reads each of `customer_ids`' latest
+/// complaint received at or after `since`, in one statement.
+///
+/// The months' rows are taken in the order of their keys, so two groups
+/// that span a month's end cannot wait on each other; each stays locked
+/// until the transaction ends, so concurrent intakes of the month queue, and
+/// a rolled-back transaction gives back every serial it took. The read needs
+/// a snapshot taken after the customers' locks
+/// ([`lock_customers_for_repeats`], an earlier statement) and no later one.
+/// Of two complaints received at the same instant the later number is the
+/// latest (a longer serial is a later one, past 9999 in a month); each
+/// customer's newest rows are read from the customer's index and no others.
+pub async fn take_serials_and_read_latest(
     tx: &mut PgConnection,
+    counts: &BTreeMap<String, i64>,
     customer_ids: &[Uuid],
     since: DateTime<Utc>,
-) -> Result<Vec<(Uuid, Uuid, DateTime<Utc>)>, ServiceError> {
-    Ok(sqlx::query_as(
-        "SELECT u.customer_id, l.id, l.received_at
-           FROM (SELECT DISTINCT unnest($1::uuid[])) AS u(customer_id)
+) -> Result<SerialsAndLatest, ServiceError> {
+    type Row = (
+        Option<String>,
+        Option<i64>,
+        Option<Uuid>,
+        Option<Uuid>,
+        Option<DateTime<Utc>>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "WITH taken AS (
+              INSERT INTO complaint_serials (month, last_serial)
+              SELECT month, n FROM unnest($1::text[], $2::bigint[]) AS t(month, n) ORDER BY month
+              ON CONFLICT (month) DO UPDATE
+                 SET last_serial = complaint_serials.last_serial + excluded.last_serial
+              RETURNING month, last_serial)
+         SELECT month, last_serial, NULL::uuid, NULL::uuid, NULL::timestamptz FROM taken
+         UNION ALL
+         SELECT NULL, NULL, u.customer_id, l.id, l.received_at
+           FROM (SELECT DISTINCT unnest($3::uuid[])) AS u(customer_id)
           CROSS JOIN LATERAL (
                 SELECT id, received_at FROM complaints
-                 WHERE customer_id = u.customer_id AND received_at >= $2
+                 WHERE customer_id = u.customer_id AND received_at >= $4
                  ORDER BY received_at DESC, length(number) DESC, number DESC
                  LIMIT 1) AS l",
     )
+    .bind(counts.keys().collect::<Vec<_>>())
+    .bind(counts.values().collect::<Vec<_>>())
     .bind(customer_ids)
     .bind(since)
     .fetch_all(&mut *tx)
-    .await?)
+    .await?;
+    let mut found = SerialsAndLatest::default();
+    for row in rows {
+        match row {
+            (Some(month), Some(last), ..) => {
+                let taken = counts.get(&month).copied().unwrap_or_default();
+                found.last_before.insert(month, last - taken);
+            }
+            (_, _, Some(customer), Some(id), Some(at)) => {
+                found.latest.insert(customer, (id, at));
+            }
+            _ => {}
+        }
+    }
+    Ok(found)
 }
 
 /// A complaint intake writes, with its handling and first alarm.
@@ -236,7 +265,11 @@ pub struct Stored {
 }
 
 /// Writes new complaints, the first line of each one's timeline and their
-/// events, in one statement; answers them as stored.
+/// events, in one statement; answers them as stored. Each column travels as
+/// one array, so the statement's text is the same for every group size: it
+/// is prepared once per connection and its bind carries a few dozen
+/// parameters, not thirty per complaint. A unit path is an array itself and
+/// PostgreSQL's arrays cannot nest unevenly, so the paths travel as JSON.
 pub async fn insert(
     tx: &mut PgConnection,
     rows: &[IntakeRow<'_>],
@@ -246,86 +279,154 @@ pub async fn insert(
         return Ok(Vec::new());
     }
     let state = |s: Option<State>| s.map(|s| s.name().to_owned());
-    let mut q = QueryBuilder::<Postgres>::new(
-        "WITH c AS (INSERT INTO complaints (id, number, customer_id, channel, order_number, item, quantity_milli,
-             quantity_unit, quantity_undetermined, delivery_date, demand, reason, description, attachments,
-             tier, org_unit, org_unit_path, account_manager, customer_exited, handler, handler_unit_path,
-             repeat_of, state, stage_started_at, stage_running_since, due_at, next_alarm_at, received_at,
-             version, updated_at) ",
-    );
-    q.push_values(rows, |mut b, row| {
-        let new = row.complaint;
-        let at = new.received_at;
-        b.push_bind(new.id)
-            .push_bind(&new.number)
-            .push_bind(new.intake.customer_id)
-            .push_bind(&new.intake.channel)
-            .push_bind(&new.intake.order_number)
-            .push_bind(&new.intake.item)
-            .push_bind(new.intake.quantity_milli)
-            .push_bind(&new.intake.quantity_unit)
-            .push_bind(new.intake.quantity_undetermined)
-            .push_bind(new.intake.delivery_date)
-            .push_bind(&new.intake.demand)
-            .push_bind(&new.intake.reason)
-            .push_bind(&new.intake.description)
-            .push_bind(&new.intake.attachments)
-            .push_bind(&row.handling.tier)
-            .push_bind(&new.org_unit)
-            .push_bind(&new.org_unit_path)
-            .push_bind(&new.account_manager)
-            .push_bind(new.customer_exited)
-            .push_bind(&new.handler)
-            .push_bind(&new.handler_unit_path)
-            .push_bind(new.repeat_of)
-            .push_bind(row.handling.state.name())
-            .push_bind(at)
-            .push_bind(at)
-            .push_bind(row.handling.due_at)
-            .push_bind(row.next_alarm_at)
-            .push_bind(at)
-            .push_bind(1_i64)
-            .push_bind(at);
-    });
-    q.push(" RETURNING ");
-    q.push(COLUMNS);
-    // The line's instant is the complaint's own, so the line answered
-    // below is the one stored.
-    q.push(
-        "), t AS (INSERT INTO complaint_timeline
-                     (complaint_id, seq, kind, from_state, to_state, actor, at, note)
-                   SELECT id, 1, kind, from_state, to_state, actor, at, note FROM unnest(",
-    );
-    q.push_bind(rows.iter().map(|r| r.complaint.id).collect::<Vec<_>>());
-    q.push("::uuid[], ");
-    q.push_bind(rows.iter().map(|r| r.received.kind).collect::<Vec<_>>());
-    q.push("::text[], ");
-    q.push_bind(
+    fn text_column<'r>(
+        rows: &'r [IntakeRow<'_>],
+        f: impl Fn(&'r IntakeRow<'_>) -> &'r str,
+    ) -> Vec<&'r str> {
+        rows.iter().map(f).collect()
+    }
+    let path = |p: &[String]| serde_json::Value::from(p.to_vec());
+    let mut q = QueryBuilder::<Postgres>::new("WITH r AS (SELECT * FROM unnest(");
+    let mut sep = q.separated(", ");
+    sep.push_bind(rows.iter().map(|r| r.complaint.id).collect::<Vec<_>>())
+        .push_unseparated("::uuid[]");
+    sep.push_bind(text_column(rows, |r| &r.complaint.number))
+        .push_unseparated("::text[]");
+    sep.push_bind(
         rows.iter()
-            .map(|r| state(r.received.from))
+            .map(|r| r.complaint.intake.customer_id)
             .collect::<Vec<_>>(),
-    );
-    q.push("::text[], ");
-    q.push_bind(
+    )
+    .push_unseparated("::uuid[]");
+    sep.push_bind(text_column(rows, |r| &r.complaint.intake.channel))
+        .push_unseparated("::text[]");
+    sep.push_bind(text_column(rows, |r| &r.complaint.intake.order_number))
+        .push_unseparated("::text[]");
+    sep.push_bind(text_column(rows, |r| &r.complaint.intake.item))
+        .push_unseparated("::text[]");
+    sep.push_bind(
         rows.iter()
-            .map(|r| state(r.received.to))
+            .map(|r| r.complaint.intake.quantity_milli)
             .collect::<Vec<_>>(),
-    );
-    q.push("::text[], ");
-    q.push_bind(rows.iter().map(|r| r.actor).collect::<Vec<_>>());
-    q.push("::text[], ");
-    q.push_bind(
+    )
+    .push_unseparated("::bigint[]");
+    sep.push_bind(text_column(rows, |r| &r.complaint.intake.quantity_unit))
+        .push_unseparated("::text[]");
+    sep.push_bind(
+        rows.iter()
+            .map(|r| r.complaint.intake.quantity_undetermined)
+            .collect::<Vec<_>>(),
+    )
+    .push_unseparated("::boolean[]");
+    sep.push_bind(
+        rows.iter()
+            .map(|r| r.complaint.intake.delivery_date)
+            .collect::<Vec<_>>(),
+    )
+    .push_unseparated("::date[]");
+    sep.push_bind(text_column(rows, |r| &r.complaint.intake.demand))
+        .push_unseparated("::text[]");
+    sep.push_bind(text_column(rows, |r| &r.complaint.intake.reason))
+        .push_unseparated("::text[]");
+    sep.push_bind(text_column(rows, |r| &r.complaint.intake.description))
+        .push_unseparated("::text[]");
+    sep.push_bind(
+        rows.iter()
+            .map(|r| r.complaint.intake.attachments.clone())
+            .collect::<Vec<_>>(),
+    )
+    .push_unseparated("::jsonb[]");
+    sep.push_bind(text_column(rows, |r| &r.handling.tier))
+        .push_unseparated("::text[]");
+    sep.push_bind(text_column(rows, |r| &r.complaint.org_unit))
+        .push_unseparated("::text[]");
+    sep.push_bind(
+        rows.iter()
+            .map(|r| path(&r.complaint.org_unit_path))
+            .collect::<Vec<_>>(),
+    )
+    .push_unseparated("::jsonb[]");
+    sep.push_bind(text_column(rows, |r| &r.complaint.account_manager))
+        .push_unseparated("::text[]");
+    sep.push_bind(
+        rows.iter()
+            .map(|r| r.complaint.customer_exited)
+            .collect::<Vec<_>>(),
+    )
+    .push_unseparated("::boolean[]");
+    sep.push_bind(text_column(rows, |r| &r.complaint.handler))
+        .push_unseparated("::text[]");
+    sep.push_bind(
+        rows.iter()
+            .map(|r| path(&r.complaint.handler_unit_path))
+            .collect::<Vec<_>>(),
+    )
+    .push_unseparated("::jsonb[]");
+    sep.push_bind(
+        rows.iter()
+            .map(|r| r.complaint.repeat_of)
+            .collect::<Vec<_>>(),
+    )
+    .push_unseparated("::uuid[]");
+    sep.push_bind(text_column(rows, |r| r.handling.state.name()))
+        .push_unseparated("::text[]");
+    sep.push_bind(rows.iter().map(|r| r.handling.due_at).collect::<Vec<_>>())
+        .push_unseparated("::timestamptz[]");
+    sep.push_bind(rows.iter().map(|r| r.next_alarm_at).collect::<Vec<_>>())
+        .push_unseparated("::timestamptz[]");
+    sep.push_bind(
         rows.iter()
             .map(|r| r.complaint.received_at)
             .collect::<Vec<_>>(),
-    );
-    q.push("::timestamptz[], ");
-    q.push_bind(
+    )
+    .push_unseparated("::timestamptz[]");
+    // The timeline's first line: the line's instant is the complaint's
+    // own, so the line answered below is the one stored.
+    sep.push_bind(text_column(rows, |r| r.received.kind))
+        .push_unseparated("::text[]");
+    sep.push_bind(
         rows.iter()
-            .map(|r| r.received.note.as_str())
+            .map(|r| state(r.received.from))
             .collect::<Vec<_>>(),
+    )
+    .push_unseparated("::text[]");
+    sep.push_bind(
+        rows.iter()
+            .map(|r| state(r.received.to))
+            .collect::<Vec<_>>(),
+    )
+    .push_unseparated("::text[]");
+    sep.push_bind(text_column(rows, |r| r.actor))
+        .push_unseparated("::text[]");
+    sep.push_bind(text_column(rows, |r| &r.received.note))
+        .push_unseparated("::text[]");
+    q.push(
+        ") AS r(id, number, customer_id, channel, order_number, item, quantity_milli, quantity_unit,
+               quantity_undetermined, delivery_date, demand, reason, description, attachments, tier,
+               org_unit, org_unit_path, account_manager, customer_exited, handler, handler_unit_path,
+               repeat_of, state, due_at, next_alarm_at, received_at,
+               line_kind, line_from, line_to, line_actor, line_note)),
+         c AS (INSERT INTO complaints (id, number, customer_id, channel, order_number, item, quantity_milli,
+             quantity_unit, quantity_undetermined, delivery_date, demand, reason, description, attachments,
+             tier, org_unit, org_unit_path, account_manager, customer_exited, handler, handler_unit_path,
+             repeat_of, state, stage_started_at, stage_running_since, due_at, next_alarm_at, received_at,
+             version, updated_at)
+             SELECT id, number, customer_id, channel, order_number, item, quantity_milli, quantity_unit,
+                    quantity_undetermined, delivery_date, demand, reason, description, attachments, tier,
+                    org_unit, ARRAY(SELECT jsonb_array_elements_text(org_unit_path)), account_manager,
+                    customer_exited, handler, ARRAY(SELECT jsonb_array_elements_text(handler_unit_path)),
+                    repeat_of, state, received_at, received_at, due_at, next_alarm_at, received_at,
+                    1, received_at
+               FROM r
+             RETURNING ",
     );
-    q.push("::text[]) AS s(id, kind, from_state, to_state, actor, at, note)), o AS (");
+    q.push(COLUMNS);
+    q.push(
+        "), t AS (INSERT INTO complaint_timeline
+                     (complaint_id, seq, kind, from_state, to_state, actor, at, note)
+                   SELECT id, 1, line_kind, line_from, line_to, line_actor, received_at, line_note
+                     FROM r), o AS (",
+    );
     events.push_write(&mut q);
     q.push(") SELECT * FROM c");
     let stored: Vec<ComplaintRow> = q.build_query_as().fetch_all(&mut *tx).await?;
