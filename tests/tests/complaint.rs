@@ -752,3 +752,41 @@ async fn one_statement_takes_each_months_serials_in_turn_and_reads_the_latest() 
         BTreeMap::from([("2026-12".to_owned(), 2)])
     );
 }
+
+#[tokio::test]
+async fn the_handlers_statement_locks_the_customers_even_when_no_unit_has_a_handler() {
+    use patron_complaint::store::unit_handlers::lock_customers_and_find_nearest;
+    use sqlx::Connection;
+
+    let suite = Suite::start().await;
+    let mut group = suite.db.admin_connection().await;
+    sqlx::query("SET search_path TO complaint")
+        .execute(&mut group)
+        .await
+        .unwrap();
+    let customer = uuid::Uuid::now_v7();
+    let path = ["company".to_owned(), "east".to_owned()];
+    let mut tx = group.begin().await.unwrap();
+    let nearest = lock_customers_and_find_nearest(&mut tx, &[customer], &[&path[..]])
+        .await
+        .unwrap();
+    assert!(nearest[0].is_none(), "no unit has a handler");
+
+    // Another intake of the customer would wait for this group's commit.
+    let mut other = suite.db.admin_connection().await;
+    let try_lock =
+        "SELECT pg_try_advisory_xact_lock(hashtext('complaint.repeats'), hashtext($1::text))";
+    let free: bool = sqlx::query_scalar(try_lock)
+        .bind(customer)
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    assert!(!free, "the customer is locked until the group commits");
+    tx.commit().await.unwrap();
+    let free: bool = sqlx::query_scalar(try_lock)
+        .bind(customer)
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    assert!(free, "and free after");
+}

@@ -78,13 +78,14 @@ impl IntakeWriter {
         NumberingMonth::of(job.complaint.received_at, self.zone)
     }
 
-    /// Writes a group of intakes in a constant number of statements. What
-    /// needs no serial comes first: the request ids claimed, the handlers
-    /// found, the customers' earlier complaints read behind their locks.
-    /// Then each month's serials are taken (its row stays locked until the
-    /// commit, which every intake of the month on every replica waits for)
-    /// and the complaints, their first timeline lines and their events are
-    /// written in one statement. A job's own refusal (a request id reused for another
+    /// Writes a group of intakes in four statements (five when a request id
+    /// is replayed). What needs no serial comes first: the request ids
+    /// claimed, then the customers locked and the handlers found. Then each
+    /// month's serials are taken (its row stays locked until the commit,
+    /// which every intake of the month on every replica waits for) with the
+    /// customers' earlier complaints read behind their locks, and the
+    /// complaints, their first timeline lines and their events are written
+    /// in one statement. A job's own refusal (a request id reused for another
     /// intake) is its answer and takes no serial.
     async fn write_group(
         &self,
@@ -98,16 +99,23 @@ impl IntakeWriter {
             .filter(|(_, a)| a.is_none())
             .map(|(job, _)| job)
             .collect();
+        // The earlier intakes of each customer (committed before this group,
+        // or earlier in it) are seen: other intakes of these customers wait
+        // for this group's commit, taking their locks in the statement that
+        // finds the handlers, and the look-up runs in the next, which takes
+        // the months' serials.
         let paths: Vec<&[String]> = fresh
             .iter()
             .map(|job| job.complaint.org_unit_path.as_slice())
             .collect();
-        let handlers = unit_handlers::nearest_on_paths(tx, &paths).await?;
-
-        // The earlier intakes of each customer (committed before this group,
-        // or earlier in it) are seen: other intakes of these customers wait
-        // for this group's commit, and the look-up runs after their locks,
-        // in the statement that takes the months' serials.
+        let mut customers: Vec<Uuid> = fresh
+            .iter()
+            .map(|j| j.complaint.intake.customer_id)
+            .collect();
+        customers.sort_unstable();
+        customers.dedup();
+        let handlers =
+            unit_handlers::lock_customers_and_find_nearest(tx, &customers, &paths).await?;
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
         for job in &fresh {
             *counts.entry(self.month(job).key()).or_default() += 1;
@@ -116,7 +124,7 @@ impl IntakeWriter {
             last_before: mut last_serials,
             mut latest,
         } = self
-            .take_serials_and_read_latest(tx, &fresh, &counts)
+            .take_serials_and_read_latest(tx, &fresh, &customers, &counts)
             .await?;
 
         let mut written = Vec::with_capacity(fresh.len());
@@ -265,14 +273,14 @@ impl IntakeWriter {
             .collect())
     }
 
-    /// Locks the jobs' customers, then takes `counts` serials of each month
-    /// and reads each customer's latest complaint inside the longest repeat
-    /// window of the group, which no other intake of these customers can
-    /// change now.
+    /// Takes `counts` serials of each month and reads each of `customers`'
+    /// latest complaint inside the longest repeat window of the group, which
+    /// no other intake of these customers can change now (they are locked).
     async fn take_serials_and_read_latest(
         &self,
         tx: &mut PgConnection,
         jobs: &[&PreparedIntake],
+        customers: &[Uuid],
         counts: &BTreeMap<String, i64>,
     ) -> Result<complaints::SerialsAndLatest, ServiceError> {
         let Some(since) = jobs
@@ -284,13 +292,6 @@ impl IntakeWriter {
         else {
             return Ok(complaints::SerialsAndLatest::default());
         };
-        let mut customers: Vec<Uuid> = jobs
-            .iter()
-            .map(|j| j.complaint.intake.customer_id)
-            .collect();
-        customers.sort_unstable();
-        customers.dedup();
-        complaints::lock_customers_for_repeats(tx, &customers).await?;
-        complaints::take_serials_and_read_latest(tx, counts, &customers, since).await
+        complaints::take_serials_and_read_latest(tx, counts, customers, since).await
     }
 }

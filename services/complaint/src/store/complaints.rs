@@ -154,25 +154,16 @@ impl ComplaintRow {
     }
 }
 
-/// Queues this transaction behind every other intake of the same customers
-/// until it ends, so that the repeat look-up after it sees their complaints,
-/// committed, and none of them misses this transaction's. The locks are
-/// taken in one order, so two groups cannot wait on each other, and before
-/// the month's serial row, which is then held for the insert alone.
-pub async fn lock_customers_for_repeats(
-    tx: &mut PgConnection,
-    customer_ids: &[Uuid],
-) -> Result<(), ServiceError> {
-    sqlx::query(
-        "SELECT count(pg_advisory_xact_lock(hashtext(current_schema() || '.repeats'), k))
-           FROM (SELECT DISTINCT hashtext(c::text) AS k FROM unnest($1::uuid[]) AS u(c)
-                  ORDER BY k) AS keys",
-    )
-    .bind(customer_ids)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
+/// Queues the transaction behind every other intake of the same customers
+/// (`$1`, a `uuid[]`) until it ends, so that a repeat look-up in a later
+/// statement sees their complaints, committed, and none of them misses this
+/// transaction's. One row, the number of keys locked. The locks are taken in
+/// one order, so two groups cannot wait on each other, and before the
+/// month's serial row, which is then held for the insert alone.
+pub const LOCK_CUSTOMERS_FOR_REPEATS: &str =
+    "SELECT count(pg_advisory_xact_lock(hashtext(current_schema() || '.repeats'), k)) AS locked
+       FROM (SELECT DISTINCT hashtext(c::text) AS k FROM unnest($1::uuid[]) AS u(c)
+              ORDER BY k) AS keys";
 
 /// What a group of intakes reads and takes before it is written.
 #[derive(Debug, Default)]
@@ -192,7 +183,7 @@ pub struct SerialsAndLatest {
 /// until the transaction ends, so concurrent intakes of the month queue, and
 /// a rolled-back transaction gives back every serial it took. The read needs
 /// a snapshot taken after the customers' locks
-/// ([`lock_customers_for_repeats`], an earlier statement) and no later one.
+/// ([`LOCK_CUSTOMERS_FOR_REPEATS`], in an earlier statement) and no later one.
 /// Of two complaints received at the same instant the later number is the
 /// latest (a longer serial is a later one, past 9999 in a month); each
 /// customer's newest rows are read from the customer's index and no others.
