@@ -27,10 +27,23 @@ use crate::store;
 /// The actor sweep changes are recorded under.
 pub const ACTOR: &str = "review";
 
-/// The start of the company's day, as an instant.
-fn start_of_today(engine: &Engine) -> DateTime<Utc> {
-    let today = clock::today(engine.clock.as_ref(), engine.zone);
-    calendar::start_of_day(today, &engine.zone).unwrap_or_else(|| engine.clock.now())
+/// The company's day a round of the sweep works in, read from the clock
+/// once, so that every statement of the round agrees on it however late in
+/// the day it runs (midnight may pass between two statements).
+#[derive(Debug, Clone, Copy)]
+struct SweepDay {
+    today: NaiveDate,
+    /// The start of `today` in the company's zone, as an instant.
+    start: DateTime<Utc>,
+}
+
+impl SweepDay {
+    fn now(engine: &Engine) -> Self {
+        let today = clock::today(engine.clock.as_ref(), engine.zone);
+        let start =
+            calendar::start_of_day(today, &engine.zone).unwrap_or_else(|| engine.clock.now());
+        Self { today, start }
+    }
 }
 
 /// The sweep's backlog for the metrics: customers tiered before today and
@@ -47,8 +60,7 @@ impl DueWork for SweepBacklog {
 
     fn due<'a>(&'a self, pool: &'a PgPool) -> BoxFuture<'a, anyhow::Result<metrics::Due>> {
         Box::pin(async move {
-            let start = start_of_today(&self.engine);
-            let today = clock::today(self.engine.clock.as_ref(), self.engine.zone);
+            let SweepDay { today, start } = SweepDay::now(&self.engine);
             // Counted only while the day's sweep is unfinished: with no index
             // on `decided_at` the count reads every assignment.
             let items: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
@@ -111,12 +123,13 @@ pub async fn run_batch(
     let Some(active) = engine.active(&mut tx).await? else {
         return Ok(0);
     };
-    let candidates = claim(&mut tx, engine, batch, cursor).await?;
+    let day = SweepDay::now(engine);
+    let candidates = claim(&mut tx, engine, day, batch, cursor).await?;
     if candidates.is_empty() {
         tx.commit().await?;
         return Ok(0);
     }
-    match decide(&mut tx, engine, &active, &candidates).await {
+    match decide(&mut tx, engine, day, &active, &candidates).await {
         Ok(evaluated) => {
             tx.commit().await?;
             Ok(evaluated)
@@ -125,7 +138,7 @@ pub async fn run_batch(
         Err(e) => {
             tx.rollback().await?;
             tracing::warn!(error = %e, customers = candidates.len(), "a sweep batch failed; deciding its customers one by one");
-            one_by_one(pool, engine, &candidates).await
+            one_by_one(pool, engine, day, &candidates).await
         }
     }
 }
@@ -172,21 +185,22 @@ impl Range {
 async fn claim(
     tx: &mut PgConnection,
     engine: &Engine,
+    day: SweepDay,
     batch: i64,
     cursor: &mut SweepCursor,
 ) -> Result<Vec<Due>, ServiceError> {
-    let today = clock::today(engine.clock.as_ref(), engine.zone);
+    let today = day.today;
     let mut tiered = Vec::new();
     if cursor.after.is_none() && cursor.finished != Some(today) && finished_on(tx, today).await? {
         cursor.finished = Some(today);
     }
     if cursor.finished != Some(today) {
         if let Some(after) = cursor.after {
-            tiered = claim_tiered(tx, engine, batch, Range::After(after)).await?;
+            tiered = claim_tiered(tx, day, batch, Range::After(after)).await?;
         }
         if tiered.is_empty() {
-            tiered = claim_tiered(tx, engine, batch, Range::FromStart).await?;
-            if tiered.is_empty() && !anyone_due(tx, engine).await? {
+            tiered = claim_tiered(tx, day, batch, Range::FromStart).await?;
+            if tiered.is_empty() && !anyone_due(tx, day).await? {
                 finish(tx, engine, today).await?;
                 cursor.finished = Some(today);
             }
@@ -204,15 +218,14 @@ async fn claim(
 /// The customer `only` alone, when still due.
 async fn claim_one(
     tx: &mut PgConnection,
-    engine: &Engine,
+    day: SweepDay,
     only: Uuid,
 ) -> Result<Vec<Due>, ServiceError> {
-    let today = clock::today(engine.clock.as_ref(), engine.zone);
-    let tiered = claim_tiered(tx, engine, 1, Range::Only(only)).await?;
+    let tiered = claim_tiered(tx, day, 1, Range::Only(only)).await?;
     if let Some((customer, review_at)) = tiered.first() {
         return Ok(vec![(*customer, Some(*review_at))]);
     }
-    let untiered = claim_untiered(tx, today, 1, Some(only)).await?;
+    let untiered = claim_untiered(tx, day.today, 1, Some(only)).await?;
     Ok(untiered.into_iter().map(|c| (c, None)).collect())
 }
 
@@ -220,7 +233,7 @@ async fn claim_one(
 /// passing over those someone else holds.
 async fn claim_tiered(
     tx: &mut PgConnection,
-    engine: &Engine,
+    day: SweepDay,
     batch: i64,
     range: Range,
 ) -> Result<Vec<(Uuid, DateTime<Utc>)>, ServiceError> {
@@ -232,8 +245,8 @@ async fn claim_tiered(
           LIMIT $4
           FOR UPDATE SKIP LOCKED"
     )))
-    .bind(start_of_today(engine))
-    .bind(clock::today(engine.clock.as_ref(), engine.zone))
+    .bind(day.start)
+    .bind(day.today)
     .bind(id)
     .bind(batch)
     .fetch_all(&mut *tx)
@@ -242,12 +255,12 @@ async fn claim_tiered(
 
 /// Whether anyone is still due today, those held by others included (read,
 /// not locked).
-async fn anyone_due(tx: &mut PgConnection, engine: &Engine) -> Result<bool, ServiceError> {
+async fn anyone_due(tx: &mut PgConnection, day: SweepDay) -> Result<bool, ServiceError> {
     Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT EXISTS (SELECT 1 FROM assignments a WHERE {DUE_TODAY})"
     )))
-    .bind(start_of_today(engine))
-    .bind(clock::today(engine.clock.as_ref(), engine.zone))
+    .bind(day.start)
+    .bind(day.today)
     .fetch_one(&mut *tx)
     .await?)
 }
@@ -303,6 +316,7 @@ async fn claim_untiered(
 async fn decide(
     tx: &mut PgConnection,
     engine: &Engine,
+    day: SweepDay,
     active: &(
         store::PolicyRow,
         std::sync::Arc<crate::domain::policy::Policy>,
@@ -327,7 +341,7 @@ async fn decide(
                            WHERE a.customer_id = c.id), true)",
     )
     .bind(&free)
-    .bind(start_of_today(engine))
+    .bind(day.start)
     .fetch_all(&mut *tx)
     .await?
     .into_iter()
@@ -356,6 +370,7 @@ async fn decide(
 async fn one_by_one(
     pool: &PgPool,
     engine: &Engine,
+    day: SweepDay,
     candidates: &[Due],
 ) -> Result<usize, ServiceError> {
     let mut evaluated = 0;
@@ -364,8 +379,8 @@ async fn one_by_one(
         let Some(active) = engine.active(&mut tx).await? else {
             return Ok(evaluated);
         };
-        let mine = claim_one(&mut tx, engine, *customer).await?;
-        match decide(&mut tx, engine, &active, &mine).await {
+        let mine = claim_one(&mut tx, day, *customer).await?;
+        match decide(&mut tx, engine, day, &active, &mine).await {
             Ok(n) => {
                 tx.commit().await?;
                 evaluated += n;
@@ -373,7 +388,7 @@ async fn one_by_one(
             Err(e) if retryable(&e) => return Err(e),
             Err(e) => {
                 tx.rollback().await?;
-                set_aside(pool, engine, *customer, &e).await?;
+                set_aside(pool, day.today, *customer, &e).await?;
             }
         }
     }
@@ -383,7 +398,7 @@ async fn one_by_one(
 /// Records that `customer` could not be decided today, and says so.
 async fn set_aside(
     pool: &PgPool,
-    engine: &Engine,
+    day: NaiveDate,
     customer: Uuid,
     error: &ServiceError,
 ) -> Result<(), ServiceError> {
@@ -397,7 +412,7 @@ async fn set_aside(
          ON CONFLICT (customer_id, day) DO UPDATE SET error = excluded.error",
     )
     .bind(customer)
-    .bind(clock::today(engine.clock.as_ref(), engine.zone))
+    .bind(day)
     .bind(&cause)
     .execute(pool)
     .await?;
