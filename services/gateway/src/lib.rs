@@ -404,7 +404,12 @@ async fn handle(
     .await
     {
         Ok(reply) => match transcode::response_json(route, &reply) {
-            Ok(json) => (StatusCode::OK, axum::Json(json)).into_response(),
+            Ok(body) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response(),
             Err(status) => http_error::from_status(&status),
         },
         Err(status) => {

@@ -91,6 +91,11 @@ impl PathTemplate {
         if verb != self.verb.as_deref() {
             return None;
         }
+        // The gateway tries every route in turn: most do not match, and
+        // they are turned away without allocating.
+        if !self.could_match(path) {
+            return None;
+        }
         let parts: Vec<&str> = if path.is_empty() {
             Vec::new()
         } else {
@@ -133,6 +138,28 @@ impl PathTemplate {
             bindings.push((var.field_path.clone(), value));
         }
         Some(bindings)
+    }
+
+    /// Whether `path` (without its leading `/` and verb) has the template's
+    /// shape: the bindings are worked out only for a path that does.
+    fn could_match(&self, path: &str) -> bool {
+        let mut parts = path.split('/').filter(|_| !path.is_empty());
+        for seg in &self.segments {
+            match seg {
+                Segment::Literal(lit) => {
+                    if parts.next() != Some(lit.as_str()) {
+                        return false;
+                    }
+                }
+                Segment::Single => {
+                    if parts.next().is_none_or(str::is_empty) {
+                        return false;
+                    }
+                }
+                Segment::Rest => return true,
+            }
+        }
+        parts.next().is_none()
     }
 
     /// How specific the template is, to try stricter routes first.

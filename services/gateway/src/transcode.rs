@@ -306,24 +306,31 @@ fn scalar_json(field: &FieldDescriptor, raw: &str) -> Result<Json, String> {
     })
 }
 
-/// The JSON body of a response message.
-pub fn response_json(route: &Route, message: &DynamicMessage) -> Result<Json, Status> {
+/// The JSON body of a response message, encoded.
+pub fn response_json(route: &Route, message: &DynamicMessage) -> Result<Vec<u8>, Status> {
     // Emit fields at their default values too (false, 0, ""), so portals see
     // every field the OpenAPI document promises instead of guessing at absence.
     let options = SerializeOptions::new().skip_default_fields(false);
+    let failed =
+        |e: serde_json::Error| Status::internal(format!("encoding the response as JSON: {e}"));
+    if route.response_body.is_empty() {
+        // Straight to bytes: no JSON value is built and walked again.
+        let mut body = Vec::with_capacity(1024);
+        message
+            .serialize_with_options(&mut serde_json::Serializer::new(&mut body), &options)
+            .map_err(failed)?;
+        return Ok(body);
+    }
     let full = message
         .serialize_with_options(serde_json::value::Serializer, &options)
-        .map_err(|e| Status::internal(format!("encoding the response as JSON: {e}")))?;
-    if route.response_body.is_empty() {
-        return Ok(full);
-    }
+        .map_err(failed)?;
     let field = route
         .method
         .output()
         .get_field_by_name(&route.response_body)
         .map(|f| f.json_name().to_owned())
         .unwrap_or_default();
-    Ok(full.get(&field).cloned().unwrap_or(Json::Null))
+    serde_json::to_vec(full.get(&field).unwrap_or(&Json::Null)).map_err(failed)
 }
 
 /// A gRPC codec for messages known only by their descriptors.
