@@ -720,17 +720,23 @@ async fn a_units_handler_receives_its_new_complaints_with_both_unit_paths_stored
     assert_eq!(handler_unit_path, ["company"]);
 }
 
+/// A connection working in complaint's schema, for calling its store directly.
+async fn complaint_schema_connection(suite: &Suite) -> sqlx::PgConnection {
+    let mut conn = suite.db.admin_connection().await;
+    sqlx::query("SET search_path TO complaint")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn
+}
+
 #[tokio::test]
 async fn one_statement_takes_each_months_serials_in_turn_and_reads_the_latest() {
     use patron_complaint::store::complaints::take_serials_and_read_latest;
     use std::collections::BTreeMap;
 
     let suite = Suite::start().await;
-    let mut conn = suite.db.admin_connection().await;
-    sqlx::query("SET search_path TO complaint")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let mut conn = complaint_schema_connection(&suite).await;
     let nobody = [uuid::Uuid::now_v7()];
     let since = suite.now() - chrono::Duration::days(7);
     let counts = BTreeMap::from([("2026-11".to_owned(), 3), ("2026-12".to_owned(), 2)]);
@@ -759,11 +765,7 @@ async fn the_handlers_statement_locks_the_customers_even_when_no_unit_has_a_hand
     use sqlx::Connection;
 
     let suite = Suite::start().await;
-    let mut group = suite.db.admin_connection().await;
-    sqlx::query("SET search_path TO complaint")
-        .execute(&mut group)
-        .await
-        .unwrap();
+    let mut group = complaint_schema_connection(&suite).await;
     let customer = uuid::Uuid::now_v7();
     let path = ["company".to_owned(), "east".to_owned()];
     let mut tx = group.begin().await.unwrap();

@@ -270,126 +270,76 @@ pub async fn insert(
         return Ok(Vec::new());
     }
     let state = |s: Option<State>| s.map(|s| s.name().to_owned());
-    fn text_column<'r>(
-        rows: &'r [IntakeRow<'_>],
-        f: impl Fn(&'r IntakeRow<'_>) -> &'r str,
-    ) -> Vec<&'r str> {
+    /// One column of the rows, as the array it travels in.
+    fn column<'r, T>(rows: &'r [IntakeRow<'_>], f: impl Fn(&'r IntakeRow<'_>) -> T) -> Vec<T> {
         rows.iter().map(f).collect()
     }
     let path = |p: &[String]| serde_json::Value::from(p.to_vec());
     let mut q = QueryBuilder::<Postgres>::new("WITH r AS (SELECT * FROM unnest(");
     let mut sep = q.separated(", ");
-    sep.push_bind(rows.iter().map(|r| r.complaint.id).collect::<Vec<_>>())
+    sep.push_bind(column(rows, |r| r.complaint.id))
         .push_unseparated("::uuid[]");
-    sep.push_bind(text_column(rows, |r| &r.complaint.number))
+    sep.push_bind(column(rows, |r| &r.complaint.number))
         .push_unseparated("::text[]");
-    sep.push_bind(
-        rows.iter()
-            .map(|r| r.complaint.intake.customer_id)
-            .collect::<Vec<_>>(),
-    )
-    .push_unseparated("::uuid[]");
-    sep.push_bind(text_column(rows, |r| &r.complaint.intake.channel))
+    sep.push_bind(column(rows, |r| r.complaint.intake.customer_id))
+        .push_unseparated("::uuid[]");
+    sep.push_bind(column(rows, |r| &r.complaint.intake.channel))
         .push_unseparated("::text[]");
-    sep.push_bind(text_column(rows, |r| &r.complaint.intake.order_number))
+    sep.push_bind(column(rows, |r| &r.complaint.intake.order_number))
         .push_unseparated("::text[]");
-    sep.push_bind(text_column(rows, |r| &r.complaint.intake.item))
+    sep.push_bind(column(rows, |r| &r.complaint.intake.item))
         .push_unseparated("::text[]");
-    sep.push_bind(
-        rows.iter()
-            .map(|r| r.complaint.intake.quantity_milli)
-            .collect::<Vec<_>>(),
-    )
-    .push_unseparated("::bigint[]");
-    sep.push_bind(text_column(rows, |r| &r.complaint.intake.quantity_unit))
+    sep.push_bind(column(rows, |r| r.complaint.intake.quantity_milli))
+        .push_unseparated("::bigint[]");
+    sep.push_bind(column(rows, |r| &r.complaint.intake.quantity_unit))
         .push_unseparated("::text[]");
-    sep.push_bind(
-        rows.iter()
-            .map(|r| r.complaint.intake.quantity_undetermined)
-            .collect::<Vec<_>>(),
-    )
-    .push_unseparated("::boolean[]");
-    sep.push_bind(
-        rows.iter()
-            .map(|r| r.complaint.intake.delivery_date)
-            .collect::<Vec<_>>(),
-    )
-    .push_unseparated("::date[]");
-    sep.push_bind(text_column(rows, |r| &r.complaint.intake.demand))
+    sep.push_bind(column(rows, |r| r.complaint.intake.quantity_undetermined))
+        .push_unseparated("::boolean[]");
+    sep.push_bind(column(rows, |r| r.complaint.intake.delivery_date))
+        .push_unseparated("::date[]");
+    sep.push_bind(column(rows, |r| &r.complaint.intake.demand))
         .push_unseparated("::text[]");
-    sep.push_bind(text_column(rows, |r| &r.complaint.intake.reason))
+    sep.push_bind(column(rows, |r| &r.complaint.intake.reason))
         .push_unseparated("::text[]");
-    sep.push_bind(text_column(rows, |r| &r.complaint.intake.description))
+    sep.push_bind(column(rows, |r| &r.complaint.intake.description))
         .push_unseparated("::text[]");
-    sep.push_bind(
-        rows.iter()
-            .map(|r| r.complaint.intake.attachments.clone())
-            .collect::<Vec<_>>(),
-    )
-    .push_unseparated("::jsonb[]");
-    sep.push_bind(text_column(rows, |r| &r.handling.tier))
+    sep.push_bind(column(rows, |r| &r.complaint.intake.attachments))
+        .push_unseparated("::jsonb[]");
+    sep.push_bind(column(rows, |r| &r.handling.tier))
         .push_unseparated("::text[]");
-    sep.push_bind(text_column(rows, |r| &r.complaint.org_unit))
+    sep.push_bind(column(rows, |r| &r.complaint.org_unit))
         .push_unseparated("::text[]");
-    sep.push_bind(
-        rows.iter()
-            .map(|r| path(&r.complaint.org_unit_path))
-            .collect::<Vec<_>>(),
-    )
-    .push_unseparated("::jsonb[]");
-    sep.push_bind(text_column(rows, |r| &r.complaint.account_manager))
+    sep.push_bind(column(rows, |r| path(&r.complaint.org_unit_path)))
+        .push_unseparated("::jsonb[]");
+    sep.push_bind(column(rows, |r| &r.complaint.account_manager))
         .push_unseparated("::text[]");
-    sep.push_bind(
-        rows.iter()
-            .map(|r| r.complaint.customer_exited)
-            .collect::<Vec<_>>(),
-    )
-    .push_unseparated("::boolean[]");
-    sep.push_bind(text_column(rows, |r| &r.complaint.handler))
+    sep.push_bind(column(rows, |r| r.complaint.customer_exited))
+        .push_unseparated("::boolean[]");
+    sep.push_bind(column(rows, |r| &r.complaint.handler))
         .push_unseparated("::text[]");
-    sep.push_bind(
-        rows.iter()
-            .map(|r| path(&r.complaint.handler_unit_path))
-            .collect::<Vec<_>>(),
-    )
-    .push_unseparated("::jsonb[]");
-    sep.push_bind(
-        rows.iter()
-            .map(|r| r.complaint.repeat_of)
-            .collect::<Vec<_>>(),
-    )
-    .push_unseparated("::uuid[]");
-    sep.push_bind(text_column(rows, |r| r.handling.state.name()))
+    sep.push_bind(column(rows, |r| path(&r.complaint.handler_unit_path)))
+        .push_unseparated("::jsonb[]");
+    sep.push_bind(column(rows, |r| r.complaint.repeat_of))
+        .push_unseparated("::uuid[]");
+    sep.push_bind(column(rows, |r| r.handling.state.name()))
         .push_unseparated("::text[]");
-    sep.push_bind(rows.iter().map(|r| r.handling.due_at).collect::<Vec<_>>())
+    sep.push_bind(column(rows, |r| r.handling.due_at))
         .push_unseparated("::timestamptz[]");
-    sep.push_bind(rows.iter().map(|r| r.next_alarm_at).collect::<Vec<_>>())
+    sep.push_bind(column(rows, |r| r.next_alarm_at))
         .push_unseparated("::timestamptz[]");
-    sep.push_bind(
-        rows.iter()
-            .map(|r| r.complaint.received_at)
-            .collect::<Vec<_>>(),
-    )
-    .push_unseparated("::timestamptz[]");
+    sep.push_bind(column(rows, |r| r.complaint.received_at))
+        .push_unseparated("::timestamptz[]");
     // The timeline's first line: the line's instant is the complaint's
     // own, so the line answered below is the one stored.
-    sep.push_bind(text_column(rows, |r| r.received.kind))
+    sep.push_bind(column(rows, |r| r.received.kind))
         .push_unseparated("::text[]");
-    sep.push_bind(
-        rows.iter()
-            .map(|r| state(r.received.from))
-            .collect::<Vec<_>>(),
-    )
-    .push_unseparated("::text[]");
-    sep.push_bind(
-        rows.iter()
-            .map(|r| state(r.received.to))
-            .collect::<Vec<_>>(),
-    )
-    .push_unseparated("::text[]");
-    sep.push_bind(text_column(rows, |r| r.actor))
+    sep.push_bind(column(rows, |r| state(r.received.from)))
         .push_unseparated("::text[]");
-    sep.push_bind(text_column(rows, |r| &r.received.note))
+    sep.push_bind(column(rows, |r| state(r.received.to)))
+        .push_unseparated("::text[]");
+    sep.push_bind(column(rows, |r| r.actor))
+        .push_unseparated("::text[]");
+    sep.push_bind(column(rows, |r| &r.received.note))
         .push_unseparated("::text[]");
     q.push(
         ") AS r(id, number, customer_id, channel, order_number, item, quantity_milli, quantity_unit,
