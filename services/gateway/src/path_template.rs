@@ -93,7 +93,7 @@ impl PathTemplate {
         }
         // The gateway tries every route in turn: most do not match, and
         // they are turned away without allocating.
-        if !self.could_match(path) {
+        if !self.fits_shape(path) {
             return None;
         }
         let parts: Vec<&str> = if path.is_empty() {
@@ -101,30 +101,20 @@ impl PathTemplate {
         } else {
             path.split('/').collect()
         };
-        // Where each template segment's match ends in `parts`.
-        let mut ends = Vec::with_capacity(self.segments.len());
+        // Where each template segment's match ends in `parts` (the shape
+        // was checked above).
         let mut i = 0;
-        for seg in &self.segments {
-            match seg {
-                Segment::Literal(lit) => {
-                    if parts.get(i) != Some(&lit.as_str()) {
-                        return None;
-                    }
-                    i += 1;
-                }
-                Segment::Single => {
-                    if parts.get(i).is_none_or(|p| p.is_empty()) {
-                        return None;
-                    }
-                    i += 1;
-                }
-                Segment::Rest => i = parts.len(),
-            }
-            ends.push(i);
-        }
-        if i != parts.len() {
-            return None;
-        }
+        let ends: Vec<usize> = self
+            .segments
+            .iter()
+            .map(|seg| {
+                i = match seg {
+                    Segment::Rest => parts.len(),
+                    _ => i + 1,
+                };
+                i
+            })
+            .collect();
         let mut bindings = Vec::new();
         for var in &self.variables {
             let from = if var.start == 0 {
@@ -141,8 +131,9 @@ impl PathTemplate {
     }
 
     /// Whether `path` (without its leading `/` and verb) has the template's
-    /// shape: the bindings are worked out only for a path that does.
-    fn could_match(&self, path: &str) -> bool {
+    /// shape: its literals where the template has them, a non-empty segment
+    /// for each `*`, and nothing left over unless it ends in `**`.
+    fn fits_shape(&self, path: &str) -> bool {
         let mut parts = path.split('/').filter(|_| !path.is_empty());
         for seg in &self.segments {
             match seg {
